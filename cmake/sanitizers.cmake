@@ -1,0 +1,10 @@
+# AMAP_SANITIZE is a list: "address;undefined" or "thread".
+if(AMAP_SANITIZE)
+  if("thread" IN_LIST AMAP_SANITIZE AND "address" IN_LIST AMAP_SANITIZE)
+    message(FATAL_ERROR "AMAP_SANITIZE: thread cannot be combined with address")
+  endif()
+  list(JOIN AMAP_SANITIZE "," _amap_san)
+  add_compile_options(-fsanitize=${_amap_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  add_link_options(-fsanitize=${_amap_san})
+  add_compile_definitions(_GLIBCXX_ASSERTIONS AMAP_SANITIZED=1)
+endif()

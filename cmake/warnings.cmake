@@ -1,0 +1,9 @@
+# Warnings live on an INTERFACE target that every first-party target links PRIVATE.
+add_library(amap_warnings INTERFACE)
+add_library(amap::warnings ALIAS amap_warnings)
+target_compile_options(amap_warnings INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Woverloaded-virtual
+  -Wimplicit-fallthrough -Wduplicated-cond -Wlogical-op -Wnull-dereference)
+if(AMAP_WERROR)
+  target_compile_options(amap_warnings INTERFACE -Werror)
+endif()

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: MIT
+#include "mapper/dns/name.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace amap::dns {
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(static_cast<std::uint8_t>(a[i])) !=
+        ascii_lower(static_cast<std::uint8_t>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Result<Name> Name::from_text(std::string_view text) noexcept {
+  Name n;
+  if (text.empty() || text == ".") {
+    return n;
+  }
+  std::size_t pos = 0;     // write position in wire_
+  std::size_t len_at = 0;  // position of the current label's length byte
+  std::size_t label_len = 0;
+  pos = 1;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    std::uint8_t c = static_cast<std::uint8_t>(text[i]);
+    if (c == '.') {
+      if (label_len == 0) {
+        return fail(Errc::empty_label);
+      }
+      n.wire_[len_at] = static_cast<std::uint8_t>(label_len);
+      if (i + 1 == text.size()) {
+        label_len = 0;
+        break;  // trailing dot
+      }
+      len_at = pos++;
+      label_len = 0;
+      if (pos >= kMaxWire) {
+        return fail(Errc::too_long);
+      }
+      continue;
+    }
+    if (c == '\\') {
+      if (i + 1 >= text.size()) {
+        return fail(Errc::bad_escape);
+      }
+      const auto d = static_cast<std::uint8_t>(text[i + 1]);
+      if (d >= '0' && d <= '9') {
+        if (i + 3 >= text.size()) {
+          return fail(Errc::bad_escape);
+        }
+        unsigned v = 0;
+        for (std::size_t k = 1; k <= 3; ++k) {
+          const char ch = text[i + k];
+          if (ch < '0' || ch > '9') {
+            return fail(Errc::bad_escape);
+          }
+          v = v * 10 + static_cast<unsigned>(ch - '0');
+        }
+        if (v > 255) {
+          return fail(Errc::bad_escape);
+        }
+        c = static_cast<std::uint8_t>(v);
+        i += 3;
+      } else {
+        c = d;
+        i += 1;
+      }
+    }
+    if (label_len == kMaxLabel) {
+      return fail(Errc::label_too_long);
+    }
+    if (pos + 1 >= kMaxWire) {  // room for this byte and the root label
+      return fail(Errc::too_long);
+    }
+    n.wire_[pos++] = c;
+    ++label_len;
+  }
+  if (label_len > 0) {
+    n.wire_[len_at] = static_cast<std::uint8_t>(label_len);
+  }
+  n.wire_[pos++] = 0;
+  n.wire_len_ = static_cast<std::uint8_t>(pos);
+  n.index_labels();
+  return n;
+}
+
+Result<Name> Name::from_wire(std::span<const std::uint8_t> wire) noexcept {
+  if (wire.empty()) {
+    return fail(Errc::truncated);
+  }
+  if (wire.size() > kMaxWire) {
+    return fail(Errc::too_long);
+  }
+  std::size_t pos = 0;
+  while (true) {
+    if (pos >= wire.size()) {
+      return fail(Errc::truncated);
+    }
+    const std::uint8_t len = wire[pos];
+    if (len == 0) {
+      ++pos;
+      break;
+    }
+    if (len > kMaxLabel) {
+      return fail(len >= 0xC0 ? Errc::bad_pointer : Errc::bad_label_type);
+    }
+    pos += 1U + len;
+  }
+  if (pos != wire.size()) {
+    return fail(Errc::malformed);
+  }
+  Name n;
+  std::memcpy(n.wire_.data(), wire.data(), wire.size());
+  n.wire_len_ = static_cast<std::uint8_t>(wire.size());
+  n.index_labels();
+  return n;
+}
+
+void Name::index_labels() noexcept {
+  std::size_t pos = 0;
+  std::uint8_t count = 0;
+  while (wire_[pos] != 0) {
+    offsets_[count++] = static_cast<std::uint8_t>(pos);
+    pos += 1U + wire_[pos];
+  }
+  label_count_ = count;
+}
+
+std::string_view Name::label(std::size_t i) const noexcept {
+  if (i >= label_count_) {
+    return {};
+  }
+  const std::size_t off = offsets_[i];
+  return {reinterpret_cast<const char*>(wire_.data() + off + 1), wire_[off]};
+}
+
+Name Name::suffix(std::size_t n) const noexcept {
+  if (n >= label_count_) {
+    return *this;
+  }
+  Name out;
+  const std::size_t from = offsets_[label_count_ - n];
+  const std::size_t len = wire_len_ - from;
+  std::memcpy(out.wire_.data(), wire_.data() + from, len);
+  out.wire_len_ = static_cast<std::uint8_t>(len);
+  out.index_labels();
+  return out;
+}
+
+bool Name::is_subdomain_of(const Name& zone) const noexcept {
+  if (zone.label_count_ > label_count_) {
+    return false;
+  }
+  const std::size_t from = zone.label_count_ == 0 ? wire_len_ - 1U
+                                                  : offsets_[label_count_ - zone.label_count_];
+  if (wire_len_ - from != zone.wire_len_) {
+    return false;
+  }
+  for (std::size_t i = 0; i < zone.wire_len_; ++i) {
+    if (ascii_lower(wire_[from + i]) != ascii_lower(zone.wire_[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+Status Name::prepend(std::string_view label) noexcept {
+  if (label.empty()) {
+    return fail(Errc::empty_label);
+  }
+  if (label.size() > kMaxLabel) {
+    return fail(Errc::label_too_long);
+  }
+  if (wire_len_ + label.size() + 1 > kMaxWire) {
+    return fail(Errc::too_long);
+  }
+  std::memmove(wire_.data() + label.size() + 1, wire_.data(), wire_len_);
+  wire_[0] = static_cast<std::uint8_t>(label.size());
+  std::memcpy(wire_.data() + 1, label.data(), label.size());
+  wire_len_ = static_cast<std::uint8_t>(wire_len_ + label.size() + 1);
+  index_labels();
+  return {};
+}
+
+std::size_t Name::to_text(char* out, std::size_t cap, bool trailing_dot) const noexcept {
+  std::size_t o = 0;
+  auto put = [&](char c) {
+    if (o < cap) {
+      out[o] = c;
+    }
+    ++o;
+  };
+  if (label_count_ == 0) {
+    put('.');
+  }
+  for (std::size_t i = 0; i < label_count_; ++i) {
+    for (const char ch : label(i)) {
+      const auto c = static_cast<std::uint8_t>(ch);
+      if (c == '.' || c == '\\') {
+        put('\\');
+        put(static_cast<char>(c));
+      } else if (c <= 0x20 || c >= 0x7F) {
+        put('\\');
+        put(static_cast<char>('0' + c / 100));
+        put(static_cast<char>('0' + (c / 10) % 10));
+        put(static_cast<char>('0' + c % 10));
+      } else {
+        put(static_cast<char>(c));
+      }
+    }
+    if (trailing_dot || i + 1 < label_count_) {
+      put('.');
+    }
+  }
+  if (o >= cap) {
+    if (cap > 0) {
+      out[0] = '\0';
+    }
+    return 0;
+  }
+  out[o] = '\0';
+  return o;
+}
+
+std::string Name::to_string(bool trailing_dot) const {
+  char buf[kMaxText + 1];
+  return std::string(buf, to_text(buf, sizeof buf, trailing_dot));
+}
+
+std::size_t Name::hash() const noexcept {
+  std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+  for (std::size_t i = 0; i < wire_len_; ++i) {
+    h ^= ascii_lower(wire_[i]);
+    h *= 1099511628211ULL;
+  }
+  return static_cast<std::size_t>(h);
+}
+
+bool operator==(const Name& a, const Name& b) noexcept {
+  if (a.wire_len_ != b.wire_len_ || a.label_count_ != b.label_count_) {
+    return false;
+  }
+  for (std::size_t i = 0; i < a.wire_len_; ++i) {
+    if (ascii_lower(a.wire_[i]) != ascii_lower(b.wire_[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace amap::dns

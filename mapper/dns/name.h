@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// DNS names held in uncompressed wire form in a fixed buffer: no allocation, cheap to copy.
+// Comparison is case-insensitive (RFC 4343) but the original spelling is kept, so answers
+// echo the question's case as received.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "mapper/dns/result.h"
+
+namespace amap::dns {
+
+/// ASCII-only lower-casing, as DNS requires (bytes >= 0x80 are left alone).
+constexpr std::uint8_t ascii_lower(std::uint8_t c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<std::uint8_t>(c + ('a' - 'A')) : c;
+}
+bool iequals(std::string_view a, std::string_view b) noexcept;
+
+class Name {
+ public:
+  static constexpr std::size_t kMaxWire = 255;
+  static constexpr std::size_t kMaxLabel = 63;
+  static constexpr std::size_t kMaxLabels = 127;
+  /// Longest presentation form: every octet escaped as \DDD, plus dots.
+  static constexpr std::size_t kMaxText = 4 * kMaxWire + 2;
+
+  /// The root name ".".
+  constexpr Name() noexcept { wire_[0] = 0; }
+
+  /// Parses a presentation-format name. The trailing dot is optional (PowerDNS sends names
+  /// without it); "" and "." are the root. Escapes: \X and \DDD.
+  static Result<Name> from_text(std::string_view text) noexcept;
+  /// Reads an uncompressed wire name that must fill `wire` exactly.
+  static Result<Name> from_wire(std::span<const std::uint8_t> wire) noexcept;
+
+  std::span<const std::uint8_t> wire() const noexcept { return {wire_.data(), wire_len_}; }
+  std::size_t wire_len() const noexcept { return wire_len_; }
+  /// Number of labels, not counting the root.
+  std::size_t label_count() const noexcept { return label_count_; }
+  bool is_root() const noexcept { return label_count_ == 0; }
+  /// Label i, counted from the left (0 is the leftmost label), without its length byte.
+  std::string_view label(std::size_t i) const noexcept;
+  /// The name made of the last n labels (n >= label_count() gives a copy).
+  Name suffix(std::size_t n) const noexcept;
+  /// This name without its leftmost label (root stays root).
+  Name parent() const noexcept { return suffix(label_count_ == 0 ? 0 : label_count_ - 1); }
+  /// True when this name equals `zone` or lies below it (label boundary, case-insensitive).
+  bool is_subdomain_of(const Name& zone) const noexcept;
+  /// Prepends one label; fails if the result would be too long.
+  Status prepend(std::string_view label) noexcept;
+
+  /// Presentation form with trailing dot; returns length written (0 if cap is too small).
+  std::size_t to_text(char* out, std::size_t cap, bool trailing_dot = true) const noexcept;
+  std::string to_string(bool trailing_dot = true) const;
+
+  /// Case-insensitive hash, consistent with operator==.
+  std::size_t hash() const noexcept;
+  friend bool operator==(const Name& a, const Name& b) noexcept;
+
+ private:
+  void index_labels() noexcept;
+
+  std::array<std::uint8_t, kMaxWire> wire_{};
+  std::array<std::uint8_t, kMaxLabels + 1> offsets_{};
+  std::uint8_t wire_len_ = 1;
+  std::uint8_t label_count_ = 0;
+};
+
+struct NameHash {
+  std::size_t operator()(const Name& n) const noexcept { return n.hash(); }
+};
+
+}  // namespace amap::dns
