@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// The routing core: "Flask for DNS". An App holds zones (apex, SOA, NS) and an ordered list of
+// handlers, each guarded by a Match. Front-ends (in-process, PowerDNS pipe, UDP/TCP) build a
+// Request, call lookup() or resolve(), and encode the Answer.
+//
+//   amap::app::App app;
+//   app.zone("hello.example.");
+//   app.route(Match().name("hello.example.").type(dns::rrtype::TXT),
+//             [](const Request&, Answer& ans) { ans.txt("Hello World!"); return Flow::final; });
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "mapper/app/answer.h"
+#include "mapper/app/request.h"
+#include "mapper/dns/rdata.h"
+
+namespace amap::app {
+
+/// What a handler tells the router: keep running later handlers (pdnsapp's CONT) or stop
+/// (pdnsapp's FINAL).
+enum class Flow : std::uint8_t { cont, final };
+
+using Handler = std::function<Flow(const Request&, Answer&)>;
+
+/// Conditions a request must meet for a handler to run. All given conditions must hold;
+/// list-valued ones (remote, local, ecs) hold when any of their prefixes matches.
+class Match {
+ public:
+  /// Exact name, case-insensitive.
+  Match& name(std::string_view fqdn);
+  /// The domain itself or any name below it, on a label boundary ("example." does not match
+  /// "badexample.").
+  Match& domain(std::string_view domain);
+  /// Query type; a query for ANY matches every handler, as in pdnsapp.
+  Match& type(dns::RRType type);
+  Match& type(std::string_view mnemonic);
+  Match& qclass(std::uint16_t cls);
+  /// The client's address lies in the CIDR (repeatable).
+  Match& remote(std::string_view cidr);
+  /// The local address the query arrived on lies in the CIDR (repeatable).
+  Match& local(std::string_view cidr);
+  /// The query carries EDNS Client Subnet whose address lies in the CIDR (repeatable).
+  Match& ecs(std::string_view cidr);
+
+  bool matches(const Request& req) const noexcept;
+
+ private:
+  bool has_name_ = false;
+  bool has_domain_ = false;
+  bool has_type_ = false;
+  bool has_class_ = false;
+  dns::Name name_;
+  dns::Name domain_;
+  dns::RRType type_;
+  std::uint16_t class_ = dns::rrclass::IN;
+  std::vector<dns::Prefix> remote_;
+  std::vector<dns::Prefix> local_;
+  std::vector<dns::Prefix> ecs_;
+};
+
+/// A zone the app is authoritative for. SOA is answered only at its apex.
+struct Zone {
+  dns::Name apex;
+  dns::Soa soa;
+  std::uint32_t soa_ttl = 3600;
+  std::vector<dns::Name> ns;
+  std::uint32_t ns_ttl = 3600;
+  /// Opaque value for the app (the mapper stores what kind of zone this is).
+  std::uint32_t user_data = 0;
+
+  /// RFC 2308 section 3: the TTL of the SOA in negative answers is min(SOA TTL, MINIMUM).
+  std::uint32_t negative_ttl() const noexcept {
+    return soa_ttl < soa.minimum ? soa_ttl : soa.minimum;
+  }
+};
+
+class App {
+ public:
+  /// Declares a zone with a default SOA (ns1.<apex>, hostmaster.<apex>) and NS ns1.<apex>.
+  /// Throws std::invalid_argument on a bad name. Returns the zone for further changes.
+  Zone& zone(std::string_view apex);
+  /// Declares a fully specified zone; replaces one with the same apex.
+  Zone& add_zone(Zone zone);
+  /// Appends a handler; handlers run in registration order.
+  App& route(Match match, Handler handler);
+
+  /// The zone with the longest apex at or above `name`, or nullptr.
+  const Zone* find_zone(const dns::Name& name) const noexcept;
+  const std::vector<Zone>& zones() const noexcept { return zones_; }
+
+  /// Raw records for the question, as the PowerDNS pipe wants them: the zone's SOA (at the
+  /// apex only) and NS (at the apex), then every matching handler's records. No negative
+  /// logic. SOA queries below an apex return at once with nothing (PowerDNS walks up one
+  /// label at a time looking for the apex). Returns false if a handler threw or the answer
+  /// overflowed; the answer is then unusable.
+  bool lookup(const Request& req, Answer& ans) const noexcept;
+
+  /// Full authoritative semantics for the wire front-ends and tests: REFUSED outside our
+  /// zones, AA, NXDOMAIN vs NODATA with the SOA in authority (RFC 2308), SERVFAIL when a
+  /// handler fails. Sets ans.rcode, ans.authoritative and ans.zone.
+  void resolve(const Request& req, Answer& ans) const noexcept;
+
+  /// TTL for records whose handler gave none (pdnsapp used 86400).
+  std::uint32_t default_ttl = 86400;
+
+ private:
+  void run_handlers(const Request& req, Answer& ans) const;
+
+  std::vector<Zone> zones_;
+  // Zone index keyed by a case-insensitive hash of the apex (see suffix_hashes in app.cpp).
+  std::unordered_multimap<std::uint64_t, std::size_t> zone_index_;
+  struct Route {
+    Match match;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+/// True when `r` answers a question of type `qtype` (same type, ANY, or a CNAME).
+bool answers_qtype(const Record& r, dns::RRType qtype) noexcept;
+
+}  // namespace amap::app

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Hostname templates, used in both directions: address -> name (PTR targets, render) and
+// name -> address (A/AAAA, parse). A template is compiled once for one prefix; see README.md
+// for the token table and the exact {ip} rule.
+//
+//   auto t = Template::compile("ip-{a}-{b}-{c}-{d}.pool.example.net.", prefix);
+//   t->render(addr, buf, sizeof buf);      // "ip-10-1-2-3.pool.example.net."
+//   t->matches(name);                      // optional<IpAddress>, canonical names only
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mapper/core/outcome.h"
+#include "mapper/dns/address.h"
+#include "mapper/dns/name.h"
+
+namespace amap::mapper {
+
+enum class TokenKind : std::uint8_t {
+  a,       // first IPv4 octet, decimal
+  b,       // second
+  c,       // third
+  d,       // fourth
+  ip,      // v4 10-1-2-3, v6 Knot reverse-short form 2001-db8--1
+  full,    // v4 10-1-2-3, v6 2001-0db8-0000-0000-0000-0000-0000-0001
+  hex,     // 8 / 32 lowercase hex digits
+  offset,  // decimal offset of the address inside the prefix
+};
+
+/// The token's name as written between braces ("a", "ip", ...).
+std::string_view token_name(TokenKind k) noexcept;
+
+/// Writes the {ip} text of an address (the Knot 3.2 `reverse-short: on` form) and returns
+/// its length (at most 39; `out` needs room for that). No NUL is written.
+std::size_t write_ip_token(const dns::IpAddress& a, char* out) noexcept;
+
+/// Checks a presentation-form hostname ("a.b.c." or "a.b.c"): labels of 1..63 characters of
+/// [a-z0-9-] (upper case allowed), no leading or trailing '-', no "--" at positions 3-4 of a
+/// label, at most 255 octets in wire form. Returns "" when valid, else what is wrong.
+std::string_view hostname_problem(std::string_view text) noexcept;
+
+class Template {
+ public:
+  /// Longest rendered text: 255 wire octets -> at most 254 characters with the trailing dot.
+  static constexpr std::size_t kMaxText = 254;
+  /// Addresses checked by compile() besides the first and last of the prefix.
+  static constexpr unsigned kValidationSamples = 64;
+
+  Template() = default;
+
+  /// Compiles `text` for `prefix`. Every failure names what is wrong and where (1-based
+  /// columns). The result is validated by rendering and re-parsing the first, last and
+  /// kValidationSamples pseudo-random addresses of the prefix.
+  static Outcome<Template> compile(std::string_view text, const dns::Prefix& prefix);
+
+  /// Writes the name of `addr` in presentation form with the trailing dot, no NUL. Returns the
+  /// length, or 0 when `addr` is not inside the prefix or `cap` is too small.
+  std::size_t render(const dns::IpAddress& addr, char* out, std::size_t cap) const noexcept;
+  /// Same, into a Name. False when `addr` is not inside the prefix.
+  bool render(const dns::IpAddress& addr, dns::Name& out) const noexcept;
+
+  /// Inverse of render. Literal parts compare case-insensitively; token values must be in
+  /// range, in their canonical spelling, consistent with each other (a token used twice) and
+  /// the address must lie inside the prefix. Total on any input.
+  bool parse(const dns::Name& name, dns::IpAddress& out) const noexcept;
+  /// parse() plus the check that render(address) equals `name` (case-insensitively): the one
+  /// call the serving path needs.
+  std::optional<dns::IpAddress> matches(const dns::Name& name) const noexcept;
+
+  const dns::Prefix& prefix() const noexcept { return prefix_; }
+  /// The template as compiled (literals lower-cased).
+  const std::string& text() const noexcept { return text_; }
+  /// Literal text after the last token, e.g. ".pool.example.net." or "x.example.".
+  std::string_view literal_suffix() const noexcept;
+  /// The whole labels of literal_suffix(), e.g. "pool.example.net." (the root when the last
+  /// label holds a token): every rendered name lies below it.
+  const dns::Name& suffix() const noexcept { return suffix_; }
+  /// Every rendered name has exactly this many labels.
+  std::size_t label_count() const noexcept { return label_count_; }
+  /// True when the template contains this token.
+  bool uses(TokenKind k) const noexcept;
+
+ private:
+  struct Piece {
+    bool token = false;
+    TokenKind kind = TokenKind::a;
+    std::uint16_t offset = 0;  // literal: into text_
+    std::uint16_t length = 0;  // literal length
+  };
+
+  bool parse_text(std::string_view lower, dns::IpAddress& out) const noexcept;
+  std::string validate() const;
+
+  std::string text_;
+  std::vector<Piece> pieces_;
+  dns::Prefix prefix_{};
+  dns::Name suffix_{};
+  std::size_t label_count_ = 0;
+};
+
+}  // namespace amap::mapper
