@@ -146,6 +146,9 @@ Name Name::suffix(std::size_t n) const noexcept {
     return *this;
   }
   Name out;
+  if (n == 0) {
+    return out;  // the root
+  }
   const std::size_t from = offsets_[label_count_ - n];
   const std::size_t len = wire_len_ - from;
   std::memcpy(out.wire_.data(), wire_.data() + from, len);

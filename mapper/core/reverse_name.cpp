@@ -1,0 +1,209 @@
+// SPDX-License-Identifier: MIT
+#include "mapper/core/reverse_name.h"
+
+#include <array>
+#include <charconv>
+#include <string_view>
+
+namespace amap::mapper {
+namespace {
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+
+/// Canonical decimal 0..max: no leading zeros, no sign, 1..3 digits.
+bool parse_small_decimal(std::string_view s, unsigned max, unsigned& out) noexcept {
+  if (s.empty() || s.size() > 3 || (s.size() > 1 && s[0] == '0')) {
+    return false;
+  }
+  unsigned v = 0;
+  for (const char c : s) {
+    if (!is_digit(c)) {
+      return false;
+    }
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v > max) {
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+bool parse_nibble(std::string_view s, unsigned& out) noexcept {
+  if (s.size() != 1) {
+    return false;
+  }
+  const char c = s[0];
+  if (is_digit(c)) {
+    out = static_cast<unsigned>(c - '0');
+  } else if (c >= 'a' && c <= 'f') {
+    out = static_cast<unsigned>(c - 'a' + 10);
+  } else if (c >= 'A' && c <= 'F') {
+    out = static_cast<unsigned>(c - 'A' + 10);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::size_t put(char* out, std::size_t n, std::string_view s) noexcept {
+  for (const char c : s) {
+    out[n++] = c;
+  }
+  return n;
+}
+
+std::size_t put_dec(char* out, std::size_t n, unsigned v) noexcept {
+  const auto r = std::to_chars(out + n, out + n + 4, v);
+  return static_cast<std::size_t>(r.ptr - out);
+}
+
+dns::Name make_name(const char* text, std::size_t n) noexcept {
+  auto name = dns::Name::from_text(std::string_view(text, n));
+  return name ? *name : dns::Name{};  // cannot fail: at most 73 octets
+}
+
+/// Writes the first `labels` octets (v4) or nibbles (v6) of `a`, most specific first, then
+/// the tree's suffix; `classless` inserts "N/L" after the fourth octet.
+dns::Name build(const dns::IpAddress& a, unsigned labels, std::uint8_t classless) noexcept {
+  char buf[128];
+  std::size_t n = 0;
+  const auto& b = a.bytes();
+  if (a.is_v4()) {
+    for (unsigned i = labels; i-- > 0;) {
+      if (i == 3 && classless != 0) {
+        n = put_dec(buf, n, b[3]);
+        n = put(buf, n, ".");
+        n = put_dec(buf, n, b[3] & static_cast<unsigned>(0xFF00U >> (classless - 24)));
+        n = put(buf, n, "/");
+        n = put_dec(buf, n, classless);
+        n = put(buf, n, ".");
+        continue;
+      }
+      n = put_dec(buf, n, b[i]);
+      n = put(buf, n, ".");
+    }
+    n = put(buf, n, "in-addr.arpa.");
+  } else {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned i = labels; i-- > 0;) {
+      const unsigned byte = b[i / 2];
+      buf[n++] = kHex[(i % 2 == 0) ? (byte >> 4) : (byte & 0xFU)];
+      buf[n++] = '.';
+    }
+    n = put(buf, n, "ip6.arpa.");
+  }
+  return make_name(buf, n);
+}
+
+}  // namespace
+
+Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
+  const std::size_t count = name.label_count();
+  if (count < 2 || !dns::iequals(name.label(count - 1), "arpa")) {
+    return fail(Errc::not_found);
+  }
+  const std::string_view tree = name.label(count - 2);
+  ReverseName r;
+  std::array<std::uint8_t, 16> bytes{};
+  const std::size_t labels = count - 2;  // address labels, rightmost = most significant
+  if (dns::iequals(tree, "in-addr")) {
+    r.family = dns::Family::v4;
+    if (labels > 5) {
+      return fail(Errc::malformed);
+    }
+    unsigned octets = 0;
+    for (std::size_t k = 0; k < labels; ++k) {
+      const std::string_view l = name.label(labels - 1 - k);
+      if (k == 3 && l.find('/') != std::string_view::npos) {
+        // RFC 2317 "N/L": N is the block's first value of the fourth octet.
+        const std::size_t slash = l.find('/');
+        unsigned first = 0;
+        unsigned len = 0;
+        if (!parse_small_decimal(l.substr(0, slash), 255, first) ||
+            !parse_small_decimal(l.substr(slash + 1), 32, len) || len < 25) {
+          return fail(Errc::malformed);
+        }
+        const unsigned host = 0xFFU >> (len - 24);
+        if ((first & host) != 0) {
+          return fail(Errc::malformed);
+        }
+        r.classless_length = static_cast<std::uint8_t>(len);
+        bytes[3] = static_cast<std::uint8_t>(first);
+        continue;
+      }
+      unsigned v = 0;
+      if (octets == 4 || !parse_small_decimal(l, 255, v)) {
+        return fail(Errc::malformed);
+      }
+      if (octets == 3 && r.classless_length != 0) {
+        const unsigned host = 0xFFU >> (r.classless_length - 24);
+        if ((v & ~host) != bytes[3]) {
+          return fail(Errc::malformed);  // outside the classless block
+        }
+      }
+      bytes[octets++] = static_cast<std::uint8_t>(v);
+    }
+    if (labels == 5 && r.classless_length == 0) {
+      return fail(Errc::malformed);
+    }
+    r.bits = octets == 4 ? 32U : (r.classless_length != 0 ? r.classless_length : 8U * octets);
+    r.address = dns::IpAddress::v4((std::uint32_t{bytes[0]} << 24) |
+                                   (std::uint32_t{bytes[1]} << 16) |
+                                   (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
+    return r;
+  }
+  if (dns::iequals(tree, "ip6")) {
+    r.family = dns::Family::v6;
+    if (labels > 32) {
+      return fail(Errc::malformed);
+    }
+    for (std::size_t k = 0; k < labels; ++k) {
+      unsigned v = 0;
+      if (!parse_nibble(name.label(labels - 1 - k), v)) {
+        return fail(Errc::malformed);
+      }
+      bytes[k / 2] = static_cast<std::uint8_t>(bytes[k / 2] | (k % 2 == 0 ? v << 4 : v));
+    }
+    r.bits = static_cast<unsigned>(4 * labels);
+    r.address = dns::IpAddress::v6(bytes);
+    return r;
+  }
+  return fail(Errc::not_found);
+}
+
+dns::Name to_reverse_name(const dns::IpAddress& a, std::uint8_t classless_length) noexcept {
+  if (a.is_v4()) {
+    const bool cl = classless_length >= 25 && classless_length <= 32;
+    return build(a, 4, cl ? classless_length : 0);
+  }
+  return build(a, 32, 0);
+}
+
+dns::Name reverse_zone_for(const dns::Prefix& p, bool classless) noexcept {
+  const dns::IpAddress a = p.address.masked(p.length);
+  if (a.is_v4()) {
+    const unsigned len = p.length > 32 ? 32U : p.length;
+    if (classless && len > 24) {
+      // Apex "N/L.c.b.a.in-addr.arpa.": three octet labels plus the block label.
+      char buf[64];
+      std::size_t n = 0;
+      const auto& b = a.bytes();
+      n = put_dec(buf, n, b[3]);
+      n = put(buf, n, "/");
+      n = put_dec(buf, n, len);
+      n = put(buf, n, ".");
+      for (unsigned i = 3; i-- > 0;) {
+        n = put_dec(buf, n, b[i]);
+        n = put(buf, n, ".");
+      }
+      n = put(buf, n, "in-addr.arpa.");
+      return make_name(buf, n);
+    }
+    return build(a, len / 8, 0);
+  }
+  const unsigned len = p.length > 128 ? 128U : p.length;
+  return build(a, len / 4, 0);
+}
+
+}  // namespace amap::mapper

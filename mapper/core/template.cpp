@@ -1,0 +1,888 @@
+// SPDX-License-Identifier: MIT
+#include "mapper/core/template.h"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstring>
+
+#include "mapper/core/u128.h"
+
+namespace amap::mapper {
+namespace {
+
+using dns::Family;
+
+constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_lower_hex(char c) noexcept { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+constexpr bool is_host_char(char c) noexcept {
+  return is_digit(c) || (c >= 'a' && c <= 'z') || c == '-';
+}
+constexpr char lower(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c;
+}
+constexpr unsigned hex_value(char c) noexcept {
+  return is_digit(c) ? static_cast<unsigned>(c - '0') : static_cast<unsigned>(c - 'a' + 10);
+}
+
+struct TokenSpec {
+  std::string_view name;
+  TokenKind kind;
+};
+constexpr std::array<TokenSpec, 8> kTokens{{{"a", TokenKind::a},
+                                            {"b", TokenKind::b},
+                                            {"c", TokenKind::c},
+                                            {"d", TokenKind::d},
+                                            {"ip", TokenKind::ip},
+                                            {"full", TokenKind::full},
+                                            {"hex", TokenKind::hex},
+                                            {"offset", TokenKind::offset}}};
+
+constexpr bool is_octet_token(TokenKind k) noexcept { return k <= TokenKind::d; }
+constexpr unsigned octet_shift(TokenKind k) noexcept {
+  return 24U - 8U * static_cast<unsigned>(k);  // a=24, b=16, c=8, d=0
+}
+
+/// Bits of the address a token gives.
+constexpr U128 token_mask(TokenKind k, Family f) noexcept {
+  if (is_octet_token(k)) {
+    return U128{0, 0xFFULL << octet_shift(k)};
+  }
+  return family_mask(f);
+}
+
+/// Fixed-width tokens are located by width; the others by their character set, which is why
+/// the character after them must not belong to that set.
+constexpr bool is_fixed_width(TokenKind k, Family f) noexcept {
+  return k == TokenKind::hex || (k == TokenKind::full && f == Family::v6);
+}
+constexpr bool in_charset(TokenKind k, Family f, char c) noexcept {
+  switch (k) {
+    case TokenKind::a:
+    case TokenKind::b:
+    case TokenKind::c:
+    case TokenKind::d:
+    case TokenKind::offset: return is_digit(c);
+    case TokenKind::ip:
+    case TokenKind::full: return f == Family::v4 ? (is_digit(c) || c == '-')
+                                                 : (is_lower_hex(c) || c == '-');
+    case TokenKind::hex: return is_lower_hex(c);
+  }
+  return false;
+}
+
+std::size_t write_hex_padded(std::uint64_t v, unsigned digits, char* out) noexcept {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (unsigned i = 0; i < digits; ++i) {
+    out[digits - 1 - i] = kHex[v & 0xFU];
+    v >>= 4;
+  }
+  return digits;
+}
+
+std::size_t write_dec(std::uint64_t v, char* out) noexcept {
+  // Callers provide >= 20 bytes.
+  const auto r = std::to_chars(out, out + 20, v);
+  return static_cast<std::size_t>(r.ptr - out);
+}
+
+/// Decimal form of a 128-bit value (at most 39 digits).
+std::size_t write_dec128(U128 v, char* out) noexcept {
+  char tmp[40];
+  std::size_t n = 0;
+  do {
+    tmp[n++] = static_cast<char>('0' + v.divmod(10));
+  } while (!v.is_zero() && n < sizeof tmp);
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = tmp[n - 1 - i];
+  }
+  return n;
+}
+
+std::size_t write_v4_dashed(std::uint32_t v, char* out) noexcept {
+  std::size_t n = 0;
+  for (int i = 3; i >= 0; --i) {
+    n += write_dec((v >> (8 * i)) & 0xFFU, out + n);
+    if (i != 0) {
+      out[n++] = '-';
+    }
+  }
+  return n;
+}
+
+std::size_t write_v6_full(U128 v, char* out) noexcept {
+  std::size_t n = 0;
+  for (int g = 0; g < 8; ++g) {
+    const std::uint64_t half = g < 4 ? v.hi : v.lo;
+    const unsigned shift = static_cast<unsigned>(48 - 16 * (g % 4));
+    n += write_hex_padded((half >> shift) & 0xFFFFU, 4, out + n);
+    if (g != 7) {
+      out[n++] = '-';
+    }
+  }
+  return n;
+}
+
+/// Renders one token for address value v (already checked to be inside the prefix). Writes at
+/// most 39 characters.
+std::size_t render_token(TokenKind k, Family f, const dns::Prefix& p, U128 v,
+                         char* out) noexcept {
+  switch (k) {
+    case TokenKind::a:
+    case TokenKind::b:
+    case TokenKind::c:
+    case TokenKind::d: return write_dec((v.lo >> octet_shift(k)) & 0xFFU, out);
+    case TokenKind::ip:
+      if (f == Family::v4) {
+        return write_v4_dashed(static_cast<std::uint32_t>(v.lo), out);
+      }
+      return write_ip_token(v.to_address(f), out);
+    case TokenKind::full:
+      if (f == Family::v4) {
+        return write_v4_dashed(static_cast<std::uint32_t>(v.lo), out);
+      }
+      return write_v6_full(v, out);
+    case TokenKind::hex:
+      if (f == Family::v4) {
+        return write_hex_padded(v.lo & 0xFFFFFFFFU, 8, out);
+      }
+      write_hex_padded(v.hi, 16, out);
+      write_hex_padded(v.lo, 16, out + 16);
+      return 32;
+    case TokenKind::offset: return write_dec128(v & host_mask(f, p.length), out);
+  }
+  return 0;
+}
+
+/// 1..3 decimal digits, value <= 255 (spelling is checked later by re-rendering).
+bool parse_octet(const char* s, std::size_t n, std::uint32_t& out) noexcept {
+  if (n == 0 || n > 3) {
+    return false;
+  }
+  std::uint32_t v = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!is_digit(s[i])) {
+      return false;
+    }
+    v = v * 10 + static_cast<std::uint32_t>(s[i] - '0');
+  }
+  if (v > 255) {
+    return false;
+  }
+  out = v;
+  return true;
+}
+
+bool parse_v4_dashed(const char* s, std::size_t n, U128& out) noexcept {
+  std::uint32_t v = 0;
+  std::size_t start = 0;
+  int parts = 0;
+  for (std::size_t i = 0; i <= n; ++i) {
+    if (i == n || s[i] == '-') {
+      std::uint32_t o = 0;
+      if (parts == 4 || !parse_octet(s + start, i - start, o)) {
+        return false;
+      }
+      v = (v << 8) | o;
+      ++parts;
+      start = i + 1;
+    }
+  }
+  if (parts != 4) {
+    return false;
+  }
+  out = U128{0, v};
+  return true;
+}
+
+/// Dash-separated hex groups with at most one "--" standing for missing zero groups. Accepts
+/// more than the canonical form; the caller re-renders and compares.
+bool parse_v6_dashed(const char* s, std::size_t n, U128& out) noexcept {
+  std::array<std::uint16_t, 8> groups{};
+  std::size_t count = 0;
+  int gap = -1;  // index in groups where "--" was
+  std::size_t i = 0;
+  if (n >= 2 && s[0] == '-' && s[1] == '-') {
+    gap = 0;
+    i = 2;
+    if (i == n) {
+      return false;
+    }
+  }
+  while (i < n) {
+    std::size_t j = i;
+    std::uint32_t g = 0;
+    while (j < n && j - i < 5 && is_lower_hex(s[j])) {
+      g = (g << 4) | hex_value(s[j]);
+      ++j;
+    }
+    if (j == i || j - i > 4 || count == 8) {
+      return false;
+    }
+    groups[count++] = static_cast<std::uint16_t>(g);
+    if (j == n) {
+      break;
+    }
+    if (s[j] != '-') {
+      return false;
+    }
+    ++j;
+    if (j < n && s[j] == '-') {
+      if (gap >= 0) {
+        return false;
+      }
+      gap = static_cast<int>(count);
+      ++j;
+    }
+    if (j == n) {
+      if (gap != static_cast<int>(count)) {
+        return false;  // trailing single '-'
+      }
+      break;
+    }
+    i = j;
+  }
+  std::array<std::uint16_t, 8> full{};
+  if (gap < 0) {
+    if (count != 8) {
+      return false;
+    }
+    full = groups;
+  } else {
+    if (count > 7) {
+      return false;
+    }
+    const std::size_t g0 = static_cast<std::size_t>(gap);
+    const std::size_t tail = count - g0;
+    for (std::size_t k = 0; k < g0; ++k) {
+      full[k] = groups[k];
+    }
+    for (std::size_t k = 0; k < tail; ++k) {
+      full[8 - tail + k] = groups[g0 + k];
+    }
+  }
+  U128 v;
+  for (std::size_t k = 0; k < 4; ++k) {
+    v.hi = (v.hi << 16) | full[k];
+    v.lo = (v.lo << 16) | full[k + 4];
+  }
+  out = v;
+  return true;
+}
+
+/// Loose parse of a token's text into an address value (only the token's bits matter).
+bool parse_token(TokenKind k, Family f, const dns::Prefix& p, const char* s, std::size_t n,
+                 U128& out) noexcept {
+  switch (k) {
+    case TokenKind::a:
+    case TokenKind::b:
+    case TokenKind::c:
+    case TokenKind::d: {
+      std::uint32_t o = 0;
+      if (!parse_octet(s, n, o)) {
+        return false;
+      }
+      out = U128{0, std::uint64_t{o} << octet_shift(k)};
+      return true;
+    }
+    case TokenKind::ip:
+    case TokenKind::full:
+      return f == Family::v4 ? parse_v4_dashed(s, n, out) : parse_v6_dashed(s, n, out);
+    case TokenKind::hex: {
+      const std::size_t want = f == Family::v4 ? 8 : 32;
+      if (n != want) {
+        return false;
+      }
+      U128 v;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!is_lower_hex(s[i])) {
+          return false;
+        }
+        v.hi = (v.hi << 4) | (v.lo >> 60);
+        v.lo = (v.lo << 4) | hex_value(s[i]);
+      }
+      out = v;
+      return true;
+    }
+    case TokenKind::offset: {
+      if (n == 0 || n > 39) {
+        return false;
+      }
+      U128 v;
+      for (std::size_t i = 0; i < n; ++i) {
+        if (!is_digit(s[i]) || !v.mul10_add(static_cast<unsigned>(s[i] - '0'))) {
+          return false;
+        }
+      }
+      if (!(v & ~host_mask(f, p.length)).is_zero()) {
+        return false;  // beyond the prefix size
+      }
+      out = U128::of(p.address) | v;
+      return true;
+    }
+  }
+  return false;
+}
+
+struct Width {
+  std::size_t min = 0;
+  std::size_t max = 0;
+};
+
+Width token_width(TokenKind k, Family f, const dns::Prefix& p) noexcept {
+  const bool v4 = f == Family::v4;
+  switch (k) {
+    case TokenKind::a:
+    case TokenKind::b:
+    case TokenKind::c:
+    case TokenKind::d: return {1, 3};
+    case TokenKind::ip: return v4 ? Width{7, 15} : Width{6, 39};
+    case TokenKind::full: return v4 ? Width{7, 15} : Width{39, 39};
+    case TokenKind::hex: return v4 ? Width{8, 8} : Width{32, 32};
+    case TokenKind::offset: {
+      char tmp[40];
+      return {1, write_dec128(host_mask(f, p.length), tmp)};
+    }
+  }
+  return {};
+}
+
+/// Lower-cased presentation text of `name` with the trailing dot, or 0 when a label holds a
+/// byte outside [A-Za-z0-9-] (no template can produce it). `out` needs Template::kMaxText.
+std::size_t lower_text(const dns::Name& name, char* out) noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < name.label_count(); ++i) {
+    const std::string_view l = name.label(i);
+    if (n + l.size() + 1 > Template::kMaxText) {
+      return 0;
+    }
+    for (const char raw : l) {
+      const char c = lower(raw);
+      if (!is_host_char(c)) {
+        return 0;
+      }
+      out[n++] = c;
+    }
+    out[n++] = '.';
+  }
+  return n;
+}
+
+/// Concatenates string-like parts (avoids operator+ chains, which trip GCC 12 -Wrestrict).
+template <class... Parts>
+std::string cat(const Parts&... parts) {
+  std::string s;
+  (s.append(std::string_view(parts)), ...);
+  return s;
+}
+
+std::string column_text(std::size_t col) { return cat("column ", std::to_string(col)); }
+
+std::string show_char(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  if (u >= 0x21 && u < 0x7F) {
+    return std::string("'") + c + "'";
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  return std::string("byte 0x") + kHex[u >> 4] + kHex[u & 0xF];
+}
+
+std::uint64_t splitmix64(std::uint64_t& state) noexcept {
+  std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::string_view token_name(TokenKind k) noexcept {
+  for (const auto& t : kTokens) {
+    if (t.kind == k) {
+      return t.name;
+    }
+  }
+  return "?";
+}
+
+// The {ip} rule for IPv6, derived from Knot 3.2.6 mod-synthrecord with `reverse-short: on`
+// and checked against it on all 256 zero/non-zero group patterns plus 3 000 random addresses:
+//   1. Write the 8 groups in lower-case hex without leading zeros ("0" for a zero group),
+//      separated by '-'.
+//   2. Look for runs of zero groups only among groups 3..7 (1-based; indexes 2..6): the
+//      first two groups and the last group are always written out.
+//   3. The longest such run of at least 2 groups (the leftmost one on a tie) is replaced by
+//      "--", i.e. the groups before it, "--", the groups after it. A run of one is kept.
+// So the text never starts or ends with '-' and "--" can appear no earlier than characters
+// 4-5 (IDNA reserves "--" at 3-4). Examples: :: -> 0-0--0, ::1 -> 0-0--1, 1:: -> 1-0--0,
+// 2001:db8:0:0:a:0:0:0 -> 2001-db8--a-0-0-0, 1:2:0:4:0:0:0:8 -> 1-2-0-4--8.
+// IPv4 is the dotted quad with '-' for '.': 10-1-2-3.
+std::size_t write_ip_token(const dns::IpAddress& a, char* out) noexcept {
+  const U128 v = U128::of(a);
+  if (a.is_v4()) {
+    return write_v4_dashed(static_cast<std::uint32_t>(v.lo), out);
+  }
+  std::array<std::uint16_t, 8> g{};
+  for (std::size_t i = 0; i < 4; ++i) {
+    g[i] = static_cast<std::uint16_t>(v.hi >> (48 - 16 * i));
+    g[i + 4] = static_cast<std::uint16_t>(v.lo >> (48 - 16 * i));
+  }
+  std::size_t best_start = 0;
+  std::size_t best_len = 0;
+  for (std::size_t i = 2; i <= 6;) {
+    if (g[i] != 0) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j <= 6 && g[j] == 0) {
+      ++j;
+    }
+    if (j - i > best_len) {
+      best_len = j - i;
+      best_start = i;
+    }
+    i = j;
+  }
+  if (best_len < 2) {
+    best_len = 0;
+    best_start = 8;
+  }
+  std::size_t n = 0;
+  bool need_dash = false;
+  for (std::size_t i = 0; i < 8; ++i) {
+    if (i == best_start) {
+      out[n++] = '-';
+      out[n++] = '-';
+      i += best_len - 1;
+      need_dash = false;
+      continue;
+    }
+    if (need_dash) {
+      out[n++] = '-';
+    }
+    const auto r = std::to_chars(out + n, out + n + 4, g[i], 16);
+    n = static_cast<std::size_t>(r.ptr - out);
+    need_dash = true;
+  }
+  return n;
+}
+
+std::string_view hostname_problem(std::string_view text) noexcept {
+  if (!text.empty() && text.back() == '.') {
+    text.remove_suffix(1);
+  }
+  if (text.empty()) {
+    return "empty name";
+  }
+  std::size_t wire = 1;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    std::size_t end = text.find('.', start);
+    if (end == std::string_view::npos) {
+      end = text.size();
+    }
+    const std::string_view l = text.substr(start, end - start);
+    if (l.empty()) {
+      return "empty label";
+    }
+    if (l.size() > 63) {
+      return "label longer than 63 octets";
+    }
+    for (const char raw : l) {
+      if (!is_host_char(lower(raw))) {
+        return "character outside [a-z0-9-]";
+      }
+    }
+    if (l.front() == '-') {
+      return "label starts with '-'";
+    }
+    if (l.back() == '-') {
+      return "label ends with '-'";
+    }
+    if (l.size() >= 4 && l[2] == '-' && l[3] == '-') {
+      return "'--' at positions 3-4 of a label (reserved for IDNA)";
+    }
+    wire += l.size() + 1;
+    start = end + 1;
+  }
+  if (wire > dns::Name::kMaxWire) {
+    return "name longer than 255 octets";
+  }
+  return {};
+}
+
+Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& prefix) {
+  const Family f = prefix.family();
+  if (prefix.length > prefix.address.bits() ||
+      prefix.address.masked(prefix.length) != prefix.address) {
+    return make_error("prefix " + prefix.to_string() + " has host bits set");
+  }
+  if (text.empty()) {
+    return make_error("template is empty");
+  }
+  if (text.size() > 1024) {
+    return make_error("template is longer than 1024 characters");
+  }
+  Template t;
+  t.prefix_ = prefix;
+  std::vector<std::size_t> columns;  // 1-based column of each piece
+
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    const std::size_t col = i + 1;
+    if (c == '{') {
+      const std::size_t close = text.find('}', i + 1);
+      const std::size_t bad_open = text.find('{', i + 1);
+      if (close == std::string_view::npos || bad_open < close) {
+        return make_error("unterminated '{' at " + column_text(col));
+      }
+      const std::string_view name = text.substr(i + 1, close - i - 1);
+      const auto it = std::find_if(kTokens.begin(), kTokens.end(),
+                                   [&](const TokenSpec& s) { return s.name == name; });
+      if (it == kTokens.end()) {
+        return make_error(cat("unknown token {", name, "} at ", column_text(col),
+                              " (known: {a} {b} {c} {d} {ip} {full} {hex} {offset})"));
+      }
+      if (!t.pieces_.empty() && t.pieces_.back().token) {
+        return make_error("ambiguous: two tokens next to each other without a separator at " +
+                          column_text(col));
+      }
+      if (is_octet_token(it->kind) && f == Family::v6) {
+        return make_error(cat("{", name, "} is IPv4-only but the prefix is IPv6"));
+      }
+      Piece p;
+      p.token = true;
+      p.kind = it->kind;
+      t.pieces_.push_back(p);
+      columns.push_back(col);
+      t.text_.append(text.substr(i, close - i + 1));
+      i = close + 1;
+      continue;
+    }
+    if (c == '}') {
+      return make_error("unexpected '}' at " + column_text(col));
+    }
+    const char lc = lower(c);
+    if (!is_host_char(lc) && lc != '.') {
+      return make_error("character " + show_char(c) + " at " + column_text(col) +
+                        " is not allowed (use a-z, 0-9, '-', '.' and {tokens})");
+    }
+    if (lc == '.' && (t.text_.empty() || t.text_.back() == '.')) {
+      return make_error("empty label at " + column_text(col));
+    }
+    if (t.pieces_.empty() || t.pieces_.back().token) {
+      Piece p;
+      p.offset = static_cast<std::uint16_t>(t.text_.size());
+      t.pieces_.push_back(p);
+      columns.push_back(col);
+    }
+    t.text_.push_back(lc);
+    ++t.pieces_.back().length;
+    ++i;
+  }
+  if (t.text_.back() != '.') {
+    return make_error("template must end with a dot (absolute name)");
+  }
+
+  // Which address bits the tokens give; the rest must come from the prefix.
+  U128 known = network_mask(f, prefix.length);
+  bool any_token = false;
+  for (const Piece& p : t.pieces_) {
+    if (p.token) {
+      any_token = true;
+      known = known | token_mask(p.kind, f);
+    }
+  }
+  if (!any_token) {
+    return make_error("no address token: the template cannot be inverted");
+  }
+  if (known != family_mask(f)) {
+    std::string missing;
+    for (const TokenKind k : {TokenKind::a, TokenKind::b, TokenKind::c, TokenKind::d}) {
+      if ((known & token_mask(k, f)) != token_mask(k, f)) {
+        missing += cat(" {", token_name(k), "}");
+      }
+    }
+    return make_error("the template cannot be inverted: the prefix " + prefix.to_string() +
+                      " leaves address bits open that no token gives (missing" + missing +
+                      ", or use {ip})");
+  }
+
+  // Token boundaries must be unambiguous when reading a name back.
+  for (std::size_t k = 0; k + 1 < t.pieces_.size(); ++k) {
+    const Piece& p = t.pieces_[k];
+    if (!p.token || is_fixed_width(p.kind, f)) {
+      continue;
+    }
+    const char next = t.text_[t.pieces_[k + 1].offset];
+    if (in_charset(p.kind, f, next)) {
+      return make_error(cat("ambiguous: {", token_name(p.kind), "} at ", column_text(columns[k]),
+                            " is followed by '", std::string(1, next),
+                            "', which can be part of it"));
+    }
+  }
+
+  // Static label checks with each token's shortest and longest spelling.
+  {
+    std::size_t label_no = 1;
+    std::size_t min_pos = 0;
+    std::size_t max_pos = 0;
+    std::size_t wire_max = 1;
+    bool label_start = true;
+    auto end_label = [&](std::size_t col) -> std::string {
+      if (max_pos > 63) {
+        return "label " + std::to_string(label_no) + " can be up to " + std::to_string(max_pos) +
+               " octets long (more than 63) (label ending at " + column_text(col) + ")";
+      }
+      wire_max += max_pos + 1;
+      ++label_no;
+      min_pos = max_pos = 0;
+      label_start = true;
+      return {};
+    };
+    for (std::size_t k = 0; k < t.pieces_.size(); ++k) {
+      const Piece& p = t.pieces_[k];
+      if (p.token) {
+        const Width w = token_width(p.kind, f, prefix);
+        min_pos += w.min;
+        max_pos += w.max;
+        label_start = false;
+        continue;
+      }
+      for (std::size_t j = 0; j < p.length; ++j) {
+        const char c = t.text_[p.offset + j];
+        const std::size_t col = columns[k] + j;
+        if (c == '.') {
+          if (auto err = end_label(col); !err.empty()) {
+            return make_error(std::move(err));
+          }
+          continue;
+        }
+        if (c == '-') {
+          if (label_start) {
+            return make_error("label " + std::to_string(label_no) + " starts with '-' at " +
+                              column_text(col));
+          }
+          // A literal never ends a label with '-' unless a '.' follows (the template ends
+          // with '.', so a literal ending in '-' is followed by a token).
+          const bool label_ends = j + 1 < p.length && t.text_[p.offset + j + 1] == '.';
+          if (label_ends) {
+            return make_error("label " + std::to_string(label_no) + " ends with '-' at " +
+                              column_text(col));
+          }
+          if (j + 1 < p.length && t.text_[p.offset + j + 1] == '-' && min_pos <= 2 &&
+              max_pos >= 2) {
+            return make_error("'--' at " + column_text(col) + " can fall on positions 3-4 of label " +
+                              std::to_string(label_no) + ", which IDNA reserves");
+          }
+        }
+        label_start = false;
+        ++min_pos;
+        ++max_pos;
+      }
+    }
+    t.label_count_ = label_no - 1;
+    if (wire_max > dns::Name::kMaxWire) {
+      return make_error("names can be up to " + std::to_string(wire_max) +
+                        " octets long (more than 255)");
+    }
+  }
+
+  // The suffix: whole labels after the last token.
+  {
+    const std::string_view lit = t.literal_suffix();
+    const std::size_t dot = lit.find('.');
+    const auto name = dns::Name::from_text(lit.substr(dot + 1));
+    if (!name) {
+      return make_error(cat("internal: suffix '", lit, "' is not a name"));
+    }
+    t.suffix_ = *name;
+  }
+
+  if (std::string err = t.validate(); !err.empty()) {
+    return make_error(std::move(err));
+  }
+  return t;
+}
+
+std::string Template::validate() const {
+  const Family f = prefix_.family();
+  const U128 base = U128::of(prefix_.address);
+  const U128 host = host_mask(f, prefix_.length);
+  std::uint64_t seed = 0x616D61705F746D70ULL;  // fixed: the same addresses every time
+  for (unsigned n = 0; n < kValidationSamples + 2; ++n) {
+    U128 v = base;
+    if (n == 1) {
+      v = base | host;
+    } else if (n >= 2) {
+      v = base | (U128{splitmix64(seed), splitmix64(seed)} & host);
+    }
+    const dns::IpAddress a = v.to_address(f);
+    char buf[kMaxText];
+    const std::size_t len = render(a, buf, sizeof buf);
+    if (len == 0) {
+      return "address " + a.to_string() + " cannot be rendered (name too long)";
+    }
+    const std::string_view text(buf, len);
+    if (const auto why = hostname_problem(text); !why.empty()) {
+      return "address " + a.to_string() + " renders as '" + std::string(text) +
+             "', which is not a valid hostname: " + std::string(why);
+    }
+    const auto name = dns::Name::from_text(text);
+    if (!name) {
+      return "address " + a.to_string() + " renders as '" + std::string(text) +
+             "', which is not a valid name";
+    }
+    const auto back = matches(*name);
+    if (!back) {
+      return "address " + a.to_string() + " renders as '" + std::string(text) +
+             "', which does not parse back";
+    }
+    if (*back != a) {
+      return "address " + a.to_string() + " renders as '" + std::string(text) +
+             "', which parses back as " + back->to_string();
+    }
+  }
+  return {};
+}
+
+std::string_view Template::literal_suffix() const noexcept {
+  if (pieces_.empty() || pieces_.back().token) {
+    return {};
+  }
+  const Piece& p = pieces_.back();
+  return std::string_view(text_).substr(p.offset, p.length);
+}
+
+bool Template::uses(TokenKind k) const noexcept {
+  return std::any_of(pieces_.begin(), pieces_.end(),
+                     [k](const Piece& p) { return p.token && p.kind == k; });
+}
+
+std::size_t Template::render(const dns::IpAddress& addr, char* out,
+                             std::size_t cap) const noexcept {
+  if (pieces_.empty() || !prefix_.contains(addr)) {
+    return 0;
+  }
+  const Family f = prefix_.family();
+  const U128 v = U128::of(addr);
+  std::size_t n = 0;
+  for (const Piece& p : pieces_) {
+    if (p.token) {
+      char tmp[40];
+      const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
+      if (len > cap - n) {
+        return 0;
+      }
+      std::memcpy(out + n, tmp, len);
+      n += len;
+    } else {
+      if (p.length > cap - n) {
+        return 0;
+      }
+      std::memcpy(out + n, text_.data() + p.offset, p.length);
+      n += p.length;
+    }
+  }
+  return n;
+}
+
+bool Template::render(const dns::IpAddress& addr, dns::Name& out) const noexcept {
+  char buf[kMaxText];
+  const std::size_t n = render(addr, buf, sizeof buf);
+  if (n == 0) {
+    return false;
+  }
+  auto name = dns::Name::from_text(std::string_view(buf, n));
+  if (!name) {
+    return false;
+  }
+  out = *name;
+  return true;
+}
+
+bool Template::parse_text(std::string_view s, dns::IpAddress& out) const noexcept {
+  const Family f = prefix_.family();
+  U128 value;
+  U128 known;
+  std::size_t pos = 0;
+  for (const Piece& p : pieces_) {
+    const std::size_t left = s.size() - pos;
+    if (!p.token) {
+      if (p.length > left || std::memcmp(s.data() + pos, text_.data() + p.offset, p.length) != 0) {
+        return false;
+      }
+      pos += p.length;
+      continue;
+    }
+    std::size_t n = 0;
+    if (is_fixed_width(p.kind, f)) {
+      n = token_width(p.kind, f, prefix_).max;
+      if (n > left) {
+        return false;
+      }
+    } else {
+      while (n < left && n <= 39 && in_charset(p.kind, f, s[pos + n])) {
+        ++n;
+      }
+    }
+    U128 v;
+    if (n == 0 || n > 39 || !parse_token(p.kind, f, prefix_, s.data() + pos, n, v)) {
+      return false;
+    }
+    // Canonical spelling only: the token must re-render to exactly what was read.
+    char tmp[40];
+    const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
+    if (len != n || std::memcmp(tmp, s.data() + pos, n) != 0) {
+      return false;
+    }
+    const U128 m = token_mask(p.kind, f);
+    if (!((value ^ v) & known & m).is_zero()) {
+      return false;  // the same bits given twice with different values
+    }
+    value = value | (v & m);
+    known = known | m;
+    pos += n;
+  }
+  if (pos != s.size()) {
+    return false;
+  }
+  value = (value & known) | (U128::of(prefix_.address) & ~known);
+  const dns::IpAddress a = value.to_address(f);
+  if (!prefix_.contains(a)) {
+    return false;
+  }
+  out = a;
+  return true;
+}
+
+bool Template::parse(const dns::Name& name, dns::IpAddress& out) const noexcept {
+  if (pieces_.empty() || name.label_count() != label_count_) {
+    return false;
+  }
+  char buf[kMaxText];
+  const std::size_t n = lower_text(name, buf);
+  return n != 0 && parse_text(std::string_view(buf, n), out);
+}
+
+std::optional<dns::IpAddress> Template::matches(const dns::Name& name) const noexcept {
+  if (pieces_.empty() || name.label_count() != label_count_) {
+    return std::nullopt;
+  }
+  char buf[kMaxText];
+  const std::size_t n = lower_text(name, buf);
+  dns::IpAddress a;
+  if (n == 0 || !parse_text(std::string_view(buf, n), a)) {
+    return std::nullopt;
+  }
+  char again[kMaxText];
+  const std::size_t m = render(a, again, sizeof again);
+  if (m != n || std::memcmp(buf, again, n) != 0) {
+    return std::nullopt;
+  }
+  return a;
+}
+
+}  // namespace amap::mapper

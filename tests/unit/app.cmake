@@ -1,0 +1,3 @@
+amap_unit_test(app_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/app_routing_test.cpp
+  LIBS amap::app)

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "mapper/dns/address.h"
+#include "mapper/dns/name.h"
+
+namespace amap::dns {
+namespace {
+
+Name N(std::string_view s) {
+  auto n = Name::from_text(s);
+  EXPECT_TRUE(n.has_value()) << s;
+  return *n;
+}
+
+TEST(Name, ParsesAndPrintsWithTrailingDot) {
+  EXPECT_EQ(N("www.Example.COM").to_string(), "www.Example.COM.");
+  EXPECT_EQ(N("www.example.com.").label_count(), 3U);
+  EXPECT_EQ(N(".").to_string(), ".");
+  EXPECT_TRUE(N("").is_root());
+  EXPECT_EQ(N("a.b").to_string(false), "a.b");
+}
+
+TEST(Name, ComparesCaseInsensitivelyAndKeepsSpelling) {
+  EXPECT_EQ(N("WWW.example.COM."), N("www.EXAMPLE.com"));
+  EXPECT_EQ(N("WWW.example.COM.").hash(), N("www.EXAMPLE.com").hash());
+  EXPECT_NE(N("www.example.com."), N("ww.example.com."));
+  EXPECT_EQ(N("WwW.x.").label(0), "WwW");
+}
+
+TEST(Name, EnforcesLabelAndNameLimits) {
+  const std::string l63(63, 'a');
+  const std::string l64(64, 'a');
+  EXPECT_TRUE(Name::from_text(l63 + ".example."));
+  EXPECT_EQ(Name::from_text(l64 + ".example.").error(), Errc::label_too_long);
+  // 4 labels of 63 = 4*64 + 1 = 257 octets: too long. 3*64 + 62 + 1 + 1 = 256: too long.
+  std::string name254 = l63 + "." + l63 + "." + l63 + "." + std::string(61, 'b') + ".";
+  auto ok = Name::from_text(name254);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->wire_len(), 255U);
+  std::string name256 = l63 + "." + l63 + "." + l63 + "." + std::string(62, 'b') + ".";
+  EXPECT_EQ(Name::from_text(name256).error(), Errc::too_long);
+  EXPECT_EQ(Name::from_text("a..b").error(), Errc::empty_label);
+  EXPECT_EQ(Name::from_text(".a").error(), Errc::empty_label);
+}
+
+TEST(Name, Escapes) {
+  auto n = N("a\\.b.c.");
+  EXPECT_EQ(n.label_count(), 2U);
+  EXPECT_EQ(n.label(0), "a.b");
+  EXPECT_EQ(n.to_string(), "a\\.b.c.");
+  auto z = N("x\\000y.");
+  EXPECT_EQ(z.label(0).size(), 3U);
+  EXPECT_EQ(z.to_string(), "x\\000y.");
+  EXPECT_FALSE(Name::from_text("a\\25"));
+  EXPECT_FALSE(Name::from_text("a\\256.b"));
+  EXPECT_FALSE(Name::from_text("a\\"));
+}
+
+TEST(Name, SubdomainIsOnLabelBoundary) {
+  EXPECT_TRUE(N("a.example.").is_subdomain_of(N("example.")));
+  EXPECT_TRUE(N("example.").is_subdomain_of(N("EXAMPLE.")));
+  EXPECT_FALSE(N("badexample.").is_subdomain_of(N("example.")));
+  EXPECT_FALSE(N("example.").is_subdomain_of(N("a.example.")));
+  EXPECT_TRUE(N("anything.").is_subdomain_of(N(".")));
+}
+
+TEST(Name, SuffixParentPrepend) {
+  auto n = N("a.b.c.");
+  EXPECT_EQ(n.suffix(2).to_string(), "b.c.");
+  EXPECT_EQ(n.parent().to_string(), "b.c.");
+  EXPECT_TRUE(n.suffix(0).is_root());
+  ASSERT_TRUE(n.prepend("x"));
+  EXPECT_EQ(n.to_string(), "x.a.b.c.");
+  EXPECT_FALSE(n.prepend(std::string(64, 'q')));
+}
+
+TEST(Name, WireRoundTrip) {
+  auto n = N("Mail.Example.");
+  auto w = Name::from_wire(n.wire());
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->to_string(), "Mail.Example.");
+  const std::uint8_t pointer[] = {0xC0, 0x0C};
+  EXPECT_FALSE(Name::from_wire(pointer));
+  const std::uint8_t truncated[] = {3, 'a', 'b'};
+  EXPECT_FALSE(Name::from_wire(truncated));
+}
+
+TEST(Address, ParsesAndFormats) {
+  auto a = IpAddress::parse("10.1.2.3");
+  ASSERT_TRUE(a);
+  EXPECT_TRUE(a->is_v4());
+  EXPECT_EQ(a->v4_value(), 0x0A010203U);
+  EXPECT_EQ(a->to_string(), "10.1.2.3");
+  auto b = IpAddress::parse("2001:DB8:0:0::1");
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->to_string(), "2001:db8::1");
+  EXPECT_TRUE(IpAddress::parse("fe80::1%eth0"));
+  EXPECT_FALSE(IpAddress::parse("10.1.2"));
+  EXPECT_FALSE(IpAddress::parse("10.1.2.256"));
+  EXPECT_FALSE(IpAddress::parse(""));
+  EXPECT_EQ(IpAddress::from_u128(Family::v6, b->hi(), b->lo()), *b);
+}
+
+TEST(Prefix, StrictParsingAndContainment) {
+  auto p = Prefix::parse("10.0.0.0/8");
+  ASSERT_TRUE(p);
+  EXPECT_TRUE(p->contains(*IpAddress::parse("10.255.1.1")));
+  EXPECT_FALSE(p->contains(*IpAddress::parse("11.0.0.1")));
+  EXPECT_FALSE(p->contains(*IpAddress::parse("::a00:1")));
+  EXPECT_EQ(Prefix::parse("10.0.0.1/8").error(), Errc::host_bits_set);
+  EXPECT_EQ(Prefix::parse("10.0.0.0/33").error(), Errc::bad_prefix_length);
+  EXPECT_EQ(Prefix::parse("10.0.0.0/").error(), Errc::bad_prefix_length);
+  auto v6 = Prefix::parse("2001:db8:ff00::/40");
+  ASSERT_TRUE(v6);
+  EXPECT_TRUE(v6->contains(*IpAddress::parse("2001:db8:ffff::1")));
+  EXPECT_FALSE(v6->contains(*IpAddress::parse("2001:db8:fe00::1")));
+  EXPECT_EQ(v6->to_string(), "2001:db8:ff00::/40");
+  EXPECT_EQ(Prefix::parse("192.0.2.7")->length, 32);
+}
+
+}  // namespace
+}  // namespace amap::dns

@@ -1,0 +1,726 @@
+// SPDX-License-Identifier: MIT
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "store/format.h"
+#include "store/lmdb.h"
+#include "store/overrides.h"
+
+namespace {
+
+using amap::dns::IpAddress;
+using amap::dns::Name;
+using amap::dns::Prefix;
+using namespace amap::store;  // NOLINT(google-build-using-namespace)
+
+IpAddress ip(std::string_view text) {
+  auto r = IpAddress::parse(text);
+  EXPECT_TRUE(r.has_value()) << text;
+  return *r;
+}
+Prefix pfx(std::string_view text) {
+  auto r = Prefix::parse(text);
+  EXPECT_TRUE(r.has_value()) << text;
+  return *r;
+}
+Name name(std::string_view text) {
+  auto r = Name::from_text(text);
+  EXPECT_TRUE(r.has_value()) << text;
+  return *r;
+}
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "amap-store-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
+    root_ = tmpl;
+    dir_ = root_ + "/db";
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+
+  StoreOptions options(std::size_t map_size = std::size_t{16} << 20) const {
+    StoreOptions o;
+    o.path = dir_;
+    o.map_size = map_size;
+    return o;
+  }
+
+  /// Writes a raw value under an address key, bypassing the store's encoder.
+  static void put_raw(OverrideStore& s, Dbi dbi, Bytes key, Bytes value) {
+    WriteTxn txn = WriteTxn::begin(s.db()->env());
+    txn.put(dbi, key, value);
+    txn.commit();
+  }
+  static std::vector<std::uint8_t> read_raw(OverrideStore& s, Dbi dbi, Bytes key) {
+    ReadTxn txn = ReadTxn::begin(s.db()->env());
+    auto v = txn.find(dbi, key);
+    if (!v) {
+      return {};
+    }
+    return {v->begin(), v->end()};
+  }
+  static std::vector<std::uint8_t> addr_key(const IpAddress& a) {
+    std::array<std::uint8_t, format::kMaxAddressKey> k{};
+    const std::size_t n = format::address_key(a, k.data());
+    return {k.begin(), k.begin() + static_cast<std::ptrdiff_t>(n)};
+  }
+  /// A value with the given LS header fields and an override payload.
+  static std::vector<std::uint8_t> raw_value(std::uint8_t header_version, std::uint8_t flags,
+                                             std::uint16_t ext_blocks,
+                                             std::uint8_t payload_version,
+                                             std::string_view target) {
+    std::vector<std::uint8_t> v(format::kHeaderSize + 8U * ext_blocks);
+    format::encode_header(v.data(), 1, 1, flags);
+    v[16] = header_version;
+    format::store_be16(v.data() + 22, ext_blocks);
+    v.push_back(payload_version);
+    v.push_back(static_cast<std::uint8_t>(OverrideKind::name));
+    for (int i = 0; i < 3; ++i) {
+      v.push_back(0);
+    }
+    v.push_back(60);
+    v.insert(v.end(), target.begin(), target.end());
+    return v;
+  }
+
+  std::string root_;
+  std::string dir_;
+};
+
+std::vector<std::string> list_all(const OverrideStore& s, std::optional<Prefix> within = {},
+                                  std::size_t limit = 0) {
+  std::vector<std::string> out;
+  s.list(within, limit, [&](const ListEntry& e) {
+    out.push_back((e.is_prefix ? "P " : "A ") + e.prefix.to_string() + " " +
+                  std::string(to_string(e.value.kind)) + " " + std::string(e.value.target));
+  });
+  return out;
+}
+
+// ------------------------------------------------------------------------------ round trips
+
+TEST_F(StoreTest, RoundTripAddressesAndPrefixes) {
+  OverrideStore s(options());
+  s.put_address(ip("192.0.2.10"), Override::name("mail.customer.example", 300));
+  s.put_address(ip("2001:db8::1"), Override::name("v6.customer.example.", 0));
+  s.put_address(ip("192.0.2.11"), Override::none(30));
+  s.put_prefix(pfx("198.51.100.0/24"), Override::name_template("cust42-{ip}.biz.example.", 600));
+  s.put_prefix(pfx("2001:db8:1::/48"), Override::none());
+
+  auto a = s.get_address(ip("192.0.2.10"));
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->kind, OverrideKind::name);
+  EXPECT_EQ(a->target, "mail.customer.example.");  // canonical: trailing dot
+  EXPECT_EQ(a->ttl, 300U);
+  EXPECT_EQ(s.get_address(ip("2001:db8::1")), Override::name("v6.customer.example.", 0));
+  EXPECT_EQ(s.get_address(ip("192.0.2.11")), Override::none(30));
+  EXPECT_FALSE(s.get_address(ip("192.0.2.12")));
+  EXPECT_EQ(s.get_prefix(pfx("198.51.100.0/24")),
+            Override::name_template("cust42-{ip}.biz.example.", 600));
+  EXPECT_EQ(s.get_prefix(pfx("2001:db8:1::/48")), Override::none());
+  EXPECT_FALSE(s.get_prefix(pfx("198.51.100.0/25")));
+  // An address override is not a prefix override and vice versa.
+  EXPECT_FALSE(s.get_prefix(pfx("192.0.2.10/32")));
+
+  OverrideReader r(s.db());
+  r.begin();
+  auto v = r.find_address(ip("192.0.2.10"));
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->kind, OverrideKind::name);
+  EXPECT_EQ(v->target, "mail.customer.example.");
+  EXPECT_EQ(v->ttl, 300U);
+  EXPECT_GT(v->timestamp_ns, 0U);
+  auto p = r.find_prefix(ip("198.51.100.77"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->prefix, pfx("198.51.100.0/24"));
+  EXPECT_EQ(p->value.kind, OverrideKind::name_template);
+  EXPECT_EQ(p->value.target, "cust42-{ip}.biz.example.");
+  auto p6 = r.find_prefix(ip("2001:db8:1:2::5"));
+  ASSERT_TRUE(p6);
+  EXPECT_EQ(p6->value.kind, OverrideKind::none);
+  EXPECT_FALSE(r.find_prefix(ip("203.0.113.1")));
+  EXPECT_EQ(r.find_name(name("MAIL.Customer.example")), ip("192.0.2.10"));
+  EXPECT_EQ(r.find_name(name("v6.customer.example")), ip("2001:db8::1"));
+  EXPECT_FALSE(r.find_name(name("nope.example")));
+  r.end();
+  EXPECT_EQ(r.error_count(), 0U);
+}
+
+TEST_F(StoreTest, RejectsInvalidInput) {
+  OverrideStore s(options());
+  EXPECT_THROW(s.put_address(ip("192.0.2.1"), Override::name("a..b")), StoreError);
+  EXPECT_THROW(s.put_address(ip("192.0.2.1"), Override::name(".")), StoreError);
+  EXPECT_THROW(s.put_prefix(Prefix{ip("10.0.0.1"), 8}, Override::none()), StoreError);
+  EXPECT_THROW(s.put_prefix(Prefix{ip("10.0.0.0"), 33}, Override::none()), StoreError);
+  EXPECT_THROW(s.put_prefix(pfx("10.0.0.0/8"), Override::name_template("")), StoreError);
+  try {
+    s.put_address(ip("192.0.2.1"), Override::name("a..b"));
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a valid DNS name"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(s.stats().address_overrides, 0U);
+}
+
+TEST_F(StoreTest, ReadOnlyOpenOfMissingStoreIsClear) {
+  try {
+    (void)OverrideReader::open(root_ + "/does-not-exist");
+    FAIL() << "expected StoreError";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not exist"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(std::filesystem::exists(root_ + "/does-not-exist"));
+}
+
+TEST_F(StoreTest, WriterCreatesDirectoryAndSetsCloexec) {
+  OverrideStore s(options());
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/data.mdb"));
+  int fd = -1;
+  ASSERT_EQ(mdb_env_get_fd(s.db()->env().get(), &fd), 0);
+  EXPECT_NE(::fcntl(fd, F_GETFD) & FD_CLOEXEC, 0);
+  unsigned flags = 0;
+  ASSERT_EQ(mdb_env_get_flags(s.db()->env().get(), &flags), 0);
+  EXPECT_NE(flags & MDB_NOTLS, 0U);
+  EXPECT_EQ(flags & (MDB_WRITEMAP | MDB_NOSYNC | MDB_NOMETASYNC), 0U);
+}
+
+TEST_F(StoreTest, SameProcessOpensShareOneEnvironment) {
+  OverrideStore s(options());
+  StoreOptions ro = options();
+  ro.read_only = true;
+  auto db = OverrideDb::open(ro);
+  EXPECT_EQ(db.get(), s.db().get());
+}
+
+// ------------------------------------------------------------------------------ listing
+
+TEST_F(StoreTest, ListInAddressOrderWithinAndLimit) {
+  OverrideStore s(options());
+  WriteBatch b;
+  b.put_address(ip("10.0.0.5"), Override::name("five.example."));
+  b.put_address(ip("10.0.0.1"), Override::name("one.example."));
+  b.put_address(ip("10.0.1.1"), Override::none());
+  b.put_address(ip("9.255.255.255"), Override::none());
+  b.put_address(ip("2001:db8::1"), Override::none());
+  b.put_prefix(pfx("10.0.0.0/24"), Override::name_template("t-{ip}.example."));
+  b.put_prefix(pfx("10.0.0.0/16"), Override::none());
+  b.put_prefix(pfx("10.0.0.128/25"), Override::none());
+  b.put_prefix(pfx("2001:db8::/32"), Override::none());
+  s.apply(b);
+
+  const std::vector<std::string> all = {
+      "A 9.255.255.255/32 none ",
+      "P 10.0.0.0/16 none ",
+      "P 10.0.0.0/24 template t-{ip}.example.",
+      "A 10.0.0.1/32 name one.example.",
+      "A 10.0.0.5/32 name five.example.",
+      "P 10.0.0.128/25 none ",
+      "A 10.0.1.1/32 none ",
+      "P 2001:db8::/32 none ",
+      "A 2001:db8::1/128 none ",
+  };
+  EXPECT_EQ(list_all(s), all);
+  EXPECT_EQ(list_all(s, {}, 3), std::vector<std::string>(all.begin(), all.begin() + 3));
+
+  // within 10.0.0.0/24: the /16 is not inside it and is left out.
+  EXPECT_EQ(list_all(s, pfx("10.0.0.0/24")),
+            (std::vector<std::string>{"P 10.0.0.0/24 template t-{ip}.example.",
+                                      "A 10.0.0.1/32 name one.example.",
+                                      "A 10.0.0.5/32 name five.example.",
+                                      "P 10.0.0.128/25 none "}));
+  EXPECT_EQ(list_all(s, pfx("10.0.0.0/24"), 2),
+            (std::vector<std::string>{"P 10.0.0.0/24 template t-{ip}.example.",
+                                      "A 10.0.0.1/32 name one.example."}));
+  EXPECT_EQ(list_all(s, pfx("10.0.1.0/24")), (std::vector<std::string>{"A 10.0.1.1/32 none "}));
+  EXPECT_EQ(list_all(s, pfx("2001:db8::/32")),
+            (std::vector<std::string>{"P 2001:db8::/32 none ", "A 2001:db8::1/128 none "}));
+  EXPECT_TRUE(list_all(s, pfx("172.16.0.0/12")).empty());
+
+  // Erased entries disappear from the listing.
+  EXPECT_TRUE(s.erase_address(ip("10.0.0.1")));
+  EXPECT_TRUE(s.erase_prefix(pfx("10.0.0.0/24")));
+  EXPECT_EQ(list_all(s, pfx("10.0.0.0/24")),
+            (std::vector<std::string>{"A 10.0.0.5/32 name five.example.",
+                                      "P 10.0.0.128/25 none "}));
+}
+
+// ------------------------------------------------------------------------------ format
+
+TEST_F(StoreTest, ValuesCarryLightningStreamHeader) {
+  OverrideStore s(options());
+  const std::uint64_t before = s.db()->env().info().last_txn_id;
+  s.put_address(ip("192.0.2.1"), Override::name("a.example.", 120));
+  const auto key = addr_key(ip("192.0.2.1"));
+  EXPECT_EQ(key, (std::vector<std::uint8_t>{4, 192, 0, 2, 1}));
+  const auto v = read_raw(s, s.db()->dbis().addr, key);
+  ASSERT_GE(v.size(), format::kHeaderSize + 6);
+  const std::uint64_t ts = format::load_be64(v.data());
+  EXPECT_GT(ts, std::uint64_t{1600000000} * 1000000000ULL);  // after 2020, in ns
+  EXPECT_EQ(format::load_be64(v.data() + 8), before + 1);    // the writing txn's id
+  EXPECT_EQ(v[16], 0);                                       // LS header version
+  EXPECT_EQ(v[17], 0);                                       // flags
+  EXPECT_EQ(v[18] | v[19] | v[20] | v[21], 0);               // reserved
+  EXPECT_EQ(format::load_be16(v.data() + 22), 0);            // no extension blocks
+  EXPECT_EQ(v[24], format::kPayloadVersion);
+  EXPECT_EQ(v[25], static_cast<std::uint8_t>(OverrideKind::name));
+  EXPECT_EQ(format::load_be32(v.data() + 26), 120U);
+  EXPECT_EQ(std::string(v.begin() + 30, v.end()), "a.example.");
+
+  // Prefix keys: family, masked bytes, length.
+  std::array<std::uint8_t, format::kMaxPrefixKey> pk{};
+  ASSERT_EQ(format::prefix_key(ip("10.1.2.3"), 16, pk.data()), 6U);
+  EXPECT_EQ((std::vector<std::uint8_t>(pk.begin(), pk.begin() + 6)),
+            (std::vector<std::uint8_t>{4, 10, 1, 0, 0, 16}));
+}
+
+TEST_F(StoreTest, TombstonesAreInvisible) {
+  OverrideStore s(options());
+  s.put_address(ip("192.0.2.1"), Override::name("a.example."));
+  EXPECT_TRUE(s.erase_address(ip("192.0.2.1")));
+  EXPECT_FALSE(s.erase_address(ip("192.0.2.1")));  // already gone
+  EXPECT_FALSE(s.erase_address(ip("192.0.2.2")));  // never existed
+
+  // The key stays, as a 24-byte header with the Deleted flag and no payload.
+  const auto v = read_raw(s, s.db()->dbis().addr, addr_key(ip("192.0.2.1")));
+  ASSERT_EQ(v.size(), format::kHeaderSize);
+  EXPECT_EQ(v[17], format::kFlagDeleted);
+
+  EXPECT_FALSE(s.get_address(ip("192.0.2.1")));
+  EXPECT_TRUE(list_all(s).empty());
+  OverrideReader r(s.db());
+  r.begin();
+  EXPECT_FALSE(r.find_address(ip("192.0.2.1")));
+  EXPECT_FALSE(r.find_name(name("a.example.")));
+  r.end();
+  EXPECT_EQ(r.error_count(), 0U);
+  const StoreStats st = s.stats();
+  EXPECT_EQ(st.address_overrides, 0U);
+  EXPECT_EQ(st.names, 0U);
+  EXPECT_EQ(st.tombstones, 2U);  // the address and its name-index entry
+
+  // A tombstone written by another tool (unknown flag bits set too) is also skipped.
+  put_raw(s, s.db()->dbis().addr, addr_key(ip("192.0.2.3")),
+          raw_value(0, format::kFlagDeleted | 0x80, 0, format::kPayloadVersion, "x.example."));
+  EXPECT_FALSE(s.get_address(ip("192.0.2.3")));
+  // Re-adding after a delete works.
+  s.put_address(ip("192.0.2.1"), Override::name("b.example."));
+  EXPECT_EQ(s.get_address(ip("192.0.2.1")), Override::name("b.example."));
+}
+
+TEST_F(StoreTest, UnknownVersionsAreRejectedWithClearErrors) {
+  OverrideStore s(options());
+  const auto k1 = addr_key(ip("192.0.2.1"));
+  const auto k2 = addr_key(ip("192.0.2.2"));
+  const auto k3 = addr_key(ip("192.0.2.3"));
+  const auto k4 = addr_key(ip("192.0.2.4"));
+  put_raw(s, s.db()->dbis().addr, k1, raw_value(1, 0, 0, format::kPayloadVersion, "a."));
+  put_raw(s, s.db()->dbis().addr, k2, raw_value(0, 0, 0, 2, "b."));
+  put_raw(s, s.db()->dbis().addr, k3, raw_value(0, 0, 1, format::kPayloadVersion, "c."));
+  const std::vector<std::uint8_t> short_value(10, 0);
+  put_raw(s, s.db()->dbis().addr, k4, short_value);
+
+  // Writer side: a clear exception.
+  try {
+    (void)s.get_address(ip("192.0.2.1"));
+    FAIL() << "expected StoreError";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("192.0.2.1"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("header version"), std::string::npos) << e.what();
+  }
+  try {
+    (void)s.get_address(ip("192.0.2.2"));
+    FAIL() << "expected StoreError";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("payload version"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)s.get_address(ip("192.0.2.4")), StoreError);
+  // An extension block (LS header_extra_padding_block) is skipped and the value read.
+  auto c = s.get_address(ip("192.0.2.3"));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->target, "c.");
+  EXPECT_EQ(c->ttl, 60U);
+
+  // Reader side: skipped, counted, explained; never thrown.
+  OverrideReader r(s.db());
+  r.begin();
+  EXPECT_FALSE(r.find_address(ip("192.0.2.1")));
+  EXPECT_EQ(r.last_error(), format::DecodeError::unsupported_header_version);
+  EXPECT_NE(r.last_error_message().find("header version"), std::string_view::npos);
+  EXPECT_FALSE(r.find_address(ip("192.0.2.2")));
+  EXPECT_EQ(r.last_error(), format::DecodeError::unsupported_payload_version);
+  EXPECT_FALSE(r.find_address(ip("192.0.2.4")));
+  EXPECT_EQ(r.last_error(), format::DecodeError::truncated_header);
+  auto rc = r.find_address(ip("192.0.2.3"));
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(rc->target, "c.");
+  r.end();
+  EXPECT_EQ(r.error_count(), 3U);
+}
+
+TEST_F(StoreTest, NewerSchemaIsRefused) {
+  {
+    OverrideStore s(options());
+    std::vector<std::uint8_t> v(format::kHeaderSize);
+    format::encode_header(v.data(), 1, 1, 0);
+    v.push_back(format::kPayloadVersion);
+    v.resize(v.size() + 4);
+    format::store_be32(v.data() + format::kHeaderSize + 1, format::kSchemaVersion + 1);
+    put_raw(s, s.db()->dbis().meta, format::as_bytes(format::kMetaSchemaVersion), v);
+  }
+  try {
+    OverrideStore again(options());
+    FAIL() << "expected StoreError";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("schema version 2"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW((void)OverrideReader::open(dir_), StoreError);
+}
+
+// ------------------------------------------------------------------------------ name index
+
+TEST_F(StoreTest, ReverseNameIndexStaysConsistent) {
+  OverrideStore s(options());
+  const IpAddress a = ip("192.0.2.1");
+  const IpAddress b = ip("2001:db8::b");
+  s.put_address(a, Override::name("one.example."));
+  EXPECT_EQ(s.get_name(name("ONE.example")), a);
+
+  // Replace: the old name is released, the new one indexed.
+  s.put_address(a, Override::name("Two.Example."));
+  EXPECT_FALSE(s.get_name(name("one.example")));
+  EXPECT_EQ(s.get_name(name("two.example")), a);
+
+  // Same name with different case / TTL keeps the index.
+  s.put_address(a, Override::name("TWO.example.", 99));
+  EXPECT_EQ(s.get_name(name("two.example")), a);
+
+  // Kind change to none drops the name.
+  s.put_address(a, Override::none());
+  EXPECT_FALSE(s.get_name(name("two.example")));
+
+  // Delete drops the name.
+  s.put_address(a, Override::name("three.example."));
+  EXPECT_TRUE(s.erase_address(a));
+  EXPECT_FALSE(s.get_name(name("three.example")));
+
+  // Takeover: the last writer owns a shared name; removing the previous owner keeps it.
+  s.put_address(a, Override::name("shared.example."));
+  s.put_address(b, Override::name("shared.example."));
+  EXPECT_EQ(s.get_name(name("shared.example")), b);
+  EXPECT_TRUE(s.erase_address(a));
+  EXPECT_EQ(s.get_name(name("shared.example")), b);
+  EXPECT_TRUE(s.erase_address(b));
+  EXPECT_FALSE(s.get_name(name("shared.example")));
+
+  // In a batch too.
+  WriteBatch batch;
+  batch.put_address(a, Override::name("x.example."));
+  batch.put_address(a, Override::name("y.example."));
+  s.apply(batch);
+  OverrideReader r(s.db());
+  r.begin();
+  EXPECT_FALSE(r.find_name(name("x.example.")));
+  EXPECT_EQ(r.find_name(name("Y.EXAMPLE")), a);
+  r.end();
+}
+
+// ------------------------------------------------------------------------------ prefixes
+
+TEST_F(StoreTest, LongestCoveringPrefixWins) {
+  OverrideStore s(options());
+  WriteBatch b;
+  b.put_prefix(pfx("10.0.0.0/8"), Override::name_template("p8-{ip}.example."));
+  b.put_prefix(pfx("10.1.0.0/16"), Override::name_template("p16-{ip}.example."));
+  b.put_prefix(pfx("10.1.2.0/24"), Override::none());
+  b.put_prefix(pfx("10.1.2.128/25"), Override::name_template("p25-{ip}.example."));
+  b.put_prefix(pfx("0.0.0.0/0"), Override::name_template("all-{ip}.example."));
+  b.put_prefix(pfx("2001:db8::/32"), Override::name_template("v6-32.example."));
+  b.put_prefix(pfx("2001:db8:1::/48"), Override::name_template("v6-48.example."));
+  b.put_prefix(pfx("2001:db8:1:2::/64"), Override::name_template("v6-64.example."));
+  s.apply(b);
+
+  OverrideReader r(s.db());
+  auto len_of = [&](std::string_view a) -> int {
+    auto p = r.find_prefix(ip(a));
+    return p ? p->prefix.length : -1;
+  };
+  r.begin();
+  EXPECT_EQ(len_of("10.1.2.200"), 25);
+  EXPECT_EQ(len_of("10.1.2.3"), 24);
+  EXPECT_EQ(len_of("10.1.3.3"), 16);
+  EXPECT_EQ(len_of("10.2.3.3"), 8);
+  EXPECT_EQ(len_of("11.0.0.1"), 0);
+  EXPECT_EQ(len_of("2001:db8:1:2::1"), 64);
+  EXPECT_EQ(len_of("2001:db8:1:3::1"), 48);
+  EXPECT_EQ(len_of("2001:db8:2::1"), 32);
+  EXPECT_EQ(len_of("2001:db9::1"), -1);
+  auto p = r.find_prefix(ip("10.1.2.200"));
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->prefix, pfx("10.1.2.128/25"));
+  EXPECT_EQ(p->value.target, "p25-{ip}.example.");
+  r.end();
+
+  // Erasing the most specific falls back to the next; the length bitmap follows.
+  EXPECT_TRUE(s.erase_prefix(pfx("10.1.2.128/25")));
+  EXPECT_TRUE(s.erase_prefix(pfx("0.0.0.0/0")));
+  EXPECT_FALSE(s.erase_prefix(pfx("10.1.2.128/25")));
+  r.begin();
+  EXPECT_EQ(len_of("10.1.2.200"), 24);
+  EXPECT_EQ(len_of("11.0.0.1"), -1);
+  r.end();
+
+  auto bitmap = read_raw(s, s.db()->dbis().meta, format::as_bytes(format::kMetaPrefixLengths4));
+  ASSERT_EQ(bitmap.size(), format::kHeaderSize + 1 + format::kLengthBitmap4);
+  const std::uint8_t* bits = bitmap.data() + format::kHeaderSize + 1;
+  // Lengths 8, 16, 24 present; 0 and 25 gone.
+  EXPECT_EQ(bits[0], 0x00);  // 0..7
+  EXPECT_EQ(bits[1], 0x80);  // 8
+  EXPECT_EQ(bits[2], 0x80);  // 16
+  EXPECT_EQ(bits[3], 0x80);  // 24
+  EXPECT_EQ(bits[4], 0x00);  // 32
+
+  // Same-length siblings: erasing one keeps the length for the other.
+  s.put_prefix(pfx("10.9.0.0/16"), Override::none());
+  EXPECT_TRUE(s.erase_prefix(pfx("10.1.0.0/16")));
+  r.begin();
+  EXPECT_EQ(len_of("10.9.1.1"), 16);
+  EXPECT_EQ(len_of("10.1.3.3"), 8);
+  r.end();
+
+  s.rebuild_meta();  // idempotent
+  r.begin();
+  EXPECT_EQ(len_of("10.9.1.1"), 16);
+  r.end();
+}
+
+// ------------------------------------------------------------------------------ batches
+
+TEST_F(StoreTest, BatchIsAllOrNothing) {
+  OverrideStore s(options());
+  s.put_address(ip("192.0.2.1"), Override::name("keep.example."));
+  WriteBatch bad;
+  bad.put_address(ip("192.0.2.2"), Override::name("new.example."));
+  bad.erase_address(ip("192.0.2.1"));
+  bad.put_prefix(pfx("10.0.0.0/8"), Override::none());
+  bad.put_address(ip("192.0.2.3"), Override::name("bad..name"));
+  EXPECT_THROW(s.apply(bad), StoreError);
+  EXPECT_EQ(list_all(s), (std::vector<std::string>{"A 192.0.2.1/32 name keep.example."}));
+  EXPECT_EQ(s.get_name(name("keep.example")), ip("192.0.2.1"));
+  EXPECT_FALSE(s.get_name(name("new.example")));
+
+  WriteBatch good;
+  good.put_address(ip("192.0.2.2"), Override::name("new.example."));
+  good.erase_address(ip("192.0.2.1"));
+  good.erase_address(ip("192.0.2.99"));
+  good.put_prefix(pfx("10.0.0.0/8"), Override::none());
+  const ApplyResult res = s.apply(good);
+  EXPECT_EQ(res.written, 2U);
+  EXPECT_EQ(res.erased, 1U);
+  EXPECT_EQ(list_all(s), (std::vector<std::string>{"P 10.0.0.0/8 none ",
+                                                   "A 192.0.2.2/32 name new.example."}));
+  const StoreStats st = s.stats();
+  EXPECT_EQ(st.address_overrides, 1U);
+  EXPECT_EQ(st.prefix_overrides, 1U);
+  EXPECT_EQ(st.names, 1U);
+}
+
+// ------------------------------------------------------------------------------ map full
+
+TEST_F(StoreTest, MapFullIsClearAndChangesNothing) {
+  OverrideStore s(options(64 * 1024));
+  s.put_address(ip("10.0.0.0"), Override::name("first.example."));
+  std::uint32_t n = 1;
+  std::string message;
+  std::vector<std::string> before;
+  for (; n < 100000; ++n) {
+    before = list_all(s);
+    try {
+      s.put_address(IpAddress::v4(0x0A000000U + n),
+                    Override::name("host-" + std::to_string(n) + "-with-a-long-label.example."));
+    } catch (const StoreError& e) {
+      message = e.what();
+      EXPECT_EQ(e.code(), MDB_MAP_FULL);
+      break;
+    }
+  }
+  ASSERT_FALSE(message.empty()) << "store never filled up";
+  EXPECT_GT(n, 10U);
+  EXPECT_NE(message.find("map_size 64 KiB"), std::string::npos) << message;
+  EXPECT_NE(message.find("raise store.map_size"), std::string::npos) << message;
+  EXPECT_NE(message.find("mdb_"), std::string::npos) << message;  // names the call
+
+  // Nothing of the failed write is visible; earlier commits are intact and readable.
+  EXPECT_EQ(list_all(s), before);
+  EXPECT_FALSE(s.get_address(IpAddress::v4(0x0A000000U + n)));
+  EXPECT_EQ(s.get_address(ip("10.0.0.0")), Override::name("first.example."));
+  OverrideReader r(s.db());
+  r.begin();
+  EXPECT_TRUE(r.find_address(ip("10.0.0.1")));
+  EXPECT_EQ(r.find_name(name("first.example")), ip("10.0.0.0"));
+  r.end();
+
+  // A batch that does not fit changes nothing either.
+  WriteBatch big;
+  for (std::uint32_t i = 0; i < 2000; ++i) {
+    big.put_address(IpAddress::v4(0x0B000000U + i), Override::name("big.example."));
+  }
+  EXPECT_THROW(s.apply(big), StoreError);
+  EXPECT_EQ(list_all(s), before);
+  // Erasing still works (tombstones are small; may fit) or fails cleanly.
+  try {
+    s.erase_address(ip("10.0.0.0"));
+  } catch (const StoreError& e) {
+    EXPECT_EQ(e.code(), MDB_MAP_FULL);
+  }
+}
+
+// ------------------------------------------------------------------------------ processes
+
+/// Child helper: exit code 0 on success, otherwise the failing step.
+int child_reader(const std::string& dir, int ready_fd, int go_fd) {
+  try {
+    OverrideReader r = OverrideReader::open(dir);
+    r.begin();
+    if (!r.find_address(ip("192.0.2.1"))) {
+      return 10;
+    }
+    if (r.find_address(ip("192.0.2.2"))) {
+      return 11;
+    }
+    r.end();
+    char c = 'r';
+    if (::write(ready_fd, &c, 1) != 1) {
+      return 12;
+    }
+    if (::read(go_fd, &c, 1) != 1) {
+      return 13;
+    }
+    for (int i = 0; i < 3; ++i) {  // the same reader, renewed
+      r.begin();
+      auto v = r.find_address(ip("192.0.2.2"));
+      if (!v || v->target != "later.example.") {
+        return 14;
+      }
+      if (r.find_name(name("later.example")) != ip("192.0.2.2")) {
+        return 15;
+      }
+      if (r.find_address(ip("192.0.2.1"))) {  // erased by the parent
+        return 16;
+      }
+      r.end();
+    }
+    return 0;
+  } catch (...) {
+    return 20;
+  }
+}
+
+TEST_F(StoreTest, ReaderInAnotherProcessSeesLaterCommits) {
+  OverrideStore s(options());
+  s.put_address(ip("192.0.2.1"), Override::name("early.example."));
+  int ready[2];
+  int go[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(ready[0]);
+    ::close(go[1]);
+    ::_exit(child_reader(dir_, ready[1], go[0]));
+  }
+  ::close(ready[1]);
+  ::close(go[0]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  s.put_address(ip("192.0.2.2"), Override::name("later.example."));
+  EXPECT_TRUE(s.erase_address(ip("192.0.2.1")));
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ::close(ready[0]);
+  ::close(go[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+}
+
+TEST_F(StoreTest, ReaderSeesWriterProcessAndAdoptsGrownMap) {
+  { OverrideStore init(options(256 * 1024)); }  // create, then close
+  OverrideReader r = OverrideReader::open(dir_);
+  r.begin();
+  EXPECT_FALSE(r.find_address(ip("10.0.0.1")));
+  const std::uint64_t first_txn = r.txn_id();
+  r.end();
+
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 0;
+    try {
+      OverrideStore w(options(std::size_t{32} << 20));  // grows the map
+      WriteBatch b;
+      for (std::uint32_t i = 0; i < 6000; ++i) {
+        b.put_address(IpAddress::v4(0x0A000000U + i),
+                      Override::name("h" + std::to_string(i) +
+                                     ".a-rather-long-label-to-use-space.example."));
+      }
+      w.apply(b);
+      w.put_prefix(pfx("10.0.0.0/8"), Override::none());
+    } catch (...) {
+      code = 1;
+    }
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+
+  r.begin();  // same reader, no reopen: sees the commits, adopts the larger map
+  EXPECT_GT(r.txn_id(), first_txn);
+  auto v = r.find_address(ip("10.0.23.111"));
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->target, "h5999.a-rather-long-label-to-use-space.example.");
+  EXPECT_TRUE(r.find_prefix(ip("10.200.0.1")));
+  r.end();
+}
+
+TEST_F(StoreTest, ReaderResetRenewManyTimes) {
+  OverrideStore s(options());
+  OverrideReader r(s.db());
+  for (std::uint32_t i = 0; i < 5000; ++i) {
+    if (i % 250 == 0) {
+      s.put_address(IpAddress::v4(0xC0000200U + i / 250), Override::name("x.example."));
+    }
+    r.begin();
+    ASSERT_TRUE(r.in_txn());
+    ASSERT_TRUE(r.find_address(IpAddress::v4(0xC0000200U + i / 250)));
+    ASSERT_FALSE(r.find_address(IpAddress::v4(0xC0000200U + i / 250 + 1)));
+    r.end();
+    ASSERT_FALSE(r.in_txn());
+  }
+  const StoreStats st = s.stats();
+  EXPECT_EQ(st.address_overrides, 20U);
+  EXPECT_EQ(st.active_readers, 0U);  // nothing held while idle
+  EXPECT_LE(st.readers, 1U);         // one reused slot
+  EXPECT_EQ(st.max_readers, kDefaultMaxReaders);
+  EXPECT_GT(st.used_bytes, 0U);
+  EXPECT_EQ(st.used_bytes, st.used_pages * st.page_size);
+  r.begin();
+  EXPECT_EQ(s.stats().active_readers, 1U);
+  r.end();
+}
+
+}  // namespace
