@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: MIT
+#include "mapper/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string_view>
+
+namespace amap::config {
+
+std::string Error::to_string() const {
+  std::string out = file;
+  if (mark.line > 0) {
+    out += ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column);
+  }
+  out += ": ";
+  if (!path.empty()) {
+    out += path + ": ";
+  }
+  return out + message;
+}
+
+std::optional<std::uint64_t> parse_size(const std::string& text) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr == text.data()) {
+    return std::nullopt;
+  }
+  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  std::uint64_t mult = 1;
+  if (unit.empty() || unit == "B") {
+    mult = 1;
+  } else if (unit == "KiB" || unit == "K") {
+    mult = 1ULL << 10;
+  } else if (unit == "MiB" || unit == "M") {
+    mult = 1ULL << 20;
+  } else if (unit == "GiB" || unit == "G") {
+    mult = 1ULL << 30;
+  } else if (unit == "TiB" || unit == "T") {
+    mult = 1ULL << 40;
+  } else {
+    return std::nullopt;
+  }
+  if (value > UINT64_MAX / mult) {
+    return std::nullopt;
+  }
+  return value * mult;
+}
+
+namespace {
+
+Mark mark_of(const YAML::Node& n) {
+  const YAML::Mark m = n.Mark();
+  if (m.line < 0) {
+    return {};
+  }
+  return Mark{m.line + 1, m.column + 1};
+}
+
+class Loader {
+ public:
+  Loader(std::string file, std::vector<Error>& errors) : file_(std::move(file)), errors_(errors) {}
+
+  void error(const YAML::Node& at, const std::string& path, const std::string& message) {
+    errors_.push_back(Error{file_, mark_of(at), path, message});
+  }
+
+  /// Checks a mapping: every key known, none repeated. Returns false if `n` is not a map.
+  bool check_map(const YAML::Node& n, const std::string& path,
+                 std::initializer_list<std::string_view> allowed) {
+    if (!n.IsMap()) {
+      error(n, path, "expected a mapping");
+      return false;
+    }
+    std::map<std::string, int> seen;
+    for (const auto& kv : n) {
+      const std::string key = kv.first.Scalar();
+      const std::string kpath = path.empty() ? key : path + "." + key;
+      bool known = false;
+      for (auto a : allowed) {
+        known = known || a == key;
+      }
+      if (!known) {
+        std::string list;
+        for (auto a : allowed) {
+          list += (list.empty() ? "" : ", ") + std::string(a);
+        }
+        error(kv.first, kpath, "unknown key (expected one of: " + list + ")");
+      }
+      if (auto it = seen.find(key); it != seen.end()) {
+        error(kv.first, kpath, "duplicate key (first given at line " + std::to_string(it->second) + ")");
+      } else {
+        seen.emplace(key, mark_of(kv.first).line);
+      }
+    }
+    return true;
+  }
+
+  std::optional<std::uint32_t> u32(const YAML::Node& n, const std::string& path,
+                                   std::uint32_t max = 0x7FFFFFFF) {
+    if (!n.IsScalar()) {
+      error(n, path, "expected a number");
+      return std::nullopt;
+    }
+    const std::string& s = n.Scalar();
+    std::uint64_t v = 0;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc{} || ptr != s.data() + s.size() || s.empty()) {
+      error(n, path, "expected a non-negative integer, got '" + s + "'");
+      return std::nullopt;
+    }
+    if (v > max) {
+      error(n, path, "value " + s + " is larger than " + std::to_string(max));
+      return std::nullopt;
+    }
+    return static_cast<std::uint32_t>(v);
+  }
+
+  std::optional<bool> boolean(const YAML::Node& n, const std::string& path) {
+    if (n.IsScalar()) {
+      const std::string& s = n.Scalar();
+      if (s == "true" || s == "yes" || s == "on") {
+        return true;
+      }
+      if (s == "false" || s == "no" || s == "off") {
+        return false;
+      }
+    }
+    error(n, path, "expected true or false");
+    return std::nullopt;
+  }
+
+  std::optional<dns::Name> name(const YAML::Node& n, const std::string& path) {
+    if (!n.IsScalar() || n.Scalar().empty()) {
+      error(n, path, "expected a domain name");
+      return std::nullopt;
+    }
+    auto parsed = dns::Name::from_text(n.Scalar());
+    if (!parsed) {
+      error(n, path, "bad domain name '" + n.Scalar() + "': " +
+                         std::string(errc_message(parsed.error())));
+      return std::nullopt;
+    }
+    if (n.Scalar().back() != '.') {
+      error(n, path, "domain name '" + n.Scalar() + "' must be absolute (end with a dot)");
+      return std::nullopt;
+    }
+    return *parsed;
+  }
+
+  void load(const YAML::Node& root, Config& c) {
+    if (!root.IsDefined() || root.IsNull()) {
+      errors_.push_back(Error{file_, {}, "", "empty configuration"});
+      return;
+    }
+    if (!check_map(root, "", {"soa", "ns", "zones", "prefixes", "store", "listen", "ttl"})) {
+      return;
+    }
+    if (root["ttl"]) {
+      if (auto v = u32(root["ttl"], "ttl")) {
+        c.default_ttl = *v;
+      }
+    }
+    load_soa(root, c);
+    load_ns(root, c);
+    load_zones(root, c);
+    load_prefixes(root, c);
+    load_store(root, c);
+    load_listen(root, c);
+  }
+
+ private:
+  void load_soa(const YAML::Node& root, Config& c) {
+    const YAML::Node n = root["soa"];
+    if (!n) {
+      error(root, "soa", "required: soa { mname, rname, refresh, retry, expire, minimum, ttl }");
+      return;
+    }
+    if (!check_map(n, "soa", {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum",
+                              "ttl"})) {
+      return;
+    }
+    auto& s = c.soa;
+    for (const char* key : {"mname", "rname"}) {
+      if (!n[key]) {
+        error(n, std::string("soa.") + key, "required");
+      } else if (auto v = name(n[key], std::string("soa.") + key)) {
+        (std::string_view(key) == "mname" ? s.soa.mname : s.soa.rname) = *v;
+      }
+    }
+    struct Field {
+      const char* key;
+      std::uint32_t* target;
+    };
+    for (Field f : {Field{"refresh", &s.soa.refresh}, Field{"retry", &s.soa.retry},
+                    Field{"expire", &s.soa.expire}, Field{"minimum", &s.soa.minimum},
+                    Field{"ttl", &s.ttl}}) {
+      if (n[f.key]) {
+        if (auto v = u32(n[f.key], std::string("soa.") + f.key)) {
+          *f.target = *v;
+        }
+      }
+    }
+    if (n["serial"]) {
+      if (auto v = u32(n["serial"], "soa.serial", 0xFFFFFFFFU)) {
+        s.soa.serial = *v;
+        s.serial_given = true;
+      }
+    } else {
+      // Without an explicit serial, the load time: it grows on every reload.
+      s.soa.serial = static_cast<std::uint32_t>(std::time(nullptr));
+    }
+  }
+
+  void load_ns(const YAML::Node& root, Config& c) {
+    const YAML::Node n = root["ns"];
+    if (!n) {
+      error(root, "ns", "required: a list of name servers");
+      return;
+    }
+    if (!n.IsSequence() || n.size() == 0) {
+      error(n, "ns", "expected a non-empty list of name server names");
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      if (auto v = name(n[i], "ns[" + std::to_string(i) + "]")) {
+        c.ns.push_back(*v);
+      }
+    }
+  }
+
+  void load_zones(const YAML::Node& root, Config& c) {
+    const YAML::Node n = root["zones"];
+    if (!n) {
+      return;
+    }
+    if (!n.IsSequence()) {
+      error(n, "zones", "expected a list of { name: ZONE. }");
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string path = "zones[" + std::to_string(i) + "]";
+      if (!check_map(n[i], path, {"name"})) {
+        continue;
+      }
+      if (!n[i]["name"]) {
+        error(n[i], path + ".name", "required");
+        continue;
+      }
+      if (auto v = name(n[i]["name"], path + ".name")) {
+        for (const auto& z : c.zones) {
+          if (z.name == *v) {
+            error(n[i]["name"], path + ".name",
+                  "zone listed twice (first at line " + std::to_string(z.mark.line) + ")");
+          }
+        }
+        c.zones.push_back(ZoneConfig{*v, mark_of(n[i])});
+      }
+    }
+  }
+
+  void load_prefixes(const YAML::Node& root, Config& c) {
+    const YAML::Node n = root["prefixes"];
+    if (!n) {
+      return;
+    }
+    if (!n.IsSequence()) {
+      error(n, "prefixes", "expected a list of { prefix: CIDR, name: TEMPLATE }");
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const YAML::Node item = n[i];
+      const std::string path = "prefixes[" + std::to_string(i) + "]";
+      if (!check_map(item, path,
+                     {"prefix", "name", "ttl", "blank", "forward", "reverse", "classless"})) {
+        continue;
+      }
+      PrefixConfig p;
+      p.mark = mark_of(item);
+      p.path = path;
+      bool ok = true;
+      if (!item["prefix"] || !item["prefix"].IsScalar()) {
+        error(item, path + ".prefix", "required: an IPv4 or IPv6 CIDR such as 10.0.0.0/8");
+        ok = false;
+      } else {
+        auto parsed = dns::Prefix::parse(item["prefix"].Scalar());
+        if (!parsed) {
+          std::string hint;
+          if (parsed.error() == Errc::host_bits_set) {
+            auto loose = dns::Prefix::parse(item["prefix"].Scalar(), true);
+            hint = loose ? " (did you mean " + loose->to_string() + "?)" : "";
+          }
+          error(item["prefix"], path + ".prefix",
+                "bad prefix '" + item["prefix"].Scalar() + "': " +
+                    std::string(errc_message(parsed.error())) + hint);
+          ok = false;
+        } else {
+          p.prefix = *parsed;
+        }
+      }
+      if (item["blank"]) {
+        p.blank = boolean(item["blank"], path + ".blank").value_or(false);
+      }
+      if (item["forward"]) {
+        p.forward = boolean(item["forward"], path + ".forward").value_or(true);
+      }
+      if (item["reverse"]) {
+        p.reverse = boolean(item["reverse"], path + ".reverse").value_or(true);
+      }
+      if (item["classless"]) {
+        p.classless = boolean(item["classless"], path + ".classless").value_or(false);
+      }
+      if (item["ttl"]) {
+        p.ttl = u32(item["ttl"], path + ".ttl");
+      }
+      if (item["name"]) {
+        if (!item["name"].IsScalar() || item["name"].Scalar().empty()) {
+          error(item["name"], path + ".name", "expected a hostname template string");
+          ok = false;
+        } else {
+          p.name_template = item["name"].Scalar();
+          p.name_mark = mark_of(item["name"]);
+        }
+      }
+      if (p.blank && item["name"]) {
+        error(item["name"], path + ".name", "a blank prefix has no name template: remove one");
+        ok = false;
+      } else if (!p.blank && !item["name"]) {
+        error(item, path, "needs a name template (name: ...) or blank: true");
+        ok = false;
+      }
+      if (ok && p.classless && (!p.prefix.address.is_v4() || p.prefix.length <= 24)) {
+        error(item["classless"], path + ".classless",
+              "RFC 2317 classless names apply only to IPv4 prefixes longer than /24");
+        ok = false;
+      }
+      if (ok) {
+        for (const auto& other : c.prefixes) {
+          if (other.prefix == p.prefix) {
+            error(item["prefix"], path + ".prefix",
+                  "prefix " + p.prefix.to_string() + " is already configured at line " +
+                      std::to_string(other.mark.line));
+            ok = false;
+          }
+        }
+      }
+      if (ok) {
+        c.prefixes.push_back(std::move(p));
+      }
+    }
+  }
+
+  void load_store(const YAML::Node& root, Config& c) {
+    const YAML::Node n = root["store"];
+    if (!n) {
+      return;
+    }
+    if (!check_map(n, "store", {"path", "map_size"})) {
+      return;
+    }
+    c.store.present = true;
+    c.store.mark = mark_of(n);
+    if (!n["path"] || !n["path"].IsScalar() || n["path"].Scalar().empty()) {
+      error(n, "store.path", "required: the directory of the LMDB store");
+    } else {
+      c.store.path = n["path"].Scalar();
+    }
+    if (n["map_size"]) {
+      auto v = n["map_size"].IsScalar() ? parse_size(n["map_size"].Scalar()) : std::nullopt;
+      if (!v || *v < (1ULL << 16)) {
+        error(n["map_size"], "store.map_size",
+              "expected a size of at least 64KiB such as 4GiB, 512MiB or a byte count");
+      } else {
+        c.store.map_size = *v;
+      }
+    }
+  }
+
+  void load_listen(const YAML::Node& root, Config& c) {
+    const YAML::Node n = root["listen"];
+    if (!n) {
+      return;
+    }
+    if (!n.IsSequence()) {
+      error(n, "listen", "expected a list of ADDR:PORT such as 127.0.0.1:5353 or [::1]:5353");
+      return;
+    }
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const std::string path = "listen[" + std::to_string(i) + "]";
+      if (!n[i].IsScalar()) {
+        error(n[i], path, "expected ADDR:PORT");
+        continue;
+      }
+      const std::string& s = n[i].Scalar();
+      const auto colon = s.rfind(':');
+      std::string addr = colon == std::string::npos ? "" : s.substr(0, colon);
+      if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') {
+        addr = addr.substr(1, addr.size() - 2);
+      } else if (addr.find(':') != std::string::npos) {
+        addr.clear();  // IPv6 needs brackets
+      }
+      unsigned port = 0;
+      const std::string digits = colon == std::string::npos ? "" : s.substr(colon + 1);
+      auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+      if (addr.empty() || !dns::IpAddress::parse(addr) || digits.empty() || ec != std::errc{} ||
+          ptr != digits.data() + digits.size() || port > 65535) {
+        error(n[i], path, "'" + s + "' is not ADDR:PORT (IPv6 as [::1]:5353)");
+        continue;
+      }
+      c.listen.push_back(s);
+    }
+  }
+
+  std::string file_;
+  std::vector<Error>& errors_;
+};
+
+}  // namespace
+
+LoadResult load_text(const std::string& text, const std::string& file) {
+  LoadResult r;
+  r.config.file = file;
+  try {
+    const YAML::Node root = YAML::Load(text);
+    Loader(file, r.errors).load(root, r.config);
+  } catch (const YAML::Exception& e) {
+    r.errors.push_back(Error{file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+  }
+  return r;
+}
+
+LoadResult load_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    LoadResult r;
+    r.config.file = path;
+    r.errors.push_back(Error{path, {}, "", "cannot open file"});
+    return r;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_text(ss.str(), path);
+}
+
+}  // namespace amap::config
