@@ -1,0 +1,4 @@
+amap_unit_test(engine_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.cpp
+  LIBS amap::engine)
+target_compile_definitions(engine_test PRIVATE AMAP_CONF_DIR="${AMAP_SOURCE_ROOT}/conf")

@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+// The mapper's semantics, in-process through the framework (App::resolve), on the example
+// configuration shipped in conf/.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "mapper/app/testing.h"
+#include "mapper/engine/mapper.h"
+
+namespace amap::mapper {
+namespace {
+
+using app::Rcode;
+using app::testing::query;
+
+class Engine : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto loaded = config::load_file(AMAP_CONF_DIR "/automap.yaml");
+    ASSERT_TRUE(loaded.ok());
+    std::vector<config::Error> errors;
+    mapper_ = Mapper::build(loaded.config, errors);
+    ASSERT_NE(mapper_, nullptr) << (errors.empty() ? "" : errors[0].to_string());
+    app_ = new app::App();
+    Mapper::install(mapper_, *app_);
+  }
+  static void TearDownTestSuite() {
+    delete app_;
+    mapper_.reset();
+  }
+  static std::string one(std::string_view qname, std::string_view qtype) {
+    auto r = query(*app_, qname, qtype);
+    EXPECT_EQ(r.rcode, Rcode::noerror) << qname;
+    EXPECT_EQ(r.answer.size(), 1U) << qname;
+    return r.answer.empty() ? "" : r.answer[0];
+  }
+  static inline std::shared_ptr<const Mapper> mapper_;
+  static inline app::App* app_ = nullptr;
+};
+
+TEST_F(Engine, DerivesMergedReverseZones) {
+  std::vector<std::string> zones;
+  for (const auto& z : mapper_->reverse_zones()) {
+    zones.push_back(z.to_string());
+  }
+  EXPECT_EQ(zones, (std::vector<std::string>{"10.in-addr.arpa.",
+                                             "8.b.d.0.1.0.0.2.ip6.arpa."}));
+}
+
+TEST_F(Engine, ReverseV4UsesTheMostSpecificPrefix) {
+  EXPECT_EQ(one("3.2.1.10.in-addr.arpa.", "PTR"),
+            "3.2.1.10.in-addr.arpa. 86400 IN PTR ip-10-1-2-3.pool.example.net.");
+  EXPECT_EQ(one("9.1.20.10.in-addr.arpa.", "PTR"),
+            "9.1.20.10.in-addr.arpa. 3600 IN PTR biz-10-20-1-9.pool.example.net.");
+}
+
+TEST_F(Engine, BlankIsNxdomainBothWays) {
+  auto r = query(*app_, "1.0.30.10.in-addr.arpa.", "PTR");
+  EXPECT_EQ(r.rcode, Rcode::nxdomain);
+  EXPECT_EQ(r.authority.size(), 1U);
+  EXPECT_EQ(query(*app_, "ip-10-30-0-1.pool.example.net.", "A").rcode, Rcode::nxdomain);
+  // The blank /16 itself has nothing below it.
+  EXPECT_EQ(query(*app_, "30.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+}
+
+TEST_F(Engine, ForwardRoundTripsAndRejectsAliases) {
+  EXPECT_EQ(one("ip-10-1-2-3.pool.example.net.", "A"), "ip-10-1-2-3.pool.example.net. 86400 IN A 10.1.2.3");
+  EXPECT_EQ(one("IP-10-1-2-3.Pool.Example.NET.", "A"),
+            "IP-10-1-2-3.Pool.Example.NET. 86400 IN A 10.1.2.3");
+  EXPECT_EQ(one("biz-10-20-1-9.pool.example.net.", "A"),
+            "biz-10-20-1-9.pool.example.net. 3600 IN A 10.20.1.9");
+  for (const char* alias : {"ip-010-1-2-3.pool.example.net.", "ip-10-1-2-999.pool.example.net.",
+                            "ip-10-20-1-9.pool.example.net.",   // taken by the /22
+                            "biz-10-1-2-3.pool.example.net.",   // outside the /22
+                            "x.ip-10-1-2-3.pool.example.net.", "ip-10-1-2.pool.example.net."}) {
+    EXPECT_EQ(query(*app_, alias, "A").rcode, Rcode::nxdomain) << alias;
+  }
+}
+
+TEST_F(Engine, Ipv6ShortFormHexAndForwardFalse) {
+  EXPECT_EQ(one("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", "PTR"),
+            "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 3600 IN PTR "
+            "2001-db8--1.v6.pool.example.net.");
+  EXPECT_EQ(one("2001-db8--1.v6.pool.example.net.", "AAAA"),
+            "2001-db8--1.v6.pool.example.net. 3600 IN AAAA 2001:db8::1");
+  auto ptr = one("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.f.8.b.d.0.1.0.0.2.ip6.arpa.",
+                 "PTR");
+  EXPECT_NE(ptr.find("PTR h20010db8ff0000000000000000000001.static.pool.example.net."),
+            std::string::npos);
+  EXPECT_EQ(query(*app_, "h20010db8ff0000000000000000000001.static.pool.example.net.", "AAAA").rcode,
+            Rcode::nxdomain);
+}
+
+TEST_F(Engine, NodataForOtherTypesAndEmptyNonTerminals) {
+  auto txt = query(*app_, "ip-10-1-2-3.pool.example.net.", "TXT");
+  EXPECT_EQ(txt.rcode, Rcode::noerror);
+  EXPECT_TRUE(txt.answer.empty());
+  EXPECT_EQ(txt.authority.size(), 1U);
+  EXPECT_EQ(query(*app_, "ip-10-1-2-3.pool.example.net.", "AAAA").rcode, Rcode::noerror);
+  EXPECT_EQ(query(*app_, "3.2.1.10.in-addr.arpa.", "A").rcode, Rcode::noerror);
+  // RFC 8020: names above synthesized addresses exist.
+  for (const char* ent : {"2.1.10.in-addr.arpa.", "1.10.in-addr.arpa.", "v6.pool.example.net.",
+                          "0.8.b.d.0.1.0.0.2.ip6.arpa."}) {
+    auto r = query(*app_, ent, "PTR");
+    EXPECT_EQ(r.rcode, Rcode::noerror) << ent;
+    EXPECT_TRUE(r.answer.empty()) << ent;
+  }
+}
+
+TEST_F(Engine, OutsidePrefixesNxdomainOutsideZonesRefused) {
+  EXPECT_EQ(query(*app_, "1.2.3.11.in-addr.arpa.", "PTR").rcode, Rcode::refused);
+  EXPECT_EQ(query(*app_, "x.1.2.3.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+  EXPECT_EQ(query(*app_, "300.2.1.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+  EXPECT_EQ(query(*app_, "nothing.pool.example.net.", "A").rcode, Rcode::nxdomain);
+  // Names under a forward: false template do not exist forward, nor does their parent.
+  EXPECT_EQ(query(*app_, "static.pool.example.net.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(query(*app_, "example.org.", "A").rcode, Rcode::refused);
+}
+
+TEST_F(Engine, ApexHasSoaAndNs) {
+  auto r = query(*app_, "pool.example.net.", "SOA");
+  ASSERT_EQ(r.answer.size(), 1U);
+  EXPECT_EQ(r.answer[0].rfind("pool.example.net. 3600 IN SOA ns1.example.net. hostmaster.example.net. ", 0), 0U);
+  EXPECT_EQ(query(*app_, "10.in-addr.arpa.", "NS").answer.size(), 2U);
+  EXPECT_EQ(query(*app_, "10.in-addr.arpa.", "ANY").answer.size(), 3U);
+  EXPECT_TRUE(app::testing::lookup(*app_, "3.2.1.10.in-addr.arpa.", "SOA").empty());
+}
+
+TEST(EngineConfig, TemplateErrorsCarryTheirPosition) {
+  auto loaded = config::load_text(
+      "soa: { mname: ns1.example.net., rname: h.example.net. }\n"
+      "ns: [ns1.example.net.]\n"
+      "zones: [ { name: pool.example.net. } ]\n"
+      "prefixes:\n"
+      "  - prefix: 2001:db8::/32\n"
+      "    name: \"ip-{a}.pool.example.net.\"\n"
+      "  - prefix: 10.0.0.0/8\n"
+      "    name: \"ip-{ip}.elsewhere.example.\"\n",
+      "bad.yaml");
+  ASSERT_TRUE(loaded.ok());
+  std::vector<config::Error> errors;
+  EXPECT_EQ(Mapper::build(loaded.config, errors), nullptr);
+  ASSERT_EQ(errors.size(), 2U);
+  EXPECT_EQ(errors[0].to_string().rfind("bad.yaml:6:11: prefixes[0].name: ", 0), 0U)
+      << errors[0].to_string();
+  EXPECT_NE(errors[1].to_string().find("bad.yaml:8:11: prefixes[1].name: names of this template lie outside"),
+            std::string::npos)
+      << errors[1].to_string();
+}
+
+}  // namespace
+}  // namespace amap::mapper
