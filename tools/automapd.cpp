@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: MIT
+// automapd: the auto-mapping appliance. One binary, three jobs:
+//   automapd serve    -c FILE [--listen ADDR:PORT]...   standalone UDP/TCP server
+//   automapd pipe     -c FILE                            PowerDNS pipe coprocess
+//   automapd checkconf -c FILE                           validate the configuration only
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unistd.h>
+
+#include "backend/pipe/serve.h"
+#include "backend/pipe/session.h"
+#include "backend/server/server.h"
+#include "mapper/app/log.h"
+#include "mapper/engine/mapper.h"
+
+namespace {
+
+struct Loaded {
+  std::shared_ptr<const amap::mapper::Mapper> mapper;
+  std::shared_ptr<const amap::app::App> app;
+};
+
+/// Loads and checks the configuration; on errors prints every one (file:line:col: path:
+/// message) through `report` and returns an empty result.
+template <class Report>
+Loaded load(const std::string& file, Report&& report) {
+  auto loaded = amap::config::load_file(file);
+  std::vector<amap::config::Error> errors = std::move(loaded.errors);
+  std::shared_ptr<const amap::mapper::Mapper> mapper;
+  if (errors.empty()) {
+    mapper = amap::mapper::Mapper::build(loaded.config, errors);
+  }
+  if (!errors.empty()) {
+    for (const auto& e : errors) {
+      report(e.to_string());
+    }
+    return {};
+  }
+  auto app = std::make_shared<amap::app::App>();
+  amap::mapper::Mapper::install(mapper, *app);
+  return {mapper, std::move(app)};
+}
+
+void print_error(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"automapd: synthesized PTR, A and AAAA for ISP address space"};
+  cli.require_subcommand(1);
+  std::string config = "/etc/automap/automap.yaml";
+
+  auto* check = cli.add_subcommand("checkconf", "Validate the configuration and exit");
+  check->add_option("-c,--config", config, "YAML configuration")->capture_default_str();
+
+  auto* pipe = cli.add_subcommand("pipe", "Serve as a PowerDNS pipe backend coprocess");
+  pipe->add_option("-c,--config", config, "YAML configuration")->capture_default_str();
+
+  auto* serve = cli.add_subcommand("serve", "Serve DNS over UDP and TCP");
+  serve->add_option("-c,--config", config, "YAML configuration")->capture_default_str();
+  std::vector<std::string> listen;
+  serve->add_option("--listen", listen,
+                    "ADDR:PORT to listen on (repeatable; replaces the config's listen:)");
+  unsigned threads = 0;
+  serve->add_option("--threads", threads, "Worker threads (default: one per core)");
+
+  CLI11_PARSE(cli, argc, argv);
+  amap::log::set_program("automapd");
+
+  if (*check) {
+    Loaded l = load(config, print_error);
+    if (!l.mapper) {
+      return 1;
+    }
+    std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones\n", config.c_str(),
+                l.mapper->rules().size(), l.mapper->forward_zones().size(),
+                l.mapper->reverse_zones().size());
+    return 0;
+  }
+
+  Loaded l = load(config, [](const std::string& line) { amap::log::error(line); });
+  if (!l.mapper) {
+    amap::log::error("configuration rejected: " + config);
+    return 1;
+  }
+
+  if (*pipe) {
+    amap::pipe::Session session(*l.app);
+    return amap::pipe::serve(session, STDIN_FILENO, STDOUT_FILENO);
+  }
+
+  amap::server::ServeOptions options;
+  options.listen = !listen.empty() ? listen : l.mapper->config().listen;
+  if (options.listen.empty()) {
+    options.listen = {"127.0.0.1:5353", "[::1]:5353"};
+  }
+  options.threads = threads;
+  // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
+  // one keeps serving and the errors are logged with their file:line.
+  options.reload = [config]() -> std::shared_ptr<const amap::app::App> {
+    Loaded next = load(config, [](const std::string& line) { amap::log::error(line); });
+    if (!next.app) {
+      amap::log::error("reload rejected, still serving the previous configuration");
+      return nullptr;
+    }
+    amap::log::info("reloaded " + config);
+    return next.app;
+  };
+  return amap::server::serve(l.app, options);
+}
