@@ -167,6 +167,7 @@ class Loader {
       }
     }
     load_soa(root, c);
+    c.ns_ttl = c.soa.ttl;  // apex NS records share the SOA's TTL
     load_ns(root, c);
     load_zones(root, c);
     load_prefixes(root, c);

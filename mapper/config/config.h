@@ -65,7 +65,7 @@ struct Config {
   std::string file;
   SoaConfig soa;
   std::vector<dns::Name> ns;
-  std::uint32_t ns_ttl = 3600;
+  std::uint32_t ns_ttl = 3600;  // = soa.ttl
   std::vector<ZoneConfig> zones;
   std::vector<PrefixConfig> prefixes;
   StoreConfig store;

@@ -1,0 +1,510 @@
+// SPDX-License-Identifier: MIT
+#include "mapper/wire/message.h"
+
+#include <algorithm>
+#include <array>
+
+#include "mapper/dns/rdata.h"
+#include "mapper/dns/writer.h"
+
+namespace amap::wire {
+namespace {
+
+constexpr std::uint16_t kFlagQr = 0x8000;
+constexpr std::uint16_t kFlagAa = 0x0400;
+constexpr std::uint16_t kFlagTc = 0x0200;
+constexpr std::uint16_t kFlagRd = 0x0100;
+constexpr std::uint16_t kFlagCd = 0x0010;
+constexpr std::uint16_t kEcsOption = 8;  // RFC 7871
+constexpr std::size_t kOptFixed = 11;    // root owner + type + class + ttl + rdlength
+
+std::uint16_t get16(std::span<const std::uint8_t> m, std::size_t at) noexcept {
+  return static_cast<std::uint16_t>((m[at] << 8) | m[at + 1]);
+}
+std::uint32_t get32(std::span<const std::uint8_t> m, std::size_t at) noexcept {
+  return (std::uint32_t{m[at]} << 24) | (std::uint32_t{m[at + 1]} << 16) |
+         (std::uint32_t{m[at + 2]} << 8) | std::uint32_t{m[at + 3]};
+}
+
+/// Validates a possibly compressed name at `pos` and moves `pos` past it. Pointers must point
+/// strictly backwards and not into the header, so every walk terminates (RFC 1035 4.1.4;
+/// Knot rejects forward pointers for the same reason).
+bool skip_name(std::span<const std::uint8_t> m, std::size_t& pos, bool& is_root) noexcept {
+  std::size_t p = pos;
+  std::size_t total = 1;
+  bool jumped = false;
+  is_root = true;
+  while (true) {
+    if (p >= m.size()) {
+      return false;
+    }
+    const std::uint8_t len = m[p];
+    if (len == 0) {
+      if (!jumped) {
+        pos = p + 1;
+      }
+      return true;
+    }
+    if ((len & 0xC0) == 0xC0) {
+      if (p + 1 >= m.size()) {
+        return false;
+      }
+      const std::size_t target = (std::size_t{len & 0x3FU} << 8) | m[p + 1];
+      if (target >= p || target < kHeaderSize) {
+        return false;
+      }
+      if (!jumped) {
+        pos = p + 2;
+        jumped = true;
+      }
+      p = target;
+      continue;
+    }
+    if (len > dns::Name::kMaxLabel) {
+      return false;  // 0x40 and 0x80 label types (RFC 6891 deprecated them)
+    }
+    is_root = false;
+    total += 1U + len;
+    if (total > dns::Name::kMaxWire) {
+      return false;
+    }
+    p += 1U + len;
+  }
+}
+
+/// ECS option body (RFC 7871 section 6): FORMERR on an unknown family, a source length over
+/// the family's width, the wrong number of address octets, or address bits set past the
+/// source prefix length.
+bool parse_ecs(std::span<const std::uint8_t> d, Edns& e) noexcept {
+  if (d.size() < 4 || e.has_ecs) {
+    return false;
+  }
+  const std::uint16_t family = get16(d, 0);
+  const std::uint8_t source = d[2];
+  const std::uint8_t scope = d[3];
+  std::size_t width = 0;
+  if (family == 1) {
+    width = 32;
+  } else if (family == 2) {
+    width = 128;
+  } else {
+    return false;
+  }
+  if (source > width || scope > width) {
+    return false;
+  }
+  const std::size_t octets = (std::size_t{source} + 7) / 8;
+  if (d.size() - 4 != octets) {
+    return false;
+  }
+  std::array<std::uint8_t, 16> b{};
+  for (std::size_t i = 0; i < octets; ++i) {
+    b[i] = d[4 + i];
+  }
+  if (source % 8 != 0 && octets > 0) {
+    const auto mask = static_cast<std::uint8_t>(0xFFU >> (source % 8));
+    if ((b[octets - 1] & mask) != 0) {
+      return false;
+    }
+  }
+  dns::IpAddress addr;
+  if (family == 1) {
+    addr = dns::IpAddress::v4((std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
+                              (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]});
+  } else {
+    addr = dns::IpAddress::v6(b);
+  }
+  e.has_ecs = true;
+  e.ecs = dns::Prefix{addr, source};
+  e.ecs_scope = scope;
+  return true;
+}
+
+bool parse_opt(std::span<const std::uint8_t> m, std::uint16_t rclass, std::uint32_t ttl,
+               std::size_t rd_at, std::size_t rd_len, Edns& e) noexcept {
+  e.udp_payload = rclass;
+  e.version = static_cast<std::uint8_t>(ttl >> 16);
+  e.dnssec_ok = (ttl & 0x8000U) != 0;
+  std::size_t p = rd_at;
+  const std::size_t end = rd_at + rd_len;
+  while (p < end) {
+    if (end - p < 4) {
+      return false;
+    }
+    const std::uint16_t code = get16(m, p);
+    const std::uint16_t len = get16(m, p + 2);
+    p += 4;
+    if (end - p < len) {
+      return false;
+    }
+    // Unknown options are ignored and never echoed (RFC 6891 6.1.2, RFC 8906 8).
+    if (code == kEcsOption && !parse_ecs(m.subspan(p, len), e)) {
+      return false;
+    }
+    p += len;
+  }
+  return true;
+}
+
+/// Writes `name` with compression against names already in the message. Entries are offsets
+/// of label starts written earlier in this message; matching is case-insensitive.
+class Compressor {
+ public:
+  static constexpr std::size_t kMaxEntries = 256;
+
+  std::size_t count() const noexcept { return n_; }
+  void reset(std::size_t n) noexcept { n_ = std::min(n, n_); }
+
+  void write(dns::WireWriter& w, std::span<const std::uint8_t> name) noexcept {
+    // The label starts of this name become targets only once the whole name is written:
+    // matching against a half-written name would read past it (and could loop on names
+    // such as 0.0.0.0...ip6.arpa whose suffixes repeat).
+    std::array<std::uint16_t, dns::Name::kMaxLabels> pending{};
+    std::size_t npending = 0;
+    std::size_t off = 0;
+    bool pointed = false;
+    while (w.ok() && name[off] != 0) {
+      const std::size_t hit = find(w, name.data() + off);
+      if (hit != kNone) {
+        w.u16(static_cast<std::uint16_t>(0xC000U | hit));
+        pointed = true;
+        break;
+      }
+      const std::size_t here = w.size();
+      const std::size_t len = 1U + name[off];
+      w.bytes(name.subspan(off, len));
+      if (w.ok() && here < 0x3FFF && npending < pending.size()) {
+        pending[npending++] = static_cast<std::uint16_t>(here);
+      }
+      off += len;
+    }
+    if (!pointed) {
+      w.u8(0);
+    }
+    for (std::size_t i = 0; w.ok() && i < npending && n_ < kMaxEntries; ++i) {
+      entries_[n_++] = pending[i];
+    }
+  }
+
+ private:
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
+  std::size_t find(dns::WireWriter& w, const std::uint8_t* suffix) const noexcept {
+    const std::uint8_t* msg = w.data();
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (equal_at(msg, entries_[i], suffix)) {
+        return entries_[i];
+      }
+    }
+    return kNone;
+  }
+
+  // Both sides are names we wrote ourselves (valid labels, backward pointers only).
+  static bool equal_at(const std::uint8_t* msg, std::size_t at, const std::uint8_t* name) noexcept {
+    std::size_t q = 0;
+    while (true) {
+      std::uint8_t l = msg[at];
+      while ((l & 0xC0) == 0xC0) {
+        at = (std::size_t{l & 0x3FU} << 8) | msg[at + 1];
+        l = msg[at];
+      }
+      if (l != name[q]) {
+        return false;
+      }
+      if (l == 0) {
+        return true;
+      }
+      for (std::size_t k = 1; k <= l; ++k) {
+        if (dns::ascii_lower(msg[at + k]) != dns::ascii_lower(name[q + k])) {
+          return false;
+        }
+      }
+      at += 1U + l;
+      q += 1U + l;
+    }
+  }
+
+  std::array<std::uint16_t, kMaxEntries> entries_{};
+  std::size_t n_ = 0;
+};
+
+void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
+                  const app::Record& r) noexcept {
+  c.write(w, r.owner.wire());
+  w.u16(r.type.value);
+  w.u16(r.rclass);
+  w.u32(r.ttl);
+  const std::size_t len_at = w.size();
+  w.u16(0);
+  const std::size_t start = w.size();
+  const std::span<const std::uint8_t> rd = ans.rdata(r);
+  std::size_t offsets[2] = {0, 0};
+  const std::size_t names = dns::compressible_names(r.type, rd, offsets);
+  std::size_t cur = 0;
+  for (std::size_t i = 0; i < names; ++i) {
+    const std::size_t at = offsets[i];
+    if (at < cur || at >= rd.size()) {
+      break;
+    }
+    std::size_t used = 0;
+    auto name = dns::read_rdata_name(rd.subspan(at), used);
+    if (!name) {
+      break;  // not a name after all: copy the rest verbatim
+    }
+    w.bytes(rd.subspan(cur, at - cur));
+    c.write(w, name->wire());
+    cur = at + used;
+  }
+  w.bytes(rd.subspan(cur));
+  if (w.ok()) {
+    w.patch_u16(len_at, static_cast<std::uint16_t>(w.size() - start));
+  }
+}
+
+std::size_t opt_size(const ParsedQuery& q, bool with_ecs) noexcept {
+  if (!q.edns.present) {
+    return 0;
+  }
+  std::size_t n = kOptFixed;
+  if (with_ecs && q.edns.has_ecs) {
+    n += 8 + (std::size_t{q.edns.ecs.length} + 7) / 8;
+  }
+  return n;
+}
+
+void write_opt(dns::WireWriter& w, const ParsedQuery& q, std::uint16_t rcode, bool with_ecs,
+               std::uint16_t payload) noexcept {
+  w.u8(0);  // root owner
+  w.u16(dns::rrtype::OPT.value);
+  w.u16(payload);
+  // TTL: extended rcode (upper 8 bits of the 12-bit rcode), version 0, DO echoed (RFC 3225).
+  const std::uint32_t ttl = (std::uint32_t{static_cast<std::uint8_t>(rcode >> 4)} << 24) |
+                            (q.edns.dnssec_ok ? 0x8000U : 0U);
+  w.u32(ttl);
+  if (with_ecs && q.edns.has_ecs) {
+    // Echo ECS with SCOPE = SOURCE: the answer may depend on the whole source prefix
+    // (the app does not report a narrower scope), which is always cache-safe.
+    const std::uint8_t src = q.edns.ecs.length;
+    const std::size_t octets = (std::size_t{src} + 7) / 8;
+    w.u16(static_cast<std::uint16_t>(8 + octets));
+    w.u16(kEcsOption);
+    w.u16(static_cast<std::uint16_t>(4 + octets));
+    w.u16(q.edns.ecs.address.is_v4() ? 1 : 2);
+    w.u8(src);
+    w.u8(src);
+    w.bytes(std::span<const std::uint8_t>(q.edns.ecs.address.bytes().data(), octets));
+  } else {
+    w.u16(0);
+  }
+}
+
+void write_question(dns::WireWriter& w, const ParsedQuery& q, Compressor* c) noexcept {
+  if (c != nullptr) {
+    c->write(w, q.qname.wire());
+  } else {
+    w.bytes(q.qname.wire());
+  }
+  w.u16(q.qtype.value);
+  w.u16(q.qclass);
+}
+
+void write_header(dns::WireWriter& w, std::uint16_t id, std::uint16_t flags, std::uint16_t qd,
+                  std::uint16_t an, std::uint16_t ns, std::uint16_t ar) noexcept {
+  w.u16(id);
+  w.u16(flags);
+  w.u16(qd);
+  w.u16(an);
+  w.u16(ns);
+  w.u16(ar);
+}
+
+std::uint16_t base_flags(const ParsedQuery& q, std::uint16_t rcode) noexcept {
+  std::uint16_t f = kFlagQr;
+  f = static_cast<std::uint16_t>(f | ((q.opcode & 0x0FU) << 11));
+  if (q.rd) {
+    f |= kFlagRd;
+  }
+  return static_cast<std::uint16_t>(f | (rcode & 0x0FU));
+}
+
+}  // namespace
+
+ParsedQuery parse_query(std::span<const std::uint8_t> m) noexcept {
+  ParsedQuery q;
+  if (m.size() < kHeaderSize) {
+    q.error = ParseError::too_short;
+    return q;
+  }
+  q.id = get16(m, 0);
+  q.flags = get16(m, 2);
+  q.qdcount = get16(m, 4);
+  q.ancount = get16(m, 6);
+  q.nscount = get16(m, 8);
+  q.arcount = get16(m, 10);
+  q.opcode = static_cast<std::uint8_t>((q.flags >> 11) & 0x0FU);
+  q.rd = (q.flags & kFlagRd) != 0;
+  q.cd = (q.flags & kFlagCd) != 0;
+  if ((q.flags & kFlagQr) != 0) {
+    q.error = ParseError::response;
+    return q;
+  }
+  // An unknown opcode is NOTIMP whatever else is wrong (RFC 8906 8; Knot, NSD). We still
+  // parse as far as possible so the answer can echo the question.
+  const ParseError fail =
+      q.opcode == opcode::QUERY ? ParseError::formerr : ParseError::notimp;
+  auto finish = [&](ParseError e) {
+    q.error = e;
+    return q;
+  };
+  if (q.qdcount > 1) {
+    return finish(fail);
+  }
+  std::size_t p = kHeaderSize;
+  if (q.qdcount == 1) {
+    // Question name: no compression allowed (nothing precedes it to point to).
+    const std::size_t start = p;
+    while (true) {
+      if (p >= m.size()) {
+        return finish(fail);
+      }
+      const std::uint8_t len = m[p];
+      if (len == 0) {
+        ++p;
+        break;
+      }
+      if (len > dns::Name::kMaxLabel) {
+        return finish(fail);  // pointer or reserved label type
+      }
+      p += 1U + len;
+      if (p - start + 1 > dns::Name::kMaxWire) {
+        return finish(fail);
+      }
+    }
+    if (m.size() - p < 4) {
+      return finish(fail);
+    }
+    auto name = dns::Name::from_wire(m.subspan(start, p - start));
+    if (!name) {
+      return finish(fail);
+    }
+    q.qname = *name;
+    q.qtype = dns::RRType(get16(m, p));
+    q.qclass = get16(m, p + 2);
+    p += 4;
+    q.has_question = true;
+  }
+  if (q.ancount != 0 || q.nscount != 0) {
+    return finish(fail);  // a query carries no answer or authority records (NSD)
+  }
+  for (std::uint16_t i = 0; i < q.arcount; ++i) {
+    bool root = false;
+    if (!skip_name(m, p, root) || m.size() - p < 10) {
+      q.edns.present = false;
+      return finish(fail);
+    }
+    const std::uint16_t type = get16(m, p);
+    const std::uint16_t rclass = get16(m, p + 2);
+    const std::uint32_t ttl = get32(m, p + 4);
+    const std::uint16_t rdlen = get16(m, p + 8);
+    p += 10;
+    if (m.size() - p < rdlen) {
+      q.edns.present = false;
+      return finish(fail);
+    }
+    if (type == dns::rrtype::OPT.value) {
+      ++q.edns.opt_count;
+      // RFC 6891 6.1.1: one OPT at most, owned by the root.
+      if (q.edns.opt_count > 1 || !root || !parse_opt(m, rclass, ttl, p, rdlen, q.edns)) {
+        q.edns.present = false;
+        q.edns.has_ecs = false;
+        return finish(fail);
+      }
+      q.edns.present = true;
+    }
+    p += rdlen;
+  }
+  if (p != m.size()) {
+    return finish(fail);  // trailing bytes
+  }
+  if (q.qdcount != 1 || q.opcode != opcode::QUERY) {
+    return finish(fail);
+  }
+  return q;
+}
+
+std::size_t encode_error(const ParsedQuery& q, app::Rcode rcode, std::span<std::uint8_t> out,
+                         const EncodeOptions& options) noexcept {
+  const auto rc = static_cast<std::uint16_t>(rcode);
+  const bool opt = q.edns.present;
+  dns::WireWriter w(out.first(std::min(out.size(), kMaxMessage)));
+  write_header(w, q.id, base_flags(q, rc), q.has_question ? 1 : 0, 0, 0, opt ? 1 : 0);
+  if (q.has_question) {
+    write_question(w, q, nullptr);
+  }
+  if (opt) {
+    write_opt(w, q, rc, false, options.our_payload);
+  }
+  return w.ok() ? w.size() : 0;
+}
+
+std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
+                            std::span<std::uint8_t> out, std::size_t limit, bool tcp,
+                            const EncodeOptions& options) noexcept {
+  const std::size_t cap = std::min({out.size(), limit, kMaxMessage});
+  const auto rc = static_cast<std::uint16_t>(ans.rcode);
+  const std::size_t opt_len = opt_size(q, true);
+  if (cap < kHeaderSize + opt_len) {
+    return 0;
+  }
+  dns::WireWriter w(out.first(cap));
+  Compressor comp;
+  write_header(w, q.id, 0, 0, 0, 0, 0);  // patched below
+  std::uint16_t qd = 0;
+  if (q.has_question) {
+    write_question(w, q, &comp);
+    qd = 1;
+  }
+  const std::size_t after_question = w.size();
+
+  std::uint16_t counts[3] = {0, 0, 0};
+  bool truncated = options.force_truncate;
+  if (!truncated) {
+    for (const app::Section s :
+         {app::Section::answer, app::Section::authority, app::Section::additional}) {
+      for (const app::Record& r : ans.records()) {
+        if (r.section == s) {
+          write_record(w, comp, ans, r);
+          ++counts[static_cast<std::size_t>(s)];
+        }
+      }
+    }
+    truncated = !w.ok() || w.size() + opt_len > cap;
+  }
+  std::uint16_t flags = base_flags(q, rc);
+  if (ans.authoritative) {
+    flags |= kFlagAa;
+  }
+  if (truncated) {
+    if (tcp) {
+      return encode_error(q, app::Rcode::servfail, out, options);
+    }
+    // RFC 2181 9 / RFC 1035: TC with the question (and OPT) only; the client retries on TCP.
+    w.truncate(after_question);
+    counts[0] = counts[1] = counts[2] = 0;
+    flags |= kFlagTc;
+  }
+  if (q.edns.present) {
+    write_opt(w, q, rc, true, options.our_payload);
+  }
+  if (!w.ok()) {
+    return 0;
+  }
+  w.patch_u16(2, flags);
+  w.patch_u16(4, qd);
+  w.patch_u16(6, counts[0]);
+  w.patch_u16(8, counts[1]);
+  w.patch_u16(10, static_cast<std::uint16_t>(counts[2] + (q.edns.present ? 1 : 0)));
+  return w.size();
+}
+
+}  // namespace amap::wire

@@ -1,0 +1,329 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Differential test: automapd serve against Knot DNS mod-synthrecord on the same data.
+
+Both servers are started here on loopback ports; thousands of seeded random queries (PTR v4/v6,
+A/AAAA for canonical names, other types, empty non-terminals, names outside the networks and
+the zones) go to both over UDP, and the rcode, AA flag, answer RRset and the SOA in the
+authority section must match. The differences that are automap's design are listed in
+KNOWN_DIFFERENCES with the reason; any other difference fails the test.
+
+usage: knot_diff_test.py AUTOMAPD [--queries N] [--seed S]
+"""
+import argparse
+import ipaddress
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+import dns.flags  # noqa: E402
+import dns.message  # noqa: E402
+import dns.query  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
+from automapd import Automapd  # noqa: E402
+
+NET4 = ipaddress.ip_network("10.0.0.0/16")
+NET6 = ipaddress.ip_network("2001:db8:1::/48")
+
+AUTOMAP_CONFIG = """
+soa: { mname: ns1.pool.example.net., rname: hostmaster.example.net., serial: 1,
+       refresh: 3600, retry: 600, expire: 604800, minimum: 300, ttl: 300 }
+ns: [ns1.pool.example.net.]
+ttl: 300
+zones:
+  - name: pool.example.net.
+prefixes:
+  - prefix: 10.0.0.0/16
+    name: "ip-{ip}.pool.example.net."
+  - prefix: 2001:db8:1::/48
+    name: "ip-{ip}.pool.example.net."
+"""
+
+ZONE_HEAD = """$TTL 300
+@   IN SOA ns1.pool.example.net. hostmaster.example.net. 1 3600 600 604800 300
+@   IN NS  ns1.pool.example.net.
+"""
+
+KNOT_CONFIG = """
+server:
+    listen: 127.0.0.1@{port}
+    rundir: {run}
+    pidfile: {run}/knot.pid
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: {run}/db
+control:
+    listen: {run}/knot.sock
+mod-synthrecord:
+  - id: fwd4
+    type: forward
+    prefix: ip-
+    ttl: 300
+    network: 10.0.0.0/16
+  - id: fwd6
+    type: forward
+    prefix: ip-
+    ttl: 300
+    network: 2001:db8:1::/48
+  - id: rev4
+    type: reverse
+    prefix: ip-
+    origin: pool.example.net
+    ttl: 300
+    network: 10.0.0.0/16
+  - id: rev6
+    type: reverse
+    prefix: ip-
+    origin: pool.example.net
+    ttl: 300
+    network: 2001:db8:1::/48
+template:
+  - id: default
+    storage: {run}/zones
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+    semantic-checks: off
+zone:
+  - domain: pool.example.net
+    file: pool.example.net.zone
+    module: [ mod-synthrecord/fwd4, mod-synthrecord/fwd6 ]
+  - domain: 0.10.in-addr.arpa
+    file: 0.10.in-addr.arpa.zone
+    module: mod-synthrecord/rev4
+  - domain: 1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa
+    file: 1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.zone
+    module: mod-synthrecord/rev6
+"""
+
+# (query category, reason): differences where automap is right by design.
+KNOWN_DIFFERENCES = {
+    "alias6": "Knot parses any IPv6 spelling after the prefix (it turns '-' into ':'); automap "
+              "answers only the canonical name its own PTR gives, so forward and reverse always "
+              "round-trip (FCrDNS)",
+}
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Knot:
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="knot-diff-")
+        os.makedirs(os.path.join(self.dir, "zones"))
+        os.makedirs(os.path.join(self.dir, "db"))
+        for zone in ("pool.example.net", "0.10.in-addr.arpa", "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"):
+            with open(os.path.join(self.dir, "zones", zone + ".zone"), "w") as f:
+                f.write("$ORIGIN %s.\n" % zone + ZONE_HEAD)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "knot.conf")
+        with open(conf, "w") as f:
+            f.write(KNOT_CONFIG.format(port=self.port, run=self.dir))
+        self.log = open(os.path.join(self.dir, "knot.log"), "w+")
+        self.proc = subprocess.Popen(["knotd", "-c", conf], stdout=self.log, stderr=self.log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError("knotd exited: " + self.log.read())
+            try:
+                r = ask("pool.example.net.", "SOA", self.port)
+                if r.rcode() == dns.rcode.NOERROR and r.answer:
+                    return
+            except Exception:  # not listening yet
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("knotd did not answer")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def ask(qname, qtype, port):
+    q = dns.message.make_query(qname, qtype, use_edns=0)
+    q.flags &= ~dns.flags.RD
+    for _ in range(3):
+        try:
+            return dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+        except dns.exception.Timeout:
+            continue
+        except dns.exception.DNSException as e:
+            raise RuntimeError("bad answer from port %d for %s %s: %r" % (port, qname, qtype, e))
+    raise RuntimeError("no answer from port %d for %s %s" % (port, qname, qtype))
+
+
+def signature(r):
+    """What must match: rcode, AA, answer RRsets (lower-cased), SOA in authority."""
+    answer = sorted(
+        (rr.name.to_text().lower(), dns.rdatatype.to_text(rr.rdtype), rr.ttl,
+         sorted(x.to_text().lower() for x in rr))
+        for rr in r.answer)
+    soa = [(rr.name.to_text().lower(), rr.ttl, [x.to_text() for x in rr])
+           for rr in r.authority if rr.rdtype == dns.rdatatype.SOA]
+    return (dns.rcode.to_text(r.rcode()), bool(r.flags & dns.flags.AA), answer, soa)
+
+
+def knot_ip(addr):
+    """Knot's reverse-short form (as the {ip} token): see mapper/core/README.md."""
+    if addr.version == 4:
+        return str(addr).replace(".", "-")
+    groups = [int(str(addr.exploded).split(":")[i], 16) for i in range(8)]
+    best, best_len, i = -1, 0, 2
+    while i <= 6:
+        if groups[i] == 0:
+            j = i
+            while j <= 6 and groups[j] == 0:
+                j += 1
+            if j - i >= 2 and j - i > best_len:
+                best, best_len = i, j - i
+            i = j
+        else:
+            i += 1
+    parts = ["%x" % g for g in groups]
+    if best >= 0:
+        return "-".join(parts[:best]) + "--" + "-".join(parts[best + best_len:])
+    return "-".join(parts)
+
+
+def random_addr(rng, net):
+    if rng.random() < 0.3:  # zero-heavy addresses exercise the compression rules
+        host_bits = net.max_prefixlen - net.prefixlen
+        value = 0
+        for b in range(0, host_bits, 16):
+            if rng.random() < 0.3:
+                value |= rng.getrandbits(16) << b
+        return net.network_address + (value & ((1 << host_bits) - 1))
+    return net.network_address + rng.randrange(net.num_addresses)
+
+
+def random_case(rng, s):
+    return "".join(c.upper() if rng.random() < 0.2 else c for c in s)
+
+
+def queries(rng, n):
+    out = []
+    outside4 = ipaddress.ip_network("10.1.0.0/16")
+    outside6 = ipaddress.ip_network("2001:db8:2::/48")
+    for _ in range(n):
+        k = rng.randrange(14)
+        if k in (0, 1):
+            a = random_addr(rng, NET4)
+            out.append(("ptr4", random_case(rng, a.reverse_pointer + "."), "PTR"))
+        elif k in (2, 3):
+            a = random_addr(rng, NET6)
+            out.append(("ptr6", random_case(rng, a.reverse_pointer + "."), "PTR"))
+        elif k == 4:
+            a = random_addr(rng, NET4)
+            out.append(("a", random_case(rng, "ip-%s.pool.example.net." % knot_ip(a)), "A"))
+        elif k == 5:
+            a = random_addr(rng, NET6)
+            out.append(("aaaa", "ip-%s.pool.example.net." % knot_ip(a), "AAAA"))
+        elif k == 6:  # the other family's type, and types never synthesized: NODATA
+            a = random_addr(rng, rng.choice([NET4, NET6]))
+            t = rng.choice(["A", "AAAA", "TXT", "MX", "NS", "SOA", "CNAME"])
+            out.append(("type", "ip-%s.pool.example.net." % knot_ip(a), t))
+        elif k == 7:
+            a = random_addr(rng, rng.choice([NET4, NET6]))
+            t = rng.choice(["A", "TXT", "PTR", "SOA"])
+            out.append(("typerev", a.reverse_pointer + ".", t))
+        elif k == 8:  # empty non-terminals in the reverse trees (RFC 8020: NODATA)
+            a = random_addr(rng, rng.choice([NET4, NET6]))
+            labels = a.reverse_pointer.split(".")
+            keep = rng.randrange(1, len(labels) - (4 if a.version == 4 else 12) + 1)
+            out.append(("ent", ".".join(labels[keep:]) + ".", "PTR"))
+        elif k == 9:  # outside the networks but inside a zone, or outside every zone
+            a = random_addr(rng, rng.choice([outside4, outside6]))
+            out.append(("outside", a.reverse_pointer + ".", "PTR"))
+        elif k == 10:
+            a = random_addr(rng, rng.choice([outside4, outside6]))
+            t = "A" if a.version == 4 else "AAAA"
+            out.append(("outside", "ip-%s.pool.example.net." % knot_ip(a), t))
+        elif k == 11:
+            bad = rng.choice(["ip-10-0-1.pool.example.net.", "ip-10-0-1-256.pool.example.net.",
+                              "ip-.pool.example.net.", "nothing.pool.example.net.",
+                              "ip-2001-db8-1-zz--1.pool.example.net.", "x.example.org.",
+                              "300.0.10.in-addr.arpa.", "g.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.",
+                              "pool.example.net.", "0.10.in-addr.arpa."])
+            out.append(("misc", bad, rng.choice(["A", "AAAA", "PTR", "SOA", "NS"])))
+        elif k == 12:  # non-canonical IPv6 spellings
+            a = random_addr(rng, NET6)
+            alias = "ip-" + a.exploded.replace(":", "-") + ".pool.example.net."
+            if alias.lower() != ("ip-%s.pool.example.net." % knot_ip(a)).lower():
+                out.append(("alias6", alias, "AAAA"))
+        else:
+            a = random_addr(rng, NET4)
+            octets = str(a).split(".")
+            alias = "ip-%s-%s-%s-%03d.pool.example.net." % (octets[0], octets[1], octets[2],
+                                                              int(octets[3]))
+            if int(octets[3]) < 100:
+                out.append(("alias4", alias, "A"))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("automapd")
+    ap.add_argument("--queries", type=int, default=3000)
+    ap.add_argument("--seed", type=int, default=20261127)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+
+    knot = Knot()
+    print("knot on port %d" % knot.port, flush=True)
+    try:
+        with Automapd(args.automapd, AUTOMAP_CONFIG) as amap:
+            print("automapd on port %d" % amap.port, flush=True)
+            compared = 0
+            known = {}
+            failures = []
+            for cat, qname, qtype in queries(rng, args.queries):
+                k = signature(ask(qname, qtype, knot.port))
+                a = signature(ask(qname, qtype, amap.port))
+                compared += 1
+                if k == a:
+                    continue
+                if cat in KNOWN_DIFFERENCES:
+                    known[cat] = known.get(cat, 0) + 1
+                    continue
+                failures.append("%s %s %s\n  knot:    %s\n  automap: %s" % (cat, qname, qtype, k, a))
+            print("compared %d queries; known differences: %s" % (compared, known))
+            for cat, n in known.items():
+                print("  %s (%d): %s" % (cat, n, KNOWN_DIFFERENCES[cat]))
+            if failures:
+                print("%d unexpected differences (first 20):" % len(failures))
+                print("\n".join(failures[:20]))
+                return 1
+            if compared < args.queries // 2:
+                print("too few queries compared")
+                return 1
+    finally:
+        knot.stop()
+    print("knot differential: %d passed, 0 failed" % compared)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
