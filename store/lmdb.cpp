@@ -301,6 +301,18 @@ void ReadTxn::abort() noexcept {
   active_ = false;
 }
 
+void ReadTxn::commit() {
+  if (txn_ == nullptr) {
+    return;
+  }
+  MDB_txn* txn = std::exchange(txn_, nullptr);
+  active_ = false;
+  const int rc = mdb_txn_commit(txn);
+  if (rc != 0) {
+    throw_lmdb("mdb_txn_commit(read-only)", rc);
+  }
+}
+
 std::uint64_t ReadTxn::id() const noexcept {
   return active() ? static_cast<std::uint64_t>(mdb_txn_id(txn_)) : 0;
 }

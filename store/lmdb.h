@@ -139,6 +139,8 @@ class ReadTxn {
   /// Takes a fresh snapshot; returns 0 or the LMDB code (MDB_MAP_RESIZED, MDB_READERS_FULL...).
   int renew() noexcept;
   void abort() noexcept;
+  /// Ends the txn keeping the DBI handles opened in it (needed once after mdb_dbi_open).
+  void commit();
 
   bool valid() const noexcept { return txn_ != nullptr; }
   bool active() const noexcept { return txn_ != nullptr && active_; }

@@ -5,6 +5,7 @@
 //   automapd checkconf -c FILE                           validate the configuration only
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
   }
 
   if (*pipe) {
+    // PowerDNS closing the pipe must be a clean EPIPE exit, not death by SIGPIPE.
+    std::signal(SIGPIPE, SIG_IGN);
     amap::pipe::Session session(*l.app);
     return amap::pipe::serve(session, STDIN_FILENO, STDOUT_FILENO);
   }

@@ -1,0 +1,638 @@
+// SPDX-License-Identifier: MIT
+#include "backend/server/server.h"
+
+#include <sys/socket.h>
+
+#include <atomic>
+// Asio 1.18's scheduler trips GCC 12's flow-based -Wnull-dereference once inlined; the
+// warning is about Boost's code, not ours.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <boost/asio.hpp>
+#pragma GCC diagnostic pop
+#include <charconv>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <unordered_set>
+
+#include "mapper/app/log.h"
+
+namespace amap::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+using Clock = std::chrono::steady_clock;
+
+// ---------------------------------------------------------------------------------------
+// Endpoint
+
+std::optional<Endpoint> Endpoint::parse(std::string_view text) noexcept {
+  std::string_view addr;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const std::size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return std::nullopt;
+    }
+    addr = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const std::size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      return std::nullopt;
+    }
+    addr = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (addr.find(':') != std::string_view::npos) {
+      return std::nullopt;  // IPv6 needs brackets
+    }
+  }
+  auto ip = dns::IpAddress::parse(addr);
+  if (!ip || port.empty()) {
+    return std::nullopt;
+  }
+  if (text.front() == '[' && !ip->is_v6()) {
+    return std::nullopt;
+  }
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return std::nullopt;
+  }
+  return Endpoint{*ip, static_cast<std::uint16_t>(value)};
+}
+
+std::string Endpoint::to_string() const {
+  const std::string a = address.to_string();
+  const std::string p = std::to_string(port);
+  return address.is_v6() ? "[" + a + "]:" + p : a + ":" + p;
+}
+
+namespace {
+
+asio::ip::address to_asio(const dns::IpAddress& a) {
+  if (a.is_v4()) {
+    return asio::ip::address_v4(a.v4_value());
+  }
+  asio::ip::address_v6::bytes_type b;
+  for (std::size_t i = 0; i < 16; ++i) {
+    b[i] = a.bytes()[i];
+  }
+  return asio::ip::address_v6(b);
+}
+
+dns::IpAddress from_asio(const asio::ip::address& a) noexcept {
+  if (a.is_v4()) {
+    return dns::IpAddress::v4(a.to_v4().to_uint());
+  }
+  const auto b = a.to_v6().to_bytes();
+  std::array<std::uint8_t, 16> out{};
+  for (std::size_t i = 0; i < 16; ++i) {
+    out[i] = b[i];
+  }
+  return dns::IpAddress::v6(out);
+}
+
+template <class Socket>
+void set_reuse_port(Socket& s) {
+  int one = 1;
+  if (::setsockopt(s.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    throw std::system_error(errno, std::generic_category(), "setsockopt(SO_REUSEPORT)");
+  }
+}
+
+template <class Socket, class Proto>
+void open_socket(Socket& s, const Proto& proto, bool v6) {
+  s.open(proto);
+  if (v6) {
+    // Keep "[::]:53" and "0.0.0.0:53" independent.
+    s.set_option(asio::ip::v6_only(true));
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Impl
+
+struct Server::Impl {
+  /// A worker's view of the published app: re-read only when the generation changed, so the
+  /// hot path costs one relaxed-enough atomic load.
+  struct AppView {
+    std::shared_ptr<const app::App> app;
+    std::uint64_t generation = 0;
+
+    const app::App& get(Impl& s) {
+      const std::uint64_t g = s.generation_.load(std::memory_order_acquire);
+      if (g != generation) {
+        std::lock_guard<std::mutex> lock(s.app_mu_);
+        app = s.app_;
+        generation = s.generation_.load(std::memory_order_relaxed);
+      }
+      return *app;
+    }
+  };
+
+  struct UdpSocket {
+    explicit UdpSocket(asio::io_context& ctx) : sock(ctx), buf(wire::kMaxMessage) {}
+    udp::socket sock;
+    udp::endpoint sender;
+    std::vector<std::uint8_t> buf;
+    dns::IpAddress local;
+  };
+
+  struct UdpWorker {
+    asio::io_context ctx{1};
+    std::vector<std::unique_ptr<UdpSocket>> sockets;
+    std::vector<std::uint8_t> out = std::vector<std::uint8_t>(wire::kMaxMessage);
+    app::Answer answer;
+    wire::Counters counters;
+    std::uint64_t send_errors = 0;
+    AppView view;
+    std::thread thread;
+  };
+
+  struct TcpConn;
+
+  struct Acceptor {
+    explicit Acceptor(asio::io_context& ctx) : acceptor(ctx), retry(ctx) {}
+    tcp::acceptor acceptor;
+    asio::steady_timer retry;
+    dns::IpAddress local;
+  };
+
+  Impl(std::shared_ptr<const app::App> a, ServeOptions o) : opt(std::move(o)), app_(std::move(a)) {
+    if (!app_) {
+      throw std::invalid_argument("server: no app");
+    }
+    for (const std::string& s : opt.listen) {
+      auto ep = Endpoint::parse(s);
+      if (!ep) {
+        throw std::invalid_argument("server: bad listen address '" + s +
+                                    "' (want ADDR:PORT or [ADDR]:PORT)");
+      }
+      endpoints.push_back(*ep);
+    }
+    if (endpoints.empty()) {
+      throw std::invalid_argument("server: nothing to listen on");
+    }
+    if (!opt.udp && !opt.tcp) {
+      throw std::invalid_argument("server: both udp and tcp are disabled");
+    }
+  }
+
+  void bind_all();
+  void start_threads();
+  void stop();
+  void arm_udp(UdpWorker& w, UdpSocket& s);
+  void on_udp(UdpWorker& w, UdpSocket& s, const boost::system::error_code& ec, std::size_t n);
+  void arm_accept(Acceptor& a);
+
+  ServeOptions opt;
+  std::vector<Endpoint> endpoints;
+  std::vector<Endpoint> bound;
+
+  std::mutex app_mu_;
+  std::shared_ptr<const app::App> app_;
+  std::atomic<std::uint64_t> generation_{1};
+
+  std::vector<std::unique_ptr<UdpWorker>> udp_workers;
+
+  // Declared before tcp_ctx: connections still queued in the context unregister themselves
+  // from this set when the context is destroyed.
+  std::unordered_set<TcpConn*> conns;  // tcp thread only
+  asio::io_context tcp_ctx{1};
+  std::vector<std::unique_ptr<Acceptor>> acceptors;
+  app::Answer tcp_answer;             // tcp thread only: handle() is synchronous
+  wire::Counters tcp_counters;
+  AppView tcp_view;
+  std::uint64_t tcp_accepted = 0;
+  std::uint64_t tcp_rejected = 0;
+  std::uint64_t tcp_timeouts = 0;
+  std::uint64_t tcp_bad_length = 0;
+  std::thread tcp_thread;
+
+  std::mutex life_mu;
+  std::condition_variable life_cv;
+  bool started = false;
+  bool stopped = false;
+};
+
+// ---------------------------------------------------------------------------------------
+// TCP connection (RFC 7766): [len hi][len lo][message] ... on the single TCP thread.
+//
+// States: waiting for the first length byte (idle timeout), then the second byte and the body
+// (per-message timeout), then writing the answer (per-message timeout). The timer is one
+// steady_timer per connection whose expiry closes the socket; each state re-arms it.
+
+struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
+  TcpConn(Impl& s, tcp::socket sock) : srv(s), socket(std::move(sock)), timer(srv.tcp_ctx) {}
+  ~TcpConn() { srv.conns.erase(this); }
+
+  void start() {
+    boost::system::error_code ec;
+    const auto r = socket.remote_endpoint(ec);
+    const auto l = socket.local_endpoint(ec);
+    if (!ec) {
+      remote = from_asio(r.address());
+      local = from_asio(l.address());
+    }
+    read_first();
+  }
+
+  void close() {
+    boost::system::error_code ec;
+    socket.shutdown(tcp::socket::shutdown_both, ec);
+    socket.close(ec);
+    timer.cancel();
+  }
+
+  void arm(std::chrono::milliseconds d) {
+    timer.expires_after(d);
+    timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      // A wait that completed just before a re-arm still reports success: re-check.
+      if (!ec && self->timer.expiry() <= Clock::now() && self->socket.is_open()) {
+        ++self->srv.tcp_timeouts;
+        self->close();
+      }
+    });
+  }
+
+  void read_first() {
+    arm(srv.opt.tcp_idle_timeout);
+    asio::async_read(socket, asio::buffer(prefix, 1),
+                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                       if (ec) {
+                         self->close();
+                         return;
+                       }
+                       self->read_second();
+                     });
+  }
+
+  void read_second() {
+    arm(srv.opt.tcp_io_timeout);
+    asio::async_read(socket, asio::buffer(prefix + 1, 1),
+                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                       if (ec) {
+                         self->close();
+                         return;
+                       }
+                       self->read_body();
+                     });
+  }
+
+  void read_body() {
+    const std::size_t len = (std::size_t{prefix[0]} << 8) | prefix[1];
+    if (len < wire::kHeaderSize) {
+      // Shorter than a header: the stream cannot be trusted any more (NSD tcp_underrun).
+      ++srv.tcp_bad_length;
+      close();
+      return;
+    }
+    // Read exactly the declared length, never beyond it.
+    asio::async_read(socket, asio::buffer(in.data(), len),
+                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                       if (ec) {
+                         self->close();
+                         return;
+                       }
+                       self->process(n);
+                     });
+  }
+
+  void process(std::size_t n) {
+    const app::App& a = srv.tcp_view.get(srv);
+    const std::size_t len = wire::handle(
+        a, std::span<const std::uint8_t>(in.data(), n), wire::Transport::tcp, remote, local,
+        srv.tcp_answer, std::span<std::uint8_t>(out.data() + 2, out.size() - 2),
+        srv.tcp_counters, srv.opt.policy);
+    if (len == 0) {
+      read_first();  // dropped (e.g. QR=1): nothing to send, keep the connection
+      return;
+    }
+    // RFC 7766 8: the length and the message in one write.
+    out[0] = static_cast<std::uint8_t>(len >> 8);
+    out[1] = static_cast<std::uint8_t>(len);
+    asio::async_write(socket, asio::buffer(out.data(), len + 2),
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                        if (ec) {
+                          self->close();
+                          return;
+                        }
+                        self->read_first();
+                      });
+  }
+
+  Impl& srv;
+  tcp::socket socket;
+  asio::steady_timer timer;
+  std::uint8_t prefix[2] = {0, 0};
+  std::vector<std::uint8_t> in = std::vector<std::uint8_t>(wire::kMaxMessage);
+  std::vector<std::uint8_t> out = std::vector<std::uint8_t>(wire::kMaxMessage + 2);
+  dns::IpAddress remote;
+  dns::IpAddress local;
+};
+
+void Server::Impl::arm_accept(Acceptor& a) {
+  a.acceptor.async_accept([this, &a](const boost::system::error_code& ec, tcp::socket sock) {
+    if (!a.acceptor.is_open()) {
+      return;
+    }
+    if (ec) {
+      if (ec == asio::error::operation_aborted) {
+        return;
+      }
+      // EMFILE and friends: back off briefly instead of spinning.
+      log::warning("tcp accept failed: " + ec.message());
+      a.retry.expires_after(std::chrono::milliseconds(100));
+      a.retry.async_wait([this, &a](const boost::system::error_code& e) {
+        if (!e && a.acceptor.is_open()) {
+          arm_accept(a);
+        }
+      });
+      return;
+    }
+    if (conns.size() >= opt.max_tcp_connections) {
+      ++tcp_rejected;
+      boost::system::error_code ignored;
+      sock.close(ignored);
+    } else {
+      ++tcp_accepted;
+      auto c = std::make_shared<TcpConn>(*this, std::move(sock));
+      conns.insert(c.get());
+      c->start();
+    }
+    arm_accept(a);
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// UDP: Kea SyncUDPServer style.
+
+void Server::Impl::arm_udp(UdpWorker& w, UdpSocket& s) {
+  s.sock.async_receive_from(asio::buffer(s.buf), s.sender,
+                            [this, &w, &s](const boost::system::error_code& ec, std::size_t n) {
+                              on_udp(w, s, ec, n);
+                            });
+}
+
+void Server::Impl::on_udp(UdpWorker& w, UdpSocket& s, const boost::system::error_code& ec,
+                          std::size_t n) {
+  if (ec) {
+    if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
+        !s.sock.is_open()) {
+      return;  // closed by stop()
+    }
+    arm_udp(w, s);  // e.g. ICMP-induced errors, EINTR: keep serving
+    return;
+  }
+  const app::App& a = w.view.get(*this);
+  const std::size_t len =
+      wire::handle(a, std::span<const std::uint8_t>(s.buf.data(), n), wire::Transport::udp,
+                   from_asio(s.sender.address()), s.local, w.answer, w.out, w.counters,
+                   opt.policy);
+  if (len != 0) {
+    boost::system::error_code send_ec;
+    s.sock.send_to(asio::buffer(w.out.data(), len), s.sender, 0, send_ec);
+    if (send_ec) {
+      ++w.send_errors;  // counted, not logged: no per-query logging
+    }
+  }
+  arm_udp(w, s);
+}
+
+void Server::Impl::bind_all() {
+  unsigned threads = opt.threads != 0 ? opt.threads : std::thread::hardware_concurrency();
+  if (threads == 0) {
+    threads = 1;
+  }
+  if (opt.udp) {
+    for (unsigned i = 0; i < threads; ++i) {
+      udp_workers.push_back(std::make_unique<UdpWorker>());
+    }
+  }
+  for (const Endpoint& want : endpoints) {
+    const bool v6 = want.address.is_v6();
+    std::uint16_t port = want.port;
+    const asio::ip::address addr = to_asio(want.address);
+    for (auto& w : udp_workers) {
+      auto s = std::make_unique<UdpSocket>(w->ctx);
+      open_socket(s->sock, v6 ? udp::v6() : udp::v4(), v6);
+      set_reuse_port(s->sock);
+      s->sock.bind(udp::endpoint(addr, port));
+      port = s->sock.local_endpoint().port();  // port 0: the rest reuse the chosen port
+      s->local = want.address;
+      w->sockets.push_back(std::move(s));
+    }
+    if (opt.tcp) {
+      auto a = std::make_unique<Acceptor>(tcp_ctx);
+      open_socket(a->acceptor, v6 ? tcp::v6() : tcp::v4(), v6);
+      a->acceptor.set_option(tcp::acceptor::reuse_address(true));
+      a->acceptor.bind(tcp::endpoint(addr, port));
+      a->acceptor.listen(asio::socket_base::max_listen_connections);
+      port = a->acceptor.local_endpoint().port();
+      a->local = want.address;
+      acceptors.push_back(std::move(a));
+    }
+    Endpoint got{want.address, port};
+    bound.push_back(got);
+    if (opt.udp) {
+      log::info("listening udp " + got.to_string() + " workers=" +
+                std::to_string(udp_workers.size()));
+    }
+    if (opt.tcp) {
+      log::info("listening tcp " + got.to_string() +
+                " max_connections=" + std::to_string(opt.max_tcp_connections));
+    }
+  }
+}
+
+void Server::Impl::start_threads() {
+  for (auto& w : udp_workers) {
+    UdpWorker* wp = w.get();
+    for (auto& s : wp->sockets) {
+      arm_udp(*wp, *s);
+    }
+    wp->thread = std::thread([wp] { wp->ctx.run(); });
+  }
+  if (!acceptors.empty()) {
+    for (auto& a : acceptors) {
+      arm_accept(*a);
+    }
+    tcp_thread = std::thread([this] { tcp_ctx.run(); });
+  }
+}
+
+void Server::Impl::stop() {
+  // Close on each context's own thread (no cross-thread socket access); the aborted handlers
+  // return without re-arming, so run() returns once in-flight work is done.
+  for (auto& w : udp_workers) {
+    UdpWorker* wp = w.get();
+    asio::post(wp->ctx, [wp] {
+      for (auto& s : wp->sockets) {
+        boost::system::error_code ec;
+        s->sock.close(ec);
+      }
+    });
+  }
+  asio::post(tcp_ctx, [this] {
+    for (auto& a : acceptors) {
+      boost::system::error_code ec;
+      a->acceptor.close(ec);
+      a->retry.cancel();
+    }
+    // Copy: close() may not erase, but a destructor run later will.
+    std::vector<TcpConn*> open(conns.begin(), conns.end());
+    for (TcpConn* c : open) {
+      c->close();
+    }
+  });
+  for (auto& w : udp_workers) {
+    if (w->thread.joinable()) {
+      w->thread.join();
+    }
+  }
+  if (tcp_thread.joinable()) {
+    tcp_thread.join();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Server
+
+Server::Server(std::shared_ptr<const app::App> app, ServeOptions options)
+    : impl_(std::make_unique<Impl>(std::move(app), std::move(options))) {}
+
+Server::~Server() { stop(); }
+
+void Server::start() {
+  std::lock_guard<std::mutex> lock(impl_->life_mu);
+  if (impl_->started) {
+    return;
+  }
+  impl_->bind_all();
+  impl_->start_threads();
+  impl_->started = true;
+}
+
+std::vector<Endpoint> Server::local_endpoints() const { return impl_->bound; }
+
+std::vector<std::uint16_t> Server::ports() const {
+  std::vector<std::uint16_t> p;
+  for (const Endpoint& e : impl_->bound) {
+    p.push_back(e.port);
+  }
+  return p;
+}
+
+void Server::stop() {
+  std::unique_lock<std::mutex> lock(impl_->life_mu);
+  if (!impl_->started || impl_->stopped) {
+    impl_->stopped = true;
+    impl_->life_cv.notify_all();
+    return;
+  }
+  impl_->stop();
+  impl_->stopped = true;
+  impl_->life_cv.notify_all();
+}
+
+void Server::run() {
+  start();
+  std::unique_lock<std::mutex> lock(impl_->life_mu);
+  impl_->life_cv.wait(lock, [this] { return impl_->stopped; });
+}
+
+void Server::replace_app(std::shared_ptr<const app::App> app) {
+  if (!app) {
+    throw std::invalid_argument("replace_app: null app");
+  }
+  std::lock_guard<std::mutex> lock(impl_->app_mu_);
+  impl_->app_ = std::move(app);
+  impl_->generation_.fetch_add(1, std::memory_order_release);
+}
+
+std::uint64_t Server::generation() const noexcept {
+  return impl_->generation_.load(std::memory_order_acquire);
+}
+
+Stats Server::counters() const {
+  Stats s;
+  for (const auto& w : impl_->udp_workers) {
+    s.udp += w->counters;
+    s.send_errors += w->send_errors;
+  }
+  s.tcp = impl_->tcp_counters;
+  s.tcp_accepted = impl_->tcp_accepted;
+  s.tcp_rejected = impl_->tcp_rejected;
+  s.tcp_timeouts = impl_->tcp_timeouts;
+  s.tcp_bad_length = impl_->tcp_bad_length;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// serve()
+
+int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
+  try {
+    // Install the handlers before any server thread exists, so no signal can hit the default
+    // action during startup.
+    asio::io_context sig_ctx(1);
+    asio::signal_set signals(sig_ctx, SIGINT, SIGTERM);
+    signals.add(SIGHUP);
+    Server server(std::move(app), options);
+    server.start();
+    std::function<void()> wait;
+    wait = [&] {
+      signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+        if (ec) {
+          return;
+        }
+        if (sig == SIGHUP) {
+          if (!options.reload) {
+            log::info("SIGHUP: no reload configured");
+          } else {
+            try {
+              auto next = options.reload();
+              if (next) {
+                server.replace_app(std::move(next));
+                log::info("reloaded app generation=" + std::to_string(server.generation()));
+              } else {
+                log::error("reload failed: no app; keeping the old one");
+              }
+            } catch (const std::exception& e) {
+              log::error(std::string("reload failed: ") + e.what() + "; keeping the old one");
+            }
+          }
+          wait();
+          return;
+        }
+        log::info(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+        server.stop();
+      });
+    };
+    wait();
+    sig_ctx.run();
+    const Stats st = server.counters();
+    log::info("stopped udp_received=" + std::to_string(st.udp.received) +
+              " tcp_received=" + std::to_string(st.tcp.received) +
+              " dropped=" + std::to_string(st.udp.dropped() + st.tcp.dropped()));
+    return 0;
+  } catch (const std::exception& e) {
+    log::error(std::string("server: ") + e.what());
+    return 1;
+  }
+}
+
+int serve(const app::App& app, const ServeOptions& options) {
+  // Non-owning: the caller guarantees the app outlives the call.
+  return serve(std::shared_ptr<const app::App>(&app, [](const app::App*) {}), options);
+}
+
+}  // namespace amap::server

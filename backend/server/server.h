@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Standalone authoritative DNS server for any amap::app::App, on Boost.Asio (1.74).
+//
+//   amap::server::ServeOptions opt;
+//   opt.listen = {"127.0.0.1:5353", "[::1]:5353"};
+//   return amap::server::serve(app, opt);   // blocks until SIGINT/SIGTERM
+//
+// UDP: one io_context and one SO_REUSEPORT socket per address per worker thread; each packet
+// is handled synchronously in the receive handler with the worker's buffers (Kea
+// SyncUDPServer), so the hot path takes no lock and allocates nothing.
+// TCP (RFC 7766): one io_context on its own thread, length-prefixed messages, pipelining
+// (answered in order), idle and per-message timeouts, a connection cap.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mapper/app/app.h"
+#include "mapper/wire/handle.h"
+
+namespace amap::server {
+
+/// An address and port to listen on.
+struct Endpoint {
+  dns::IpAddress address;
+  std::uint16_t port = 0;
+
+  /// "ADDR:PORT" for IPv4, "[ADDR]:PORT" for IPv6 ("127.0.0.1:5353", "[::1]:53",
+  /// "0.0.0.0:0"). Port 0 asks for an ephemeral port.
+  static std::optional<Endpoint> parse(std::string_view text) noexcept;
+  /// The same forms back.
+  std::string to_string() const;
+};
+
+struct ServeOptions {
+  /// Addresses to serve on (UDP and TCP on the same port).
+  std::vector<std::string> listen{"127.0.0.1:5353"};
+  /// UDP worker threads (each has its own socket per address); 0 = hardware concurrency.
+  unsigned threads = 0;
+  bool udp = true;
+  bool tcp = true;
+  /// Close a TCP connection that has not started a new message for this long (Knot: 10 s).
+  std::chrono::milliseconds tcp_idle_timeout{10000};
+  /// Once a message has started, the rest must arrive (and the answer must be written)
+  /// within this time: the slow-loris guard (Knot tcp-io-timeout is 500 ms).
+  std::chrono::milliseconds tcp_io_timeout{2000};
+  /// Connections beyond this are accepted and closed at once (NSD tcp-reject-overflow).
+  /// Never affects UDP.
+  std::size_t max_tcp_connections = 256;
+  /// Wire policy: UDP payload cap (1232), ANY over UDP.
+  wire::Policy policy;
+  /// Called by serve() on SIGHUP to build a new app. nullptr or an exception keeps the
+  /// old app (logged).
+  std::function<std::shared_ptr<const app::App>()> reload;
+};
+
+/// Counters summed over all workers (read with Server::counters()).
+struct Stats {
+  wire::Counters udp;
+  wire::Counters tcp;
+  std::uint64_t tcp_accepted = 0;
+  std::uint64_t tcp_rejected = 0;  // over max_tcp_connections
+  std::uint64_t tcp_timeouts = 0;
+  std::uint64_t tcp_bad_length = 0;  // length prefix < 12
+  std::uint64_t send_errors = 0;
+};
+
+class Server {
+ public:
+  /// Does not bind; throws std::invalid_argument on a bad listen string.
+  Server(std::shared_ptr<const app::App> app, ServeOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds every socket (port 0: the first UDP socket of an address picks the port, the other
+  /// workers' sockets and the TCP acceptor reuse it), logs "listening udp ADDR:PORT" lines and
+  /// starts the threads. Throws std::runtime_error (boost::system::system_error) when a
+  /// socket cannot be opened or bound.
+  void start();
+  /// The bound UDP (or TCP when UDP is off) endpoint for each listen entry, in order.
+  std::vector<Endpoint> local_endpoints() const;
+  std::vector<std::uint16_t> ports() const;
+  /// Closes the sockets; in-flight handlers finish; returns once every thread has exited.
+  /// Safe to call from any thread (not from a server thread) and more than once.
+  void stop();
+  /// start() if needed, then block until stop() is called from elsewhere.
+  void run();
+  /// Publishes a new app. Workers pick it up before their next packet; the hot path only
+  /// reads an atomic generation counter.
+  void replace_app(std::shared_ptr<const app::App> app);
+  std::uint64_t generation() const noexcept;
+  Stats counters() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Serves `app` until SIGINT or SIGTERM (clean stop, returns 0). SIGHUP calls
+/// options.reload when set. Returns 1 (after logging) when startup fails.
+int serve(std::shared_ptr<const app::App> app, const ServeOptions& options);
+/// Convenience overload for an app that outlives the call.
+int serve(const app::App& app, const ServeOptions& options);
+
+}  // namespace amap::server

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+// automap_gen_queries: dnsperf query files from a configuration's prefixes, for
+// bench/automap-bench. Every name is distinct and checked against the mapper.
+//
+//   automap_gen_queries -c conf/automap.yaml --class ptr6 --count 100000
+//                       [--seed 1] [--nxdomain-share 0.1] [-o ptr6.txt]
+//
+// Output: one "name TYPE" line per query (dnsperf -d format). Classes: ptr4, ptr6, a, aaaa,
+// nxdomain. With --nxdomain-share F, that share of the lines (rounded) are nxdomain names,
+// spread through the file in a seeded random order.
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bench/workload.h"
+
+namespace {
+
+int usage(const char* msg) {
+  std::fprintf(stderr,
+               "automap_gen_queries: %s\n"
+               "usage: automap_gen_queries -c FILE --class ptr4|ptr6|a|aaaa|nxdomain "
+               "--count N [--seed S] [--nxdomain-share F] [-o FILE]\n",
+               msg);
+  return 2;
+}
+
+std::string line_of(const amap::dns::Name& n, amap::dns::RRType t) {
+  char buf[16];
+  std::string s = n.to_string(true);
+  s.push_back(' ');
+  s += t.to_text(buf);
+  s.push_back('\n');
+  return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config;
+  std::string output;
+  std::string cls;
+  std::size_t count = 0;
+  std::uint64_t seed = 1;
+  double nx_share = 0.0;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view a = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        return nullptr;
+      }
+      return argv[++i];
+    };
+    const char* v = nullptr;
+    if (a == "-h" || a == "--help") {
+      usage("help");
+      return 0;
+    }
+    if ((v = value()) == nullptr) {
+      return usage("missing value");
+    }
+    if (a == "-c" || a == "--config") {
+      config = v;
+    } else if (a == "--class") {
+      cls = v;
+    } else if (a == "--count") {
+      count = std::strtoull(v, nullptr, 10);
+    } else if (a == "--seed") {
+      seed = std::strtoull(v, nullptr, 10);
+    } else if (a == "--nxdomain-share") {
+      nx_share = std::strtod(v, nullptr);
+    } else if (a == "-o" || a == "--output") {
+      output = v;
+    } else {
+      return usage(("unknown option " + std::string(a)).c_str());
+    }
+  }
+  const auto c = amap::bench::query_class_from(cls);
+  if (config.empty() || !c || count == 0 || nx_share < 0.0 || nx_share > 1.0) {
+    return usage("need -c FILE, a known --class, --count > 0 and 0 <= --nxdomain-share <= 1");
+  }
+  try {
+    const auto env = amap::bench::load_file(config);
+    const auto nx = *c == amap::bench::QueryClass::nxdomain
+                        ? count
+                        : static_cast<std::size_t>(static_cast<double>(count) * nx_share + 0.5);
+    std::vector<std::string> lines;
+    lines.reserve(count);
+    auto sink = [&](const amap::dns::Name& n, amap::dns::RRType t) {
+      lines.push_back(line_of(n, t));
+    };
+    if (count > nx) {
+      amap::bench::generate(*env.mapper, *c, count - nx, seed, sink);
+    }
+    if (nx > 0) {
+      amap::bench::generate(*env.mapper, amap::bench::QueryClass::nxdomain, nx, seed + 1, sink);
+    }
+    if (nx > 0 && nx < count) {
+      std::mt19937_64 rng(seed);
+      std::shuffle(lines.begin(), lines.end(), rng);
+    }
+    std::FILE* out = output.empty() ? stdout : std::fopen(output.c_str(), "w");
+    if (out == nullptr) {
+      std::perror(output.c_str());
+      return 1;
+    }
+    for (const auto& l : lines) {
+      std::fwrite(l.data(), 1, l.size(), out);
+    }
+    if (std::fflush(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
+      std::perror("write");
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "automap_gen_queries: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,499 @@
+// SPDX-License-Identifier: MIT
+// The hot-path suite (issue 6): per-query costs of the mapper and of the two front-end paths,
+// on deterministic workloads built once outside the timed loops. Every case visits its inputs
+// through a fixed shuffled order (so branch predictors and caches see a realistic spread),
+// passes every result through DoNotOptimize and reports items per second.
+//
+//   automap_bench --benchmark_filter='BM_(Reverse|Forward)' --benchmark_repetitions=5
+//
+// The configuration is conf/automap.yaml of the source tree unless AMAP_BENCH_CONFIG names
+// another file. Workload sizes are the benchmark argument: 65536 distinct inputs (mostly out
+// of L1/L2, like a server facing many clients) and 1024 (all cache-resident).
+//
+// LMDB override cases (hit and miss over a 1M-entry store) belong here too once store/ is
+// done: add a PoolKind and a case next to BM_ReversePtrV4 that opens an OverrideReader per
+// benchmark thread; the workload helpers already give distinct addresses.
+
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <span>
+#include <string>
+#include <tuple>
+#include <unistd.h>
+#include <vector>
+
+#include "backend/pipe/session.h"
+#include "bench/workload.h"
+#include "mapper/core/prefix_table.h"
+#include "mapper/core/reverse_name.h"
+#include "mapper/wire/handle.h"
+
+namespace {
+
+using amap::bench::QueryClass;
+namespace dns = amap::dns;
+namespace mapper = amap::mapper;
+
+constexpr std::uint64_t kSeed = 42;
+
+// --- shared setup ----------------------------------------------------------------------------
+
+const amap::bench::Env& example_env() {
+  static const amap::bench::Env env = [] {
+    const char* path = std::getenv("AMAP_BENCH_CONFIG");
+    return amap::bench::load_file(path != nullptr && *path != '\0' ? path
+                                                                   : AMAP_BENCH_DEFAULT_CONFIG);
+  }();
+  return env;
+}
+
+/// The same shape of configuration with `count` prefixes (many_prefixes_yaml).
+const amap::bench::Env& scaled_env(std::size_t count) {
+  static std::map<std::size_t, std::unique_ptr<amap::bench::Env>> cache;
+  auto& slot = cache[count];
+  if (!slot) {
+    slot = std::make_unique<amap::bench::Env>(
+        amap::bench::load_text(amap::bench::many_prefixes_yaml(count, kSeed), "<scaled>"));
+  }
+  return *slot;
+}
+
+struct NamePool {
+  std::vector<dns::Name> names;
+  std::vector<std::uint32_t> order;
+};
+
+const NamePool& name_pool(const amap::bench::Env& env, QueryClass c, std::size_t n) {
+  static std::map<std::tuple<const void*, QueryClass, std::size_t>, std::unique_ptr<NamePool>>
+      cache;
+  auto& slot = cache[{env.mapper.get(), c, n}];
+  if (!slot) {
+    slot = std::make_unique<NamePool>();
+    slot->names = amap::bench::names(*env.mapper, c, n, kSeed + static_cast<std::uint64_t>(c));
+    slot->order = amap::bench::shuffled_order(n, static_cast<std::uint32_t>(kSeed));
+  }
+  return *slot;
+}
+
+/// Runs `op` over the pool in shuffled order, one input per iteration.
+template <class Op>
+void visit(benchmark::State& state, const NamePool& pool, Op&& op) {
+  const std::size_t n = pool.order.size();
+  std::size_t i = 0;
+  for (auto _ : state) {
+    op(pool.names[pool.order[i]]);
+    if (++i == n) {
+      i = 0;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+
+mapper::Synthesis::Status expected_status(QueryClass c) {
+  switch (c) {
+    case QueryClass::ptr4:
+    case QueryClass::ptr6: return mapper::Synthesis::Status::ptr;
+    case QueryClass::a:
+    case QueryClass::aaaa: return mapper::Synthesis::Status::address;
+    case QueryClass::nxdomain: return mapper::Synthesis::Status::nxdomain;
+  }
+  return mapper::Synthesis::Status::nxdomain;
+}
+
+void synthesize_case(benchmark::State& state, const amap::bench::Env& env, QueryClass c) {
+  const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
+  const mapper::Mapper& m = *env.mapper;
+  if (m.synthesize(pool.names[0]).status != expected_status(c)) {
+    state.SkipWithError("workload does not synthesize as expected");
+    return;
+  }
+  visit(state, pool, [&](const dns::Name& n) {
+    auto s = m.synthesize(n);
+    benchmark::DoNotOptimize(s);
+  });
+}
+
+// --- mapper: name -> answer -------------------------------------------------------------------
+
+/// Full in-addr.arpa name -> PTR target (Mapper::synthesize: parse, prefix match, render).
+void BM_ReversePtrV4(benchmark::State& state) {
+  synthesize_case(state, example_env(), QueryClass::ptr4);
+}
+/// Full ip6.arpa name (32 nibble labels) -> PTR target.
+void BM_ReversePtrV6(benchmark::State& state) {
+  synthesize_case(state, example_env(), QueryClass::ptr6);
+}
+/// Canonical forward name -> IPv4 address (template parse, re-render check, FCrDNS rule check).
+void BM_ForwardV4(benchmark::State& state) {
+  synthesize_case(state, example_env(), QueryClass::a);
+}
+/// Same for IPv6 ({ip} form).
+void BM_ForwardV6(benchmark::State& state) {
+  synthesize_case(state, example_env(), QueryClass::aaaa);
+}
+/// A name in a forward zone that no template produces (NXDOMAIN).
+void BM_ForwardNx(benchmark::State& state) {
+  synthesize_case(state, example_env(), QueryClass::nxdomain);
+}
+BENCHMARK(BM_ReversePtrV4)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_ReversePtrV6)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_ForwardV4)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_ForwardV6)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_ForwardNx)->Arg(1 << 16);
+
+// The same operations against a configuration of many prefixes (many_prefixes_yaml): shows
+// how per-query cost grows with the prefix list. Argument: number of prefixes.
+void BM_ReversePtrV4AtScale(benchmark::State& state) {
+  const auto& env = scaled_env(static_cast<std::size_t>(state.range(0)));
+  const auto& pool = name_pool(env, QueryClass::ptr4, 1 << 16);
+  visit(state, pool, [&](const dns::Name& n) {
+    auto s = env.mapper->synthesize(n);
+    benchmark::DoNotOptimize(s);
+  });
+}
+void BM_ForwardV4AtScale(benchmark::State& state) {
+  const auto& env = scaled_env(static_cast<std::size_t>(state.range(0)));
+  const auto& pool = name_pool(env, QueryClass::a, 1 << 16);
+  visit(state, pool, [&](const dns::Name& n) {
+    auto s = env.mapper->synthesize(n);
+    benchmark::DoNotOptimize(s);
+  });
+}
+BENCHMARK(BM_ReversePtrV4AtScale)->Arg(1000)->Arg(100000);
+BENCHMARK(BM_ForwardV4AtScale)->Arg(1000)->Arg(100000);
+
+// --- components, to attribute the totals above ----------------------------------------------
+
+void parse_reverse_case(benchmark::State& state, QueryClass c) {
+  const auto& pool = name_pool(example_env(), c, static_cast<std::size_t>(state.range(0)));
+  visit(state, pool, [&](const dns::Name& n) {
+    auto r = mapper::parse_reverse_name(n);
+    benchmark::DoNotOptimize(r);
+  });
+}
+/// parse_reverse_name only.
+void BM_ParseReverseV4(benchmark::State& state) { parse_reverse_case(state, QueryClass::ptr4); }
+void BM_ParseReverseV6(benchmark::State& state) { parse_reverse_case(state, QueryClass::ptr6); }
+BENCHMARK(BM_ParseReverseV4)->Arg(1 << 16);
+BENCHMARK(BM_ParseReverseV6)->Arg(1 << 16);
+
+void ptr_for_case(benchmark::State& state, QueryClass c) {
+  const auto& env = example_env();
+  const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
+  std::vector<dns::IpAddress> addrs;
+  for (const auto& n : pool.names) {
+    addrs.push_back(mapper::parse_reverse_name(n)->address);
+  }
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto s = env.mapper->ptr_for(addrs[pool.order[i]]);
+    benchmark::DoNotOptimize(s);
+    if (++i == addrs.size()) {
+      i = 0;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+/// Address -> PTR target: prefix match plus Template::render into a Name (no name parsing).
+void BM_PtrForV4(benchmark::State& state) { ptr_for_case(state, QueryClass::ptr4); }
+void BM_PtrForV6(benchmark::State& state) { ptr_for_case(state, QueryClass::ptr6); }
+BENCHMARK(BM_PtrForV4)->Arg(1 << 16);
+BENCHMARK(BM_PtrForV6)->Arg(1 << 16);
+
+void matches_case(benchmark::State& state, QueryClass c) {
+  const auto& env = example_env();
+  const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
+  // The template that produced each name.
+  std::vector<const mapper::Template*> templates;
+  for (const auto& n : pool.names) {
+    templates.push_back(&*env.mapper->synthesize(n).rule->name);
+  }
+  std::size_t i = 0;
+  for (auto _ : state) {
+    const std::uint32_t k = pool.order[i];
+    auto a = templates[k]->matches(pool.names[k]);
+    benchmark::DoNotOptimize(a);
+    if (++i == templates.size()) {
+      i = 0;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+/// Template::matches alone (parse + re-render check) on the right template.
+void BM_TemplateMatchesV4(benchmark::State& state) { matches_case(state, QueryClass::a); }
+void BM_TemplateMatchesV6(benchmark::State& state) { matches_case(state, QueryClass::aaaa); }
+BENCHMARK(BM_TemplateMatchesV4)->Arg(1 << 16);
+BENCHMARK(BM_TemplateMatchesV6)->Arg(1 << 16);
+
+// --- longest-prefix match ---------------------------------------------------------------------
+
+struct LpmWorkload {
+  mapper::PrefixTable table;
+  std::vector<dns::IpAddress> probes;  // half inside a random prefix, half anywhere
+  std::vector<std::uint32_t> order;
+};
+
+const LpmWorkload& lpm_workload(dns::Family family, std::size_t count) {
+  static std::map<std::pair<dns::Family, std::size_t>, std::unique_ptr<LpmWorkload>> cache;
+  auto& slot = cache[{family, count}];
+  if (slot) {
+    return *slot;
+  }
+  slot = std::make_unique<LpmWorkload>();
+  std::mt19937_64 rng(kSeed + count);
+  const bool v4 = family == dns::Family::v4;
+  // ISP-like lengths: IPv4 /16../30, IPv6 /32../64.
+  std::uniform_int_distribution<unsigned> len_dist(v4 ? 16U : 32U, v4 ? 30U : 64U);
+  auto random_address = [&] {
+    if (v4) {
+      return dns::IpAddress::v4(static_cast<std::uint32_t>(rng()));
+    }
+    const std::uint64_t hi = rng();
+    return dns::IpAddress::from_u128(dns::Family::v6, hi, rng());
+  };
+  std::set<std::pair<dns::IpAddress, unsigned>> seen;
+  std::vector<dns::Prefix> prefixes;
+  mapper::PrefixTable::Builder builder;
+  while (prefixes.size() < count) {
+    const unsigned len = len_dist(rng);
+    const dns::Prefix p{random_address().masked(len), static_cast<std::uint8_t>(len)};
+    if (!seen.insert({p.address, len}).second) {
+      continue;
+    }
+    builder.insert(p, static_cast<std::uint32_t>(prefixes.size()));
+    prefixes.push_back(p);
+  }
+  auto built = builder.build();
+  if (!built) {
+    std::fprintf(stderr, "prefix table: %s\n", built.error().c_str());
+    std::abort();
+  }
+  slot->table = std::move(*built);
+  constexpr std::size_t kProbes = 1 << 16;
+  std::uniform_int_distribution<std::size_t> pick(0, prefixes.size() - 1);
+  for (std::size_t i = 0; i < kProbes; ++i) {
+    dns::IpAddress a = random_address();
+    if (i % 2 == 0) {
+      // Keep the prefix bits of a random prefix, random host bits.
+      const dns::Prefix& p = prefixes[pick(rng)];
+      const auto hi_keep = p.length >= 64 ? ~0ULL : (p.length == 0 ? 0 : ~0ULL << (64 - p.length));
+      if (v4) {
+        const std::uint32_t mask = p.length == 0 ? 0 : ~0U << (32 - p.length);
+        a = dns::IpAddress::v4((p.address.v4_value() & mask) | (a.v4_value() & ~mask));
+      } else {
+        const auto lo_keep =
+            p.length <= 64 ? 0ULL : (p.length >= 128 ? ~0ULL : ~0ULL << (128 - p.length));
+        a = dns::IpAddress::from_u128(dns::Family::v6,
+                                      (p.address.hi() & hi_keep) | (a.hi() & ~hi_keep),
+                                      (p.address.lo() & lo_keep) | (a.lo() & ~lo_keep));
+      }
+    }
+    slot->probes.push_back(a);
+  }
+  slot->order = amap::bench::shuffled_order(kProbes, static_cast<std::uint32_t>(kSeed));
+  return *slot;
+}
+
+void lpm_case(benchmark::State& state, dns::Family family) {
+  const auto& w = lpm_workload(family, static_cast<std::size_t>(state.range(0)));
+  std::size_t i = 0;
+  std::size_t hits = 0;
+  for (auto _ : state) {
+    const auto* e = w.table.lookup(w.probes[w.order[i]]);
+    benchmark::DoNotOptimize(e);
+    hits += e != nullptr ? 1 : 0;
+    if (++i == w.order.size()) {
+      i = 0;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.counters["hit_share"] =
+      static_cast<double>(hits) / static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
+}
+/// PrefixTable::lookup over N random IPv4 prefixes (/16../30).
+void BM_Lpm(benchmark::State& state) { lpm_case(state, dns::Family::v4); }
+/// Same over N random IPv6 prefixes (/32../64).
+void BM_LpmV6(benchmark::State& state) { lpm_case(state, dns::Family::v6); }
+BENCHMARK(BM_Lpm)->RangeMultiplier(10)->Range(1, 100000);
+BENCHMARK(BM_LpmV6)->RangeMultiplier(10)->Range(1, 100000);
+
+// --- front-end paths ----------------------------------------------------------------------
+
+/// PowerDNS pipe lines ("Q\tname\tIN\tTYPE\t-1\t192.0.2.1", ABI 1) for a pool of names.
+std::vector<std::string> pipe_lines(const NamePool& pool, std::string_view qtype) {
+  std::vector<std::string> lines;
+  lines.reserve(pool.names.size());
+  for (const auto& n : pool.names) {
+    lines.push_back("Q\t" + n.to_string(false) + "\tIN\t" + std::string(qtype) +
+                    "\t-1\t192.0.2.1");
+  }
+  return lines;
+}
+
+void pipe_case(benchmark::State& state, QueryClass c, std::string_view qtype,
+               std::string_view expect_prefix) {
+  const auto& env = example_env();
+  const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
+  const auto lines = pipe_lines(pool, qtype);
+  amap::pipe::Session session(*env.app);
+  if (session.handle_line("HELO\t1").substr(0, 2) != "OK") {
+    state.SkipWithError("HELO refused");
+    return;
+  }
+  const std::string_view first = session.handle_line(lines[0]);
+  if (first.substr(0, expect_prefix.size()) != expect_prefix) {
+    state.SkipWithError(("unexpected reply: " + std::string(first)).c_str());
+    return;
+  }
+  std::size_t i = 0;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    const std::string_view reply = session.handle_line(lines[pool.order[i]]);
+    benchmark::DoNotOptimize(reply.data());
+    bytes += reply.size();
+    if (++i == lines.size()) {
+      i = 0;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+// PowerDNS asks the backend with qtype ANY (its lookups are per name), so do we.
+void BM_PipeQuery(benchmark::State& state, QueryClass c) { pipe_case(state, c, "ANY", "DATA"); }
+BENCHMARK_CAPTURE(BM_PipeQuery, ptr4, QueryClass::ptr4)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_PipeQuery, ptr6, QueryClass::ptr6)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_PipeQuery, a, QueryClass::a)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_PipeQuery, aaaa, QueryClass::aaaa)->Arg(1 << 16);
+
+/// PowerDNS's SOA probe for a name below an apex: the pipe answers a bare END.
+void BM_SoaProbePipe(benchmark::State& state, QueryClass c) { pipe_case(state, c, "SOA", "END"); }
+BENCHMARK_CAPTURE(BM_SoaProbePipe, ptr4, QueryClass::ptr4)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_SoaProbePipe, ptr6, QueryClass::ptr6)->Arg(1 << 16);
+
+/// The same probe through App::lookup (no pipe parsing or formatting).
+void BM_SoaProbeLookup(benchmark::State& state, QueryClass c) {
+  const auto& env = example_env();
+  const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
+  amap::app::Answer answer;
+  amap::app::Request req;
+  req.qtype = dns::rrtype::SOA;
+  req.frontend = amap::app::Frontend::pipe;
+  req.remote = dns::IpAddress::v4(0xC0000201U);
+  visit(state, pool, [&](const dns::Name& n) {
+    req.qname = n;
+    const bool ok = env.app->lookup(req, answer);
+    benchmark::DoNotOptimize(ok);
+    benchmark::DoNotOptimize(answer.size());
+  });
+}
+BENCHMARK_CAPTURE(BM_SoaProbeLookup, ptr4, QueryClass::ptr4)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_SoaProbeLookup, ptr6, QueryClass::ptr6)->Arg(1 << 16);
+
+struct PacketPool {
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint32_t> offsets;  // packet k is bytes[offsets[k], offsets[k + 1])
+};
+
+/// Query packet -> response bytes through wire::handle (what each UDP worker runs per packet).
+void BM_WireQuery(benchmark::State& state, QueryClass c, bool edns) {
+  const auto& env = example_env();
+  const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
+  PacketPool packets;
+  std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
+  for (const auto& n : pool.names) {
+    packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+    const auto q = amap::bench::encode_query(n, amap::bench::query_type(c),
+                                             static_cast<std::uint16_t>(rng()), edns);
+    packets.bytes.insert(packets.bytes.end(), q.begin(), q.end());
+  }
+  packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+
+  amap::app::Answer scratch;
+  std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
+  amap::wire::Counters counters;
+  const dns::IpAddress remote = dns::IpAddress::v4(0x7F000001U);
+  const dns::IpAddress local = dns::IpAddress::v4(0x7F000001U);
+  auto packet = [&](std::uint32_t k) {
+    return std::span<const std::uint8_t>(packets.bytes.data() + packets.offsets[k],
+                                         packets.offsets[k + 1] - packets.offsets[k]);
+  };
+  const std::size_t first = amap::wire::handle(*env.app, packet(0), amap::wire::Transport::udp,
+                                               remote, local, scratch, out, counters);
+  const unsigned rcode = first >= 4 ? (out[3] & 0x0FU) : 99U;
+  const unsigned want = c == QueryClass::nxdomain ? 3U : 0U;
+  const unsigned ancount = first >= 8 ? (unsigned{out[6]} << 8 | out[7]) : 0U;
+  if (first == 0 || rcode != want || (c != QueryClass::nxdomain && ancount != 1)) {
+    state.SkipWithError("unexpected response to the first query");
+    return;
+  }
+  std::size_t i = 0;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    const std::size_t len = amap::wire::handle(*env.app, packet(pool.order[i]),
+                                               amap::wire::Transport::udp, remote, local,
+                                               scratch, out, counters);
+    benchmark::DoNotOptimize(len);
+    benchmark::ClobberMemory();
+    bytes += len;
+    if (++i == pool.order.size()) {
+      i = 0;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK_CAPTURE(BM_WireQuery, ptr4, QueryClass::ptr4, false)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_WireQuery, ptr6, QueryClass::ptr6, false)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_WireQuery, a, QueryClass::a, false)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_WireQuery, aaaa, QueryClass::aaaa, false)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_WireQuery, nxdomain, QueryClass::nxdomain, false)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_WireQuery, ptr4_edns, QueryClass::ptr4, true)->Arg(1 << 16);
+
+// --- configuration load ---------------------------------------------------------------------
+
+/// load_file + Mapper::build + Mapper::install of N prefixes (many_prefixes_yaml), one
+/// iteration, wall-clock seconds. The issue's goal: 100k prefixes in <= 1 s.
+void BM_LoadPrefixes(benchmark::State& state) {
+  const auto count = static_cast<std::size_t>(state.range(0));
+  const std::string yaml = amap::bench::many_prefixes_yaml(count, kSeed);
+  char path[] = "/tmp/automap-bench-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0) {
+    state.SkipWithError("mkstemp failed");
+    return;
+  }
+  close(fd);
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << yaml;
+  }
+  std::size_t rules = 0;
+  for (auto _ : state) {
+    auto env = amap::bench::load_file(path);
+    rules = env.mapper->rules().size();
+    benchmark::DoNotOptimize(env);
+  }
+  std::remove(path);
+  if (rules != count) {
+    state.SkipWithError("not every prefix was loaded");
+    return;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
+  state.counters["prefixes"] = static_cast<double>(count);
+}
+BENCHMARK(BM_LoadPrefixes)
+    ->Arg(10000)
+    ->Arg(100000)
+    ->Iterations(1)
+    ->UseRealTime()
+    ->Unit(benchmark::kSecond);
+
+}  // namespace

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+#include "mapper/wire/handle.h"
+
+namespace amap::wire {
+
+Counters& Counters::operator+=(const Counters& o) noexcept {
+  received += o.received;
+  dropped_short += o.dropped_short;
+  dropped_response += o.dropped_response;
+  answered += o.answered;
+  truncated += o.truncated;
+  for (std::size_t i = 0; i < rcodes.size(); ++i) {
+    rcodes[i] += o.rcodes[i];
+  }
+  return *this;
+}
+
+namespace {
+
+std::size_t count_answer(Counters& c, app::Rcode rcode, std::size_t len,
+                         std::span<const std::uint8_t> out) noexcept {
+  if (len == 0) {
+    return 0;
+  }
+  ++c.answered;
+  // The header rcode is authoritative (an oversized TCP answer became SERVFAIL); BADVERS
+  // lives partly in the OPT.
+  const std::size_t rc =
+      rcode == app::Rcode::badvers ? static_cast<std::size_t>(rcode) : (out[3] & 0x0FU);
+  ++c.rcodes[rc];
+  if ((out[2] & 0x02U) != 0) {
+    ++c.truncated;
+  }
+  return len;
+}
+
+std::size_t error(Counters& c, const ParsedQuery& q, app::Rcode rcode,
+                  std::span<std::uint8_t> out, const EncodeOptions& eo) noexcept {
+  return count_answer(c, rcode, encode_error(q, rcode, out, eo), out);
+}
+
+}  // namespace
+
+std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
+                   const dns::IpAddress& remote, const dns::IpAddress& local,
+                   app::Answer& scratch, std::span<std::uint8_t> out, Counters& counters,
+                   const Policy& policy) noexcept {
+  ++counters.received;
+  const ParsedQuery q = parse_query(query);
+  EncodeOptions eo;
+  eo.our_payload = policy.udp_payload_max;
+  switch (q.error) {
+    case ParseError::none: break;
+    case ParseError::too_short: ++counters.dropped_short; return 0;
+    case ParseError::response: ++counters.dropped_response; return 0;
+    case ParseError::formerr: return error(counters, q, app::Rcode::formerr, out, eo);
+    case ParseError::notimp: return error(counters, q, app::Rcode::notimp, out, eo);
+  }
+  // RFC 6891 6.1.3: a version we do not implement gets BADVERS and our version (0).
+  if (q.edns.present && q.edns.version > 0) {
+    return error(counters, q, app::Rcode::badvers, out, eo);
+  }
+  const bool udp = transport == Transport::udp;
+  if (q.qclass != dns::rrclass::IN && q.qclass != dns::rrclass::ANY) {
+    return error(counters, q, app::Rcode::refused, out, eo);
+  }
+  if (q.qtype == dns::rrtype::AXFR || q.qtype == dns::rrtype::IXFR) {
+    // Zone transfer needs TCP (AXFR over UDP is NOTIMP as in Knot); even there, synthesized
+    // zones cannot be enumerated, so REFUSED.
+    const bool notimp = udp && q.qtype == dns::rrtype::AXFR;
+    return error(counters, q, notimp ? app::Rcode::notimp : app::Rcode::refused, out, eo);
+  }
+
+  app::Request req;
+  req.qname = q.qname;
+  req.qtype = q.qtype;
+  req.qclass = q.qclass;
+  req.remote = remote;
+  req.local = local;
+  req.has_ecs = q.edns.has_ecs;
+  req.ecs = q.edns.ecs;
+  req.frontend = udp ? app::Frontend::udp : app::Frontend::tcp;
+
+  const std::size_t limit = udp ? udp_limit(q, policy.udp_payload_max) : kMaxMessage;
+  if (udp && q.qtype == dns::rrtype::ANY && policy.any_over_udp == AnyPolicy::truncate) {
+    scratch.reset(q.qname, app.default_ttl);
+    if (app.find_zone(q.qname) == nullptr) {
+      return error(counters, q, app::Rcode::refused, out, eo);
+    }
+    scratch.authoritative = true;
+    eo.force_truncate = true;
+    return count_answer(counters, scratch.rcode,
+                        encode_response(q, scratch, out, limit, false, eo), out);
+  }
+
+  app.resolve(req, scratch);
+  if (udp && q.qtype == dns::rrtype::ANY && scratch.rcode == app::Rcode::noerror) {
+    // RFC 8482 minimal answer: keep the first answer RRset only.
+    bool have = false;
+    dns::RRType first;
+    scratch.retain_if([&](const app::Record& r) {
+      if (r.section != app::Section::answer) {
+        return true;
+      }
+      if (!have) {
+        have = true;
+        first = r.type;
+      }
+      return r.type == first;
+    });
+  }
+  return count_answer(counters, scratch.rcode,
+                      encode_response(q, scratch, out, limit, !udp, eo), out);
+}
+
+}  // namespace amap::wire

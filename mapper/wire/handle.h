@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// One DNS message in, one DNS message out (or nothing): the whole query -> response path of
+// the wire front-ends, so UDP, TCP, tests and fuzzers share the exact same policy.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "mapper/app/answer.h"
+#include "mapper/app/app.h"
+#include "mapper/dns/address.h"
+#include "mapper/wire/message.h"
+
+namespace amap::wire {
+
+enum class Transport : std::uint8_t { udp, tcp };
+
+/// What to do with QTYPE=ANY over UDP (RFC 8482 lets servers choose).
+enum class AnyPolicy : std::uint8_t {
+  /// PowerDNS `any-to-tcp=yes` (its default) and NSD `refuse-any`: TC=1 with an empty answer,
+  /// so a real client retries over TCP and a spoofed-source amplifier gains nothing.
+  truncate,
+  /// RFC 8482 4.2: answer with one RRset of the name (the first one the app produced).
+  minimal,
+};
+
+struct Policy {
+  /// Our EDNS UDP payload: advertised in every OPT and the cap for UDP answers.
+  std::uint16_t udp_payload_max = kDefaultUdpPayload;
+  AnyPolicy any_over_udp = AnyPolicy::truncate;
+};
+
+/// Per-message counters, owned by the caller (one per worker; sum them when read).
+struct Counters {
+  std::uint64_t received = 0;          // messages passed to handle()
+  std::uint64_t dropped_short = 0;     // < 12 bytes
+  std::uint64_t dropped_response = 0;  // QR=1
+  std::uint64_t answered = 0;          // responses produced
+  std::uint64_t truncated = 0;         // responses with TC=1
+  std::array<std::uint64_t, 24> rcodes{};  // responses by rcode (BADVERS = 16)
+
+  std::uint64_t dropped() const noexcept { return dropped_short + dropped_response; }
+  std::uint64_t rcode(app::Rcode r) const noexcept {
+    return rcodes[static_cast<std::size_t>(r)];
+  }
+  Counters& operator+=(const Counters& o) noexcept;
+};
+
+/// Handles one query message and writes the response into `out` (which should hold 65535
+/// bytes for TCP; 1232 or more is enough for UDP). Returns the response length, or 0 when the
+/// message must be dropped. `scratch` is the worker's reusable answer storage. Never throws
+/// and, once `scratch` is sized, never allocates.
+///
+/// Policy (RFC 8906, pdns/Knot/NSD, see backend/server/README.md):
+///  - < 12 bytes or QR=1: drop; malformed: FORMERR; opcode != QUERY: NOTIMP;
+///  - EDNS version > 0: BADVERS with an OPT of version 0 and no records;
+///  - QCLASS other than IN/ANY: REFUSED;
+///  - AXFR over UDP: NOTIMP; IXFR over UDP and AXFR/IXFR over TCP: REFUSED (synthesized zones
+///    are not transferable);
+///  - ANY over UDP: `policy.any_over_udp` (default TC=1); over TCP the full answer;
+///  - otherwise App::resolve (REFUSED outside our zones, AA, NXDOMAIN/NODATA + SOA, ...).
+std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
+                   const dns::IpAddress& remote, const dns::IpAddress& local,
+                   app::Answer& scratch, std::span<std::uint8_t> out, Counters& counters,
+                   const Policy& policy = {}) noexcept;
+
+}  // namespace amap::wire

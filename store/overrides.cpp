@@ -1,0 +1,969 @@
+// SPDX-License-Identifier: MIT
+#include "store/overrides.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <utility>
+
+namespace amap::store {
+
+using format::DecodeError;
+
+std::string_view to_string(OverrideKind k) noexcept {
+  switch (k) {
+    case OverrideKind::name: return "name";
+    case OverrideKind::name_template: return "template";
+    case OverrideKind::none: return "none";
+  }
+  return "unknown";
+}
+
+// ------------------------------------------------------------------------------------ Change
+
+Change Change::put_address(const dns::IpAddress& a, Override v) {
+  return {Op::put, false, dns::Prefix{a, static_cast<std::uint8_t>(a.bits())}, std::move(v)};
+}
+Change Change::put_prefix(const dns::Prefix& p, Override v) {
+  return {Op::put, true, p, std::move(v)};
+}
+Change Change::erase_address(const dns::IpAddress& a) {
+  return {Op::erase, false, dns::Prefix{a, static_cast<std::uint8_t>(a.bits())}, {}};
+}
+Change Change::erase_prefix(const dns::Prefix& p) { return {Op::erase, true, p, {}}; }
+
+// ------------------------------------------------------------------------------------ decoding
+
+DecodeError decode_override(Bytes value, OverrideView& out, bool& deleted) noexcept {
+  format::Header h;
+  Bytes payload;
+  if (const DecodeError e = format::decode_header(value, h, payload); e != DecodeError::ok) {
+    return e;
+  }
+  deleted = h.deleted();
+  if (deleted) {
+    return DecodeError::ok;  // tombstone: payload is empty and ignored
+  }
+  if (payload.empty()) {
+    return DecodeError::truncated_payload;
+  }
+  if (payload[0] != format::kPayloadVersion) {
+    return DecodeError::unsupported_payload_version;
+  }
+  if (payload.size() < format::kOverridePayloadFixed) {
+    return DecodeError::truncated_payload;
+  }
+  const std::uint8_t kind = payload[1];
+  if (kind < static_cast<std::uint8_t>(OverrideKind::name) ||
+      kind > static_cast<std::uint8_t>(OverrideKind::none)) {
+    return DecodeError::bad_kind;
+  }
+  out.kind = static_cast<OverrideKind>(kind);
+  out.ttl = format::load_be32(payload.data() + 2);
+  const Bytes text = payload.subspan(format::kOverridePayloadFixed);
+  out.target = std::string_view(reinterpret_cast<const char*>(text.data()), text.size());
+  out.timestamp_ns = h.timestamp_ns;
+  return DecodeError::ok;
+}
+
+namespace {
+
+/// Decodes a meta or name-index value: header, then version byte, then data.
+DecodeError decode_simple(Bytes value, Bytes& data, bool& deleted) noexcept {
+  format::Header h;
+  Bytes payload;
+  if (const DecodeError e = format::decode_header(value, h, payload); e != DecodeError::ok) {
+    return e;
+  }
+  deleted = h.deleted();
+  if (deleted) {
+    return DecodeError::ok;
+  }
+  if (payload.empty()) {
+    return DecodeError::truncated_payload;
+  }
+  if (payload[0] != format::kPayloadVersion) {
+    return DecodeError::unsupported_payload_version;
+  }
+  data = payload.subspan(1);
+  return DecodeError::ok;
+}
+
+std::string key_text(Bytes key) {
+  dns::IpAddress a;
+  dns::Prefix p;
+  if (format::parse_address_key(key, a)) {
+    return a.to_string();
+  }
+  if (format::parse_prefix_key(key, p)) {
+    return p.to_string();
+  }
+  std::string out;
+  for (const std::uint8_t c : key) {
+    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  }
+  return out;
+}
+
+[[noreturn]] void throw_decode(std::string_view db, Bytes key, DecodeError e) {
+  throw StoreError("override store: \"" + std::string(db) + "\" entry " + key_text(key) + ": " +
+                       std::string(format::decode_error_message(e)),
+                   MDB_CORRUPTED);
+}
+
+/// Lower-cased wire form of a name, the key of the "name" database.
+std::size_t name_key(const dns::Name& n, std::uint8_t* out) noexcept {
+  const auto wire = n.wire();
+  for (std::size_t i = 0; i < wire.size(); ++i) {
+    out[i] = dns::ascii_lower(wire[i]);
+  }
+  return wire.size();
+}
+
+std::uint64_t now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL +
+         static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::string_view meta_lengths_key(dns::Family f) noexcept {
+  return f == dns::Family::v4 ? format::kMetaPrefixLengths4 : format::kMetaPrefixLengths6;
+}
+
+bool bitmap_has(Bytes bitmap, unsigned len) noexcept {
+  const std::size_t byte = len / 8;
+  return byte < bitmap.size() && ((bitmap[byte] >> (7 - len % 8)) & 1U) != 0;
+}
+
+/// Validates a put and returns the value as it should be stored (canonical name text).
+Override normalize(const Override& v) {
+  Override out = v;
+  switch (v.kind) {
+    case OverrideKind::name: {
+      auto n = dns::Name::from_text(v.target);
+      if (!n) {
+        throw StoreError("override target \"" + v.target +
+                         "\" is not a valid DNS name: " + std::string(errc_message(n.error())));
+      }
+      if (n->is_root()) {
+        throw StoreError("override target must not be the root name");
+      }
+      out.target = n->to_string(true);
+      break;
+    }
+    case OverrideKind::name_template:
+      if (v.target.empty()) {
+        throw StoreError("override template is empty");
+      }
+      break;
+    case OverrideKind::none:
+      out.target.clear();
+      break;
+    default:
+      throw StoreError("override has an unknown kind");
+  }
+  if (out.target.size() > format::kMaxTargetText) {
+    throw StoreError("override target is longer than " +
+                     std::to_string(format::kMaxTargetText) + " characters");
+  }
+  return out;
+}
+
+void check_prefix(const dns::Prefix& p) {
+  if (p.length > p.address.bits()) {
+    throw StoreError("prefix " + p.address.to_string() + "/" + std::to_string(p.length) +
+                     ": " + std::string(errc_message(Errc::bad_prefix_length)));
+  }
+  if (p.address.masked(p.length) != p.address) {
+    throw StoreError("prefix " + p.to_string() + ": " +
+                     std::string(errc_message(Errc::host_bits_set)));
+  }
+}
+
+/// Holds a shared remap lock and a read txn, adopting a grown map when needed.
+class ScopedRead {
+ public:
+  explicit ScopedRead(const OverrideDb& db) : lock_(db.remap_mutex()) {
+    int rc = ReadTxn::try_begin(db.env(), txn_);
+    if (rc == MDB_MAP_RESIZED) {
+      lock_.unlock();
+      const_cast<OverrideDb&>(db).adopt_map_size();  // NOLINT
+      lock_.lock();
+      rc = ReadTxn::try_begin(db.env(), txn_);
+    }
+    if (rc != 0) {
+      throw_lmdb("mdb_txn_begin(read-only)", rc);
+    }
+  }
+  const ReadTxn& txn() const noexcept { return txn_; }
+
+ private:
+  std::shared_lock<RemapLock> lock_;
+  ReadTxn txn_;
+};
+
+/// All the writes of one transaction: one timestamp, the txn id in every header, tombstones
+/// for deletes, the name index and the prefix-length bitmaps kept consistent.
+class TxnWriter {
+ public:
+  TxnWriter(const OverrideDb& db, WriteTxn& txn)
+      : d_(db.dbis()), txn_(txn), ts_(now_ns()), id_(txn.id()) {}
+
+  void put_address(const dns::IpAddress& a, const Override& raw) {
+    const Override v = normalize(raw);
+    std::array<std::uint8_t, format::kMaxAddressKey> key{};
+    const Bytes k(key.data(), format::address_key(a, key.data()));
+    const std::optional<Override> old = get_live(d_.addr, "addr", k);
+    if (old && old->kind == OverrideKind::name &&
+        !(v.kind == OverrideKind::name && dns::iequals(old->target, v.target))) {
+      drop_name(old->target, k);
+    }
+    write_override(d_.addr, k, v);
+    if (v.kind == OverrideKind::name) {
+      std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
+      const auto n = dns::Name::from_text(v.target);
+      const Bytes nk(nkey.data(), name_key(*n, nkey.data()));
+      std::array<std::uint8_t, 1 + format::kMaxAddressKey> payload{};
+      payload[0] = format::kPayloadVersion;
+      std::memcpy(payload.data() + 1, k.data(), k.size());
+      write_value(d_.name, nk, 0, Bytes(payload.data(), 1 + k.size()));
+    }
+  }
+
+  bool erase_address(const dns::IpAddress& a) {
+    std::array<std::uint8_t, format::kMaxAddressKey> key{};
+    const Bytes k(key.data(), format::address_key(a, key.data()));
+    const std::optional<Override> old = get_live(d_.addr, "addr", k);
+    if (!old) {
+      return false;
+    }
+    write_value(d_.addr, k, format::kFlagDeleted, {});
+    if (old->kind == OverrideKind::name) {
+      drop_name(old->target, k);
+    }
+    return true;
+  }
+
+  void put_prefix(const dns::Prefix& p, const Override& raw) {
+    check_prefix(p);
+    const Override v = normalize(raw);
+    std::array<std::uint8_t, format::kMaxPrefixKey> key{};
+    const Bytes k(key.data(), format::prefix_key(p.address, p.length, key.data()));
+    write_override(d_.prefix, k, v);
+    touch(p.family());
+  }
+
+  bool erase_prefix(const dns::Prefix& p) {
+    check_prefix(p);
+    std::array<std::uint8_t, format::kMaxPrefixKey> key{};
+    const Bytes k(key.data(), format::prefix_key(p.address, p.length, key.data()));
+    if (!get_live(d_.prefix, "prefix", k)) {
+      return false;
+    }
+    write_value(d_.prefix, k, format::kFlagDeleted, {});
+    touch(p.family());
+    return true;
+  }
+
+  /// Rewrites the prefix-length bitmaps of the families whose prefixes changed.
+  void finish() {
+    if (touched4_) {
+      rebuild_lengths(dns::Family::v4);
+    }
+    if (touched6_) {
+      rebuild_lengths(dns::Family::v6);
+    }
+  }
+
+  void rebuild_lengths(dns::Family f) {
+    const std::size_t size =
+        f == dns::Family::v4 ? format::kLengthBitmap4 : format::kLengthBitmap6;
+    std::array<std::uint8_t, 1 + format::kLengthBitmap6> payload{};
+    payload[0] = format::kPayloadVersion;
+    std::uint8_t* bitmap = payload.data() + 1;
+    {
+      Cursor c = Cursor::open(txn_.get(), d_.prefix);
+      const std::uint8_t start = static_cast<std::uint8_t>(f);
+      for (bool ok = c.seek(Bytes(&start, 1)); ok && c.key()[0] == start; ok = c.next()) {
+        dns::Prefix p;
+        if (!format::parse_prefix_key(c.key(), p)) {
+          throw_decode("prefix", c.key(), DecodeError::bad_key);
+        }
+        OverrideView view;
+        bool deleted = false;
+        if (const DecodeError e = decode_override(c.value(), view, deleted);
+            e != DecodeError::ok) {
+          throw_decode("prefix", c.key(), e);
+        }
+        if (!deleted) {
+          bitmap[p.length / 8] |= static_cast<std::uint8_t>(0x80U >> (p.length % 8));
+        }
+      }
+    }
+    const Bytes key = format::as_bytes(meta_lengths_key(f));
+    const Bytes fresh(payload.data(), 1 + size);
+    if (auto cur = txn_.find(d_.meta, key)) {
+      Bytes data;
+      bool deleted = false;
+      if (decode_simple(*cur, data, deleted) == DecodeError::ok && !deleted &&
+          data.size() == size && std::memcmp(data.data(), bitmap, size) == 0) {
+        return;  // unchanged
+      }
+    }
+    write_value(d_.meta, key, 0, fresh);
+  }
+
+  void write_value(Dbi dbi, Bytes key, std::uint8_t flags, Bytes payload) {
+    buf_.resize(format::kHeaderSize + payload.size());
+    format::encode_header(buf_.data(), ts_, id_, flags);
+    if (!payload.empty()) {
+      std::memcpy(buf_.data() + format::kHeaderSize, payload.data(), payload.size());
+    }
+    txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()));
+  }
+
+ private:
+  void touch(dns::Family f) noexcept {
+    (f == dns::Family::v4 ? touched4_ : touched6_) = true;
+  }
+
+  void write_override(Dbi dbi, Bytes key, const Override& v) {
+    buf_.assign(format::kHeaderSize + format::kOverridePayloadFixed + v.target.size(), 0);
+    format::encode_header(buf_.data(), ts_, id_, 0);
+    std::uint8_t* p = buf_.data() + format::kHeaderSize;
+    p[0] = format::kPayloadVersion;
+    p[1] = static_cast<std::uint8_t>(v.kind);
+    format::store_be32(p + 2, v.ttl);
+    if (!v.target.empty()) {
+      std::memcpy(p + format::kOverridePayloadFixed, v.target.data(), v.target.size());
+    }
+    txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()));
+  }
+
+  /// The live value under key, copied (views into a write txn may move on the next put).
+  std::optional<Override> get_live(Dbi dbi, std::string_view db, Bytes key) {
+    const auto raw = txn_.find(dbi, key);
+    if (!raw) {
+      return std::nullopt;
+    }
+    OverrideView view;
+    bool deleted = false;
+    if (const DecodeError e = decode_override(*raw, view, deleted); e != DecodeError::ok) {
+      throw_decode(db, key, e);
+    }
+    if (deleted) {
+      return std::nullopt;
+    }
+    return view.to_override();
+  }
+
+  /// Tombstones the name-index entry of `target` if it still points to address key `addr`
+  /// (another address may have taken the name over since).
+  void drop_name(const std::string& target, Bytes addr) {
+    const auto n = dns::Name::from_text(target);
+    if (!n) {
+      return;
+    }
+    std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
+    const Bytes nk(nkey.data(), name_key(*n, nkey.data()));
+    const auto raw = txn_.find(d_.name, nk);
+    if (!raw) {
+      return;
+    }
+    Bytes data;
+    bool deleted = false;
+    if (const DecodeError e = decode_simple(*raw, data, deleted); e != DecodeError::ok) {
+      throw_decode("name", nk, e);
+    }
+    if (deleted || data.size() != addr.size() ||
+        std::memcmp(data.data(), addr.data(), addr.size()) != 0) {
+      return;
+    }
+    write_value(d_.name, nk, format::kFlagDeleted, {});
+  }
+
+  const OverrideDb::Dbis& d_;
+  WriteTxn& txn_;
+  std::uint64_t ts_;
+  std::uint64_t id_;
+  bool touched4_ = false;
+  bool touched6_ = false;
+  std::vector<std::uint8_t> buf_;
+};
+
+/// Runs fn(TxnWriter&) in one write transaction and commits; any exception aborts it.
+template <class Fn>
+auto with_write(OverrideDb& db, Fn&& fn) {
+  WriteTxn txn;
+  try {
+    txn = WriteTxn::begin(db.env());
+  } catch (const StoreError& e) {
+    if (e.code() != MDB_MAP_RESIZED) {
+      throw;
+    }
+    db.adopt_map_size();
+    txn = WriteTxn::begin(db.env());
+  }
+  TxnWriter w(db, txn);
+  auto result = fn(w);
+  w.finish();
+  txn.commit();
+  return result;
+}
+
+std::uint32_t read_schema_version(const OverrideDb::Dbis& d, MDB_txn* raw, bool& present) {
+  MDB_val k{format::kMetaSchemaVersion.size(),
+            const_cast<char*>(format::kMetaSchemaVersion.data())};  // NOLINT
+  MDB_val v{};
+  const int rc = mdb_get(raw, d.meta.handle(), &k, &v);
+  present = false;
+  if (rc == MDB_NOTFOUND) {
+    return 0;
+  }
+  if (rc != 0) {
+    throw_lmdb("mdb_get(meta schema_version)", rc);
+  }
+  Bytes data;
+  bool deleted = false;
+  const Bytes value(static_cast<const std::uint8_t*>(v.mv_data), v.mv_size);
+  if (const DecodeError e = decode_simple(value, data, deleted); e != DecodeError::ok) {
+    throw_decode("meta", format::as_bytes(format::kMetaSchemaVersion), e);
+  }
+  if (deleted || data.size() < 4) {
+    throw_decode("meta", format::as_bytes(format::kMetaSchemaVersion),
+                 DecodeError::truncated_payload);
+  }
+  present = true;
+  return format::load_be32(data.data());
+}
+
+void check_schema(std::uint32_t version, const std::string& path) {
+  if (version > format::kSchemaVersion) {
+    throw StoreError("override store " + path + " has schema version " +
+                     std::to_string(version) + " but this build supports up to " +
+                     std::to_string(format::kSchemaVersion) + ": upgrade automap");
+  }
+}
+
+// ---- per-process registry: an environment is opened at most once per process ----
+struct Registry {
+  std::mutex mu;
+  std::map<std::tuple<dev_t, ino_t, pid_t>, std::weak_ptr<OverrideDb>> open;
+};
+Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------------------------- RemapLock
+
+// glibc's default rwlock prefers readers, so a recursive shared lock cannot deadlock behind a
+// waiting exclusive locker.
+RemapLock::RemapLock() noexcept { ::pthread_rwlock_init(&rw_, nullptr); }
+RemapLock::~RemapLock() { ::pthread_rwlock_destroy(&rw_); }
+void RemapLock::lock() noexcept { ::pthread_rwlock_wrlock(&rw_); }
+void RemapLock::unlock() noexcept { ::pthread_rwlock_unlock(&rw_); }
+void RemapLock::lock_shared() noexcept { ::pthread_rwlock_rdlock(&rw_); }
+void RemapLock::unlock_shared() noexcept { ::pthread_rwlock_unlock(&rw_); }
+
+// ---------------------------------------------------------------------------------- OverrideDb
+
+std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
+  Registry& reg = registry();
+  // Declared before the lock: if opening fails, the half-built object is destroyed (and its
+  // deleter takes the registry lock) only after the lock is released.
+  std::shared_ptr<OverrideDb> db;
+  std::unique_lock guard(reg.mu);
+
+  EnvOptions eo;
+  eo.path = options.path;
+  eo.map_size = options.map_size;
+  eo.max_readers = options.max_readers;
+  eo.read_only = options.read_only;
+  eo.no_meta_sync = options.no_meta_sync;
+  eo.max_dbs = kDefaultMaxDbs;
+
+  // Look the directory up by identity (writers create it first).
+  struct stat st {};
+  if (!options.read_only && !options.path.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(options.path, ec);
+  }
+  if (!options.path.empty() && ::stat(options.path.c_str(), &st) == 0) {
+    const auto id = std::make_tuple(st.st_dev, st.st_ino, ::getpid());
+    if (auto it = reg.open.find(id); it != reg.open.end()) {
+      if (auto existing = it->second.lock()) {
+        if (existing->read_only() && !options.read_only) {
+          throw StoreError("override store " + options.path +
+                           " is already open read-only in this process");
+        }
+        return existing;
+      }
+      reg.open.erase(it);
+    }
+  }
+
+  // Close under the registry lock so a reopen never overlaps a close (fcntl locks).
+  db = std::shared_ptr<OverrideDb>(new OverrideDb(), [](OverrideDb* p) {
+    std::lock_guard g(registry().mu);
+    delete p;
+  });
+  db->env_ = Env::open(eo);
+
+  if (options.read_only) {
+    ReadTxn txn = ReadTxn::begin(db->env_);
+    try {
+      db->dbis_.addr = Dbi::open(txn.get(), "addr", 0);
+      db->dbis_.prefix = Dbi::open(txn.get(), "prefix", 0);
+      db->dbis_.name = Dbi::open(txn.get(), "name", 0);
+      db->dbis_.meta = Dbi::open(txn.get(), "meta", 0);
+    } catch (const StoreError& e) {
+      if (e.code() == MDB_NOTFOUND) {
+        throw StoreError("override store " + options.path +
+                             " is not initialised (missing databases): create it with mapctl",
+                         MDB_NOTFOUND);
+      }
+      throw;
+    }
+    bool present = false;
+    check_schema(read_schema_version(db->dbis_, txn.get(), present), options.path);
+    // Committing the read txn makes the DBI handles usable by later transactions.
+    txn.commit();
+  } else {
+    WriteTxn txn = WriteTxn::begin(db->env_);
+    db->dbis_.addr = Dbi::open(txn.get(), "addr", MDB_CREATE);
+    db->dbis_.prefix = Dbi::open(txn.get(), "prefix", MDB_CREATE);
+    db->dbis_.name = Dbi::open(txn.get(), "name", MDB_CREATE);
+    db->dbis_.meta = Dbi::open(txn.get(), "meta", MDB_CREATE);
+    bool present = false;
+    const std::uint32_t version = read_schema_version(db->dbis_, txn.get(), present);
+    check_schema(version, options.path);
+    if (!present) {
+      TxnWriter w(*db, txn);
+      std::array<std::uint8_t, 5> payload{format::kPayloadVersion};
+      format::store_be32(payload.data() + 1, format::kSchemaVersion);
+      w.write_value(db->dbis_.meta, format::as_bytes(format::kMetaSchemaVersion), 0, payload);
+    }
+    txn.commit();
+  }
+
+  if (::stat(options.path.c_str(), &st) == 0) {
+    reg.open[std::make_tuple(st.st_dev, st.st_ino, ::getpid())] = db;
+  }
+  return db;
+}
+
+void OverrideDb::adopt_map_size() {
+  std::unique_lock lock(remap_mu_);
+  env_.adopt_map_size();
+}
+
+// ------------------------------------------------------------------------------- OverrideStore
+
+OverrideStore::OverrideStore(const StoreOptions& options) {
+  StoreOptions o = options;
+  o.read_only = false;
+  db_ = OverrideDb::open(o);
+}
+
+OverrideStore::OverrideStore(std::shared_ptr<OverrideDb> db) : db_(std::move(db)) {
+  if (!db_ || db_->read_only()) {
+    throw StoreError("OverrideStore needs a read-write OverrideDb");
+  }
+}
+
+void OverrideStore::put_address(const dns::IpAddress& a, const Override& v) {
+  with_write(*db_, [&](TxnWriter& w) {
+    w.put_address(a, v);
+    return 0;
+  });
+}
+
+void OverrideStore::put_prefix(const dns::Prefix& p, const Override& v) {
+  with_write(*db_, [&](TxnWriter& w) {
+    w.put_prefix(p, v);
+    return 0;
+  });
+}
+
+bool OverrideStore::erase_address(const dns::IpAddress& a) {
+  return with_write(*db_, [&](TxnWriter& w) { return w.erase_address(a); });
+}
+
+bool OverrideStore::erase_prefix(const dns::Prefix& p) {
+  return with_write(*db_, [&](TxnWriter& w) { return w.erase_prefix(p); });
+}
+
+ApplyResult OverrideStore::apply(std::span<const Change> changes) {
+  return with_write(*db_, [&](TxnWriter& w) {
+    ApplyResult r;
+    for (const Change& c : changes) {
+      if (c.op == Change::Op::put) {
+        if (c.is_prefix) {
+          w.put_prefix(c.key, c.value);
+        } else {
+          w.put_address(c.key.address, c.value);
+        }
+        ++r.written;
+      } else {
+        const bool removed =
+            c.is_prefix ? w.erase_prefix(c.key) : w.erase_address(c.key.address);
+        r.erased += removed ? 1 : 0;
+      }
+    }
+    return r;
+  });
+}
+
+void OverrideStore::rebuild_meta() {
+  with_write(*db_, [&](TxnWriter& w) {
+    w.rebuild_lengths(dns::Family::v4);
+    w.rebuild_lengths(dns::Family::v6);
+    return 0;
+  });
+}
+
+namespace {
+std::optional<Override> read_override(const OverrideDb& db, Dbi dbi, std::string_view name,
+                                      Bytes key) {
+  ScopedRead r(db);
+  Bytes raw;
+  const int rc = r.txn().get(dbi, key, raw);
+  if (rc == MDB_NOTFOUND) {
+    return std::nullopt;
+  }
+  if (rc != 0) {
+    throw_lmdb("mdb_get", rc);
+  }
+  OverrideView view;
+  bool deleted = false;
+  if (const DecodeError e = decode_override(raw, view, deleted); e != DecodeError::ok) {
+    throw_decode(name, key, e);
+  }
+  if (deleted) {
+    return std::nullopt;
+  }
+  return view.to_override();
+}
+}  // namespace
+
+std::optional<Override> OverrideStore::get_address(const dns::IpAddress& a) const {
+  std::array<std::uint8_t, format::kMaxAddressKey> key{};
+  return read_override(*db_, db_->dbis().addr, "addr",
+                       Bytes(key.data(), format::address_key(a, key.data())));
+}
+
+std::optional<Override> OverrideStore::get_prefix(const dns::Prefix& p) const {
+  check_prefix(p);
+  std::array<std::uint8_t, format::kMaxPrefixKey> key{};
+  return read_override(*db_, db_->dbis().prefix, "prefix",
+                       Bytes(key.data(), format::prefix_key(p.address, p.length, key.data())));
+}
+
+std::optional<dns::IpAddress> OverrideStore::get_name(const dns::Name& n) const {
+  ScopedRead r(*db_);
+  std::array<std::uint8_t, dns::Name::kMaxWire> key{};
+  const Bytes k(key.data(), name_key(n, key.data()));
+  Bytes raw;
+  const int rc = r.txn().get(db_->dbis().name, k, raw);
+  if (rc == MDB_NOTFOUND) {
+    return std::nullopt;
+  }
+  if (rc != 0) {
+    throw_lmdb("mdb_get", rc);
+  }
+  Bytes data;
+  bool deleted = false;
+  if (const DecodeError e = decode_simple(raw, data, deleted); e != DecodeError::ok) {
+    throw_decode("name", k, e);
+  }
+  if (deleted) {
+    return std::nullopt;
+  }
+  dns::IpAddress a;
+  if (!format::parse_address_key(data, a)) {
+    throw_decode("name", k, DecodeError::bad_key);
+  }
+  return a;
+}
+
+std::size_t OverrideStore::list(std::optional<dns::Prefix> within, std::size_t limit,
+                                const std::function<void(const ListEntry&)>& fn) const {
+  if (within) {
+    check_prefix(*within);
+  }
+  ScopedRead r(*db_);
+  Cursor ca = Cursor::open(r.txn().get(), db_->dbis().addr);
+  Cursor cp = Cursor::open(r.txn().get(), db_->dbis().prefix);
+
+  // Next live entry of one cursor inside `within`; false at the end of the range.
+  auto advance = [&](Cursor& c, bool is_prefix, bool ok, ListEntry& out) {
+    for (; ok; ok = c.next()) {
+      dns::Prefix p;
+      bool parsed = false;
+      if (is_prefix) {
+        parsed = format::parse_prefix_key(c.key(), p);
+      } else {
+        parsed = format::parse_address_key(c.key(), p.address);
+        p.length = static_cast<std::uint8_t>(p.address.bits());
+      }
+      if (!parsed) {
+        throw_decode(is_prefix ? "prefix" : "addr", c.key(), DecodeError::bad_key);
+      }
+      if (within) {
+        if (!within->contains(p.address)) {
+          return false;  // keys are in address order: the range is over
+        }
+        if (p.length < within->length) {
+          continue;  // a wider prefix starting at the same address
+        }
+      }
+      bool deleted = false;
+      OverrideView view;
+      if (const DecodeError e = decode_override(c.value(), view, deleted);
+          e != DecodeError::ok) {
+        throw_decode(is_prefix ? "prefix" : "addr", c.key(), e);
+      }
+      if (deleted) {
+        continue;
+      }
+      out.is_prefix = is_prefix;
+      out.prefix = p;
+      out.value = view;
+      return true;
+    }
+    return false;
+  };
+
+  bool has_a = false;
+  bool has_p = false;
+  ListEntry ea;
+  ListEntry ep;
+  if (within) {
+    std::array<std::uint8_t, format::kMaxPrefixKey> key{};
+    const std::size_t n = format::address_key(within->address, key.data());
+    has_a = advance(ca, false, ca.seek(Bytes(key.data(), n)), ea);
+    key[n] = 0;
+    has_p = advance(cp, true, cp.seek(Bytes(key.data(), n + 1)), ep);
+  } else {
+    has_a = advance(ca, false, ca.first(), ea);
+    has_p = advance(cp, true, cp.first(), ep);
+  }
+
+  std::size_t count = 0;
+  while ((has_a || has_p) && (limit == 0 || count < limit)) {
+    // A prefix sorts before an address equal to its network address.
+    const bool take_prefix = has_p && (!has_a || ep.prefix.address <= ea.prefix.address);
+    if (take_prefix) {
+      fn(ep);
+      has_p = advance(cp, true, cp.next(), ep);
+    } else {
+      fn(ea);
+      has_a = advance(ca, false, ca.next(), ea);
+    }
+    ++count;
+  }
+  return count;
+}
+
+namespace {
+struct ReaderCount {
+  unsigned lines = 0;
+  unsigned active = 0;
+};
+int count_reader_line(const char* msg, void* ctx) {
+  auto* rc = static_cast<ReaderCount*>(ctx);
+  // mdb_reader_list prints a header line, then "pid thread txnid" per slot ("-" = idle), or
+  // "(no active readers)".
+  std::string_view line(msg);
+  if (line.find("pid") != std::string_view::npos || line.find('(') != std::string_view::npos) {
+    return 0;
+  }
+  ++rc->lines;
+  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) {
+    line.remove_suffix(1);
+  }
+  if (!line.empty() && line.back() != '-') {
+    ++rc->active;
+  }
+  return 0;
+}
+}  // namespace
+
+StoreStats OverrideStore::stats() const {
+  StoreStats s;
+  {
+    ScopedRead r(*db_);
+    auto scan = [&](Dbi dbi, std::size_t& live) {
+      Cursor c = Cursor::open(r.txn().get(), dbi);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        format::Header h;
+        Bytes payload;
+        if (format::decode_header(c.value(), h, payload) == DecodeError::ok && h.deleted()) {
+          ++s.tombstones;
+        } else {
+          ++live;
+        }
+      }
+    };
+    scan(db_->dbis().addr, s.address_overrides);
+    scan(db_->dbis().prefix, s.prefix_overrides);
+    scan(db_->dbis().name, s.names);
+  }
+  const EnvInfo info = db_->env().info();
+  s.map_size = info.map_size;
+  s.page_size = info.page_size;
+  s.used_pages = info.last_page + 1;
+  s.used_bytes = info.used_bytes;
+  s.last_txn_id = info.last_txn_id;
+  s.max_readers = info.max_readers;
+  ReaderCount rc;
+  if (mdb_reader_list(db_->env().get(), &count_reader_line, &rc) >= 0) {
+    s.readers = rc.lines;
+    s.active_readers = rc.active;
+  }
+  return s;
+}
+
+// ------------------------------------------------------------------------------ OverrideReader
+
+OverrideReader OverrideReader::open(const std::string& path, unsigned max_readers) {
+  StoreOptions o;
+  o.path = path;
+  o.read_only = true;
+  o.max_readers = max_readers;
+  return OverrideReader(OverrideDb::open(o));
+}
+
+OverrideReader::OverrideReader(std::shared_ptr<OverrideDb> db) : db_(std::move(db)) {
+  if (!db_) {
+    throw StoreError("OverrideReader needs an open OverrideDb");
+  }
+}
+
+OverrideReader::~OverrideReader() {
+  end();
+  txn_.abort();
+}
+
+void OverrideReader::begin() {
+  if (txn_.active()) {
+    return;
+  }
+  remap_lock_ = std::shared_lock(db_->remap_mutex());
+  int rc = txn_.valid() ? txn_.renew() : ReadTxn::try_begin(db_->env(), txn_);
+  if (rc == MDB_MAP_RESIZED) {
+    // Another process grew the map: drop our slot, adopt the size, start over.
+    txn_.abort();
+    remap_lock_.unlock();
+    db_->adopt_map_size();
+    remap_lock_.lock();
+    rc = ReadTxn::try_begin(db_->env(), txn_);
+  }
+  if (rc != 0) {
+    txn_.abort();
+    remap_lock_.unlock();
+    throw_lmdb("mdb_txn_renew", rc);
+  }
+}
+
+void OverrideReader::end() noexcept {
+  txn_.reset();
+  if (remap_lock_.owns_lock()) {
+    remap_lock_.unlock();
+  }
+}
+
+std::optional<OverrideView> OverrideReader::find_address(const dns::IpAddress& a) noexcept {
+  std::array<std::uint8_t, format::kMaxAddressKey> key{};
+  Bytes raw;
+  if (txn_.get(db_->dbis().addr, Bytes(key.data(), format::address_key(a, key.data())), raw) !=
+      0) {
+    return std::nullopt;
+  }
+  OverrideView view;
+  bool deleted = false;
+  if (const DecodeError e = decode_override(raw, view, deleted); e != DecodeError::ok) {
+    note_error(e);
+    return std::nullopt;
+  }
+  if (deleted) {
+    return std::nullopt;
+  }
+  return view;
+}
+
+std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddress& a) noexcept {
+  Bytes raw;
+  if (txn_.get(db_->dbis().meta, format::as_bytes(meta_lengths_key(a.family())), raw) != 0) {
+    return std::nullopt;
+  }
+  Bytes bitmap;
+  bool deleted = false;
+  if (const DecodeError e = decode_simple(raw, bitmap, deleted); e != DecodeError::ok) {
+    note_error(e);
+    return std::nullopt;
+  }
+  if (deleted) {
+    return std::nullopt;
+  }
+  std::array<std::uint8_t, format::kMaxPrefixKey> key{};
+  for (unsigned len = a.bits() + 1; len-- > 0;) {
+    if (!bitmap_has(bitmap, len)) {
+      continue;
+    }
+    const auto l8 = static_cast<std::uint8_t>(len);
+    if (txn_.get(db_->dbis().prefix, Bytes(key.data(), format::prefix_key(a, l8, key.data())),
+                 raw) != 0) {
+      continue;
+    }
+    PrefixOverrideView out;
+    bool gone = false;
+    if (const DecodeError e = decode_override(raw, out.value, gone); e != DecodeError::ok) {
+      note_error(e);
+      continue;
+    }
+    if (gone) {
+      continue;
+    }
+    out.prefix = dns::Prefix{a.masked(len), l8};
+    return out;
+  }
+  return std::nullopt;
+}
+
+std::optional<dns::IpAddress> OverrideReader::find_name(const dns::Name& n) noexcept {
+  std::array<std::uint8_t, dns::Name::kMaxWire> key{};
+  Bytes raw;
+  if (txn_.get(db_->dbis().name, Bytes(key.data(), name_key(n, key.data())), raw) != 0) {
+    return std::nullopt;
+  }
+  Bytes data;
+  bool deleted = false;
+  if (const DecodeError e = decode_simple(raw, data, deleted); e != DecodeError::ok) {
+    note_error(e);
+    return std::nullopt;
+  }
+  if (deleted) {
+    return std::nullopt;
+  }
+  dns::IpAddress a;
+  if (!format::parse_address_key(data, a)) {
+    note_error(DecodeError::bad_key);
+    return std::nullopt;
+  }
+  return a;
+}
+
+}  // namespace amap::store

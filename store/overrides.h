@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// Operator overrides kept in LMDB: a single address -> PTR name (or "none" = NXDOMAIN), or a
+// prefix -> hostname template (or "none"), each with an optional TTL.
+//
+//   OverrideStore   read-write, used by mapctl / the control socket. Throws StoreError.
+//   OverrideReader  read-only, one per worker thread; begin() / find_*() / end() per query.
+//                   Lookups are noexcept and do not allocate.
+//   OverrideDb      the environment plus database handles, opened once per process and shared
+//                   by the store and all readers of that process.
+
+#include <pthread.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mapper/dns/address.h"
+#include "mapper/dns/name.h"
+#include "store/format.h"
+#include "store/lmdb.h"
+
+namespace amap::store {
+
+enum class OverrideKind : std::uint8_t {
+  name = 1,           // target is a DNS name ("mail.customer.example.")
+  name_template = 2,  // target is a hostname template ("cust42-{ip}.biz.pool.example.net.")
+  none = 3,           // no target: answer NXDOMAIN
+};
+std::string_view to_string(OverrideKind k) noexcept;
+
+/// An override as the writer supplies it.
+struct Override {
+  OverrideKind kind = OverrideKind::none;
+  std::uint32_t ttl = 0;  // 0 = use the configured default
+  std::string target;     // presentation format; empty for none
+
+  static Override name(std::string_view n, std::uint32_t ttl = 0) {
+    return {OverrideKind::name, ttl, std::string(n)};
+  }
+  static Override name_template(std::string_view t, std::uint32_t ttl = 0) {
+    return {OverrideKind::name_template, ttl, std::string(t)};
+  }
+  static Override none(std::uint32_t ttl = 0) { return {OverrideKind::none, ttl, {}}; }
+
+  friend bool operator==(const Override&, const Override&) = default;
+};
+
+/// An override as stored: target points into the LMDB map (valid until the txn ends).
+struct OverrideView {
+  OverrideKind kind = OverrideKind::none;
+  std::uint32_t ttl = 0;
+  std::string_view target;
+  std::uint64_t timestamp_ns = 0;  // when it was written (Lightning Stream header)
+
+  Override to_override() const { return {kind, ttl, std::string(target)}; }
+};
+
+struct PrefixOverrideView {
+  dns::Prefix prefix;
+  OverrideView value;
+};
+
+/// One row of OverrideStore::list().
+struct ListEntry {
+  bool is_prefix = false;
+  dns::Prefix prefix;  // for an address override: the address with length 32 or 128
+  OverrideView value;
+};
+
+/// One change of a batch.
+struct Change {
+  enum class Op : std::uint8_t { put, erase };
+  Op op = Op::put;
+  bool is_prefix = false;
+  dns::Prefix key;  // addresses use the full length (32/128)
+  Override value;   // ignored for erase
+
+  static Change put_address(const dns::IpAddress& a, Override v);
+  static Change put_prefix(const dns::Prefix& p, Override v);
+  static Change erase_address(const dns::IpAddress& a);
+  static Change erase_prefix(const dns::Prefix& p);
+};
+
+/// Collects changes for OverrideStore::apply (one transaction, all or nothing).
+class WriteBatch {
+ public:
+  void put_address(const dns::IpAddress& a, Override v) {
+    changes_.push_back(Change::put_address(a, std::move(v)));
+  }
+  void put_prefix(const dns::Prefix& p, Override v) {
+    changes_.push_back(Change::put_prefix(p, std::move(v)));
+  }
+  void erase_address(const dns::IpAddress& a) { changes_.push_back(Change::erase_address(a)); }
+  void erase_prefix(const dns::Prefix& p) { changes_.push_back(Change::erase_prefix(p)); }
+  std::span<const Change> changes() const noexcept { return changes_; }
+  std::size_t size() const noexcept { return changes_.size(); }
+  bool empty() const noexcept { return changes_.empty(); }
+  void clear() noexcept { changes_.clear(); }
+
+ private:
+  std::vector<Change> changes_;
+};
+
+struct ApplyResult {
+  std::size_t written = 0;  // puts
+  std::size_t erased = 0;   // erases that removed a live entry
+};
+
+struct StoreStats {
+  std::size_t address_overrides = 0;  // live entries (tombstones not counted)
+  std::size_t prefix_overrides = 0;
+  std::size_t names = 0;              // live reverse-index entries
+  std::size_t tombstones = 0;         // deleted markers kept for Lightning Stream
+  std::size_t map_size = 0;
+  std::size_t page_size = 0;
+  std::size_t used_pages = 0;
+  std::size_t used_bytes = 0;
+  std::uint64_t last_txn_id = 0;
+  unsigned readers = 0;         // reader slots owned by processes (mdb_reader_list)
+  unsigned active_readers = 0;  // of those, slots with an open snapshot
+  unsigned max_readers = 0;
+};
+
+struct StoreOptions {
+  std::string path;
+  std::size_t map_size = kDefaultMapSize;
+  unsigned max_readers = kDefaultMaxReaders;
+  bool read_only = false;
+  bool no_meta_sync = false;
+};
+
+/// A reader-writer lock on which one thread may take the shared side several times (POSIX
+/// rwlock semantics, which std::shared_mutex does not promise): a worker may hold its
+/// OverrideReader snapshot while the same thread calls OverrideStore getters.
+class RemapLock {
+ public:
+  RemapLock() noexcept;
+  RemapLock(const RemapLock&) = delete;
+  RemapLock& operator=(const RemapLock&) = delete;
+  ~RemapLock();
+  void lock() noexcept;
+  void unlock() noexcept;
+  void lock_shared() noexcept;
+  void unlock_shared() noexcept;
+
+ private:
+  pthread_rwlock_t rw_;
+};
+
+/// The environment and the four databases. Opened once per process and path (a registry keyed
+/// by device and inode returns the same object, as LMDB forbids opening an environment twice in
+/// one process); a read-write instance also serves readers.
+class OverrideDb {
+ public:
+  struct Dbis {
+    Dbi addr;
+    Dbi prefix;
+    Dbi name;
+    Dbi meta;
+  };
+
+  static std::shared_ptr<OverrideDb> open(const StoreOptions& options);
+
+  OverrideDb(const OverrideDb&) = delete;
+  OverrideDb& operator=(const OverrideDb&) = delete;
+  ~OverrideDb() = default;
+
+  const Env& env() const noexcept { return env_; }
+  const Dbis& dbis() const noexcept { return dbis_; }
+  bool read_only() const noexcept { return env_.read_only(); }
+  /// Clears reader slots of dead processes (call at start and about once a minute).
+  int reader_check() { return env_.reader_check(); }
+
+  /// Held shared by every open transaction of this process; taken exclusively to adopt a map
+  /// grown by another process (mdb_env_set_mapsize(0) remaps, invalidating views).
+  RemapLock& remap_mutex() const noexcept { return remap_mu_; }
+  /// Adopts the new map size after MDB_MAP_RESIZED. Caller must hold no transaction.
+  void adopt_map_size();
+
+ private:
+  OverrideDb() = default;
+
+  Env env_;
+  Dbis dbis_;
+  mutable RemapLock remap_mu_;
+};
+
+/// Read-write access. Not thread-safe: use one per thread (writes are serialized by LMDB).
+class OverrideStore {
+ public:
+  /// Opens or creates the store (creating the directory). Throws StoreError.
+  explicit OverrideStore(const StoreOptions& options);
+  explicit OverrideStore(std::shared_ptr<OverrideDb> db);
+
+  void put_address(const dns::IpAddress& a, const Override& v);
+  void put_prefix(const dns::Prefix& p, const Override& v);
+  bool erase_address(const dns::IpAddress& a);
+  bool erase_prefix(const dns::Prefix& p);
+  std::optional<Override> get_address(const dns::IpAddress& a) const;
+  std::optional<Override> get_prefix(const dns::Prefix& p) const;
+  /// Forward index: which address override currently owns this name.
+  std::optional<dns::IpAddress> get_name(const dns::Name& n) const;
+
+  /// Applies all changes in one write transaction: all or nothing.
+  ApplyResult apply(std::span<const Change> changes);
+  ApplyResult apply(const WriteBatch& batch) { return apply(batch.changes()); }
+
+  /// Calls fn for address and prefix overrides in address order (family, address bytes; a
+  /// prefix before an address equal to its network, shorter prefixes first), optionally only
+  /// those inside `within`, at most `limit` entries (0 = no limit). Returns how many were
+  /// listed. Views are valid only inside fn.
+  std::size_t list(std::optional<dns::Prefix> within, std::size_t limit,
+                   const std::function<void(const ListEntry&)>& fn) const;
+
+  StoreStats stats() const;
+  /// Recomputes the prefix-length bitmaps from the prefix database (e.g. after a Lightning
+  /// Stream merge from several writers).
+  void rebuild_meta();
+
+  const std::shared_ptr<OverrideDb>& db() const noexcept { return db_; }
+
+ private:
+  std::shared_ptr<OverrideDb> db_;
+};
+
+/// Read-only access for one worker thread. Usage per query: begin(); find_*(); end().
+/// Views returned by find_* point into the map and are valid until end().
+class OverrideReader {
+ public:
+  /// Opens the store read-only (shared per process). Throws StoreError with a clear message
+  /// when the store does not exist yet.
+  static OverrideReader open(const std::string& path,
+                             unsigned max_readers = kDefaultMaxReaders);
+  explicit OverrideReader(std::shared_ptr<OverrideDb> db);
+
+  OverrideReader(OverrideReader&&) noexcept = default;
+  OverrideReader& operator=(OverrideReader&&) noexcept = default;
+  ~OverrideReader();
+
+  /// Takes a fresh snapshot (renews the reused txn). Sees every commit made before the call,
+  /// by any process. Throws StoreError only for environment errors (reader table full...).
+  void begin();
+  /// Releases the snapshot. Never stay between begin() and end() while idle.
+  void end() noexcept;
+  bool in_txn() const noexcept { return txn_.active(); }
+
+  std::optional<OverrideView> find_address(const dns::IpAddress& a) noexcept;
+  /// The longest prefix override covering `a`.
+  std::optional<PrefixOverrideView> find_prefix(const dns::IpAddress& a) noexcept;
+  /// The address whose override names `n` (case-insensitive).
+  std::optional<dns::IpAddress> find_name(const dns::Name& n) noexcept;
+
+  /// Values skipped because they could not be decoded (unknown version, corrupt).
+  std::uint64_t error_count() const noexcept { return error_count_; }
+  format::DecodeError last_error() const noexcept { return last_error_; }
+  std::string_view last_error_message() const noexcept {
+    return format::decode_error_message(last_error_);
+  }
+  const std::shared_ptr<OverrideDb>& db() const noexcept { return db_; }
+  /// Snapshot id of the current txn (0 outside begin/end).
+  std::uint64_t txn_id() const noexcept { return txn_.id(); }
+
+ private:
+  void note_error(format::DecodeError e) noexcept {
+    last_error_ = e;
+    ++error_count_;
+  }
+
+  std::shared_ptr<OverrideDb> db_;
+  ReadTxn txn_;
+  std::shared_lock<RemapLock> remap_lock_;
+  std::uint64_t error_count_ = 0;
+  format::DecodeError last_error_ = format::DecodeError::ok;
+};
+
+/// Decodes an address/prefix value. On success `deleted` tells whether it is a tombstone.
+format::DecodeError decode_override(Bytes value, OverrideView& out, bool& deleted) noexcept;
+
+}  // namespace amap::store

@@ -1,0 +1,10 @@
+# Standalone server: a test binary serving the wire test App, driven by a dnspython suite.
+add_executable(server_test_app ${CMAKE_CURRENT_LIST_DIR}/server_test_app.cpp)
+target_link_libraries(server_test_app PRIVATE amap::server amap::warnings)
+
+# dnspython is installed for the system interpreter, not for a pyenv python3 on PATH.
+set(AMAP_SYSTEM_PYTHON /usr/bin/python3)
+add_test(NAME server_wire_integration
+         COMMAND ${AMAP_SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/server_wire_test.py
+                 $<TARGET_FILE:server_test_app>)
+set_tests_properties(server_wire_integration PROPERTIES LABELS integration TIMEOUT 180)

@@ -1,0 +1,13 @@
+# backend/pipe: line-level protocol tests, golden transcripts (tests/transcripts/pipe/) run
+# through the serve() loop, and the zero-allocation check (this binary replaces the global
+# operator new to count calls). Suite names start with "pipe_" so that `ctest -R pipe` selects
+# them (amap_unit_test adds no TEST_PREFIX and ctest -R is case-sensitive).
+amap_unit_test(pipe_test
+  SOURCES
+    ${CMAKE_CURRENT_LIST_DIR}/pipe_session_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/pipe_serve_test.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/pipe_alloc_test.cpp
+  LIBS amap::pipe amap::examples Threads::Threads)
+target_compile_definitions(pipe_test PRIVATE
+  AMAP_PIPE_TRANSCRIPTS="${AMAP_SOURCE_ROOT}/tests/transcripts/pipe"
+  AMAP_TEST_VERSION="${PROJECT_VERSION}")
