@@ -39,6 +39,9 @@ inline constexpr std::size_t kMaxTargetText = 1024;
 inline constexpr std::string_view kMetaSchemaVersion = "schema_version";
 inline constexpr std::string_view kMetaPrefixLengths4 = "prefix_lengths/4";
 inline constexpr std::string_view kMetaPrefixLengths6 = "prefix_lengths/6";
+/// u64 bumped by every transaction that changes a prefix override, so readers can keep
+/// derived state (compiled templates, the forward index) until it moves.
+inline constexpr std::string_view kMetaPrefixGeneration = "prefix_generation";
 /// Bitmap sizes: bit L (MSB first) set = a prefix override of length L exists.
 inline constexpr std::size_t kLengthBitmap4 = 5;   // lengths 0..32
 inline constexpr std::size_t kLengthBitmap6 = 17;  // lengths 0..128

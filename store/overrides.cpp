@@ -282,6 +282,25 @@ class TxnWriter {
     if (touched6_) {
       rebuild_lengths(dns::Family::v6);
     }
+    if (touched4_ || touched6_) {
+      bump_prefix_generation();
+    }
+  }
+
+  void bump_prefix_generation() {
+    const Bytes key = format::as_bytes(format::kMetaPrefixGeneration);
+    std::uint64_t generation = 0;
+    if (auto cur = txn_.find(d_.meta, key)) {
+      Bytes data;
+      bool deleted = false;
+      if (decode_simple(*cur, data, deleted) == DecodeError::ok && !deleted && data.size() == 8) {
+        generation = format::load_be64(data.data());
+      }
+    }
+    std::array<std::uint8_t, 9> payload{};
+    payload[0] = format::kPayloadVersion;
+    format::store_be64(payload.data() + 1, generation + 1);
+    write_value(d_.meta, key, 0, Bytes(payload.data(), payload.size()));
   }
 
   void rebuild_lengths(dns::Family f) {
@@ -902,6 +921,44 @@ std::optional<OverrideView> OverrideReader::find_address(const dns::IpAddress& a
     return std::nullopt;
   }
   return view;
+}
+
+std::size_t OverrideReader::for_each_prefix(
+    const std::function<void(const PrefixOverrideView&)>& fn) {
+  std::size_t n = 0;
+  Cursor c = Cursor::open(txn_.get(), db_->dbis().prefix);
+  for (bool ok = c.first(); ok; ok = c.next()) {
+    PrefixOverrideView view;
+    bool deleted = false;
+    if (!format::parse_prefix_key(c.key(), view.prefix)) {
+      note_error(DecodeError::bad_key);
+      continue;
+    }
+    if (const DecodeError e = decode_override(c.value(), view.value, deleted);
+        e != DecodeError::ok) {
+      note_error(e);
+      continue;
+    }
+    if (!deleted) {
+      fn(view);
+      ++n;
+    }
+  }
+  return n;
+}
+
+std::uint64_t OverrideReader::prefix_generation() noexcept {
+  Bytes raw;
+  if (txn_.get(db_->dbis().meta, format::as_bytes(format::kMetaPrefixGeneration), raw) != 0) {
+    return 0;
+  }
+  Bytes data;
+  bool deleted = false;
+  if (const DecodeError e = decode_simple(raw, data, deleted); e != DecodeError::ok) {
+    note_error(e);
+    return 0;
+  }
+  return deleted || data.size() != 8 ? 0 : format::load_be64(data.data());
 }
 
 std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddress& a) noexcept {

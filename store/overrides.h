@@ -255,6 +255,11 @@ class OverrideReader {
   std::optional<OverrideView> find_address(const dns::IpAddress& a) noexcept;
   /// The longest prefix override covering `a`.
   std::optional<PrefixOverrideView> find_prefix(const dns::IpAddress& a) noexcept;
+  /// Calls `fn` for every live prefix override in the current snapshot, in key order.
+  /// For rebuilding derived state, not for the per-query path.
+  std::size_t for_each_prefix(const std::function<void(const PrefixOverrideView&)>& fn);
+  /// Changes whenever a transaction changed a prefix override (0 before the first one).
+  std::uint64_t prefix_generation() noexcept;
   /// The address whose override names `n` (case-insensitive).
   std::optional<dns::IpAddress> find_name(const dns::Name& n) noexcept;
 

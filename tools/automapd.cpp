@@ -29,12 +29,25 @@ struct Loaded {
 /// Loads and checks the configuration; on errors prints every one (file:line:col: path:
 /// message) through `report` and returns an empty result.
 template <class Report>
-Loaded load(const std::string& file, Report&& report) {
+Loaded load(const std::string& file, bool open_store, Report&& report) {
   auto loaded = amap::config::load_file(file);
   std::vector<amap::config::Error> errors = std::move(loaded.errors);
   std::shared_ptr<const amap::mapper::Mapper> mapper;
+  if (errors.empty() && open_store && loaded.config.store.present) {
+    // The servers only read the store; create it on first start so they can open it.
+    try {
+      amap::store::StoreOptions options;
+      options.path = loaded.config.store.path;
+      options.map_size = loaded.config.store.map_size;
+      amap::store::OverrideStore create(options);
+    } catch (const std::exception& e) {
+      errors.push_back(amap::config::Error{file, loaded.config.store.mark, "store.path", e.what()});
+    }
+  }
   if (errors.empty()) {
-    mapper = amap::mapper::Mapper::build(loaded.config, errors);
+    amap::mapper::Mapper::BuildOptions options;
+    options.open_store = open_store;
+    mapper = amap::mapper::Mapper::build(loaded.config, errors, options);
   }
   if (!errors.empty()) {
     for (const auto& e : errors) {
@@ -74,17 +87,20 @@ int main(int argc, char** argv) {
   amap::log::set_program("automapd");
 
   if (*check) {
-    Loaded l = load(config, print_error);
+    Loaded l = load(config, /*open_store=*/false, print_error);
     if (!l.mapper) {
       return 1;
     }
-    std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones\n", config.c_str(),
-                l.mapper->rules().size(), l.mapper->forward_zones().size(),
-                l.mapper->reverse_zones().size());
+    std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n",
+                config.c_str(), l.mapper->rules().size(), l.mapper->forward_zones().size(),
+                l.mapper->reverse_zones().size(),
+                l.mapper->config().store.present ? l.mapper->config().store.path.c_str()
+                                                 : "none (no overrides)");
     return 0;
   }
 
-  Loaded l = load(config, [](const std::string& line) { amap::log::error(line); });
+  Loaded l = load(config, /*open_store=*/true,
+                  [](const std::string& line) { amap::log::error(line); });
   if (!l.mapper) {
     amap::log::error("configuration rejected: " + config);
     return 1;
@@ -106,7 +122,8 @@ int main(int argc, char** argv) {
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
   // one keeps serving and the errors are logged with their file:line.
   options.reload = [config]() -> std::shared_ptr<const amap::app::App> {
-    Loaded next = load(config, [](const std::string& line) { amap::log::error(line); });
+    Loaded next = load(config, /*open_store=*/true,
+                       [](const std::string& line) { amap::log::error(line); });
     if (!next.app) {
       amap::log::error("reload rejected, still serving the previous configuration");
       return nullptr;

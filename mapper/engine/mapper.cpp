@@ -2,7 +2,12 @@
 #include "mapper/engine/mapper.h"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
+#include <stdexcept>
+#include <unordered_map>
 
+#include "mapper/app/log.h"
 #include "mapper/core/reverse_name.h"
 
 namespace amap::mapper {
@@ -29,12 +34,96 @@ dns::IpAddress range_end(const dns::Prefix& p) {
   return dns::IpAddress::from_u128(p.family(), hi, lo);
 }
 
+std::atomic<std::uint64_t> g_next_mapper_id{1};
+
+bool any_zone_contains(const std::vector<dns::Name>& zones, const dns::Name& n) {
+  return std::any_of(zones.begin(), zones.end(),
+                     [&](const dns::Name& z) { return n.is_subdomain_of(z); });
+}
+
+}  // namespace
+
+/// A prefix override from the store, compiled once per store generation.
+struct RuntimeRule {
+  dns::Prefix prefix;
+  bool none = false;
+  std::optional<Template> name;
+  std::uint32_t ttl = 0;  // 0: the config's default TTL
+  std::string text;
+};
+
+/// What one thread keeps for one mapper's store: a reused read transaction and the runtime
+/// prefix overrides, compiled and indexed, rebuilt only when their generation moves.
+struct Mapper::Session {
+  std::uint64_t mapper_id = 0;
+  std::optional<store::OverrideReader> reader;
+  std::uint64_t generation = ~0ULL;
+  std::vector<RuntimeRule> rules;
+  PrefixTable table;  // value = index into rules
+  std::unordered_multimap<dns::Name, std::uint32_t, dns::NameHash> by_suffix;
+  std::size_t max_suffix_labels = 0;
+
+  const RuntimeRule* rule_for(const dns::IpAddress& a) const noexcept {
+    const auto* e = table.lookup(a);
+    return e == nullptr ? nullptr : &rules[e->value];
+  }
+
+  void rebuild(std::uint64_t new_generation) {
+    rules.clear();
+    by_suffix.clear();
+    max_suffix_labels = 0;
+    PrefixTable::Builder builder;
+    reader->for_each_prefix([&](const store::PrefixOverrideView& v) {
+      RuntimeRule r;
+      r.prefix = v.prefix;
+      r.ttl = v.value.ttl;
+      r.text = std::string(v.value.target);
+      if (v.value.kind == store::OverrideKind::none) {
+        r.none = true;
+      } else {
+        auto t = Template::compile(r.text, r.prefix);
+        if (!t) {
+          log::warning("override for " + r.prefix.to_string() + " ignored: template \"" + r.text +
+                       "\": " + t.error());
+          return;
+        }
+        r.name = std::move(*t);
+      }
+      builder.insert(r.prefix, static_cast<std::uint32_t>(rules.size()));
+      rules.push_back(std::move(r));
+    });
+    auto built = builder.build();
+    table = built ? std::move(*built) : PrefixTable{};
+    for (std::uint32_t i = 0; i < rules.size(); ++i) {
+      if (rules[i].name) {
+        by_suffix.emplace(rules[i].name->suffix(), i);
+        max_suffix_labels = std::max(max_suffix_labels, rules[i].name->suffix().label_count());
+      }
+    }
+    generation = new_generation;
+  }
+};
+
+namespace {
+thread_local Mapper::Session t_session;
+
+/// Ends the thread's read transaction when a synthesize() call returns.
+struct SessionScope {
+  Mapper::Session* session;
+  ~SessionScope() {
+    if (session != nullptr) {
+      session->reader->end();
+    }
+  }
+};
 }  // namespace
 
 std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
-                                            std::vector<config::Error>& errors) {
+                                            std::vector<config::Error>& errors,
+                                            BuildOptions options) {
   auto m = std::make_shared<Mapper>();
   m->config_ = config;
+  m->id_ = g_next_mapper_id.fetch_add(1);
   const std::size_t errors_before = errors.size();
   auto error = [&](config::Mark mark, const std::string& path, const std::string& msg) {
     errors.push_back(config::Error{config.file, mark, path, msg});
@@ -63,9 +152,7 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
       r.name = std::move(*t);
       if (r.forward) {
         const dns::Name& suffix = r.name->suffix();
-        const bool in_zone = std::any_of(m->forward_zones_.begin(), m->forward_zones_.end(),
-                                         [&](const dns::Name& z) { return suffix.is_subdomain_of(z); });
-        if (!in_zone) {
+        if (!any_zone_contains(m->forward_zones_, suffix)) {
           error(p.name_mark, p.path + ".name",
                 "names of this template lie outside every zone under 'zones:', so they cannot "
                 "resolve forward: add their zone to 'zones:' or set 'forward: false'");
@@ -113,15 +200,26 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     m->by_suffix_.emplace(suffix, i);
     m->max_suffix_labels_ = std::max(m->max_suffix_labels_, suffix.label_count());
     for (dns::Name n = suffix;; n = n.parent()) {
-      const bool in_zone = std::any_of(m->forward_zones_.begin(), m->forward_zones_.end(),
-                                       [&](const dns::Name& z) { return n.is_subdomain_of(z); });
-      if (!in_zone) {
+      if (!any_zone_contains(m->forward_zones_, n)) {
         break;
       }
       m->forward_ents_.insert(n);
       if (n.is_root()) {
         break;
       }
+    }
+  }
+
+  if (options.open_store && config.store.present) {
+    try {
+      store::StoreOptions so;
+      so.path = config.store.path;
+      so.map_size = config.store.map_size;
+      so.read_only = true;
+      m->store_ = store::OverrideDb::open(so);
+    } catch (const std::exception& e) {
+      error(config.store.mark, "store.path", e.what());
+      return nullptr;
     }
   }
   return m;
@@ -150,6 +248,9 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
     const Synthesis s = mapper->synthesize(req.qname);
     const bool any = req.qtype == dns::rrtype::ANY;
     switch (s.status) {
+      case Synthesis::Status::failed:
+        // Never answer from synthesis alone when an override might say otherwise.
+        throw std::runtime_error("override store unreadable");
       case Synthesis::Status::nxdomain:
         break;
       case Synthesis::Status::exists:
@@ -179,28 +280,61 @@ const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {
   return e == nullptr ? nullptr : &rules_[e->value];
 }
 
-Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
-  Synthesis s;
-  const Rule* r = rule_for(address);
-  s.rule = r;
-  if (r == nullptr || !r->reverse || !r->name->render(address, s.target)) {
-    return s;
+bool Mapper::in_forward_zone(const dns::Name& name) const noexcept {
+  return any_zone_contains(forward_zones_, name);
+}
+
+Mapper::Session* Mapper::open_session() const noexcept {
+  Session& s = t_session;
+  try {
+    if (s.mapper_id != id_) {
+      // First use on this thread, or a new mapper after a reload: start over. This is the
+      // warm-up that allocates; later calls reuse everything.
+      s.reader.reset();
+      s.reader.emplace(store_);
+      s.mapper_id = id_;
+      s.generation = ~0ULL;
+    }
+    s.reader->begin();
+    const std::uint64_t generation = s.reader->prefix_generation();
+    if (generation != s.generation) {
+      s.rebuild(generation);
+    }
+    return &s;
+  } catch (const std::exception& e) {
+    if (s.reader && s.reader->in_txn()) {
+      s.reader->end();
+    }
+    s.mapper_id = 0;
+    log::error(std::string("override store unreadable: ") + e.what());
+    return nullptr;
   }
-  s.status = Synthesis::Status::ptr;
-  s.address = address;
-  s.ttl = r->ttl;
-  return s;
+}
+
+Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
+  Session* session = store_ ? open_session() : nullptr;
+  SessionScope scope{session};
+  if (store_ && session == nullptr) {
+    Synthesis failed;
+    failed.status = Synthesis::Status::failed;
+    return failed;
+  }
+  return address_ptr(address, session);
 }
 
 Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
   auto rn = parse_reverse_name(qname);
-  if (rn.has_value()) {
-    return reverse(*rn);
+  if (!rn && rn.error() != Errc::not_found) {
+    return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
   }
-  if (rn.error() == Errc::not_found) {
-    return forward(qname);
+  Session* session = store_ ? open_session() : nullptr;
+  SessionScope scope{session};
+  if (store_ && session == nullptr) {
+    Synthesis failed;
+    failed.status = Synthesis::Status::failed;
+    return failed;
   }
-  return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
+  return rn ? reverse(*rn, session) : forward(qname, session);
 }
 
 bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {
@@ -219,54 +353,162 @@ bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {
   return false;
 }
 
-Synthesis Mapper::reverse(const ReverseName& name) const noexcept {
+Synthesis Mapper::reverse(const ReverseName& rn, Session* session) const noexcept {
   Synthesis s;
-  const ReverseName* rn = &name;
-  if (rn->classless_length != 0) {
+  if (rn.classless_length != 0) {
     // RFC 2317 names exist only inside a prefix configured with classless: true.
-    const auto* e = table_.lookup_exact(rn->classless_block());
+    const auto* e = table_.lookup_exact(rn.classless_block());
     if (e == nullptr || !rules_[e->value].classless) {
       return s;
     }
   }
-  if (rn->complete()) {
-    return ptr_for(rn->address);
+  if (rn.complete()) {
+    return address_ptr(rn.address, session);
   }
   // A partial name: an empty non-terminal when some synthesized address lies below it.
-  const dns::Prefix range = rn->prefix();
-  const auto* covering = table_.lookup(rn->address, range.length);
+  const dns::Prefix range = rn.prefix();
+  const auto* covering = table_.lookup(rn.address, range.length);
   if ((covering != nullptr && rules_[covering->value].reverse) || has_synthesis_inside(range)) {
     s.status = Synthesis::Status::exists;
   }
   return s;
 }
 
-Synthesis Mapper::forward(const dns::Name& qname) const noexcept {
+Synthesis Mapper::address_ptr(const dns::IpAddress& address, Session* session) const noexcept {
   Synthesis s;
+  s.address = address;
+  const Rule* rule = rule_for(address);
+  const RuntimeRule* runtime = session != nullptr ? session->rule_for(address) : nullptr;
+  // Runtime prefix overrides join the longest-prefix match: the most specific prefix wins,
+  // whichever source it came from (an override wins a tie).
+  if (runtime != nullptr && rule != nullptr && runtime->prefix.length < rule->prefix.length) {
+    runtime = nullptr;
+  }
+  const std::uint32_t base_ttl = rule != nullptr ? rule->ttl : config_.default_ttl;
+
+  if (session != nullptr) {
+    if (auto o = session->reader->find_address(address)) {
+      s.source = Synthesis::Source::address_override;
+      s.prefix = dns::Prefix{address, static_cast<std::uint8_t>(address.bits())};
+      if (o->kind == store::OverrideKind::none) {
+        return s;  // "none": NXDOMAIN for this PTR
+      }
+      auto target = dns::Name::from_text(o->target);
+      if (o->kind == store::OverrideKind::name && target) {
+        s.status = Synthesis::Status::ptr;
+        s.target = *target;
+        s.ttl = o->ttl != 0 ? o->ttl : base_ttl;
+        return s;
+      }
+      // An address override that is not a valid name cannot be served; fall through to the
+      // prefix policy rather than answering garbage (mapctl never writes one).
+    }
+  }
+  if (runtime != nullptr) {
+    s.source = Synthesis::Source::prefix_override;
+    s.prefix = runtime->prefix;
+    s.template_text = runtime->text;
+    if (runtime->none || !runtime->name->render(address, s.target)) {
+      return s;
+    }
+    s.status = Synthesis::Status::ptr;
+    s.ttl = runtime->ttl != 0 ? runtime->ttl : config_.default_ttl;
+    return s;
+  }
+  s.rule = rule;
+  if (rule == nullptr) {
+    return s;
+  }
+  s.source = Synthesis::Source::config;
+  s.prefix = rule->prefix;
+  if (!rule->reverse || !rule->name->render(address, s.target)) {
+    return s;
+  }
+  s.template_text = rule->name->text();
+  s.status = Synthesis::Status::ptr;
+  s.ttl = rule->ttl;
+  return s;
+}
+
+Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexcept {
+  Synthesis s;
+  if (session != nullptr) {
+    // An address override's name answers forward too (FCrDNS for overrides), as long as the
+    // address still carries that name.
+    if (auto a = session->reader->find_name(qname)) {
+      auto o = session->reader->find_address(*a);
+      if (o && o->kind == store::OverrideKind::name) {
+        auto target = dns::Name::from_text(o->target);
+        if (target && *target == qname) {
+          const Rule* rule = rule_for(*a);
+          s.status = Synthesis::Status::address;
+          s.source = Synthesis::Source::address_override;
+          s.address = *a;
+          s.prefix = dns::Prefix{*a, static_cast<std::uint8_t>(a->bits())};
+          s.ttl = o->ttl != 0 ? o->ttl : (rule != nullptr ? rule->ttl : config_.default_ttl);
+          return s;
+        }
+      }
+    }
+  }
   const std::size_t labels = qname.label_count();
+
+  // The effective policy of an address: the most specific of config rule and runtime
+  // override. A name answers only if the template that parsed it is that policy's.
+  auto decides = [&](const dns::IpAddress& a, const Rule* rule, const RuntimeRule* runtime) {
+    const Rule* r = rule_for(a);
+    const RuntimeRule* rt = session != nullptr ? session->rule_for(a) : nullptr;
+    if (rt != nullptr && r != nullptr && rt->prefix.length < r->prefix.length) {
+      rt = nullptr;
+    }
+    return rt != nullptr ? (rt == runtime && runtime != nullptr) : (r == rule && rule != nullptr);
+  };
+
   const std::size_t from = std::min(labels, max_suffix_labels_);
   for (std::size_t k = from + 1; k-- > 0;) {
-    const dns::Name suffix = qname.suffix(k);
-    auto [first, last] = by_suffix_.equal_range(suffix);
+    auto [first, last] = by_suffix_.equal_range(qname.suffix(k));
     for (auto it = first; it != last; ++it) {
       const Rule& r = rules_[it->second];
       if (r.name->label_count() != labels) {
         continue;
       }
       auto addr = r.name->matches(qname);
-      if (!addr) {
-        continue;
-      }
       // Only the most specific prefix of the address answers forward, so names that a
       // more specific (or blank) prefix took over do not resolve (FCrDNS holds).
-      if (rule_for(*addr) != &r) {
+      if (!addr || !decides(*addr, &r, nullptr)) {
         continue;
       }
       s.status = Synthesis::Status::address;
+      s.source = Synthesis::Source::config;
       s.address = *addr;
       s.ttl = r.ttl;
       s.rule = &r;
+      s.prefix = r.prefix;
+      s.template_text = r.name->text();
       return s;
+    }
+  }
+  if (session != nullptr && !session->rules.empty()) {
+    const std::size_t rfrom = std::min(labels, session->max_suffix_labels);
+    for (std::size_t k = rfrom + 1; k-- > 0;) {
+      auto [first, last] = session->by_suffix.equal_range(qname.suffix(k));
+      for (auto it = first; it != last; ++it) {
+        const RuntimeRule& rt = session->rules[it->second];
+        if (rt.name->label_count() != labels) {
+          continue;
+        }
+        auto addr = rt.name->matches(qname);
+        if (!addr || !decides(*addr, nullptr, &rt)) {
+          continue;
+        }
+        s.status = Synthesis::Status::address;
+        s.source = Synthesis::Source::prefix_override;
+        s.address = *addr;
+        s.ttl = rt.ttl != 0 ? rt.ttl : config_.default_ttl;
+        s.prefix = rt.prefix;
+        s.template_text = rt.text;
+        return s;
+      }
     }
   }
   if (forward_ents_.count(qname) != 0) {

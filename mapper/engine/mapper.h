@@ -24,6 +24,7 @@
 #include "mapper/core/prefix_table.h"
 #include "mapper/core/reverse_name.h"
 #include "mapper/core/template.h"
+#include "store/overrides.h"
 
 namespace amap::mapper {
 
@@ -42,48 +43,78 @@ struct Rule {
 /// Kinds of zones the mapper declares (stored in app::Zone::user_data).
 enum class ZoneKind : std::uint32_t { forward = 1, reverse = 2 };
 
-/// What the mapper has at a name.
+/// What the mapper has at a name, and where it came from (for `mapctl lookup`).
 struct Synthesis {
   enum class Status : std::uint8_t {
     nxdomain,  // nothing here and nothing below (RFC 8020)
     exists,    // an empty non-terminal or a name with no synthesized data: NODATA
-    ptr,       // a reverse name with a PTR: target, ttl, rule, address
-    address,   // a forward name with an A or AAAA: address, ttl, rule
+    ptr,       // a reverse name with a PTR: target, ttl, address
+    address,   // a forward name with an A or AAAA: address, ttl
+    failed,    // the override store could not be read: SERVFAIL rather than a wrong answer
+  };
+  enum class Source : std::uint8_t {
+    none,
+    config,            // a prefix of the YAML configuration (rule)
+    address_override,  // a per-address override from the store
+    prefix_override,   // a per-prefix override from the store (prefix, template_text)
   };
   Status status = Status::nxdomain;
+  Source source = Source::none;
   dns::Name target;
   dns::IpAddress address;
   std::uint32_t ttl = 0;
-  const Rule* rule = nullptr;
+  const Rule* rule = nullptr;      // the config rule, when source == config
+  dns::Prefix prefix;              // the prefix that decided (config or override)
+  std::string_view template_text;  // valid until the next call on this thread
 };
 
 class Mapper {
  public:
-  /// Compiles templates, derives reverse zones, checks cross-field rules. Errors are appended
-  /// with the file:line:col of the offending key; returns nullptr when there are any.
+  struct BuildOptions {
+    /// Open the LMDB store named in the config (read-only) and answer its overrides.
+    bool open_store = true;
+  };
+
+  /// Compiles templates, derives reverse zones, checks cross-field rules and opens the store.
+  /// Errors are appended with the file:line:col of the offending key; returns nullptr when
+  /// there are any.
   static std::shared_ptr<const Mapper> build(const config::Config& config,
-                                             std::vector<config::Error>& errors);
+                                             std::vector<config::Error>& errors,
+                                             BuildOptions options);
+  static std::shared_ptr<const Mapper> build(const config::Config& config,
+                                             std::vector<config::Error>& errors) {
+    return build(config, errors, BuildOptions{});
+  }
 
   /// Declares the forward and reverse zones (SOA/NS from the config) and a handler that
   /// answers from synthesize(). The app keeps a reference to this mapper.
   static void install(const std::shared_ptr<const Mapper>& mapper, app::App& app);
 
-  /// The mapper's answer for a name inside one of its zones. No allocation.
+  /// The mapper's answer for a name inside one of its zones: overrides from the store first,
+  /// then the most specific prefix (config or runtime override). No allocation once the
+  /// calling thread has warmed up; one short LMDB read transaction per call.
   Synthesis synthesize(const dns::Name& qname) const noexcept;
-  /// The PTR target of an address (most specific rule), or nullptr rule when none/blank.
+  /// The PTR of an address, as synthesize() gives it for the address's reverse name.
   Synthesis ptr_for(const dns::IpAddress& address) const noexcept;
 
   const std::vector<Rule>& rules() const noexcept { return rules_; }
   const std::vector<dns::Name>& reverse_zones() const noexcept { return reverse_zones_; }
   const std::vector<dns::Name>& forward_zones() const noexcept { return forward_zones_; }
   const config::Config& config() const noexcept { return config_; }
-  /// The most specific rule for an address, or nullptr.
+  bool has_store() const noexcept { return store_ != nullptr; }
+  /// The most specific config rule for an address, or nullptr (overrides not considered).
   const Rule* rule_for(const dns::IpAddress& address) const noexcept;
+  /// True when `name` is inside one of the forward zones.
+  bool in_forward_zone(const dns::Name& name) const noexcept;
+
+  struct Session;  // per-thread store state (mapper.cpp)
 
  private:
-  Synthesis reverse(const ReverseName& name) const noexcept;
-  Synthesis forward(const dns::Name& qname) const noexcept;
+  Synthesis reverse(const ReverseName& name, Session* session) const noexcept;
+  Synthesis address_ptr(const dns::IpAddress& address, Session* session) const noexcept;
+  Synthesis forward(const dns::Name& qname, Session* session) const noexcept;
   bool has_synthesis_inside(const dns::Prefix& range) const noexcept;
+  Session* open_session() const noexcept;
 
   config::Config config_;
   std::vector<Rule> rules_;
@@ -96,6 +127,8 @@ class Mapper {
   // empty non-terminals (NODATA, not NXDOMAIN).
   std::unordered_set<dns::Name, dns::NameHash> forward_ents_;
   std::size_t max_suffix_labels_ = 0;
+  std::shared_ptr<store::OverrideDb> store_;
+  std::uint64_t id_ = 0;  // tells per-thread store sessions of different mappers apart
 };
 
 }  // namespace amap::mapper
