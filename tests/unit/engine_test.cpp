@@ -20,7 +20,9 @@ class Engine : public ::testing::Test {
     auto loaded = config::load_file(AMAP_CONF_DIR "/automap.yaml");
     ASSERT_TRUE(loaded.ok());
     std::vector<config::Error> errors;
-    mapper_ = Mapper::build(loaded.config, errors);
+    Mapper::BuildOptions options;
+    options.open_store = false;  // synthesis only; the store has its own tests
+    mapper_ = Mapper::build(loaded.config, errors, options);
     ASSERT_NE(mapper_, nullptr) << (errors.empty() ? "" : errors[0].to_string());
     app_ = new app::App();
     Mapper::install(mapper_, *app_);

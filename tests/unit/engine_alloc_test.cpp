@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+// "No allocation per query" for the appliance itself: the mapper with a real LMDB override
+// store, through the wire path and the pipe path. The global operator new is replaced by a
+// counting one; after a warm-up, 10k mixed queries must not allocate.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <new>
+#include <string>
+
+#include "backend/pipe/session.h"
+#include "mapper/engine/mapper.h"
+#include "mapper/wire/handle.h"
+#include "store/overrides.h"
+#include "tests/unit/wire_test_util.h"
+
+namespace {
+std::atomic<std::size_t> g_allocations{0};
+void* counted(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) {
+    return p;
+  }
+  throw std::bad_alloc();
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return counted(n); }
+void* operator new[](std::size_t n) { return counted(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace amap {
+namespace {
+
+class EngineAlloc : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/engine-alloc-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    auto loaded = config::load_file(AMAP_CONF_DIR "/automap.yaml");
+    ASSERT_TRUE(loaded.ok());
+    loaded.config.store.path = dir_ + "/store";
+    loaded.config.store.map_size = 16 << 20;
+    {
+      store::StoreOptions so;
+      so.path = loaded.config.store.path;
+      so.map_size = loaded.config.store.map_size;
+      store::OverrideStore writer(so);
+      writer.put_address(*dns::IpAddress::parse("10.1.2.3"),
+                         store::Override::name("mail.pool.example.net.", 300));
+      writer.put_prefix(*dns::Prefix::parse("2001:db8:1200::/56"),
+                        store::Override::name_template("c-{ip}.pool.example.net."));
+    }
+    std::vector<config::Error> errors;
+    mapper_ = mapper::Mapper::build(loaded.config, errors);
+    ASSERT_NE(mapper_, nullptr);
+    mapper::Mapper::install(mapper_, app_);
+  }
+  void TearDown() override {
+    mapper_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+  std::shared_ptr<const mapper::Mapper> mapper_;
+  app::App app_;
+};
+
+const char* const kNames[][2] = {
+    {"3.2.1.10.in-addr.arpa.", "PTR"},                  // address override
+    {"4.2.1.10.in-addr.arpa.", "PTR"},                  // synthesized
+    {"mail.pool.example.net.", "A"},                    // override forward
+    {"ip-10-1-2-4.pool.example.net.", "A"},             // synthesized forward
+    {"IP-10-1-2-4.pool.example.net.", "AAAA"},          // NODATA
+    {"2.1.10.in-addr.arpa.", "PTR"},                    // ENT
+    {"1.0.30.10.in-addr.arpa.", "PTR"},                 // blank
+    {"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.1.8.b.d.0.1.0.0.2.ip6.arpa.", "PTR"},
+    {"c-2001-db8-1200--1.pool.example.net.", "AAAA"},   // prefix override forward
+    {"2001-db8--1.v6.pool.example.net.", "AAAA"},
+    {"ip-010-1-2-3.pool.example.net.", "A"},            // alias: NXDOMAIN
+    {"example.org.", "A"},                              // REFUSED
+};
+
+TEST_F(EngineAlloc, WirePathDoesNotAllocateAfterWarmUp) {
+  std::vector<wiretest::Bytes> qs;
+  for (const auto& n : kNames) {
+    wiretest::Query q;
+    q.qname = n[0];
+    q.qtype = dns::RRType::from_text(n[1])->value;
+    q.edns = qs.size() % 2 == 0;
+    qs.push_back(q.build());
+  }
+  app::Answer scratch;
+  std::vector<std::uint8_t> out(65535);
+  wire::Counters counters;
+  const auto remote = *dns::IpAddress::parse("192.0.2.1");
+  for (const auto& q : qs) {
+    ASSERT_GT(wire::handle(app_, q, wire::Transport::udp, remote, remote, scratch, out, counters), 0U);
+  }
+  const std::size_t before = g_allocations.load();
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < 10000; ++i) {
+    bytes += wire::handle(app_, qs[i % qs.size()], wire::Transport::udp, remote, remote, scratch,
+                          out, counters);
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0U);
+  EXPECT_GT(bytes, 10000U * 12);
+  EXPECT_EQ(counters.rcode(app::Rcode::servfail), 0U);
+}
+
+TEST_F(EngineAlloc, PipePathDoesNotAllocateAfterWarmUp) {
+  pipe::Session session(app_);
+  ASSERT_EQ(session.handle_line("HELO\t3"), "OK\tautomap pipe backend\n");
+  std::vector<std::string> lines;
+  for (const auto& n : kNames) {
+    lines.push_back(std::string("Q\t") + n[0] + "\tIN\t" + (lines.size() % 3 == 0 ? "ANY" : n[1]) +
+                    "\t-1\t192.0.2.1\t0.0.0.0\t192.0.2.1/32");
+    lines.push_back(std::string("Q\t") + n[0] + "\tIN\tSOA\t-1\t192.0.2.1\t0.0.0.0\t0.0.0.0/0");
+  }
+  for (const auto& l : lines) {
+    ASSERT_EQ(session.handle_line(l).find("FAIL"), std::string_view::npos) << l;
+  }
+  const std::size_t before = g_allocations.load();
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < 10000; ++i) {
+    bytes += session.handle_line(lines[i % lines.size()]).size();
+  }
+  EXPECT_EQ(g_allocations.load() - before, 0U);
+  EXPECT_GT(bytes, 10000U * 4);
+}
+
+}  // namespace
+}  // namespace amap

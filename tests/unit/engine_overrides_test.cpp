@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+// Overrides from a real LMDB store, answered by the engine through the framework.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <string>
+
+#include "mapper/app/testing.h"
+#include "mapper/engine/mapper.h"
+#include "store/overrides.h"
+
+namespace amap::mapper {
+namespace {
+
+using app::Rcode;
+using app::testing::query;
+using store::Override;
+
+class EngineOverrides : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/engine-overrides-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    const std::string yaml =
+        "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
+        "ns: [ns1.example.net.]\n"
+        "ttl: 600\n"
+        "zones: [ { name: pool.example.net. }, { name: customer.example. } ]\n"
+        "prefixes:\n"
+        "  - prefix: 10.0.0.0/8\n"
+        "    name: \"ip-{a}-{b}-{c}-{d}.pool.example.net.\"\n"
+        "  - prefix: 2001:db8::/32\n"
+        "    name: \"{ip}.v6.pool.example.net.\"\n"
+        "store: { path: " + dir_ + "/store, map_size: 16MiB }\n";
+    auto loaded = config::load_text(yaml, "t.yaml");
+    ASSERT_TRUE(loaded.ok());
+    store::StoreOptions so;
+    so.path = dir_ + "/store";
+    so.map_size = 16 << 20;
+    writer_.emplace(so);  // creates the store
+    std::vector<config::Error> errors;
+    mapper_ = Mapper::build(loaded.config, errors);
+    ASSERT_NE(mapper_, nullptr) << (errors.empty() ? "" : errors[0].to_string());
+    Mapper::install(mapper_, app_);
+  }
+  void TearDown() override {
+    writer_.reset();
+    mapper_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string one(std::string_view qname, std::string_view qtype) {
+    auto r = query(app_, qname, qtype);
+    EXPECT_EQ(r.rcode, Rcode::noerror) << qname;
+    EXPECT_EQ(r.answer.size(), 1U) << qname;
+    return r.answer.empty() ? "" : r.answer[0];
+  }
+
+  std::string dir_;
+  std::optional<store::OverrideStore> writer_;
+  std::shared_ptr<const Mapper> mapper_;
+  app::App app_;
+};
+
+TEST_F(EngineOverrides, AddressOverrideAnswersBothWaysAndSparesNeighbours) {
+  EXPECT_EQ(one("3.2.1.10.in-addr.arpa.", "PTR"),
+            "3.2.1.10.in-addr.arpa. 600 IN PTR ip-10-1-2-3.pool.example.net.");
+  writer_->put_address(*dns::IpAddress::parse("10.1.2.3"),
+                       Override::name("mail.customer.example.", 300));
+  // Visible at the next query, without reopening or reloading anything.
+  EXPECT_EQ(one("3.2.1.10.in-addr.arpa.", "PTR"),
+            "3.2.1.10.in-addr.arpa. 300 IN PTR mail.customer.example.");
+  EXPECT_EQ(one("MAIL.customer.example.", "A"), "MAIL.customer.example. 300 IN A 10.1.2.3");
+  // The synthesized name of the address keeps resolving, and neighbours still synthesize.
+  EXPECT_EQ(one("ip-10-1-2-3.pool.example.net.", "A"),
+            "ip-10-1-2-3.pool.example.net. 600 IN A 10.1.2.3");
+  EXPECT_EQ(one("4.2.1.10.in-addr.arpa.", "PTR"),
+            "4.2.1.10.in-addr.arpa. 600 IN PTR ip-10-1-2-4.pool.example.net.");
+  EXPECT_EQ(query(app_, "other.customer.example.", "A").rcode, Rcode::nxdomain);
+  // A name that no longer belongs to the address stops answering.
+  writer_->put_address(*dns::IpAddress::parse("10.1.2.3"), Override::name("smtp.customer.example."));
+  EXPECT_EQ(query(app_, "mail.customer.example.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(one("smtp.customer.example.", "A"), "smtp.customer.example. 600 IN A 10.1.2.3");
+  ASSERT_TRUE(writer_->erase_address(*dns::IpAddress::parse("10.1.2.3")));
+  EXPECT_EQ(one("3.2.1.10.in-addr.arpa.", "PTR"),
+            "3.2.1.10.in-addr.arpa. 600 IN PTR ip-10-1-2-3.pool.example.net.");
+  EXPECT_EQ(query(app_, "smtp.customer.example.", "A").rcode, Rcode::nxdomain);
+}
+
+TEST_F(EngineOverrides, NoneIsNxdomainForThatPtrOnly) {
+  writer_->put_address(*dns::IpAddress::parse("10.9.9.9"), Override::none());
+  EXPECT_EQ(query(app_, "9.9.9.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+  EXPECT_EQ(one("8.9.9.10.in-addr.arpa.", "PTR"),
+            "8.9.9.10.in-addr.arpa. 600 IN PTR ip-10-9-9-8.pool.example.net.");
+}
+
+TEST_F(EngineOverrides, PrefixOverrideJoinsTheLongestPrefixMatch) {
+  writer_->put_prefix(*dns::Prefix::parse("2001:db8:1200::/56"),
+                      Override::name_template("cust42-{ip}.biz.pool.example.net.", 120));
+  const std::string inside = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.1.8.b.d.0.1.0.0.2.ip6.arpa.";
+  EXPECT_EQ(one(inside, "PTR"), inside + " 120 IN PTR cust42-2001-db8-1200--1.biz.pool.example.net.");
+  EXPECT_EQ(one("cust42-2001-db8-1200--1.biz.pool.example.net.", "AAAA"),
+            "cust42-2001-db8-1200--1.biz.pool.example.net. 120 IN AAAA 2001:db8:1200::1");
+  // The config's name for that address is no longer canonical; its neighbours outside the
+  // /56 are untouched.
+  EXPECT_EQ(query(app_, "2001-db8-1200--1.v6.pool.example.net.", "AAAA").rcode, Rcode::nxdomain);
+  EXPECT_EQ(one("2001-db8-1300--1.v6.pool.example.net.", "AAAA"),
+            "2001-db8-1300--1.v6.pool.example.net. 600 IN AAAA 2001:db8:1300::1");
+  // A less specific override loses to the more specific config prefix.
+  writer_->put_prefix(*dns::Prefix::parse("10.0.0.0/7"), Override::none());
+  EXPECT_EQ(one("1.0.0.10.in-addr.arpa.", "PTR"),
+            "1.0.0.10.in-addr.arpa. 600 IN PTR ip-10-0-0-1.pool.example.net.");
+  // A more specific "none" blanks its range only.
+  writer_->put_prefix(*dns::Prefix::parse("10.5.0.0/16"), Override::none());
+  EXPECT_EQ(query(app_, "1.0.5.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+  EXPECT_EQ(query(app_, "ip-10-5-0-1.pool.example.net.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(one("1.0.6.10.in-addr.arpa.", "PTR"),
+            "1.0.6.10.in-addr.arpa. 600 IN PTR ip-10-6-0-1.pool.example.net.");
+  // An address override still wins inside a prefix override.
+  writer_->put_address(*dns::IpAddress::parse("10.5.0.1"), Override::name("host.customer.example."));
+  EXPECT_EQ(one("1.0.5.10.in-addr.arpa.", "PTR"),
+            "1.0.5.10.in-addr.arpa. 600 IN PTR host.customer.example.");
+}
+
+TEST_F(EngineOverrides, ExplainsWhereAnAnswerCameFrom) {
+  writer_->put_prefix(*dns::Prefix::parse("10.7.0.0/16"),
+                      Override::name_template("x-{ip}.pool.example.net."));
+  auto s = mapper_->ptr_for(*dns::IpAddress::parse("10.7.1.1"));
+  EXPECT_EQ(s.status, Synthesis::Status::ptr);
+  EXPECT_EQ(s.source, Synthesis::Source::prefix_override);
+  EXPECT_EQ(s.prefix.to_string(), "10.7.0.0/16");
+  EXPECT_EQ(s.template_text, "x-{ip}.pool.example.net.");
+  auto c = mapper_->ptr_for(*dns::IpAddress::parse("10.8.1.1"));
+  EXPECT_EQ(c.source, Synthesis::Source::config);
+  EXPECT_EQ(c.prefix.to_string(), "10.0.0.0/8");
+}
+
+TEST(EngineStore, MissingStoreIsAConfigError) {
+  auto loaded = config::load_text(
+      "soa: { mname: ns1.example.net., rname: h.example.net. }\nns: [ns1.example.net.]\n"
+      "store: { path: /nonexistent/automap-store }\n",
+      "s.yaml");
+  ASSERT_TRUE(loaded.ok());
+  std::vector<config::Error> errors;
+  EXPECT_EQ(Mapper::build(loaded.config, errors), nullptr);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_NE(errors[0].to_string().find("s.yaml:3:8: store.path: "), std::string::npos)
+      << errors[0].to_string();
+}
+
+}  // namespace
+}  // namespace amap::mapper
