@@ -311,13 +311,19 @@ Mapper::Session* Mapper::open_session() const noexcept {
   }
 }
 
+namespace {
+Synthesis failed_synthesis() noexcept {
+  Synthesis failed;
+  failed.status = Synthesis::Status::failed;
+  return failed;
+}
+}  // namespace
+
 Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
   Session* session = store_ ? open_session() : nullptr;
   SessionScope scope{session};
   if (store_ && session == nullptr) {
-    Synthesis failed;
-    failed.status = Synthesis::Status::failed;
-    return failed;
+    return failed_synthesis();
   }
   return address_ptr(address, session);
 }
@@ -330,9 +336,7 @@ Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
   Session* session = store_ ? open_session() : nullptr;
   SessionScope scope{session};
   if (store_ && session == nullptr) {
-    Synthesis failed;
-    failed.status = Synthesis::Status::failed;
-    return failed;
+    return failed_synthesis();
   }
   return rn ? reverse(*rn, session) : forward(qname, session);
 }

@@ -1,6 +1,4 @@
 // SPDX-License-Identifier: MIT
-#include "mapper/core/prefix_table.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
@@ -8,23 +6,20 @@
 #include <string>
 #include <vector>
 
+#include "mapper/core/prefix_table.h"
+#include "tests/unit/test_values.h"
+
 namespace amap::mapper {
 namespace {
 
-dns::Prefix P(std::string_view s) {
-  auto r = dns::Prefix::parse(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
-}
-dns::IpAddress A(std::string_view s) {
-  auto r = dns::IpAddress::parse(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
-}
+using test_values::A;
+using test_values::N;
+using test_values::P;
 
 PrefixTable build(std::initializer_list<std::pair<const char*, std::uint32_t>> items) {
   PrefixTable::Builder b;
-  for (const auto& [p, v] : items) b.insert(P(p), v);
+  for (const auto& [p, v] : items)
+    b.insert(P(p), v);
   auto t = b.build();
   EXPECT_TRUE(t) << t.error();
   return t ? *t : PrefixTable{};
@@ -35,9 +30,14 @@ std::int64_t value_of(const PrefixTable::Entry* e) {
 }
 
 TEST(CorePrefixTable, MostSpecificWins) {
-  const auto t = build({{"10.0.0.0/8", 1}, {"10.1.0.0/16", 2}, {"10.1.2.0/24", 3},
-                        {"10.1.2.3/32", 4}, {"2001:db8::/32", 10}, {"2001:db8:1::/48", 11},
-                        {"2001:db8:1:2::/64", 12}, {"2001:db8:1:2::1/128", 13}});
+  const auto t = build({{"10.0.0.0/8", 1},
+                        {"10.1.0.0/16", 2},
+                        {"10.1.2.0/24", 3},
+                        {"10.1.2.3/32", 4},
+                        {"2001:db8::/32", 10},
+                        {"2001:db8:1::/48", 11},
+                        {"2001:db8:1:2::/64", 12},
+                        {"2001:db8:1:2::1/128", 13}});
   EXPECT_EQ(value_of(t.lookup(A("10.1.2.3"))), 4);
   EXPECT_EQ(value_of(t.lookup(A("10.1.2.4"))), 3);
   EXPECT_EQ(value_of(t.lookup(A("10.1.3.4"))), 2);
@@ -127,7 +127,8 @@ struct Oracle {
   bool overlap(const dns::Prefix& p) const {
     for (const auto& it : items) {
       const dns::Prefix q{it.key.to_address(it.f), static_cast<std::uint8_t>(it.len)};
-      if (q.contains(p) || p.contains(q)) return true;
+      if (q.contains(p) || p.contains(q))
+        return true;
     }
     return false;
   }
@@ -141,8 +142,8 @@ TEST(CorePrefixTable, RandomAgainstBruteForce) {
   // Prefixes clustered under a few roots so that nesting is common.
   std::vector<dns::IpAddress> roots;
   for (int i = 0; i < 64; ++i) {
-    roots.push_back(dns::IpAddress::from_u128(i % 2 ? dns::Family::v6 : dns::Family::v4,
-                                              rng(), rng()));
+    roots.push_back(
+        dns::IpAddress::from_u128(i % 2 ? dns::Family::v6 : dns::Family::v4, rng(), rng()));
   }
   std::uint32_t value = 0;
   std::set<std::pair<dns::IpAddress, unsigned>> seen;
@@ -153,10 +154,11 @@ TEST(CorePrefixTable, RandomAgainstBruteForce) {
                                               : static_cast<unsigned>(16 + rng() % 113);
     // Keep the root's first 8 (v4) / 16 (v6) bits, randomize the rest.
     const unsigned keep = f == dns::Family::v4 ? 8U : 16U;
-    const U128 r = (U128::of(root) & network_mask(f, keep)) |
-                   (U128{rng(), rng()} & host_mask(f, keep));
+    const U128 r =
+        (U128::of(root) & network_mask(f, keep)) | (U128{rng(), rng()} & host_mask(f, keep));
     const dns::Prefix p{(r & network_mask(f, len)).to_address(f), static_cast<std::uint8_t>(len)};
-    if (!seen.insert({p.address, p.length}).second) continue;
+    if (!seen.insert({p.address, p.length}).second)
+      continue;
     inserted.push_back(p);
     b.insert(p, value);
     oracle.items.push_back({f, U128::of(p.address), network_mask(f, len), len, value});

@@ -1,30 +1,22 @@
 // SPDX-License-Identifier: MIT
-#include "mapper/core/reverse_name.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
 #include <string>
 
+#include "mapper/core/reverse_name.h"
+#include "tests/unit/test_values.h"
+
 namespace amap::mapper {
 namespace {
 
-dns::Prefix P(std::string_view s) {
-  auto r = dns::Prefix::parse(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
+using test_values::A;
+using test_values::N;
+using test_values::P;
+
+Result<ReverseName> R(std::string_view s) {
+  return parse_reverse_name(N(s));
 }
-dns::IpAddress A(std::string_view s) {
-  auto r = dns::IpAddress::parse(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
-}
-dns::Name N(std::string_view s) {
-  auto r = dns::Name::from_text(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
-}
-Result<ReverseName> R(std::string_view s) { return parse_reverse_name(N(s)); }
 
 TEST(CoreReverseName, FullV4) {
   const auto r = R("3.2.0.10.in-addr.arpa.");
@@ -113,9 +105,9 @@ TEST(CoreReverseName, Rfc2317) {
   EXPECT_EQ(r->address, A("10.0.2.70"));
   EXPECT_EQ(r->classless_block(), P("10.0.2.64/26"));
   for (const char* bad :
-       {"3.64/26.2.0.10.in-addr.arpa.",   // 3 is outside 64/26
-        "1/26.2.0.10.in-addr.arpa.",      // not aligned
-        "0/24.2.0.10.in-addr.arpa.",      // not classless
+       {"3.64/26.2.0.10.in-addr.arpa.",  // 3 is outside 64/26
+        "1/26.2.0.10.in-addr.arpa.",     // not aligned
+        "0/24.2.0.10.in-addr.arpa.",     // not classless
         "0/33.2.0.10.in-addr.arpa.", "0/026.2.0.10.in-addr.arpa.", "00/26.2.0.10.in-addr.arpa.",
         "0/.2.0.10.in-addr.arpa.", "/26.2.0.10.in-addr.arpa.", "0/26.0.10.in-addr.arpa.",
         "3.0/26.0/26.2.0.10.in-addr.arpa.", "0/2/6.2.0.10.in-addr.arpa."}) {

@@ -1,9 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "mapper/core/template.h"
-
 #include <gtest/gtest.h>
-
-#include "mapper/core/u128.h"
 
 #include <array>
 #include <cctype>
@@ -13,24 +9,17 @@
 #include <string>
 #include <vector>
 
+#include "mapper/core/template.h"
+#include "mapper/core/u128.h"
+#include "tests/unit/test_values.h"
+
 namespace amap::mapper {
 namespace {
 
-dns::Prefix P(std::string_view s) {
-  auto r = dns::Prefix::parse(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
-}
-dns::IpAddress A(std::string_view s) {
-  auto r = dns::IpAddress::parse(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
-}
-dns::Name N(std::string_view s) {
-  auto r = dns::Name::from_text(s);
-  EXPECT_TRUE(r) << s;
-  return *r;
-}
+using test_values::A;
+using test_values::N;
+using test_values::P;
+
 Template compile_ok(std::string_view text, std::string_view prefix) {
   auto r = Template::compile(text, P(prefix));
   EXPECT_TRUE(r) << text << " for " << prefix << ": " << r.error();
@@ -89,7 +78,7 @@ TEST(CoreTemplate, TokensV6) {
             "n79228162514264337593543950335.x.example.");  // 2^96 - 1
   const auto all = compile_ok("n{offset}.x.example.", "::/0");
   EXPECT_EQ(render(all, A("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
-            "n340282366920938463463374607431768211455.x.example.");  // 2^128 - 1
+            "n340282366920938463463374607431768211455.x.example.");            // 2^128 - 1
   EXPECT_EQ(render(all, A("0:0:0:1::")), "n18446744073709551616.x.example.");  // 2^64
   EXPECT_EQ(match(all, "n18446744073709551616.x.example."), A("0:0:0:1::"));
   EXPECT_EQ(match(all, "n340282366920938463463374607431768211455.x.example."),
@@ -170,7 +159,8 @@ std::string knot_rule(const std::array<std::uint16_t, 8>& g) {
   std::size_t best = 0, best_len = 0;
   for (std::size_t i = 2; i <= 6; ++i) {
     std::size_t j = i;
-    while (j <= 6 && g[j] == 0) ++j;
+    while (j <= 6 && g[j] == 0)
+      ++j;
     if (j - i > best_len) {
       best_len = j - i;
       best = i;
@@ -184,7 +174,8 @@ std::string knot_rule(const std::array<std::uint16_t, 8>& g) {
       i += best_len - 1;
       continue;
     }
-    if (!s.empty() && s.back() != '-') s += '-';
+    if (!s.empty() && s.back() != '-')
+      s += '-';
     std::snprintf(tmp, sizeof tmp, "%x", g[i]);
     s += tmp;
   }
@@ -230,7 +221,8 @@ void round_trip(const Template& t, std::mt19937_64& rng, int count) {
     ASSERT_TRUE(t.parse(N(text), back));
     ASSERT_EQ(back, a);
     std::string upper = text;
-    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (char& c : upper)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     ASSERT_EQ(match(t, upper), a) << upper;
     dns::Name rendered;
     ASSERT_TRUE(t.render(a, rendered));
@@ -257,8 +249,8 @@ TEST(CoreTemplate, RoundTripV6) {
   std::mt19937_64 rng(4242);
   for (const char* prefix : {"2001:db8::/32", "2001:db8:ff00::/40", "2001:db8:0:100::/56",
                              "2001:db8:1:2::/64", "2001:db8::2/127", "::/0", "2001:db8::/128"}) {
-    for (const char* text : {"ip-{ip}.pool.example.net.", "{full}.x.example.",
-                             "h{hex}.x.example.", "n{offset}.x.example.", "c{ip}x.{offset}.y."}) {
+    for (const char* text : {"ip-{ip}.pool.example.net.", "{full}.x.example.", "h{hex}.x.example.",
+                             "n{offset}.x.example.", "c{ip}x.{offset}.y."}) {
       SCOPED_TRACE(std::string(text) + " " + prefix);
       round_trip(compile_ok(text, prefix), rng, 1000);
     }
@@ -292,7 +284,7 @@ TEST(CoreTemplate, RejectsNonCanonicalV4) {
   EXPECT_FALSE(t.parse(N("ip-10-1-2-999.pool.example.net."), out));
   // A byte outside the hostname alphabet (escaped) never matches.
   EXPECT_FALSE(match(t, "ip-10-1-2-3\\000.pool.example.net."));
-  EXPECT_FALSE(match(t, "ip-10-1-2-\\0413.pool.example.net."));  // "\041" is ')'
+  EXPECT_FALSE(match(t, "ip-10-1-2-\\0413.pool.example.net."));             // "\041" is ')'
   EXPECT_EQ(match(t, "ip-10-1-2-\\051.pool.example.net."), A("10.1.2.3"));  // "\051" is '3'
 
   const auto hex = compile_ok("h{hex}.x.example.", "10.0.0.0/8");
@@ -376,13 +368,15 @@ TEST(CoreTemplate, GarbageNamesAreHarmless) {
       const std::size_t len = 1 + rng() % 45;
       wire.push_back(static_cast<std::uint8_t>(len));
       for (std::size_t k = 0; k < len; ++k) {
-        wire.push_back(rng() % 4 == 0 ? static_cast<std::uint8_t>(rng())
-                                      : static_cast<std::uint8_t>(alphabet[rng() % alphabet.size()]));
+        wire.push_back(rng() % 4 == 0
+                           ? static_cast<std::uint8_t>(rng())
+                           : static_cast<std::uint8_t>(alphabet[rng() % alphabet.size()]));
       }
     }
     wire.push_back(0);
     auto name = dns::Name::from_wire(wire);
-    if (!name) continue;
+    if (!name)
+      continue;
     for (const auto& t : templates) {
       if (auto a = t.matches(*name)) {
         dns::Name again;
@@ -396,7 +390,8 @@ TEST(CoreTemplate, GarbageNamesAreHarmless) {
 // ---- compile errors -----------------------------------------------------------------------
 
 TEST(CoreTemplate, CompileErrors) {
-  EXPECT_EQ(compile_error("ip-{x}.example.", "10.0.0.0/8").rfind("unknown token {x} at column 4", 0), 0U);
+  EXPECT_EQ(
+      compile_error("ip-{x}.example.", "10.0.0.0/8").rfind("unknown token {x} at column 4", 0), 0U);
   EXPECT_EQ(compile_error("ip-{a}.example.", "2001:db8::/32"),
             "{a} is IPv4-only but the prefix is IPv6");
   EXPECT_EQ(compile_error("ip-{ip}.example", "10.0.0.0/8"),
@@ -477,7 +472,8 @@ TEST(CoreTemplate, HostnameProblem) {
   EXPECT_NE(hostname_problem(std::string(64, 'a') + "."), "");
   EXPECT_EQ(hostname_problem(std::string(63, 'a') + "."), "");
   std::string long_name;
-  for (int i = 0; i < 4; ++i) long_name += std::string(63, 'a') + ".";
+  for (int i = 0; i < 4; ++i)
+    long_name += std::string(63, 'a') + ".";
   EXPECT_NE(hostname_problem(long_name), "");  // 257 octets
 }
 

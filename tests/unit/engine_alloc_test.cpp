@@ -5,35 +5,15 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
-#include <atomic>
-#include <cstdlib>
 #include <filesystem>
-#include <new>
 #include <string>
 
 #include "backend/pipe/session.h"
 #include "mapper/engine/mapper.h"
 #include "mapper/wire/handle.h"
 #include "store/overrides.h"
+#include "tests/unit/alloc_counter.h"
 #include "tests/unit/wire_test_util.h"
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-void* counted(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted(n); }
-void* operator new[](std::size_t n) { return counted(n); }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace amap {
 namespace {
@@ -73,18 +53,18 @@ class EngineAlloc : public ::testing::Test {
 };
 
 const char* const kNames[][2] = {
-    {"3.2.1.10.in-addr.arpa.", "PTR"},                  // address override
-    {"4.2.1.10.in-addr.arpa.", "PTR"},                  // synthesized
-    {"mail.pool.example.net.", "A"},                    // override forward
-    {"ip-10-1-2-4.pool.example.net.", "A"},             // synthesized forward
-    {"IP-10-1-2-4.pool.example.net.", "AAAA"},          // NODATA
-    {"2.1.10.in-addr.arpa.", "PTR"},                    // ENT
-    {"1.0.30.10.in-addr.arpa.", "PTR"},                 // blank
+    {"3.2.1.10.in-addr.arpa.", "PTR"},          // address override
+    {"4.2.1.10.in-addr.arpa.", "PTR"},          // synthesized
+    {"mail.pool.example.net.", "A"},            // override forward
+    {"ip-10-1-2-4.pool.example.net.", "A"},     // synthesized forward
+    {"IP-10-1-2-4.pool.example.net.", "AAAA"},  // NODATA
+    {"2.1.10.in-addr.arpa.", "PTR"},            // ENT
+    {"1.0.30.10.in-addr.arpa.", "PTR"},         // blank
     {"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.1.8.b.d.0.1.0.0.2.ip6.arpa.", "PTR"},
-    {"c-2001-db8-1200--1.pool.example.net.", "AAAA"},   // prefix override forward
+    {"c-2001-db8-1200--1.pool.example.net.", "AAAA"},  // prefix override forward
     {"2001-db8--1.v6.pool.example.net.", "AAAA"},
-    {"ip-010-1-2-3.pool.example.net.", "A"},            // alias: NXDOMAIN
-    {"example.org.", "A"},                              // REFUSED
+    {"ip-010-1-2-3.pool.example.net.", "A"},  // alias: NXDOMAIN
+    {"example.org.", "A"},                    // REFUSED
 };
 
 TEST_F(EngineAlloc, WirePathDoesNotAllocateAfterWarmUp) {
@@ -101,15 +81,16 @@ TEST_F(EngineAlloc, WirePathDoesNotAllocateAfterWarmUp) {
   wire::Counters counters;
   const auto remote = *dns::IpAddress::parse("192.0.2.1");
   for (const auto& q : qs) {
-    ASSERT_GT(wire::handle(app_, q, wire::Transport::udp, remote, remote, scratch, out, counters), 0U);
+    ASSERT_GT(wire::handle(app_, q, wire::Transport::udp, remote, remote, scratch, out, counters),
+              0U);
   }
-  const std::size_t before = g_allocations.load();
+  const std::size_t before = testing::allocation_count();
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < 10000; ++i) {
     bytes += wire::handle(app_, qs[i % qs.size()], wire::Transport::udp, remote, remote, scratch,
                           out, counters);
   }
-  EXPECT_EQ(g_allocations.load() - before, 0U);
+  EXPECT_EQ(testing::allocation_count() - before, 0U);
   EXPECT_GT(bytes, 10000U * 12);
   EXPECT_EQ(counters.rcode(app::Rcode::servfail), 0U);
 }
@@ -126,12 +107,12 @@ TEST_F(EngineAlloc, PipePathDoesNotAllocateAfterWarmUp) {
   for (const auto& l : lines) {
     ASSERT_EQ(session.handle_line(l).find("FAIL"), std::string_view::npos) << l;
   }
-  const std::size_t before = g_allocations.load();
+  const std::size_t before = testing::allocation_count();
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < 10000; ++i) {
     bytes += session.handle_line(lines[i % lines.size()]).size();
   }
-  EXPECT_EQ(g_allocations.load() - before, 0U);
+  EXPECT_EQ(testing::allocation_count() - before, 0U);
   EXPECT_GT(bytes, 10000U * 4);
 }
 

@@ -1,7 +1,6 @@
 # backend/pipe: line-level protocol tests, golden transcripts (tests/transcripts/pipe/) run
 # through the serve() loop, and the zero-allocation check (this binary replaces the global
-# operator new to count calls). Suite names start with "pipe_" so that `ctest -R pipe` selects
-# them (amap_unit_test adds no TEST_PREFIX and ctest -R is case-sensitive).
+# operator new to count calls).
 amap_unit_test(pipe_test
   SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/pipe_session_test.cpp

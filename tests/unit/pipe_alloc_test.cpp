@@ -1,75 +1,16 @@
 // SPDX-License-Identifier: MIT
 // "No allocation per query": this binary replaces the global operator new with a counting
-// one, warms a Session up, then runs 10k mixed lines (every qtype the examples answer, SOA
-// walks, names outside the zone, ECS, malformed lines, AXFR, CMD stats) and expects zero
-// calls. Counting is on only inside the measured loop.
+// one (tests/unit/alloc_counter.h), warms a Session up, then runs 10k mixed lines (every qtype
+// the examples answer, SOA walks, names outside the zone, ECS, malformed lines, AXFR, CMD
+// stats) and expects zero calls inside the measured loop.
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <vector>
 
 #include "backend/pipe/session.h"
+#include "tests/unit/alloc_counter.h"
 #include "tests/unit/pipe_test_support.h"
-
-namespace {
-
-std::atomic<bool> g_counting{false};
-std::atomic<std::size_t> g_news{0};
-
-void* counted_alloc(std::size_t n) {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_news.fetch_add(1, std::memory_order_relaxed);
-  }
-  return std::malloc(n == 0 ? 1 : n);
-}
-
-void* counted_aligned_alloc(std::size_t n, std::align_val_t al) {
-  if (g_counting.load(std::memory_order_relaxed)) {
-    g_news.fetch_add(1, std::memory_order_relaxed);
-  }
-  const auto a = static_cast<std::size_t>(al);
-  return std::aligned_alloc(a, (n + a - 1) / a * a);
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (void* p = counted_alloc(n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  if (void* p = counted_alloc(n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(n, al)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(n, al)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
 
 namespace amap::pipe {
 namespace {
@@ -91,7 +32,7 @@ std::vector<std::string> mixed_lines(std::string_view zone) {
   q("nope." + z, "ANY", "192.0.2.1", "192.0.2.1/32");
   q("example.org", "ANY", "192.0.2.1", "192.0.2.1/32");
   q(".", "SOA", "0.0.0.0", "0.0.0.0/0");
-  base.push_back("Q\t" + z + "\tIN\tTXT");                       // wrong field count
+  base.push_back("Q\t" + z + "\tIN\tTXT");  // wrong field count
   base.push_back("Q\tbad..name\tIN\tA\t-1\t1.2.3.4\t1.2.3.4\t1.2.3.4/32");
   base.push_back("BOGUS\tline");
   base.push_back("");
@@ -112,32 +53,33 @@ void expect_no_allocations(std::string_view app_name, std::string_view zone) {
   constexpr std::size_t kLines = 10000;
   std::size_t bytes = 0;
   std::size_t ends = 0;
-  g_news.store(0);
-  g_counting.store(true);
+  const std::size_t before = testing::allocation_count();
   for (std::size_t i = 0; i < kLines; ++i) {
     const std::string_view r = session.handle_line(base[(i * 7) % base.size()]);
     bytes += r.size();
     ends += r.ends_with("END\n") ? 1U : 0U;
   }
-  g_counting.store(false);
-  EXPECT_EQ(g_news.load(), 0U) << app_name;
+  EXPECT_EQ(testing::allocation_count() - before, 0U) << app_name;
   EXPECT_GT(bytes, kLines * 4);
   EXPECT_GT(ends, kLines / 2);
 }
 
 TEST(pipe_alloc, CountingOperatorNewWorks) {
-  g_news.store(0);
-  g_counting.store(true);
+  const std::size_t before = testing::allocation_count();
   static std::string* volatile sink = nullptr;  // keeps the compiler from eliding new
   sink = new std::string(100, 'x');
-  g_counting.store(false);
+  const std::size_t after = testing::allocation_count();
   delete sink;
-  EXPECT_GE(g_news.load(), 1U);
+  EXPECT_GE(after - before, 1U);
 }
 
-TEST(pipe_alloc, NoAllocationPerQueryHello) { expect_no_allocations("hello", "hello.example"); }
+TEST(pipe_alloc, NoAllocationPerQueryHello) {
+  expect_no_allocations("hello", "hello.example");
+}
 
-TEST(pipe_alloc, NoAllocationPerQueryWhoami) { expect_no_allocations("whoami", "whoami.example"); }
+TEST(pipe_alloc, NoAllocationPerQueryWhoami) {
+  expect_no_allocations("whoami", "whoami.example");
+}
 
 }  // namespace
 }  // namespace amap::pipe

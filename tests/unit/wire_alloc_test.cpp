@@ -4,40 +4,10 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include "mapper/wire/handle.h"
+#include "tests/unit/alloc_counter.h"
 #include "tests/unit/wire_test_app.h"
 #include "tests/unit/wire_test_util.h"
-
-namespace {
-std::atomic<std::size_t> g_allocations{0};
-
-void* counted_alloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) {
-    return p;
-  }
-  throw std::bad_alloc();
-}
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_alloc(n); }
-void* operator new[](std::size_t n) { return counted_alloc(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 namespace amap::wire {
 namespace {
@@ -65,22 +35,22 @@ std::vector<Bytes> mixed_queries() {
   add("www.hello.example.", 28, false);
   add("alias.hello.example.", 1, false);
   add("mx.hello.example.", 15, true);
-  add("b.hello.example.", 1, false);              // ENT NODATA
-  add("nope.hello.example.", 1, true);            // NXDOMAIN
-  add("example.org.", 1, false);                  // REFUSED
-  add("big.hello.example.", 16, true);            // truncated
+  add("b.hello.example.", 1, false);    // ENT NODATA
+  add("nope.hello.example.", 1, true);  // NXDOMAIN
+  add("example.org.", 1, false);        // REFUSED
+  add("big.hello.example.", 16, true);  // truncated
   add("1.2.0.192.in-addr.arpa.", 12, false);
-  add("hello.example.", 255, false);              // ANY: TC
-  add("hello.example.", 252, false);              // AXFR: NOTIMP
-  add("version.bind.", 16, false, 3);             // CH: REFUSED
+  add("hello.example.", 255, false);   // ANY: TC
+  add("hello.example.", 252, false);   // AXFR: NOTIMP
+  add("version.bind.", 16, false, 3);  // CH: REFUSED
   Query v1;
   v1.edns = true;
   v1.version = 1;
-  qs.push_back(v1.build());                       // BADVERS
-  qs.push_back(Bytes(5, 0));                      // drop
+  qs.push_back(v1.build());   // BADVERS
+  qs.push_back(Bytes(5, 0));  // drop
   Bytes two = Query{}.build();
   two[5] = 2;
-  qs.push_back(two);                              // FORMERR
+  qs.push_back(two);  // FORMERR
   return qs;
 }
 
@@ -97,13 +67,13 @@ TEST(WireAlloc, HandleDoesNotAllocateAfterWarmUp) {
     (void)handle(*app, q, Transport::tcp, remote, local, scratch, out, counters);
   }
   std::size_t bytes = 0;
-  const std::size_t before = g_allocations.load();
+  const std::size_t before = testing::allocation_count();
   for (std::size_t i = 0; i < 10000; ++i) {
     const Bytes& q = qs[i % qs.size()];
-    bytes += handle(*app, q, i % 3 == 0 ? Transport::tcp : Transport::udp, remote, local,
-                    scratch, out, counters);
+    bytes += handle(*app, q, i % 3 == 0 ? Transport::tcp : Transport::udp, remote, local, scratch,
+                    out, counters);
   }
-  const std::size_t after = g_allocations.load();
+  const std::size_t after = testing::allocation_count();
   EXPECT_EQ(after - before, 0U);
   EXPECT_GT(bytes, 10000U);
   EXPECT_EQ(counters.received, 10000U + 2 * qs.size());
