@@ -3,6 +3,7 @@
 // configuration shipped in conf/.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "mapper/app/testing.h"
@@ -149,6 +150,84 @@ TEST(EngineConfig, TemplateErrorsCarryTheirPosition) {
   EXPECT_NE(errors[1].to_string().find("bad.yaml:8:11: prefixes[1].name: names of this template lie outside"),
             std::string::npos)
       << errors[1].to_string();
+}
+
+}  // namespace
+}  // namespace amap::mapper
+
+namespace amap::mapper {
+namespace {
+
+/// RFC 2317 classless zones and prefixes that are not on an octet or nibble boundary.
+class EngineLayout : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto loaded = config::load_text(
+        "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
+        "ns: [ns1.example.net.]\n"
+        "zones: [ { name: pool.example.net. } ]\n"
+        "prefixes:\n"
+        "  - prefix: 192.0.2.64/26\n"
+        "    name: \"c-{d}.pool.example.net.\"\n"
+        "    classless: true\n"
+        "  - prefix: 10.20.0.0/22\n"
+        "    name: \"biz-{ip}.pool.example.net.\"\n"
+        "  - prefix: 2001:db8:ff00::/42\n"
+        "    name: \"n-{hex}.pool.example.net.\"\n",
+        "layout.yaml");
+    ASSERT_TRUE(loaded.ok());
+    std::vector<config::Error> errors;
+    mapper_ = Mapper::build(loaded.config, errors);
+    ASSERT_NE(mapper_, nullptr) << (errors.empty() ? "" : errors[0].to_string());
+    Mapper::install(mapper_, app_);
+  }
+  std::shared_ptr<const Mapper> mapper_;
+  app::App app_;
+};
+
+TEST_F(EngineLayout, DerivesClasslessAndCoveringApexes) {
+  std::vector<std::string> zones;
+  for (const auto& z : mapper_->reverse_zones()) {
+    zones.push_back(z.to_string());
+  }
+  std::sort(zones.begin(), zones.end());
+  EXPECT_EQ(zones, (std::vector<std::string>{"20.10.in-addr.arpa.", "64/26.2.0.192.in-addr.arpa.",
+                                             "f.f.8.b.d.0.1.0.0.2.ip6.arpa."}));
+}
+
+TEST_F(EngineLayout, Rfc2317ClasslessNames) {
+  auto r = query(app_, "70.64/26.2.0.192.in-addr.arpa.", "PTR");
+  EXPECT_EQ(r.rcode, Rcode::noerror);
+  ASSERT_EQ(r.answer.size(), 1U);
+  EXPECT_EQ(r.answer[0], "70.64/26.2.0.192.in-addr.arpa. 3600 IN PTR c-70.pool.example.net.");
+  EXPECT_EQ(query(app_, "c-70.pool.example.net.", "A").answer.at(0),
+            "c-70.pool.example.net. 3600 IN A 192.0.2.70");
+  // Outside the /26, and the plain name that the parent zone CNAMEs to us.
+  EXPECT_EQ(query(app_, "1.64/26.2.0.192.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+  EXPECT_EQ(query(app_, "70.2.0.192.in-addr.arpa.", "PTR").rcode, Rcode::refused);
+  EXPECT_EQ(query(app_, "64/26.2.0.192.in-addr.arpa.", "SOA").answer.size(), 1U);
+  EXPECT_EQ(query(app_, "c-1.pool.example.net.", "A").rcode, Rcode::nxdomain);
+}
+
+TEST_F(EngineLayout, NonBoundaryPrefixesLiveInsideTheirCoveringApex) {
+  EXPECT_EQ(query(app_, "5.3.20.10.in-addr.arpa.", "PTR").answer.at(0),
+            "5.3.20.10.in-addr.arpa. 3600 IN PTR biz-10-20-3-5.pool.example.net.");
+  EXPECT_EQ(query(app_, "5.4.20.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+  EXPECT_EQ(query(app_, "4.20.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
+  auto ent = query(app_, "3.20.10.in-addr.arpa.", "PTR");
+  EXPECT_EQ(ent.rcode, Rcode::noerror);
+  EXPECT_TRUE(ent.answer.empty());
+  // 2001:db8:ff00::/42 inside the /40 apex: ff3f is in, ff40 is out.
+  EXPECT_EQ(query(app_, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.3.f.f.8.b.d.0.1.0.0.2.ip6.arpa.",
+                  "PTR")
+                .rcode,
+            Rcode::noerror);
+  EXPECT_EQ(query(app_, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.4.f.f.8.b.d.0.1.0.0.2.ip6.arpa.",
+                  "PTR")
+                .rcode,
+            Rcode::nxdomain);
+  EXPECT_EQ(query(app_, "4.f.f.8.b.d.0.1.0.0.2.ip6.arpa.", "PTR").rcode, Rcode::nxdomain);
+  EXPECT_EQ(query(app_, "3.f.f.8.b.d.0.1.0.0.2.ip6.arpa.", "PTR").rcode, Rcode::noerror);
 }
 
 }  // namespace
