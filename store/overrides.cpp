@@ -6,11 +6,14 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <tuple>
 #include <utility>
 
@@ -189,15 +192,15 @@ void check_prefix(const dns::Prefix& p) {
   }
 }
 
-/// Holds a shared remap lock and a read txn, adopting a grown map when needed.
+/// A read txn inside the remap gate, adopting a map grown by another process when needed.
 class ScopedRead {
  public:
-  explicit ScopedRead(const OverrideDb& db) : lock_(db.remap_mutex()) {
+  explicit ScopedRead(const OverrideDb& db) : gate_(db.gate()) {
     int rc = ReadTxn::try_begin(db.env(), txn_);
     if (rc == MDB_MAP_RESIZED) {
-      lock_.unlock();
+      gate_.leave();
       const_cast<OverrideDb&>(db).adopt_map_size();  // NOLINT
-      lock_.lock();
+      gate_.enter();
       rc = ReadTxn::try_begin(db.env(), txn_);
     }
     if (rc != 0) {
@@ -207,7 +210,7 @@ class ScopedRead {
   const ReadTxn& txn() const noexcept { return txn_; }
 
  private:
-  std::shared_lock<RemapLock> lock_;
+  GateScope gate_;  // declared first: left after the txn is gone
   ReadTxn txn_;
 };
 
@@ -422,6 +425,7 @@ class TxnWriter {
 /// Runs fn(TxnWriter&) in one write transaction and commits; any exception aborts it.
 template <class Fn>
 auto with_write(OverrideDb& db, Fn&& fn) {
+  GateScope gate(db.gate());
   WriteTxn txn;
   try {
     txn = WriteTxn::begin(db.env());
@@ -429,7 +433,9 @@ auto with_write(OverrideDb& db, Fn&& fn) {
     if (e.code() != MDB_MAP_RESIZED) {
       throw;
     }
+    gate.leave();
     db.adopt_map_size();
+    gate.enter();
     txn = WriteTxn::begin(db.env());
   }
   TxnWriter w(db, txn);
@@ -485,16 +491,66 @@ Registry& registry() {
 
 }  // namespace
 
-// ----------------------------------------------------------------------------------- RemapLock
+// ----------------------------------------------------------------------------------- RemapGate
 
-// glibc's default rwlock prefers readers, so a recursive shared lock cannot deadlock behind a
-// waiting exclusive locker.
-RemapLock::RemapLock() noexcept { ::pthread_rwlock_init(&rw_, nullptr); }
-RemapLock::~RemapLock() { ::pthread_rwlock_destroy(&rw_); }
-void RemapLock::lock() noexcept { ::pthread_rwlock_wrlock(&rw_); }
-void RemapLock::unlock() noexcept { ::pthread_rwlock_unlock(&rw_); }
-void RemapLock::lock_shared() noexcept { ::pthread_rwlock_rdlock(&rw_); }
-void RemapLock::unlock_shared() noexcept { ::pthread_rwlock_unlock(&rw_); }
+RemapGate::Slot* RemapGate::acquire() {
+  std::lock_guard g(mu_);
+  for (auto& slot : slots_) {
+    if (!slot->in_use) {
+      slot->in_use = true;
+      return slot.get();
+    }
+  }
+  slots_.push_back(std::make_unique<Slot>());
+  slots_.back()->in_use = true;
+  return slots_.back().get();
+}
+
+void RemapGate::release(Slot* slot) noexcept {
+  if (slot == nullptr) {
+    return;
+  }
+  std::lock_guard g(mu_);
+  slot->busy.store(false, std::memory_order_release);
+  slot->in_use = false;
+}
+
+void RemapGate::enter(Slot& slot) noexcept {
+  for (;;) {
+    slot.busy.store(true, std::memory_order_seq_cst);
+    if (!pending_.load(std::memory_order_seq_cst)) {
+      return;
+    }
+    // A remap is running: step aside until it is done (rare; bounded by the remapper).
+    slot.busy.store(false, std::memory_order_seq_cst);
+    while (pending_.load(std::memory_order_acquire)) {
+      std::this_thread::yield();
+    }
+  }
+}
+
+void RemapGate::exclusive(const std::function<void()>& fn, unsigned wait_ms) {
+  std::lock_guard g(mu_);  // one remapper at a time; no slot changes meanwhile
+  pending_.store(true, std::memory_order_seq_cst);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  for (const auto& slot : slots_) {
+    while (slot->busy.load(std::memory_order_seq_cst)) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        pending_.store(false, std::memory_order_seq_cst);
+        throw StoreError("cannot adopt the grown LMDB map: a transaction of this process stayed "
+                         "open for more than " + std::to_string(wait_ms) + " ms");
+      }
+      std::this_thread::yield();
+    }
+  }
+  try {
+    fn();
+  } catch (...) {
+    pending_.store(false, std::memory_order_seq_cst);
+    throw;
+  }
+  pending_.store(false, std::memory_order_seq_cst);
+}
 
 // ---------------------------------------------------------------------------------- OverrideDb
 
@@ -584,8 +640,7 @@ std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
 }
 
 void OverrideDb::adopt_map_size() {
-  std::unique_lock lock(remap_mu_);
-  env_.adopt_map_size();
+  gate_.exclusive([this] { env_.adopt_map_size(); });
 }
 
 // ------------------------------------------------------------------------------- OverrideStore
@@ -869,39 +924,68 @@ OverrideReader::OverrideReader(std::shared_ptr<OverrideDb> db) : db_(std::move(d
   if (!db_) {
     throw StoreError("OverrideReader needs an open OverrideDb");
   }
+  slot_ = db_->gate().acquire();
+}
+
+OverrideReader::OverrideReader(OverrideReader&& other) noexcept
+    : db_(std::move(other.db_)),
+      txn_(std::move(other.txn_)),
+      slot_(std::exchange(other.slot_, nullptr)),
+      error_count_(other.error_count_),
+      last_error_(other.last_error_) {}
+
+OverrideReader& OverrideReader::operator=(OverrideReader&& other) noexcept {
+  if (this != &other) {
+    end();
+    txn_.abort();
+    if (db_) {
+      db_->gate().release(slot_);
+    }
+    db_ = std::move(other.db_);
+    txn_ = std::move(other.txn_);
+    slot_ = std::exchange(other.slot_, nullptr);
+    error_count_ = other.error_count_;
+    last_error_ = other.last_error_;
+  }
+  return *this;
 }
 
 OverrideReader::~OverrideReader() {
   end();
   txn_.abort();
+  if (db_) {
+    db_->gate().release(slot_);
+  }
 }
 
 void OverrideReader::begin() {
   if (txn_.active()) {
     return;
   }
-  remap_lock_ = std::shared_lock(db_->remap_mutex());
+  RemapGate& gate = db_->gate();
+  gate.enter(*slot_);
   int rc = txn_.valid() ? txn_.renew() : ReadTxn::try_begin(db_->env(), txn_);
   if (rc == MDB_MAP_RESIZED) {
-    // Another process grew the map: drop our slot, adopt the size, start over.
+    // Another process grew the map: drop our reader slot, adopt the size, start over.
     txn_.abort();
-    remap_lock_.unlock();
+    gate.leave(*slot_);
     db_->adopt_map_size();
-    remap_lock_.lock();
+    gate.enter(*slot_);
     rc = ReadTxn::try_begin(db_->env(), txn_);
   }
   if (rc != 0) {
     txn_.abort();
-    remap_lock_.unlock();
+    gate.leave(*slot_);
     throw_lmdb("mdb_txn_renew", rc);
   }
 }
 
 void OverrideReader::end() noexcept {
-  txn_.reset();
-  if (remap_lock_.owns_lock()) {
-    remap_lock_.unlock();
+  if (slot_ == nullptr) {
+    return;  // moved from
   }
+  txn_.reset();
+  db_->gate().leave(*slot_);
 }
 
 std::optional<OverrideView> OverrideReader::find_address(const dns::IpAddress& a) noexcept {

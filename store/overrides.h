@@ -9,14 +9,13 @@
 //   OverrideDb      the environment plus database handles, opened once per process and shared
 //                   by the store and all readers of that process.
 
-#include <pthread.h>
-
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
-#include <shared_mutex>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -137,22 +136,59 @@ struct StoreOptions {
   bool no_meta_sync = false;
 };
 
-/// A reader-writer lock on which one thread may take the shared side several times (POSIX
-/// rwlock semantics, which std::shared_mutex does not promise): a worker may hold its
-/// OverrideReader snapshot while the same thread calls OverrideStore getters.
-class RemapLock {
+/// Keeps LMDB's map from being remapped (mdb_env_set_mapsize after another process grew it)
+/// while this process has a transaction open, without a lock on the per-query path. Every
+/// holder of transactions owns a Slot on its own cache line and marks it busy around each
+/// transaction: one store and one load, no shared write. A remap raises `pending`, waits
+/// (bounded) until every slot is idle, remaps, and lowers it; holders that enter meanwhile
+/// wait for it. The store/load pairs are sequentially consistent (Dekker), so either the
+/// holder sees `pending` or the remapper sees `busy`.
+class RemapGate {
  public:
-  RemapLock() noexcept;
-  RemapLock(const RemapLock&) = delete;
-  RemapLock& operator=(const RemapLock&) = delete;
-  ~RemapLock();
-  void lock() noexcept;
-  void unlock() noexcept;
-  void lock_shared() noexcept;
-  void unlock_shared() noexcept;
+  struct alignas(64) Slot {
+    std::atomic<bool> busy{false};
+    bool in_use = false;  // guarded by the gate's mutex
+  };
+
+  RemapGate() = default;
+  RemapGate(const RemapGate&) = delete;
+  RemapGate& operator=(const RemapGate&) = delete;
+
+  /// A slot for one holder (a reader, or one getter/write call). Takes the mutex: not for
+  /// the per-query path.
+  Slot* acquire();
+  void release(Slot* slot) noexcept;
+
+  /// Marks the slot busy before a transaction starts. Waits only while a remap runs.
+  void enter(Slot& slot) noexcept;
+  void leave(Slot& slot) noexcept { slot.busy.store(false, std::memory_order_release); }
+
+  /// Runs fn() while no transaction of this process is open. The caller's own slots must be
+  /// idle; throws StoreError if some transaction stays open longer than `wait_ms`.
+  void exclusive(const std::function<void()>& fn, unsigned wait_ms = 5000);
 
  private:
-  pthread_rwlock_t rw_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::atomic<bool> pending_{false};
+};
+
+/// A slot held busy for the lifetime of a scope (getters and writes, not the query path).
+class GateScope {
+ public:
+  explicit GateScope(RemapGate& gate) : gate_(gate), slot_(gate.acquire()) { gate_.enter(*slot_); }
+  GateScope(const GateScope&) = delete;
+  GateScope& operator=(const GateScope&) = delete;
+  ~GateScope() {
+    gate_.leave(*slot_);
+    gate_.release(slot_);
+  }
+  void leave() noexcept { gate_.leave(*slot_); }
+  void enter() noexcept { gate_.enter(*slot_); }
+
+ private:
+  RemapGate& gate_;
+  RemapGate::Slot* slot_;
 };
 
 /// The environment and the four databases. Opened once per process and path (a registry keyed
@@ -179,10 +215,10 @@ class OverrideDb {
   /// Clears reader slots of dead processes (call at start and about once a minute).
   int reader_check() { return env_.reader_check(); }
 
-  /// Held shared by every open transaction of this process; taken exclusively to adopt a map
-  /// grown by another process (mdb_env_set_mapsize(0) remaps, invalidating views).
-  RemapLock& remap_mutex() const noexcept { return remap_mu_; }
-  /// Adopts the new map size after MDB_MAP_RESIZED. Caller must hold no transaction.
+  /// Every transaction of this process is opened inside the gate; adopting a map grown by
+  /// another process (mdb_env_set_mapsize(0) remaps, invalidating views) waits for them.
+  RemapGate& gate() const noexcept { return gate_; }
+  /// Adopts the new map size after MDB_MAP_RESIZED. The caller's slots must be idle.
   void adopt_map_size();
 
  private:
@@ -190,7 +226,7 @@ class OverrideDb {
 
   Env env_;
   Dbis dbis_;
-  mutable RemapLock remap_mu_;
+  mutable RemapGate gate_;
 };
 
 /// Read-write access. Not thread-safe: use one per thread (writes are serialized by LMDB).
@@ -241,8 +277,8 @@ class OverrideReader {
                              unsigned max_readers = kDefaultMaxReaders);
   explicit OverrideReader(std::shared_ptr<OverrideDb> db);
 
-  OverrideReader(OverrideReader&&) noexcept = default;
-  OverrideReader& operator=(OverrideReader&&) noexcept = default;
+  OverrideReader(OverrideReader&& other) noexcept;
+  OverrideReader& operator=(OverrideReader&& other) noexcept;
   ~OverrideReader();
 
   /// Takes a fresh snapshot (renews the reused txn). Sees every commit made before the call,
@@ -281,7 +317,7 @@ class OverrideReader {
 
   std::shared_ptr<OverrideDb> db_;
   ReadTxn txn_;
-  std::shared_lock<RemapLock> remap_lock_;
+  RemapGate::Slot* slot_ = nullptr;
   std::uint64_t error_count_ = 0;
   format::DecodeError last_error_ = format::DecodeError::ok;
 };

@@ -168,6 +168,33 @@ TEST_F(StoreTest, RoundTripAddressesAndPrefixes) {
   EXPECT_EQ(r.error_count(), 0U);
 }
 
+TEST_F(StoreTest, PrefixGenerationMovesOnlyWithPrefixChanges) {
+  OverrideStore s(options());
+  OverrideReader r(s.db());
+  r.begin();
+  EXPECT_EQ(r.prefix_generation(), 0U);
+  r.end();
+  s.put_prefix(pfx("10.1.0.0/16"), Override::name_template("a-{ip}.example."));
+  r.begin();
+  const std::uint64_t g1 = r.prefix_generation();
+  std::size_t listed = r.for_each_prefix([](const PrefixOverrideView& v) {
+    EXPECT_EQ(v.prefix.to_string(), "10.1.0.0/16");
+    EXPECT_EQ(v.value.target, "a-{ip}.example.");
+  });
+  r.end();
+  EXPECT_GT(g1, 0U);
+  EXPECT_EQ(listed, 1U);
+  s.put_address(ip("10.1.2.3"), Override::name("x.example."));  // not a prefix change
+  r.begin();
+  EXPECT_EQ(r.prefix_generation(), g1);
+  r.end();
+  ASSERT_TRUE(s.erase_prefix(pfx("10.1.0.0/16")));
+  r.begin();
+  EXPECT_GT(r.prefix_generation(), g1);
+  EXPECT_EQ(r.for_each_prefix([](const PrefixOverrideView&) {}), 0U);  // tombstones skipped
+  r.end();
+}
+
 TEST_F(StoreTest, RejectsInvalidInput) {
   OverrideStore s(options());
   EXPECT_THROW(s.put_address(ip("192.0.2.1"), Override::name("a..b")), StoreError);
@@ -762,6 +789,53 @@ TEST_F(StoreTest, WorkerThreadsReadWhileWriting) {
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(s.get_name(name("v200.example")), ip("192.0.2.1"));
   EXPECT_FALSE(s.get_name(name("v199.example")));
+}
+
+TEST(RemapGate, ExclusiveRunsOnlyWhileNoHolderIsInside) {
+  RemapGate gate;
+  std::atomic<int> inside{0};
+  std::atomic<int> violations{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> holders;
+  for (int t = 0; t < 3; ++t) {
+    holders.emplace_back([&] {
+      RemapGate::Slot* slot = gate.acquire();
+      while (!stop.load()) {
+        gate.enter(*slot);
+        inside.fetch_add(1);
+        inside.fetch_sub(1);
+        gate.leave(*slot);
+      }
+      gate.release(slot);
+    });
+  }
+  int remaps = 0;
+  for (; remaps < 200; ++remaps) {
+    gate.exclusive([&] {
+      if (inside.load() != 0) {
+        violations.fetch_add(1);
+      }
+    });
+  }
+  stop.store(true);
+  for (auto& h : holders) {
+    h.join();
+  }
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_EQ(remaps, 200);
+}
+
+TEST(RemapGate, AHolderThatNeverLeavesMakesTheRemapFailNotHang) {
+  RemapGate gate;
+  RemapGate::Slot* slot = gate.acquire();
+  gate.enter(*slot);
+  bool ran = false;
+  EXPECT_THROW(gate.exclusive([&] { ran = true; }, 50), StoreError);
+  EXPECT_FALSE(ran);
+  gate.leave(*slot);
+  gate.exclusive([&] { ran = true; });  // the gate is usable again
+  EXPECT_TRUE(ran);
+  gate.release(slot);
 }
 
 }  // namespace
