@@ -168,7 +168,9 @@ TEST(CorePrefixTable, RandomAgainstBruteForce) {
   ASSERT_TRUE(built) << built.error();
   const PrefixTable& t = *built;
   ASSERT_EQ(t.size(), 100000U);
-  for (int i = 0; i < 10000; ++i) {
+  // The oracle scans all 100k prefixes per lookup: 2000 lookups keep this test to about a
+  // second in Release and well inside the timeout under the sanitizers.
+  for (int i = 0; i < 2000; ++i) {
     dns::IpAddress a;
     if (i % 2 == 0) {
       const auto& p = inserted[rng() % inserted.size()];
