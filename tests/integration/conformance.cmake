@@ -1,0 +1,10 @@
+# The conformance table (tests/conformance/cases.txt) over the network: automapd serve on
+# 127.0.0.1:0 over UDP and TCP, bad-input case 22 (invalid forward names, round trips), and
+# automapd pipe behind a real PowerDNS 4.7 (skipped inside the test when pdns_server is
+# missing). dnspython is installed for /usr/bin/python3, not for a pyenv python3 on PATH.
+if(TARGET automapd)
+  add_test(NAME conformance_integration
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/conformance_test.py
+                   $<TARGET_FILE:automapd> --root ${AMAP_SOURCE_ROOT})
+  set_tests_properties(conformance_integration PROPERTIES LABELS integration TIMEOUT 300)
+endif()
