@@ -3,11 +3,12 @@
 // bench/automap-bench. Every name is distinct and checked against the mapper.
 //
 //   automap_gen_queries -c conf/automap.yaml --class ptr6 --count 100000
-//                       [--seed 1] [--nxdomain-share 0.1] [-o ptr6.txt]
+//                       [--seed 1] [--nxdomain-share 0.1] [--allow-fewer] [-o ptr6.txt]
 //
 // Output: one "name TYPE" line per query (dnsperf -d format). Classes: ptr4, ptr6, a, aaaa,
 // nxdomain. With --nxdomain-share F, that share of the lines (rounded) are nxdomain names,
-// spread through the file in a seeded random order.
+// spread through the file in a seeded random order. With --allow-fewer, a count larger than
+// the prefixes can give (about 90% of their addresses) is lowered, with a note on stderr.
 
 #include <algorithm>
 #include <cstdio>
@@ -26,7 +27,7 @@ int usage(const char* msg) {
   std::fprintf(stderr,
                "automap_gen_queries: %s\n"
                "usage: automap_gen_queries -c FILE --class ptr4|ptr6|a|aaaa|nxdomain "
-               "--count N [--seed S] [--nxdomain-share F] [-o FILE]\n",
+               "--count N [--seed S] [--nxdomain-share F] [--allow-fewer] [-o FILE]\n",
                msg);
   return 2;
 }
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
   std::size_t count = 0;
   std::uint64_t seed = 1;
   double nx_share = 0.0;
+  bool allow_fewer = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
     auto value = [&]() -> const char* {
@@ -61,6 +63,10 @@ int main(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       usage("help");
       return 0;
+    }
+    if (a == "--allow-fewer") {
+      allow_fewer = true;
+      continue;
     }
     if ((v = value()) == nullptr) {
       return usage("missing value");
@@ -96,7 +102,12 @@ int main(int argc, char** argv) {
       lines.push_back(line_of(n, t));
     };
     if (count > nx) {
-      amap::bench::generate(*env.mapper, *c, count - nx, seed, sink);
+      const std::size_t made =
+          amap::bench::generate(*env.mapper, *c, count - nx, seed, sink, allow_fewer);
+      if (made < count - nx) {
+        std::fprintf(stderr, "automap_gen_queries: only %zu distinct %s names\n", made,
+                     cls.c_str());
+      }
     }
     if (nx > 0) {
       amap::bench::generate(*env.mapper, amap::bench::QueryClass::nxdomain, nx, seed + 1, sink);

@@ -13,11 +13,13 @@
 namespace amap::bench {
 namespace {
 
-Env finish(config::LoadResult loaded) {
+Env finish(config::LoadResult loaded, bool open_store) {
   std::vector<config::Error> errors = std::move(loaded.errors);
   std::shared_ptr<const mapper::Mapper> m;
   if (errors.empty()) {
-    m = mapper::Mapper::build(loaded.config, errors);
+    mapper::Mapper::BuildOptions options;
+    options.open_store = open_store;
+    m = mapper::Mapper::build(loaded.config, errors, options);
   }
   if (!errors.empty() || !m) {
     std::string text = "configuration rejected:";
@@ -89,10 +91,12 @@ void to_hex(std::uint64_t v, int digits, std::string& out) {
 
 }  // namespace
 
-Env load_file(const std::string& path) { return finish(config::load_file(path)); }
+Env load_file(const std::string& path, bool open_store) {
+  return finish(config::load_file(path), open_store);
+}
 
-Env load_text(const std::string& yaml, const std::string& file) {
-  return finish(config::load_text(yaml, file));
+Env load_text(const std::string& yaml, const std::string& file, bool open_store) {
+  return finish(config::load_text(yaml, file), open_store);
 }
 
 std::string_view to_string(QueryClass c) noexcept {
@@ -127,8 +131,8 @@ dns::RRType query_type(QueryClass c) noexcept {
   return dns::rrtype::A;
 }
 
-void generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uint64_t seed,
-              const Sink& sink) {
+std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count,
+                     std::uint64_t seed, const Sink& sink, bool allow_fewer) {
   std::mt19937_64 rng(seed);
   const dns::RRType type = query_type(c);
   const std::size_t max_attempts = count * 50 + 10000;
@@ -160,7 +164,7 @@ void generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uin
       sink(n, type);
       ++made;
     }
-    return;
+    return made;
   }
 
   std::vector<const mapper::Rule*> rules;
@@ -172,6 +176,23 @@ void generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uin
   if (rules.empty()) {
     throw std::runtime_error("the configuration has no prefix that synthesizes " +
                              std::string(to_string(c)) + " names");
+  }
+  // Distinct names are drawn at random: keep well below the number of addresses available
+  // (an upper bound: more specific rules may take some of them), or drawing never ends.
+  double capacity = 0;
+  for (const auto* r : rules) {
+    const unsigned host = r->prefix.address.bits() - r->prefix.length;
+    capacity += host >= 60 ? 1e18 : static_cast<double>(std::uint64_t{1} << host);
+  }
+  const auto limit = static_cast<std::size_t>(std::min(capacity * 0.9, 1e15));
+  if (count > limit) {
+    if (!allow_fewer) {
+      throw std::runtime_error("asked for " + std::to_string(count) + " distinct " +
+                               std::string(to_string(c)) + " names, but the prefixes hold about " +
+                               std::to_string(static_cast<std::uint64_t>(capacity)) +
+                               " addresses");
+    }
+    count = limit;
   }
   std::unordered_set<Key, KeyHash> seen;
   seen.reserve(count * 2);
@@ -209,6 +230,7 @@ void generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uin
     sink(n, type);
     ++made;
   }
+  return made;
 }
 
 std::vector<dns::Name> names(const mapper::Mapper& m, QueryClass c, std::size_t count,

@@ -32,9 +32,11 @@ struct Env {
   std::shared_ptr<app::App> app;
 };
 
-/// Loads, builds and installs; throws std::runtime_error listing every config error.
-Env load_file(const std::string& path);
-Env load_text(const std::string& yaml, const std::string& file = "<bench>");
+/// Loads, builds and installs; throws std::runtime_error listing every config error. With
+/// open_store false the config's LMDB override store is not opened (pure synthesis).
+Env load_file(const std::string& path, bool open_store = false);
+Env load_text(const std::string& yaml, const std::string& file = "<bench>",
+              bool open_store = false);
 
 /// Classes of queries the harness measures separately.
 enum class QueryClass : std::uint8_t {
@@ -56,8 +58,10 @@ using Sink = std::function<void(const dns::Name& name, dns::RRType type)>;
 /// exist). Addresses are drawn from the rules that qualify (uniformly over rules, then
 /// uniformly inside the prefix) with std::mt19937_64(seed). Throws when the configuration
 /// has no rule for the class or distinct names run out.
-void generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uint64_t seed,
-              const Sink& sink);
+/// With allow_fewer, a count above 90% of the addresses the rules hold is lowered to that and
+/// the number actually produced is returned; otherwise that throws.
+std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count,
+                     std::uint64_t seed, const Sink& sink, bool allow_fewer = false);
 /// generate() into a vector.
 std::vector<dns::Name> names(const mapper::Mapper& m, QueryClass c, std::size_t count,
                              std::uint64_t seed);

@@ -416,7 +416,7 @@ Synthesis Mapper::address_ptr(const dns::IpAddress& address, Session* session) c
       return s;
     }
     s.status = Synthesis::Status::ptr;
-    s.ttl = runtime->ttl != 0 ? runtime->ttl : config_.default_ttl;
+    s.ttl = runtime->ttl != 0 ? runtime->ttl : base_ttl;
     return s;
   }
   s.rule = rule;
@@ -505,10 +505,11 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
         if (!addr || !decides(*addr, nullptr, &rt)) {
           continue;
         }
+        const Rule* covering = rule_for(*addr);
         s.status = Synthesis::Status::address;
         s.source = Synthesis::Source::prefix_override;
         s.address = *addr;
-        s.ttl = rt.ttl != 0 ? rt.ttl : config_.default_ttl;
+        s.ttl = rt.ttl != 0 ? rt.ttl : (covering != nullptr ? covering->ttl : config_.default_ttl);
         s.prefix = rt.prefix;
         s.template_text = rt.text;
         return s;

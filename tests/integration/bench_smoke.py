@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Smoke test of the benchmarks (ctest bench_smoke): they run and report something sane.
+
+1. automap_bench, a few cases, --benchmark_min_time=0.01: every case reports items_per_second.
+2. bench/automap-bench --duration 1 --repeat 1 against automapd only: the markdown table has a
+   row per class with a non-zero q/s and no loss worth mentioning.
+"""
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+CASES = "BM_ReversePtrV4/1024|BM_ReversePtrV6/1024|BM_ForwardV4/1024|BM_PipeQuery/ptr4|" \
+        "BM_WireQuery/ptr4/|BM_SoaProbeLookup/ptr4|BM_Lpm/1000$"
+
+
+def fail(msg):
+    print("bench_smoke: FAIL: " + msg)
+    sys.exit(1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--harness", required=True)
+    ap.add_argument("--build", required=True)
+    a = ap.parse_args()
+
+    r = subprocess.run([a.bench, "--benchmark_min_time=0.01", "--benchmark_filter=" + CASES,
+                        "--benchmark_format=json"], capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        fail("automap_bench exited %d:\n%s" % (r.returncode, r.stderr))
+    results = json.loads(r.stdout)["benchmarks"]
+    if len(results) < 7:
+        fail("expected 7 cases, got %s" % [b["name"] for b in results])
+    for b in results:
+        if b.get("error_occurred") or not b.get("items_per_second"):
+            fail("case %s: %s" % (b["name"], b.get("error_message", "no items_per_second")))
+        print("%-32s %8.0f ns" % (b["name"], b["real_time"]))
+
+    if not shutil.which("dnsperf"):
+        print("bench_smoke: dnsperf not installed, harness part skipped")
+        sys.exit(77)
+    r = subprocess.run(["/usr/bin/python3", a.harness, "--build", a.build, "--duration", "1",
+                        "--repeat", "1", "--targets", "automapd", "--names", "5000"],
+                       capture_output=True, text=True, timeout=90)
+    print(r.stdout)
+    if r.returncode != 0:
+        fail("automap-bench exited %d:\n%s" % (r.returncode, r.stderr[-3000:]))
+    rows = {}
+    for line in r.stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 6 and cells[1] == "automapd":
+            rows[cells[0]] = cells
+    for cls in ("ptr4", "ptr6", "a", "aaaa"):
+        if cls not in rows:
+            fail("no table row for %s" % cls)
+        qps = float(rows[cls][2].replace(",", ""))
+        if qps <= 0:
+            fail("%s: q/s is %s" % (cls, rows[cls][2]))
+        loss = float(rows[cls][5].rstrip("%"))
+        if loss > 5:
+            fail("%s: loss %s" % (cls, rows[cls][5]))
+        if not re.search(r"NOERROR", rows[cls][6]):
+            fail("%s: rcodes %s" % (cls, rows[cls][6]))
+    print("bench_smoke: ok")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+# Overrides live: mapctl changes what automapd serve (and PowerDNS with automapd pipe) answer
+# at once; 100k writes under query load; SIGKILL in the middle of a 1M-line import.
+add_test(NAME overrides_live
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/overrides_live_test.py
+                 $<TARGET_FILE:mapctl> $<TARGET_FILE:automapd>)
+set_tests_properties(overrides_live PROPERTIES LABELS integration TIMEOUT 300)

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: MIT
+// mapctl's command line: CLI11 options per verb; parse errors exit 2.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include "mapper/app/log.h"
+#include "tools/mapctl/commands.h"
+
+namespace amap::mapctl {
+
+int run(int argc, char** argv) {
+  CLI::App cli{
+      "mapctl: manage automap's overrides (per-address names, per-prefix templates) in the LMDB "
+      "store, and ask what automap answers.\nExit status: 0 success, 1 error, 2 usage."};
+  cli.require_subcommand(1);
+  cli.fallthrough();  // -c may also follow the verb
+  Options o;
+  cli.add_option("-c,--config", o.config,
+                 "automap YAML configuration (also $AUTOMAP_CONFIG)")
+      ->envname("AUTOMAP_CONFIG")
+      ->capture_default_str();
+
+  auto add_json = [&](CLI::App* sub) {
+    sub->add_flag("--json", o.json, "Print JSON instead of text");
+  };
+  auto add_purge = [&](CLI::App* sub) {
+    sub->add_flag("--purge", o.purge.enabled,
+                  "After the change, run `pdns_control purge NAME$` for the names it affects "
+                  "(PowerDNS caches hide changes for up to cache-ttl)");
+    sub->add_option("--pdns-control", o.purge.pdns_control, "pdns_control binary")
+        ->capture_default_str();
+    sub->add_option("--pdns-socket-dir", o.purge.socket_dir,
+                    "PowerDNS socket-dir, passed as --socket-dir= to pdns_control");
+  };
+
+  auto* add = cli.add_subcommand(
+      "add", "Add or replace an override: ADDR NAME (PTR name), PREFIX TEMPLATE, or --none");
+  add->add_option("ADDR_OR_PREFIX", o.key, "10.1.2.3 or 2001:db8:1200::/56")->required();
+  auto* target = add->add_option(
+      "NAME_OR_TEMPLATE", o.target,
+      "a host name for an address (made absolute), a template such as cust42-{ip}.example.net. "
+      "for a prefix");
+  auto* none = add->add_flag("--none", o.none, "No name: NXDOMAIN for the PTR(s)");
+  none->excludes(target);
+  std::uint32_t ttl = 0;
+  auto* ttl_opt = add->add_option("--ttl", ttl, "TTL in seconds (default: the configured TTL)")
+                      ->check(CLI::Range(0U, 2147483647U));
+  add->add_flag("--force", o.force,
+                "Store it even outside every configured prefix, or when the name is another "
+                "address's synthesized name");
+  add_purge(add);
+
+  auto* del = cli.add_subcommand("del", "Delete the override of an address or prefix");
+  del->add_option("ADDR_OR_PREFIX", o.key, "10.1.2.3 or 2001:db8:1200::/56")->required();
+  add_purge(del);
+
+  auto* get = cli.add_subcommand("get", "Show the override of an address or prefix");
+  get->add_option("ADDR_OR_PREFIX", o.key, "10.1.2.3 or 2001:db8:1200::/56")->required();
+  add_json(get);
+
+  auto* list = cli.add_subcommand("list", "List overrides in address order");
+  list->add_option("PREFIX", o.key, "only those inside this prefix");
+  list->add_option("--limit", o.limit, "at most N entries (0 = all)");
+  add_json(list);
+
+  auto* imp = cli.add_subcommand(
+      "import",
+      "Add or replace overrides from a CSV or JSON lines file, all or nothing (one transaction)");
+  imp->add_option("FILE", o.file, "CSV (address_or_prefix,kind,target,ttl) or .jsonl")
+      ->required();
+  imp->add_option("--format", o.format, "csv or jsonl (default: by extension, else csv)")
+      ->check(CLI::IsMember({"csv", "jsonl", "json"}));
+  imp->add_flag("--force", o.force, "Accept keys outside every configured prefix");
+  imp->add_flag("--dry-run", o.dry_run, "Check the file only; write nothing");
+  imp->add_option("--max-errors", o.max_errors, "Print at most N errors (0 = all)")
+      ->capture_default_str();
+  add_purge(imp);
+
+  auto* exp = cli.add_subcommand("export", "Write every override as CSV or JSON lines");
+  exp->add_option("FILE", o.file, "output file (default: stdout)");
+  exp->add_option("--format", o.format, "csv or jsonl (default: by extension, else csv)")
+      ->check(CLI::IsMember({"csv", "jsonl", "json"}));
+  exp->add_flag("--json", [&](std::int64_t) { o.format = "jsonl"; },
+                "Same as --format jsonl");
+
+  auto* lookup = cli.add_subcommand(
+      "lookup", "What automap answers for an address or a name, and why (same code as the servers)");
+  lookup->add_option("QNAME_OR_ADDR", o.qname, "10.1.2.3, 3.2.1.10.in-addr.arpa. or a host name")
+      ->required();
+  lookup->add_option("QTYPE", o.qtype, "record type (default: PTR for addresses, else A/AAAA)");
+  add_json(lookup);
+
+  auto* check = cli.add_subcommand(
+      "check", "Validate the configuration (as automapd checkconf) and the stored overrides");
+  add_json(check);
+
+  auto* stats = cli.add_subcommand("stats", "Store statistics: counts, map use, readers");
+  add_json(stats);
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (105, 106, 109, ...) mean "usage" here: exit 2. Help is 0.
+    const int rc = cli.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (*add && o.target.empty() && !o.none) {
+    std::fprintf(stderr,
+                 "mapctl add: give NAME (for an address), TEMPLATE (for a prefix) or --none\n"
+                 "Run with --help for more information.\n");
+    return kExitUsage;
+  }
+  if (ttl_opt->count() > 0) {
+    o.ttl = ttl;
+  }
+  log::set_program("mapctl");
+
+  if (*add) return cmd_add(o);
+  if (*del) return cmd_del(o);
+  if (*get) return cmd_get(o);
+  if (*list) return cmd_list(o);
+  if (*imp) return cmd_import(o);
+  if (*exp) return cmd_export(o);
+  if (*lookup) return cmd_lookup(o);
+  if (*check) return cmd_check(o);
+  if (*stats) return cmd_stats(o);
+  return kExitUsage;
+}
+
+}  // namespace amap::mapctl

@@ -1,0 +1,1084 @@
+// SPDX-License-Identifier: MIT
+#include "tools/mapctl/commands.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "mapper/app/log.h"
+#include "mapper/app/testing.h"
+#include "mapper/core/reverse_name.h"
+#include "mapper/core/template.h"
+#include "mapper/engine/mapper.h"
+#include "store/overrides.h"
+#include "tools/mapctl/json.h"
+#include "tools/mapctl/records.h"
+
+namespace amap::mapctl {
+namespace {
+
+// ------------------------------------------------------------------------------------ output
+
+void error(const std::string& msg) { std::fprintf(stderr, "mapctl: error: %s\n", msg.c_str()); }
+void warning(const std::string& msg) {
+  std::fprintf(stderr, "mapctl: warning: %s\n", msg.c_str());
+}
+void out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void out_line(const std::string& text) {
+  out(text);
+  std::fputc('\n', stdout);
+}
+
+std::string ttl_text(std::uint32_t ttl) {
+  return ttl == 0 ? std::string("default") : std::to_string(ttl);
+}
+
+std::string row_text(const Key& k, store::OverrideKind kind, std::string_view target,
+                     std::uint32_t ttl, std::uint64_t updated_ns) {
+  std::string s = k.to_string();
+  s += ' ';
+  s += store::to_string(kind);
+  s += ' ';
+  s += target.empty() ? std::string_view("-") : target;
+  s += " ttl=" + ttl_text(ttl);
+  if (updated_ns != 0) {
+    s += " updated=" + format_timestamp(updated_ns);
+  }
+  return s;
+}
+
+void row_json(json::Writer& w, const Key& k, store::OverrideKind kind, std::string_view target,
+              std::uint32_t ttl, std::uint64_t updated_ns) {
+  w.begin_object();
+  w.key("address_or_prefix").value(k.to_string());
+  w.key("kind").value(store::to_string(kind));
+  w.key("target").value(target);
+  w.key("ttl").value(std::uint64_t{ttl});
+  if (updated_ns != 0) {
+    w.key("updated").value(format_timestamp(updated_ns));
+  }
+  w.end_object();
+}
+
+// ------------------------------------------------------------------------------------ config
+
+struct Loaded {
+  std::string file;
+  config::Config config;
+  std::shared_ptr<const mapper::Mapper> mapper;  // synthesis only (no store)
+};
+
+std::optional<Loaded> load_config(const std::string& file) {
+  auto loaded = config::load_file(file);
+  std::vector<config::Error> errors = std::move(loaded.errors);
+  std::shared_ptr<const mapper::Mapper> m;
+  if (errors.empty()) {
+    mapper::Mapper::BuildOptions bo;
+    bo.open_store = false;
+    m = mapper::Mapper::build(loaded.config, errors, bo);
+  }
+  if (!errors.empty() || !m) {
+    for (const auto& e : errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    error("the configuration " + file +
+          " has errors (listed above): fix them, then run the command again (`mapctl check` "
+          "re-checks it; -c FILE or AUTOMAP_CONFIG picks another file)");
+    return std::nullopt;
+  }
+  return Loaded{file, std::move(loaded.config), std::move(m)};
+}
+
+bool require_store(const Loaded& l) {
+  if (!l.config.store.present) {
+    error("no store configured: add `store: { path: DIR }` to " + l.file);
+    return false;
+  }
+  return true;
+}
+
+bool store_exists(const Loaded& l) {
+  std::error_code ec;
+  return std::filesystem::exists(std::filesystem::path(l.config.store.path) / "data.mdb", ec);
+}
+
+store::StoreOptions store_options(const Loaded& l) {
+  store::StoreOptions so;
+  so.path = l.config.store.path;
+  so.map_size = l.config.store.map_size;
+  return so;
+}
+
+/// Opens the store read-write (creating it). Read verbs call this only when it exists.
+std::unique_ptr<store::OverrideStore> open_store(const Loaded& l) {
+  try {
+    return std::make_unique<store::OverrideStore>(store_options(l));
+  } catch (const std::exception& e) {
+    error(std::string(e.what()));
+    return nullptr;
+  }
+}
+
+std::unique_ptr<store::OverrideStore> open_existing_store(const Loaded& l) {
+  if (!store_exists(l)) {
+    error("the store " + l.config.store.path +
+          " does not exist yet (no overrides): `mapctl add` or `mapctl import` creates it, and "
+          "so does starting automapd");
+    return nullptr;
+  }
+  return open_store(l);
+}
+
+// ------------------------------------------------------------------------------------- purge
+
+/// Runs `pdns_control [--socket-dir=DIR] purge NAME` and returns "" or what went wrong.
+std::string run_pdns_control(const PurgeOptions& p, const std::string& arg) {
+  std::vector<std::string> args{p.pdns_control};
+  if (!p.socket_dir.empty()) {
+    args.push_back("--socket-dir=" + p.socket_dir);
+  }
+  args.emplace_back("purge");
+  args.push_back(arg);
+  std::vector<char*> argv;
+  for (auto& a : args) {
+    argv.push_back(a.data());
+  }
+  argv.push_back(nullptr);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    return std::string("fork failed: ") + std::strerror(errno);
+  }
+  if (pid == 0) {
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    if (devnull >= 0) {
+      ::dup2(devnull, STDOUT_FILENO);
+    }
+    ::execvp(argv[0], argv.data());
+    std::fprintf(stderr, "mapctl: cannot run %s: %s\n", argv[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      return std::string("waitpid failed: ") + std::strerror(errno);
+    }
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    return {};
+  }
+  if (WIFEXITED(status)) {
+    return "exit status " + std::to_string(WEXITSTATUS(status)) +
+           (WEXITSTATUS(status) == 127 ? " (not found?)" : "");
+  }
+  return "killed by signal " + std::to_string(WTERMSIG(status));
+}
+
+/// Purges `NAME$` for every name; warnings only (the store change has landed).
+void purge(const PurgeOptions& p, const std::set<std::string>& names) {
+  if (!p.enabled) {
+    return;
+  }
+  for (const auto& n : names) {
+    const std::string arg = n + "$";
+    if (std::string why = run_pdns_control(p, arg); !why.empty()) {
+      warning("the change is stored and automap answers it now, but `" + p.pdns_control +
+              (p.socket_dir.empty() ? "" : " --socket-dir=" + p.socket_dir) + " purge " + arg +
+              "` failed (" + why +
+              "): PowerDNS may serve the old answer until its cache entry expires (cache-ttl): "
+              "check that pdns_server runs and --pdns-socket-dir points at its socket-dir");
+    }
+  }
+}
+
+/// Forward suffix of a template (or "" when it does not compile for `p`).
+std::string template_suffix(std::string_view text, const dns::Prefix& p) {
+  auto t = mapper::Template::compile(text, p);
+  if (!t || t->suffix().is_root()) {
+    return {};
+  }
+  return t->suffix().to_string();
+}
+
+/// What a change of `k` may have changed in PowerDNS's caches.
+std::set<std::string> purge_names(const Loaded& l, const Key& k,
+                                  const std::optional<store::Override>& before,
+                                  const std::optional<store::Override>& after) {
+  std::set<std::string> names;
+  if (!k.is_prefix) {
+    names.insert(mapper::to_reverse_name(k.address()).to_string());
+    for (const auto* o : {&before, &after}) {
+      if (*o && (*o)->kind == store::OverrideKind::name) {
+        names.insert((*o)->target);
+      }
+    }
+    return names;
+  }
+  names.insert(mapper::reverse_zone_for(k.prefix).to_string());
+  for (const auto* o : {&before, &after}) {
+    if (*o && (*o)->kind == store::OverrideKind::name_template) {
+      if (auto s = template_suffix((*o)->target, k.prefix); !s.empty()) {
+        names.insert(s);
+      }
+    }
+  }
+  // Names that config templates give inside the prefix start or stop resolving forward.
+  for (const auto& r : l.mapper->rules()) {
+    if (r.name && r.forward && (r.prefix.contains(k.prefix) || k.prefix.contains(r.prefix)) &&
+        !r.name->suffix().is_root()) {
+      names.insert(r.name->suffix().to_string());
+    }
+  }
+  return names;
+}
+
+// -------------------------------------------------------------------------------------- keys
+
+bool parse_key_arg(const std::string& text, Key& k) {
+  std::string why;
+  if (!parse_key(text, k, why)) {
+    error(why);
+    return false;
+  }
+  return true;
+}
+
+std::string describe(const store::Override& o) {
+  std::string s(store::to_string(o.kind));
+  if (!o.target.empty()) {
+    s += " " + o.target;
+  }
+  s += " ttl=" + ttl_text(o.ttl);
+  return s;
+}
+
+std::optional<store::Override> get_one(const store::OverrideStore& st, const Key& k) {
+  return k.is_prefix ? st.get_prefix(k.prefix) : st.get_address(k.address());
+}
+
+// ------------------------------------------------------------------------------------ import
+
+/// Reads a whole file. "" with `why` set on failure.
+bool read_file(const std::string& path, std::string& data, std::string& why) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    why = "cannot open " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) {
+    data.reserve(static_cast<std::size_t>(st.st_size));
+  }
+  char buf[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      why = "cannot read " + path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) {
+      break;
+    }
+    data.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------- add
+
+int cmd_add(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  Record r;
+  if (!parse_key_arg(o.key, r.key)) {
+    return kExitError;
+  }
+  if (o.none) {
+    r.value = store::Override::none(o.ttl.value_or(0));
+  } else {
+    r.value.kind = r.key.is_prefix ? store::OverrideKind::name_template : store::OverrideKind::name;
+    r.value.target = o.target;
+    r.value.ttl = o.ttl.value_or(0);
+  }
+  Validator v(l->mapper, l->file, o.force);
+  std::string why;
+  if (!v.check(r, why)) {
+    error(why);
+    return kExitError;
+  }
+  auto st = open_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  std::optional<store::Override> before;
+  try {
+    before = get_one(*st, r.key);
+    std::optional<dns::IpAddress> previous_owner;
+    if (r.value.kind == store::OverrideKind::name) {
+      if (auto n = dns::Name::from_text(r.value.target)) {
+        previous_owner = st->get_name(*n);
+      }
+    }
+    if (r.key.is_prefix) {
+      st->put_prefix(r.key.prefix, r.value);
+    } else {
+      st->put_address(r.key.address(), r.value);
+    }
+    if (previous_owner && *previous_owner != r.key.address()) {
+      warning("the name " + r.value.target + " was the override of " +
+              previous_owner->to_string() + " too: it now resolves forward to " +
+              r.key.to_string() + " only (the PTR of " + previous_owner->to_string() +
+              " is unchanged)");
+    }
+  } catch (const std::exception& e) {
+    error(std::string(e.what()) + "; nothing was changed");
+    return kExitError;
+  }
+  const std::string verb = before ? "replaced" : "added";
+  out_line(verb + " " + r.key.to_string() + ": " + describe(r.value) +
+           (before ? " (was " + describe(*before) + ")" : ""));
+  purge(o.purge, purge_names(*l, r.key, before, r.value));
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------- del
+
+int cmd_del(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  Key k;
+  if (!parse_key_arg(o.key, k)) {
+    return kExitError;
+  }
+  auto st = open_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  std::optional<store::Override> before;
+  bool removed = false;
+  try {
+    before = get_one(*st, k);
+    removed = k.is_prefix ? st->erase_prefix(k.prefix) : st->erase_address(k.address());
+  } catch (const std::exception& e) {
+    error(std::string(e.what()) + "; nothing was changed");
+    return kExitError;
+  }
+  if (!removed) {
+    error("no override for " + k.to_string() + ": nothing to delete (`mapctl list` shows them)");
+    return kExitError;
+  }
+  out_line("deleted " + k.to_string() + (before ? " (was " + describe(*before) + ")" : ""));
+  purge(o.purge, purge_names(*l, k, before, std::nullopt));
+  return kExitOk;
+}
+
+// ---------------------------------------------------------------------------------------- get
+
+int cmd_get(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  Key k;
+  if (!parse_key_arg(o.key, k)) {
+    return kExitError;
+  }
+  auto st = open_existing_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  std::optional<store::Override> v;
+  try {
+    v = get_one(*st, k);
+  } catch (const std::exception& e) {
+    error(e.what());
+    return kExitError;
+  }
+  if (!v) {
+    error("no override for " + k.to_string() +
+          " (`mapctl lookup " + k.to_string() + "` shows what automap answers there)");
+    return kExitError;
+  }
+  if (o.json) {
+    json::Writer w;
+    row_json(w, k, v->kind, v->target, v->ttl, 0);
+    out_line(w.str());
+  } else {
+    out_line(row_text(k, v->kind, v->target, v->ttl, 0));
+  }
+  return kExitOk;
+}
+
+// --------------------------------------------------------------------------------------- list
+
+int cmd_list(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  std::optional<dns::Prefix> within;
+  if (!o.key.empty()) {
+    Key k;
+    if (!parse_key_arg(o.key, k)) {
+      return kExitError;
+    }
+    within = k.prefix;
+  }
+  auto st = open_existing_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  std::string buf;
+  json::Writer w;
+  try {
+    st->list(within, o.limit, [&](const store::ListEntry& e) {
+      const Key k{e.is_prefix, e.prefix};
+      if (o.json) {
+        w.clear();
+        row_json(w, k, e.value.kind, e.value.target, e.value.ttl, e.value.timestamp_ns);
+        buf += w.str();
+      } else {
+        buf += row_text(k, e.value.kind, e.value.target, e.value.ttl, e.value.timestamp_ns);
+      }
+      buf += '\n';
+      if (buf.size() > (1U << 16)) {
+        out(buf);
+        buf.clear();
+      }
+    });
+  } catch (const std::exception& e) {
+    out(buf);
+    error(e.what());
+    return kExitError;
+  }
+  out(buf);
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------- import
+
+int cmd_import(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  Format format = format_for_path(o.file);
+  if (!o.format.empty()) {
+    format = *format_from_name(o.format);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  std::string data;
+  std::string why;
+  if (!read_file(o.file, data, why)) {
+    error(why);
+    return kExitError;
+  }
+  Validator v(l->mapper, l->file, o.force);
+  std::function<void(std::size_t)> progress;
+  if (tty) {
+    progress = [&](std::size_t done) {
+      std::fprintf(stderr, "\rmapctl import: checking %s: %3u%%", o.file.c_str(),
+                   data.empty() ? 100U : static_cast<unsigned>(done * 100 / data.size()));
+      std::fflush(stderr);
+    };
+  }
+  ParsedFile parsed = parse_import(data, format, v, progress);
+  data = std::string();  // free the text before the write transaction
+  if (tty) {
+    std::fputs("\r\033[K", stderr);
+  }
+  if (!parsed.errors.empty()) {
+    std::size_t shown = 0;
+    for (const auto& e : parsed.errors) {
+      if (o.max_errors != 0 && shown == o.max_errors) {
+        break;
+      }
+      std::fprintf(stderr, "%s:%zu: %s\n", o.file.c_str(), e.line, e.message.c_str());
+      ++shown;
+    }
+    if (shown < parsed.errors.size()) {
+      std::fprintf(stderr, "%s: %zu more errors not shown (--max-errors 0 shows all)\n",
+                   o.file.c_str(), parsed.errors.size() - shown);
+    }
+    error(o.file + ": " + std::to_string(parsed.errors.size()) + " bad line" +
+          (parsed.errors.size() == 1 ? "" : "s") + " out of " + std::to_string(parsed.records) +
+          ", nothing imported: fix " + (parsed.errors.size() == 1 ? "it" : "them") +
+          " and run the import again");
+    return kExitError;
+  }
+  const double parse_s = seconds_since(t0);
+  if (o.dry_run) {
+    out_line("dry run: " + std::to_string(parsed.changes.size()) + " overrides in " + o.file +
+             " are valid; nothing written");
+    return kExitOk;
+  }
+  auto st = open_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  if (tty) {
+    std::fprintf(stderr, "mapctl import: writing %zu overrides in one transaction...",
+                 parsed.changes.size());
+    std::fflush(stderr);
+  }
+  store::ApplyResult res;
+  try {
+    res = st->apply(parsed.changes);
+  } catch (const std::exception& e) {
+    if (tty) {
+      std::fputs("\r\033[K", stderr);
+    }
+    error(std::string(e.what()) + "; nothing was imported (the whole file is one transaction)");
+    return kExitError;
+  }
+  if (tty) {
+    std::fputs("\r\033[K", stderr);
+  }
+  const double total_s = seconds_since(t0);
+  char timing[96];
+  std::snprintf(timing, sizeof timing, " in %.2f s (checking %.2f s, writing %.2f s)", total_s,
+                parse_s, total_s - parse_s);
+  out_line("imported " + std::to_string(res.written) + " overrides from " + o.file +
+           " in one transaction" + timing);
+
+  if (o.purge.enabled) {
+    // One purge per zone touched: per-name purges would not scale to a big import.
+    std::set<std::string> names;
+    const auto& rz = l->mapper->reverse_zones();
+    for (const auto& c : parsed.changes) {
+      const dns::Name own = c.is_prefix ? mapper::reverse_zone_for(c.key)
+                                        : mapper::to_reverse_name(c.key.address);
+      auto it = std::find_if(rz.begin(), rz.end(),
+                             [&](const dns::Name& z) { return own.is_subdomain_of(z); });
+      names.insert(it != rz.end() ? it->to_string() : mapper::reverse_zone_for(c.key).to_string());
+    }
+    for (const auto& z : l->mapper->forward_zones()) {
+      names.insert(z.to_string());
+    }
+    purge(o.purge, names);
+  }
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------- export
+
+int cmd_export(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  const bool to_stdout = o.file.empty() || o.file == "-";
+  Format format = to_stdout ? Format::csv : format_for_path(o.file);
+  if (!o.format.empty()) {
+    format = *format_from_name(o.format);
+  }
+  auto st = open_existing_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  std::FILE* f = stdout;
+  std::string tmp;
+  if (!to_stdout) {
+    // Written next to the target and renamed: a reader never sees half a file.
+    tmp = o.file + ".tmp." + std::to_string(::getpid());
+    f = std::fopen(tmp.c_str(), "we");
+    if (f == nullptr) {
+      error("cannot create " + tmp + ": " + std::strerror(errno));
+      return kExitError;
+    }
+  }
+  std::string buf;
+  if (format == Format::csv) {
+    buf += kCsvHeader;
+    buf += '\n';
+  }
+  bool write_ok = true;
+  std::size_t count = 0;
+  auto flush = [&] {
+    if (!buf.empty() && std::fwrite(buf.data(), 1, buf.size(), f) != buf.size()) {
+      write_ok = false;
+    }
+    buf.clear();
+  };
+  try {
+    count = st->list(std::nullopt, 0, [&](const store::ListEntry& e) {
+      append_record(buf, format, Key{e.is_prefix, e.prefix}, e.value.kind, e.value.target,
+                    e.value.ttl);
+      if (buf.size() > (1U << 20)) {
+        flush();
+      }
+    });
+  } catch (const std::exception& e) {
+    if (!to_stdout) {
+      std::fclose(f);
+      ::unlink(tmp.c_str());
+    }
+    error(e.what());
+    return kExitError;
+  }
+  flush();
+  if (std::fflush(f) != 0) {
+    write_ok = false;
+  }
+  if (!to_stdout) {
+    if (::fsync(::fileno(f)) != 0) {
+      write_ok = false;
+    }
+    if (std::fclose(f) != 0) {
+      write_ok = false;
+    }
+    if (!write_ok || std::rename(tmp.c_str(), o.file.c_str()) != 0) {
+      const std::string why = std::strerror(errno);
+      ::unlink(tmp.c_str());
+      error("cannot write " + o.file + ": " + why);
+      return kExitError;
+    }
+    std::fprintf(stderr, "mapctl: exported %zu overrides to %s (%s)\n", count, o.file.c_str(),
+                 std::string(format_name(format)).c_str());
+  } else if (!write_ok) {
+    error(std::string("cannot write to stdout: ") + std::strerror(errno));
+    return kExitError;
+  }
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------- lookup
+
+namespace {
+
+std::string_view status_name(mapper::Synthesis::Status s) {
+  using S = mapper::Synthesis::Status;
+  switch (s) {
+    case S::nxdomain: return "nxdomain";
+    case S::exists: return "exists";
+    case S::ptr: return "ptr";
+    case S::address: return "address";
+    case S::failed: return "failed";
+  }
+  return "?";
+}
+
+std::string_view source_name(mapper::Synthesis::Source s) {
+  using S = mapper::Synthesis::Source;
+  switch (s) {
+    case S::none: return "none";
+    case S::config: return "config";
+    case S::address_override: return "address_override";
+    case S::prefix_override: return "prefix_override";
+  }
+  return "?";
+}
+
+/// A Synthesis copied out of the thread's buffers (template_text is only valid until the
+/// next call).
+struct Explanation {
+  mapper::Synthesis::Status status = mapper::Synthesis::Status::nxdomain;
+  mapper::Synthesis::Source source = mapper::Synthesis::Source::none;
+  std::string prefix;
+  std::string template_text;
+  std::string origin;
+  std::string target;
+  std::string address;
+  std::uint32_t ttl = 0;
+};
+
+Explanation explain(const mapper::Synthesis& s) {
+  Explanation e;
+  e.status = s.status;
+  e.source = s.source;
+  if (s.source != mapper::Synthesis::Source::none) {
+    e.prefix = s.prefix.to_string();
+  }
+  e.template_text = std::string(s.template_text);
+  if (s.rule != nullptr && s.source == mapper::Synthesis::Source::config) {
+    e.origin = s.rule->origin;
+  }
+  if (s.status == mapper::Synthesis::Status::ptr) {
+    e.target = s.target.to_string();
+  }
+  if (s.status == mapper::Synthesis::Status::ptr ||
+      s.status == mapper::Synthesis::Status::address) {
+    e.address = s.address.to_string();
+    e.ttl = s.ttl;
+  }
+  return e;
+}
+
+std::string source_sentence(const Explanation& e, const std::string& store_path) {
+  using Src = mapper::Synthesis::Source;
+  using St = mapper::Synthesis::Status;
+  switch (e.source) {
+    case Src::address_override:
+      return "override for address " + e.prefix.substr(0, e.prefix.find('/')) + " (store " +
+             store_path + ")" +
+             (e.status == St::nxdomain ? ": none, so NXDOMAIN" : "");
+    case Src::prefix_override:
+      return "override for prefix " + e.prefix + " (store " + store_path + ")" +
+             (e.template_text.empty() ? std::string(": none, so NXDOMAIN")
+                                      : " with template \"" + e.template_text + "\"");
+    case Src::config:
+      return "config prefix " + e.prefix + " from " + e.origin +
+             (e.template_text.empty() ? std::string(" (blank or reverse: false: no PTR)")
+                                      : " with template \"" + e.template_text + "\"");
+    case Src::none:
+      break;
+  }
+  if (e.status == St::exists) {
+    return "nothing at this name itself: it exists because synthesized names lie below it "
+           "(empty non-terminal or zone apex)";
+  }
+  if (e.status == St::failed) {
+    return "the override store could not be read: the servers answer SERVFAIL";
+  }
+  return "nothing: no configured prefix or override covers this name";
+}
+
+}  // namespace
+
+int cmd_lookup(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l) {
+    return kExitError;
+  }
+  // The store as the servers see it: read-only, only when it exists.
+  const bool with_store = l->config.store.present && store_exists(*l);
+  std::vector<config::Error> errors;
+  mapper::Mapper::BuildOptions bo;
+  bo.open_store = with_store;
+  auto m = mapper::Mapper::build(l->config, errors, bo);
+  if (!m) {
+    for (const auto& e : errors) {
+      error(e.to_string());
+    }
+    return kExitError;
+  }
+  std::string qname = o.qname;
+  std::string qtype = o.qtype;
+  std::optional<dns::IpAddress> asked_address;
+  if (auto a = dns::IpAddress::parse(qname);
+      a && qname.find('/') == std::string::npos) {
+    asked_address = *a;
+    qname = mapper::to_reverse_name(*a).to_string();
+    if (qtype.empty()) {
+      qtype = "PTR";
+    }
+  }
+  auto name = dns::Name::from_text(qname);
+  if (!name) {
+    error("bad name '" + o.qname + "': " + std::string(errc_message(name.error())) +
+          " (give an address such as 10.1.2.3 or a name such as host.example.net.)");
+    return kExitError;
+  }
+  const Explanation e = explain(m->synthesize(*name));
+  if (qtype.empty()) {
+    if (e.status == mapper::Synthesis::Status::address) {
+      qtype = e.address.find(':') != std::string::npos ? "AAAA" : "A";
+    } else {
+      qtype = mapper::parse_reverse_name(*name).has_value() ? "PTR" : "A";
+    }
+  }
+  app::App app;
+  mapper::Mapper::install(m, app);
+  app::testing::QueryResult r;
+  try {
+    r = app::testing::query(app, name->to_string(), qtype);
+  } catch (const std::invalid_argument& ex) {
+    error("bad query " + name->to_string() + " " + qtype + ": " + ex.what() +
+          " (QTYPE is a type mnemonic such as A, AAAA, PTR, SOA, NS, ANY)");
+    return kExitError;
+  }
+  // FCrDNS: does the PTR target resolve back to the address here?
+  std::optional<Explanation> back;
+  if (e.status == mapper::Synthesis::Status::ptr) {
+    if (auto t = dns::Name::from_text(e.target)) {
+      back = explain(m->synthesize(*t));
+    }
+  }
+  const bool in_zone = r.rcode != app::Rcode::refused;
+  const std::string store_text =
+      !l->config.store.present ? std::string("none configured")
+                               : (with_store ? l->config.store.path
+                                             : l->config.store.path + " (does not exist yet)");
+  // The servers answer forward only inside the forward zones (elsewhere: REFUSED).
+  const bool fcrdns = back && back->status == mapper::Synthesis::Status::address &&
+                      back->address == e.address &&
+                      m->in_forward_zone(*dns::Name::from_text(e.target));
+
+  if (o.json) {
+    json::Writer w;
+    w.begin_object();
+    w.key("qname").value(name->to_string());
+    w.key("qtype").value(qtype);
+    if (asked_address) {
+      w.key("address").value(asked_address->to_string());
+    }
+    w.key("rcode").value(app::testing::rcode_name(r.rcode));
+    w.key("authoritative").value(r.authoritative);
+    for (const auto& [section, rows] : {std::pair{"answer", &r.answer},
+                                        std::pair{"authority", &r.authority},
+                                        std::pair{"additional", &r.additional}}) {
+      w.key(section).begin_array();
+      for (const auto& row : *rows) {
+        w.value(row);
+      }
+      w.end_array();
+    }
+    w.key("status").value(status_name(e.status));
+    w.key("source").value(source_name(e.source));
+    w.key("in_zone").value(in_zone);
+    w.key("explanation").value(in_zone ? source_sentence(e, l->config.store.path)
+                                       : std::string("not inside any zone automap serves"));
+    if (!e.prefix.empty()) {
+      w.key("prefix").value(e.prefix);
+    }
+    if (!e.template_text.empty()) {
+      w.key("template").value(e.template_text);
+    }
+    if (!e.origin.empty()) {
+      w.key("origin").value(e.origin);
+    }
+    if (!e.target.empty()) {
+      w.key("target").value(e.target);
+    }
+    if (!e.address.empty()) {
+      w.key("synthesized_address").value(e.address);
+      w.key("ttl").value(std::uint64_t{e.ttl});
+    }
+    if (back) {
+      w.key("fcrdns").value(fcrdns);
+    }
+    w.key("store").value(store_text);
+    w.end_object();
+    out_line(w.str());
+    return kExitOk;
+  }
+  std::string s = "query: " + name->to_string() + " " + qtype + "\n";
+  s += "rcode: " + std::string(app::testing::rcode_name(r.rcode)) +
+       (r.authoritative ? " (authoritative)" : "") + "\n";
+  for (const auto& [section, rows] : {std::pair{"answer", &r.answer},
+                                      std::pair{"authority", &r.authority}}) {
+    if (!rows->empty()) {
+      s += std::string(section) + ":\n";
+      for (const auto& row : *rows) {
+        s += "  " + row + "\n";
+      }
+    }
+  }
+  s += "source: " + (in_zone ? source_sentence(e, l->config.store.path)
+                             : std::string("not inside any zone automap serves (REFUSED)")) +
+       "\n";
+  if (!in_zone && e.source == mapper::Synthesis::Source::address_override) {
+    s += "note: this is the override name of " + e.address +
+         ", but it lies outside automap's forward zones: its own zone must carry the A/AAAA\n";
+  }
+  if (in_zone && !e.address.empty()) {
+    s += "ttl: " + std::to_string(e.ttl) + "\n";
+  }
+  if (back) {
+    s += "forward: " + e.target +
+         (fcrdns ? " resolves back to " + e.address + " (FCrDNS holds)"
+                 : std::string(" does not resolve back to ") + e.address +
+                       " in automap (its name lies outside automap's forward zones, or its "
+                       "template has forward: false)") +
+         "\n";
+  }
+  s += "store: " + store_text + "\n";
+  out(s);
+  return kExitOk;
+}
+
+// -------------------------------------------------------------------------------------- check
+
+int cmd_check(const Options& o) {
+  auto loaded = config::load_file(o.config);
+  std::vector<config::Error> errors = std::move(loaded.errors);
+  std::shared_ptr<const mapper::Mapper> m;
+  if (errors.empty()) {
+    mapper::Mapper::BuildOptions bo;
+    bo.open_store = false;
+    m = mapper::Mapper::build(loaded.config, errors, bo);
+  }
+  // Stored overrides that this configuration would not serve (warnings only).
+  std::vector<std::string> warnings;
+  std::size_t overrides = 0;
+  bool store_checked = false;
+  if (m && loaded.config.store.present) {
+    Loaded l{o.config, loaded.config, m};
+    if (store_exists(l)) {
+      try {
+        store::OverrideStore st(store_options(l));
+        Validator v(m, o.config, /*force=*/false);
+        store_checked = true;
+        st.list(std::nullopt, 0, [&](const store::ListEntry& e) {
+          ++overrides;
+          Record r{Key{e.is_prefix, e.prefix}, e.value.to_override()};
+          std::string why;
+          if (!v.check(r, why)) {
+            warnings.push_back("stored override " + r.key.to_string() + ": " + why);
+          }
+        });
+      } catch (const std::exception& ex) {
+        errors.push_back(config::Error{o.config, loaded.config.store.mark, "store.path",
+                                       ex.what()});
+      }
+    }
+  }
+  const bool ok = errors.empty() && m != nullptr;
+  if (o.json) {
+    json::Writer w;
+    w.begin_object();
+    w.key("file").value(o.config);
+    w.key("ok").value(ok);
+    w.key("errors").begin_array();
+    for (const auto& e : errors) {
+      w.begin_object();
+      w.key("line").value(e.mark.line).key("column").value(e.mark.column);
+      w.key("path").value(e.path).key("message").value(e.message);
+      w.key("text").value(e.to_string());
+      w.end_object();
+    }
+    w.end_array();
+    if (m) {
+      w.key("prefixes").value(std::uint64_t{m->rules().size()});
+      w.key("forward_zones").begin_array();
+      for (const auto& z : m->forward_zones()) {
+        w.value(z.to_string());
+      }
+      w.end_array();
+      w.key("reverse_zones").begin_array();
+      for (const auto& z : m->reverse_zones()) {
+        w.value(z.to_string());
+      }
+      w.end_array();
+      w.key("store");
+      if (loaded.config.store.present) {
+        w.value(loaded.config.store.path);
+      } else {
+        w.null();
+      }
+      if (store_checked) {
+        w.key("overrides").value(std::uint64_t{overrides});
+      }
+      w.key("warnings").begin_array();
+      for (const auto& s : warnings) {
+        w.value(s);
+      }
+      w.end_array();
+    }
+    w.end_object();
+    out_line(w.str());
+    return ok ? kExitOk : kExitError;
+  }
+  if (!ok) {
+    for (const auto& e : errors) {
+      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    }
+    error(o.config + ": " + std::to_string(errors.size()) + " error" +
+          (errors.size() == 1 ? "" : "s") + ": fix the lines above");
+    return kExitError;
+  }
+  std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n",
+              o.config.c_str(), m->rules().size(), m->forward_zones().size(),
+              m->reverse_zones().size(),
+              loaded.config.store.present ? loaded.config.store.path.c_str()
+                                          : "none (no overrides)");
+  if (store_checked) {
+    std::printf("store: %zu overrides checked against the configuration, %zu warnings\n",
+                overrides, warnings.size());
+  }
+  for (const auto& s : warnings) {
+    warning(s);
+  }
+  return kExitOk;
+}
+
+// -------------------------------------------------------------------------------------- stats
+
+int cmd_stats(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  auto st = open_existing_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  store::StoreStats s;
+  try {
+    s = st->stats();
+  } catch (const std::exception& e) {
+    error(e.what());
+    return kExitError;
+  }
+  const double percent =
+      s.map_size == 0 ? 0.0 : 100.0 * static_cast<double>(s.used_bytes) /
+                                  static_cast<double>(s.map_size);
+  if (o.json) {
+    json::Writer w;
+    w.begin_object();
+    w.key("path").value(l->config.store.path);
+    w.key("address_overrides").value(std::uint64_t{s.address_overrides});
+    w.key("prefix_overrides").value(std::uint64_t{s.prefix_overrides});
+    w.key("names").value(std::uint64_t{s.names});
+    w.key("tombstones").value(std::uint64_t{s.tombstones});
+    w.key("map_size").value(std::uint64_t{s.map_size});
+    w.key("used_bytes").value(std::uint64_t{s.used_bytes});
+    w.key("used_percent").value(percent);
+    w.key("page_size").value(std::uint64_t{s.page_size});
+    w.key("used_pages").value(std::uint64_t{s.used_pages});
+    w.key("readers").value(std::uint64_t{s.readers});
+    w.key("active_readers").value(std::uint64_t{s.active_readers});
+    w.key("max_readers").value(std::uint64_t{s.max_readers});
+    w.key("last_txn_id").value(std::uint64_t{s.last_txn_id});
+    w.end_object();
+    out_line(w.str());
+    return kExitOk;
+  }
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.2f%%", percent);
+  std::string t;
+  t += "store: " + l->config.store.path + "\n";
+  t += "address overrides: " + std::to_string(s.address_overrides) + "\n";
+  t += "prefix overrides: " + std::to_string(s.prefix_overrides) + "\n";
+  t += "names (forward index): " + std::to_string(s.names) + "\n";
+  t += "tombstones: " + std::to_string(s.tombstones) + "\n";
+  t += "map: " + store::format_size(s.used_bytes) + " used of " + store::format_size(s.map_size) +
+       " (" + pct + "), page size " + std::to_string(s.page_size) + "\n";
+  t += "readers: " + std::to_string(s.readers) + " slots in use (" +
+       std::to_string(s.active_readers) + " in a transaction) of " +
+       std::to_string(s.max_readers) + "\n";
+  t += "last txn: " + std::to_string(s.last_txn_id) + "\n";
+  out(t);
+  return kExitOk;
+}
+
+}  // namespace amap::mapctl

@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// mapctl's verbs. run() parses the command line (CLI11) and dispatches; the verbs print to
+// stdout (results) and stderr (errors, warnings, progress) and return the exit code:
+// 0 success, 1 error (not found, invalid data, store errors), 2 usage.
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace amap::mapctl {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitError = 1;
+inline constexpr int kExitUsage = 2;
+
+struct PurgeOptions {
+  bool enabled = false;
+  std::string pdns_control = "pdns_control";
+  std::string socket_dir;  // passed as --socket-dir= when set
+};
+
+struct Options {
+  std::string config = "/etc/automap/automap.yaml";
+  bool json = false;
+  bool force = false;
+  PurgeOptions purge;
+
+  std::string key;     // add/del/get: ADDR|PREFIX; list: optional PREFIX
+  std::string target;  // add: NAME|TEMPLATE
+  bool none = false;
+  std::optional<std::uint32_t> ttl;
+  std::size_t limit = 0;
+
+  std::string file;    // import/export
+  std::string format;  // "", csv, jsonl
+  bool dry_run = false;
+  std::size_t max_errors = 100;
+
+  std::string qname;  // lookup
+  std::string qtype;
+};
+
+int cmd_add(const Options& o);
+int cmd_del(const Options& o);
+int cmd_get(const Options& o);
+int cmd_list(const Options& o);
+int cmd_import(const Options& o);
+int cmd_export(const Options& o);
+int cmd_lookup(const Options& o);
+int cmd_check(const Options& o);
+int cmd_stats(const Options& o);
+
+/// The whole program: CLI11 parsing (errors -> exit 2) and dispatch.
+int run(int argc, char** argv);
+
+}  // namespace amap::mapctl
