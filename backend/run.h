@@ -24,11 +24,10 @@
 //   --version
 // PowerDNS splits pipe-command on single spaces with no shell, so use "--zone x", not quotes.
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "backend/pipe/session.h"
 #include "mapper/app/app.h"

@@ -7,16 +7,20 @@ namespace amap::store::format {
 
 std::string_view decode_error_message(DecodeError e) noexcept {
   switch (e) {
-    case DecodeError::ok: return "ok";
+    case DecodeError::ok:
+      return "ok";
     case DecodeError::truncated_header:
       return "value shorter than its Lightning Stream header (corrupt)";
     case DecodeError::unsupported_header_version:
       return "value has an unsupported Lightning Stream header version (this build reads 0)";
     case DecodeError::unsupported_payload_version:
       return "value has an unsupported payload version (written by a newer automap?)";
-    case DecodeError::truncated_payload: return "value payload is truncated (corrupt)";
-    case DecodeError::bad_kind: return "value has an unknown override kind";
-    case DecodeError::bad_key: return "malformed key";
+    case DecodeError::truncated_payload:
+      return "value payload is truncated (corrupt)";
+    case DecodeError::bad_kind:
+      return "value has an unknown override kind";
+    case DecodeError::bad_key:
+      return "malformed key";
   }
   return "unknown decode error";
 }

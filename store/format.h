@@ -29,8 +29,8 @@ inline constexpr std::uint8_t kPayloadVersion = 1;
 inline constexpr std::uint32_t kSchemaVersion = 1;
 
 // ---- keys ----
-inline constexpr std::size_t kMaxAddressKey = 17;  // family + 16 bytes
-inline constexpr std::size_t kMaxPrefixKey = 18;   // family + 16 bytes + length
+inline constexpr std::size_t kMaxAddressKey = 17;        // family + 16 bytes
+inline constexpr std::size_t kMaxPrefixKey = 18;         // family + 16 bytes + length
 inline constexpr std::size_t kOverridePayloadFixed = 6;  // version, kind, ttl(4)
 /// Upper bound for a target (name or template) text; keeps values small and bounded.
 inline constexpr std::size_t kMaxTargetText = 1024;

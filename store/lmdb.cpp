@@ -91,9 +91,9 @@ Env Env::open(const EnvOptions& options) {
   std::error_code ec;
   if (options.read_only) {
     if (!fs::is_directory(path, ec)) {
-      throw StoreError("override store " + path +
-                           " does not exist: create it with mapctl (or check store.path)",
-                       ENOENT);
+      throw StoreError(
+          "override store " + path + " does not exist: create it with mapctl (or check store.path)",
+          ENOENT);
     }
     if (!fs::exists(fs::path(path) / "data.mdb", ec)) {
       throw StoreError("override store " + path +
@@ -103,8 +103,7 @@ Env Env::open(const EnvOptions& options) {
   } else {
     fs::create_directories(path, ec);
     if (ec) {
-      throw StoreError("cannot create store directory " + path + ": " + ec.message(),
-                       ec.value());
+      throw StoreError("cannot create store directory " + path + ": " + ec.message(), ec.value());
     }
   }
   struct statfs sfs {};
@@ -272,7 +271,9 @@ ReadTxn& ReadTxn::operator=(ReadTxn&& other) noexcept {
   return *this;
 }
 
-ReadTxn::~ReadTxn() { abort(); }
+ReadTxn::~ReadTxn() {
+  abort();
+}
 
 void ReadTxn::reset() noexcept {
   if (txn_ != nullptr && active_) {
@@ -366,7 +367,9 @@ WriteTxn& WriteTxn::operator=(WriteTxn&& other) noexcept {
   return *this;
 }
 
-WriteTxn::~WriteTxn() { abort(); }
+WriteTxn::~WriteTxn() {
+  abort();
+}
 
 void WriteTxn::commit() {
   if (txn_ == nullptr) {
@@ -482,9 +485,17 @@ bool Cursor::seek(Bytes key) {
   const MDB_val k = to_val(key);
   return move(MDB_SET_RANGE, &k);
 }
-bool Cursor::first() { return move(MDB_FIRST, nullptr); }
-bool Cursor::next() { return move(MDB_NEXT, nullptr); }
-bool Cursor::last() { return move(MDB_LAST, nullptr); }
-bool Cursor::prev() { return move(MDB_PREV, nullptr); }
+bool Cursor::first() {
+  return move(MDB_FIRST, nullptr);
+}
+bool Cursor::next() {
+  return move(MDB_NEXT, nullptr);
+}
+bool Cursor::last() {
+  return move(MDB_LAST, nullptr);
+}
+bool Cursor::prev() {
+  return move(MDB_PREV, nullptr);
+}
 
 }  // namespace amap::store

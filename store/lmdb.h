@@ -64,8 +64,8 @@ struct EnvOptions {
 struct EnvInfo {
   std::size_t map_size = 0;
   std::size_t page_size = 0;
-  std::size_t last_page = 0;    // highest page number in use
-  std::size_t used_bytes = 0;   // (last_page + 1) * page_size
+  std::size_t last_page = 0;   // highest page number in use
+  std::size_t used_bytes = 0;  // (last_page + 1) * page_size
   std::uint64_t last_txn_id = 0;
   unsigned max_readers = 0;
   unsigned reader_slots_used = 0;  // high-water mark of the reader table

@@ -23,9 +23,12 @@ using format::DecodeError;
 
 std::string_view to_string(OverrideKind k) noexcept {
   switch (k) {
-    case OverrideKind::name: return "name";
-    case OverrideKind::name_template: return "template";
-    case OverrideKind::none: return "none";
+    case OverrideKind::name:
+      return "name";
+    case OverrideKind::name_template:
+      return "template";
+    case OverrideKind::none:
+      return "none";
   }
   return "unknown";
 }
@@ -41,7 +44,9 @@ Change Change::put_prefix(const dns::Prefix& p, Override v) {
 Change Change::erase_address(const dns::IpAddress& a) {
   return {Op::erase, false, dns::Prefix{a, static_cast<std::uint8_t>(a.bits())}, {}};
 }
-Change Change::erase_prefix(const dns::Prefix& p) { return {Op::erase, true, p, {}}; }
+Change Change::erase_prefix(const dns::Prefix& p) {
+  return {Op::erase, true, p, {}};
+}
 
 // ------------------------------------------------------------------------------------ decoding
 
@@ -175,16 +180,16 @@ Override normalize(const Override& v) {
       throw StoreError("override has an unknown kind");
   }
   if (out.target.size() > format::kMaxTargetText) {
-    throw StoreError("override target is longer than " +
-                     std::to_string(format::kMaxTargetText) + " characters");
+    throw StoreError("override target is longer than " + std::to_string(format::kMaxTargetText) +
+                     " characters");
   }
   return out;
 }
 
 void check_prefix(const dns::Prefix& p) {
   if (p.length > p.address.bits()) {
-    throw StoreError("prefix " + p.address.to_string() + "/" + std::to_string(p.length) +
-                     ": " + std::string(errc_message(Errc::bad_prefix_length)));
+    throw StoreError("prefix " + p.address.to_string() + "/" + std::to_string(p.length) + ": " +
+                     std::string(errc_message(Errc::bad_prefix_length)));
   }
   if (p.address.masked(p.length) != p.address) {
     throw StoreError("prefix " + p.to_string() + ": " +
@@ -307,8 +312,7 @@ class TxnWriter {
   }
 
   void rebuild_lengths(dns::Family f) {
-    const std::size_t size =
-        f == dns::Family::v4 ? format::kLengthBitmap4 : format::kLengthBitmap6;
+    const std::size_t size = f == dns::Family::v4 ? format::kLengthBitmap4 : format::kLengthBitmap6;
     std::array<std::uint8_t, 1 + format::kLengthBitmap6> payload{};
     payload[0] = format::kPayloadVersion;
     std::uint8_t* bitmap = payload.data() + 1;
@@ -322,8 +326,7 @@ class TxnWriter {
         }
         OverrideView view;
         bool deleted = false;
-        if (const DecodeError e = decode_override(c.value(), view, deleted);
-            e != DecodeError::ok) {
+        if (const DecodeError e = decode_override(c.value(), view, deleted); e != DecodeError::ok) {
           throw_decode("prefix", c.key(), e);
         }
         if (!deleted) {
@@ -354,9 +357,7 @@ class TxnWriter {
   }
 
  private:
-  void touch(dns::Family f) noexcept {
-    (f == dns::Family::v4 ? touched4_ : touched6_) = true;
-  }
+  void touch(dns::Family f) noexcept { (f == dns::Family::v4 ? touched4_ : touched6_) = true; }
 
   void write_override(Dbi dbi, Bytes key, const Override& v) {
     buf_.assign(format::kHeaderSize + format::kOverridePayloadFixed + v.target.size(), 0);
@@ -473,9 +474,9 @@ std::uint32_t read_schema_version(const OverrideDb::Dbis& d, MDB_txn* raw, bool&
 
 void check_schema(std::uint32_t version, const std::string& path) {
   if (version > format::kSchemaVersion) {
-    throw StoreError("override store " + path + " has schema version " +
-                     std::to_string(version) + " but this build supports up to " +
-                     std::to_string(format::kSchemaVersion) + ": upgrade automap");
+    throw StoreError("override store " + path + " has schema version " + std::to_string(version) +
+                     " but this build supports up to " + std::to_string(format::kSchemaVersion) +
+                     ": upgrade automap");
   }
 }
 
@@ -537,8 +538,10 @@ void RemapGate::exclusive(const std::function<void()>& fn, unsigned wait_ms) {
     while (slot->busy.load(std::memory_order_seq_cst)) {
       if (std::chrono::steady_clock::now() > deadline) {
         pending_.store(false, std::memory_order_seq_cst);
-        throw StoreError("cannot adopt the grown LMDB map: a transaction of this process stayed "
-                         "open for more than " + std::to_string(wait_ms) + " ms");
+        throw StoreError(
+            "cannot adopt the grown LMDB map: a transaction of this process stayed "
+            "open for more than " +
+            std::to_string(wait_ms) + " ms");
       }
       std::this_thread::yield();
     }
@@ -691,8 +694,7 @@ ApplyResult OverrideStore::apply(std::span<const Change> changes) {
         }
         ++r.written;
       } else {
-        const bool removed =
-            c.is_prefix ? w.erase_prefix(c.key) : w.erase_address(c.key.address);
+        const bool removed = c.is_prefix ? w.erase_prefix(c.key) : w.erase_address(c.key.address);
         r.erased += removed ? 1 : 0;
       }
     }
@@ -805,8 +807,7 @@ std::size_t OverrideStore::list(std::optional<dns::Prefix> within, std::size_t l
       }
       bool deleted = false;
       OverrideView view;
-      if (const DecodeError e = decode_override(c.value(), view, deleted);
-          e != DecodeError::ok) {
+      if (const DecodeError e = decode_override(c.value(), view, deleted); e != DecodeError::ok) {
         throw_decode(is_prefix ? "prefix" : "addr", c.key(), e);
       }
       if (deleted) {
@@ -991,8 +992,7 @@ void OverrideReader::end() noexcept {
 std::optional<OverrideView> OverrideReader::find_address(const dns::IpAddress& a) noexcept {
   std::array<std::uint8_t, format::kMaxAddressKey> key{};
   Bytes raw;
-  if (txn_.get(db_->dbis().addr, Bytes(key.data(), format::address_key(a, key.data())), raw) !=
-      0) {
+  if (txn_.get(db_->dbis().addr, Bytes(key.data(), format::address_key(a, key.data())), raw) != 0) {
     return std::nullopt;
   }
   OverrideView view;

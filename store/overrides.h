@@ -14,8 +14,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -116,8 +116,8 @@ struct ApplyResult {
 struct StoreStats {
   std::size_t address_overrides = 0;  // live entries (tombstones not counted)
   std::size_t prefix_overrides = 0;
-  std::size_t names = 0;              // live reverse-index entries
-  std::size_t tombstones = 0;         // deleted markers kept for Lightning Stream
+  std::size_t names = 0;       // live reverse-index entries
+  std::size_t tombstones = 0;  // deleted markers kept for Lightning Stream
   std::size_t map_size = 0;
   std::size_t page_size = 0;
   std::size_t used_pages = 0;
@@ -273,8 +273,7 @@ class OverrideReader {
  public:
   /// Opens the store read-only (shared per process). Throws StoreError with a clear message
   /// when the store does not exist yet.
-  static OverrideReader open(const std::string& path,
-                             unsigned max_readers = kDefaultMaxReaders);
+  static OverrideReader open(const std::string& path, unsigned max_readers = kDefaultMaxReaders);
   explicit OverrideReader(std::shared_ptr<OverrideDb> db);
 
   OverrideReader(OverrideReader&& other) noexcept;

@@ -3,15 +3,15 @@
 //   automapd serve    -c FILE [--listen ADDR:PORT]...   standalone UDP/TCP server
 //   automapd pipe     -c FILE                            PowerDNS pipe coprocess
 //   automapd checkconf -c FILE                           validate the configuration only
-#include <CLI/CLI.hpp>
+#include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
-#include <unistd.h>
 
 #include "backend/pipe/serve.h"
 #include "backend/pipe/session.h"
@@ -60,7 +60,9 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
   return {mapper, std::move(app)};
 }
 
-void print_error(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
+void print_error(const std::string& line) {
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
 
 }  // namespace
 
@@ -99,8 +101,8 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  Loaded l = load(config, /*open_store=*/true,
-                  [](const std::string& line) { amap::log::error(line); });
+  Loaded l =
+      load(config, /*open_store=*/true, [](const std::string& line) { amap::log::error(line); });
   if (!l.mapper) {
     amap::log::error("configuration rejected: " + config);
     return 1;
@@ -122,8 +124,8 @@ int main(int argc, char** argv) {
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
   // one keeps serving and the errors are logged with their file:line.
   options.reload = [config]() -> std::shared_ptr<const amap::app::App> {
-    Loaded next = load(config, /*open_store=*/true,
-                       [](const std::string& line) { amap::log::error(line); });
+    Loaded next =
+        load(config, /*open_store=*/true, [](const std::string& line) { amap::log::error(line); });
     if (!next.app) {
       amap::log::error("reload rejected, still serving the previous configuration");
       return nullptr;

@@ -111,8 +111,8 @@ int serve(Session& session, int in_fd, int out_fd, const ServeOptions& options) 
       // End of input: a last line without '\n' still gets its answer.
       if (end > begin) {
         const std::string_view line(buf.data() + begin, end - begin);
-        const std::string_view r = dropping ? session.handle_oversized_line(options.max_line)
-                                            : session.handle_line(line);
+        const std::string_view r =
+            dropping ? session.handle_oversized_line(options.max_line) : session.handle_line(line);
         if (const int rc = reply(r); rc >= 0) {
           return rc;
         }

@@ -63,7 +63,9 @@ void put_sanitized(dns::TextWriter& w, std::string_view s) noexcept {
   }
 }
 
-std::string_view type_text(dns::RRType t, char (&buf)[16]) noexcept { return t.to_text(buf); }
+std::string_view type_text(dns::RRType t, char (&buf)[16]) noexcept {
+  return t.to_text(buf);
+}
 
 }  // namespace
 
@@ -80,7 +82,9 @@ std::uint64_t Session::now() const noexcept {
   return options_.clock != nullptr ? options_.clock() : steady_seconds();
 }
 
-std::string_view Session::finish() noexcept { return out_.view(); }
+std::string_view Session::finish() noexcept {
+  return out_.view();
+}
 
 void Session::reject(std::string_view what, std::string_view detail) noexcept {
   ++stats_.malformed;
@@ -226,8 +230,8 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
       reject("bad edns-subnet: ", f[7]);
       return;
     }
-    req.has_ecs = ecs->length != 0 &&
-                  (ecs->length < ecs->address.bits() || !(ecs->address == req.remote));
+    req.has_ecs =
+        ecs->length != 0 && (ecs->length < ecs->address.bits() || !(ecs->address == req.remote));
     if (req.has_ecs) {
       req.ecs = *ecs;
     }
@@ -352,8 +356,9 @@ void Session::on_command(std::string_view line, std::size_t n) noexcept {
   } else if (cmd == "stats") {
     write_stats();
   } else if (cmd == "help") {
-    out_.put("help: this list\nversion: program version and pipe ABI\n"
-             "stats: counters of this coprocess (key=value)\n");
+    out_.put(
+        "help: this list\nversion: program version and pipe ABI\n"
+        "stats: counters of this coprocess (key=value)\n");
   } else if (cmd.empty()) {
     out_.put("no command given, try: help, version, stats\n");
   } else {

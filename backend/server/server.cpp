@@ -208,7 +208,7 @@ struct Server::Impl {
   std::unordered_set<TcpConn*> conns;  // tcp thread only
   asio::io_context tcp_ctx{1};
   std::vector<std::unique_ptr<Acceptor>> acceptors;
-  app::Answer tcp_answer;             // tcp thread only: handle() is synchronous
+  app::Answer tcp_answer;  // tcp thread only: handle() is synchronous
   wire::Counters tcp_counters;
   AppView tcp_view;
   std::uint64_t tcp_accepted = 0;
@@ -296,22 +296,23 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
       return;
     }
     // Read exactly the declared length, never beyond it.
-    asio::async_read(socket, asio::buffer(in.data(), len),
-                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                       if (ec) {
-                         self->close();
-                         return;
-                       }
-                       self->process(n);
-                     });
+    asio::async_read(
+        socket, asio::buffer(in.data(), len),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+          if (ec) {
+            self->close();
+            return;
+          }
+          self->process(n);
+        });
   }
 
   void process(std::size_t n) {
     const app::App& a = srv.tcp_view.get(srv);
-    const std::size_t len = wire::handle(
-        a, std::span<const std::uint8_t>(in.data(), n), wire::Transport::tcp, remote, local,
-        srv.tcp_answer, std::span<std::uint8_t>(out.data() + 2, out.size() - 2),
-        srv.tcp_counters, srv.opt.policy);
+    const std::size_t len =
+        wire::handle(a, std::span<const std::uint8_t>(in.data(), n), wire::Transport::tcp, remote,
+                     local, srv.tcp_answer, std::span<std::uint8_t>(out.data() + 2, out.size() - 2),
+                     srv.tcp_counters, srv.opt.policy);
     if (len == 0) {
       read_first();  // dropped (e.g. QR=1): nothing to send, keep the connection
       return;
@@ -319,14 +320,15 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
     // RFC 7766 8: the length and the message in one write.
     out[0] = static_cast<std::uint8_t>(len >> 8);
     out[1] = static_cast<std::uint8_t>(len);
-    asio::async_write(socket, asio::buffer(out.data(), len + 2),
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                        if (ec) {
-                          self->close();
-                          return;
-                        }
-                        self->read_first();
-                      });
+    asio::async_write(
+        socket, asio::buffer(out.data(), len + 2),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+          if (ec) {
+            self->close();
+            return;
+          }
+          self->read_first();
+        });
   }
 
   Impl& srv;
@@ -376,10 +378,9 @@ void Server::Impl::arm_accept(Acceptor& a) {
 // UDP: Kea SyncUDPServer style.
 
 void Server::Impl::arm_udp(UdpWorker& w, UdpSocket& s) {
-  s.sock.async_receive_from(asio::buffer(s.buf), s.sender,
-                            [this, &w, &s](const boost::system::error_code& ec, std::size_t n) {
-                              on_udp(w, s, ec, n);
-                            });
+  s.sock.async_receive_from(
+      asio::buffer(s.buf), s.sender,
+      [this, &w, &s](const boost::system::error_code& ec, std::size_t n) { on_udp(w, s, ec, n); });
 }
 
 void Server::Impl::on_udp(UdpWorker& w, UdpSocket& s, const boost::system::error_code& ec,
@@ -395,8 +396,7 @@ void Server::Impl::on_udp(UdpWorker& w, UdpSocket& s, const boost::system::error
   const app::App& a = w.view.get(*this);
   const std::size_t len =
       wire::handle(a, std::span<const std::uint8_t>(s.buf.data(), n), wire::Transport::udp,
-                   from_asio(s.sender.address()), s.local, w.answer, w.out, w.counters,
-                   opt.policy);
+                   from_asio(s.sender.address()), s.local, w.answer, w.out, w.counters, opt.policy);
   if (len != 0) {
     boost::system::error_code send_ec;
     s.sock.send_to(asio::buffer(w.out.data(), len), s.sender, 0, send_ec);
@@ -443,8 +443,8 @@ void Server::Impl::bind_all() {
     Endpoint got{want.address, port};
     bound.push_back(got);
     if (opt.udp) {
-      log::info("listening udp " + got.to_string() + " workers=" +
-                std::to_string(udp_workers.size()));
+      log::info("listening udp " + got.to_string() +
+                " workers=" + std::to_string(udp_workers.size()));
     }
     if (opt.tcp) {
       log::info("listening tcp " + got.to_string() +
@@ -509,7 +509,9 @@ void Server::Impl::stop() {
 Server::Server(std::shared_ptr<const app::App> app, ServeOptions options)
     : impl_(std::make_unique<Impl>(std::move(app), std::move(options))) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+}
 
 void Server::start() {
   std::lock_guard<std::mutex> lock(impl_->life_mu);
@@ -521,7 +523,9 @@ void Server::start() {
   impl_->started = true;
 }
 
-std::vector<Endpoint> Server::local_endpoints() const { return impl_->bound; }
+std::vector<Endpoint> Server::local_endpoints() const {
+  return impl_->bound;
+}
 
 std::vector<std::uint16_t> Server::ports() const {
   std::vector<std::uint16_t> p;

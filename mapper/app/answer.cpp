@@ -48,7 +48,8 @@ Answer& Answer::commit(const dns::Name& owner, dns::RRType type, std::uint32_t t
 
 Answer& Answer::add_raw(const dns::Name& owner, dns::RRType type, std::uint32_t ttl,
                         std::span<const std::uint8_t> rdata, Section section) noexcept {
-  return add(owner, type, ttl, [&](dns::WireWriter& w) { w.bytes(rdata); }, section);
+  return add(
+      owner, type, ttl, [&](dns::WireWriter& w) { w.bytes(rdata); }, section);
 }
 
 void Answer::rollback(Mark mark) noexcept {
@@ -93,7 +94,8 @@ Answer& Answer::ns(const dns::Name& target, std::uint32_t ttl) noexcept {
              [&](dns::WireWriter& w) { dns::rdata::name(w, target); });
 }
 
-Answer& Answer::mx(std::uint16_t preference, const dns::Name& exchange, std::uint32_t ttl) noexcept {
+Answer& Answer::mx(std::uint16_t preference, const dns::Name& exchange,
+                   std::uint32_t ttl) noexcept {
   return add(owner_, dns::rrtype::MX, ttl,
              [&](dns::WireWriter& w) { dns::rdata::mx(w, preference, exchange); });
 }

@@ -59,7 +59,8 @@ class Answer {
   Answer& ptr(const dns::Name& target, std::uint32_t ttl = kDefaultTtl) noexcept;
   Answer& cname(const dns::Name& target, std::uint32_t ttl = kDefaultTtl) noexcept;
   Answer& ns(const dns::Name& target, std::uint32_t ttl = kDefaultTtl) noexcept;
-  Answer& mx(std::uint16_t preference, const dns::Name& exchange, std::uint32_t ttl = kDefaultTtl) noexcept;
+  Answer& mx(std::uint16_t preference, const dns::Name& exchange,
+             std::uint32_t ttl = kDefaultTtl) noexcept;
   Answer& txt(std::string_view text, std::uint32_t ttl = kDefaultTtl) noexcept;
   Answer& srv(std::uint16_t priority, std::uint16_t weight, std::uint16_t port,
               const dns::Name& target, std::uint32_t ttl = kDefaultTtl) noexcept;

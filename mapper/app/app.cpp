@@ -300,8 +300,9 @@ void App::resolve(const Request& req, Answer& ans) const noexcept {
   }
   ans.rcode = exists ? Rcode::noerror : Rcode::nxdomain;
   // RFC 2308 section 3: negative answers carry the zone's SOA in the authority section.
-  ans.add(zone->apex, dns::rrtype::SOA, zone->negative_ttl(),
-          [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa); }, Section::authority);
+  ans.add(
+      zone->apex, dns::rrtype::SOA, zone->negative_ttl(),
+      [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa); }, Section::authority);
   if (ans.overflow()) {
     ans.rollback({0, 0});
     ans.rcode = Rcode::servfail;

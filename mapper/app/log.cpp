@@ -15,10 +15,14 @@ std::atomic<int> g_min_level{static_cast<int>(Level::info)};
 
 std::string_view level_name(Level l) {
   switch (l) {
-    case Level::debug: return "debug";
-    case Level::info: return "info";
-    case Level::warning: return "warning";
-    case Level::error: return "error";
+    case Level::debug:
+      return "debug";
+    case Level::info:
+      return "info";
+    case Level::warning:
+      return "warning";
+    case Level::error:
+      return "error";
   }
   return "?";
 }
@@ -31,7 +35,9 @@ void set_program(std::string_view name) {
   g_program[n] = '\0';
 }
 
-void set_min_level(Level level) { g_min_level = static_cast<int>(level); }
+void set_min_level(Level level) {
+  g_min_level = static_cast<int>(level);
+}
 
 void line(Level level, std::string_view message) noexcept {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) {

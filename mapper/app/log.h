@@ -13,8 +13,14 @@ void set_program(std::string_view name);
 void set_min_level(Level level);
 /// Writes one line with a single write(2) so lines from threads do not interleave.
 void line(Level level, std::string_view message) noexcept;
-inline void info(std::string_view m) noexcept { line(Level::info, m); }
-inline void warning(std::string_view m) noexcept { line(Level::warning, m); }
-inline void error(std::string_view m) noexcept { line(Level::error, m); }
+inline void info(std::string_view m) noexcept {
+  line(Level::info, m);
+}
+inline void warning(std::string_view m) noexcept {
+  line(Level::warning, m);
+}
+inline void error(std::string_view m) noexcept {
+  line(Level::error, m);
+}
 
 }  // namespace amap::log

@@ -15,10 +15,14 @@ enum class Frontend : std::uint8_t { in_process, pipe, udp, tcp };
 
 constexpr std::string_view frontend_name(Frontend f) noexcept {
   switch (f) {
-    case Frontend::in_process: return "in-process";
-    case Frontend::pipe: return "pipe";
-    case Frontend::udp: return "udp";
-    case Frontend::tcp: return "tcp";
+    case Frontend::in_process:
+      return "in-process";
+    case Frontend::pipe:
+      return "pipe";
+    case Frontend::udp:
+      return "udp";
+    case Frontend::tcp:
+      return "tcp";
   }
   return "?";
 }
@@ -37,9 +41,7 @@ struct Request {
   Frontend frontend = Frontend::in_process;
 
   /// The address an answer should be tailored to: the ECS address when present.
-  const dns::IpAddress& client_address() const noexcept {
-    return has_ecs ? ecs.address : remote;
-  }
+  const dns::IpAddress& client_address() const noexcept { return has_ecs ? ecs.address : remote; }
 };
 
 }  // namespace amap::app

@@ -84,13 +84,20 @@ std::vector<std::string> lookup(const App& app, std::string_view qname, std::str
 
 std::string_view rcode_name(Rcode rcode) noexcept {
   switch (rcode) {
-    case Rcode::noerror: return "NOERROR";
-    case Rcode::formerr: return "FORMERR";
-    case Rcode::servfail: return "SERVFAIL";
-    case Rcode::nxdomain: return "NXDOMAIN";
-    case Rcode::notimp: return "NOTIMP";
-    case Rcode::refused: return "REFUSED";
-    case Rcode::badvers: return "BADVERS";
+    case Rcode::noerror:
+      return "NOERROR";
+    case Rcode::formerr:
+      return "FORMERR";
+    case Rcode::servfail:
+      return "SERVFAIL";
+    case Rcode::nxdomain:
+      return "NXDOMAIN";
+    case Rcode::notimp:
+      return "NOTIMP";
+    case Rcode::refused:
+      return "REFUSED";
+    case Rcode::badvers:
+      return "BADVERS";
   }
   return "RCODE?";
 }

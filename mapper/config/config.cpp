@@ -93,7 +93,8 @@ class Loader {
         error(kv.first, kpath, "unknown key (expected one of: " + list + ")");
       }
       if (auto it = seen.find(key); it != seen.end()) {
-        error(kv.first, kpath, "duplicate key (first given at line " + std::to_string(it->second) + ")");
+        error(kv.first, kpath,
+              "duplicate key (first given at line " + std::to_string(it->second) + ")");
       } else {
         seen.emplace(key, mark_of(kv.first).line);
       }
@@ -142,8 +143,8 @@ class Loader {
     }
     auto parsed = dns::Name::from_text(n.Scalar());
     if (!parsed) {
-      error(n, path, "bad domain name '" + n.Scalar() + "': " +
-                         std::string(errc_message(parsed.error())));
+      error(n, path,
+            "bad domain name '" + n.Scalar() + "': " + std::string(errc_message(parsed.error())));
       return std::nullopt;
     }
     if (n.Scalar().back() != '.') {
@@ -182,8 +183,8 @@ class Loader {
       error(root, "soa", "required: soa { mname, rname, refresh, retry, expire, minimum, ttl }");
       return;
     }
-    if (!check_map(n, "soa", {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum",
-                              "ttl"})) {
+    if (!check_map(n, "soa",
+                   {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"})) {
       return;
     }
     auto& s = c.soa;
@@ -198,9 +199,9 @@ class Loader {
       const char* key;
       std::uint32_t* target;
     };
-    for (Field f : {Field{"refresh", &s.soa.refresh}, Field{"retry", &s.soa.retry},
-                    Field{"expire", &s.soa.expire}, Field{"minimum", &s.soa.minimum},
-                    Field{"ttl", &s.ttl}}) {
+    for (Field f :
+         {Field{"refresh", &s.soa.refresh}, Field{"retry", &s.soa.retry},
+          Field{"expire", &s.soa.expire}, Field{"minimum", &s.soa.minimum}, Field{"ttl", &s.ttl}}) {
       if (n[f.key]) {
         if (auto v = u32(n[f.key], std::string("soa.") + f.key)) {
           *f.target = *v;
@@ -297,8 +298,8 @@ class Loader {
             hint = loose ? " (did you mean " + loose->to_string() + "?)" : "";
           }
           error(item["prefix"], path + ".prefix",
-                "bad prefix '" + item["prefix"].Scalar() + "': " +
-                    std::string(errc_message(parsed.error())) + hint);
+                "bad prefix '" + item["prefix"].Scalar() +
+                    "': " + std::string(errc_message(parsed.error())) + hint);
           ok = false;
         } else {
           p.prefix = *parsed;

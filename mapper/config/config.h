@@ -31,8 +31,8 @@ struct Error {
 };
 
 struct SoaConfig {
-  dns::Soa soa;               // serial: from the file or derived from the load time
-  std::uint32_t ttl = 3600;   // TTL of the SOA record itself
+  dns::Soa soa;              // serial: from the file or derived from the load time
+  std::uint32_t ttl = 3600;  // TTL of the SOA record itself
   bool serial_given = false;
 };
 
@@ -45,13 +45,13 @@ struct PrefixConfig {
   dns::Prefix prefix;
   std::string name_template;  // empty when blank
   std::optional<std::uint32_t> ttl;
-  bool blank = false;     // no synthesis: NXDOMAIN both ways
-  bool forward = true;    // the synthesized name resolves forward (A/AAAA)
-  bool reverse = true;    // PTR is synthesized
-  bool classless = false; // also serve RFC 2317 names for IPv4 prefixes longer than /24
-  Mark mark;              // of the list item
-  Mark name_mark;         // of the name template value
-  std::string path;       // "prefixes[3]"
+  bool blank = false;      // no synthesis: NXDOMAIN both ways
+  bool forward = true;     // the synthesized name resolves forward (A/AAAA)
+  bool reverse = true;     // PTR is synthesized
+  bool classless = false;  // also serve RFC 2317 names for IPv4 prefixes longer than /24
+  Mark mark;               // of the list item
+  Mark name_mark;          // of the name template value
+  std::string path;        // "prefixes[3]"
 };
 
 struct StoreConfig {

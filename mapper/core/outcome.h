@@ -14,12 +14,14 @@ struct Error {
   std::string message;
 };
 
-inline Error make_error(std::string message) { return Error{std::move(message)}; }
+inline Error make_error(std::string message) {
+  return Error{std::move(message)};
+}
 
 template <class T>
 class [[nodiscard]] Outcome {
  public:
-  Outcome(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT
+  Outcome(T value) : v_(std::in_place_index<0>, std::move(value)) {}      // NOLINT
   Outcome(Error e) : v_(std::in_place_index<1>, std::move(e.message)) {}  // NOLINT
 
   bool has_value() const noexcept { return v_.index() == 0; }

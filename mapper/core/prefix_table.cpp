@@ -31,8 +31,8 @@ Outcome<PrefixTable> PrefixTable::Builder::build() const {
     for (std::size_t i = 1; i < es.size(); ++i) {
       if (es[i].prefix == es[i - 1].prefix) {
         return make_error("duplicate prefix " + es[i].prefix.to_string() + " (values " +
-                          std::to_string(es[i - 1].value) + " and " +
-                          std::to_string(es[i].value) + ")");
+                          std::to_string(es[i - 1].value) + " and " + std::to_string(es[i].value) +
+                          ")");
       }
     }
     if (es.size() >= kEmpty / 4) {

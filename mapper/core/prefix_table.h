@@ -66,9 +66,9 @@ class PrefixTable {
     std::uint8_t length = 0;
   };
   struct FamilyTable {
-    std::vector<Entry> entries;          // sorted by (address, length)
-    std::vector<Slot> slots;             // power-of-two size, load <= 1/2
-    std::vector<std::uint8_t> lengths;   // present lengths, longest first
+    std::vector<Entry> entries;         // sorted by (address, length)
+    std::vector<Slot> slots;            // power-of-two size, load <= 1/2
+    std::vector<std::uint8_t> lengths;  // present lengths, longest first
   };
 
   static std::uint64_t hash(U128 key, unsigned length) noexcept;

@@ -8,7 +8,9 @@
 namespace amap::mapper {
 namespace {
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
 
 /// Canonical decimal 0..max: no leading zeros, no sign, 1..3 digits.
 bool parse_small_decimal(std::string_view s, unsigned max, unsigned& out) noexcept {
@@ -148,9 +150,9 @@ Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
       return fail(Errc::malformed);
     }
     r.bits = octets == 4 ? 32U : (r.classless_length != 0 ? r.classless_length : 8U * octets);
-    r.address = dns::IpAddress::v4((std::uint32_t{bytes[0]} << 24) |
-                                   (std::uint32_t{bytes[1]} << 16) |
-                                   (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
+    r.address =
+        dns::IpAddress::v4((std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
+                           (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
     return r;
   }
   if (dns::iequals(tree, "ip6")) {

@@ -13,8 +13,12 @@ namespace {
 
 using dns::Family;
 
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-constexpr bool is_lower_hex(char c) noexcept { return is_digit(c) || (c >= 'a' && c <= 'f'); }
+constexpr bool is_digit(char c) noexcept {
+  return c >= '0' && c <= '9';
+}
+constexpr bool is_lower_hex(char c) noexcept {
+  return is_digit(c) || (c >= 'a' && c <= 'f');
+}
 constexpr bool is_host_char(char c) noexcept {
   return is_digit(c) || (c >= 'a' && c <= 'z') || c == '-';
 }
@@ -38,7 +42,9 @@ constexpr std::array<TokenSpec, 8> kTokens{{{"a", TokenKind::a},
                                             {"hex", TokenKind::hex},
                                             {"offset", TokenKind::offset}}};
 
-constexpr bool is_octet_token(TokenKind k) noexcept { return k <= TokenKind::d; }
+constexpr bool is_octet_token(TokenKind k) noexcept {
+  return k <= TokenKind::d;
+}
 constexpr unsigned octet_shift(TokenKind k) noexcept {
   return 24U - 8U * static_cast<unsigned>(k);  // a=24, b=16, c=8, d=0
 }
@@ -62,11 +68,13 @@ constexpr bool in_charset(TokenKind k, Family f, char c) noexcept {
     case TokenKind::b:
     case TokenKind::c:
     case TokenKind::d:
-    case TokenKind::offset: return is_digit(c);
+    case TokenKind::offset:
+      return is_digit(c);
     case TokenKind::ip:
-    case TokenKind::full: return f == Family::v4 ? (is_digit(c) || c == '-')
-                                                 : (is_lower_hex(c) || c == '-');
-    case TokenKind::hex: return is_lower_hex(c);
+    case TokenKind::full:
+      return f == Family::v4 ? (is_digit(c) || c == '-') : (is_lower_hex(c) || c == '-');
+    case TokenKind::hex:
+      return is_lower_hex(c);
   }
   return false;
 }
@@ -125,13 +133,13 @@ std::size_t write_v6_full(U128 v, char* out) noexcept {
 
 /// Renders one token for address value v (already checked to be inside the prefix). Writes at
 /// most 39 characters.
-std::size_t render_token(TokenKind k, Family f, const dns::Prefix& p, U128 v,
-                         char* out) noexcept {
+std::size_t render_token(TokenKind k, Family f, const dns::Prefix& p, U128 v, char* out) noexcept {
   switch (k) {
     case TokenKind::a:
     case TokenKind::b:
     case TokenKind::c:
-    case TokenKind::d: return write_dec((v.lo >> octet_shift(k)) & 0xFFU, out);
+    case TokenKind::d:
+      return write_dec((v.lo >> octet_shift(k)) & 0xFFU, out);
     case TokenKind::ip:
       if (f == Family::v4) {
         return write_v4_dashed(static_cast<std::uint32_t>(v.lo), out);
@@ -149,7 +157,8 @@ std::size_t render_token(TokenKind k, Family f, const dns::Prefix& p, U128 v,
       write_hex_padded(v.hi, 16, out);
       write_hex_padded(v.lo, 16, out + 16);
       return 32;
-    case TokenKind::offset: return write_dec128(v & host_mask(f, p.length), out);
+    case TokenKind::offset:
+      return write_dec128(v & host_mask(f, p.length), out);
   }
   return 0;
 }
@@ -335,10 +344,14 @@ Width token_width(TokenKind k, Family f, const dns::Prefix& p) noexcept {
     case TokenKind::a:
     case TokenKind::b:
     case TokenKind::c:
-    case TokenKind::d: return {1, 3};
-    case TokenKind::ip: return v4 ? Width{7, 15} : Width{6, 39};
-    case TokenKind::full: return v4 ? Width{7, 15} : Width{39, 39};
-    case TokenKind::hex: return v4 ? Width{8, 8} : Width{32, 32};
+    case TokenKind::d:
+      return {1, 3};
+    case TokenKind::ip:
+      return v4 ? Width{7, 15} : Width{6, 39};
+    case TokenKind::full:
+      return v4 ? Width{7, 15} : Width{39, 39};
+    case TokenKind::hex:
+      return v4 ? Width{8, 8} : Width{32, 32};
     case TokenKind::offset: {
       char tmp[40];
       return {1, write_dec128(host_mask(f, p.length), tmp)};
@@ -376,7 +389,9 @@ std::string cat(const Parts&... parts) {
   return s;
 }
 
-std::string column_text(std::size_t col) { return cat("column ", std::to_string(col)); }
+std::string column_text(std::size_t col) {
+  return cat("column ", std::to_string(col));
+}
 
 std::string show_char(char c) {
   const auto u = static_cast<unsigned char>(c);
@@ -674,8 +689,9 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
           }
           if (j + 1 < p.length && t.text_[p.offset + j + 1] == '-' && min_pos <= 2 &&
               max_pos >= 2) {
-            return make_error("'--' at " + column_text(col) + " can fall on positions 3-4 of label " +
-                              std::to_string(label_no) + ", which IDNA reserves");
+            return make_error("'--' at " + column_text(col) +
+                              " can fall on positions 3-4 of label " + std::to_string(label_no) +
+                              ", which IDNA reserves");
           }
         }
         label_start = false;

@@ -40,8 +40,8 @@ std::size_t IpAddress::to_text(char* out, std::size_t cap) const noexcept {
     }
     return 0;
   }
-  if (inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes_.data(), out,
-                static_cast<socklen_t>(cap)) == nullptr) {
+  if (inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes_.data(), out, static_cast<socklen_t>(cap)) ==
+      nullptr) {
     out[0] = '\0';
     return 0;
   }

@@ -161,8 +161,8 @@ bool Name::is_subdomain_of(const Name& zone) const noexcept {
   if (zone.label_count_ > label_count_) {
     return false;
   }
-  const std::size_t from = zone.label_count_ == 0 ? wire_len_ - 1U
-                                                  : offsets_[label_count_ - zone.label_count_];
+  const std::size_t from =
+      zone.label_count_ == 0 ? wire_len_ - 1U : offsets_[label_count_ - zone.label_count_];
   if (wire_len_ - from != zone.wire_len_) {
     return false;
   }

@@ -14,7 +14,9 @@ void aaaa(WireWriter& w, const IpAddress& v6) noexcept {
   w.bytes(std::span<const std::uint8_t>(v6.bytes().data(), 16));
 }
 
-void name(WireWriter& w, const Name& target) noexcept { w.bytes(target.wire()); }
+void name(WireWriter& w, const Name& target) noexcept {
+  w.bytes(target.wire());
+}
 
 void mx(WireWriter& w, std::uint16_t preference, const Name& exchange) noexcept {
   w.u16(preference);

@@ -26,34 +26,52 @@ enum class Errc : std::uint8_t {
   bad_type,           // unknown RR type mnemonic
   bad_class,
   bad_number,
-  truncated,          // wire data ended early
-  bad_pointer,        // compression pointer forward or looping
-  bad_label_type,     // 0x40/0x80 label types
-  malformed,          // anything else wrong in wire data
-  no_space,           // output buffer full
+  truncated,       // wire data ended early
+  bad_pointer,     // compression pointer forward or looping
+  bad_label_type,  // 0x40/0x80 label types
+  malformed,       // anything else wrong in wire data
+  no_space,        // output buffer full
   not_found,
 };
 
 constexpr std::string_view errc_message(Errc e) noexcept {
   switch (e) {
-    case Errc::ok: return "ok";
-    case Errc::empty: return "empty input";
-    case Errc::too_long: return "name longer than 255 octets";
-    case Errc::label_too_long: return "label longer than 63 octets";
-    case Errc::empty_label: return "empty label";
-    case Errc::bad_escape: return "bad escape sequence";
-    case Errc::bad_address: return "not a valid IP address";
-    case Errc::bad_prefix_length: return "bad prefix length";
-    case Errc::host_bits_set: return "address has bits set beyond the prefix length";
-    case Errc::bad_type: return "unknown record type";
-    case Errc::bad_class: return "unknown class";
-    case Errc::bad_number: return "not a valid number";
-    case Errc::truncated: return "data ends early";
-    case Errc::bad_pointer: return "bad compression pointer";
-    case Errc::bad_label_type: return "unsupported label type";
-    case Errc::malformed: return "malformed data";
-    case Errc::no_space: return "output buffer full";
-    case Errc::not_found: return "not found";
+    case Errc::ok:
+      return "ok";
+    case Errc::empty:
+      return "empty input";
+    case Errc::too_long:
+      return "name longer than 255 octets";
+    case Errc::label_too_long:
+      return "label longer than 63 octets";
+    case Errc::empty_label:
+      return "empty label";
+    case Errc::bad_escape:
+      return "bad escape sequence";
+    case Errc::bad_address:
+      return "not a valid IP address";
+    case Errc::bad_prefix_length:
+      return "bad prefix length";
+    case Errc::host_bits_set:
+      return "address has bits set beyond the prefix length";
+    case Errc::bad_type:
+      return "unknown record type";
+    case Errc::bad_class:
+      return "unknown class";
+    case Errc::bad_number:
+      return "not a valid number";
+    case Errc::truncated:
+      return "data ends early";
+    case Errc::bad_pointer:
+      return "bad compression pointer";
+    case Errc::bad_label_type:
+      return "unsupported label type";
+    case Errc::malformed:
+      return "malformed data";
+    case Errc::no_space:
+      return "output buffer full";
+    case Errc::not_found:
+      return "not found";
   }
   return "unknown error";
 }
@@ -61,7 +79,9 @@ constexpr std::string_view errc_message(Errc e) noexcept {
 struct Unexpected {
   Errc error;
 };
-constexpr Unexpected fail(Errc e) noexcept { return Unexpected{e}; }
+constexpr Unexpected fail(Errc e) noexcept {
+  return Unexpected{e};
+}
 
 template <class T>
 class [[nodiscard]] Result {

@@ -15,22 +15,22 @@ struct TypeName {
 };
 
 constexpr std::array kTypeNames{
-    TypeName{1, "A"},         TypeName{2, "NS"},        TypeName{5, "CNAME"},
-    TypeName{6, "SOA"},       TypeName{12, "PTR"},      TypeName{13, "HINFO"},
-    TypeName{15, "MX"},       TypeName{16, "TXT"},      TypeName{17, "RP"},
-    TypeName{18, "AFSDB"},    TypeName{28, "AAAA"},     TypeName{29, "LOC"},
-    TypeName{33, "SRV"},      TypeName{35, "NAPTR"},    TypeName{36, "KX"},
-    TypeName{37, "CERT"},     TypeName{39, "DNAME"},    TypeName{41, "OPT"},
-    TypeName{42, "APL"},      TypeName{43, "DS"},       TypeName{44, "SSHFP"},
-    TypeName{45, "IPSECKEY"}, TypeName{46, "RRSIG"},    TypeName{47, "NSEC"},
-    TypeName{48, "DNSKEY"},   TypeName{49, "DHCID"},    TypeName{50, "NSEC3"},
+    TypeName{1, "A"},           TypeName{2, "NS"},      TypeName{5, "CNAME"},
+    TypeName{6, "SOA"},         TypeName{12, "PTR"},    TypeName{13, "HINFO"},
+    TypeName{15, "MX"},         TypeName{16, "TXT"},    TypeName{17, "RP"},
+    TypeName{18, "AFSDB"},      TypeName{28, "AAAA"},   TypeName{29, "LOC"},
+    TypeName{33, "SRV"},        TypeName{35, "NAPTR"},  TypeName{36, "KX"},
+    TypeName{37, "CERT"},       TypeName{39, "DNAME"},  TypeName{41, "OPT"},
+    TypeName{42, "APL"},        TypeName{43, "DS"},     TypeName{44, "SSHFP"},
+    TypeName{45, "IPSECKEY"},   TypeName{46, "RRSIG"},  TypeName{47, "NSEC"},
+    TypeName{48, "DNSKEY"},     TypeName{49, "DHCID"},  TypeName{50, "NSEC3"},
     TypeName{51, "NSEC3PARAM"}, TypeName{52, "TLSA"},   TypeName{53, "SMIMEA"},
-    TypeName{55, "HIP"},      TypeName{59, "CDS"},      TypeName{60, "CDNSKEY"},
+    TypeName{55, "HIP"},        TypeName{59, "CDS"},    TypeName{60, "CDNSKEY"},
     TypeName{61, "OPENPGPKEY"}, TypeName{62, "CSYNC"},  TypeName{63, "ZONEMD"},
-    TypeName{64, "SVCB"},     TypeName{65, "HTTPS"},    TypeName{99, "SPF"},
-    TypeName{108, "EUI48"},   TypeName{109, "EUI64"},   TypeName{249, "TKEY"},
-    TypeName{250, "TSIG"},    TypeName{251, "IXFR"},    TypeName{252, "AXFR"},
-    TypeName{255, "ANY"},     TypeName{256, "URI"},     TypeName{257, "CAA"},
+    TypeName{64, "SVCB"},       TypeName{65, "HTTPS"},  TypeName{99, "SPF"},
+    TypeName{108, "EUI48"},     TypeName{109, "EUI64"}, TypeName{249, "TKEY"},
+    TypeName{250, "TSIG"},      TypeName{251, "IXFR"},  TypeName{252, "AXFR"},
+    TypeName{255, "ANY"},       TypeName{256, "URI"},   TypeName{257, "CAA"},
 };
 
 Result<std::uint16_t> parse_generic(std::string_view text, std::string_view prefix) noexcept {
@@ -106,12 +106,18 @@ Result<std::uint16_t> rrclass_from_text(std::string_view text) noexcept {
 
 std::string_view rrclass_to_text(std::uint16_t cls, char (&buf)[16]) noexcept {
   switch (cls) {
-    case rrclass::IN: return "IN";
-    case rrclass::CH: return "CH";
-    case rrclass::HS: return "HS";
-    case rrclass::NONE: return "NONE";
-    case rrclass::ANY: return "ANY";
-    default: return generic_text("CLASS", cls, buf);
+    case rrclass::IN:
+      return "IN";
+    case rrclass::CH:
+      return "CH";
+    case rrclass::HS:
+      return "HS";
+    case rrclass::NONE:
+      return "NONE";
+    case rrclass::ANY:
+      return "ANY";
+    default:
+      return generic_text("CLASS", cls, buf);
   }
 }
 

@@ -41,8 +41,7 @@ class WireWriter {
     }
   }
   void bytes(std::string_view s) noexcept {
-    bytes(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()),
-                                        s.size()));
+    bytes(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(s.data()), s.size()));
   }
   /// Overwrites a 16-bit value written earlier (length fields).
   void patch_u16(std::size_t at, std::uint16_t v) noexcept {

@@ -345,10 +345,9 @@ bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {
   // Entries are sorted by address: look at those that start inside the range.
   const auto entries = table_.entries(range.family());
   const dns::IpAddress last = range_end(range);
-  auto it = std::lower_bound(entries.begin(), entries.end(), range.address,
-                             [](const PrefixTable::Entry& e, const dns::IpAddress& a) {
-                               return e.prefix.address < a;
-                             });
+  auto it = std::lower_bound(
+      entries.begin(), entries.end(), range.address,
+      [](const PrefixTable::Entry& e, const dns::IpAddress& a) { return e.prefix.address < a; });
   for (; it != entries.end() && !(last < it->prefix.address); ++it) {
     if (it->prefix.length > range.length && rules_[it->value].reverse) {
       return true;

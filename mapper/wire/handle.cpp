@@ -34,27 +34,33 @@ std::size_t count_answer(Counters& c, app::Rcode rcode, std::size_t len,
   return len;
 }
 
-std::size_t error(Counters& c, const ParsedQuery& q, app::Rcode rcode,
-                  std::span<std::uint8_t> out, const EncodeOptions& eo) noexcept {
+std::size_t error(Counters& c, const ParsedQuery& q, app::Rcode rcode, std::span<std::uint8_t> out,
+                  const EncodeOptions& eo) noexcept {
   return count_answer(c, rcode, encode_error(q, rcode, out, eo), out);
 }
 
 }  // namespace
 
 std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
-                   const dns::IpAddress& remote, const dns::IpAddress& local,
-                   app::Answer& scratch, std::span<std::uint8_t> out, Counters& counters,
-                   const Policy& policy) noexcept {
+                   const dns::IpAddress& remote, const dns::IpAddress& local, app::Answer& scratch,
+                   std::span<std::uint8_t> out, Counters& counters, const Policy& policy) noexcept {
   ++counters.received;
   const ParsedQuery q = parse_query(query);
   EncodeOptions eo;
   eo.our_payload = policy.udp_payload_max;
   switch (q.error) {
-    case ParseError::none: break;
-    case ParseError::too_short: ++counters.dropped_short; return 0;
-    case ParseError::response: ++counters.dropped_response; return 0;
-    case ParseError::formerr: return error(counters, q, app::Rcode::formerr, out, eo);
-    case ParseError::notimp: return error(counters, q, app::Rcode::notimp, out, eo);
+    case ParseError::none:
+      break;
+    case ParseError::too_short:
+      ++counters.dropped_short;
+      return 0;
+    case ParseError::response:
+      ++counters.dropped_response;
+      return 0;
+    case ParseError::formerr:
+      return error(counters, q, app::Rcode::formerr, out, eo);
+    case ParseError::notimp:
+      return error(counters, q, app::Rcode::notimp, out, eo);
   }
   // RFC 6891 6.1.3: a version we do not implement gets BADVERS and our version (0).
   if (q.edns.present && q.edns.version > 0) {
@@ -89,8 +95,8 @@ std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Tra
     }
     scratch.authoritative = true;
     eo.force_truncate = true;
-    return count_answer(counters, scratch.rcode,
-                        encode_response(q, scratch, out, limit, false, eo), out);
+    return count_answer(counters, scratch.rcode, encode_response(q, scratch, out, limit, false, eo),
+                        out);
   }
 
   app.resolve(req, scratch);
@@ -109,8 +115,8 @@ std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Tra
       return r.type == first;
     });
   }
-  return count_answer(counters, scratch.rcode,
-                      encode_response(q, scratch, out, limit, !udp, eo), out);
+  return count_answer(counters, scratch.rcode, encode_response(q, scratch, out, limit, !udp, eo),
+                      out);
 }
 
 }  // namespace amap::wire

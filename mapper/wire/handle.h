@@ -34,17 +34,15 @@ struct Policy {
 
 /// Per-message counters, owned by the caller (one per worker; sum them when read).
 struct Counters {
-  std::uint64_t received = 0;          // messages passed to handle()
-  std::uint64_t dropped_short = 0;     // < 12 bytes
-  std::uint64_t dropped_response = 0;  // QR=1
-  std::uint64_t answered = 0;          // responses produced
-  std::uint64_t truncated = 0;         // responses with TC=1
+  std::uint64_t received = 0;              // messages passed to handle()
+  std::uint64_t dropped_short = 0;         // < 12 bytes
+  std::uint64_t dropped_response = 0;      // QR=1
+  std::uint64_t answered = 0;              // responses produced
+  std::uint64_t truncated = 0;             // responses with TC=1
   std::array<std::uint64_t, 24> rcodes{};  // responses by rcode (BADVERS = 16)
 
   std::uint64_t dropped() const noexcept { return dropped_short + dropped_response; }
-  std::uint64_t rcode(app::Rcode r) const noexcept {
-    return rcodes[static_cast<std::size_t>(r)];
-  }
+  std::uint64_t rcode(app::Rcode r) const noexcept { return rcodes[static_cast<std::size_t>(r)]; }
   Counters& operator+=(const Counters& o) noexcept;
 };
 
@@ -62,8 +60,8 @@ struct Counters {
 ///  - ANY over UDP: `policy.any_over_udp` (default TC=1); over TCP the full answer;
 ///  - otherwise App::resolve (REFUSED outside our zones, AA, NXDOMAIN/NODATA + SOA, ...).
 std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
-                   const dns::IpAddress& remote, const dns::IpAddress& local,
-                   app::Answer& scratch, std::span<std::uint8_t> out, Counters& counters,
+                   const dns::IpAddress& remote, const dns::IpAddress& local, app::Answer& scratch,
+                   std::span<std::uint8_t> out, Counters& counters,
                    const Policy& policy = {}) noexcept;
 
 }  // namespace amap::wire

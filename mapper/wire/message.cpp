@@ -350,8 +350,7 @@ ParsedQuery parse_query(std::span<const std::uint8_t> m) noexcept {
   }
   // An unknown opcode is NOTIMP whatever else is wrong (RFC 8906 8; Knot, NSD). We still
   // parse as far as possible so the answer can echo the question.
-  const ParseError fail =
-      q.opcode == opcode::QUERY ? ParseError::formerr : ParseError::notimp;
+  const ParseError fail = q.opcode == opcode::QUERY ? ParseError::formerr : ParseError::notimp;
   auto finish = [&](ParseError e) {
     q.error = e;
     return q;

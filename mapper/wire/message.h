@@ -32,10 +32,10 @@ inline constexpr std::uint8_t UPDATE = 5;
 /// What the parser decided about a message it could not accept as a normal query.
 enum class ParseError : std::uint8_t {
   none = 0,
-  too_short,   // < 12 bytes: drop (no id to answer to)
-  response,    // QR=1: drop (never answer a response, avoids reflection loops)
-  formerr,     // answer FORMERR
-  notimp,      // opcode other than QUERY: answer NOTIMP
+  too_short,  // < 12 bytes: drop (no id to answer to)
+  response,   // QR=1: drop (never answer a response, avoids reflection loops)
+  formerr,    // answer FORMERR
+  notimp,     // opcode other than QUERY: answer NOTIMP
 };
 
 /// True when the message must be dropped without an answer.
@@ -63,8 +63,8 @@ struct ParsedQuery {
   ParseError error = ParseError::none;
   std::uint16_t id = 0;
   std::uint8_t opcode = 0;
-  bool rd = false;  // recursion desired: echoed
-  bool cd = false;  // checking disabled: read, but cleared in answers
+  bool rd = false;          // recursion desired: echoed
+  bool cd = false;          // checking disabled: read, but cleared in answers
   std::uint16_t flags = 0;  // the raw second header word
   std::uint16_t qdcount = 0;
   std::uint16_t ancount = 0;

@@ -155,7 +155,9 @@ struct Case {
   }
   /// The records the pipe answers to this case's own question: the answer section when the
   /// name has data of that type, nothing otherwise.
-  std::vector<Record> pipe_records() const { return rcode == "NOERROR" ? answer : std::vector<Record>{}; }
+  std::vector<Record> pipe_records() const {
+    return rcode == "NOERROR" ? answer : std::vector<Record>{};
+  }
 };
 
 struct Table {

@@ -38,7 +38,8 @@ std::shared_ptr<const amap::app::App> mapper_app() {
   std::vector<amap::config::Error> errors = loaded.errors;
   amap::mapper::Mapper::BuildOptions options;
   options.open_store = false;
-  auto mapper = errors.empty() ? amap::mapper::Mapper::build(loaded.config, errors, options) : nullptr;
+  auto mapper =
+      errors.empty() ? amap::mapper::Mapper::build(loaded.config, errors, options) : nullptr;
   if (!mapper) {
     std::abort();  // the shipped configuration must load
   }
@@ -53,7 +54,9 @@ struct Apps {
   std::shared_ptr<const amap::app::App> mapper = mapper_app();
 };
 
-[[noreturn]] void violated() { std::abort(); }
+[[noreturn]] void violated() {
+  std::abort();
+}
 
 /// The tag (first field) is HELO. Session treats a HELO at any time as a (re)handshake:
 /// PowerDNS sends it once, and answering another one the same way is harmless.
@@ -97,8 +100,8 @@ void check_reply(std::string_view line, std::string_view reply, bool was_closing
   if (!ends_end && !ends_fail) {
     violated();
   }
-  const bool command = line.substr(0, 3) == "CMD" && (line.size() == 3 || line[3] == '\t' ||
-                                                       line.substr(3) == "\r");
+  const bool command =
+      line.substr(0, 3) == "CMD" && (line.size() == 3 || line[3] == '\t' || line.substr(3) == "\r");
   std::size_t start = 0;
   while (start < reply.size()) {
     const std::size_t nl = reply.find('\n', start);
@@ -165,8 +168,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const std::string_view line = in.substr(start, nl - start);
     start = nl + 1;
-    const std::string_view reply =
-        line.size() > kMaxLine ? session.handle_oversized_line(kMaxLine) : session.handle_line(line);
+    const std::string_view reply = line.size() > kMaxLine ? session.handle_oversized_line(kMaxLine)
+                                                          : session.handle_line(line);
     check_reply(line, reply, closing, session.abi());
     if (closing && !session.done()) {
       violated();  // the line after a failed handshake ends the session

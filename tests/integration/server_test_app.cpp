@@ -54,6 +54,8 @@ int main(int argc, char** argv) {
   if (opt.listen.empty()) {
     opt.listen.emplace_back("127.0.0.1:0");
   }
-  opt.reload = [] { return std::shared_ptr<const amap::app::App>(amap::testapp::make_wire_test_app()); };
+  opt.reload = [] {
+    return std::shared_ptr<const amap::app::App>(amap::testapp::make_wire_test_app());
+  };
   return amap::server::serve(amap::testapp::make_wire_test_app(), opt);
 }

@@ -45,7 +45,9 @@ TEST(Routing, AnyMatchesEveryHandlerAndIncludesApexRecords) {
   App app = hello_app();
   auto r = query(app, "hello.example.", "ANY");
   ASSERT_EQ(r.answer.size(), 3U);
-  EXPECT_EQ(r.answer[0], "hello.example. 3600 IN SOA ns1.hello.example. hostmaster.hello.example. 1 10800 3600 604800 3600");
+  EXPECT_EQ(r.answer[0],
+            "hello.example. 3600 IN SOA ns1.hello.example. hostmaster.hello.example. 1 10800 3600 "
+            "604800 3600");
   EXPECT_EQ(r.answer[1], "hello.example. 3600 IN NS ns1.hello.example.");
   EXPECT_EQ(r.answer[2], "hello.example. 86400 IN TXT \"Hello World!\"");
 }
@@ -166,18 +168,15 @@ TEST(Routing, ClientCidrAndEcs) {
   ecs.remote = "192.0.2.9";
   ecs.ecs = "198.51.100.0/24";
   EXPECT_NE(query(app, "geo.example.", "TXT", in).answer.at(0).find("inside"), std::string::npos);
-  EXPECT_NE(query(app, "geo.example.", "TXT", out).answer.at(0).find("outside"),
-            std::string::npos);
-  EXPECT_NE(query(app, "geo.example.", "TXT", ecs).answer.at(0).find("\"ecs\""),
-            std::string::npos);
+  EXPECT_NE(query(app, "geo.example.", "TXT", out).answer.at(0).find("outside"), std::string::npos);
+  EXPECT_NE(query(app, "geo.example.", "TXT", ecs).answer.at(0).find("\"ecs\""), std::string::npos);
 }
 
 TEST(Routing, ThrowingHandlerIsAFailureNotACrash) {
   App app;
   app.zone("boom.example.");
-  app.route(Match().name("bad.boom.example."), [](const Request&, Answer&) -> Flow {
-    throw std::runtime_error("handler bug");
-  });
+  app.route(Match().name("bad.boom.example."),
+            [](const Request&, Answer&) -> Flow { throw std::runtime_error("handler bug"); });
   app.route(Match().name("good.boom.example."), [](const Request&, Answer& ans) {
     ans.txt("fine");
     return Flow::final;

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
+#include "mapper/config/config.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
-
-#include "mapper/config/config.h"
 
 namespace amap::config {
 namespace {
@@ -46,12 +46,15 @@ TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
                         "    nmae: \"x-{ip}.x.\"\n"
                         "bogus: 1\n");
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
-  EXPECT_EQ(errs[0], "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
-                     "store, listen, ttl)");
-  EXPECT_EQ(errs[1], "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
-                     "set beyond the prefix length (did you mean 10.0.0.0/8?)");
-  EXPECT_EQ(errs[2], "t.yaml:7:5: prefixes[1].nmae: unknown key (expected one of: prefix, name, "
-                     "ttl, blank, forward, reverse, classless)");
+  EXPECT_EQ(errs[0],
+            "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
+            "store, listen, ttl)");
+  EXPECT_EQ(errs[1],
+            "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
+            "set beyond the prefix length (did you mean 10.0.0.0/8?)");
+  EXPECT_EQ(errs[2],
+            "t.yaml:7:5: prefixes[1].nmae: unknown key (expected one of: prefix, name, "
+            "ttl, blank, forward, reverse, classless)");
   EXPECT_EQ(errs[3], "t.yaml:6:5: prefixes[1]: needs a name template (name: ...) or blank: true");
 }
 
@@ -65,8 +68,9 @@ TEST(Config, DuplicateKeysAndPrefixes) {
                         "    blank: true\n");
   ASSERT_EQ(errs.size(), 2U) << ::testing::PrintToString(errs);
   EXPECT_EQ(errs[0], "t.yaml:6:5: prefixes[0].name: duplicate key (first given at line 5)");
-  EXPECT_EQ(errs[1], "t.yaml:7:13: prefixes[1].prefix: prefix 10.0.0.0/8 is already configured "
-                     "at line 4");
+  EXPECT_EQ(errs[1],
+            "t.yaml:7:13: prefixes[1].prefix: prefix 10.0.0.0/8 is already configured "
+            "at line 4");
 }
 
 TEST(Config, MissingRequiredAndBadValues) {
@@ -81,8 +85,8 @@ TEST(Config, MissingRequiredAndBadValues) {
 }
 
 TEST(Config, NamesMustBeAbsoluteAndValid) {
-  auto errs = errors_of(
-      "soa: { mname: ns1.example.net, rname: \"a..b.\" }\nns: [ns1.example.net.]\n");
+  auto errs =
+      errors_of("soa: { mname: ns1.example.net, rname: \"a..b.\" }\nns: [ns1.example.net.]\n");
   ASSERT_EQ(errs.size(), 2U);
   EXPECT_NE(errs[0].find("soa.mname: domain name 'ns1.example.net' must be absolute"),
             std::string::npos);

@@ -6,13 +6,13 @@
 //           independent decoder written here (tests/unit/wire_test_util.h's read_name);
 //   pipe:   pipe::Session transcripts for ABI 1 and 5 (the case's qtype and ANY).
 // The same table is run over the network by tests/integration/conformance_test.py.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 
 #include <fstream>
 #include <map>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -73,8 +73,8 @@ std::vector<Record> bind_all(const std::vector<Record>& rs, const std::string& q
 
 std::uint16_t type_code(const std::string& t) {
   static const std::map<std::string, std::uint16_t> known{
-      {"A", 1},   {"NS", 2},    {"CNAME", 5}, {"SOA", 6},   {"PTR", 12}, {"MX", 15},
-      {"TXT", 16}, {"AAAA", 28}, {"SRV", 33}, {"AXFR", 252}, {"ANY", 255}, {"CAA", 257}};
+      {"A", 1},    {"NS", 2},    {"CNAME", 5}, {"SOA", 6},    {"PTR", 12},  {"MX", 15},
+      {"TXT", 16}, {"AAAA", 28}, {"SRV", 33},  {"AXFR", 252}, {"ANY", 255}, {"CAA", 257}};
   auto it = known.find(t);
   if (it != known.end()) {
     return it->second;
@@ -95,8 +95,9 @@ std::string type_text(std::uint16_t code) {
 }
 
 unsigned rcode_code(const std::string& r) {
-  static const std::map<std::string, unsigned> known{
-      {"NOERROR", 0}, {"FORMERR", 1}, {"SERVFAIL", 2}, {"NXDOMAIN", 3}, {"NOTIMP", 4}, {"REFUSED", 5}};
+  static const std::map<std::string, unsigned> known{{"NOERROR", 0},  {"FORMERR", 1},
+                                                     {"SERVFAIL", 2}, {"NXDOMAIN", 3},
+                                                     {"NOTIMP", 4},   {"REFUSED", 5}};
   return known.at(r);
 }
 
@@ -213,8 +214,8 @@ std::string check_authority(const Case& c, const std::vector<Record>& authority)
     for (const auto& r : authority) {
       got += " [" + r.to_string() + "]";
     }
-    return "authority: want SOA " + c.soa->zone + " TTL " + std::to_string(c.soa->ttl) +
-           ", got" + got;
+    return "authority: want SOA " + c.soa->zone + " TTL " + std::to_string(c.soa->ttl) + ", got" +
+           got;
   }
   return "";
 }
@@ -290,7 +291,8 @@ TEST_P(Conformance, Wire) {
         query.qtype = type_code(c.qtype);
         query.edns = edns;
         const Bytes msg = query.build();
-        const std::size_t n = wire::handle(a, msg, transport, remote, local, scratch, out, counters);
+        const std::size_t n =
+            wire::handle(a, msg, transport, remote, local, scratch, out, counters);
         ASSERT_GT(n, 0U);
         const Bytes resp(out.begin(), out.begin() + static_cast<long>(n));
         Decoded d;
@@ -302,7 +304,8 @@ TEST_P(Conformance, Wire) {
         EXPECT_EQ(d.flags & 0x00F0, 0U) << "Z/AD/CD/RA clear";
         EXPECT_EQ(d.has_opt, edns);
         // The question echoed byte for byte (case as sent).
-        EXPECT_EQ(d.question, Bytes(msg.begin() + 12, msg.begin() + static_cast<long>(d.question.size() + 12)));
+        EXPECT_EQ(d.question,
+                  Bytes(msg.begin() + 12, msg.begin() + static_cast<long>(d.question.size() + 12)));
         const bool any_udp = udp && c.qtype == "ANY" && c.rcode != "REFUSED";
         if (any_udp) {
           // PowerDNS any-to-tcp: TC=1, AA, empty sections.
@@ -429,12 +432,16 @@ TEST(ConformanceTable, ReaderRejectsBadTables) {
   EXPECT_THROW(load_text(head + "case a\n query a. A\n rcode NOERROR\n aa yes\n soa none\n"),
                std::runtime_error);  // NODATA without `any`
   EXPECT_THROW(load_text(head + "case a\n query a A\n rcode NXDOMAIN\n"), std::runtime_error);
-  EXPECT_THROW(load_text(head + "case a\n query a. A\n rcode NXDOMAIN\ncase a\n query a. A\n rcode NXDOMAIN\n"),
+  EXPECT_THROW(
+      load_text(head +
+                "case a\n query a. A\n rcode NXDOMAIN\ncase a\n query a. A\n rcode NXDOMAIN\n"),
+      std::runtime_error);
+  EXPECT_THROW(load_text(head + "case a\n query a. A\n rcode NXDOMAIN\n skip dns\n"),
                std::runtime_error);
-  EXPECT_THROW(load_text(head + "case a\n query a. A\n rcode NXDOMAIN\n skip dns\n"), std::runtime_error);
   EXPECT_THROW(load_text(head + "case a\n query a. A\n rcode NOERROR\n answer @ x A 1.2.3.4\n"),
                std::runtime_error);
-  const Table t = load_text(head + "case a\n query a. A\n rcode NOERROR\n aa yes\n answer @ 5 A 1.2.3.4\n");
+  const Table t =
+      load_text(head + "case a\n query a. A\n rcode NOERROR\n aa yes\n answer @ 5 A 1.2.3.4\n");
   ASSERT_EQ(t.cases.size(), 1U);
   EXPECT_EQ(t.cases[0].any_records().size(), 1U);
 }

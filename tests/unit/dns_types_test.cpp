@@ -69,8 +69,8 @@ TEST(Rdata, BuildersAndPresentation) {
   }
   {
     auto w = fresh();
-    Soa soa{*Name::from_text("ns1.example."), *Name::from_text("hostmaster.example."), 7, 1, 2,
-            3, 4};
+    Soa soa{
+        *Name::from_text("ns1.example."), *Name::from_text("hostmaster.example."), 7, 1, 2, 3, 4};
     rdata::soa(w, soa);
     EXPECT_EQ(text_of(rrtype::SOA, w), "ns1.example. hostmaster.example. 7 1 2 3 4");
     std::size_t offs[2];

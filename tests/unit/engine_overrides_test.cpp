@@ -33,7 +33,8 @@ class EngineOverrides : public ::testing::Test {
         "    name: \"ip-{a}-{b}-{c}-{d}.pool.example.net.\"\n"
         "  - prefix: 2001:db8::/32\n"
         "    name: \"{ip}.v6.pool.example.net.\"\n"
-        "store: { path: " + dir_ + "/store, map_size: 16MiB }\n";
+        "store: { path: " +
+        dir_ + "/store, map_size: 16MiB }\n";
     auto loaded = config::load_text(yaml, "t.yaml");
     ASSERT_TRUE(loaded.ok());
     store::StoreOptions so;
@@ -79,7 +80,8 @@ TEST_F(EngineOverrides, AddressOverrideAnswersBothWaysAndSparesNeighbours) {
             "4.2.1.10.in-addr.arpa. 600 IN PTR ip-10-1-2-4.pool.example.net.");
   EXPECT_EQ(query(app_, "other.customer.example.", "A").rcode, Rcode::nxdomain);
   // A name that no longer belongs to the address stops answering.
-  writer_->put_address(*dns::IpAddress::parse("10.1.2.3"), Override::name("smtp.customer.example."));
+  writer_->put_address(*dns::IpAddress::parse("10.1.2.3"),
+                       Override::name("smtp.customer.example."));
   EXPECT_EQ(query(app_, "mail.customer.example.", "A").rcode, Rcode::nxdomain);
   EXPECT_EQ(one("smtp.customer.example.", "A"), "smtp.customer.example. 600 IN A 10.1.2.3");
   ASSERT_TRUE(writer_->erase_address(*dns::IpAddress::parse("10.1.2.3")));
@@ -98,8 +100,10 @@ TEST_F(EngineOverrides, NoneIsNxdomainForThatPtrOnly) {
 TEST_F(EngineOverrides, PrefixOverrideJoinsTheLongestPrefixMatch) {
   writer_->put_prefix(*dns::Prefix::parse("2001:db8:1200::/56"),
                       Override::name_template("cust42-{ip}.biz.pool.example.net.", 120));
-  const std::string inside = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.1.8.b.d.0.1.0.0.2.ip6.arpa.";
-  EXPECT_EQ(one(inside, "PTR"), inside + " 120 IN PTR cust42-2001-db8-1200--1.biz.pool.example.net.");
+  const std::string inside =
+      "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.1.8.b.d.0.1.0.0.2.ip6.arpa.";
+  EXPECT_EQ(one(inside, "PTR"),
+            inside + " 120 IN PTR cust42-2001-db8-1200--1.biz.pool.example.net.");
   EXPECT_EQ(one("cust42-2001-db8-1200--1.biz.pool.example.net.", "AAAA"),
             "cust42-2001-db8-1200--1.biz.pool.example.net. 120 IN AAAA 2001:db8:1200::1");
   // The config's name for that address is no longer canonical; its neighbours outside the
@@ -118,7 +122,8 @@ TEST_F(EngineOverrides, PrefixOverrideJoinsTheLongestPrefixMatch) {
   EXPECT_EQ(one("1.0.6.10.in-addr.arpa.", "PTR"),
             "1.0.6.10.in-addr.arpa. 600 IN PTR ip-10-6-0-1.pool.example.net.");
   // An address override still wins inside a prefix override.
-  writer_->put_address(*dns::IpAddress::parse("10.5.0.1"), Override::name("host.customer.example."));
+  writer_->put_address(*dns::IpAddress::parse("10.5.0.1"),
+                       Override::name("host.customer.example."));
   EXPECT_EQ(one("1.0.5.10.in-addr.arpa.", "PTR"),
             "1.0.5.10.in-addr.arpa. 600 IN PTR host.customer.example.");
 }

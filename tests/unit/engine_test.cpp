@@ -47,8 +47,7 @@ TEST_F(Engine, DerivesMergedReverseZones) {
   for (const auto& z : mapper_->reverse_zones()) {
     zones.push_back(z.to_string());
   }
-  EXPECT_EQ(zones, (std::vector<std::string>{"10.in-addr.arpa.",
-                                             "8.b.d.0.1.0.0.2.ip6.arpa."}));
+  EXPECT_EQ(zones, (std::vector<std::string>{"10.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa."}));
 }
 
 TEST_F(Engine, ReverseV4UsesTheMostSpecificPrefix) {
@@ -68,14 +67,15 @@ TEST_F(Engine, BlankIsNxdomainBothWays) {
 }
 
 TEST_F(Engine, ForwardRoundTripsAndRejectsAliases) {
-  EXPECT_EQ(one("ip-10-1-2-3.pool.example.net.", "A"), "ip-10-1-2-3.pool.example.net. 86400 IN A 10.1.2.3");
+  EXPECT_EQ(one("ip-10-1-2-3.pool.example.net.", "A"),
+            "ip-10-1-2-3.pool.example.net. 86400 IN A 10.1.2.3");
   EXPECT_EQ(one("IP-10-1-2-3.Pool.Example.NET.", "A"),
             "IP-10-1-2-3.Pool.Example.NET. 86400 IN A 10.1.2.3");
   EXPECT_EQ(one("biz-10-20-1-9.pool.example.net.", "A"),
             "biz-10-20-1-9.pool.example.net. 3600 IN A 10.20.1.9");
   for (const char* alias : {"ip-010-1-2-3.pool.example.net.", "ip-10-1-2-999.pool.example.net.",
-                            "ip-10-20-1-9.pool.example.net.",   // taken by the /22
-                            "biz-10-1-2-3.pool.example.net.",   // outside the /22
+                            "ip-10-20-1-9.pool.example.net.",  // taken by the /22
+                            "biz-10-1-2-3.pool.example.net.",  // outside the /22
                             "x.ip-10-1-2-3.pool.example.net.", "ip-10-1-2.pool.example.net."}) {
     EXPECT_EQ(query(*app_, alias, "A").rcode, Rcode::nxdomain) << alias;
   }
@@ -87,12 +87,13 @@ TEST_F(Engine, Ipv6ShortFormHexAndForwardFalse) {
             "2001-db8--1.v6.pool.example.net.");
   EXPECT_EQ(one("2001-db8--1.v6.pool.example.net.", "AAAA"),
             "2001-db8--1.v6.pool.example.net. 3600 IN AAAA 2001:db8::1");
-  auto ptr = one("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.f.8.b.d.0.1.0.0.2.ip6.arpa.",
-                 "PTR");
+  auto ptr =
+      one("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.f.f.8.b.d.0.1.0.0.2.ip6.arpa.", "PTR");
   EXPECT_NE(ptr.find("PTR h20010db8ff0000000000000000000001.static.pool.example.net."),
             std::string::npos);
-  EXPECT_EQ(query(*app_, "h20010db8ff0000000000000000000001.static.pool.example.net.", "AAAA").rcode,
-            Rcode::nxdomain);
+  EXPECT_EQ(
+      query(*app_, "h20010db8ff0000000000000000000001.static.pool.example.net.", "AAAA").rcode,
+      Rcode::nxdomain);
 }
 
 TEST_F(Engine, NodataForOtherTypesAndEmptyNonTerminals) {
@@ -124,7 +125,9 @@ TEST_F(Engine, OutsidePrefixesNxdomainOutsideZonesRefused) {
 TEST_F(Engine, ApexHasSoaAndNs) {
   auto r = query(*app_, "pool.example.net.", "SOA");
   ASSERT_EQ(r.answer.size(), 1U);
-  EXPECT_EQ(r.answer[0].rfind("pool.example.net. 3600 IN SOA ns1.example.net. hostmaster.example.net. ", 0), 0U);
+  EXPECT_EQ(r.answer[0].rfind(
+                "pool.example.net. 3600 IN SOA ns1.example.net. hostmaster.example.net. ", 0),
+            0U);
   EXPECT_EQ(query(*app_, "10.in-addr.arpa.", "NS").answer.size(), 2U);
   EXPECT_EQ(query(*app_, "10.in-addr.arpa.", "ANY").answer.size(), 3U);
   EXPECT_TRUE(app::testing::lookup(*app_, "3.2.1.10.in-addr.arpa.", "SOA").empty());
@@ -147,7 +150,8 @@ TEST(EngineConfig, TemplateErrorsCarryTheirPosition) {
   ASSERT_EQ(errors.size(), 2U);
   EXPECT_EQ(errors[0].to_string().rfind("bad.yaml:6:11: prefixes[0].name: ", 0), 0U)
       << errors[0].to_string();
-  EXPECT_NE(errors[1].to_string().find("bad.yaml:8:11: prefixes[1].name: names of this template lie outside"),
+  EXPECT_NE(errors[1].to_string().find(
+                "bad.yaml:8:11: prefixes[1].name: names of this template lie outside"),
             std::string::npos)
       << errors[1].to_string();
 }

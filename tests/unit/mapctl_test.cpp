@@ -28,8 +28,8 @@ TEST(Json, KeepsValidUtf8AndEscapesInvalidBytes) {
   EXPECT_EQ(json::quote("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
             "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
   EXPECT_EQ(json::quote("\xff"), "\"\\u00ff\"");
-  EXPECT_EQ(json::quote("\xc3"), "\"\\u00c3\"");              // truncated sequence
-  EXPECT_EQ(json::quote("\xc0\xaf"), "\"\\u00c0\\u00af\"");   // overlong
+  EXPECT_EQ(json::quote("\xc3"), "\"\\u00c3\"");                        // truncated sequence
+  EXPECT_EQ(json::quote("\xc0\xaf"), "\"\\u00c0\\u00af\"");             // overlong
   EXPECT_EQ(json::quote("\xed\xa0\x80"), "\"\\u00ed\\u00a0\\u0080\"");  // surrogate
 }
 
@@ -125,8 +125,9 @@ TEST(Keys, AddressesAndPrefixes) {
             "bad prefix '10.1.2.3/8': address has bits set beyond the prefix length (did you "
             "mean 10.0.0.0/8?)");
   EXPECT_FALSE(parse_key("10.0.0.0/33", k, err));
-  EXPECT_EQ(err, "bad prefix '10.0.0.0/33': bad prefix length (IPv4 allows /0 to /32, IPv6 /0 "
-                 "to /128)");
+  EXPECT_EQ(err,
+            "bad prefix '10.0.0.0/33': bad prefix length (IPv4 allows /0 to /32, IPv6 /0 "
+            "to /128)");
   EXPECT_FALSE(parse_key("10.1.2", k, err));
   EXPECT_NE(err.find("bad address '10.1.2': not a valid IP address"), std::string::npos);
 }
@@ -219,8 +220,9 @@ TEST_F(Validation, NamesAreMadeAbsolute) {
 TEST_F(Validation, BadNames) {
   std::string err;
   EXPECT_FALSE(check("10.1.2.3", K::name, "under_score.example.", err));
-  EXPECT_EQ(err, "name 'under_score.example.' is not a valid host name: character outside "
-                 "[a-z0-9-]");
+  EXPECT_EQ(err,
+            "name 'under_score.example.' is not a valid host name: character outside "
+            "[a-z0-9-]");
   EXPECT_FALSE(check("10.1.2.3", K::name, std::string(64, 'a') + ".example.", err));
   EXPECT_NE(err.find("label longer than 63 octets"), std::string::npos);
   std::string long_name;
@@ -231,14 +233,15 @@ TEST_F(Validation, BadNames) {
   EXPECT_NE(err.find("longer than 255 octets"), std::string::npos);
   EXPECT_FALSE(check("10.1.2.3", K::name, "", err));
   EXPECT_FALSE(check("10.1.2.3", K::name, "h-{ip}.example.", err));
-  EXPECT_EQ(err, "'h-{ip}.example.' looks like a template, but 10.1.2.3 is a single address, "
-                 "which takes a plain name: write 10.1.2.3/32 to give it a template");
+  EXPECT_EQ(err,
+            "'h-{ip}.example.' looks like a template, but 10.1.2.3 is a single address, "
+            "which takes a plain name: write 10.1.2.3/32 to give it a template");
 }
 
 TEST_F(Validation, TemplatesUseCompileErrorsVerbatim) {
   std::string err;
-  EXPECT_TRUE(check("2001:db8:1200::/56", K::name_template, "cust42-{ip}.biz.pool.example.net.",
-                    err))
+  EXPECT_TRUE(
+      check("2001:db8:1200::/56", K::name_template, "cust42-{ip}.biz.pool.example.net.", err))
       << err;
   const dns::Prefix p = *dns::Prefix::parse("10.1.0.0/16");
   const auto compiled = mapper::Template::compile("x-{nope}.example.", p);
@@ -265,9 +268,10 @@ TEST_F(Validation, KindMustFitTheKey) {
 TEST_F(Validation, OutsideEveryPrefixNeedsForce) {
   std::string err;
   EXPECT_FALSE(check("192.0.2.1", K::name, "a.example.", err));
-  EXPECT_EQ(err, "192.0.2.1 is outside every prefix configured in test.yaml, so automap never "
-                 "answers for it: add a prefix covering it under 'prefixes:' there, or pass "
-                 "--force to store it anyway");
+  EXPECT_EQ(err,
+            "192.0.2.1 is outside every prefix configured in test.yaml, so automap never "
+            "answers for it: add a prefix covering it under 'prefixes:' there, or pass "
+            "--force to store it anyway");
   EXPECT_TRUE(check("192.0.2.1", K::name, "a.example.", err, true));
   // A prefix must lie inside one configured prefix, not just overlap it.
   EXPECT_FALSE(check("10.0.0.0/7", K::none, "", err));
@@ -289,14 +293,15 @@ TEST_F(Validation, AnotherAddressesSynthesizedNameNeedsForce) {
 // ----------------------------------------------------------------------------------- import
 
 TEST_F(Validation, CsvImportSkipsHeaderCommentsAndBlanks) {
-  const auto p = parse("address_or_prefix,kind,target,ttl\r\n"
-                       "# a comment\n"
-                       "\n"
-                       "10.1.2.4,none,,\n"
-                       "10.1.2.3,name,mail.customer.example,300\r\n"
-                       "2001:db8:1200::/56,template,cust42-{ip}.biz.pool.example.net.\n"
-                       "10.9.0.0/16,none,\n",
-                       Format::csv);
+  const auto p = parse(
+      "address_or_prefix,kind,target,ttl\r\n"
+      "# a comment\n"
+      "\n"
+      "10.1.2.4,none,,\n"
+      "10.1.2.3,name,mail.customer.example,300\r\n"
+      "2001:db8:1200::/56,template,cust42-{ip}.biz.pool.example.net.\n"
+      "10.9.0.0/16,none,\n",
+      Format::csv);
   ASSERT_TRUE(p.errors.empty()) << p.errors[0].line << ": " << p.errors[0].message;
   EXPECT_EQ(p.lines, 7U);
   EXPECT_EQ(p.records, 4U);
@@ -311,16 +316,17 @@ TEST_F(Validation, CsvImportSkipsHeaderCommentsAndBlanks) {
 }
 
 TEST_F(Validation, CsvImportCollectsEveryErrorWithItsLine) {
-  const auto p = parse("address_or_prefix,kind,target,ttl\n"
-                       "10.1.2.3,name,ok.example.,\n"
-                       "10.1.2.300,name,a.example.,\n"
-                       "10.1.2.5,nam,a.example.,\n"
-                       "10.1.2.6,name,a.example.,forever\n"
-                       "10.1.2.7,name\n"
-                       "10.1.0.1/16,template,x-{ip}.example.\n"
-                       "192.0.2.1,name,a.example.\n"
-                       "10.1.2.3,none,\n",
-                       Format::csv);
+  const auto p = parse(
+      "address_or_prefix,kind,target,ttl\n"
+      "10.1.2.3,name,ok.example.,\n"
+      "10.1.2.300,name,a.example.,\n"
+      "10.1.2.5,nam,a.example.,\n"
+      "10.1.2.6,name,a.example.,forever\n"
+      "10.1.2.7,name\n"
+      "10.1.0.1/16,template,x-{ip}.example.\n"
+      "192.0.2.1,name,a.example.\n"
+      "10.1.2.3,none,\n",
+      Format::csv);
   ASSERT_EQ(p.errors.size(), 7U);
   EXPECT_TRUE(p.changes.empty());
   std::vector<std::size_t> lines;
@@ -397,8 +403,9 @@ TEST_F(Validation, ExportLinesImportBack) {
                 "2001:db8:1200::/56,template,c-{ip}.pool.example.net.,0\n"
                 "2001:db8:1200::/56,none,,0\n");
     } else {
-      EXPECT_EQ(text.substr(0, text.find('\n')),
-                R"({"address_or_prefix":"10.1.2.3","kind":"name","target":"mail.customer.example.","ttl":300})");
+      EXPECT_EQ(
+          text.substr(0, text.find('\n')),
+          R"({"address_or_prefix":"10.1.2.3","kind":"name","target":"mail.customer.example.","ttl":300})");
     }
     const auto parsed = parse(text, f);
     ASSERT_EQ(parsed.errors.size(), 1U) << format_name(f);
@@ -407,8 +414,7 @@ TEST_F(Validation, ExportLinesImportBack) {
     ASSERT_TRUE(good.errors.empty()) << good.errors[0].message;
     ASSERT_EQ(good.changes.size(), 2U);
     EXPECT_EQ(good.changes[0].value, store::Override::name("mail.customer.example.", 300));
-    EXPECT_EQ(good.changes[1].value,
-              store::Override::name_template("c-{ip}.pool.example.net.", 0));
+    EXPECT_EQ(good.changes[1].value, store::Override::name_template("c-{ip}.pool.example.net.", 0));
   }
 }
 

@@ -138,8 +138,8 @@ TEST(pipe_serve, OversizedLineIsDroppedAndServingContinues) {
   Session session(app, test::example_options("hello"));
   ServeOptions small;
   small.max_line = 64;
-  const std::string input = "HELO\t1\n" + std::string(1000, 'x') +
-                            "\nQ\thello.example\tIN\tTXT\t-1\t192.0.2.1\n";
+  const std::string input =
+      "HELO\t1\n" + std::string(1000, 'x') + "\nQ\thello.example\tIN\tTXT\t-1\t192.0.2.1\n";
   for (std::size_t chunk : {1U, 10U, 5000U}) {
     Session s(app, test::example_options("hello"));
     int status = -1;
@@ -166,9 +166,9 @@ TEST(pipe_serve, UnsupportedHeloExitsAfterOneMoreLine) {
   Session session(app, test::example_options("hello"));
   int status = -1;
   // Lines after the one read following FAIL are never answered.
-  EXPECT_EQ(serve_chunked(session, "HELO\t9\nnext\nHELO\t1\nQ\tx\tIN\tA\t-1\t192.0.2.1\n", 100,
-                          status),
-            "FAIL\n");
+  EXPECT_EQ(
+      serve_chunked(session, "HELO\t9\nnext\nHELO\t1\nQ\tx\tIN\tA\t-1\t192.0.2.1\n", 100, status),
+      "FAIL\n");
   EXPECT_EQ(status, 1);
   EXPECT_TRUE(session.done());
 }

@@ -17,8 +17,8 @@ constexpr std::string_view kQ1 = "Q\thello.example\tIN\tTXT\t-1\t192.0.2.1";
 constexpr std::string_view kQ3 =
     "Q\thello.example\tIN\tTXT\t-1\t192.0.2.1\t192.0.2.53\t192.0.2.1/32";
 
-std::string q3(std::string_view qname, std::string_view qtype, std::string_view remote = "192.0.2.1",
-               std::string_view ecs = "192.0.2.1/32") {
+std::string q3(std::string_view qname, std::string_view qtype,
+               std::string_view remote = "192.0.2.1", std::string_view ecs = "192.0.2.1/32") {
   return "Q\t" + std::string(qname) + "\tIN\t" + std::string(qtype) + "\t-1\t" +
          std::string(remote) + "\t192.0.2.53\t" + std::string(ecs);
 }
@@ -46,8 +46,8 @@ TEST_F(pipe_hello, HandshakeEachSupportedAbi) {
 }
 
 TEST_F(pipe_hello, UnsupportedHeloFailsReadsOneMoreLineAndEnds) {
-  for (std::string_view helo : {"HELO\t0", "HELO\t6", "HELO\t-1", "HELO\tx", "HELO", "HELO\t1\t2",
-                                "HELO\t01x"}) {
+  for (std::string_view helo :
+       {"HELO\t0", "HELO\t6", "HELO\t-1", "HELO\tx", "HELO", "HELO\t1\t2", "HELO\t01x"}) {
     Fixture g{examples::hello_app()};
     // Exactly one line: PowerDNS reads one line as the banner.
     EXPECT_EQ(g.line(helo), "FAIL\n") << helo;
@@ -59,7 +59,8 @@ TEST_F(pipe_hello, UnsupportedHeloFailsReadsOneMoreLineAndEnds) {
 }
 
 TEST_F(pipe_hello, QueryBeforeHeloIsLogFailAndKeepsServing) {
-  EXPECT_EQ(f.line(kQ1), "LOG\texpected HELO first, got: Q hello.example IN TXT -1 192.0.2.1\nFAIL\n");
+  EXPECT_EQ(f.line(kQ1),
+            "LOG\texpected HELO first, got: Q hello.example IN TXT -1 192.0.2.1\nFAIL\n");
   EXPECT_FALSE(f.session.done());
   EXPECT_EQ(f.line("HELO\t1"), "OK\tautomap pipe backend\n");
   EXPECT_EQ(f.line(kQ1), "DATA\thello.example\tIN\tTXT\t86400\t-1\t\"Hello World!\"\nEND\n");
@@ -175,7 +176,8 @@ TEST_F(pipe_hello, CommandsOnAbi5) {
   EXPECT_EQ(f.line("CMD\tstats"),
             "queries=4\nfailures=0\nmalformed=1\naxfr=0\ncommands=1\nuptime_seconds=0\n"
             "qtype_SOA=1\nqtype_ANY=2\nqtype_other=1\nEND\n");
-  EXPECT_EQ(f.line("CMD\tversion"), "automap " + std::string(AMAP_TEST_VERSION) + ", pipe ABI 5\nEND\n");
+  EXPECT_EQ(f.line("CMD\tversion"),
+            "automap " + std::string(AMAP_TEST_VERSION) + ", pipe ABI 5\nEND\n");
   EXPECT_EQ(f.line("CMD\t  nope  "), "unknown command 'nope', try: help, version, stats\nEND\n");
   // CMD replies end with END even on errors: PowerDNS reads a CMD reply up to END.
   const std::string help = f.line("CMD\thelp");
@@ -225,8 +227,9 @@ TEST(pipe_session, OnlyRecordsAnsweringTheQuestion) {
     ans.txt("t", 60);
     ans.add(other, dns::rrtype::A, 60,
             [](dns::WireWriter& w) { dns::rdata::a(w, dns::IpAddress::v4(0x01020304)); });
-    ans.add(req.qname, dns::rrtype::NS, 60, [&](dns::WireWriter& w) { dns::rdata::name(w, target); },
-            app::Section::authority);
+    ans.add(
+        req.qname, dns::rrtype::NS, 60, [&](dns::WireWriter& w) { dns::rdata::name(w, target); },
+        app::Section::authority);
     return app::Flow::final;
   });
   Fixture f{std::move(a)};
@@ -255,9 +258,8 @@ TEST(pipe_session, CnameAnswersEveryType) {
 TEST(pipe_session, HandlerExceptionAndOverflowAreFail) {
   app::App a;
   a.zone("example.");
-  a.route(app::Match().name("throw.example."), [](const app::Request&, app::Answer&) -> app::Flow {
-    throw std::runtime_error("boom");
-  });
+  a.route(app::Match().name("throw.example."),
+          [](const app::Request&, app::Answer&) -> app::Flow { throw std::runtime_error("boom"); });
   a.route(app::Match().name("big.example."), [](const app::Request&, app::Answer& ans) {
     for (int i = 0; i < 1000; ++i) {
       ans.txt("x", 60);

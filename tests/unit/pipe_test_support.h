@@ -14,7 +14,9 @@
 namespace amap::pipe::test {
 
 /// A clock frozen at 1000 s, so "CMD stats" prints uptime_seconds=0 in transcripts.
-inline std::uint64_t frozen_clock() noexcept { return 1000; }
+inline std::uint64_t frozen_clock() noexcept {
+  return 1000;
+}
 
 /// Session options matching tools/examples/<name>.cpp's main().
 inline Options example_options(std::string_view app_name) {

@@ -2,13 +2,14 @@
 // amap::server in-process: listen-address parsing, ephemeral ports, UDP and TCP round trips,
 // hot app replacement and clean stop.
 
+#include "backend/server/server.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "backend/server/server.h"
 #include "tests/unit/wire_test_app.h"
 #include "tests/unit/wire_test_util.h"
 
@@ -70,7 +71,8 @@ wiretest::Bytes tcp_query(std::uint16_t port, const wiretest::Bytes& q) {
     std::uint8_t len[2];
     if (::recv(fd, len, 2, MSG_WAITALL) == 2) {
       out.resize(static_cast<std::size_t>((len[0] << 8) | len[1]));
-      out.resize(static_cast<std::size_t>(std::max<ssize_t>(0, ::recv(fd, out.data(), out.size(), MSG_WAITALL))));
+      out.resize(static_cast<std::size_t>(
+          std::max<ssize_t>(0, ::recv(fd, out.data(), out.size(), MSG_WAITALL))));
     }
   }
   ::close(fd);

@@ -88,8 +88,7 @@ class StoreTest : public ::testing::Test {
   }
   /// A value with the given LS header fields and an override payload.
   static std::vector<std::uint8_t> raw_value(std::uint8_t header_version, std::uint8_t flags,
-                                             std::uint16_t ext_blocks,
-                                             std::uint8_t payload_version,
+                                             std::uint16_t ext_blocks, std::uint8_t payload_version,
                                              std::string_view target) {
     std::vector<std::uint8_t> v(format::kHeaderSize + 8U * ext_blocks);
     format::encode_header(v.data(), 1, 1, flags);
@@ -272,10 +271,9 @@ TEST_F(StoreTest, ListInAddressOrderWithinAndLimit) {
 
   // within 10.0.0.0/24: the /16 is not inside it and is left out.
   EXPECT_EQ(list_all(s, pfx("10.0.0.0/24")),
-            (std::vector<std::string>{"P 10.0.0.0/24 template t-{ip}.example.",
-                                      "A 10.0.0.1/32 name one.example.",
-                                      "A 10.0.0.5/32 name five.example.",
-                                      "P 10.0.0.128/25 none "}));
+            (std::vector<std::string>{
+                "P 10.0.0.0/24 template t-{ip}.example.", "A 10.0.0.1/32 name one.example.",
+                "A 10.0.0.5/32 name five.example.", "P 10.0.0.128/25 none "}));
   EXPECT_EQ(list_all(s, pfx("10.0.0.0/24"), 2),
             (std::vector<std::string>{"P 10.0.0.0/24 template t-{ip}.example.",
                                       "A 10.0.0.1/32 name one.example."}));
@@ -287,9 +285,9 @@ TEST_F(StoreTest, ListInAddressOrderWithinAndLimit) {
   // Erased entries disappear from the listing.
   EXPECT_TRUE(s.erase_address(ip("10.0.0.1")));
   EXPECT_TRUE(s.erase_prefix(pfx("10.0.0.0/24")));
-  EXPECT_EQ(list_all(s, pfx("10.0.0.0/24")),
-            (std::vector<std::string>{"A 10.0.0.5/32 name five.example.",
-                                      "P 10.0.0.128/25 none "}));
+  EXPECT_EQ(
+      list_all(s, pfx("10.0.0.0/24")),
+      (std::vector<std::string>{"A 10.0.0.5/32 name five.example.", "P 10.0.0.128/25 none "}));
 }
 
 // ------------------------------------------------------------------------------ format
@@ -564,8 +562,8 @@ TEST_F(StoreTest, BatchIsAllOrNothing) {
   const ApplyResult res = s.apply(good);
   EXPECT_EQ(res.written, 2U);
   EXPECT_EQ(res.erased, 1U);
-  EXPECT_EQ(list_all(s), (std::vector<std::string>{"P 10.0.0.0/8 none ",
-                                                   "A 192.0.2.2/32 name new.example."}));
+  EXPECT_EQ(list_all(s),
+            (std::vector<std::string>{"P 10.0.0.0/8 none ", "A 192.0.2.2/32 name new.example."}));
   const StoreStats st = s.stats();
   EXPECT_EQ(st.address_overrides, 1U);
   EXPECT_EQ(st.prefix_overrides, 1U);
@@ -708,8 +706,9 @@ TEST_F(StoreTest, ReaderSeesWriterProcessAndAdoptsGrownMap) {
       OverrideStore w(options(std::size_t{32} << 20));  // grows the map
       WriteBatch b;
       for (std::uint32_t i = 0; i < 6000; ++i) {
-        b.put_address(IpAddress::v4(0x0A000000U + i),
-                      Override::name(numbered("h", i, ".a-rather-long-label-to-use-space.example.")));
+        b.put_address(
+            IpAddress::v4(0x0A000000U + i),
+            Override::name(numbered("h", i, ".a-rather-long-label-to-use-space.example.")));
       }
       w.apply(b);
       w.put_prefix(pfx("10.0.0.0/8"), Override::none());

@@ -24,9 +24,9 @@ class WireTest : public ::testing::Test {
  protected:
   std::optional<Response> run(const Bytes& q, Transport t = Transport::udp,
                               const Policy& policy = {}) {
-    const std::size_t n = handle(*app_, q, t, *dns::IpAddress::parse("192.0.2.99"),
-                                 *dns::IpAddress::parse("127.0.0.1"), scratch_, out_, counters_,
-                                 policy);
+    const std::size_t n =
+        handle(*app_, q, t, *dns::IpAddress::parse("192.0.2.99"),
+               *dns::IpAddress::parse("127.0.0.1"), scratch_, out_, counters_, policy);
     if (n == 0) {
       return std::nullopt;
     }
@@ -54,7 +54,8 @@ class WireTest : public ::testing::Test {
     wiretest::put16(b, type);
     wiretest::put16(b, 1);
   }
-  static Bytes opt_rr(std::uint16_t payload = 1232, std::uint32_t ttl = 0, const Bytes& rdata = {}) {
+  static Bytes opt_rr(std::uint16_t payload = 1232, std::uint32_t ttl = 0,
+                      const Bytes& rdata = {}) {
     Bytes b{0};
     wiretest::put16(b, 41);
     wiretest::put16(b, payload);
@@ -96,7 +97,8 @@ TEST_F(WireTest, ApexTxtIsAuthoritativeAndEchoesIdAndRd) {
   EXPECT_EQ(r.qname, "hello.example.");
   ASSERT_EQ(r.answer.size(), 1U);
   EXPECT_EQ(r.answer[0].name, "hello.example.");
-  EXPECT_EQ(r.answer[0].rdata, (Bytes{12, 'H', 'e', 'l', 'l', 'o', ' ', 'W', 'o', 'r', 'l', 'd', '!'}));
+  EXPECT_EQ(r.answer[0].rdata,
+            (Bytes{12, 'H', 'e', 'l', 'l', 'o', ' ', 'W', 'o', 'r', 'l', 'd', '!'}));
   EXPECT_EQ(r.additional.size(), 0U);  // no OPT without EDNS
 }
 
@@ -198,7 +200,8 @@ TEST_F(WireTest, Case18UnknownTypeIsNodataWithNegativeTtl) {
 }
 
 TEST_F(WireTest, Case19NxdomainWithSoaAlsoBelowALeaf) {
-  for (const char* name : {"nope.hello.example.", "x.www.hello.example.", "9.2.0.192.in-addr.arpa."}) {
+  for (const char* name :
+       {"nope.hello.example.", "x.www.hello.example.", "9.2.0.192.in-addr.arpa."}) {
     Query q;
     q.qname = name;
     const Response r = must(q.build());
@@ -232,11 +235,15 @@ TEST_F(WireTest, HandlerExceptionIsServfail) {
 // ---- truncation and payload ------------------------------------------------------------
 
 // Response = 12 header + question (name + 4) + RR (2 pointer + 10 + rdata).
-std::string size_name(unsigned n) { return std::to_string(n) + ".size.hello.example."; }
+std::string size_name(unsigned n) {
+  return std::to_string(n) + ".size.hello.example.";
+}
 unsigned rdata_for_total(unsigned total, unsigned opt) {
   for (unsigned digits = 1; digits <= 5; ++digits) {
     const unsigned q =
-        static_cast<unsigned>(wiretest::name_wire(std::string(digits, '1') + ".size.hello.example.").size()) + 4;
+        static_cast<unsigned>(
+            wiretest::name_wire(std::string(digits, '1') + ".size.hello.example.").size()) +
+        4;
     const unsigned n = total - 12 - q - 12 - opt;
     if (std::to_string(n).size() == digits) {
       return n;
@@ -577,8 +584,7 @@ TEST_F(WireTest, Case8PointersFormerr) {
   const Bytes base = q.build();
   const std::size_t at = base.size();
   for (const Bytes& owner : {Bytes{0xC0, static_cast<std::uint8_t>(at)},
-                             Bytes{0xC0, static_cast<std::uint8_t>(at + 20)},
-                             Bytes{0xC0, 2}}) {
+                             Bytes{0xC0, static_cast<std::uint8_t>(at + 20)}, Bytes{0xC0, 2}}) {
     Bytes b = base;
     b[11] = 1;
     append(b, owner);

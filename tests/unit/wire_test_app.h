@@ -53,23 +53,27 @@ inline std::shared_ptr<app::App> make_wire_test_app() {
     ans.cname(www, 600);
     return Flow::final;
   });
-  a->route(Match().name("mx.hello.example.").type(dns::rrtype::MX), [mail](const Request&, Answer& ans) {
-    ans.mx(10, mail);
-    return Flow::final;
-  });
-  a->route(Match().name("txt.hello.example.").type(dns::rrtype::TXT), [](const Request&, Answer& ans) {
-    ans.txt("only text here");
-    return Flow::final;
-  });
+  a->route(Match().name("mx.hello.example.").type(dns::rrtype::MX),
+           [mail](const Request&, Answer& ans) {
+             ans.mx(10, mail);
+             return Flow::final;
+           });
+  a->route(Match().name("txt.hello.example.").type(dns::rrtype::TXT),
+           [](const Request&, Answer& ans) {
+             ans.txt("only text here");
+             return Flow::final;
+           });
   a->route(Match().name("b.hello.example."), [](const Request&, Answer& ans) {
     ans.set_exists();  // empty non-terminal: NODATA, not NXDOMAIN (RFC 8020)
     return Flow::final;
   });
-  a->route(Match().name("a.b.hello.example.").type(dns::rrtype::A), [](const Request&, Answer& ans) {
-    ans.a(*dns::IpAddress::parse("192.0.2.2"));
-    return Flow::final;
-  });
-  a->route(Match().name("big.hello.example.").type(dns::rrtype::TXT), [](const Request&, Answer& ans) {
+  a->route(Match().name("a.b.hello.example.").type(dns::rrtype::A),
+           [](const Request&, Answer& ans) {
+             ans.a(*dns::IpAddress::parse("192.0.2.2"));
+             return Flow::final;
+           });
+  a->route(Match().name("big.hello.example.").type(dns::rrtype::TXT), [](const Request&,
+                                                                         Answer& ans) {
     for (int i = 0; i < 40; ++i) {
       char buf[48];
       const int n = std::snprintf(buf, sizeof buf, "record %02d padding padding padding pad", i);
@@ -77,35 +81,37 @@ inline std::shared_ptr<app::App> make_wire_test_app() {
     }
     return Flow::final;
   });
-  a->route(Match().domain("size.hello.example.").type(dns::rrtype::TXT), [](const Request& r, Answer& ans) {
-    if (r.qname.label_count() != 4) {
-      return Flow::final;
-    }
-    const std::string_view l = r.qname.label(0);
-    unsigned n = 0;
-    if (std::from_chars(l.data(), l.data() + l.size(), n).ec != std::errc() || n == 0 || n > 65535) {
-      return Flow::final;
-    }
-    ans.add(r.qname, dns::rrtype::TXT, Answer::kDefaultTtl, [n](dns::WireWriter& w) {
-      unsigned left = n;
-      while (left > 0) {
-        const unsigned chunk = left - 1 > 255 ? 255 : left - 1;
-        w.u8(static_cast<std::uint8_t>(chunk));
-        for (unsigned i = 0; i < chunk; ++i) {
-          w.u8('x');
-        }
-        left -= chunk + 1;
-      }
-    });
-    return Flow::final;
-  });
-  a->route(Match().name("boom.hello.example."), [](const Request&, Answer&) -> Flow {
-    throw std::runtime_error("boom");
-  });
-  a->route(Match().name("1.2.0.192.in-addr.arpa.").type(dns::rrtype::PTR), [www](const Request&, Answer& ans) {
-    ans.ptr(www);
-    return Flow::final;
-  });
+  a->route(Match().domain("size.hello.example.").type(dns::rrtype::TXT),
+           [](const Request& r, Answer& ans) {
+             if (r.qname.label_count() != 4) {
+               return Flow::final;
+             }
+             const std::string_view l = r.qname.label(0);
+             unsigned n = 0;
+             if (std::from_chars(l.data(), l.data() + l.size(), n).ec != std::errc() || n == 0 ||
+                 n > 65535) {
+               return Flow::final;
+             }
+             ans.add(r.qname, dns::rrtype::TXT, Answer::kDefaultTtl, [n](dns::WireWriter& w) {
+               unsigned left = n;
+               while (left > 0) {
+                 const unsigned chunk = left - 1 > 255 ? 255 : left - 1;
+                 w.u8(static_cast<std::uint8_t>(chunk));
+                 for (unsigned i = 0; i < chunk; ++i) {
+                   w.u8('x');
+                 }
+                 left -= chunk + 1;
+               }
+             });
+             return Flow::final;
+           });
+  a->route(Match().name("boom.hello.example."),
+           [](const Request&, Answer&) -> Flow { throw std::runtime_error("boom"); });
+  a->route(Match().name("1.2.0.192.in-addr.arpa.").type(dns::rrtype::PTR),
+           [www](const Request&, Answer& ans) {
+             ans.ptr(www);
+             return Flow::final;
+           });
   return a;
 }
 

@@ -87,7 +87,7 @@ struct Rr {
   std::uint16_t type = 0;
   std::uint16_t rclass = 0;
   std::uint32_t ttl = 0;
-  Bytes rdata;           // raw
+  Bytes rdata;             // raw
   std::string rdata_name;  // decoded target for NS/CNAME/PTR/MX (after the preference)/SOA mname
 };
 

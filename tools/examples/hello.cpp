@@ -6,9 +6,8 @@
 #include "tools/examples/examples.h"
 
 #ifndef AMAP_EXAMPLES_NO_MAIN
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "backend/run.h"
 #endif

@@ -6,14 +6,12 @@
 //   whoami --zone whoami.example.
 //   dig @ns whoami.example. TXT      ->  "192.0.2.1"
 //   dig @ns whoami.example. TXT +subnet=198.51.100.0/24   ->  "198.51.100.0/24 via ECS"
+#include "mapper/dns/writer.h"
 #include "tools/examples/examples.h"
 
-#include "mapper/dns/writer.h"
-
 #ifndef AMAP_EXAMPLES_NO_MAIN
-#include <string>
-
 #include <CLI/CLI.hpp>
+#include <string>
 
 #include "backend/run.h"
 #endif

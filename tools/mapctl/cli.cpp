@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 // mapctl's command line: CLI11 options per verb; parse errors exit 2.
 #include <CLI/CLI.hpp>
-
 #include <cstdio>
 #include <cstdlib>
 
@@ -17,8 +16,7 @@ int run(int argc, char** argv) {
   cli.require_subcommand(1);
   cli.fallthrough();  // -c may also follow the verb
   Options o;
-  cli.add_option("-c,--config", o.config,
-                 "automap YAML configuration (also $AUTOMAP_CONFIG)")
+  cli.add_option("-c,--config", o.config, "automap YAML configuration (also $AUTOMAP_CONFIG)")
       ->envname("AUTOMAP_CONFIG")
       ->capture_default_str();
 
@@ -68,8 +66,7 @@ int run(int argc, char** argv) {
   auto* imp = cli.add_subcommand(
       "import",
       "Add or replace overrides from a CSV or JSON lines file, all or nothing (one transaction)");
-  imp->add_option("FILE", o.file, "CSV (address_or_prefix,kind,target,ttl) or .jsonl")
-      ->required();
+  imp->add_option("FILE", o.file, "CSV (address_or_prefix,kind,target,ttl) or .jsonl")->required();
   imp->add_option("--format", o.format, "csv or jsonl (default: by extension, else csv)")
       ->check(CLI::IsMember({"csv", "jsonl", "json"}));
   imp->add_flag("--force", o.force, "Accept keys outside every configured prefix");
@@ -82,11 +79,12 @@ int run(int argc, char** argv) {
   exp->add_option("FILE", o.file, "output file (default: stdout)");
   exp->add_option("--format", o.format, "csv or jsonl (default: by extension, else csv)")
       ->check(CLI::IsMember({"csv", "jsonl", "json"}));
-  exp->add_flag("--json", [&](std::int64_t) { o.format = "jsonl"; },
-                "Same as --format jsonl");
+  exp->add_flag(
+      "--json", [&](std::int64_t) { o.format = "jsonl"; }, "Same as --format jsonl");
 
   auto* lookup = cli.add_subcommand(
-      "lookup", "What automap answers for an address or a name, and why (same code as the servers)");
+      "lookup",
+      "What automap answers for an address or a name, and why (same code as the servers)");
   lookup->add_option("QNAME_OR_ADDR", o.qname, "10.1.2.3, 3.2.1.10.in-addr.arpa. or a host name")
       ->required();
   lookup->add_option("QTYPE", o.qtype, "record type (default: PTR for addresses, else A/AAAA)");
@@ -117,15 +115,24 @@ int run(int argc, char** argv) {
   }
   log::set_program("mapctl");
 
-  if (*add) return cmd_add(o);
-  if (*del) return cmd_del(o);
-  if (*get) return cmd_get(o);
-  if (*list) return cmd_list(o);
-  if (*imp) return cmd_import(o);
-  if (*exp) return cmd_export(o);
-  if (*lookup) return cmd_lookup(o);
-  if (*check) return cmd_check(o);
-  if (*stats) return cmd_stats(o);
+  if (*add)
+    return cmd_add(o);
+  if (*del)
+    return cmd_del(o);
+  if (*get)
+    return cmd_get(o);
+  if (*list)
+    return cmd_list(o);
+  if (*imp)
+    return cmd_import(o);
+  if (*exp)
+    return cmd_export(o);
+  if (*lookup)
+    return cmd_lookup(o);
+  if (*check)
+    return cmd_check(o);
+  if (*stats)
+    return cmd_stats(o);
   return kExitUsage;
 }
 

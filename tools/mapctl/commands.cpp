@@ -31,11 +31,15 @@ namespace {
 
 // ------------------------------------------------------------------------------------ output
 
-void error(const std::string& msg) { std::fprintf(stderr, "mapctl: error: %s\n", msg.c_str()); }
+void error(const std::string& msg) {
+  std::fprintf(stderr, "mapctl: error: %s\n", msg.c_str());
+}
 void warning(const std::string& msg) {
   std::fprintf(stderr, "mapctl: warning: %s\n", msg.c_str());
 }
-void out(const std::string& text) { std::fwrite(text.data(), 1, text.size(), stdout); }
+void out(const std::string& text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+}
 void out_line(const std::string& text) {
   out(text);
   std::fputc('\n', stdout);
@@ -351,10 +355,9 @@ int cmd_add(const Options& o) {
       st->put_address(r.key.address(), r.value);
     }
     if (previous_owner && *previous_owner != r.key.address()) {
-      warning("the name " + r.value.target + " was the override of " +
-              previous_owner->to_string() + " too: it now resolves forward to " +
-              r.key.to_string() + " only (the PTR of " + previous_owner->to_string() +
-              " is unchanged)");
+      warning("the name " + r.value.target + " was the override of " + previous_owner->to_string() +
+              " too: it now resolves forward to " + r.key.to_string() + " only (the PTR of " +
+              previous_owner->to_string() + " is unchanged)");
     }
   } catch (const std::exception& e) {
     error(std::string(e.what()) + "; nothing was changed");
@@ -423,8 +426,8 @@ int cmd_get(const Options& o) {
     return kExitError;
   }
   if (!v) {
-    error("no override for " + k.to_string() +
-          " (`mapctl lookup " + k.to_string() + "` shows what automap answers there)");
+    error("no override for " + k.to_string() + " (`mapctl lookup " + k.to_string() +
+          "` shows what automap answers there)");
     return kExitError;
   }
   if (o.json) {
@@ -575,8 +578,8 @@ int cmd_import(const Options& o) {
     std::set<std::string> names;
     const auto& rz = l->mapper->reverse_zones();
     for (const auto& c : parsed.changes) {
-      const dns::Name own = c.is_prefix ? mapper::reverse_zone_for(c.key)
-                                        : mapper::to_reverse_name(c.key.address);
+      const dns::Name own =
+          c.is_prefix ? mapper::reverse_zone_for(c.key) : mapper::to_reverse_name(c.key.address);
       auto it = std::find_if(rz.begin(), rz.end(),
                              [&](const dns::Name& z) { return own.is_subdomain_of(z); });
       names.insert(it != rz.end() ? it->to_string() : mapper::reverse_zone_for(c.key).to_string());
@@ -678,11 +681,16 @@ namespace {
 std::string_view status_name(mapper::Synthesis::Status s) {
   using S = mapper::Synthesis::Status;
   switch (s) {
-    case S::nxdomain: return "nxdomain";
-    case S::exists: return "exists";
-    case S::ptr: return "ptr";
-    case S::address: return "address";
-    case S::failed: return "failed";
+    case S::nxdomain:
+      return "nxdomain";
+    case S::exists:
+      return "exists";
+    case S::ptr:
+      return "ptr";
+    case S::address:
+      return "address";
+    case S::failed:
+      return "failed";
   }
   return "?";
 }
@@ -690,10 +698,14 @@ std::string_view status_name(mapper::Synthesis::Status s) {
 std::string_view source_name(mapper::Synthesis::Source s) {
   using S = mapper::Synthesis::Source;
   switch (s) {
-    case S::none: return "none";
-    case S::config: return "config";
-    case S::address_override: return "address_override";
-    case S::prefix_override: return "prefix_override";
+    case S::none:
+      return "none";
+    case S::config:
+      return "config";
+    case S::address_override:
+      return "address_override";
+    case S::prefix_override:
+      return "prefix_override";
   }
   return "?";
 }
@@ -739,8 +751,7 @@ std::string source_sentence(const Explanation& e, const std::string& store_path)
   switch (e.source) {
     case Src::address_override:
       return "override for address " + e.prefix.substr(0, e.prefix.find('/')) + " (store " +
-             store_path + ")" +
-             (e.status == St::nxdomain ? ": none, so NXDOMAIN" : "");
+             store_path + ")" + (e.status == St::nxdomain ? ": none, so NXDOMAIN" : "");
     case Src::prefix_override:
       return "override for prefix " + e.prefix + " (store " + store_path + ")" +
              (e.template_text.empty() ? std::string(": none, so NXDOMAIN")
@@ -784,8 +795,7 @@ int cmd_lookup(const Options& o) {
   std::string qname = o.qname;
   std::string qtype = o.qtype;
   std::optional<dns::IpAddress> asked_address;
-  if (auto a = dns::IpAddress::parse(qname);
-      a && qname.find('/') == std::string::npos) {
+  if (auto a = dns::IpAddress::parse(qname); a && qname.find('/') == std::string::npos) {
     asked_address = *a;
     qname = mapper::to_reverse_name(*a).to_string();
     if (qtype.empty()) {
@@ -825,9 +835,9 @@ int cmd_lookup(const Options& o) {
   }
   const bool in_zone = r.rcode != app::Rcode::refused;
   const std::string store_text =
-      !l->config.store.present ? std::string("none configured")
-                               : (with_store ? l->config.store.path
-                                             : l->config.store.path + " (does not exist yet)");
+      !l->config.store.present
+          ? std::string("none configured")
+          : (with_store ? l->config.store.path : l->config.store.path + " (does not exist yet)");
   // The servers answer forward only inside the forward zones (elsewhere: REFUSED).
   const bool fcrdns = back && back->status == mapper::Synthesis::Status::address &&
                       back->address == e.address &&
@@ -843,9 +853,9 @@ int cmd_lookup(const Options& o) {
     }
     w.key("rcode").value(app::testing::rcode_name(r.rcode));
     w.key("authoritative").value(r.authoritative);
-    for (const auto& [section, rows] : {std::pair{"answer", &r.answer},
-                                        std::pair{"authority", &r.authority},
-                                        std::pair{"additional", &r.additional}}) {
+    for (const auto& [section, rows] :
+         {std::pair{"answer", &r.answer}, std::pair{"authority", &r.authority},
+          std::pair{"additional", &r.additional}}) {
       w.key(section).begin_array();
       for (const auto& row : *rows) {
         w.value(row);
@@ -855,8 +865,9 @@ int cmd_lookup(const Options& o) {
     w.key("status").value(status_name(e.status));
     w.key("source").value(source_name(e.source));
     w.key("in_zone").value(in_zone);
-    w.key("explanation").value(in_zone ? source_sentence(e, l->config.store.path)
-                                       : std::string("not inside any zone automap serves"));
+    w.key("explanation")
+        .value(in_zone ? source_sentence(e, l->config.store.path)
+                       : std::string("not inside any zone automap serves"));
     if (!e.prefix.empty()) {
       w.key("prefix").value(e.prefix);
     }
@@ -884,8 +895,8 @@ int cmd_lookup(const Options& o) {
   std::string s = "query: " + name->to_string() + " " + qtype + "\n";
   s += "rcode: " + std::string(app::testing::rcode_name(r.rcode)) +
        (r.authoritative ? " (authoritative)" : "") + "\n";
-  for (const auto& [section, rows] : {std::pair{"answer", &r.answer},
-                                      std::pair{"authority", &r.authority}}) {
+  for (const auto& [section, rows] :
+       {std::pair{"answer", &r.answer}, std::pair{"authority", &r.authority}}) {
     if (!rows->empty()) {
       s += std::string(section) + ":\n";
       for (const auto& row : *rows) {
@@ -893,8 +904,9 @@ int cmd_lookup(const Options& o) {
       }
     }
   }
-  s += "source: " + (in_zone ? source_sentence(e, l->config.store.path)
-                             : std::string("not inside any zone automap serves (REFUSED)")) +
+  s += "source: " +
+       (in_zone ? source_sentence(e, l->config.store.path)
+                : std::string("not inside any zone automap serves (REFUSED)")) +
        "\n";
   if (!in_zone && e.source == mapper::Synthesis::Source::address_override) {
     s += "note: this is the override name of " + e.address +
@@ -947,8 +959,8 @@ int cmd_check(const Options& o) {
           }
         });
       } catch (const std::exception& ex) {
-        errors.push_back(config::Error{o.config, loaded.config.store.mark, "store.path",
-                                       ex.what()});
+        errors.push_back(
+            config::Error{o.config, loaded.config.store.mark, "store.path", ex.what()});
       }
     }
   }
@@ -1006,14 +1018,13 @@ int cmd_check(const Options& o) {
           (errors.size() == 1 ? "" : "s") + ": fix the lines above");
     return kExitError;
   }
-  std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n",
-              o.config.c_str(), m->rules().size(), m->forward_zones().size(),
-              m->reverse_zones().size(),
-              loaded.config.store.present ? loaded.config.store.path.c_str()
-                                          : "none (no overrides)");
+  std::printf(
+      "%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n", o.config.c_str(),
+      m->rules().size(), m->forward_zones().size(), m->reverse_zones().size(),
+      loaded.config.store.present ? loaded.config.store.path.c_str() : "none (no overrides)");
   if (store_checked) {
-    std::printf("store: %zu overrides checked against the configuration, %zu warnings\n",
-                overrides, warnings.size());
+    std::printf("store: %zu overrides checked against the configuration, %zu warnings\n", overrides,
+                warnings.size());
   }
   for (const auto& s : warnings) {
     warning(s);
@@ -1040,8 +1051,8 @@ int cmd_stats(const Options& o) {
     return kExitError;
   }
   const double percent =
-      s.map_size == 0 ? 0.0 : 100.0 * static_cast<double>(s.used_bytes) /
-                                  static_cast<double>(s.map_size);
+      s.map_size == 0 ? 0.0
+                      : 100.0 * static_cast<double>(s.used_bytes) / static_cast<double>(s.map_size);
   if (o.json) {
     json::Writer w;
     w.begin_object();
@@ -1074,8 +1085,8 @@ int cmd_stats(const Options& o) {
   t += "map: " + store::format_size(s.used_bytes) + " used of " + store::format_size(s.map_size) +
        " (" + pct + "), page size " + std::to_string(s.page_size) + "\n";
   t += "readers: " + std::to_string(s.readers) + " slots in use (" +
-       std::to_string(s.active_readers) + " in a transaction) of " +
-       std::to_string(s.max_readers) + "\n";
+       std::to_string(s.active_readers) + " in a transaction) of " + std::to_string(s.max_readers) +
+       "\n";
   t += "last txn: " + std::to_string(s.last_txn_id) + "\n";
   out(t);
   return kExitOk;

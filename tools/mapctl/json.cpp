@@ -16,7 +16,9 @@ void append_u00(std::string& out, unsigned char c) {
   out += kHex[c & 0xF];
 }
 
-bool is_cont(unsigned char c) noexcept { return (c & 0xC0) == 0x80; }
+bool is_cont(unsigned char c) noexcept {
+  return (c & 0xC0) == 0x80;
+}
 
 /// Length of the valid UTF-8 sequence starting at s[i] (2..4), or 0 when it is not valid.
 std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
@@ -116,7 +118,8 @@ class Parser {
     return false;
   }
   void ws() noexcept {
-    while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r' || s_[i_] == '\n')) {
+    while (i_ < s_.size() &&
+           (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\r' || s_[i_] == '\n')) {
       ++i_;
     }
   }
@@ -176,14 +179,30 @@ class Parser {
       const char e = peek();
       ++i_;
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           std::uint32_t cp = 0;
           if (!hex4(cp)) {
@@ -222,18 +241,24 @@ class Parser {
       eat('-');
       if (eat('0')) {
       } else if (peek() >= '1' && peek() <= '9') {
-        while (peek() >= '0' && peek() <= '9') ++i_;
+        while (peek() >= '0' && peek() <= '9')
+          ++i_;
       } else {
         return fail("bad number");
       }
       if (eat('.')) {
-        if (!(peek() >= '0' && peek() <= '9')) return fail("bad number");
-        while (peek() >= '0' && peek() <= '9') ++i_;
+        if (!(peek() >= '0' && peek() <= '9'))
+          return fail("bad number");
+        while (peek() >= '0' && peek() <= '9')
+          ++i_;
       }
       if (eat('e') || eat('E')) {
-        if (!eat('+')) eat('-');
-        if (!(peek() >= '0' && peek() <= '9')) return fail("bad number");
-        while (peek() >= '0' && peek() <= '9') ++i_;
+        if (!eat('+'))
+          eat('-');
+        if (!(peek() >= '0' && peek() <= '9'))
+          return fail("bad number");
+        while (peek() >= '0' && peek() <= '9')
+          ++i_;
       }
       v.type = Value::Type::number;
       v.text.assign(s_.substr(start, i_ - start));
@@ -282,13 +307,27 @@ void append_string(std::string& out, std::string_view text) {
       continue;
     }
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default:
         if (c < 0x20 || c == 0x7F) {
           append_u00(out, c);

@@ -22,7 +22,9 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+std::string quoted(std::string_view s) {
+  return "'" + std::string(s) + "'";
+}
 
 /// Orders keys as the store lists them: family, address bytes, prefix before address.
 bool key_less(const store::Change& a, const store::Change& b) noexcept {
@@ -40,10 +42,9 @@ bool same_key(const store::Change& a, const store::Change& b) noexcept {
 }
 
 void append_csv_field(std::string& out, std::string_view f) {
-  const bool needs_quotes =
-      f.find_first_of(",\"\r\n") != std::string_view::npos ||
-      (!f.empty() && (f.front() == ' ' || f.front() == '\t' || f.back() == ' ' ||
-                      f.back() == '\t'));
+  const bool needs_quotes = f.find_first_of(",\"\r\n") != std::string_view::npos ||
+                            (!f.empty() && (f.front() == ' ' || f.front() == '\t' ||
+                                            f.back() == ' ' || f.back() == '\t'));
   if (!needs_quotes) {
     out += f;
     return;
@@ -84,7 +85,9 @@ Format format_for_path(std::string_view path, Format fallback) noexcept {
   return fallback;
 }
 
-std::string_view format_name(Format f) noexcept { return f == Format::csv ? "csv" : "jsonl"; }
+std::string_view format_name(Format f) noexcept {
+  return f == Format::csv ? "csv" : "jsonl";
+}
 
 std::string Key::to_string() const {
   return is_prefix ? prefix.to_string() : prefix.address.to_string();
@@ -108,8 +111,9 @@ bool parse_key(std::string_view text, Key& out, std::string& error) {
     } else if (p.error() == Errc::bad_prefix_length) {
       error += " (IPv4 allows /0 to /32, IPv6 /0 to /128)";
     } else if (!is_prefix) {
-      error += " (expected an IPv4/IPv6 address such as 192.0.2.1, or a prefix such as "
-               "2001:db8:1200::/56)";
+      error +=
+          " (expected an IPv4/IPv6 address such as 192.0.2.1, or a prefix such as "
+          "2001:db8:1200::/56)";
     }
     return false;
   }
@@ -142,8 +146,8 @@ bool parse_ttl(std::string_view text, std::uint32_t& out, std::string& error) {
   const auto* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, v);
   if (ec == std::errc::result_out_of_range || (ec == std::errc{} && ptr == end && v > kMaxTtl)) {
-    error = "ttl " + quoted(text) + " is above " + std::to_string(kMaxTtl) +
-            " (the RFC 2181 maximum)";
+    error =
+        "ttl " + quoted(text) + " is above " + std::to_string(kMaxTtl) + " (the RFC 2181 maximum)";
     return false;
   }
   if (ec != std::errc{} || ptr != end) {
@@ -188,8 +192,7 @@ bool Validator::check(Record& r, std::string& error) const {
     case store::OverrideKind::none:
       if (!v.target.empty()) {
         error = "kind none takes no target (found " + quoted(v.target) +
-                "): leave the target empty, or use kind " +
-                (r.key.is_prefix ? "template" : "name");
+                "): leave the target empty, or use kind " + (r.key.is_prefix ? "template" : "name");
         return false;
       }
       break;
@@ -230,8 +233,8 @@ bool Validator::check(Record& r, std::string& error) const {
           error = "name " + quoted(v.target) + " is already the synthesized name of " +
                   s.address.to_string() + " (prefix " + s.prefix.to_string() +
                   "): as the override of " + key() +
-                  " it would take that name's forward answer away from " +
-                  s.address.to_string() + ": choose another name, or pass --force";
+                  " it would take that name's forward answer away from " + s.address.to_string() +
+                  ": choose another name, or pass --force";
           return false;
         }
       }
@@ -427,8 +430,8 @@ class ImportParser {
       return false;
     }
     if (fields_.size() < 3 || fields_.size() > 4) {
-      error_ = "expected 3 or 4 comma-separated fields (" + std::string(kCsvHeader) +
-               "), found " + std::to_string(fields_.size());
+      error_ = "expected 3 or 4 comma-separated fields (" + std::string(kCsvHeader) + "), found " +
+               std::to_string(fields_.size());
       return false;
     }
     return fill(r, fields_[0], fields_[1], fields_[2], fields_.size() == 4 ? fields_[3] : "");
@@ -471,8 +474,7 @@ class ImportParser {
       } else if (m.key == "updated") {
         // written by `list --json`; ignored
       } else {
-        error_ = "unknown key \"" + m.key +
-                 "\": expected address_or_prefix, kind, target and ttl";
+        error_ = "unknown key \"" + m.key + "\": expected address_or_prefix, kind, target and ttl";
         return false;
       }
     }
@@ -529,8 +531,8 @@ ParsedFile parse_import(std::string_view data, Format format, const Validator& v
   while (pos < data.size()) {
     const void* nl = std::memchr(data.data() + pos, '\n', data.size() - pos);
     const std::size_t end =
-        nl == nullptr ? data.size() : static_cast<std::size_t>(static_cast<const char*>(nl) -
-                                                               data.data());
+        nl == nullptr ? data.size()
+                      : static_cast<std::size_t>(static_cast<const char*>(nl) - data.data());
     ++number;
     p.line(number, data.substr(pos, end - pos));
     pos = end + 1;
