@@ -88,12 +88,12 @@ int main(int argc, char** argv) {
     }
   }
   const auto c = amap::bench::query_class_from(cls);
-  if (config.empty() || !c || count == 0 || nx_share < 0.0 || nx_share > 1.0) {
-    return usage("need -c FILE, a known --class, --count > 0 and 0 <= --nxdomain-share <= 1");
+  if (config.empty() || !c || count == 0 || nx_share < 0.0 || nx_share >= 1.0) {
+    return usage("need -c FILE, a known --class, --count > 0 and 0 <= --nxdomain-share < 1");
   }
   try {
     const auto env = amap::bench::load_file(config);
-    const auto nx = *c == amap::bench::QueryClass::nxdomain
+    auto nx = *c == amap::bench::QueryClass::nxdomain
                         ? count
                         : static_cast<std::size_t>(static_cast<double>(count) * nx_share + 0.5);
     std::vector<std::string> lines;
@@ -101,18 +101,23 @@ int main(int argc, char** argv) {
     auto sink = [&](const amap::dns::Name& n, amap::dns::RRType t) {
       lines.push_back(line_of(n, t));
     };
+    std::size_t nx_made = nx;
     if (count > nx) {
       const std::size_t made =
           amap::bench::generate(*env.mapper, *c, count - nx, seed, sink, allow_fewer);
       if (made < count - nx) {
         std::fprintf(stderr, "automap_gen_queries: only %zu distinct %s names\n", made,
                      cls.c_str());
+        // Keep the NXDOMAIN share of the (shorter) file.
+        nx_made = static_cast<std::size_t>(static_cast<double>(made) * nx_share /
+                                               (1.0 - nx_share) + 0.5);
       }
     }
+    nx = nx_made;
     if (nx > 0) {
       amap::bench::generate(*env.mapper, amap::bench::QueryClass::nxdomain, nx, seed + 1, sink);
     }
-    if (nx > 0 && nx < count) {
+    if (nx > 0 && nx < lines.size()) {
       std::mt19937_64 rng(seed);
       std::shuffle(lines.begin(), lines.end(), rng);
     }
