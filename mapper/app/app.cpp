@@ -37,32 +37,6 @@ bool any_contains(const std::vector<dns::Prefix>& prefixes, const dns::IpAddress
   return false;
 }
 
-constexpr std::uint64_t kFnvOffset = 1469598103934665603ULL;
-constexpr std::uint64_t kFnvPrime = 1099511628211ULL;
-
-/// Case-insensitive hashes of every suffix of `n`, computed right to left in one pass:
-/// out[k] is the hash of the suffix made of the last k labels (out[0] is the root).
-/// A zone apex is hashed the same way, so apex lookups need no Name copies.
-void suffix_hashes(const dns::Name& n, std::array<std::uint64_t, dns::Name::kMaxLabels + 1>& out) {
-  std::uint64_t h = kFnvOffset * kFnvPrime;  // the root label's zero byte
-  out[0] = h;
-  const std::size_t labels = n.label_count();
-  for (std::size_t k = 1; k <= labels; ++k) {
-    const std::string_view lab = n.label(labels - k);
-    for (std::size_t j = lab.size(); j-- > 0;) {
-      h = (h ^ dns::ascii_lower(static_cast<std::uint8_t>(lab[j]))) * kFnvPrime;
-    }
-    h = (h ^ lab.size()) * kFnvPrime;
-    out[k] = h;
-  }
-}
-
-std::uint64_t apex_hash(const dns::Name& apex) {
-  std::array<std::uint64_t, dns::Name::kMaxLabels + 1> h{};
-  suffix_hashes(apex, h);
-  return h[apex.label_count()];
-}
-
 }  // namespace
 
 Match& Match::name(std::string_view fqdn) {
@@ -150,7 +124,7 @@ Zone& App::zone(std::string_view apex) {
 }
 
 Zone& App::add_zone(Zone zone) {
-  const std::uint64_t h = apex_hash(zone.apex);
+  const std::uint64_t h = dns::suffix_hash(zone.apex);
   auto [first, last] = zone_index_.equal_range(h);
   for (auto it = first; it != last; ++it) {
     if (zones_[it->second].apex == zone.apex) {
@@ -175,8 +149,8 @@ const Zone* App::find_zone(const dns::Name& name) const noexcept {
   if (zones_.empty()) {
     return nullptr;
   }
-  std::array<std::uint64_t, dns::Name::kMaxLabels + 1> hashes;
-  suffix_hashes(name, hashes);
+  dns::SuffixHashes hashes;
+  dns::suffix_hashes(name, hashes);
   const std::size_t labels = name.label_count();
   for (std::size_t k = labels + 1; k-- > 0;) {
     auto [first, last] = zone_index_.equal_range(hashes[k]);

@@ -113,7 +113,7 @@ class App {
   void run_handlers(const Request& req, Answer& ans) const;
 
   std::vector<Zone> zones_;
-  // Zone index keyed by a case-insensitive hash of the apex (see suffix_hashes in app.cpp).
+  // Zone index keyed by dns::suffix_hash(apex): probed with every suffix of a query name.
   std::unordered_multimap<std::uint64_t, std::size_t> zone_index_;
   struct Route {
     Match match;

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 #include <string_view>
+#include <unordered_map>
 
 namespace amap::config {
 
@@ -53,6 +54,17 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
 }
 
 namespace {
+
+/// Family, address bytes and length: equal for equal prefixes.
+std::string prefix_key(const dns::Prefix& p) {
+  std::string k(18, '\0');
+  k[0] = static_cast<char>(p.family());
+  for (std::size_t i = 0; i < 16; ++i) {
+    k[i + 1] = static_cast<char>(p.address.bytes()[i]);
+  }
+  k[17] = static_cast<char>(p.length);
+  return k;
+}
 
 Mark mark_of(const YAML::Node& n) {
   const YAML::Mark m = n.Mark();
@@ -275,6 +287,8 @@ class Loader {
       error(n, "prefixes", "expected a list of { prefix: CIDR, name: TEMPLATE }");
       return;
     }
+    std::unordered_map<std::string, int> seen;  // prefix key -> line, for duplicates
+    c.prefixes.reserve(n.size());
     for (std::size_t i = 0; i < n.size(); ++i) {
       const YAML::Node item = n[i];
       const std::string path = "prefixes[" + std::to_string(i) + "]";
@@ -342,13 +356,12 @@ class Loader {
         ok = false;
       }
       if (ok) {
-        for (const auto& other : c.prefixes) {
-          if (other.prefix == p.prefix) {
-            error(item["prefix"], path + ".prefix",
-                  "prefix " + p.prefix.to_string() + " is already configured at line " +
-                      std::to_string(other.mark.line));
-            ok = false;
-          }
+        auto [it, fresh] = seen.emplace(prefix_key(p.prefix), p.mark.line);
+        if (!fresh) {
+          error(item["prefix"], path + ".prefix",
+                "prefix " + p.prefix.to_string() + " is already configured at line " +
+                    std::to_string(it->second));
+          ok = false;
         }
       }
       if (ok) {

@@ -527,7 +527,8 @@ std::string_view hostname_problem(std::string_view text) noexcept {
   return {};
 }
 
-Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& prefix) {
+Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& prefix,
+                                    unsigned samples) {
   const Family f = prefix.family();
   if (prefix.length > prefix.address.bits() ||
       prefix.address.masked(prefix.length) != prefix.address) {
@@ -717,18 +718,30 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
     t.suffix_ = *name;
   }
 
-  if (std::string err = t.validate(); !err.empty()) {
+  {
+    U128 from_tokens;
+    bool offset = false;
+    for (const Piece& p : t.pieces_) {
+      if (p.token) {
+        from_tokens = from_tokens | token_mask(p.kind, f);
+        offset = offset || p.kind == TokenKind::offset;
+      }
+    }
+    t.self_contained_ = !offset && from_tokens == family_mask(f);
+  }
+
+  if (std::string err = t.validate(samples); !err.empty()) {
     return make_error(std::move(err));
   }
   return t;
 }
 
-std::string Template::validate() const {
+std::string Template::validate(unsigned samples) const {
   const Family f = prefix_.family();
   const U128 base = U128::of(prefix_.address);
   const U128 host = host_mask(f, prefix_.length);
   std::uint64_t seed = 0x616D61705F746D70ULL;  // fixed: the same addresses every time
-  for (unsigned n = 0; n < kValidationSamples + 2; ++n) {
+  for (unsigned n = 0; n < samples + 2; ++n) {
     U128 v = base;
     if (n == 1) {
       v = base | host;
@@ -808,18 +821,12 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
 bool Template::render(const dns::IpAddress& addr, dns::Name& out) const noexcept {
   char buf[kMaxText];
   const std::size_t n = render(addr, buf, sizeof buf);
-  if (n == 0) {
-    return false;
-  }
-  auto name = dns::Name::from_text(std::string_view(buf, n));
-  if (!name) {
-    return false;
-  }
-  out = *name;
-  return true;
+  // Rendered names are plain hostnames (checked at compile time): no escapes to decode.
+  return n != 0 && out.assign_hostname(std::string_view(buf, n));
 }
 
-bool Template::parse_text(std::string_view s, dns::IpAddress& out) const noexcept {
+bool Template::parse_text(std::string_view s, dns::IpAddress& out,
+                          bool check_prefix) const noexcept {
   const Family f = prefix_.family();
   U128 value;
   U128 known;
@@ -867,7 +874,7 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out) const noexcep
   }
   value = (value & known) | (U128::of(prefix_.address) & ~known);
   const dns::IpAddress a = value.to_address(f);
-  if (!prefix_.contains(a)) {
+  if (check_prefix && !prefix_.contains(a)) {
     return false;
   }
   out = a;
@@ -890,12 +897,22 @@ std::optional<dns::IpAddress> Template::matches(const dns::Name& name) const noe
   char buf[kMaxText];
   const std::size_t n = lower_text(name, buf);
   dns::IpAddress a;
+  // parse_text accepts each token only in its canonical spelling and every literal exactly,
+  // so a successful parse is render(parse(name)) == name without rendering again.
   if (n == 0 || !parse_text(std::string_view(buf, n), a)) {
     return std::nullopt;
   }
-  char again[kMaxText];
-  const std::size_t m = render(a, again, sizeof again);
-  if (m != n || std::memcmp(buf, again, n) != 0) {
+  return a;
+}
+
+std::optional<dns::IpAddress> Template::matches_any_prefix(const dns::Name& name) const noexcept {
+  if (pieces_.empty() || name.label_count() != label_count_) {
+    return std::nullopt;
+  }
+  char buf[kMaxText];
+  const std::size_t n = lower_text(name, buf);
+  dns::IpAddress a;
+  if (n == 0 || !parse_text(std::string_view(buf, n), a, /*check_prefix=*/false)) {
     return std::nullopt;
   }
   return a;

@@ -56,7 +56,8 @@ class Template {
   /// Compiles `text` for `prefix`. Every failure names what is wrong and where (1-based
   /// columns). The result is validated by rendering and re-parsing the first, last and
   /// kValidationSamples pseudo-random addresses of the prefix.
-  static Outcome<Template> compile(std::string_view text, const dns::Prefix& prefix);
+  static Outcome<Template> compile(std::string_view text, const dns::Prefix& prefix,
+                                   unsigned samples = kValidationSamples);
 
   /// Writes the name of `addr` in presentation form with the trailing dot, no NUL. Returns the
   /// length, or 0 when `addr` is not inside the prefix or `cap` is too small.
@@ -71,6 +72,14 @@ class Template {
   /// parse() plus the check that render(address) equals `name` (case-insensitively): the one
   /// call the serving path needs.
   std::optional<dns::IpAddress> matches(const dns::Name& name) const noexcept;
+
+  /// True when the tokens alone give every address bit (no {offset}, no bits taken from the
+  /// prefix): the same text then parses to the same address whatever prefix it was compiled
+  /// for, so one parse serves every prefix sharing this template.
+  bool self_contained() const noexcept { return self_contained_; }
+  /// matches() without the check that the address lies inside this template's prefix; only
+  /// meaningful when self_contained().
+  std::optional<dns::IpAddress> matches_any_prefix(const dns::Name& name) const noexcept;
 
   const dns::Prefix& prefix() const noexcept { return prefix_; }
   /// The template as compiled (literals lower-cased).
@@ -93,14 +102,16 @@ class Template {
     std::uint16_t length = 0;  // literal length
   };
 
-  bool parse_text(std::string_view lower, dns::IpAddress& out) const noexcept;
-  std::string validate() const;
+  bool parse_text(std::string_view lower, dns::IpAddress& out,
+                  bool check_prefix = true) const noexcept;
+  std::string validate(unsigned samples) const;
 
   std::string text_;
   std::vector<Piece> pieces_;
   dns::Prefix prefix_{};
   dns::Name suffix_{};
   std::size_t label_count_ = 0;
+  bool self_contained_ = false;
 };
 
 }  // namespace amap::mapper

@@ -91,6 +91,44 @@ Result<Name> Name::from_text(std::string_view text) noexcept {
   return n;
 }
 
+bool Name::assign_hostname(std::string_view text) noexcept {
+  if (!text.empty() && text.back() == '.') {
+    text.remove_suffix(1);
+  }
+  if (text.empty() || text.size() + 2 > kMaxWire) {
+    return false;
+  }
+  std::array<std::uint8_t, kMaxLabels + 1> offsets;
+  std::size_t labels = 0;
+  std::size_t len_at = 0;
+  std::size_t label_len = 0;
+  std::uint8_t wire[kMaxWire];
+  for (std::size_t i = 0; i <= text.size(); ++i) {
+    if (i == text.size() || text[i] == '.') {
+      if (label_len == 0 || label_len > kMaxLabel || labels == kMaxLabels) {
+        return false;
+      }
+      wire[len_at] = static_cast<std::uint8_t>(label_len);
+      offsets[labels++] = static_cast<std::uint8_t>(len_at);
+      len_at = i + 1;
+      label_len = 0;
+      continue;
+    }
+    const char c = text[i];
+    if (c == '\\' || static_cast<unsigned char>(c) <= 0x20) {
+      return false;  // not a plain hostname: use from_text
+    }
+    wire[i + 1] = static_cast<std::uint8_t>(c);
+    ++label_len;
+  }
+  wire[text.size() + 1] = 0;
+  wire_len_ = static_cast<std::uint8_t>(text.size() + 2);
+  label_count_ = static_cast<std::uint8_t>(labels);
+  std::memcpy(wire_.data(), wire, wire_len_);
+  std::memcpy(offsets_.data(), offsets.data(), labels);
+  return true;
+}
+
 Result<Name> Name::from_wire(std::span<const std::uint8_t> wire) noexcept {
   if (wire.empty()) {
     return fail(Errc::truncated);
@@ -256,6 +294,28 @@ bool operator==(const Name& a, const Name& b) noexcept {
     }
   }
   return true;
+}
+
+void suffix_hashes(const Name& name, SuffixHashes& out) noexcept {
+  constexpr std::uint64_t kOffset = 1469598103934665603ULL;  // FNV-1a over reversed bytes
+  constexpr std::uint64_t kPrime = 1099511628211ULL;
+  std::uint64_t h = kOffset * kPrime;  // the root label's zero byte
+  out[0] = h;
+  const std::size_t labels = name.label_count();
+  for (std::size_t k = 1; k <= labels; ++k) {
+    const std::string_view lab = name.label(labels - k);
+    for (std::size_t j = lab.size(); j-- > 0;) {
+      h = (h ^ ascii_lower(static_cast<std::uint8_t>(lab[j]))) * kPrime;
+    }
+    h = (h ^ lab.size()) * kPrime;
+    out[k] = h;
+  }
+}
+
+std::uint64_t suffix_hash(const Name& name) noexcept {
+  SuffixHashes h;
+  suffix_hashes(name, h);
+  return h[name.label_count()];
 }
 
 }  // namespace amap::dns

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -31,10 +32,23 @@ class Name {
 
   /// The root name ".".
   constexpr Name() noexcept { wire_[0] = 0; }
+  // Copies move only the bytes in use (a name is usually far shorter than its buffer).
+  Name(const Name& other) noexcept { copy_from(other); }
+  Name& operator=(const Name& other) noexcept {
+    if (this != &other) {
+      copy_from(other);
+    }
+    return *this;
+  }
+  ~Name() = default;
 
   /// Parses a presentation-format name. The trailing dot is optional (PowerDNS sends names
   /// without it); "" and "." are the root. Escapes: \X and \DDD.
   static Result<Name> from_text(std::string_view text) noexcept;
+  /// Replaces this name with `text`, a plain hostname in presentation form (labels of
+  /// letters, digits and '-' separated by dots; no escapes), as templates render them.
+  /// Returns false, leaving the name unchanged, if it is not one or is too long.
+  bool assign_hostname(std::string_view text) noexcept;
   /// Reads an uncompressed wire name that must fill `wire` exactly.
   static Result<Name> from_wire(std::span<const std::uint8_t> wire) noexcept;
 
@@ -64,12 +78,28 @@ class Name {
 
  private:
   void index_labels() noexcept;
+  void copy_from(const Name& other) noexcept {
+    std::memcpy(wire_.data(), other.wire_.data(), other.wire_len_);
+    std::memcpy(offsets_.data(), other.offsets_.data(), other.label_count_);
+    wire_len_ = other.wire_len_;
+    label_count_ = other.label_count_;
+  }
 
-  std::array<std::uint8_t, kMaxWire> wire_{};
-  std::array<std::uint8_t, kMaxLabels + 1> offsets_{};
+  // Only wire_[0, wire_len_) and offsets_[0, label_count_) are meaningful; the rest is
+  // left uninitialized on purpose (names are built and copied per query).
+  std::array<std::uint8_t, kMaxWire> wire_;
+  std::array<std::uint8_t, kMaxLabels + 1> offsets_;
   std::uint8_t wire_len_ = 1;
   std::uint8_t label_count_ = 0;
 };
+
+/// Case-insensitive hashes of every suffix of `name`, computed right to left in one pass:
+/// out[k] is the hash of the suffix made of the last k labels (out[0] is the root). The whole
+/// name hashes to out[name.label_count()], so an index keyed by suffix_hash(apex) can be
+/// probed for every suffix of a query name without copying names.
+using SuffixHashes = std::array<std::uint64_t, Name::kMaxLabels + 1>;
+void suffix_hashes(const Name& name, SuffixHashes& out) noexcept;
+std::uint64_t suffix_hash(const Name& name) noexcept;
 
 struct NameHash {
   std::size_t operator()(const Name& n) const noexcept { return n.hash(); }

@@ -60,7 +60,7 @@ struct Mapper::Session {
   std::uint64_t generation = ~0ULL;
   std::vector<RuntimeRule> rules;
   PrefixTable table;  // value = index into rules
-  std::unordered_multimap<dns::Name, std::uint32_t, dns::NameHash> by_suffix;
+  std::unordered_multimap<std::uint64_t, std::uint32_t> by_suffix;  // suffix_hash -> rule
   std::size_t max_suffix_labels = 0;
 
   const RuntimeRule* rule_for(const dns::IpAddress& a) const noexcept {
@@ -96,7 +96,7 @@ struct Mapper::Session {
     table = built ? std::move(*built) : PrefixTable{};
     for (std::uint32_t i = 0; i < rules.size(); ++i) {
       if (rules[i].name) {
-        by_suffix.emplace(rules[i].name->suffix(), i);
+        by_suffix.emplace(dns::suffix_hash(rules[i].name->suffix()), i);
         max_suffix_labels = std::max(max_suffix_labels, rules[i].name->suffix().label_count());
       }
     }
@@ -134,6 +134,8 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
   }
 
   PrefixTable::Builder builder;
+  std::unordered_set<std::string> validated_shapes;
+  m->rules_.reserve(config.prefixes.size());
   for (const auto& p : config.prefixes) {
     Rule r;
     r.prefix = p.prefix;
@@ -144,7 +146,13 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     r.classless = p.classless;
     r.origin = origin_of(config, p);
     if (!p.blank) {
-      auto t = Template::compile(p.name_template, p.prefix);
+      // The full sample check runs once per (template, family, prefix length); further
+      // prefixes with the same shape check their first and last address only.
+      const std::string shape = p.name_template + (p.prefix.address.is_v4() ? "/4/" : "/6/") +
+                                std::to_string(p.prefix.length);
+      const bool fresh_shape = validated_shapes.insert(shape).second;
+      auto t = Template::compile(p.name_template, p.prefix,
+                                 fresh_shape ? Template::kValidationSamples : 0);
       if (!t) {
         error(p.name_mark, p.path + ".name", t.error());
         continue;
@@ -182,23 +190,44 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
   std::sort(apexes.begin(), apexes.end(), [](const dns::Name& a, const dns::Name& b) {
     return a.label_count() < b.label_count();
   });
+  std::unordered_set<dns::Name, dns::NameHash> kept;
   for (const auto& a : apexes) {
-    const bool covered = std::any_of(m->reverse_zones_.begin(), m->reverse_zones_.end(),
-                                     [&](const dns::Name& z) { return a.is_subdomain_of(z); });
+    bool covered = false;
+    for (dns::Name n = a; !covered; n = n.parent()) {
+      covered = kept.count(n) != 0;
+      if (n.is_root()) {
+        break;
+      }
+    }
     if (!covered) {
+      kept.insert(a);
       m->reverse_zones_.push_back(a);
     }
   }
 
   // Forward index and the empty non-terminals above each template's names.
+  std::unordered_map<std::string, std::uint32_t> group_of;
   for (std::uint32_t i = 0; i < m->rules_.size(); ++i) {
     const Rule& r = m->rules_[i];
     if (!r.forward) {
       continue;
     }
     const dns::Name& suffix = r.name->suffix();
-    m->by_suffix_.emplace(suffix, i);
+    // One group per distinct template (and family): a query parses a name once per group.
+    const std::string key = r.name->text() + (r.prefix.address.is_v4() ? "/4" : "/6");
+    auto [it, fresh] = group_of.emplace(key, static_cast<std::uint32_t>(m->forward_groups_.size()));
+    if (fresh) {
+      m->forward_groups_.push_back(ForwardGroup{suffix, i, r.name->self_contained(), {}});
+      m->groups_by_suffix_.emplace(dns::suffix_hash(suffix), it->second);
+    }
+    ForwardGroup& g = m->forward_groups_[it->second];
+    g.self_contained = g.self_contained && r.name->self_contained();
+    g.members.push_back(i);
+    m->rules_[i].group = it->second;
     m->max_suffix_labels_ = std::max(m->max_suffix_labels_, suffix.label_count());
+    if (!fresh) {
+      continue;  // its empty non-terminals are in already
+    }
     for (dns::Name n = suffix;; n = n.parent()) {
       if (!any_zone_contains(m->forward_zones_, n)) {
         break;
@@ -208,6 +237,23 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
         break;
       }
     }
+  }
+
+  // A template whose tokens do not give the whole address ({d} only, {offset}) renders the
+  // same names in every prefix that uses it: forward lookups could not tell them apart.
+  for (const ForwardGroup& g : m->forward_groups_) {
+    if (!g.self_contained && g.members.size() > 1) {
+      const auto& first = config.prefixes[g.members[0]];
+      const auto& second = config.prefixes[g.members[1]];
+      error(second.name_mark, second.path + ".name",
+            "prefixes " + first.prefix.to_string() + " (line " + std::to_string(first.mark.line) +
+                ") and " + second.prefix.to_string() + " share this template, whose tokens do "
+                "not give the whole address, so their names collide: use {ip}, {full} or {hex}, "
+                "or different literal text");
+    }
+  }
+  if (errors.size() != errors_before) {
+    return nullptr;
   }
 
   if (options.open_store && config.store.present) {
@@ -467,37 +513,56 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
     return rt != nullptr ? (rt == runtime && runtime != nullptr) : (r == rule && rule != nullptr);
   };
 
+  dns::SuffixHashes hashes;
+  dns::suffix_hashes(qname, hashes);
   const std::size_t from = std::min(labels, max_suffix_labels_);
   for (std::size_t k = from + 1; k-- > 0;) {
-    auto [first, last] = by_suffix_.equal_range(qname.suffix(k));
+    auto [first, last] = groups_by_suffix_.equal_range(hashes[k]);
     for (auto it = first; it != last; ++it) {
-      const Rule& r = rules_[it->second];
-      if (r.name->label_count() != labels) {
-        continue;
+      const ForwardGroup& g = forward_groups_[it->second];
+      if (g.suffix.label_count() != k || !qname.is_subdomain_of(g.suffix)) {
+        continue;  // a hash collision
       }
-      auto addr = r.name->matches(qname);
+      const Rule* hit = nullptr;
+      std::optional<dns::IpAddress> addr;
+      if (g.self_contained) {
+        // Parse once; the longest-prefix match then says which prefix the address belongs
+        // to, and that prefix must use this very template.
+        addr = rules_[g.representative].name->matches_any_prefix(qname);
+        const Rule* r = addr ? rule_for(*addr) : nullptr;
+        hit = r != nullptr && r->group == it->second ? r : nullptr;
+      } else {
+        for (const std::uint32_t i : g.members) {
+          addr = rules_[i].name->matches(qname);
+          if (addr) {
+            hit = &rules_[i];
+            break;
+          }
+        }
+      }
       // Only the most specific prefix of the address answers forward, so names that a
       // more specific (or blank) prefix took over do not resolve (FCrDNS holds).
-      if (!addr || !decides(*addr, &r, nullptr)) {
+      if (hit == nullptr || !decides(*addr, hit, nullptr)) {
         continue;
       }
       s.status = Synthesis::Status::address;
       s.source = Synthesis::Source::config;
       s.address = *addr;
-      s.ttl = r.ttl;
-      s.rule = &r;
-      s.prefix = r.prefix;
-      s.template_text = r.name->text();
+      s.ttl = hit->ttl;
+      s.rule = hit;
+      s.prefix = hit->prefix;
+      s.template_text = hit->name->text();
       return s;
     }
   }
   if (session != nullptr && !session->rules.empty()) {
     const std::size_t rfrom = std::min(labels, session->max_suffix_labels);
     for (std::size_t k = rfrom + 1; k-- > 0;) {
-      auto [first, last] = session->by_suffix.equal_range(qname.suffix(k));
+      auto [first, last] = session->by_suffix.equal_range(hashes[k]);
       for (auto it = first; it != last; ++it) {
         const RuntimeRule& rt = session->rules[it->second];
-        if (rt.name->label_count() != labels) {
+        if (rt.name->label_count() != labels || rt.name->suffix().label_count() != k ||
+            !qname.is_subdomain_of(rt.name->suffix())) {
           continue;
         }
         auto addr = rt.name->matches(qname);

@@ -38,6 +38,7 @@ struct Rule {
   bool reverse = true;
   bool classless = false;
   std::string origin;  // "conf/automap.yaml:12 prefixes[1]", for explanations
+  std::uint32_t group = ~0U;  // forward group (forward rules only)
 };
 
 /// Kinds of zones the mapper declares (stored in app::Zone::user_data).
@@ -121,8 +122,17 @@ class Mapper {
   PrefixTable table_;  // value = index into rules_
   std::vector<dns::Name> reverse_zones_;
   std::vector<dns::Name> forward_zones_;
-  // Forward templates grouped by their literal suffix ("pool.example.net.").
-  std::unordered_multimap<dns::Name, std::uint32_t, dns::NameHash> by_suffix_;
+  // Forward rules grouped by template text: a name is parsed once per group, then the
+  // longest-prefix match picks the rule (self-contained templates), so the cost does not grow
+  // with the number of prefixes sharing a template. Indexed by dns::suffix_hash(suffix).
+  struct ForwardGroup {
+    dns::Name suffix;
+    std::uint32_t representative = 0;  // a rule of the group
+    bool self_contained = false;       // see Template::self_contained()
+    std::vector<std::uint32_t> members;
+  };
+  std::vector<ForwardGroup> forward_groups_;
+  std::unordered_multimap<std::uint64_t, std::uint32_t> groups_by_suffix_;
   // Every template suffix and its ancestors inside a forward zone: these names exist as
   // empty non-terminals (NODATA, not NXDOMAIN).
   std::unordered_set<dns::Name, dns::NameHash> forward_ents_;

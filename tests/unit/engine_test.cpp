@@ -236,3 +236,64 @@ TEST_F(EngineLayout, NonBoundaryPrefixesLiveInsideTheirCoveringApex) {
 
 }  // namespace
 }  // namespace amap::mapper
+
+namespace amap::mapper {
+namespace {
+
+TEST(EngineScale, ManyPrefixesSharingATemplateResolveForwardThroughOneParse) {
+  std::string yaml =
+      "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
+      "ns: [ns1.example.net.]\n"
+      "zones: [ { name: pool.example.net. } ]\n"
+      "prefixes:\n";
+  // 4096 /24s under 10.0.0.0/12 share one template; every 8th is blank, every 16th uses its
+  // own template (more specific prefixes inside a covering /16).
+  for (int i = 0; i < 4096; ++i) {
+    const std::string p = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) + ".0/24";
+    if (i % 8 == 3) {
+      yaml += "  - { prefix: " + p + ", blank: true }\n";
+    } else {
+      yaml += "  - { prefix: " + p + ", name: \"ip-{ip}.pool.example.net.\" }\n";
+    }
+  }
+  yaml += "  - { prefix: 10.0.0.128/25, name: \"sub-{ip}.pool.example.net.\" }\n";
+  auto loaded = config::load_text(yaml, "scale.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
+  std::vector<config::Error> errors;
+  auto mapper = Mapper::build(loaded.config, errors);
+  ASSERT_NE(mapper, nullptr) << errors[0].to_string();
+  app::App app;
+  Mapper::install(mapper, app);
+  EXPECT_EQ(query(app, "ip-10-15-250-7.pool.example.net.", "A").answer.at(0),
+            "ip-10-15-250-7.pool.example.net. 3600 IN A 10.15.250.7");
+  EXPECT_EQ(query(app, "ip-10-0-3-7.pool.example.net.", "A").rcode, Rcode::nxdomain);  // blank
+  EXPECT_EQ(query(app, "ip-10-0-0-200.pool.example.net.", "A").rcode, Rcode::nxdomain);  // /25
+  EXPECT_EQ(query(app, "sub-10-0-0-200.pool.example.net.", "A").answer.size(), 1U);
+  EXPECT_EQ(query(app, "ip-10-16-0-1.pool.example.net.", "A").rcode, Rcode::nxdomain);  // outside
+  EXPECT_EQ(mapper->reverse_zones().size(), 4096U);  // one per /24; the /25 lies in 0.0.10
+}
+
+TEST(EngineScale, PartialTemplatesSharedByPrefixesAreRejected) {
+  auto loaded = config::load_text(
+      "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
+      "ns: [ns1.example.net.]\n"
+      "zones: [ { name: pool.example.net. } ]\n"
+      "prefixes:\n"
+      "  - prefix: 10.0.1.0/24\n"
+      "    name: \"h{d}.pool.example.net.\"\n"
+      "  - prefix: 10.0.2.0/24\n"
+      "    name: \"h{d}.pool.example.net.\"\n",
+      "collide.yaml");
+  ASSERT_TRUE(loaded.ok());
+  std::vector<config::Error> errors;
+  EXPECT_EQ(Mapper::build(loaded.config, errors), nullptr);
+  ASSERT_EQ(errors.size(), 1U);
+  EXPECT_EQ(errors[0].to_string().rfind("collide.yaml:8:11: prefixes[1].name: prefixes 10.0.1.0/24 "
+                                        "(line 5) and 10.0.2.0/24 share this template",
+                                        0),
+            0U)
+      << errors[0].to_string();
+}
+
+}  // namespace
+}  // namespace amap::mapper
