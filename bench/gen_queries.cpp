@@ -94,8 +94,8 @@ int main(int argc, char** argv) {
   try {
     const auto env = amap::bench::load_file(config);
     auto nx = *c == amap::bench::QueryClass::nxdomain
-                        ? count
-                        : static_cast<std::size_t>(static_cast<double>(count) * nx_share + 0.5);
+                  ? count
+                  : static_cast<std::size_t>(static_cast<double>(count) * nx_share + 0.5);
     std::vector<std::string> lines;
     lines.reserve(count);
     auto sink = [&](const amap::dns::Name& n, amap::dns::RRType t) {
@@ -109,8 +109,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "automap_gen_queries: only %zu distinct %s names\n", made,
                      cls.c_str());
         // Keep the NXDOMAIN share of the (shorter) file.
-        nx_made = static_cast<std::size_t>(static_cast<double>(made) * nx_share /
-                                               (1.0 - nx_share) + 0.5);
+        nx_made =
+            static_cast<std::size_t>(static_cast<double>(made) * nx_share / (1.0 - nx_share) + 0.5);
       }
     }
     nx = nx_made;

@@ -15,6 +15,7 @@
 // benchmark thread; the workload helpers already give distinct addresses.
 
 #include <benchmark/benchmark.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -27,7 +28,6 @@
 #include <span>
 #include <string>
 #include <tuple>
-#include <unistd.h>
 #include <vector>
 
 #include "backend/pipe/session.h"
@@ -112,10 +112,13 @@ void visit(benchmark::State& state, const NamePool& pool, Op&& op) {
 mapper::Synthesis::Status expected_status(QueryClass c) {
   switch (c) {
     case QueryClass::ptr4:
-    case QueryClass::ptr6: return mapper::Synthesis::Status::ptr;
+    case QueryClass::ptr6:
+      return mapper::Synthesis::Status::ptr;
     case QueryClass::a:
-    case QueryClass::aaaa: return mapper::Synthesis::Status::address;
-    case QueryClass::nxdomain: return mapper::Synthesis::Status::nxdomain;
+    case QueryClass::aaaa:
+      return mapper::Synthesis::Status::address;
+    case QueryClass::nxdomain:
+      return mapper::Synthesis::Status::nxdomain;
   }
   return mapper::Synthesis::Status::nxdomain;
 }
@@ -202,8 +205,12 @@ void parse_reverse_case(benchmark::State& state, QueryClass c) {
   });
 }
 /// parse_reverse_name only.
-void BM_ParseReverseV4(benchmark::State& state) { parse_reverse_case(state, QueryClass::ptr4); }
-void BM_ParseReverseV6(benchmark::State& state) { parse_reverse_case(state, QueryClass::ptr6); }
+void BM_ParseReverseV4(benchmark::State& state) {
+  parse_reverse_case(state, QueryClass::ptr4);
+}
+void BM_ParseReverseV6(benchmark::State& state) {
+  parse_reverse_case(state, QueryClass::ptr6);
+}
 BENCHMARK(BM_ParseReverseV4)->Arg(1 << 16);
 BENCHMARK(BM_ParseReverseV6)->Arg(1 << 16);
 
@@ -227,8 +234,12 @@ void ptr_for_case(benchmark::State& state, QueryClass c) {
   });
 }
 /// Address -> PTR target: prefix match plus Template::render into a Name (no name parsing).
-void BM_PtrForV4(benchmark::State& state) { ptr_for_case(state, QueryClass::ptr4); }
-void BM_PtrForV6(benchmark::State& state) { ptr_for_case(state, QueryClass::ptr6); }
+void BM_PtrForV4(benchmark::State& state) {
+  ptr_for_case(state, QueryClass::ptr4);
+}
+void BM_PtrForV6(benchmark::State& state) {
+  ptr_for_case(state, QueryClass::ptr6);
+}
 BENCHMARK(BM_PtrForV4)->Arg(1 << 16);
 BENCHMARK(BM_PtrForV6)->Arg(1 << 16);
 
@@ -254,8 +265,12 @@ void matches_case(benchmark::State& state, QueryClass c) {
   });
 }
 /// Template::matches alone (parse + re-render check) on the right template.
-void BM_TemplateMatchesV4(benchmark::State& state) { matches_case(state, QueryClass::a); }
-void BM_TemplateMatchesV6(benchmark::State& state) { matches_case(state, QueryClass::aaaa); }
+void BM_TemplateMatchesV4(benchmark::State& state) {
+  matches_case(state, QueryClass::a);
+}
+void BM_TemplateMatchesV6(benchmark::State& state) {
+  matches_case(state, QueryClass::aaaa);
+}
 BENCHMARK(BM_TemplateMatchesV4)->Arg(1 << 16);
 BENCHMARK(BM_TemplateMatchesV6)->Arg(1 << 16);
 
@@ -343,13 +358,18 @@ void lpm_case(benchmark::State& state, dns::Family family) {
     }
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
     state.counters["hit_share"] =
-        static_cast<double>(hits) / static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
+        static_cast<double>(hits) /
+        static_cast<double>(std::max<std::int64_t>(1, state.iterations()));
   });
 }
 /// PrefixTable::lookup over N random IPv4 prefixes (/16../30).
-void BM_Lpm(benchmark::State& state) { lpm_case(state, dns::Family::v4); }
+void BM_Lpm(benchmark::State& state) {
+  lpm_case(state, dns::Family::v4);
+}
 /// Same over N random IPv6 prefixes (/32../64).
-void BM_LpmV6(benchmark::State& state) { lpm_case(state, dns::Family::v6); }
+void BM_LpmV6(benchmark::State& state) {
+  lpm_case(state, dns::Family::v6);
+}
 BENCHMARK(BM_Lpm)->RangeMultiplier(10)->Range(1, 100000);
 BENCHMARK(BM_LpmV6)->RangeMultiplier(10)->Range(1, 100000);
 
@@ -360,8 +380,7 @@ std::vector<std::string> pipe_lines(const NamePool& pool, std::string_view qtype
   std::vector<std::string> lines;
   lines.reserve(pool.names.size());
   for (const auto& n : pool.names) {
-    lines.push_back("Q\t" + n.to_string(false) + "\tIN\t" + std::string(qtype) +
-                    "\t-1\t192.0.2.1");
+    lines.push_back("Q\t" + n.to_string(false) + "\tIN\t" + std::string(qtype) + "\t-1\t192.0.2.1");
   }
   return lines;
 }
@@ -397,14 +416,18 @@ void pipe_case(benchmark::State& state, QueryClass c, std::string_view qtype,
   });
 }
 // PowerDNS asks the backend with qtype ANY (its lookups are per name), so do we.
-void BM_PipeQuery(benchmark::State& state, QueryClass c) { pipe_case(state, c, "ANY", "DATA"); }
+void BM_PipeQuery(benchmark::State& state, QueryClass c) {
+  pipe_case(state, c, "ANY", "DATA");
+}
 BENCHMARK_CAPTURE(BM_PipeQuery, ptr4, QueryClass::ptr4)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_PipeQuery, ptr6, QueryClass::ptr6)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_PipeQuery, a, QueryClass::a)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_PipeQuery, aaaa, QueryClass::aaaa)->Arg(1 << 16);
 
 /// PowerDNS's SOA probe for a name below an apex: the pipe answers a bare END.
-void BM_SoaProbePipe(benchmark::State& state, QueryClass c) { pipe_case(state, c, "SOA", "END"); }
+void BM_SoaProbePipe(benchmark::State& state, QueryClass c) {
+  pipe_case(state, c, "SOA", "END");
+}
 BENCHMARK_CAPTURE(BM_SoaProbePipe, ptr4, QueryClass::ptr4)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_SoaProbePipe, ptr6, QueryClass::ptr6)->Arg(1 << 16);
 
@@ -470,9 +493,9 @@ void BM_WireQuery(benchmark::State& state, QueryClass c, bool edns) {
     std::size_t i = 0;
     std::size_t bytes = 0;
     for (auto _ : state) {
-      const std::size_t len = amap::wire::handle(*env.app, packet(pool.order[i]),
-                                                 amap::wire::Transport::udp, remote, local,
-                                                 scratch, out, counters);
+      const std::size_t len =
+          amap::wire::handle(*env.app, packet(pool.order[i]), amap::wire::Transport::udp, remote,
+                             local, scratch, out, counters);
       benchmark::DoNotOptimize(len);
       benchmark::ClobberMemory();
       bytes += len;

@@ -73,11 +73,16 @@ bool qualifies(const mapper::Rule& r, QueryClass c) {
     return false;
   }
   switch (c) {
-    case QueryClass::ptr4: return r.prefix.address.is_v4() && r.reverse;
-    case QueryClass::ptr6: return r.prefix.address.is_v6() && r.reverse;
-    case QueryClass::a: return r.prefix.address.is_v4() && r.forward;
-    case QueryClass::aaaa: return r.prefix.address.is_v6() && r.forward;
-    case QueryClass::nxdomain: return false;
+    case QueryClass::ptr4:
+      return r.prefix.address.is_v4() && r.reverse;
+    case QueryClass::ptr6:
+      return r.prefix.address.is_v6() && r.reverse;
+    case QueryClass::a:
+      return r.prefix.address.is_v4() && r.forward;
+    case QueryClass::aaaa:
+      return r.prefix.address.is_v6() && r.forward;
+    case QueryClass::nxdomain:
+      return false;
   }
   return false;
 }
@@ -101,11 +106,16 @@ Env load_text(const std::string& yaml, const std::string& file, bool open_store)
 
 std::string_view to_string(QueryClass c) noexcept {
   switch (c) {
-    case QueryClass::ptr4: return "ptr4";
-    case QueryClass::ptr6: return "ptr6";
-    case QueryClass::a: return "a";
-    case QueryClass::aaaa: return "aaaa";
-    case QueryClass::nxdomain: return "nxdomain";
+    case QueryClass::ptr4:
+      return "ptr4";
+    case QueryClass::ptr6:
+      return "ptr6";
+    case QueryClass::a:
+      return "a";
+    case QueryClass::aaaa:
+      return "aaaa";
+    case QueryClass::nxdomain:
+      return "nxdomain";
   }
   return "?";
 }
@@ -123,16 +133,19 @@ std::optional<QueryClass> query_class_from(std::string_view text) noexcept {
 dns::RRType query_type(QueryClass c) noexcept {
   switch (c) {
     case QueryClass::ptr4:
-    case QueryClass::ptr6: return dns::rrtype::PTR;
-    case QueryClass::aaaa: return dns::rrtype::AAAA;
+    case QueryClass::ptr6:
+      return dns::rrtype::PTR;
+    case QueryClass::aaaa:
+      return dns::rrtype::AAAA;
     case QueryClass::a:
-    case QueryClass::nxdomain: return dns::rrtype::A;
+    case QueryClass::nxdomain:
+      return dns::rrtype::A;
   }
   return dns::rrtype::A;
 }
 
-std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count,
-                     std::uint64_t seed, const Sink& sink, bool allow_fewer) {
+std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uint64_t seed,
+                     const Sink& sink, bool allow_fewer) {
   std::mt19937_64 rng(seed);
   const dns::RRType type = query_type(c);
   const std::size_t max_attempts = count * 50 + 10000;
@@ -189,8 +202,7 @@ std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count,
     if (!allow_fewer) {
       throw std::runtime_error("asked for " + std::to_string(count) + " distinct " +
                                std::string(to_string(c)) + " names, but the prefixes hold about " +
-                               std::to_string(static_cast<std::uint64_t>(capacity)) +
-                               " addresses");
+                               std::to_string(static_cast<std::uint64_t>(capacity)) + " addresses");
     }
     count = limit;
   }
@@ -303,8 +315,8 @@ std::string many_prefixes_yaml(std::size_t count, std::uint64_t seed) {
   return y;
 }
 
-std::vector<std::uint8_t> encode_query(const dns::Name& qname, dns::RRType qtype,
-                                       std::uint16_t id, bool edns) {
+std::vector<std::uint8_t> encode_query(const dns::Name& qname, dns::RRType qtype, std::uint16_t id,
+                                       bool edns) {
   std::vector<std::uint8_t> m;
   auto u16 = [&](std::uint16_t v) {
     m.push_back(static_cast<std::uint8_t>(v >> 8));
@@ -323,10 +335,10 @@ std::vector<std::uint8_t> encode_query(const dns::Name& qname, dns::RRType qtype
   if (edns) {
     m.push_back(0);  // root owner
     u16(dns::rrtype::OPT.value);
-    u16(1232);       // payload
-    u16(0);          // extended rcode, version
-    u16(0);          // flags
-    u16(0);          // rdlength
+    u16(1232);  // payload
+    u16(0);     // extended rcode, version
+    u16(0);     // flags
+    u16(0);     // rdlength
   }
   return m;
 }

@@ -60,8 +60,8 @@ using Sink = std::function<void(const dns::Name& name, dns::RRType type)>;
 /// has no rule for the class or distinct names run out.
 /// With allow_fewer, a count above 90% of the addresses the rules hold is lowered to that and
 /// the number actually produced is returned; otherwise that throws.
-std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count,
-                     std::uint64_t seed, const Sink& sink, bool allow_fewer = false);
+std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uint64_t seed,
+                     const Sink& sink, bool allow_fewer = false);
 /// generate() into a vector.
 std::vector<dns::Name> names(const mapper::Mapper& m, QueryClass c, std::size_t count,
                              std::uint64_t seed);
@@ -71,8 +71,8 @@ std::vector<dns::Name> names(const mapper::Mapper& m, QueryClass c, std::size_t 
 std::string many_prefixes_yaml(std::size_t count, std::uint64_t seed);
 
 /// A standard query (RD=0, QDCOUNT=1), optionally with an EDNS0 OPT of payload 1232.
-std::vector<std::uint8_t> encode_query(const dns::Name& qname, dns::RRType qtype,
-                                       std::uint16_t id, bool edns);
+std::vector<std::uint8_t> encode_query(const dns::Name& qname, dns::RRType qtype, std::uint16_t id,
+                                       bool edns);
 
 /// A permutation of 0..n-1 shuffled with std::mt19937(seed): the visiting order of inputs.
 std::vector<std::uint32_t> shuffled_order(std::size_t n, std::uint32_t seed);

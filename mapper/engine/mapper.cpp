@@ -59,7 +59,7 @@ struct Mapper::Session {
   std::optional<store::OverrideReader> reader;
   std::uint64_t generation = ~0ULL;
   std::vector<RuntimeRule> rules;
-  PrefixTable table;  // value = index into rules
+  PrefixTable table;                                                // value = index into rules
   std::unordered_multimap<std::uint64_t, std::uint32_t> by_suffix;  // suffix_hash -> rule
   std::size_t max_suffix_labels = 0;
 
@@ -247,7 +247,8 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
       const auto& second = config.prefixes[g.members[1]];
       error(second.name_mark, second.path + ".name",
             "prefixes " + first.prefix.to_string() + " (line " + std::to_string(first.mark.line) +
-                ") and " + second.prefix.to_string() + " share this template, whose tokens do "
+                ") and " + second.prefix.to_string() +
+                " share this template, whose tokens do "
                 "not give the whole address, so their names collide: use {ip}, {full} or {hex}, "
                 "or different literal text");
     }

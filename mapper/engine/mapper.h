@@ -37,7 +37,7 @@ struct Rule {
   bool forward = true;
   bool reverse = true;
   bool classless = false;
-  std::string origin;  // "conf/automap.yaml:12 prefixes[1]", for explanations
+  std::string origin;         // "conf/automap.yaml:12 prefixes[1]", for explanations
   std::uint32_t group = ~0U;  // forward group (forward rules only)
 };
 

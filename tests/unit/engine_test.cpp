@@ -266,7 +266,7 @@ TEST(EngineScale, ManyPrefixesSharingATemplateResolveForwardThroughOneParse) {
   Mapper::install(mapper, app);
   EXPECT_EQ(query(app, "ip-10-15-250-7.pool.example.net.", "A").answer.at(0),
             "ip-10-15-250-7.pool.example.net. 3600 IN A 10.15.250.7");
-  EXPECT_EQ(query(app, "ip-10-0-3-7.pool.example.net.", "A").rcode, Rcode::nxdomain);  // blank
+  EXPECT_EQ(query(app, "ip-10-0-3-7.pool.example.net.", "A").rcode, Rcode::nxdomain);    // blank
   EXPECT_EQ(query(app, "ip-10-0-0-200.pool.example.net.", "A").rcode, Rcode::nxdomain);  // /25
   EXPECT_EQ(query(app, "sub-10-0-0-200.pool.example.net.", "A").answer.size(), 1U);
   EXPECT_EQ(query(app, "ip-10-16-0-1.pool.example.net.", "A").rcode, Rcode::nxdomain);  // outside
