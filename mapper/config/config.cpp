@@ -3,10 +3,12 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <array>
 #include <charconv>
 #include <ctime>
 #include <fstream>
-#include <map>
+#include <optional>
 #include <sstream>
 #include <string_view>
 #include <unordered_map>
@@ -89,10 +91,17 @@ class Loader {
       error(n, path, "expected a mapping");
       return false;
     }
-    std::map<std::string, int> seen;
+    // Maps in this schema have a handful of keys: a small array beats a std::map, and the
+    // key path is built only for an error (this runs once per prefix, 100k times).
+    struct Seen {
+      std::string_view key;
+      int line;
+    };
+    std::array<Seen, 16> seen{};
+    std::size_t nseen = 0;
     for (const auto& kv : n) {
-      const std::string key = kv.first.Scalar();
-      const std::string kpath = path.empty() ? key : path + "." + key;
+      const std::string& key = kv.first.Scalar();
+      auto kpath = [&] { return path.empty() ? key : path + "." + key; };
       bool known = false;
       for (auto a : allowed) {
         known = known || a == key;
@@ -102,13 +111,15 @@ class Loader {
         for (auto a : allowed) {
           list += (list.empty() ? "" : ", ") + std::string(a);
         }
-        error(kv.first, kpath, "unknown key (expected one of: " + list + ")");
+        error(kv.first, kpath(), "unknown key (expected one of: " + list + ")");
       }
-      if (auto it = seen.find(key); it != seen.end()) {
-        error(kv.first, kpath,
-              "duplicate key (first given at line " + std::to_string(it->second) + ")");
-      } else {
-        seen.emplace(key, mark_of(kv.first).line);
+      const auto dup = std::find_if(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(nseen),
+                                    [&](const Seen& x) { return x.key == key; });
+      if (dup != seen.begin() + static_cast<std::ptrdiff_t>(nseen)) {
+        error(kv.first, kpath(),
+              "duplicate key (first given at line " + std::to_string(dup->line) + ")");
+      } else if (nseen < seen.size()) {
+        seen[nseen++] = Seen{key, mark_of(kv.first).line};
       }
     }
     return true;
@@ -296,69 +307,92 @@ class Loader {
                      {"prefix", "name", "ttl", "blank", "forward", "reverse", "classless"})) {
         continue;
       }
+      // One pass over the keys: yaml-cpp's node["key"] converts and compares every key of
+      // the map on each call, which dominates loading 100k prefixes.
+      std::array<std::optional<YAML::Node>, 7> found;
+      static constexpr std::array<std::string_view, 7> kKeys{"prefix",  "name",    "ttl",
+                                                             "blank",   "forward", "reverse",
+                                                             "classless"};
+      for (const auto& kv : item) {
+        const std::string& key = kv.first.Scalar();
+        for (std::size_t k = 0; k < kKeys.size(); ++k) {
+          if (key == kKeys[k] && !found[k]) {
+            found[k].emplace(kv.second);
+          }
+        }
+      }
+      const YAML::Node absent(YAML::NodeType::Undefined);
+      auto pick = [&](std::size_t k) -> const YAML::Node& { return found[k] ? *found[k] : absent; };
+      const YAML::Node& prefix_n = pick(0);
+      const YAML::Node& name_n = pick(1);
+      const YAML::Node& ttl_n = pick(2);
+      const YAML::Node& blank_n = pick(3);
+      const YAML::Node& forward_n = pick(4);
+      const YAML::Node& reverse_n = pick(5);
+      const YAML::Node& classless_n = pick(6);
       PrefixConfig p;
       p.mark = mark_of(item);
       p.path = path;
       bool ok = true;
-      if (!item["prefix"] || !item["prefix"].IsScalar()) {
+      if (!prefix_n || !prefix_n.IsScalar()) {
         error(item, path + ".prefix", "required: an IPv4 or IPv6 CIDR such as 10.0.0.0/8");
         ok = false;
       } else {
-        auto parsed = dns::Prefix::parse(item["prefix"].Scalar());
+        auto parsed = dns::Prefix::parse(prefix_n.Scalar());
         if (!parsed) {
           std::string hint;
           if (parsed.error() == Errc::host_bits_set) {
-            auto loose = dns::Prefix::parse(item["prefix"].Scalar(), true);
+            auto loose = dns::Prefix::parse(prefix_n.Scalar(), true);
             hint = loose ? " (did you mean " + loose->to_string() + "?)" : "";
           }
-          error(item["prefix"], path + ".prefix",
-                "bad prefix '" + item["prefix"].Scalar() +
+          error(prefix_n, path + ".prefix",
+                "bad prefix '" + prefix_n.Scalar() +
                     "': " + std::string(errc_message(parsed.error())) + hint);
           ok = false;
         } else {
           p.prefix = *parsed;
         }
       }
-      if (item["blank"]) {
-        p.blank = boolean(item["blank"], path + ".blank").value_or(false);
+      if (blank_n) {
+        p.blank = boolean(blank_n, path + ".blank").value_or(false);
       }
-      if (item["forward"]) {
-        p.forward = boolean(item["forward"], path + ".forward").value_or(true);
+      if (forward_n) {
+        p.forward = boolean(forward_n, path + ".forward").value_or(true);
       }
-      if (item["reverse"]) {
-        p.reverse = boolean(item["reverse"], path + ".reverse").value_or(true);
+      if (reverse_n) {
+        p.reverse = boolean(reverse_n, path + ".reverse").value_or(true);
       }
-      if (item["classless"]) {
-        p.classless = boolean(item["classless"], path + ".classless").value_or(false);
+      if (classless_n) {
+        p.classless = boolean(classless_n, path + ".classless").value_or(false);
       }
-      if (item["ttl"]) {
-        p.ttl = u32(item["ttl"], path + ".ttl");
+      if (ttl_n) {
+        p.ttl = u32(ttl_n, path + ".ttl");
       }
-      if (item["name"]) {
-        if (!item["name"].IsScalar() || item["name"].Scalar().empty()) {
-          error(item["name"], path + ".name", "expected a hostname template string");
+      if (name_n) {
+        if (!name_n.IsScalar() || name_n.Scalar().empty()) {
+          error(name_n, path + ".name", "expected a hostname template string");
           ok = false;
         } else {
-          p.name_template = item["name"].Scalar();
-          p.name_mark = mark_of(item["name"]);
+          p.name_template = name_n.Scalar();
+          p.name_mark = mark_of(name_n);
         }
       }
-      if (p.blank && item["name"]) {
-        error(item["name"], path + ".name", "a blank prefix has no name template: remove one");
+      if (p.blank && name_n) {
+        error(name_n, path + ".name", "a blank prefix has no name template: remove one");
         ok = false;
-      } else if (!p.blank && !item["name"]) {
+      } else if (!p.blank && !name_n) {
         error(item, path, "needs a name template (name: ...) or blank: true");
         ok = false;
       }
       if (ok && p.classless && (!p.prefix.address.is_v4() || p.prefix.length <= 24)) {
-        error(item["classless"], path + ".classless",
+        error(classless_n, path + ".classless",
               "RFC 2317 classless names apply only to IPv4 prefixes longer than /24");
         ok = false;
       }
       if (ok) {
         auto [it, fresh] = seen.emplace(prefix_key(p.prefix), p.mark.line);
         if (!fresh) {
-          error(item["prefix"], path + ".prefix",
+          error(prefix_n, path + ".prefix",
                 "prefix " + p.prefix.to_string() + " is already configured at line " +
                     std::to_string(it->second));
           ok = false;
