@@ -10,9 +10,8 @@
 // another file. Workload sizes are the benchmark argument: 65536 distinct inputs (mostly out
 // of L1/L2, like a server facing many clients) and 1024 (all cache-resident).
 //
-// LMDB override cases (hit and miss over a 1M-entry store) belong here too once store/ is
-// done: add a PoolKind and a case next to BM_ReversePtrV4 that opens an OverrideReader per
-// benchmark thread; the workload helpers already give distinct addresses.
+// The LMDB override cases (BM_Override*) build a 1M-entry store in a temp folder ($TMPDIR or
+// /tmp, about 300 MB, a few seconds) the first time one of them runs, and remove it at exit.
 
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -20,12 +19,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -35,6 +36,7 @@
 #include "mapper/core/prefix_table.h"
 #include "mapper/core/reverse_name.h"
 #include "mapper/wire/handle.h"
+#include "store/overrides.h"
 
 namespace {
 
@@ -457,54 +459,65 @@ struct PacketPool {
   std::vector<std::uint32_t> offsets;  // packet k is bytes[offsets[k], offsets[k + 1])
 };
 
+/// Query packets for a pool of names (one per name, random ids), encoded before timing.
+PacketPool encode_packets(const NamePool& pool, dns::RRType qtype, bool edns) {
+  PacketPool packets;
+  std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
+  for (const auto& n : pool.names) {
+    packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+    const auto q = amap::bench::encode_query(n, qtype, static_cast<std::uint16_t>(rng()), edns);
+    packets.bytes.insert(packets.bytes.end(), q.begin(), q.end());
+  }
+  packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+  return packets;
+}
+
+/// Runs wire::handle over the pool's packets in shuffled order, after checking that the
+/// first response has the expected rcode (and one answer unless NXDOMAIN is expected).
+void wire_loop(benchmark::State& state, const amap::bench::Env& env, const NamePool& pool,
+               dns::RRType qtype, bool edns, unsigned want_rcode) {
+  const PacketPool packets = encode_packets(pool, qtype, edns);
+  amap::app::Answer scratch;
+  std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
+  amap::wire::Counters counters;
+  const dns::IpAddress remote = dns::IpAddress::v4(0x7F000001U);
+  const dns::IpAddress local = dns::IpAddress::v4(0x7F000001U);
+  auto packet = [&](std::uint32_t k) {
+    return std::span<const std::uint8_t>(packets.bytes.data() + packets.offsets[k],
+                                         packets.offsets[k + 1] - packets.offsets[k]);
+  };
+  const std::size_t first = amap::wire::handle(*env.app, packet(0), amap::wire::Transport::udp,
+                                               remote, local, scratch, out, counters);
+  const unsigned rcode = first >= 4 ? (out[3] & 0x0FU) : 99U;
+  const unsigned ancount = first >= 8 ? (unsigned{out[6]} << 8 | out[7]) : 0U;
+  if (first == 0 || rcode != want_rcode || (want_rcode == 0 && ancount != 1)) {
+    state.SkipWithError("unexpected response to the first query");
+    return;
+  }
+  std::size_t i = 0;
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    const std::size_t len =
+        amap::wire::handle(*env.app, packet(pool.order[i]), amap::wire::Transport::udp, remote,
+                           local, scratch, out, counters);
+    benchmark::DoNotOptimize(len);
+    benchmark::ClobberMemory();
+    bytes += len;
+    if (++i == pool.order.size()) {
+      i = 0;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+
 /// Query packet -> response bytes through wire::handle (what each UDP worker runs per packet).
 void BM_WireQuery(benchmark::State& state, QueryClass c, bool edns) {
   guarded(state, [&] {
     const auto& env = example_env();
     const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
-    PacketPool packets;
-    std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
-    for (const auto& n : pool.names) {
-      packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
-      const auto q = amap::bench::encode_query(n, amap::bench::query_type(c),
-                                               static_cast<std::uint16_t>(rng()), edns);
-      packets.bytes.insert(packets.bytes.end(), q.begin(), q.end());
-    }
-    packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
-
-    amap::app::Answer scratch;
-    std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
-    amap::wire::Counters counters;
-    const dns::IpAddress remote = dns::IpAddress::v4(0x7F000001U);
-    const dns::IpAddress local = dns::IpAddress::v4(0x7F000001U);
-    auto packet = [&](std::uint32_t k) {
-      return std::span<const std::uint8_t>(packets.bytes.data() + packets.offsets[k],
-                                           packets.offsets[k + 1] - packets.offsets[k]);
-    };
-    const std::size_t first = amap::wire::handle(*env.app, packet(0), amap::wire::Transport::udp,
-                                                 remote, local, scratch, out, counters);
-    const unsigned rcode = first >= 4 ? (out[3] & 0x0FU) : 99U;
-    const unsigned want = c == QueryClass::nxdomain ? 3U : 0U;
-    const unsigned ancount = first >= 8 ? (unsigned{out[6]} << 8 | out[7]) : 0U;
-    if (first == 0 || rcode != want || (c != QueryClass::nxdomain && ancount != 1)) {
-      state.SkipWithError("unexpected response to the first query");
-      return;
-    }
-    std::size_t i = 0;
-    std::size_t bytes = 0;
-    for (auto _ : state) {
-      const std::size_t len =
-          amap::wire::handle(*env.app, packet(pool.order[i]), amap::wire::Transport::udp, remote,
-                             local, scratch, out, counters);
-      benchmark::DoNotOptimize(len);
-      benchmark::ClobberMemory();
-      bytes += len;
-      if (++i == pool.order.size()) {
-        i = 0;
-      }
-    }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
-    state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+    wire_loop(state, env, pool, amap::bench::query_type(c), edns,
+              c == QueryClass::nxdomain ? 3U : 0U);
   });
 }
 BENCHMARK_CAPTURE(BM_WireQuery, ptr4, QueryClass::ptr4, false)->Arg(1 << 16);
@@ -513,6 +526,259 @@ BENCHMARK_CAPTURE(BM_WireQuery, a, QueryClass::a, false)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_WireQuery, aaaa, QueryClass::aaaa, false)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_WireQuery, nxdomain, QueryClass::nxdomain, false)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_WireQuery, ptr4_edns, QueryClass::ptr4, true)->Arg(1 << 16);
+
+// --- LMDB override store -------------------------------------------------------------------
+
+constexpr std::size_t kStoreEntries = 1000000;  // address overrides in the store
+constexpr std::size_t kStoreBatch = 100000;     // per OverrideStore::apply transaction
+
+/// One prefix (10.0.0.0/8) holding every address of the store cases, and an IPv6 one.
+std::string store_yaml(const std::string& store_path) {
+  return "soa: { mname: ns1.example.net., rname: hostmaster.example.net., refresh: 10800,\n"
+         "       retry: 3600, expire: 604800, minimum: 3600, ttl: 3600 }\n"
+         "ns: [ns1.example.net., ns2.example.net.]\n"
+         "ttl: 3600\n"
+         "zones:\n"
+         "  - name: pool.example.net.\n"
+         "prefixes:\n"
+         "  - { prefix: 10.0.0.0/8, name: \"ip-{a}-{b}-{c}-{d}.pool.example.net.\", ttl: 86400 }\n"
+         "  - { prefix: \"2001:db8::/32\", name: \"{ip}.v6.pool.example.net.\" }\n"
+         "store: { path: \"" +
+         store_path + "\", map_size: 2GiB }\n";
+}
+
+/// A temp store of kStoreEntries address overrides (distinct random addresses of 10.0.0.0/8,
+/// each with its own name, written in batches through OverrideStore::apply), a mapper that
+/// opens it read-only as automapd does, and one over the same prefixes without the store.
+/// Built once, on first use; the folder is removed at exit.
+struct StoreWorkload {
+  std::string dir;
+  amap::bench::Env with_store;
+  amap::bench::Env without_store;
+  std::vector<std::uint32_t> overridden;  // in random order
+  std::vector<std::uint32_t> plain;       // distinct addresses of 10/8 without an override
+
+  StoreWorkload() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string templ =
+        std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/automap-bench-store-XXXXXX";
+    if (mkdtemp(templ.data()) == nullptr) {
+      throw std::runtime_error("mkdtemp " + templ + " failed");
+    }
+    dir = templ;
+    const std::string path = dir + "/store";
+
+    std::mt19937_64 rng(kSeed);
+    std::vector<bool> taken(std::size_t{1} << 24);
+    auto draw = [&](std::vector<std::uint32_t>& into, std::size_t count) {
+      while (into.size() < count) {
+        const auto host = static_cast<std::uint32_t>(rng() & 0xFFFFFFU);
+        if (!taken[host]) {
+          taken[host] = true;
+          into.push_back((10U << 24) | host);
+        }
+      }
+    };
+    draw(overridden, kStoreEntries);
+    draw(plain, std::size_t{1} << 16);
+
+    {
+      amap::store::StoreOptions options;
+      options.path = path;
+      options.map_size = std::size_t{2} << 30;
+      amap::store::OverrideStore st(options);
+      amap::store::WriteBatch batch;
+      char target[64];
+      for (std::size_t i = 0; i < overridden.size(); ++i) {
+        std::snprintf(target, sizeof target, "host-%zu.customer.example.", i);
+        batch.put_address(dns::IpAddress::v4(overridden[i]),
+                          amap::store::Override::name(target, 300));
+        if (batch.size() == kStoreBatch || i + 1 == overridden.size()) {
+          st.apply(batch);
+          batch.clear();
+        }
+      }
+      if (st.stats().address_overrides != kStoreEntries) {
+        throw std::runtime_error("the store does not hold every override");
+      }
+    }  // closed: the mapper opens it read-only, as the servers do
+    const std::string yaml = store_yaml(path);
+    with_store = amap::bench::load_text(yaml, "<store bench>", /*open_store=*/true);
+    without_store = amap::bench::load_text(yaml, "<store bench>", /*open_store=*/false);
+    if (!with_store.mapper->has_store()) {
+      throw std::runtime_error("the mapper did not open the store");
+    }
+  }
+  StoreWorkload(const StoreWorkload&) = delete;
+  StoreWorkload& operator=(const StoreWorkload&) = delete;
+  ~StoreWorkload() {
+    with_store = {};
+    without_store = {};
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  /// Reverse names of the first n addresses of `from`, in a shuffled visiting order.
+  static NamePool pool(const std::vector<std::uint32_t>& from, std::size_t n) {
+    if (n > from.size()) {
+      throw std::runtime_error("pool larger than the address list");
+    }
+    NamePool p;
+    p.names.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      p.names.push_back(mapper::to_reverse_name(dns::IpAddress::v4(from[i])));
+    }
+    p.order = amap::bench::shuffled_order(n, static_cast<std::uint32_t>(kSeed));
+    return p;
+  }
+};
+
+const StoreWorkload& store_workload() {
+  static const std::unique_ptr<StoreWorkload> w = std::make_unique<StoreWorkload>();
+  return *w;
+}
+
+enum class StoreProbe : std::uint8_t { hit, miss, no_store };
+
+const NamePool& store_pool(StoreProbe probe, std::size_t n) {
+  static std::map<std::pair<bool, std::size_t>, std::unique_ptr<NamePool>> cache;
+  const bool hit = probe == StoreProbe::hit;
+  auto& slot = cache[{hit, n}];
+  if (!slot) {
+    const auto& w = store_workload();
+    slot = std::make_unique<NamePool>(StoreWorkload::pool(hit ? w.overridden : w.plain, n));
+  }
+  return *slot;
+}
+
+const amap::bench::Env& store_env(StoreProbe probe) {
+  const auto& w = store_workload();
+  return probe == StoreProbe::no_store ? w.without_store : w.with_store;
+}
+
+void store_case(benchmark::State& state, StoreProbe probe) {
+  guarded(state, [&] {
+    const auto& pool = store_pool(probe, static_cast<std::size_t>(state.range(0)));
+    const mapper::Mapper& m = *store_env(probe).mapper;
+    // Also the warm-up: the first call on a thread opens its reader and session.
+    const auto s = m.synthesize(pool.names[0]);
+    const auto want = probe == StoreProbe::hit ? mapper::Synthesis::Source::address_override
+                                               : mapper::Synthesis::Source::config;
+    if (s.status != mapper::Synthesis::Status::ptr || s.source != want) {
+      state.SkipWithError("the store workload does not synthesize as expected");
+      return;
+    }
+    visit(state, pool, [&](const dns::Name& n) {
+      auto r = m.synthesize(n);
+      benchmark::DoNotOptimize(r);
+    });
+  });
+}
+/// Mapper::synthesize on the reverse name of an address with an override in a 1M-entry
+/// store: read txn renew/reset, the prefix-generation check, the addr get, the target parse.
+void BM_OverrideHit(benchmark::State& state) {
+  store_case(state, StoreProbe::hit);
+}
+/// The same for addresses of the same prefix without an override (the addr get misses, the
+/// config template renders the PTR). Minus BM_OverrideNoStore: what the store adds.
+void BM_OverrideMiss(benchmark::State& state) {
+  store_case(state, StoreProbe::miss);
+}
+/// The miss names against the same prefixes with no store: the baseline of the two above.
+void BM_OverrideNoStore(benchmark::State& state) {
+  store_case(state, StoreProbe::no_store);
+}
+BENCHMARK(BM_OverrideHit)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_OverrideMiss)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_OverrideNoStore)->Arg(1 << 16)->Arg(1 << 10);
+
+/// The same three through wire::handle (query packet -> response bytes).
+void BM_OverrideWire(benchmark::State& state, StoreProbe probe) {
+  guarded(state, [&] {
+    const auto& pool = store_pool(probe, static_cast<std::size_t>(state.range(0)));
+    wire_loop(state, store_env(probe), pool, dns::rrtype::PTR, false, 0U);
+  });
+}
+BENCHMARK_CAPTURE(BM_OverrideWire, hit, StoreProbe::hit)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_OverrideWire, miss, StoreProbe::miss)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_OverrideWire, no_store, StoreProbe::no_store)->Arg(1 << 16);
+
+// Parts of the above, through store::OverrideReader directly (the same environment the
+// mapper opened), to show where a miss spends its time.
+enum class ReaderStep : std::uint8_t {
+  txn,             // begin() + end(): mdb_txn_renew + mdb_txn_reset, the remap gate
+  txn_generation,  // + prefix_generation(): the meta get the mapper does on every query
+  txn_gen_find,    // + find_address(): what Mapper::synthesize does with the store on a miss
+  find_held,       // find_address() alone, inside one snapshot held over the whole loop
+};
+
+void BM_StoreReader(benchmark::State& state, ReaderStep step, bool hit) {
+  guarded(state, [&] {
+    const auto& w = store_workload();
+    const auto n = static_cast<std::size_t>(state.range(0));
+    const auto& from = hit ? w.overridden : w.plain;
+    std::vector<dns::IpAddress> addrs;
+    for (std::size_t i = 0; i < n; ++i) {
+      addrs.push_back(dns::IpAddress::v4(from[i]));
+    }
+    const auto order = amap::bench::shuffled_order(n, static_cast<std::uint32_t>(kSeed));
+    auto reader = amap::store::OverrideReader::open(w.dir + "/store");
+    reader.begin();
+    if (reader.find_address(addrs[0]).has_value() != hit) {
+      state.SkipWithError("the store does not hold what the workload says");
+      return;
+    }
+    if (step != ReaderStep::find_held) {
+      reader.end();
+    }
+    std::size_t i = 0;
+    std::size_t found = 0;
+    for (auto _ : state) {
+      const dns::IpAddress& a = addrs[order[i]];
+      switch (step) {
+        case ReaderStep::txn:
+          reader.begin();
+          reader.end();
+          break;
+        case ReaderStep::txn_generation: {
+          reader.begin();
+          auto g = reader.prefix_generation();
+          benchmark::DoNotOptimize(g);
+          reader.end();
+          break;
+        }
+        case ReaderStep::txn_gen_find: {
+          reader.begin();
+          auto g = reader.prefix_generation();
+          benchmark::DoNotOptimize(g);
+          found += reader.find_address(a).has_value() ? 1 : 0;
+          reader.end();
+          break;
+        }
+        case ReaderStep::find_held:
+          found += reader.find_address(a).has_value() ? 1 : 0;
+          break;
+      }
+      if (++i == n) {
+        i = 0;
+      }
+    }
+    reader.end();
+    benchmark::DoNotOptimize(found);
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  });
+}
+BENCHMARK_CAPTURE(BM_StoreReader, txn, ReaderStep::txn, false)->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_StoreReader, txn_generation, ReaderStep::txn_generation, false)->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_StoreReader, txn_gen_find_miss, ReaderStep::txn_gen_find, false)
+    ->Arg(1 << 16)
+    ->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_StoreReader, find_held_miss, ReaderStep::find_held, false)
+    ->Arg(1 << 16)
+    ->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_StoreReader, find_held_hit, ReaderStep::find_held, true)
+    ->Arg(1 << 16)
+    ->Arg(1 << 10);
 
 // --- configuration load ---------------------------------------------------------------------
 

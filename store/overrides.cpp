@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -683,9 +684,28 @@ bool OverrideStore::erase_prefix(const dns::Prefix& p) {
 }
 
 ApplyResult OverrideStore::apply(std::span<const Change> changes) {
+  // Writing in key order lets LMDB fill pages left to right instead of splitting and
+  // dirtying pages all over the tree (a 10M-line import: several times faster). The sort is
+  // stable, so repeated changes to one key keep their order; it is still one transaction.
+  std::vector<std::uint32_t> order(changes.size());
+  for (std::uint32_t i = 0; i < order.size(); ++i) {
+    order[i] = i;
+  }
+  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+    const Change& x = changes[a];
+    const Change& y = changes[b];
+    if (x.is_prefix != y.is_prefix) {
+      return x.is_prefix < y.is_prefix;
+    }
+    if (x.key.address != y.key.address) {
+      return x.key.address < y.key.address;
+    }
+    return x.key.length < y.key.length;
+  });
   return with_write(*db_, [&](TxnWriter& w) {
     ApplyResult r;
-    for (const Change& c : changes) {
+    for (const std::uint32_t i : order) {
+      const Change& c = changes[i];
       if (c.op == Change::Op::put) {
         if (c.is_prefix) {
           w.put_prefix(c.key, c.value);

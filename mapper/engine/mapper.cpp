@@ -58,6 +58,7 @@ struct Mapper::Session {
   std::uint64_t mapper_id = 0;
   std::optional<store::OverrideReader> reader;
   std::uint64_t generation = ~0ULL;
+  std::uint64_t checked_txn = ~0ULL;  // snapshot whose generation was last checked
   std::vector<RuntimeRule> rules;
   PrefixTable table;                                                // value = index into rules
   std::unordered_multimap<std::uint64_t, std::uint32_t> by_suffix;  // suffix_hash -> rule
@@ -341,11 +342,16 @@ Mapper::Session* Mapper::open_session() const noexcept {
       s.reader.emplace(store_);
       s.mapper_id = id_;
       s.generation = ~0ULL;
+      s.checked_txn = ~0ULL;
     }
     s.reader->begin();
-    const std::uint64_t generation = s.reader->prefix_generation();
-    if (generation != s.generation) {
-      s.rebuild(generation);
+    // The prefix generation can only move with a new write transaction.
+    if (s.reader->txn_id() != s.checked_txn) {
+      const std::uint64_t generation = s.reader->prefix_generation();
+      if (generation != s.generation) {
+        s.rebuild(generation);
+      }
+      s.checked_txn = s.reader->txn_id();
     }
     return &s;
   } catch (const std::exception& e) {
