@@ -3,6 +3,7 @@
 //   automapd serve    -c FILE [--listen ADDR:PORT]...   standalone UDP/TCP server
 //   automapd pipe     -c FILE                            PowerDNS pipe coprocess
 //   automapd checkconf -c FILE                           validate the configuration only
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   if (*pipe) {
     // PowerDNS closing the pipe must be a clean EPIPE exit, not death by SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
+    ::malloc_trim(0);  // see serve below
     amap::pipe::Session session(*l.app);
     return amap::pipe::serve(session, STDIN_FILENO, STDOUT_FILENO);
   }
@@ -133,5 +135,8 @@ int main(int argc, char** argv) {
     amap::log::info("reloaded " + config);
     return next.app;
   };
+  // Loading a large config frees a lot (the YAML tree, validation scratch); hand it back to
+  // the system rather than keep it in the heap for the life of the server.
+  ::malloc_trim(0);
   return amap::server::serve(l.app, options);
 }

@@ -114,12 +114,13 @@ bool Match::matches(const Request& req) const noexcept {
 Zone& App::zone(std::string_view apex) {
   Zone z;
   z.apex = parse_name(apex, "zone");
-  z.soa.mname = z.apex;
-  z.soa.rname = z.apex;
-  if (!z.soa.mname.prepend("ns1") || !z.soa.rname.prepend("hostmaster")) {
+  dns::Soa& soa = z.authority->soa;
+  soa.mname = z.apex;
+  soa.rname = z.apex;
+  if (!soa.mname.prepend("ns1") || !soa.rname.prepend("hostmaster")) {
     throw std::invalid_argument("zone '" + std::string(apex) + "': name too long for its SOA");
   }
-  z.ns.push_back(z.soa.mname);
+  z.authority->ns.push_back(soa.mname);
   return add_zone(std::move(z));
 }
 
@@ -182,14 +183,14 @@ bool App::lookup(const Request& req, Answer& ans) const noexcept {
   const bool at_apex = req.qname == zone->apex;
   const bool any = req.qtype == dns::rrtype::ANY;
   if (at_apex && (any || req.qtype == dns::rrtype::SOA)) {
-    ans.soa(zone->soa, zone->soa_ttl);
+    ans.soa(zone->soa(), zone->authority->soa_ttl);
   }
   if (req.qtype == dns::rrtype::SOA) {
     return !ans.overflow();  // SOA comes from the zone declaration only
   }
   if (at_apex && (any || req.qtype == dns::rrtype::NS)) {
-    for (const auto& ns : zone->ns) {
-      ans.ns(ns, zone->ns_ttl);
+    for (const auto& ns : zone->authority->ns) {
+      ans.ns(ns, zone->authority->ns_ttl);
     }
   }
   try {
@@ -276,7 +277,7 @@ void App::resolve(const Request& req, Answer& ans) const noexcept {
   // RFC 2308 section 3: negative answers carry the zone's SOA in the authority section.
   ans.add(
       zone->apex, dns::rrtype::SOA, zone->negative_ttl(),
-      [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa); }, Section::authority);
+      [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa()); }, Section::authority);
   if (ans.overflow()) {
     ans.rollback({0, 0});
     ans.rcode = Rcode::servfail;

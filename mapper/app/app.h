@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -64,26 +65,35 @@ class Match {
   std::vector<dns::Prefix> ecs_;
 };
 
-/// A zone the app is authoritative for. SOA is answered only at its apex.
-struct Zone {
-  dns::Name apex;
+/// SOA and NS of a zone. Zones declared alike share one (the mapper's thousands of derived
+/// reverse zones share a single one), so a zone costs little more than its apex.
+struct ZoneAuthority {
   dns::Soa soa;
   std::uint32_t soa_ttl = 3600;
   std::vector<dns::Name> ns;
   std::uint32_t ns_ttl = 3600;
+};
+
+/// A zone the app is authoritative for. SOA is answered only at its apex.
+struct Zone {
+  dns::Name apex;
+  std::shared_ptr<ZoneAuthority> authority = std::make_shared<ZoneAuthority>();
   /// Opaque value for the app (the mapper stores what kind of zone this is).
   std::uint32_t user_data = 0;
 
+  const dns::Soa& soa() const noexcept { return authority->soa; }
   /// RFC 2308 section 3: the TTL of the SOA in negative answers is min(SOA TTL, MINIMUM).
   std::uint32_t negative_ttl() const noexcept {
-    return soa_ttl < soa.minimum ? soa_ttl : soa.minimum;
+    return authority->soa_ttl < authority->soa.minimum ? authority->soa_ttl
+                                                       : authority->soa.minimum;
   }
 };
 
 class App {
  public:
-  /// Declares a zone with a default SOA (ns1.<apex>, hostmaster.<apex>) and NS ns1.<apex>.
-  /// Throws std::invalid_argument on a bad name. Returns the zone for further changes.
+  /// Declares a zone with a default SOA (ns1.<apex>, hostmaster.<apex>) and NS ns1.<apex>,
+  /// in an authority of its own. Throws std::invalid_argument on a bad name. Returns the zone
+  /// for further changes (`zone.authority->soa.minimum = 300`).
   Zone& zone(std::string_view apex);
   /// Declares a fully specified zone; replaces one with the same apex.
   Zone& add_zone(Zone zone);

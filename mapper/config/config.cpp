@@ -310,9 +310,8 @@ class Loader {
       // One pass over the keys: yaml-cpp's node["key"] converts and compares every key of
       // the map on each call, which dominates loading 100k prefixes.
       std::array<std::optional<YAML::Node>, 7> found;
-      static constexpr std::array<std::string_view, 7> kKeys{"prefix",  "name",    "ttl",
-                                                             "blank",   "forward", "reverse",
-                                                             "classless"};
+      static constexpr std::array<std::string_view, 7> kKeys{
+          "prefix", "name", "ttl", "blank", "forward", "reverse", "classless"};
       for (const auto& kv : item) {
         const std::string& key = kv.first.Scalar();
         for (std::size_t k = 0; k < kKeys.size(); ++k) {

@@ -275,13 +275,16 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
 
 void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app) {
   const config::Config& c = mapper->config_;
+  // Every zone of the mapper has the config's SOA and NS: one shared authority.
+  auto authority = std::make_shared<app::ZoneAuthority>();
+  authority->soa = c.soa.soa;
+  authority->soa_ttl = c.soa.ttl;
+  authority->ns = c.ns;
+  authority->ns_ttl = c.ns_ttl;
   auto declare = [&](const dns::Name& apex, ZoneKind kind) {
     app::Zone z;
     z.apex = apex;
-    z.soa = c.soa.soa;
-    z.soa_ttl = c.soa.ttl;
-    z.ns = c.ns;
-    z.ns_ttl = c.ns_ttl;
+    z.authority = authority;
     z.user_data = static_cast<std::uint32_t>(kind);
     app.add_zone(std::move(z));
   };

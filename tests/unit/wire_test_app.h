@@ -31,8 +31,8 @@ inline std::shared_ptr<app::App> make_wire_test_app() {
   using app::Request;
   auto a = std::make_shared<app::App>();
   app::Zone& z = a->zone("hello.example.");
-  z.soa_ttl = 7200;
-  z.soa.minimum = 300;
+  z.authority->soa_ttl = 7200;
+  z.authority->soa.minimum = 300;
   a->zone("2.0.192.in-addr.arpa.");
   const auto www = *dns::Name::from_text("www.hello.example.");
   const auto mail = *dns::Name::from_text("mail.hello.example.");
