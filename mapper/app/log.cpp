@@ -4,14 +4,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 
 namespace amap::log {
 namespace {
 
 char g_program[32] = "automap";
-std::atomic<int> g_min_level{static_cast<int>(Level::info)};
+// Debug lines are compiled in for development but not written by default.
+constexpr Level kMinLevel = Level::info;
 
 std::string_view level_name(Level l) {
   switch (l) {
@@ -35,12 +35,8 @@ void set_program(std::string_view name) {
   g_program[n] = '\0';
 }
 
-void set_min_level(Level level) {
-  g_min_level = static_cast<int>(level);
-}
-
 void line(Level level, std::string_view message) noexcept {
-  if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) {
+  if (static_cast<int>(level) < static_cast<int>(kMinLevel)) {
     return;
   }
   char buf[1024];

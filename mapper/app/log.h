@@ -10,7 +10,6 @@ namespace amap::log {
 enum class Level { debug, info, warning, error };
 
 void set_program(std::string_view name);
-void set_min_level(Level level);
 /// Writes one line with a single write(2) so lines from threads do not interleave.
 void line(Level level, std::string_view message) noexcept;
 inline void info(std::string_view m) noexcept {

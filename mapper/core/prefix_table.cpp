@@ -122,19 +122,9 @@ bool PrefixTable::any_overlap(const dns::Prefix& p) const noexcept {
   if (p.length > p.address.bits()) {
     return false;
   }
-  const dns::Family f = p.family();
-  const FamilyTable& t = table(f);
-  const U128 first = U128::of(p.address) & network_mask(f, p.length);
-  if (lookup(first.to_address(f), p.length) != nullptr) {
-    return true;  // covered by a configured prefix
-  }
-  // Any entry whose address lies in [first, last] is inside p (or covers it, see above).
-  const U128 last = first | host_mask(f, p.length);
-  const dns::IpAddress lo = first.to_address(f);
-  const auto it = std::lower_bound(
-      t.entries.begin(), t.entries.end(), lo,
-      [](const Entry& e, const dns::IpAddress& x) { return e.prefix.address < x; });
-  return it != t.entries.end() && !(last < U128::of(it->prefix.address));
+  // Covered by a configured prefix, or some configured prefix lies inside p.
+  return lookup(p.address.masked(p.length), p.length) != nullptr ||
+         any_inside(p, [](std::uint32_t) { return true; });
 }
 
 }  // namespace amap::mapper

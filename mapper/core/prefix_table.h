@@ -8,6 +8,7 @@
 // whatever their number. Entries are also kept sorted by address for range questions
 // (any_overlap). Lookups never allocate and never throw.
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -48,6 +49,29 @@ class PrefixTable {
   /// True when some prefix covers `p` or lies inside it (NODATA vs NXDOMAIN for a partial
   /// reverse name).
   bool any_overlap(const dns::Prefix& p) const noexcept;
+  /// True when some prefix strictly inside `p` (longer, within its range) has a value for
+  /// which `accept(value)` holds. Entries are sorted by address, so only those starting in
+  /// p's range are visited.
+  template <class Accept>
+  bool any_inside(const dns::Prefix& p, Accept&& accept) const noexcept {
+    if (p.length > p.address.bits()) {
+      return false;
+    }
+    const dns::Family f = p.family();
+    const std::span<const Entry> all = entries(f);
+    const U128 first = U128::of(p.address) & network_mask(f, p.length);
+    const U128 last = first | host_mask(f, p.length);
+    const dns::IpAddress lo = first.to_address(f);
+    auto it = std::lower_bound(
+        all.begin(), all.end(), lo,
+        [](const Entry& e, const dns::IpAddress& x) { return e.prefix.address < x; });
+    for (; it != all.end() && !(last < U128::of(it->prefix.address)); ++it) {
+      if (it->prefix.length > p.length && accept(it->value)) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   std::size_t size() const noexcept { return v4_.entries.size() + v6_.entries.size(); }
   bool empty() const noexcept { return size() == 0; }

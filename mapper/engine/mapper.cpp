@@ -17,23 +17,6 @@ std::string origin_of(const config::Config& c, const config::PrefixConfig& p) {
   return c.file + ":" + std::to_string(p.mark.line) + " " + p.path;
 }
 
-dns::IpAddress range_end(const dns::Prefix& p) {
-  // The last address of the prefix: all host bits set.
-  const unsigned bits = p.address.bits();
-  const unsigned host = bits - p.length;
-  std::uint64_t hi = p.address.hi();
-  std::uint64_t lo = p.address.lo();
-  if (p.address.is_v4()) {
-    lo |= host >= 32 ? 0xFFFFFFFFULL : ((1ULL << host) - 1);
-  } else if (host >= 64) {
-    lo = ~0ULL;
-    hi |= host >= 128 ? ~0ULL : ((1ULL << (host - 64)) - 1);
-  } else {
-    lo |= host == 0 ? 0 : ((1ULL << host) - 1);
-  }
-  return dns::IpAddress::from_u128(p.family(), hi, lo);
-}
-
 std::atomic<std::uint64_t> g_next_mapper_id{1};
 
 bool any_zone_contains(const std::vector<dns::Name>& zones, const dns::Name& n) {
@@ -398,18 +381,7 @@ Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
 }
 
 bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {
-  // Entries are sorted by address: look at those that start inside the range.
-  const auto entries = table_.entries(range.family());
-  const dns::IpAddress last = range_end(range);
-  auto it = std::lower_bound(
-      entries.begin(), entries.end(), range.address,
-      [](const PrefixTable::Entry& e, const dns::IpAddress& a) { return e.prefix.address < a; });
-  for (; it != entries.end() && !(last < it->prefix.address); ++it) {
-    if (it->prefix.length > range.length && rules_[it->value].reverse) {
-      return true;
-    }
-  }
-  return false;
+  return table_.any_inside(range, [this](std::uint32_t i) { return rules_[i].reverse; });
 }
 
 Synthesis Mapper::reverse(const ReverseName& rn, Session* session) const noexcept {
