@@ -1009,19 +1009,30 @@ void OverrideReader::end() noexcept {
   db_->gate().leave(*slot_);
 }
 
+bool OverrideReader::live_override(Bytes raw, OverrideView& out) noexcept {
+  bool deleted = false;
+  if (const DecodeError e = decode_override(raw, out, deleted); e != DecodeError::ok) {
+    note_error(e);
+    return false;
+  }
+  return !deleted;
+}
+
+bool OverrideReader::live_simple(Bytes raw, Bytes& out) noexcept {
+  bool deleted = false;
+  if (const DecodeError e = decode_simple(raw, out, deleted); e != DecodeError::ok) {
+    note_error(e);
+    return false;
+  }
+  return !deleted;
+}
+
 std::optional<OverrideView> OverrideReader::find_address(const dns::IpAddress& a) noexcept {
   std::array<std::uint8_t, format::kMaxAddressKey> key{};
   Bytes raw;
-  if (txn_.get(db_->dbis().addr, Bytes(key.data(), format::address_key(a, key.data())), raw) != 0) {
-    return std::nullopt;
-  }
   OverrideView view;
-  bool deleted = false;
-  if (const DecodeError e = decode_override(raw, view, deleted); e != DecodeError::ok) {
-    note_error(e);
-    return std::nullopt;
-  }
-  if (deleted) {
+  if (txn_.get(db_->dbis().addr, Bytes(key.data(), format::address_key(a, key.data())), raw) != 0 ||
+      !live_override(raw, view)) {
     return std::nullopt;
   }
   return view;
@@ -1033,17 +1044,11 @@ std::size_t OverrideReader::for_each_prefix(
   Cursor c = Cursor::open(txn_.get(), db_->dbis().prefix);
   for (bool ok = c.first(); ok; ok = c.next()) {
     PrefixOverrideView view;
-    bool deleted = false;
     if (!format::parse_prefix_key(c.key(), view.prefix)) {
       note_error(DecodeError::bad_key);
       continue;
     }
-    if (const DecodeError e = decode_override(c.value(), view.value, deleted);
-        e != DecodeError::ok) {
-      note_error(e);
-      continue;
-    }
-    if (!deleted) {
+    if (live_override(c.value(), view.value)) {
       fn(view);
       ++n;
     }
@@ -1053,49 +1058,32 @@ std::size_t OverrideReader::for_each_prefix(
 
 std::uint64_t OverrideReader::prefix_generation() noexcept {
   Bytes raw;
-  if (txn_.get(db_->dbis().meta, format::as_bytes(format::kMetaPrefixGeneration), raw) != 0) {
-    return 0;
-  }
   Bytes data;
-  bool deleted = false;
-  if (const DecodeError e = decode_simple(raw, data, deleted); e != DecodeError::ok) {
-    note_error(e);
+  if (txn_.get(db_->dbis().meta, format::as_bytes(format::kMetaPrefixGeneration), raw) != 0 ||
+      !live_simple(raw, data) || data.size() != 8) {
     return 0;
   }
-  return deleted || data.size() != 8 ? 0 : format::load_be64(data.data());
+  return format::load_be64(data.data());
 }
 
 std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddress& a) noexcept {
   Bytes raw;
-  if (txn_.get(db_->dbis().meta, format::as_bytes(meta_lengths_key(a.family())), raw) != 0) {
-    return std::nullopt;
-  }
   Bytes bitmap;
-  bool deleted = false;
-  if (const DecodeError e = decode_simple(raw, bitmap, deleted); e != DecodeError::ok) {
-    note_error(e);
+  if (txn_.get(db_->dbis().meta, format::as_bytes(meta_lengths_key(a.family())), raw) != 0 ||
+      !live_simple(raw, bitmap)) {
     return std::nullopt;
   }
-  if (deleted) {
-    return std::nullopt;
-  }
+  // One exact get per prefix length present, longest first.
   std::array<std::uint8_t, format::kMaxPrefixKey> key{};
   for (unsigned len = a.bits() + 1; len-- > 0;) {
     if (!bitmap_has(bitmap, len)) {
       continue;
     }
     const auto l8 = static_cast<std::uint8_t>(len);
-    if (txn_.get(db_->dbis().prefix, Bytes(key.data(), format::prefix_key(a, l8, key.data())),
-                 raw) != 0) {
-      continue;
-    }
     PrefixOverrideView out;
-    bool gone = false;
-    if (const DecodeError e = decode_override(raw, out.value, gone); e != DecodeError::ok) {
-      note_error(e);
-      continue;
-    }
-    if (gone) {
+    if (txn_.get(db_->dbis().prefix, Bytes(key.data(), format::prefix_key(a, l8, key.data())),
+                 raw) != 0 ||
+        !live_override(raw, out.value)) {
       continue;
     }
     out.prefix = dns::Prefix{a.masked(len), l8};
@@ -1107,16 +1095,9 @@ std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddre
 std::optional<dns::IpAddress> OverrideReader::find_name(const dns::Name& n) noexcept {
   std::array<std::uint8_t, dns::Name::kMaxWire> key{};
   Bytes raw;
-  if (txn_.get(db_->dbis().name, Bytes(key.data(), name_key(n, key.data())), raw) != 0) {
-    return std::nullopt;
-  }
   Bytes data;
-  bool deleted = false;
-  if (const DecodeError e = decode_simple(raw, data, deleted); e != DecodeError::ok) {
-    note_error(e);
-    return std::nullopt;
-  }
-  if (deleted) {
+  if (txn_.get(db_->dbis().name, Bytes(key.data(), name_key(n, key.data())), raw) != 0 ||
+      !live_simple(raw, data)) {
     return std::nullopt;
   }
   dns::IpAddress a;

@@ -309,6 +309,9 @@ class OverrideReader {
   std::uint64_t txn_id() const noexcept { return txn_.id(); }
 
  private:
+  /// Decodes a value; false for tombstones and for undecodable values (counted).
+  bool live_override(Bytes raw, OverrideView& out) noexcept;
+  bool live_simple(Bytes raw, Bytes& out) noexcept;
   void note_error(format::DecodeError e) noexcept {
     last_error_ = e;
     ++error_count_;
