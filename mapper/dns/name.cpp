@@ -129,35 +129,42 @@ bool Name::assign_hostname(std::string_view text) noexcept {
   return true;
 }
 
-Result<Name> Name::from_wire(std::span<const std::uint8_t> wire) noexcept {
-  if (wire.empty()) {
-    return fail(Errc::truncated);
-  }
-  if (wire.size() > kMaxWire) {
-    return fail(Errc::too_long);
-  }
+Result<Name> Name::read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
+  // One pass: check every length byte and note where each label starts; the bytes are copied
+  // once the end is known.
+  Name n;
   std::size_t pos = 0;
+  std::uint8_t count = 0;
   while (true) {
-    if (pos >= wire.size()) {
+    if (pos >= in.size()) {
       return fail(Errc::truncated);
     }
-    const std::uint8_t len = wire[pos];
+    const std::uint8_t len = in[pos];
     if (len == 0) {
-      ++pos;
       break;
     }
     if (len > kMaxLabel) {
       return fail(len >= 0xC0 ? Errc::bad_pointer : Errc::bad_label_type);
     }
+    if (pos + 1U + len + 1U > kMaxWire) {  // this label and the root must still fit
+      return fail(Errc::too_long);
+    }
+    n.offsets_[count++] = static_cast<std::uint8_t>(pos);
     pos += 1U + len;
   }
-  if (pos != wire.size()) {
+  used = pos + 1;
+  std::memcpy(n.wire_.data(), in.data(), used);
+  n.wire_len_ = static_cast<std::uint8_t>(used);
+  n.label_count_ = count;
+  return n;
+}
+
+Result<Name> Name::from_wire(std::span<const std::uint8_t> wire) noexcept {
+  std::size_t used = 0;
+  auto n = read_wire(wire, used);
+  if (n && used != wire.size()) {
     return fail(Errc::malformed);
   }
-  Name n;
-  std::memcpy(n.wire_.data(), wire.data(), wire.size());
-  n.wire_len_ = static_cast<std::uint8_t>(wire.size());
-  n.index_labels();
   return n;
 }
 

@@ -49,6 +49,9 @@ class Name {
   /// letters, digits and '-' separated by dots; no escapes), as templates render them.
   /// Returns false, leaving the name unchanged, if it is not one or is too long.
   bool assign_hostname(std::string_view text) noexcept;
+  /// Reads an uncompressed wire name at the start of `in` (RDATA, a question); sets `used`
+  /// to its length. Compression pointers are an error (Errc::bad_pointer).
+  static Result<Name> read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept;
   /// Reads an uncompressed wire name that must fill `wire` exactly.
   static Result<Name> from_wire(std::span<const std::uint8_t> wire) noexcept;
 

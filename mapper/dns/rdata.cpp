@@ -66,21 +66,6 @@ void caa(WireWriter& w, std::uint8_t flags, std::string_view tag, std::string_vi
 
 }  // namespace rdata
 
-Result<Name> read_rdata_name(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
-  std::size_t pos = 0;
-  while (pos < in.size() && in[pos] != 0) {
-    if (in[pos] > Name::kMaxLabel) {
-      return fail(Errc::bad_label_type);
-    }
-    pos += 1U + in[pos];
-  }
-  if (pos >= in.size()) {
-    return fail(Errc::truncated);
-  }
-  used = pos + 1;
-  return Name::from_wire(in.first(used));
-}
-
 namespace {
 
 std::uint16_t get16(std::span<const std::uint8_t> b, std::size_t at) {
@@ -150,7 +135,7 @@ bool rdata_to_text(RRType type, std::span<const std::uint8_t> rd, TextWriter& ou
     out.put_with([&](char* p, std::size_t cap) { return addr.to_text(p, cap); });
   } else if (type == rrtype::PTR || type == rrtype::CNAME || type == rrtype::NS ||
              type == rrtype::DNAME) {
-    auto n = read_rdata_name(rd, used);
+    auto n = Name::read_wire(rd, used);
     if (!n || used != rd.size()) {
       return bad();
     }
@@ -159,7 +144,7 @@ bool rdata_to_text(RRType type, std::span<const std::uint8_t> rd, TextWriter& ou
     if (rd.size() < 3) {
       return bad();
     }
-    auto n = read_rdata_name(rd.subspan(2), used);
+    auto n = Name::read_wire(rd.subspan(2), used);
     if (!n || used + 2 != rd.size()) {
       return bad();
     }
@@ -170,7 +155,7 @@ bool rdata_to_text(RRType type, std::span<const std::uint8_t> rd, TextWriter& ou
     if (rd.size() < 7) {
       return bad();
     }
-    auto n = read_rdata_name(rd.subspan(6), used);
+    auto n = Name::read_wire(rd.subspan(6), used);
     if (!n || used + 6 != rd.size()) {
       return bad();
     }
@@ -182,12 +167,12 @@ bool rdata_to_text(RRType type, std::span<const std::uint8_t> rd, TextWriter& ou
     out.put(' ');
     put_name(out, *n);
   } else if (type == rrtype::SOA) {
-    auto m = read_rdata_name(rd, used);
+    auto m = Name::read_wire(rd, used);
     if (!m) {
       return bad();
     }
     std::size_t used2 = 0;
-    auto r = read_rdata_name(rd.subspan(used), used2);
+    auto r = Name::read_wire(rd.subspan(used), used2);
     if (!r || used + used2 + 20 != rd.size()) {
       return bad();
     }
@@ -241,7 +226,7 @@ std::size_t compressible_names(RRType type, std::span<const std::uint8_t> rd,
     return rd.size() > 2 ? 1 : 0;
   }
   if (type == rrtype::SOA) {
-    if (!read_rdata_name(rd, used)) {
+    if (!Name::read_wire(rd, used)) {
       return 0;
     }
     offsets[0] = 0;

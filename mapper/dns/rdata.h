@@ -41,9 +41,6 @@ void srv(WireWriter& w, std::uint16_t priority, std::uint16_t weight, std::uint1
 void caa(WireWriter& w, std::uint8_t flags, std::string_view tag, std::string_view value) noexcept;
 }  // namespace rdata
 
-/// Reads an uncompressed wire name at the start of `in`; sets `used` to its length.
-Result<Name> read_rdata_name(std::span<const std::uint8_t> in, std::size_t& used) noexcept;
-
 /// Presentation form of RDATA ("192.0.2.1", "10 mail.example.", "\"Hello World!\"").
 /// Unknown types use RFC 3597 "\# len hex". Returns false if it did not fit or is malformed.
 bool rdata_to_text(RRType type, std::span<const std::uint8_t> rdata, TextWriter& out) noexcept;

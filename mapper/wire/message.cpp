@@ -247,7 +247,7 @@ void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
       break;
     }
     std::size_t used = 0;
-    auto name = dns::read_rdata_name(rd.subspan(at), used);
+    auto name = dns::Name::read_wire(rd.subspan(at), used);
     if (!name) {
       break;  // not a name after all: copy the rest verbatim
     }
@@ -361,31 +361,12 @@ ParsedQuery parse_query(std::span<const std::uint8_t> m) noexcept {
   std::size_t p = kHeaderSize;
   if (q.qdcount == 1) {
     // Question name: no compression allowed (nothing precedes it to point to).
-    const std::size_t start = p;
-    while (true) {
-      if (p >= m.size()) {
-        return finish(fail);
-      }
-      const std::uint8_t len = m[p];
-      if (len == 0) {
-        ++p;
-        break;
-      }
-      if (len > dns::Name::kMaxLabel) {
-        return finish(fail);  // pointer or reserved label type
-      }
-      p += 1U + len;
-      if (p - start + 1 > dns::Name::kMaxWire) {
-        return finish(fail);
-      }
-    }
-    if (m.size() - p < 4) {
+    std::size_t used = 0;
+    auto name = dns::Name::read_wire(m.subspan(p), used);
+    if (!name || m.size() - p - used < 4) {
       return finish(fail);
     }
-    auto name = dns::Name::from_wire(m.subspan(start, p - start));
-    if (!name) {
-      return finish(fail);
-    }
+    p += used;
     q.qname = *name;
     q.qtype = dns::RRType(get16(m, p));
     q.qclass = get16(m, p + 2);
