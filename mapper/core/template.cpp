@@ -881,16 +881,8 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
   return true;
 }
 
-bool Template::parse(const dns::Name& name, dns::IpAddress& out) const noexcept {
-  if (pieces_.empty() || name.label_count() != label_count_) {
-    return false;
-  }
-  char buf[kMaxText];
-  const std::size_t n = lower_text(name, buf);
-  return n != 0 && parse_text(std::string_view(buf, n), out);
-}
-
-std::optional<dns::IpAddress> Template::matches(const dns::Name& name) const noexcept {
+std::optional<dns::IpAddress> Template::parse_name(const dns::Name& name,
+                                                   bool check_prefix) const noexcept {
   if (pieces_.empty() || name.label_count() != label_count_) {
     return std::nullopt;
   }
@@ -899,23 +891,18 @@ std::optional<dns::IpAddress> Template::matches(const dns::Name& name) const noe
   dns::IpAddress a;
   // parse_text accepts each token only in its canonical spelling and every literal exactly,
   // so a successful parse is render(parse(name)) == name without rendering again.
-  if (n == 0 || !parse_text(std::string_view(buf, n), a)) {
+  if (n == 0 || !parse_text(std::string_view(buf, n), a, check_prefix)) {
     return std::nullopt;
   }
   return a;
 }
 
+std::optional<dns::IpAddress> Template::matches(const dns::Name& name) const noexcept {
+  return parse_name(name, /*check_prefix=*/true);
+}
+
 std::optional<dns::IpAddress> Template::matches_any_prefix(const dns::Name& name) const noexcept {
-  if (pieces_.empty() || name.label_count() != label_count_) {
-    return std::nullopt;
-  }
-  char buf[kMaxText];
-  const std::size_t n = lower_text(name, buf);
-  dns::IpAddress a;
-  if (n == 0 || !parse_text(std::string_view(buf, n), a, /*check_prefix=*/false)) {
-    return std::nullopt;
-  }
-  return a;
+  return parse_name(name, /*check_prefix=*/false);
 }
 
 }  // namespace amap::mapper

@@ -65,12 +65,10 @@ class Template {
   /// Same, into a Name. False when `addr` is not inside the prefix.
   bool render(const dns::IpAddress& addr, dns::Name& out) const noexcept;
 
-  /// Inverse of render. Literal parts compare case-insensitively; token values must be in
-  /// range, in their canonical spelling, consistent with each other (a token used twice) and
-  /// the address must lie inside the prefix. Total on any input.
-  bool parse(const dns::Name& name, dns::IpAddress& out) const noexcept;
-  /// parse() plus the check that render(address) equals `name` (case-insensitively): the one
-  /// call the serving path needs.
+  /// Inverse of render: the address whose name this is, only for the canonical spelling
+  /// (render(address) equals `name`, case-insensitively). Literals compare case-insensitively;
+  /// token values must be in range, consistent with each other (a token used twice), and the
+  /// address must lie inside the prefix. Total on any input.
   std::optional<dns::IpAddress> matches(const dns::Name& name) const noexcept;
 
   /// True when the tokens alone give every address bit (no {offset}, no bits taken from the
@@ -102,6 +100,7 @@ class Template {
     std::uint16_t length = 0;  // literal length
   };
 
+  std::optional<dns::IpAddress> parse_name(const dns::Name& name, bool check_prefix) const noexcept;
   bool parse_text(std::string_view lower, dns::IpAddress& out,
                   bool check_prefix = true) const noexcept;
   std::string validate(unsigned samples) const;

@@ -217,9 +217,6 @@ void round_trip(const Template& t, std::mt19937_64& rng, int count) {
     ASSERT_FALSE(text.empty()) << t.text() << " " << a.to_string();
     ASSERT_TRUE(hostname_problem(text).empty()) << text << ": " << hostname_problem(text);
     ASSERT_EQ(match(t, text), a) << text;
-    dns::IpAddress back;
-    ASSERT_TRUE(t.parse(N(text), back));
-    ASSERT_EQ(back, a);
     std::string upper = text;
     for (char& c : upper)
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -279,9 +276,8 @@ TEST(CoreTemplate, RejectsNonCanonicalV4) {
   EXPECT_FALSE(match(t, "ip+10-1-2-3.pool.example.net."));
   EXPECT_FALSE(match(t, "ip-10-1-2-3.pool.example.net.ip-10-1-2-3.pool.example.net."));
   EXPECT_FALSE(match(t, "."));
-  dns::IpAddress out;
-  EXPECT_FALSE(t.parse(N("ip-010-1-2-3.pool.example.net."), out));
-  EXPECT_FALSE(t.parse(N("ip-10-1-2-999.pool.example.net."), out));
+  EXPECT_FALSE(t.matches(N("ip-010-1-2-3.pool.example.net.")));
+  EXPECT_FALSE(t.matches(N("ip-10-1-2-999.pool.example.net.")));
   // A byte outside the hostname alphabet (escaped) never matches.
   EXPECT_FALSE(match(t, "ip-10-1-2-3\\000.pool.example.net."));
   EXPECT_FALSE(match(t, "ip-10-1-2-\\0413.pool.example.net."));             // "\041" is ')'
