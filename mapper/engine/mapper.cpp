@@ -13,10 +13,6 @@
 namespace amap::mapper {
 namespace {
 
-std::string origin_of(const config::Config& c, const config::PrefixConfig& p) {
-  return c.file + ":" + std::to_string(p.mark.line) + " " + p.path;
-}
-
 std::atomic<std::uint64_t> g_next_mapper_id{1};
 
 bool any_zone_contains(const std::vector<dns::Name>& zones, const dns::Name& n) {
@@ -128,7 +124,6 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     r.forward = p.forward && !p.blank;
     r.reverse = p.reverse && !p.blank;
     r.classless = p.classless;
-    r.origin = origin_of(config, p);
     if (!p.blank) {
       // The full sample check runs once per (template, family, prefix length); further
       // prefixes with the same shape check their first and last address only.
@@ -307,6 +302,12 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
     }
     return app::Flow::final;
   });
+}
+
+std::string Mapper::origin_of(const Rule& rule) const {
+  // Rules are built one per configured prefix, in order.
+  const auto& p = config_.prefixes[static_cast<std::size_t>(&rule - rules_.data())];
+  return config_.file + ":" + std::to_string(p.mark.line) + " " + p.path;
 }
 
 const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {

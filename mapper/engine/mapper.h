@@ -37,7 +37,6 @@ struct Rule {
   bool forward = true;
   bool reverse = true;
   bool classless = false;
-  std::string origin;         // "conf/automap.yaml:12 prefixes[1]", for explanations
   std::uint32_t group = ~0U;  // forward group (forward rules only)
 };
 
@@ -103,6 +102,8 @@ class Mapper {
   const std::vector<dns::Name>& forward_zones() const noexcept { return forward_zones_; }
   const config::Config& config() const noexcept { return config_; }
   bool has_store() const noexcept { return store_ != nullptr; }
+  /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
+  std::string origin_of(const Rule& rule) const;
   /// The most specific config rule for an address, or nullptr (overrides not considered).
   const Rule* rule_for(const dns::IpAddress& address) const noexcept;
   /// True when `name` is inside one of the forward zones.

@@ -723,7 +723,7 @@ struct Explanation {
   std::uint32_t ttl = 0;
 };
 
-Explanation explain(const mapper::Synthesis& s) {
+Explanation explain(const mapper::Mapper& m, const mapper::Synthesis& s) {
   Explanation e;
   e.status = s.status;
   e.source = s.source;
@@ -732,7 +732,7 @@ Explanation explain(const mapper::Synthesis& s) {
   }
   e.template_text = std::string(s.template_text);
   if (s.rule != nullptr && s.source == mapper::Synthesis::Source::config) {
-    e.origin = s.rule->origin;
+    e.origin = m.origin_of(*s.rule);
   }
   if (s.status == mapper::Synthesis::Status::ptr) {
     e.target = s.target.to_string();
@@ -808,7 +808,7 @@ int cmd_lookup(const Options& o) {
           " (give an address such as 10.1.2.3 or a name such as host.example.net.)");
     return kExitError;
   }
-  const Explanation e = explain(m->synthesize(*name));
+  const Explanation e = explain(*m, m->synthesize(*name));
   if (qtype.empty()) {
     if (e.status == mapper::Synthesis::Status::address) {
       qtype = e.address.find(':') != std::string::npos ? "AAAA" : "A";
@@ -830,7 +830,7 @@ int cmd_lookup(const Options& o) {
   std::optional<Explanation> back;
   if (e.status == mapper::Synthesis::Status::ptr) {
     if (auto t = dns::Name::from_text(e.target)) {
-      back = explain(m->synthesize(*t));
+      back = explain(*m, m->synthesize(*t));
     }
   }
   const bool in_zone = r.rcode != app::Rcode::refused;
