@@ -45,14 +45,21 @@ TEST(Server, RejectsBadListenStrings) {
   EXPECT_THROW(Server(testapp::make_wire_test_app(), o), std::invalid_argument);
 }
 
-wiretest::Bytes udp_query(std::uint16_t port, const wiretest::Bytes& q) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+/// A socket with a receive timeout and the 127.0.0.1:port address to talk to.
+int loopback_socket(int type, std::uint16_t port, sockaddr_in& sa) {
+  const int fd = ::socket(AF_INET, type, 0);
   timeval tv{5, 0};  // generous: sanitizer builds on a loaded 2-core machine are slow
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in sa{};
+  sa = sockaddr_in{};
   sa.sin_family = AF_INET;
   sa.sin_port = htons(port);
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return fd;
+}
+
+wiretest::Bytes udp_query(std::uint16_t port, const wiretest::Bytes& q) {
+  sockaddr_in sa;
+  const int fd = loopback_socket(SOCK_DGRAM, port, sa);
   ::sendto(fd, q.data(), q.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
   wiretest::Bytes out(65535);
   const ssize_t n = ::recv(fd, out.data(), out.size(), 0);
@@ -62,13 +69,8 @@ wiretest::Bytes udp_query(std::uint16_t port, const wiretest::Bytes& q) {
 }
 
 wiretest::Bytes tcp_query(std::uint16_t port, const wiretest::Bytes& q) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  timeval tv{5, 0};  // generous: sanitizer builds on a loaded 2-core machine are slow
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in sa;
+  const int fd = loopback_socket(SOCK_STREAM, port, sa);
   wiretest::Bytes out;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
     wiretest::Bytes msg;
