@@ -8,6 +8,7 @@
 """
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -66,6 +67,27 @@ def main():
             fail("%s: loss %s" % (cls, rows[cls][5]))
         if not re.search(r"NOERROR", rows[cls][6]):
             fail("%s: rcodes %s" % (cls, rows[cls][6]))
+    if shutil.which("pdns_server") or os.access("/usr/sbin/pdns_server", os.X_OK):
+        # The canned-answer baseline must make PowerDNS do automap's work: same zones found,
+        # names answered (NOERROR), so the ratio between the two means something.
+        r = subprocess.run(["/usr/bin/python3", a.harness, "--build", a.build, "--duration", "1",
+                            "--repeat", "1", "--targets", "pdns+automap,pdns+canned",
+                            "--classes", "ptr4,aaaa", "--names", "2000",
+                            "--nxdomain-share", "0"], capture_output=True, text=True, timeout=120)
+        print(r.stdout)
+        if r.returncode != 0:
+            fail("automap-bench (PowerDNS) exited %d:\n%s" % (r.returncode, r.stderr[-3000:]))
+        seen = 0
+        for line in r.stdout.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 9 and cells[1] in ("pdns+automap", "pdns+canned"):
+                seen += 1
+                if cells[6] != "NOERROR 100%":
+                    fail("%s %s: rcodes %s" % (cells[0], cells[1], cells[6]))
+                if not re.match(r"^[0-9.]+$", cells[8]) or float(cells[8]) <= 0:
+                    fail("%s %s: no pipe CPU share (%s)" % (cells[0], cells[1], cells[8]))
+        if seen != 4:
+            fail("expected 4 PowerDNS rows, got %d" % seen)
     print("bench_smoke: ok")
 
 
