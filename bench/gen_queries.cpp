@@ -4,17 +4,27 @@
 //
 //   automap_gen_queries -c conf/automap.yaml --class ptr6 --count 100000
 //                       [--seed 1] [--nxdomain-share 0.1] [--allow-fewer] [-o ptr6.txt]
+//                       [--override-share 0.2 --overrides ptr6-overrides.csv]
 //
 // Output: one "name TYPE" line per query (dnsperf -d format). Classes: ptr4, ptr6, a, aaaa,
 // nxdomain. With --nxdomain-share F, that share of the lines (rounded) are nxdomain names,
 // spread through the file in a seeded random order. With --allow-fewer, a count larger than
 // the prefixes can give (about 90% of their addresses) is lowered, with a note on stderr.
+//
+// With --override-share F, that share of the synthesized names (evenly spaced in generation
+// order, which is already random) get an address override, written as `mapctl import` CSV to
+// --overrides: the address's synthesized name with "o-" in front of its first label (so the
+// same address always gets the same line, whichever class picked it). PTR queries keep their
+// reverse name (answered from the store); A/AAAA queries ask the override name instead (the
+// store's name index).
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,7 +37,8 @@ int usage(const char* msg) {
   std::fprintf(stderr,
                "automap_gen_queries: %s\n"
                "usage: automap_gen_queries -c FILE --class ptr4|ptr6|a|aaaa|nxdomain "
-               "--count N [--seed S] [--nxdomain-share F] [--allow-fewer] [-o FILE]\n",
+               "--count N [--seed S] [--nxdomain-share F] [--allow-fewer] [-o FILE]\n"
+               "       [--override-share F --overrides CSV]\n",
                msg);
   return 2;
 }
@@ -41,6 +52,12 @@ std::string line_of(const amap::dns::Name& n, amap::dns::RRType t) {
   return s;
 }
 
+/// The override name of an address whose synthesized name is `synthesized`: "o-" in front.
+std::optional<amap::dns::Name> override_name(const amap::dns::Name& synthesized) {
+  auto n = amap::dns::Name::from_text("o-" + synthesized.to_string(true));
+  return n ? std::optional<amap::dns::Name>(*n) : std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -50,6 +67,8 @@ int main(int argc, char** argv) {
   std::size_t count = 0;
   std::uint64_t seed = 1;
   double nx_share = 0.0;
+  double override_share = 0.0;
+  std::string overrides_path;
   bool allow_fewer = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -81,6 +100,10 @@ int main(int argc, char** argv) {
       seed = std::strtoull(v, nullptr, 10);
     } else if (a == "--nxdomain-share") {
       nx_share = std::strtod(v, nullptr);
+    } else if (a == "--override-share") {
+      override_share = std::strtod(v, nullptr);
+    } else if (a == "--overrides") {
+      overrides_path = v;
     } else if (a == "-o" || a == "--output") {
       output = v;
     } else {
@@ -91,6 +114,10 @@ int main(int argc, char** argv) {
   if (config.empty() || !c || count == 0 || nx_share < 0.0 || nx_share >= 1.0) {
     return usage("need -c FILE, a known --class, --count > 0 and 0 <= --nxdomain-share < 1");
   }
+  if (override_share < 0.0 || override_share > 1.0 ||
+      (override_share > 0.0) != !overrides_path.empty()) {
+    return usage("--override-share F (0 <= F <= 1) and --overrides CSV go together");
+  }
   try {
     const auto env = amap::bench::load_file(config);
     auto nx = *c == amap::bench::QueryClass::nxdomain
@@ -98,8 +125,27 @@ int main(int argc, char** argv) {
                   : static_cast<std::size_t>(static_cast<double>(count) * nx_share + 0.5);
     std::vector<std::string> lines;
     lines.reserve(count);
+    std::string csv;
+    std::size_t seen = 0;
+    bool overrides_done = false;  // the NXDOMAIN names come last and never get one
     auto sink = [&](const amap::dns::Name& n, amap::dns::RRType t) {
-      lines.push_back(line_of(n, t));
+      const bool pick = !overrides_done && override_share > 0.0 &&
+                        static_cast<std::size_t>(static_cast<double>(seen + 1) * override_share) >
+                            static_cast<std::size_t>(static_cast<double>(seen) * override_share);
+      ++seen;
+      if (!pick) {
+        lines.push_back(line_of(n, t));
+        return;
+      }
+      const auto s = env.mapper->synthesize(n);
+      const bool reverse = t == amap::dns::rrtype::PTR;
+      const auto oname = override_name(reverse ? s.target : n);
+      using Status = amap::mapper::Synthesis::Status;
+      if (s.status != (reverse ? Status::ptr : Status::address) || !oname) {
+        throw std::runtime_error("no override possible for " + n.to_string(true));
+      }
+      csv += s.address.to_string() + ",name," + oname->to_string(true) + ",\n";
+      lines.push_back(line_of(reverse ? n : *oname, t));
     };
     std::size_t nx_made = nx;
     if (count > nx) {
@@ -114,6 +160,7 @@ int main(int argc, char** argv) {
       }
     }
     nx = nx_made;
+    overrides_done = true;
     if (nx > 0) {
       amap::bench::generate(*env.mapper, amap::bench::QueryClass::nxdomain, nx, seed + 1, sink);
     }
@@ -132,6 +179,14 @@ int main(int argc, char** argv) {
     if (std::fflush(out) != 0 || (out != stdout && std::fclose(out) != 0)) {
       std::perror("write");
       return 1;
+    }
+    if (!overrides_path.empty()) {
+      std::FILE* o = std::fopen(overrides_path.c_str(), "w");
+      if (o == nullptr || std::fwrite(csv.data(), 1, csv.size(), o) != csv.size() ||
+          std::fclose(o) != 0) {
+        std::perror(overrides_path.c_str());
+        return 1;
+      }
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "automap_gen_queries: %s\n", e.what());
