@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", listen,
                     "ADDR:PORT to listen on (repeatable; replaces the config's listen:)");
   unsigned threads = 0;
-  serve->add_option("--threads", threads, "Worker threads (default: one per core)");
+  serve->add_option("--threads", threads,
+                    "UDP worker threads per listen address (default: one per core)");
 
   CLI11_PARSE(cli, argc, argv);
   amap::log::set_program("automapd");

@@ -156,16 +156,8 @@ struct Server::Impl {
     }
   };
 
-  struct UdpSocket {
-    explicit UdpSocket(asio::io_context& ctx) : sock(ctx) {}
-    udp::socket sock;
-    dns::IpAddress local;  // the listen address (the wildcard for 0.0.0.0 / [::])
-  };
-
   /// Datagrams per recvmmsg/sendmmsg call.
   static constexpr unsigned kBatch = 32;
-  /// recvmmsg calls in a row on one socket before the worker's other sockets get a turn.
-  static constexpr unsigned kMaxRounds = 4;
   /// Receive slots hold any UDP datagram (as the old 64 KiB buffer did, so nothing is ever
   /// truncated); the extra 64 bytes stagger the slots over the L1 sets. Only the bytes the
   /// kernel writes are ever touched, so the slots cost address space, not memory.
@@ -173,11 +165,15 @@ struct Server::Impl {
   /// sendmmsg calls that made no progress (EAGAIN/ENOBUFS) before the rest is dropped.
   static constexpr unsigned kSendStalls = 3;
 
-  /// One worker: its sockets (one per listen address), and the batch arrays shared by them
-  /// (a batch is received, handled and sent within one handler, so they never overlap).
+  /// How long a worker blocks in recvmmsg before it looks at the stop flag again. stop()
+  /// also wakes it at once (shutdown), so this only bounds a missed wake-up.
+  static constexpr long kRecvTimeoutMs = 250;
+
+  /// One worker: a thread that owns one socket (of one listen address) and its batch arrays.
   struct UdpWorker {
-    explicit UdpWorker(std::size_t out_slot_size)
-        : in(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * kInStride)),
+    UdpWorker(asio::io_context& ctx, std::size_t out_slot_size)
+        : sock(ctx),
+          in(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * kInStride)),
           out(std::make_unique_for_overwrite<std::uint8_t[]>(kBatch * out_slot_size)),
           out_slot(out_slot_size) {
       for (unsigned i = 0; i < kBatch; ++i) {
@@ -192,8 +188,8 @@ struct Server::Impl {
       }
     }
 
-    asio::io_context ctx{1};
-    std::vector<std::unique_ptr<UdpSocket>> sockets;
+    udp::socket sock;      // opened and bound through Asio; read with plain blocking syscalls
+    dns::IpAddress local;  // the listen address (the wildcard for 0.0.0.0 / [::])
     std::unique_ptr<std::uint8_t[]> in;   // kBatch slots of kInStride
     std::unique_ptr<std::uint8_t[]> out;  // kBatch slots of out_slot
     std::size_t out_slot;
@@ -244,8 +240,7 @@ struct Server::Impl {
   void bind_all();
   void start_threads();
   void stop();
-  void arm_udp(UdpWorker& w, UdpSocket& s);
-  void drain_udp(UdpWorker& w, UdpSocket& s);
+  void run_udp(UdpWorker& w);
   static void send_udp(UdpWorker& w, int fd, unsigned count);
   void arm_accept(Acceptor& a);
 
@@ -257,7 +252,10 @@ struct Server::Impl {
   std::shared_ptr<const app::App> app_;
   std::atomic<std::uint64_t> generation_{1};
 
-  std::vector<std::unique_ptr<UdpWorker>> udp_workers;
+  /// Only owns the UDP sockets (open/bind/close); never run: the workers block in recvmmsg.
+  asio::io_context udp_ctx{1};
+  std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // threads × listen addresses
+  std::atomic<bool> udp_stopping{false};
 
   // Declared before tcp_ctx: connections still queued in the context unregister themselves
   // from this set when the context is destroyed.
@@ -431,42 +429,28 @@ void Server::Impl::arm_accept(Acceptor& a) {
 }
 
 // ---------------------------------------------------------------------------------------
-// UDP: wait for readability with Asio, then drain with recvmmsg, answer every datagram into
-// the worker's slots and send them with one sendmmsg (Knot's udp-handler loop).
+// UDP: one thread per socket, blocking in recvmmsg(MSG_WAITFORONE): it sleeps until the first
+// datagram, then takes whatever else is queued (up to kBatch) without waiting; every answer
+// of the batch goes out with one sendmmsg. Two syscalls per wake-up: an epoll loop needs
+// epoll_wait too, and Asio's async_wait also re-arms the descriptor with epoll_ctl each time.
 
-void Server::Impl::arm_udp(UdpWorker& w, UdpSocket& s) {
-  s.sock.async_wait(udp::socket::wait_read, [this, &w, &s](const boost::system::error_code& ec) {
-    if (ec) {
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
-          !s.sock.is_open()) {
-        return;  // closed by stop()
-      }
-      arm_udp(w, s);
-      return;
-    }
-    drain_udp(w, s);
-  });
-}
-
-void Server::Impl::drain_udp(UdpWorker& w, UdpSocket& s) {
-  if (!s.sock.is_open()) {
-    return;  // a posted continuation that ran after stop()
-  }
-  const int fd = s.sock.native_handle();
-  for (unsigned round = 0; round < kMaxRounds; ++round) {
+void Server::Impl::run_udp(UdpWorker& w) {
+  const int fd = w.sock.native_handle();
+  while (!udp_stopping.load(std::memory_order_relaxed)) {
     for (unsigned i = 0; i < kBatch; ++i) {
       w.rx[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset every call
     }
-    const int n = ::recvmmsg(fd, w.rx.data(), kBatch, MSG_DONTWAIT, nullptr);
-    if (n < 0 && errno != EAGAIN) {  // EWOULDBLOCK == EAGAIN on Linux
-      if (errno != EINTR) {
-        ++w.recv_errors;  // a pending socket error (reported once) or ENOMEM
-      }
-      continue;  // datagrams may still be queued: look again (bounded by kMaxRounds)
+    const int n = ::recvmmsg(fd, w.rx.data(), kBatch, MSG_WAITFORONE, nullptr);
+    if (udp_stopping.load(std::memory_order_relaxed)) {
+      break;  // woken by stop(): whatever came with the wake-up is not answered
     }
-    if (n <= 0) {
-      arm_udp(w, s);  // drained
-      return;
+    if (n < 0) {
+      // EAGAIN: the receive timeout (look at the stop flag); EINTR: a signal. Anything else
+      // is a pending socket error (reported once) or ENOMEM.
+      if (errno != EAGAIN && errno != EINTR) {
+        ++w.recv_errors;
+      }
+      continue;
     }
     ++w.batches;
     // The app is re-read once per batch: a batch is at most kBatch packets old.
@@ -476,7 +460,7 @@ void Server::Impl::drain_udp(UdpWorker& w, UdpSocket& s) {
       std::uint8_t* out = w.out.get() + i * w.out_slot;
       const std::size_t len = wire::handle(
           a, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
-          wire::Transport::udp, from_sockaddr(w.peer[i]), s.local, w.answer,
+          wire::Transport::udp, from_sockaddr(w.peer[i]), w.local, w.answer,
           std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy);
       if (len == 0) {
         continue;  // dropped (short, QR=1)
@@ -489,17 +473,7 @@ void Server::Impl::drain_udp(UdpWorker& w, UdpSocket& s) {
     if (count != 0) {
       send_udp(w, fd, count);
     }
-    if (n < static_cast<int>(kBatch)) {
-      // Drained: the queue was empty when recvmmsg looked, so any later datagram raises a new
-      // readiness event for the wait below.
-      arm_udp(w, s);
-      return;
-    }
   }
-  // Still busy after kMaxRounds full batches: let the worker's other sockets run first. Not a
-  // wait: Asio registers sockets edge-triggered, so a wait would sleep until the next
-  // datagram even with datagrams queued.
-  asio::post(w.ctx, [this, &w, &s] { drain_udp(w, s); });
 }
 
 void Server::Impl::send_udp(UdpWorker& w, int fd, unsigned count) {
@@ -541,22 +515,28 @@ void Server::Impl::bind_all() {
     const std::size_t max_answer =
         std::max<std::size_t>(wire::kMinUdpPayload, opt.policy.udp_payload_max);
     const std::size_t out_slot = (max_answer + 63) / 64 * 64;
-    for (unsigned i = 0; i < threads; ++i) {
-      udp_workers.push_back(std::make_unique<UdpWorker>(out_slot));
+    for (std::size_t i = 0; i < threads * endpoints.size(); ++i) {
+      udp_workers.push_back(std::make_unique<UdpWorker>(udp_ctx, out_slot));
     }
   }
+  const timeval recv_timeout{0, kRecvTimeoutMs * 1000};
+  auto next_worker = udp_workers.begin();
   for (const Endpoint& want : endpoints) {
     const bool v6 = want.address.is_v6();
     std::uint16_t port = want.port;
     const asio::ip::address addr = to_asio(want.address);
-    for (auto& w : udp_workers) {
-      auto s = std::make_unique<UdpSocket>(w->ctx);
-      open_socket(s->sock, v6 ? udp::v6() : udp::v4(), v6);
-      set_reuse_port(s->sock);
-      s->sock.bind(udp::endpoint(addr, port));
-      port = s->sock.local_endpoint().port();  // port 0: the rest reuse the chosen port
-      s->local = want.address;
-      w->sockets.push_back(std::move(s));
+    for (unsigned i = 0; opt.udp && i < threads; ++i) {
+      UdpWorker& w = **next_worker++;
+      open_socket(w.sock, v6 ? udp::v6() : udp::v4(), v6);
+      set_reuse_port(w.sock);
+      w.sock.bind(udp::endpoint(addr, port));
+      port = w.sock.local_endpoint().port();  // port 0: the rest reuse the chosen port
+      w.sock.non_blocking(false);             // run_udp blocks in recvmmsg
+      if (::setsockopt(w.sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &recv_timeout,
+                       sizeof recv_timeout) != 0) {
+        throw std::system_error(errno, std::generic_category(), "setsockopt(SO_RCVTIMEO)");
+      }
+      w.local = want.address;
     }
     if (opt.tcp) {
       auto a = std::make_unique<Acceptor>(tcp_ctx);
@@ -571,8 +551,7 @@ void Server::Impl::bind_all() {
     Endpoint got{want.address, port};
     bound.push_back(got);
     if (opt.udp) {
-      log::info("listening udp " + got.to_string() +
-                " workers=" + std::to_string(udp_workers.size()));
+      log::info("listening udp " + got.to_string() + " workers=" + std::to_string(threads));
     }
     if (opt.tcp) {
       log::info("listening tcp " + got.to_string() +
@@ -584,10 +563,7 @@ void Server::Impl::bind_all() {
 void Server::Impl::start_threads() {
   for (auto& w : udp_workers) {
     UdpWorker* wp = w.get();
-    for (auto& s : wp->sockets) {
-      arm_udp(*wp, *s);
-    }
-    wp->thread = std::thread([wp] { wp->ctx.run(); });
+    wp->thread = std::thread([this, wp] { run_udp(*wp); });
   }
   if (!acceptors.empty()) {
     for (auto& a : acceptors) {
@@ -598,16 +574,13 @@ void Server::Impl::start_threads() {
 }
 
 void Server::Impl::stop() {
-  // Close on each context's own thread (no cross-thread socket access); the aborted handlers
-  // return without re-arming, so run() returns once in-flight work is done.
+  // UDP workers finish the batch in hand, see the flag and return. shutdown() wakes one
+  // blocked in recvmmsg at once (on an unconnected UDP socket it fails with ENOTCONN but
+  // still wakes the receivers); the receive timeout covers a wake-up that raced the flag.
+  // Sockets are closed only once their thread has returned.
+  udp_stopping.store(true, std::memory_order_relaxed);
   for (auto& w : udp_workers) {
-    UdpWorker* wp = w.get();
-    asio::post(wp->ctx, [wp] {
-      for (auto& s : wp->sockets) {
-        boost::system::error_code ec;
-        s->sock.close(ec);
-      }
-    });
+    ::shutdown(w->sock.native_handle(), SHUT_RDWR);
   }
   asio::post(tcp_ctx, [this] {
     for (auto& a : acceptors) {
@@ -625,6 +598,8 @@ void Server::Impl::stop() {
     if (w->thread.joinable()) {
       w->thread.join();
     }
+    boost::system::error_code ec;
+    w->sock.close(ec);
   }
   if (tcp_thread.joinable()) {
     tcp_thread.join();

@@ -6,10 +6,10 @@
 //   opt.listen = {"127.0.0.1:5353", "[::1]:5353"};
 //   return amap::server::serve(app, opt);   // blocks until SIGINT/SIGTERM
 //
-// UDP: one io_context and one SO_REUSEPORT socket per address per worker thread; a worker
-// waits for readability with Asio, drains the socket with recvmmsg (32 datagrams a call),
-// answers each into its preallocated slots and sends the batch with one sendmmsg, so the hot
-// path takes no lock, allocates nothing and makes ~2 syscalls per batch instead of per packet.
+// UDP: `threads` worker threads per listen address, each with its own SO_REUSEPORT socket
+// (opened and bound through Asio), blocking in recvmmsg(MSG_WAITFORONE) for up to 32
+// datagrams, answering each into its preallocated slots and sending the batch with one
+// sendmmsg: no lock, no allocation and 2 syscalls per batch, not per packet.
 // TCP (RFC 7766): one io_context on its own thread, length-prefixed messages, pipelining
 // (answered in order), idle and per-message timeouts, a connection cap.
 
@@ -42,7 +42,8 @@ struct Endpoint {
 struct ServeOptions {
   /// Addresses to serve on (UDP and TCP on the same port).
   std::vector<std::string> listen{"127.0.0.1:5353"};
-  /// UDP worker threads (each has its own socket per address); 0 = hardware concurrency.
+  /// UDP worker threads per listen address (each with its own socket); 0 = hardware
+  /// concurrency.
   unsigned threads = 0;
   bool udp = true;
   bool tcp = true;
