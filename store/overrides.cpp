@@ -424,9 +424,12 @@ class TxnWriter {
   /// A pending change to the name index: `put` points the name at the address; `drop`
   /// tombstones the name if it still points at the address (another address may have taken
   /// it over since). The name key and then the address key are kept in names_.
+  static constexpr std::size_t kHeadBytes = 16;
   struct NameOp {
     enum Kind : std::uint8_t { put, drop };
-    std::uint64_t head = 0;    // the name key's first 8 bytes, big-endian: most compares end here
+    // The name key's first 16 bytes as big-endian numbers, zero-padded: sorting compares
+    // these and reads names_ (at random, slow) only for two longer names with equal heads.
+    std::array<std::uint64_t, 2> head{};
     std::uint64_t offset = 0;  // into names_
     std::uint32_t seq = 0;     // order of arrival, to keep changes to one name in order
     std::uint8_t name_len = 0;
@@ -513,9 +516,9 @@ class TxnWriter {
 
   void name_op(NameOp::Kind kind, Bytes name, Bytes addr) {
     NameOp op;
-    std::uint8_t head[8] = {};
-    std::memcpy(head, name.data(), std::min<std::size_t>(8, name.size()));
-    op.head = format::load_be64(head);
+    std::array<std::uint8_t, kHeadBytes> head{};
+    std::memcpy(head.data(), name.data(), std::min(kHeadBytes, name.size()));
+    op.head = {format::load_be64(head.data()), format::load_be64(head.data() + 8)};
     op.offset = names_.size();
     op.seq = static_cast<std::uint32_t>(name_ops_.size());
     op.name_len = static_cast<std::uint8_t>(name.size());
@@ -533,23 +536,35 @@ class TxnWriter {
     return {names_.data() + op.offset + op.name_len, op.addr_len};
   }
 
+  /// Compares two names in LMDB's key order: <0, 0, >0.
+  int compare_names(const NameOp& a, const NameOp& b) const noexcept {
+    if (a.head != b.head) {
+      return a.head < b.head ? -1 : 1;  // zero padding keeps this consistent with LMDB's order
+    }
+    if (a.name_len > kHeadBytes && b.name_len > kHeadBytes) {
+      const std::size_t n = std::min(a.name_len, b.name_len) - kHeadBytes;
+      if (const int c =
+              std::memcmp(op_name(a).data() + kHeadBytes, op_name(b).data() + kHeadBytes, n);
+          c != 0) {
+        return c;
+      }
+    }
+    // Equal heads and one name no longer than a head: it is a prefix of the other.
+    return static_cast<int>(a.name_len) - static_cast<int>(b.name_len);
+  }
+
   /// Applies the pending name-index changes in name order, one write per name.
   void flush_names() {
     std::sort(name_ops_.begin(), name_ops_.end(), [this](const NameOp& a, const NameOp& b) {
-      if (a.head != b.head) {
-        return a.head < b.head;  // zero padding keeps this consistent with LMDB's order
-      }
-      const Bytes x = op_name(a);
-      const Bytes y = op_name(b);
-      if (lmdb_key_less(x, y)) {
-        return true;
-      }
-      return !lmdb_key_less(y, x) && a.seq < b.seq;
+      const int c = compare_names(a, b);
+      return c != 0 ? c < 0 : a.seq < b.seq;
     });
     std::array<std::uint8_t, 1 + format::kMaxAddressKey> payload{};
     payload[0] = format::kPayloadVersion;
+    constexpr std::size_t kAhead = 16;  // names_ is read in address order: fetch ahead
     for (std::size_t i = 0; i < name_ops_.size();) {
-      const Bytes name = op_name(name_ops_[i]);
+      const NameOp& first = name_ops_[i];
+      const Bytes name = op_name(first);
       const bool beyond = name_tail_.extend(txn_, d_.name, name);
       // The entry as the ops leave it: which address owns the name (empty: nobody). Read
       // from the store only when a drop needs to know.
@@ -557,9 +572,11 @@ class TxnWriter {
       Bytes owner;
       bool dirty = false;
       for (; i < name_ops_.size(); ++i) {
+        if (i + kAhead < name_ops_.size()) {
+          __builtin_prefetch(names_.data() + name_ops_[i + kAhead].offset);
+        }
         const NameOp& op = name_ops_[i];
-        const Bytes n = op_name(op);
-        if (n.size() != name.size() || std::memcmp(n.data(), name.data(), n.size()) != 0) {
+        if (compare_names(op, first) != 0) {
           break;
         }
         const Bytes addr = op_addr(op);
