@@ -561,7 +561,7 @@ class TxnWriter {
     });
     std::array<std::uint8_t, 1 + format::kMaxAddressKey> payload{};
     payload[0] = format::kPayloadVersion;
-    constexpr std::size_t kAhead = 16;  // names_ is read in address order: fetch ahead
+    constexpr std::size_t kAhead = 16;  // names_ is in address order, read in name order
     for (std::size_t i = 0; i < name_ops_.size();) {
       const NameOp& first = name_ops_[i];
       const Bytes name = op_name(first);

@@ -421,7 +421,7 @@ class ImportParser {
                      [](const LineError& a, const LineError& b) { return a.line < b.line; });
     if (out_.errors.empty()) {
       out_.changes.reserve(entries_.size());
-      constexpr std::size_t kAhead = 16;  // the arena is read in line order: fetch ahead
+      constexpr std::size_t kAhead = 16;  // key order jumps around the arena: fetch ahead
       for (std::size_t i = 0; i < entries_.size(); ++i) {
         if (i + kAhead < entries_.size()) {
           __builtin_prefetch(arena_.data() + entries_[i + kAhead].target_at);
