@@ -238,11 +238,16 @@ class Tail {
     if (!known_) {
       Cursor c = Cursor::open(txn.get(), dbi);
       if (c.last()) {
-        remember(c.key());
+        // A last key longer than any we write (Lightning Stream, corruption): never append.
+        unusable_ = c.key().size() > key_.size();
+        if (!unusable_) {
+          remember(c.key());
+        }
       }
       known_ = true;
     }
-    if (len_ != 0 && !lmdb_key_less(Bytes(key_.data(), len_), key)) {
+    if (unusable_ || key.size() > key_.size() ||
+        (len_ != 0 && !lmdb_key_less(Bytes(key_.data(), len_), key))) {
       return false;
     }
     remember(key);
@@ -251,12 +256,13 @@ class Tail {
 
  private:
   void remember(Bytes key) noexcept {
-    len_ = key.size();  // keys are at most 255 bytes (names), 18 for addresses and prefixes
+    len_ = key.size();
     std::memcpy(key_.data(), key.data(), len_);
   }
 
   bool known_ = false;
-  std::size_t len_ = 0;  // 0: the database is empty
+  bool unusable_ = false;  // the last key is longer than any key we write
+  std::size_t len_ = 0;    // 0: the database is empty
   std::array<std::uint8_t, dns::Name::kMaxWire> key_{};
 };
 

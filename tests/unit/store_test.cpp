@@ -646,6 +646,24 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
   }
 }
 
+/// A last key longer than any key the store writes (another writer's, here 400 bytes) turns
+/// appending off for that table; writes still land where they belong.
+TEST_F(StoreTest, LongForeignLastKeyIsHandled) {
+  OverrideStore s(options());
+  const std::vector<std::uint8_t> foreign(400, 0xFF);
+  std::vector<std::uint8_t> tombstone(format::kHeaderSize);
+  format::encode_header(tombstone.data(), 1, 1, format::kFlagDeleted);
+  put_raw(s, s.db()->dbis().addr, foreign, tombstone);
+  put_raw(s, s.db()->dbis().name, foreign, tombstone);
+  WriteBatch b;
+  b.put_address(ip("192.0.2.1"), Override::name("one.example."));
+  b.put_address(ip("2001:db8::1"), Override::name("two.example."));
+  s.apply(b);
+  EXPECT_EQ(s.get_address(ip("192.0.2.1")), Override::name("one.example."));
+  EXPECT_EQ(s.get_name(name("one.example")), ip("192.0.2.1"));
+  EXPECT_EQ(s.get_name(name("two.example")), ip("2001:db8::1"));
+}
+
 // ------------------------------------------------------------------------------ map full
 
 TEST_F(StoreTest, MapFullIsClearAndChangesNothing) {
