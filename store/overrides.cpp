@@ -220,31 +220,95 @@ class ScopedRead {
   ReadTxn txn_;
 };
 
+/// LMDB's default key order (mdb_cmp_memn): bytes, then the shorter key first.
+bool lmdb_key_less(Bytes a, Bytes b) noexcept {
+  const int c = std::memcmp(a.data(), b.data(), std::min(a.size(), b.size()));
+  return c != 0 ? c < 0 : a.size() < b.size();
+}
+
+/// The largest key of a database as a write transaction sees it, kept current by the writer
+/// so that keys beyond it can be written with MDB_APPEND: LMDB then fills pages left to right
+/// instead of searching, splitting and dirtying pages all over the tree. Tracking pays off
+/// only for writes in ascending key order (an import into an empty store); otherwise a key
+/// falls at or below the tail and takes the ordinary path.
+class Tail {
+ public:
+  /// True if `key` sorts after every key in the database, which then has `key` as its last.
+  bool extend(WriteTxn& txn, Dbi dbi, Bytes key) {
+    if (!known_) {
+      Cursor c = Cursor::open(txn.get(), dbi);
+      if (c.last()) {
+        // A last key longer than any we write (Lightning Stream, corruption): never append.
+        unusable_ = c.key().size() > key_.size();
+        if (!unusable_) {
+          remember(c.key());
+        }
+      }
+      known_ = true;
+    }
+    if (unusable_ || key.size() > key_.size() ||
+        (len_ != 0 && !lmdb_key_less(Bytes(key_.data(), len_), key))) {
+      return false;
+    }
+    remember(key);
+    return true;
+  }
+
+ private:
+  void remember(Bytes key) noexcept {
+    len_ = key.size();
+    std::memcpy(key_.data(), key.data(), len_);
+  }
+
+  bool known_ = false;
+  bool unusable_ = false;  // the last key is longer than any key we write
+  std::size_t len_ = 0;    // 0: the database is empty
+  std::array<std::uint8_t, dns::Name::kMaxWire> key_{};
+};
+
 /// All the writes of one transaction: one timestamp, the txn id in every header, tombstones
 /// for deletes, the name index and the prefix-length bitmaps kept consistent.
+///
+/// Changes to the name index are collected while addresses are written and applied in
+/// finish(), sorted by name: the address pass writes `addr` in address order, the name pass
+/// writes `name` in name order, so both trees are written front to back (appended when the
+/// keys lie beyond their end). Applying them later gives the same result as applying each at
+/// once: an index entry depends only on the earlier changes to the same name, and the sort
+/// is stable per name.
 class TxnWriter {
  public:
   TxnWriter(const OverrideDb& db, WriteTxn& txn)
       : d_(db.dbis()), txn_(txn), ts_(now_ns()), id_(txn.id()) {}
 
   void put_address(const dns::IpAddress& a, const Override& raw) {
-    const Override v = normalize(raw);
     std::array<std::uint8_t, format::kMaxAddressKey> key{};
     const Bytes k(key.data(), format::address_key(a, key.data()));
-    const std::optional<Override> old = get_live(d_.addr, "addr", k);
-    if (old && old->kind == OverrideKind::name &&
-        !(v.kind == OverrideKind::name && dns::iequals(old->target, v.target))) {
-      drop_name(old->target, k);
+    const OverrideKind kind = raw.kind;
+    std::string_view target;
+    std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
+    std::size_t nkey_len = 0;
+    if (kind == OverrideKind::name) {
+      const dns::Name n = checked_name(raw.target);
+      target = canonical(n);
+      nkey_len = name_key(n, nkey.data());
+    } else {
+      target = checked_target(raw);
     }
-    write_override(d_.addr, k, v);
-    if (v.kind == OverrideKind::name) {
-      std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
-      const auto n = dns::Name::from_text(v.target);
-      const Bytes nk(nkey.data(), name_key(*n, nkey.data()));
-      std::array<std::uint8_t, 1 + format::kMaxAddressKey> payload{};
-      payload[0] = format::kPayloadVersion;
-      std::memcpy(payload.data() + 1, k.data(), k.size());
-      write_value(d_.name, nk, 0, Bytes(payload.data(), 1 + k.size()));
+    if (addr_tail_.extend(txn_, d_.addr, k)) {
+      write_override(d_.addr, k, kind, raw.ttl, target, MDB_APPEND);  // nothing to replace
+    } else {
+      const std::optional<Override> old = get_live(d_.addr, "addr", k);
+      if (old && old->kind == OverrideKind::name &&
+          !(kind == OverrideKind::name && dns::iequals(old->target, target))) {
+        if (const auto n = dns::Name::from_text(old->target)) {
+          std::array<std::uint8_t, dns::Name::kMaxWire> okey{};
+          name_op(NameOp::drop, Bytes(okey.data(), name_key(*n, okey.data())), k);
+        }
+      }
+      write_override(d_.addr, k, kind, raw.ttl, target, 0);
+    }
+    if (kind == OverrideKind::name) {
+      name_op(NameOp::put, Bytes(nkey.data(), nkey_len), k);
     }
   }
 
@@ -257,7 +321,10 @@ class TxnWriter {
     }
     write_value(d_.addr, k, format::kFlagDeleted, {});
     if (old->kind == OverrideKind::name) {
-      drop_name(old->target, k);
+      if (const auto n = dns::Name::from_text(old->target)) {
+        std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
+        name_op(NameOp::drop, Bytes(nkey.data(), name_key(*n, nkey.data())), k);
+      }
     }
     return true;
   }
@@ -267,7 +334,7 @@ class TxnWriter {
     const Override v = normalize(raw);
     std::array<std::uint8_t, format::kMaxPrefixKey> key{};
     const Bytes k(key.data(), format::prefix_key(p.address, p.length, key.data()));
-    write_override(d_.prefix, k, v);
+    write_override(d_.prefix, k, v.kind, v.ttl, v.target, 0);
     touch(p.family());
   }
 
@@ -283,8 +350,10 @@ class TxnWriter {
     return true;
   }
 
-  /// Rewrites the prefix-length bitmaps of the families whose prefixes changed.
+  /// Applies the collected name-index changes and rewrites the prefix-length bitmaps of the
+  /// families whose prefixes changed.
   void finish() {
+    flush_names();
     if (touched4_) {
       rebuild_lengths(dns::Family::v4);
     }
@@ -348,29 +417,90 @@ class TxnWriter {
     write_value(d_.meta, key, 0, fresh);
   }
 
-  void write_value(Dbi dbi, Bytes key, std::uint8_t flags, Bytes payload) {
+  void write_value(Dbi dbi, Bytes key, std::uint8_t flags, Bytes payload, unsigned put_flags = 0) {
     buf_.resize(format::kHeaderSize + payload.size());
     format::encode_header(buf_.data(), ts_, id_, flags);
     if (!payload.empty()) {
       std::memcpy(buf_.data() + format::kHeaderSize, payload.data(), payload.size());
     }
-    txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()));
+    txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()), put_flags);
   }
 
  private:
+  /// A pending change to the name index: `put` points the name at the address; `drop`
+  /// tombstones the name if it still points at the address (another address may have taken
+  /// it over since). The name key and then the address key are kept in names_.
+  static constexpr std::size_t kHeadBytes = 16;
+  struct NameOp {
+    enum Kind : std::uint8_t { put, drop };
+    // The name key's first 16 bytes as big-endian numbers, zero-padded: sorting compares
+    // these and reads names_ (at random, slow) only for two longer names with equal heads.
+    std::array<std::uint64_t, 2> head{};
+    std::uint64_t offset = 0;  // into names_
+    std::uint32_t seq = 0;     // order of arrival, to keep changes to one name in order
+    std::uint8_t name_len = 0;
+    std::uint8_t addr_len = 0;
+    Kind kind = put;
+  };
+
   void touch(dns::Family f) noexcept { (f == dns::Family::v4 ? touched4_ : touched6_) = true; }
 
-  void write_override(Dbi dbi, Bytes key, const Override& v) {
-    buf_.assign(format::kHeaderSize + format::kOverridePayloadFixed + v.target.size(), 0);
+  /// A name target, validated as normalize() does.
+  static dns::Name checked_name(std::string_view text) {
+    auto n = dns::Name::from_text(text);
+    if (!n) {
+      throw StoreError("override target \"" + std::string(text) +
+                       "\" is not a valid DNS name: " + std::string(errc_message(n.error())));
+    }
+    if (n->is_root()) {
+      throw StoreError("override target must not be the root name");
+    }
+    return *n;
+  }
+
+  /// The canonical text of a name (trailing dot), in a buffer reused for every put.
+  std::string_view canonical(const dns::Name& n) {
+    text_.resize(dns::Name::kMaxText);
+    text_.resize(n.to_text(text_.data(), text_.size(), true));
+    check_length(text_);
+    return text_;
+  }
+
+  /// The stored target of a template or none override (names use checked_name).
+  std::string_view checked_target(const Override& v) {
+    switch (v.kind) {
+      case OverrideKind::name_template:
+        if (v.target.empty()) {
+          throw StoreError("override template is empty");
+        }
+        check_length(v.target);
+        return v.target;
+      case OverrideKind::none:
+        return {};
+      default:
+        throw StoreError("override has an unknown kind");
+    }
+  }
+
+  static void check_length(std::string_view target) {
+    if (target.size() > format::kMaxTargetText) {
+      throw StoreError("override target is longer than " + std::to_string(format::kMaxTargetText) +
+                       " characters");
+    }
+  }
+
+  void write_override(Dbi dbi, Bytes key, OverrideKind kind, std::uint32_t ttl,
+                      std::string_view target, unsigned put_flags) {
+    buf_.assign(format::kHeaderSize + format::kOverridePayloadFixed + target.size(), 0);
     format::encode_header(buf_.data(), ts_, id_, 0);
     std::uint8_t* p = buf_.data() + format::kHeaderSize;
     p[0] = format::kPayloadVersion;
-    p[1] = static_cast<std::uint8_t>(v.kind);
-    format::store_be32(p + 2, v.ttl);
-    if (!v.target.empty()) {
-      std::memcpy(p + format::kOverridePayloadFixed, v.target.data(), v.target.size());
+    p[1] = static_cast<std::uint8_t>(kind);
+    format::store_be32(p + 2, ttl);
+    if (!target.empty()) {
+      std::memcpy(p + format::kOverridePayloadFixed, target.data(), target.size());
     }
-    txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()));
+    txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()), put_flags);
   }
 
   /// The live value under key, copied (views into a write txn may move on the next put).
@@ -390,29 +520,120 @@ class TxnWriter {
     return view.to_override();
   }
 
-  /// Tombstones the name-index entry of `target` if it still points to address key `addr`
-  /// (another address may have taken the name over since).
-  void drop_name(const std::string& target, Bytes addr) {
-    const auto n = dns::Name::from_text(target);
-    if (!n) {
-      return;
+  void name_op(NameOp::Kind kind, Bytes name, Bytes addr) {
+    NameOp op;
+    std::array<std::uint8_t, kHeadBytes> head{};
+    std::memcpy(head.data(), name.data(), std::min(kHeadBytes, name.size()));
+    op.head = {format::load_be64(head.data()), format::load_be64(head.data() + 8)};
+    op.offset = names_.size();
+    op.seq = static_cast<std::uint32_t>(name_ops_.size());
+    op.name_len = static_cast<std::uint8_t>(name.size());
+    op.addr_len = static_cast<std::uint8_t>(addr.size());
+    op.kind = kind;
+    names_.insert(names_.end(), name.begin(), name.end());
+    names_.insert(names_.end(), addr.begin(), addr.end());
+    name_ops_.push_back(op);
+  }
+
+  Bytes op_name(const NameOp& op) const noexcept {
+    return {names_.data() + op.offset, op.name_len};
+  }
+  Bytes op_addr(const NameOp& op) const noexcept {
+    return {names_.data() + op.offset + op.name_len, op.addr_len};
+  }
+
+  /// Compares two names in LMDB's key order: <0, 0, >0.
+  int compare_names(const NameOp& a, const NameOp& b) const noexcept {
+    if (a.head != b.head) {
+      return a.head < b.head ? -1 : 1;  // zero padding keeps this consistent with LMDB's order
     }
-    std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
-    const Bytes nk(nkey.data(), name_key(*n, nkey.data()));
-    const auto raw = txn_.find(d_.name, nk);
+    if (a.name_len > kHeadBytes && b.name_len > kHeadBytes) {
+      const std::size_t n = std::min(a.name_len, b.name_len) - kHeadBytes;
+      if (const int c =
+              std::memcmp(op_name(a).data() + kHeadBytes, op_name(b).data() + kHeadBytes, n);
+          c != 0) {
+        return c;
+      }
+    }
+    // Equal heads and one name no longer than a head: it is a prefix of the other.
+    return static_cast<int>(a.name_len) - static_cast<int>(b.name_len);
+  }
+
+  /// Applies the pending name-index changes in name order, one write per name.
+  void flush_names() {
+    std::sort(name_ops_.begin(), name_ops_.end(), [this](const NameOp& a, const NameOp& b) {
+      const int c = compare_names(a, b);
+      return c != 0 ? c < 0 : a.seq < b.seq;
+    });
+    std::array<std::uint8_t, 1 + format::kMaxAddressKey> payload{};
+    payload[0] = format::kPayloadVersion;
+    constexpr std::size_t kAhead = 16;  // names_ is in address order, read in name order
+    for (std::size_t i = 0; i < name_ops_.size();) {
+      const NameOp& first = name_ops_[i];
+      const Bytes name = op_name(first);
+      const bool beyond = name_tail_.extend(txn_, d_.name, name);
+      // The entry as the ops leave it: which address owns the name (empty: nobody). Read
+      // from the store only when a drop needs to know.
+      bool loaded = beyond;
+      Bytes owner;
+      bool dirty = false;
+      for (; i < name_ops_.size(); ++i) {
+        if (i + kAhead < name_ops_.size()) {
+          __builtin_prefetch(names_.data() + name_ops_[i + kAhead].offset);
+        }
+        const NameOp& op = name_ops_[i];
+        if (compare_names(op, first) != 0) {
+          break;
+        }
+        const Bytes addr = op_addr(op);
+        if (op.kind == NameOp::put) {
+          owner = addr;
+          loaded = true;
+          dirty = true;
+          continue;
+        }
+        if (!loaded) {
+          owner = stored_owner(name);
+          loaded = true;
+        }
+        if (owner.size() == addr.size() &&
+            std::memcmp(owner.data(), addr.data(), addr.size()) == 0) {
+          owner = {};
+          dirty = true;
+        }
+      }
+      if (!dirty) {
+        continue;
+      }
+      const unsigned put_flags = beyond ? MDB_APPEND : 0U;
+      if (owner.empty()) {
+        write_value(d_.name, name, format::kFlagDeleted, {}, put_flags);
+      } else {
+        std::memcpy(payload.data() + 1, owner.data(), owner.size());
+        write_value(d_.name, name, 0, Bytes(payload.data(), 1 + owner.size()), put_flags);
+      }
+    }
+    name_ops_.clear();
+    names_.clear();
+  }
+
+  /// The address key the name index entry of `name` holds (empty if none or a tombstone),
+  /// copied, as the view would not survive the next put.
+  Bytes stored_owner(Bytes name) {
+    const auto raw = txn_.find(d_.name, name);
     if (!raw) {
-      return;
+      return {};
     }
     Bytes data;
     bool deleted = false;
     if (const DecodeError e = decode_simple(*raw, data, deleted); e != DecodeError::ok) {
-      throw_decode("name", nk, e);
+      throw_decode("name", name, e);
     }
-    if (deleted || data.size() != addr.size() ||
-        std::memcmp(data.data(), addr.data(), addr.size()) != 0) {
-      return;
+    if (deleted || data.size() > owner_.size()) {
+      return {};
     }
-    write_value(d_.name, nk, format::kFlagDeleted, {});
+    std::memcpy(owner_.data(), data.data(), data.size());
+    return {owner_.data(), data.size()};
   }
 
   const OverrideDb::Dbis& d_;
@@ -422,6 +643,12 @@ class TxnWriter {
   bool touched4_ = false;
   bool touched6_ = false;
   std::vector<std::uint8_t> buf_;
+  std::string text_;
+  Tail addr_tail_;
+  Tail name_tail_;
+  std::vector<NameOp> name_ops_;
+  std::vector<std::uint8_t> names_;  // name and address keys of name_ops_
+  std::array<std::uint8_t, format::kMaxAddressKey> owner_{};
 };
 
 /// Runs fn(TxnWriter&) in one write transaction and commits; any exception aborts it.
@@ -687,11 +914,12 @@ ApplyResult OverrideStore::apply(std::span<const Change> changes) {
   // Writing in key order lets LMDB fill pages left to right instead of splitting and
   // dirtying pages all over the tree (a 10M-line import: several times faster). The sort is
   // stable, so repeated changes to one key keep their order; it is still one transaction.
+  // mapctl import hands over changes already in this order.
   std::vector<std::uint32_t> order(changes.size());
   for (std::uint32_t i = 0; i < order.size(); ++i) {
     order[i] = i;
   }
-  std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+  const auto key_order = [&](std::uint32_t a, std::uint32_t b) {
     const Change& x = changes[a];
     const Change& y = changes[b];
     if (x.is_prefix != y.is_prefix) {
@@ -701,7 +929,10 @@ ApplyResult OverrideStore::apply(std::span<const Change> changes) {
       return x.key.address < y.key.address;
     }
     return x.key.length < y.key.length;
-  });
+  };
+  if (!std::is_sorted(order.begin(), order.end(), key_order)) {
+    std::stable_sort(order.begin(), order.end(), key_order);
+  }
   return with_write(*db_, [&](TxnWriter& w) {
     ApplyResult r;
     for (const std::uint32_t i : order) {

@@ -4,11 +4,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -568,6 +570,98 @@ TEST_F(StoreTest, BatchIsAllOrNothing) {
   EXPECT_EQ(st.address_overrides, 1U);
   EXPECT_EQ(st.prefix_overrides, 1U);
   EXPECT_EQ(st.names, 1U);
+}
+
+/// apply() defers the name index to the end of the transaction and appends keys beyond the
+/// end of a table: random batches (shared names, takeovers, renames, erases, keys below and
+/// beyond the current last key) must leave exactly what one change at a time leaves.
+TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
+  OverrideStore batched(options());
+  StoreOptions o2 = options();
+  o2.path = root_ + "/one-by-one";
+  OverrideStore single(o2);
+
+  std::vector<IpAddress> addrs;
+  for (std::uint32_t i = 0; i < 48; ++i) {
+    addrs.push_back(IpAddress::v4(0x0A000000U + i * 7));
+  }
+  for (std::uint32_t i = 0; i < 16; ++i) {
+    addrs.push_back(ip("2001:db8::" + std::to_string(i + 1)));
+  }
+  std::vector<std::string> names;
+  for (std::uint32_t i = 0; i < 12; ++i) {
+    names.push_back(numbered(i % 2 == 0 ? "n" : "Long-Name-", i, ".example."));
+  }
+  std::mt19937 rng(42);
+  for (int round = 0; round < 12; ++round) {
+    // Each round reaches further up the address list, so some keys lie beyond the tail.
+    const std::size_t reach = std::min(addrs.size(), std::size_t{8} + 6U * round);
+    WriteBatch batch;
+    const int count = 1 + static_cast<int>(rng() % 30);
+    for (int i = 0; i < count; ++i) {
+      const IpAddress& a = addrs[rng() % reach];
+      switch (rng() % 5) {
+        case 0:
+          batch.erase_address(a);
+          break;
+        case 1:
+          batch.put_address(a, Override::none());
+          break;
+        default:
+          batch.put_address(a, Override::name(names[rng() % names.size()], rng() % 3));
+          break;
+      }
+    }
+    const ApplyResult got = batched.apply(batch);
+
+    std::vector<std::size_t> order(batch.size());
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      order[i] = i;
+    }
+    const auto changes = batch.changes();
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+      return changes[x].key.address < changes[y].key.address;
+    });
+    ApplyResult want;
+    for (const std::size_t i : order) {
+      const Change& c = changes[i];
+      if (c.op == Change::Op::put) {
+        single.put_address(c.key.address, c.value);
+        ++want.written;
+      } else {
+        want.erased += single.erase_address(c.key.address) ? 1 : 0;
+      }
+    }
+    ASSERT_EQ(got.written, want.written) << "round " << round;
+    ASSERT_EQ(got.erased, want.erased) << "round " << round;
+    ASSERT_EQ(list_all(batched), list_all(single)) << "round " << round;
+    for (const auto& n : names) {
+      ASSERT_EQ(batched.get_name(name(n)), single.get_name(name(n)))
+          << "round " << round << " name " << n;
+    }
+    const StoreStats sb = batched.stats();
+    const StoreStats ss = single.stats();
+    ASSERT_EQ(sb.names, ss.names) << "round " << round;
+    ASSERT_EQ(sb.tombstones, ss.tombstones) << "round " << round;
+  }
+}
+
+/// A last key longer than any key the store writes (another writer's, here 400 bytes) turns
+/// appending off for that table; writes still land where they belong.
+TEST_F(StoreTest, LongForeignLastKeyIsHandled) {
+  OverrideStore s(options());
+  const std::vector<std::uint8_t> foreign(400, 0xFF);
+  std::vector<std::uint8_t> tombstone(format::kHeaderSize);
+  format::encode_header(tombstone.data(), 1, 1, format::kFlagDeleted);
+  put_raw(s, s.db()->dbis().addr, foreign, tombstone);
+  put_raw(s, s.db()->dbis().name, foreign, tombstone);
+  WriteBatch b;
+  b.put_address(ip("192.0.2.1"), Override::name("one.example."));
+  b.put_address(ip("2001:db8::1"), Override::name("two.example."));
+  s.apply(b);
+  EXPECT_EQ(s.get_address(ip("192.0.2.1")), Override::name("one.example."));
+  EXPECT_EQ(s.get_name(name("one.example")), ip("192.0.2.1"));
+  EXPECT_EQ(s.get_name(name("two.example")), ip("2001:db8::1"));
 }
 
 // ------------------------------------------------------------------------------ map full
