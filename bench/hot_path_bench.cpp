@@ -23,6 +23,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <span>
@@ -33,6 +34,7 @@
 
 #include "backend/pipe/session.h"
 #include "bench/workload.h"
+#include "mapper/app/batch.h"
 #include "mapper/core/prefix_table.h"
 #include "mapper/core/reverse_name.h"
 #include "mapper/wire/handle.h"
@@ -656,7 +658,9 @@ const amap::bench::Env& store_env(StoreProbe probe) {
   return probe == StoreProbe::no_store ? w.without_store : w.with_store;
 }
 
-void store_case(benchmark::State& state, StoreProbe probe) {
+/// batch != 0: every `batch` queries share one app::Batch, as the UDP server's queries of one
+/// recvmmsg call do (one LMDB snapshot for all of them).
+void store_case(benchmark::State& state, StoreProbe probe, unsigned batch = 0) {
   guarded(state, [&] {
     const auto& pool = store_pool(probe, static_cast<std::size_t>(state.range(0)));
     const mapper::Mapper& m = *store_env(probe).mapper;
@@ -668,10 +672,20 @@ void store_case(benchmark::State& state, StoreProbe probe) {
       state.SkipWithError("the store workload does not synthesize as expected");
       return;
     }
+    std::optional<amap::app::Batch> open;
+    unsigned queries = 0;
     visit(state, pool, [&](const dns::Name& n) {
+      if (batch != 0 && queries == 0) {
+        open.emplace();
+      }
       auto r = m.synthesize(n);
       benchmark::DoNotOptimize(r);
+      if (batch != 0 && ++queries == batch) {
+        open.reset();
+        queries = 0;
+      }
     });
+    open.reset();
   });
 }
 /// Mapper::synthesize on the reverse name of an address with an override in a 1M-entry
@@ -688,9 +702,19 @@ void BM_OverrideMiss(benchmark::State& state) {
 void BM_OverrideNoStore(benchmark::State& state) {
   store_case(state, StoreProbe::no_store);
 }
+/// Hit and miss with 32 queries per app::Batch (the server's recvmmsg batch): the read
+/// transaction's setup is paid once per batch instead of once per query.
+void BM_OverrideHitBatch32(benchmark::State& state) {
+  store_case(state, StoreProbe::hit, 32);
+}
+void BM_OverrideMissBatch32(benchmark::State& state) {
+  store_case(state, StoreProbe::miss, 32);
+}
 BENCHMARK(BM_OverrideHit)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK(BM_OverrideMiss)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK(BM_OverrideNoStore)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_OverrideHitBatch32)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_OverrideMissBatch32)->Arg(1 << 16)->Arg(1 << 10);
 
 /// The same three through wire::handle (query packet -> response bytes).
 void BM_OverrideWire(benchmark::State& state, StoreProbe probe) {

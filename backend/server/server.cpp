@@ -22,6 +22,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "mapper/app/batch.h"
 #include "mapper/app/log.h"
 
 namespace amap::server {
@@ -456,19 +457,24 @@ void Server::Impl::run_udp(UdpWorker& w) {
     // The app is re-read once per batch: a batch is at most kBatch packets old.
     const app::App& a = w.view.get(*this);
     unsigned count = 0;
-    for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
-      std::uint8_t* out = w.out.get() + i * w.out_slot;
-      const std::size_t len = wire::handle(
-          a, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
-          wire::Transport::udp, from_sockaddr(w.peer[i]), w.local, w.answer,
-          std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy);
-      if (len == 0) {
-        continue;  // dropped (short, QR=1)
+    {
+      // One app::Batch per recvmmsg: the datagrams that arrived together are answered from
+      // one snapshot of the override store, released before the send.
+      const app::Batch batch;
+      for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
+        std::uint8_t* out = w.out.get() + i * w.out_slot;
+        const std::size_t len = wire::handle(
+            a, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
+            wire::Transport::udp, from_sockaddr(w.peer[i]), w.local, w.answer,
+            std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy);
+        if (len == 0) {
+          continue;  // dropped (short, QR=1)
+        }
+        w.tx[count].msg_hdr.msg_name = &w.peer[i];
+        w.tx[count].msg_hdr.msg_namelen = w.rx[i].msg_hdr.msg_namelen;
+        w.tx_iov[count] = iovec{out, len};
+        ++count;
       }
-      w.tx[count].msg_hdr.msg_name = &w.peer[i];
-      w.tx[count].msg_hdr.msg_namelen = w.rx[i].msg_hdr.msg_namelen;
-      w.tx_iov[count] = iovec{out, len};
-      ++count;
     }
     if (count != 0) {
       send_udp(w, fd, count);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "mapper/app/batch.h"
 #include "mapper/app/log.h"
 #include "mapper/core/reverse_name.h"
 
@@ -87,11 +88,20 @@ struct Mapper::Session {
 namespace {
 thread_local Mapper::Session t_session;
 
-/// Ends the thread's read transaction when a synthesize() call returns.
+void end_thread_snapshot() {
+  if (t_session.reader && t_session.reader->in_txn()) {
+    t_session.reader->end();
+  }
+}
+
+/// Ends the thread's read transaction when a synthesize() call returns, or, inside an
+/// app::Batch, when the batch ends: the queries of one batch share one snapshot, which saves
+/// LMDB's per-transaction setup (the renew and the lookup of the table's record in the main
+/// DB, ~140 ns) on every query but the first.
 struct SessionScope {
   Mapper::Session* session;
   ~SessionScope() {
-    if (session != nullptr) {
+    if (session != nullptr && !app::at_batch_end(&end_thread_snapshot)) {
       session->reader->end();
     }
   }
@@ -331,7 +341,9 @@ Mapper::Session* Mapper::open_session() const noexcept {
       s.generation = ~0ULL;
       s.checked_txn = ~0ULL;
     }
-    s.reader->begin();
+    if (!s.reader->in_txn()) {
+      s.reader->begin();  // else: kept from an earlier query of this app::Batch
+    }
     // The prefix generation can only move with a new write transaction.
     if (s.reader->txn_id() != s.checked_txn) {
       const std::uint64_t generation = s.reader->prefix_generation();

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "mapper/app/batch.h"
 #include "mapper/app/testing.h"
 #include "mapper/engine/mapper.h"
 #include "store/overrides.h"
@@ -95,6 +96,30 @@ TEST_F(EngineOverrides, NoneIsNxdomainForThatPtrOnly) {
   EXPECT_EQ(query(app_, "9.9.9.10.in-addr.arpa.", "PTR").rcode, Rcode::nxdomain);
   EXPECT_EQ(one("8.9.9.10.in-addr.arpa.", "PTR"),
             "8.9.9.10.in-addr.arpa. 600 IN PTR ip-10-9-9-8.pool.example.net.");
+}
+
+// Inside an app::Batch (one recvmmsg of the server) every query reads the same snapshot; the
+// snapshot is released when the batch ends, so the next query sees what was committed.
+TEST_F(EngineOverrides, ABatchAnswersFromOneSnapshotAndReleasesIt) {
+  const auto addr = *dns::IpAddress::parse("10.7.7.7");
+  const std::string synthesized = "7.7.7.10.in-addr.arpa. 600 IN PTR ip-10-7-7-7.pool.example.net.";
+  const std::string overridden = "7.7.7.10.in-addr.arpa. 300 IN PTR batch.customer.example.";
+  {
+    const app::Batch batch;
+    EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), synthesized);
+    writer_->put_address(addr, Override::name("batch.customer.example.", 300));
+    EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), synthesized);  // same snapshot
+    EXPECT_EQ(query(app_, "batch.customer.example.", "A").rcode, Rcode::nxdomain);
+  }
+  // Outside any batch: a fresh snapshot per query. Had the batch's transaction leaked, this
+  // query would still see the old one.
+  EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), overridden);
+  {
+    const app::Batch batch;
+    EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), overridden);  // a new batch, a new snapshot
+    EXPECT_TRUE(writer_->erase_address(addr));
+  }
+  EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), synthesized);
 }
 
 TEST_F(EngineOverrides, PrefixOverrideJoinsTheLongestPrefixMatch) {
