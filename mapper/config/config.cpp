@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include "mapper/config/config.h"
 
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -68,24 +71,121 @@ std::string prefix_key(const dns::Prefix& p) {
   return k;
 }
 
-Mark mark_of(const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  if (m.line < 0) {
-    return {};
+/// The part of a YAML node the loader reads: kind, position, scalar text and children. Built
+/// from yaml-cpp's parser events, it costs a fraction of YAML::Load's tree of shared nodes,
+/// which dominated loading 100k prefixes. Reads like YAML::Node: an absent key gives an
+/// undefined node that tests false.
+struct Node {
+  enum class Kind : std::uint8_t { undefined, null, scalar, sequence, map };
+  Kind kind = Kind::undefined;
+  Mark mark;
+  std::string scalar;       // scalars only
+  std::vector<Node> items;  // sequence: the elements; map: key, value, key, value, ...
+
+  explicit operator bool() const noexcept { return kind != Kind::undefined; }
+  bool IsNull() const noexcept { return kind == Kind::null; }
+  bool IsScalar() const noexcept { return kind == Kind::scalar; }
+  bool IsSequence() const noexcept { return kind == Kind::sequence; }
+  bool IsMap() const noexcept { return kind == Kind::map; }
+  const std::string& Scalar() const noexcept { return scalar; }
+  std::size_t size() const noexcept { return kind == Kind::map ? items.size() / 2 : items.size(); }
+  const Node& operator[](std::size_t i) const noexcept { return items[i]; }
+  /// The value of the first scalar key equal to `key` (as yaml-cpp does with duplicates).
+  const Node& operator[](std::string_view key) const noexcept {
+    static const Node absent;
+    if (kind == Kind::map) {
+      for (std::size_t i = 0; i < items.size(); i += 2) {
+        if (items[i].IsScalar() && items[i].scalar == key) {
+          return items[i + 1];
+        }
+      }
+    }
+    return absent;
   }
-  return Mark{m.line + 1, m.column + 1};
-}
+};
+
+/// Builds a Node tree from parser events. Aliases get a copy of their anchored node.
+class TreeBuilder : public YAML::EventHandler {
+ public:
+  Node root;
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    done(add(mark, Node::Kind::null), anchor);
+  }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    Node copy = it != anchors_.end() ? it->second : Node{Node::Kind::null, {}, {}, {}};
+    place(std::move(copy));
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Node& n = add(mark, Node::Kind::scalar);
+    n.scalar = value;
+    done(n, anchor);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open_.push_back({&add(mark, Node::Kind::sequence), anchor});
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open_.push_back({&add(mark, Node::Kind::map), anchor});
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  static Mark to_mark(const YAML::Mark& m) {
+    return m.line < 0 ? Mark{} : Mark{m.line + 1, m.column + 1};
+  }
+  /// Appends to the innermost open collection (children are only added to the innermost, so
+  /// the pointers kept in open_ stay valid).
+  Node& place(Node n) {
+    if (open_.empty()) {
+      root = std::move(n);
+      return root;
+    }
+    auto& items = open_.back().node->items;
+    items.push_back(std::move(n));
+    return items.back();
+  }
+  Node& add(const YAML::Mark& mark, Node::Kind kind) {
+    Node n;
+    n.kind = kind;
+    n.mark = to_mark(mark);
+    return place(std::move(n));
+  }
+  void done(const Node& n, YAML::anchor_t anchor) {
+    if (anchor != YAML::NullAnchor) {
+      anchors_[anchor] = n;
+    }
+  }
+  void close() {
+    const Open o = open_.back();
+    open_.pop_back();
+    done(*o.node, o.anchor);
+  }
+
+  struct Open {
+    Node* node;
+    YAML::anchor_t anchor;
+  };
+  std::vector<Open> open_;
+  std::map<YAML::anchor_t, Node> anchors_;
+};
 
 class Loader {
  public:
   Loader(std::string file, std::vector<Error>& errors) : file_(std::move(file)), errors_(errors) {}
 
-  void error(const YAML::Node& at, const std::string& path, const std::string& message) {
-    errors_.push_back(Error{file_, mark_of(at), path, message});
+  void error(const Node& at, const std::string& path, const std::string& message) {
+    errors_.push_back(Error{file_, at.mark, path, message});
   }
 
   /// Checks a mapping: every key known, none repeated. Returns false if `n` is not a map.
-  bool check_map(const YAML::Node& n, const std::string& path,
+  bool check_map(const Node& n, const std::string& path,
                  std::initializer_list<std::string_view> allowed) {
     if (!n.IsMap()) {
       error(n, path, "expected a mapping");
@@ -99,8 +199,9 @@ class Loader {
     };
     std::array<Seen, 16> seen{};
     std::size_t nseen = 0;
-    for (const auto& kv : n) {
-      const std::string& key = kv.first.Scalar();
+    for (std::size_t i = 0; i < n.items.size(); i += 2) {
+      const Node& key_n = n.items[i];
+      const std::string& key = key_n.Scalar();
       auto kpath = [&] { return path.empty() ? key : path + "." + key; };
       bool known = false;
       for (auto a : allowed) {
@@ -111,21 +212,21 @@ class Loader {
         for (auto a : allowed) {
           list += (list.empty() ? "" : ", ") + std::string(a);
         }
-        error(kv.first, kpath(), "unknown key (expected one of: " + list + ")");
+        error(key_n, kpath(), "unknown key (expected one of: " + list + ")");
       }
       const auto dup = std::find_if(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(nseen),
                                     [&](const Seen& x) { return x.key == key; });
       if (dup != seen.begin() + static_cast<std::ptrdiff_t>(nseen)) {
-        error(kv.first, kpath(),
+        error(key_n, kpath(),
               "duplicate key (first given at line " + std::to_string(dup->line) + ")");
       } else if (nseen < seen.size()) {
-        seen[nseen++] = Seen{key, mark_of(kv.first).line};
+        seen[nseen++] = Seen{key, key_n.mark.line};
       }
     }
     return true;
   }
 
-  std::optional<std::uint32_t> u32(const YAML::Node& n, const std::string& path,
+  std::optional<std::uint32_t> u32(const Node& n, const std::string& path,
                                    std::uint32_t max = 0x7FFFFFFF) {
     if (!n.IsScalar()) {
       error(n, path, "expected a number");
@@ -145,7 +246,7 @@ class Loader {
     return static_cast<std::uint32_t>(v);
   }
 
-  std::optional<bool> boolean(const YAML::Node& n, const std::string& path) {
+  std::optional<bool> boolean(const Node& n, const std::string& path) {
     if (n.IsScalar()) {
       const std::string& s = n.Scalar();
       if (s == "true" || s == "yes" || s == "on") {
@@ -159,7 +260,7 @@ class Loader {
     return std::nullopt;
   }
 
-  std::optional<dns::Name> name(const YAML::Node& n, const std::string& path) {
+  std::optional<dns::Name> name(const Node& n, const std::string& path) {
     if (!n.IsScalar() || n.Scalar().empty()) {
       error(n, path, "expected a domain name");
       return std::nullopt;
@@ -177,8 +278,8 @@ class Loader {
     return *parsed;
   }
 
-  void load(const YAML::Node& root, Config& c) {
-    if (!root.IsDefined() || root.IsNull()) {
+  void load(const Node& root, Config& c) {
+    if (!root || root.IsNull()) {
       errors_.push_back(Error{file_, {}, "", "empty configuration"});
       return;
     }
@@ -200,8 +301,8 @@ class Loader {
   }
 
  private:
-  void load_soa(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["soa"];
+  void load_soa(const Node& root, Config& c) {
+    const Node& n = root["soa"];
     if (!n) {
       error(root, "soa", "required: soa { mname, rname, refresh, retry, expire, minimum, ttl }");
       return;
@@ -242,8 +343,8 @@ class Loader {
     }
   }
 
-  void load_ns(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["ns"];
+  void load_ns(const Node& root, Config& c) {
+    const Node& n = root["ns"];
     if (!n) {
       error(root, "ns", "required: a list of name servers");
       return;
@@ -259,8 +360,8 @@ class Loader {
     }
   }
 
-  void load_zones(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["zones"];
+  void load_zones(const Node& root, Config& c) {
+    const Node& n = root["zones"];
     if (!n) {
       return;
     }
@@ -284,13 +385,13 @@ class Loader {
                   "zone listed twice (first at line " + std::to_string(z.mark.line) + ")");
           }
         }
-        c.zones.push_back(ZoneConfig{*v, mark_of(n[i])});
+        c.zones.push_back(ZoneConfig{*v, n[i].mark});
       }
     }
   }
 
-  void load_prefixes(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["prefixes"];
+  void load_prefixes(const Node& root, Config& c) {
+    const Node& n = root["prefixes"];
     if (!n) {
       return;
     }
@@ -301,36 +402,21 @@ class Loader {
     std::unordered_map<std::string, int> seen;  // prefix key -> line, for duplicates
     c.prefixes.reserve(n.size());
     for (std::size_t i = 0; i < n.size(); ++i) {
-      const YAML::Node item = n[i];
+      const Node& item = n[i];
       const std::string path = "prefixes[" + std::to_string(i) + "]";
       if (!check_map(item, path,
                      {"prefix", "name", "ttl", "blank", "forward", "reverse", "classless"})) {
         continue;
       }
-      // One pass over the keys: yaml-cpp's node["key"] converts and compares every key of
-      // the map on each call, which dominates loading 100k prefixes.
-      std::array<std::optional<YAML::Node>, 7> found;
-      static constexpr std::array<std::string_view, 7> kKeys{
-          "prefix", "name", "ttl", "blank", "forward", "reverse", "classless"};
-      for (const auto& kv : item) {
-        const std::string& key = kv.first.Scalar();
-        for (std::size_t k = 0; k < kKeys.size(); ++k) {
-          if (key == kKeys[k] && !found[k]) {
-            found[k].emplace(kv.second);
-          }
-        }
-      }
-      const YAML::Node absent(YAML::NodeType::Undefined);
-      auto pick = [&](std::size_t k) -> const YAML::Node& { return found[k] ? *found[k] : absent; };
-      const YAML::Node& prefix_n = pick(0);
-      const YAML::Node& name_n = pick(1);
-      const YAML::Node& ttl_n = pick(2);
-      const YAML::Node& blank_n = pick(3);
-      const YAML::Node& forward_n = pick(4);
-      const YAML::Node& reverse_n = pick(5);
-      const YAML::Node& classless_n = pick(6);
+      const Node& prefix_n = item["prefix"];
+      const Node& name_n = item["name"];
+      const Node& ttl_n = item["ttl"];
+      const Node& blank_n = item["blank"];
+      const Node& forward_n = item["forward"];
+      const Node& reverse_n = item["reverse"];
+      const Node& classless_n = item["classless"];
       PrefixConfig p;
-      p.mark = mark_of(item);
+      p.mark = item.mark;
       p.path = path;
       bool ok = true;
       if (!prefix_n || !prefix_n.IsScalar()) {
@@ -373,7 +459,7 @@ class Loader {
           ok = false;
         } else {
           p.name_template = name_n.Scalar();
-          p.name_mark = mark_of(name_n);
+          p.name_mark = name_n.mark;
         }
       }
       if (p.blank && name_n) {
@@ -403,8 +489,8 @@ class Loader {
     }
   }
 
-  void load_store(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["store"];
+  void load_store(const Node& root, Config& c) {
+    const Node& n = root["store"];
     if (!n) {
       return;
     }
@@ -412,7 +498,7 @@ class Loader {
       return;
     }
     c.store.present = true;
-    c.store.mark = mark_of(n);
+    c.store.mark = n.mark;
     if (!n["path"] || !n["path"].IsScalar() || n["path"].Scalar().empty()) {
       error(n, "store.path", "required: the directory of the LMDB store");
     } else {
@@ -429,8 +515,8 @@ class Loader {
     }
   }
 
-  void load_listen(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["listen"];
+  void load_listen(const Node& root, Config& c) {
+    const Node& n = root["listen"];
     if (!n) {
       return;
     }
@@ -474,8 +560,11 @@ LoadResult load_text(const std::string& text, const std::string& file) {
   LoadResult r;
   r.config.file = file;
   try {
-    const YAML::Node root = YAML::Load(text);
-    Loader(file, r.errors).load(root, r.config);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    TreeBuilder tree;
+    parser.HandleNextDocument(tree);  // the first document, as YAML::Load reads
+    Loader(file, r.errors).load(tree.root, r.config);
   } catch (const YAML::Exception& e) {
     r.errors.push_back(Error{file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
   }
