@@ -20,6 +20,42 @@ bool any_zone_contains(const std::vector<dns::Name>& zones, const dns::Name& n) 
                      [&](const dns::Name& z) { return n.is_subdomain_of(z); });
 }
 
+/// A reverse zone as its prefix: the octet (IPv4) or nibble (IPv6) boundary at or above a
+/// rule's prefix, or for a classless rule its RFC 2317 block.
+struct ZoneKey {
+  dns::Prefix prefix;
+  bool classless = false;
+
+  /// Labels of the zone's name (in-addr.arpa. and ip6.arpa. have two).
+  std::size_t label_count() const noexcept {
+    if (classless) {
+      return 6;  // "N/L.c.b.a.in-addr.arpa."
+    }
+    return 2 + prefix.length / (prefix.address.is_v4() ? 8U : 4U);
+  }
+  friend bool operator==(const ZoneKey&, const ZoneKey&) noexcept = default;
+};
+
+struct ZoneKeyHash {
+  std::size_t operator()(const ZoneKey& k) const noexcept {
+    const dns::IpAddress& a = k.prefix.address;
+    std::uint64_t h = a.hi() * 0x9E3779B97F4A7C15ULL ^ a.lo();
+    h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL;
+    return static_cast<std::size_t>(h ^ (h >> 32) ^ (std::uint64_t{k.prefix.length} << 1) ^
+                                    (k.classless ? 1U : 0U));
+  }
+};
+
+ZoneKey zone_key(const Rule& r) {
+  const dns::Prefix& p = r.prefix;
+  if (r.classless && p.address.is_v4() && p.length > 24) {
+    return ZoneKey{p, true};
+  }
+  const unsigned step = p.address.is_v4() ? 8 : 4;
+  const auto len = static_cast<std::uint8_t>(p.length / step * step);
+  return ZoneKey{dns::Prefix{p.address.masked(len), len}, false};
+}
+
 }  // namespace
 
 /// A prefix override from the store, compiled once per store generation.
@@ -161,28 +197,36 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
   m->table_ = std::move(*table);
 
   // Reverse zones: the octet/nibble boundary at or above each prefix, merged so that no
-  // zone lies inside another.
-  std::vector<dns::Name> apexes;
-  for (const Rule& r : m->rules_) {
-    apexes.push_back(reverse_zone_for(r.prefix, r.classless));
-  }
-  std::sort(apexes.begin(), apexes.end(), [](const dns::Name& a, const dns::Name& b) {
-    return a.label_count() < b.label_count();
-  });
-  std::unordered_set<dns::Name, dns::NameHash> kept;
-  for (const auto& a : apexes) {
-    bool covered = false;
-    for (dns::Name n = a; !covered; n = n.parent()) {
-      covered = kept.count(n) != 0;
-      if (n.is_root()) {
-        break;
+  // zone lies inside another. Zones nest as their prefixes do, so this works on prefixes and
+  // makes names only for the zones kept.
+  std::vector<ZoneKey> zones;
+  {
+    std::unordered_set<ZoneKey, ZoneKeyHash> unique;
+    for (const Rule& r : m->rules_) {
+      const ZoneKey k = zone_key(r);
+      if (unique.insert(k).second) {
+        zones.push_back(k);
       }
     }
+  }
+  // Parents first; the order of the configuration among zones of the same depth.
+  std::stable_sort(zones.begin(), zones.end(), [](const ZoneKey& a, const ZoneKey& b) {
+    return a.label_count() < b.label_count();
+  });
+  std::unordered_set<ZoneKey, ZoneKeyHash> kept;
+  for (const ZoneKey& z : zones) {
+    const unsigned step = z.prefix.address.is_v4() ? 8 : 4;
+    bool covered = false;
+    for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
+      const auto l = static_cast<std::uint8_t>(len);
+      covered = kept.count(ZoneKey{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
+    }
     if (!covered) {
-      kept.insert(a);
-      m->reverse_zones_.push_back(a);
+      kept.insert(z);
+      m->reverse_zones_.push_back(reverse_zone_for(z.prefix, z.classless));
     }
   }
+  m->reverse_zones_.shrink_to_fit();
 
   // Forward index and the empty non-terminals above each template's names.
   std::unordered_map<std::string, std::uint32_t> group_of;
