@@ -2,7 +2,9 @@
 #include "mapper/engine/mapper.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bitset>
 #include <exception>
 #include <stdexcept>
 #include <unordered_map>
@@ -43,6 +45,20 @@ struct ZoneKeyHash {
     h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL;
     return static_cast<std::size_t>(h ^ (h >> 32) ^ (std::uint64_t{k.prefix.length} << 1) ^
                                     (k.classless ? 1U : 0U));
+  }
+};
+
+/// A template text with its family and, where it matters, its prefix length.
+struct TemplateKey {
+  std::string_view text;
+  bool v4 = false;
+  std::uint8_t length = 0;
+  friend bool operator==(const TemplateKey&, const TemplateKey&) noexcept = default;
+};
+
+struct TemplateKeyHash {
+  std::size_t operator()(const TemplateKey& k) const noexcept {
+    return std::hash<std::string_view>{}(k.text) ^ (std::size_t{k.length} << 1 | k.v4);
   }
 };
 
@@ -150,7 +166,10 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
   }
 
   PrefixTable::Builder builder;
-  std::unordered_set<std::string> validated_shapes;
+  // Prefixes of one shape (template text, family, length) copy its compiled template: the full
+  // sample check runs once per shape, further prefixes check their first and last address
+  // only. A shape whose first compile failed is compiled again for each prefix (no samples).
+  std::unordered_map<TemplateKey, std::optional<Template>, TemplateKeyHash> shapes;
   m->rules_.reserve(config.prefixes.size());
   for (const auto& p : config.prefixes) {
     Rule r;
@@ -161,13 +180,14 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     r.reverse = p.reverse && !p.blank;
     r.classless = p.classless;
     if (!p.blank) {
-      // The full sample check runs once per (template, family, prefix length); further
-      // prefixes with the same shape check their first and last address only.
-      const std::string shape = p.name_template + (p.prefix.address.is_v4() ? "/4/" : "/6/") +
-                                std::to_string(p.prefix.length);
-      const bool fresh_shape = validated_shapes.insert(shape).second;
-      auto t = Template::compile(p.name_template, p.prefix,
-                                 fresh_shape ? Template::kValidationSamples : 0);
+      const TemplateKey shape{p.name_template, p.prefix.address.is_v4(), p.prefix.length};
+      auto [it, fresh] = shapes.try_emplace(shape);
+      auto t = fresh        ? Template::compile(p.name_template, p.prefix)
+               : it->second ? it->second->for_prefix(p.prefix, 0)
+                            : Template::compile(p.name_template, p.prefix, 0);
+      if (fresh && t) {
+        it->second = *t;
+      }
       if (!t) {
         error(p.name_mark, p.path + ".name", t.error());
         continue;
@@ -214,22 +234,28 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     return a.label_count() < b.label_count();
   });
   std::unordered_set<ZoneKey, ZoneKeyHash> kept;
+  std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
   for (const ZoneKey& z : zones) {
-    const unsigned step = z.prefix.address.is_v4() ? 8 : 4;
+    const bool v4 = z.prefix.address.is_v4();
+    const unsigned step = v4 ? 8 : 4;
     bool covered = false;
     for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
       const auto l = static_cast<std::uint8_t>(len);
-      covered = kept.count(ZoneKey{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
+      covered = kept_lengths[v4 ? 0 : 1][len] &&
+                kept.count(ZoneKey{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
     }
     if (!covered) {
       kept.insert(z);
+      if (!z.classless) {
+        kept_lengths[v4 ? 0 : 1].set(z.prefix.length);
+      }
       m->reverse_zones_.push_back(reverse_zone_for(z.prefix, z.classless));
     }
   }
   m->reverse_zones_.shrink_to_fit();
 
   // Forward index and the empty non-terminals above each template's names.
-  std::unordered_map<std::string, std::uint32_t> group_of;
+  std::unordered_map<TemplateKey, std::uint32_t, TemplateKeyHash> group_of;
   for (std::uint32_t i = 0; i < m->rules_.size(); ++i) {
     const Rule& r = m->rules_[i];
     if (!r.forward) {
@@ -237,7 +263,7 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     }
     const dns::Name& suffix = r.name->suffix();
     // One group per distinct template (and family): a query parses a name once per group.
-    const std::string key = r.name->text() + (r.prefix.address.is_v4() ? "/4" : "/6");
+    const TemplateKey key{r.name->text(), r.prefix.address.is_v4(), 0};
     auto [it, fresh] = group_of.emplace(key, static_cast<std::uint32_t>(m->forward_groups_.size()));
     if (fresh) {
       m->forward_groups_.push_back(ForwardGroup{suffix, i, r.name->self_contained(), {}});
