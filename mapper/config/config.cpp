@@ -60,128 +60,162 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
 
 namespace {
 
-/// Family, address bytes and length: equal for equal prefixes.
-std::string prefix_key(const dns::Prefix& p) {
-  std::string k(18, '\0');
-  k[0] = static_cast<char>(p.family());
-  for (std::size_t i = 0; i < 16; ++i) {
-    k[i + 1] = static_cast<char>(p.address.bytes()[i]);
-  }
-  k[17] = static_cast<char>(p.length);
-  return k;
-}
-
-/// The part of a YAML node the loader reads: kind, position, scalar text and children. Built
-/// from yaml-cpp's parser events, it costs a fraction of YAML::Load's tree of shared nodes,
-/// which dominated loading 100k prefixes. Reads like YAML::Node: an absent key gives an
-/// undefined node that tests false.
-struct Node {
-  enum class Kind : std::uint8_t { undefined, null, scalar, sequence, map };
-  Kind kind = Kind::undefined;
-  Mark mark;
-  std::string scalar;       // scalars only
-  std::vector<Node> items;  // sequence: the elements; map: key, value, key, value, ...
-
-  explicit operator bool() const noexcept { return kind != Kind::undefined; }
-  bool IsNull() const noexcept { return kind == Kind::null; }
-  bool IsScalar() const noexcept { return kind == Kind::scalar; }
-  bool IsSequence() const noexcept { return kind == Kind::sequence; }
-  bool IsMap() const noexcept { return kind == Kind::map; }
-  const std::string& Scalar() const noexcept { return scalar; }
-  std::size_t size() const noexcept { return kind == Kind::map ? items.size() / 2 : items.size(); }
-  const Node& operator[](std::size_t i) const noexcept { return items[i]; }
-  /// The value of the first scalar key equal to `key` (as yaml-cpp does with duplicates).
-  const Node& operator[](std::string_view key) const noexcept {
-    static const Node absent;
-    if (kind == Kind::map) {
-      for (std::size_t i = 0; i < items.size(); i += 2) {
-        if (items[i].IsScalar() && items[i].scalar == key) {
-          return items[i + 1];
-        }
-      }
-    }
-    return absent;
+struct PrefixHash {
+  std::size_t operator()(const dns::Prefix& p) const noexcept {
+    std::uint64_t h = p.address.hi() * 0x9E3779B97F4A7C15ULL ^ p.address.lo();
+    h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL;
+    return static_cast<std::size_t>(h ^ (h >> 32) ^ p.length ^ (p.address.is_v4() ? 0x100U : 0U));
   }
 };
 
-/// Builds a Node tree from parser events. Aliases get a copy of their anchored node.
-class TreeBuilder : public YAML::EventHandler {
+/// A YAML document as the loader reads it: kind, position, scalar text and children of each
+/// node, in three flat arrays built from yaml-cpp's parser events. It costs a fraction of
+/// YAML::Load's tree of shared nodes, which dominated loading 100k prefixes.
+class Document : public YAML::EventHandler {
  public:
-  Node root;
+  enum class Kind : std::uint8_t { null, scalar, sequence, map };
+
+ private:
+  static constexpr std::uint32_t kNone = 0xFFFFFFFFU;
+  struct Raw {
+    Kind kind;
+    Mark mark;
+    std::uint32_t begin = 0;  // scalar: into text_; collection: into kids_
+    std::uint32_t count = 0;  // scalar: characters; sequence: elements; map: keys + values
+  };
+
+ public:
+  /// A node of the document, read like a YAML::Node: an absent key or index gives an
+  /// undefined node that tests false. Valid while its document lives.
+  class Node {
+   public:
+    Node() = default;
+    explicit operator bool() const noexcept { return doc_ != nullptr; }
+    bool IsNull() const noexcept { return is(Kind::null); }
+    bool IsScalar() const noexcept { return is(Kind::scalar); }
+    bool IsSequence() const noexcept { return is(Kind::sequence); }
+    bool IsMap() const noexcept { return is(Kind::map); }
+    Mark mark() const noexcept { return doc_ != nullptr ? raw().mark : Mark{}; }
+    /// The text of a scalar, else "".
+    std::string_view Scalar() const noexcept {
+      return IsScalar() ? std::string_view(doc_->text_).substr(raw().begin, raw().count)
+                        : std::string_view();
+    }
+    /// Elements of a sequence, pairs of a map.
+    std::size_t size() const noexcept {
+      return IsSequence() ? raw().count : IsMap() ? raw().count / 2 : 0;
+    }
+    Node operator[](std::size_t i) const noexcept { return IsSequence() ? child(i) : Node(); }
+    Node key(std::size_t i) const noexcept { return IsMap() ? child(2 * i) : Node(); }
+    Node value(std::size_t i) const noexcept { return IsMap() ? child(2 * i + 1) : Node(); }
+    /// The value of the first scalar key equal to `key` (as yaml-cpp does with duplicates).
+    Node operator[](std::string_view key_text) const noexcept {
+      for (std::size_t i = 0; i < size(); ++i) {
+        const Node k = key(i);
+        if (k.IsScalar() && k.Scalar() == key_text) {
+          return value(i);
+        }
+      }
+      return Node();
+    }
+
+   private:
+    friend class Document;
+    Node(const Document* doc, std::uint32_t index) : doc_(doc), index_(index) {}
+    const Raw& raw() const noexcept { return doc_->nodes_[index_]; }
+    bool is(Kind k) const noexcept { return doc_ != nullptr && raw().kind == k; }
+    Node child(std::size_t i) const noexcept {
+      return i < raw().count ? Node(doc_, doc_->kids_[raw().begin + i]) : Node();
+    }
+    const Document* doc_ = nullptr;
+    std::uint32_t index_ = 0;
+  };
+
+  /// The first document's root; undefined when the text holds none.
+  Node root() const noexcept { return root_ == kNone ? Node() : Node(this, root_); }
 
   void OnDocumentStart(const YAML::Mark&) override {}
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
-    done(add(mark, Node::Kind::null), anchor);
+    add(mark, Kind::null, anchor);
   }
   void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
+    // The anchored node itself, as in yaml-cpp (the parser rejects unknown anchors).
     auto it = anchors_.find(anchor);
-    Node copy = it != anchors_.end() ? it->second : Node{Node::Kind::null, {}, {}, {}};
-    place(std::move(copy));
+    if (it != anchors_.end()) {
+      place(it->second);
+    }
   }
   void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                 const std::string& value) override {
-    Node& n = add(mark, Node::Kind::scalar);
-    n.scalar = value;
-    done(n, anchor);
+    Raw& r = nodes_[add(mark, Kind::scalar, anchor)];
+    r.begin = static_cast<std::uint32_t>(text_.size());
+    r.count = static_cast<std::uint32_t>(value.size());
+    text_ += value;
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
-    open_.push_back({&add(mark, Node::Kind::sequence), anchor});
+    open(add(mark, Kind::sequence, anchor));
   }
   void OnSequenceEnd() override { close(); }
   void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
-    open_.push_back({&add(mark, Node::Kind::map), anchor});
+    open(add(mark, Kind::map, anchor));
   }
   void OnMapEnd() override { close(); }
 
  private:
-  static Mark to_mark(const YAML::Mark& m) {
-    return m.line < 0 ? Mark{} : Mark{m.line + 1, m.column + 1};
-  }
-  /// Appends to the innermost open collection (children are only added to the innermost, so
-  /// the pointers kept in open_ stay valid).
-  Node& place(Node n) {
-    if (open_.empty()) {
-      root = std::move(n);
-      return root;
-    }
-    auto& items = open_.back().node->items;
-    items.push_back(std::move(n));
-    return items.back();
-  }
-  Node& add(const YAML::Mark& mark, Node::Kind kind) {
-    Node n;
-    n.kind = kind;
-    n.mark = to_mark(mark);
-    return place(std::move(n));
-  }
-  void done(const Node& n, YAML::anchor_t anchor) {
+  struct Open {
+    std::uint32_t node;
+    std::size_t first_pending;  // its children so far: pending_[first_pending..]
+  };
+
+  std::uint32_t add(const YAML::Mark& m, Kind kind, YAML::anchor_t anchor) {
+    const auto index = static_cast<std::uint32_t>(nodes_.size());
+    nodes_.push_back(Raw{kind, m.line < 0 ? Mark{} : Mark{m.line + 1, m.column + 1}});
     if (anchor != YAML::NullAnchor) {
-      anchors_[anchor] = n;
+      anchors_[anchor] = index;
+    }
+    place(index);
+    return index;
+  }
+  void place(std::uint32_t index) {
+    if (open_.empty()) {
+      root_ = index;
+    } else {
+      pending_.push_back(index);
     }
   }
+  void open(std::uint32_t index) { open_.push_back(Open{index, pending_.size()}); }
+  /// A collection's children become one contiguous run of kids_.
   void close() {
     const Open o = open_.back();
     open_.pop_back();
-    done(*o.node, o.anchor);
+    Raw& r = nodes_[o.node];
+    r.begin = static_cast<std::uint32_t>(kids_.size());
+    r.count = static_cast<std::uint32_t>(pending_.size() - o.first_pending);
+    kids_.insert(kids_.end(), pending_.begin() + static_cast<std::ptrdiff_t>(o.first_pending),
+                 pending_.end());
+    pending_.resize(o.first_pending);
   }
 
-  struct Open {
-    Node* node;
-    YAML::anchor_t anchor;
-  };
+  std::vector<Raw> nodes_;
+  std::vector<std::uint32_t> kids_;
+  std::string text_;
+  std::uint32_t root_ = kNone;
   std::vector<Open> open_;
-  std::map<YAML::anchor_t, Node> anchors_;
+  std::vector<std::uint32_t> pending_;  // children of the open collections, innermost last
+  std::map<YAML::anchor_t, std::uint32_t> anchors_;
 };
+
+using Node = Document::Node;
 
 class Loader {
  public:
   Loader(std::string file, std::vector<Error>& errors) : file_(std::move(file)), errors_(errors) {}
 
   void error(const Node& at, const std::string& path, const std::string& message) {
-    errors_.push_back(Error{file_, at.mark, path, message});
+    errors_.push_back(Error{file_, at.mark(), path, message});
   }
 
   /// Checks a mapping: every key known, none repeated. Returns false if `n` is not a map.
@@ -199,10 +233,10 @@ class Loader {
     };
     std::array<Seen, 16> seen{};
     std::size_t nseen = 0;
-    for (std::size_t i = 0; i < n.items.size(); i += 2) {
-      const Node& key_n = n.items[i];
-      const std::string& key = key_n.Scalar();
-      auto kpath = [&] { return path.empty() ? key : path + "." + key; };
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const Node key_n = n.key(i);
+      const std::string_view key = key_n.Scalar();
+      auto kpath = [&] { return path.empty() ? std::string(key) : path + "." + std::string(key); };
       bool known = false;
       for (auto a : allowed) {
         known = known || a == key;
@@ -220,7 +254,7 @@ class Loader {
         error(key_n, kpath(),
               "duplicate key (first given at line " + std::to_string(dup->line) + ")");
       } else if (nseen < seen.size()) {
-        seen[nseen++] = Seen{key, key_n.mark.line};
+        seen[nseen++] = Seen{key, key_n.mark().line};
       }
     }
     return true;
@@ -232,7 +266,7 @@ class Loader {
       error(n, path, "expected a number");
       return std::nullopt;
     }
-    const std::string& s = n.Scalar();
+    const std::string s(n.Scalar());
     std::uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || ptr != s.data() + s.size() || s.empty()) {
@@ -248,7 +282,7 @@ class Loader {
 
   std::optional<bool> boolean(const Node& n, const std::string& path) {
     if (n.IsScalar()) {
-      const std::string& s = n.Scalar();
+      const std::string_view s = n.Scalar();
       if (s == "true" || s == "yes" || s == "on") {
         return true;
       }
@@ -268,11 +302,13 @@ class Loader {
     auto parsed = dns::Name::from_text(n.Scalar());
     if (!parsed) {
       error(n, path,
-            "bad domain name '" + n.Scalar() + "': " + std::string(errc_message(parsed.error())));
+            "bad domain name '" + std::string(n.Scalar()) +
+                "': " + std::string(errc_message(parsed.error())));
       return std::nullopt;
     }
     if (n.Scalar().back() != '.') {
-      error(n, path, "domain name '" + n.Scalar() + "' must be absolute (end with a dot)");
+      error(n, path,
+            "domain name '" + std::string(n.Scalar()) + "' must be absolute (end with a dot)");
       return std::nullopt;
     }
     return *parsed;
@@ -385,7 +421,7 @@ class Loader {
                   "zone listed twice (first at line " + std::to_string(z.mark.line) + ")");
           }
         }
-        c.zones.push_back(ZoneConfig{*v, n[i].mark});
+        c.zones.push_back(ZoneConfig{*v, n[i].mark()});
       }
     }
   }
@@ -399,7 +435,7 @@ class Loader {
       error(n, "prefixes", "expected a list of { prefix: CIDR, name: TEMPLATE }");
       return;
     }
-    std::unordered_map<std::string, int> seen;  // prefix key -> line, for duplicates
+    std::unordered_map<dns::Prefix, int, PrefixHash> seen;  // prefix -> line, for duplicates
     c.prefixes.reserve(n.size());
     for (std::size_t i = 0; i < n.size(); ++i) {
       const Node& item = n[i];
@@ -416,7 +452,7 @@ class Loader {
       const Node& reverse_n = item["reverse"];
       const Node& classless_n = item["classless"];
       PrefixConfig p;
-      p.mark = item.mark;
+      p.mark = item.mark();
       p.path = path;
       bool ok = true;
       if (!prefix_n || !prefix_n.IsScalar()) {
@@ -431,7 +467,7 @@ class Loader {
             hint = loose ? " (did you mean " + loose->to_string() + "?)" : "";
           }
           error(prefix_n, path + ".prefix",
-                "bad prefix '" + prefix_n.Scalar() +
+                "bad prefix '" + std::string(prefix_n.Scalar()) +
                     "': " + std::string(errc_message(parsed.error())) + hint);
           ok = false;
         } else {
@@ -459,7 +495,7 @@ class Loader {
           ok = false;
         } else {
           p.name_template = name_n.Scalar();
-          p.name_mark = name_n.mark;
+          p.name_mark = name_n.mark();
         }
       }
       if (p.blank && name_n) {
@@ -475,7 +511,7 @@ class Loader {
         ok = false;
       }
       if (ok) {
-        auto [it, fresh] = seen.emplace(prefix_key(p.prefix), p.mark.line);
+        auto [it, fresh] = seen.emplace(p.prefix, p.mark.line);
         if (!fresh) {
           error(prefix_n, path + ".prefix",
                 "prefix " + p.prefix.to_string() + " is already configured at line " +
@@ -498,14 +534,15 @@ class Loader {
       return;
     }
     c.store.present = true;
-    c.store.mark = n.mark;
+    c.store.mark = n.mark();
     if (!n["path"] || !n["path"].IsScalar() || n["path"].Scalar().empty()) {
       error(n, "store.path", "required: the directory of the LMDB store");
     } else {
-      c.store.path = n["path"].Scalar();
+      c.store.path = std::string(n["path"].Scalar());
     }
     if (n["map_size"]) {
-      auto v = n["map_size"].IsScalar() ? parse_size(n["map_size"].Scalar()) : std::nullopt;
+      auto v =
+          n["map_size"].IsScalar() ? parse_size(std::string(n["map_size"].Scalar())) : std::nullopt;
       if (!v || *v < (1ULL << 16)) {
         error(n["map_size"], "store.map_size",
               "expected a size of at least 64KiB such as 4GiB, 512MiB or a byte count");
@@ -530,7 +567,7 @@ class Loader {
         error(n[i], path, "expected ADDR:PORT");
         continue;
       }
-      const std::string& s = n[i].Scalar();
+      const std::string s(n[i].Scalar());
       const auto colon = s.rfind(':');
       std::string addr = colon == std::string::npos ? "" : s.substr(0, colon);
       if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') {
@@ -562,9 +599,9 @@ LoadResult load_text(const std::string& text, const std::string& file) {
   try {
     std::istringstream in(text);
     YAML::Parser parser(in);
-    TreeBuilder tree;
-    parser.HandleNextDocument(tree);  // the first document, as YAML::Load reads
-    Loader(file, r.errors).load(tree.root, r.config);
+    Document doc;
+    parser.HandleNextDocument(doc);  // the first document, as YAML::Load reads
+    Loader(file, r.errors).load(doc.root(), r.config);
   } catch (const YAML::Exception& e) {
     r.errors.push_back(Error{file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
   }
