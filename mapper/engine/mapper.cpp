@@ -22,24 +22,16 @@ bool any_zone_contains(const std::vector<dns::Name>& zones, const dns::Name& n) 
                      [&](const dns::Name& z) { return n.is_subdomain_of(z); });
 }
 
-/// A reverse zone as its prefix: the octet (IPv4) or nibble (IPv6) boundary at or above a
-/// rule's prefix, or for a classless rule its RFC 2317 block.
-struct ZoneKey {
-  dns::Prefix prefix;
-  bool classless = false;
-
-  /// Labels of the zone's name (in-addr.arpa. and ip6.arpa. have two).
-  std::size_t label_count() const noexcept {
-    if (classless) {
-      return 6;  // "N/L.c.b.a.in-addr.arpa."
-    }
-    return 2 + prefix.length / (prefix.address.is_v4() ? 8U : 4U);
+/// Labels of a reverse zone's name (in-addr.arpa. and ip6.arpa. have two).
+std::size_t label_count(const ReverseZone& z) noexcept {
+  if (z.classless) {
+    return 6;  // "N/L.c.b.a.in-addr.arpa."
   }
-  friend bool operator==(const ZoneKey&, const ZoneKey&) noexcept = default;
-};
+  return 2 + z.prefix.length / (z.prefix.address.is_v4() ? 8U : 4U);
+}
 
-struct ZoneKeyHash {
-  std::size_t operator()(const ZoneKey& k) const noexcept {
+struct ReverseZoneHash {
+  std::size_t operator()(const ReverseZone& k) const noexcept {
     const dns::IpAddress& a = k.prefix.address;
     std::uint64_t h = a.hi() * 0x9E3779B97F4A7C15ULL ^ a.lo();
     h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL;
@@ -62,14 +54,14 @@ struct TemplateKeyHash {
   }
 };
 
-ZoneKey zone_key(const Rule& r) {
+ReverseZone zone_of(const Rule& r) {
   const dns::Prefix& p = r.prefix;
   if (r.classless && p.address.is_v4() && p.length > 24) {
-    return ZoneKey{p, true};
+    return ReverseZone{p, true};
   }
   const unsigned step = p.address.is_v4() ? 8 : 4;
   const auto len = static_cast<std::uint8_t>(p.length / step * step);
-  return ZoneKey{dns::Prefix{p.address.masked(len), len}, false};
+  return ReverseZone{dns::Prefix{p.address.masked(len), len}, false};
 }
 
 }  // namespace
@@ -217,39 +209,38 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
   m->table_ = std::move(*table);
 
   // Reverse zones: the octet/nibble boundary at or above each prefix, merged so that no
-  // zone lies inside another. Zones nest as their prefixes do, so this works on prefixes and
-  // makes names only for the zones kept.
-  std::vector<ZoneKey> zones;
+  // zone lies inside another. Zones nest as their prefixes do, so no names are needed.
+  std::vector<ReverseZone> zones;
   {
-    std::unordered_set<ZoneKey, ZoneKeyHash> unique;
+    std::unordered_set<ReverseZone, ReverseZoneHash> unique;
     for (const Rule& r : m->rules_) {
-      const ZoneKey k = zone_key(r);
-      if (unique.insert(k).second) {
-        zones.push_back(k);
+      const ReverseZone z = zone_of(r);
+      if (unique.insert(z).second) {
+        zones.push_back(z);
       }
     }
   }
   // Parents first; the order of the configuration among zones of the same depth.
-  std::stable_sort(zones.begin(), zones.end(), [](const ZoneKey& a, const ZoneKey& b) {
-    return a.label_count() < b.label_count();
+  std::stable_sort(zones.begin(), zones.end(), [](const ReverseZone& a, const ReverseZone& b) {
+    return label_count(a) < label_count(b);
   });
-  std::unordered_set<ZoneKey, ZoneKeyHash> kept;
+  std::unordered_set<ReverseZone, ReverseZoneHash> kept;
   std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
-  for (const ZoneKey& z : zones) {
+  for (const ReverseZone& z : zones) {
     const bool v4 = z.prefix.address.is_v4();
     const unsigned step = v4 ? 8 : 4;
     bool covered = false;
     for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
       const auto l = static_cast<std::uint8_t>(len);
       covered = kept_lengths[v4 ? 0 : 1][len] &&
-                kept.count(ZoneKey{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
+                kept.count(ReverseZone{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
     }
     if (!covered) {
       kept.insert(z);
       if (!z.classless) {
         kept_lengths[v4 ? 0 : 1].set(z.prefix.length);
       }
-      m->reverse_zones_.push_back(reverse_zone_for(z.prefix, z.classless));
+      m->reverse_zones_.push_back(z);
     }
   }
   m->reverse_zones_.shrink_to_fit();
@@ -340,7 +331,7 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
     declare(z, ZoneKind::forward);
   }
   for (const auto& z : mapper->reverse_zones_) {
-    declare(z, ZoneKind::reverse);
+    declare(z.name(), ZoneKind::reverse);
   }
   app.default_ttl = c.default_ttl;
   app.route(app::Match(), [mapper](const app::Request& req, app::Answer& ans) {
@@ -372,6 +363,15 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
     }
     return app::Flow::final;
   });
+}
+
+std::vector<dns::Name> Mapper::reverse_zones() const {
+  std::vector<dns::Name> names;
+  names.reserve(reverse_zones_.size());
+  for (const auto& z : reverse_zones_) {
+    names.push_back(z.name());
+  }
+  return names;
 }
 
 std::string Mapper::origin_of(const Rule& rule) const {

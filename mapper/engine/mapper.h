@@ -40,6 +40,17 @@ struct Rule {
   std::uint32_t group = ~0U;  // forward group (forward rules only)
 };
 
+/// A derived reverse zone as its prefix: the octet (IPv4) or nibble (IPv6) boundary at or
+/// above a rule's prefix, or for a classless rule its RFC 2317 block. Zones nest as these
+/// prefixes do.
+struct ReverseZone {
+  dns::Prefix prefix;
+  bool classless = false;
+
+  dns::Name name() const noexcept { return reverse_zone_for(prefix, classless); }
+  friend bool operator==(const ReverseZone&, const ReverseZone&) noexcept = default;
+};
+
 /// Kinds of zones the mapper declares (stored in app::Zone::user_data).
 enum class ZoneKind : std::uint32_t { forward = 1, reverse = 2 };
 
@@ -98,7 +109,9 @@ class Mapper {
   Synthesis ptr_for(const dns::IpAddress& address) const noexcept;
 
   const std::vector<Rule>& rules() const noexcept { return rules_; }
-  const std::vector<dns::Name>& reverse_zones() const noexcept { return reverse_zones_; }
+  /// The derived reverse zones, parents first, then in config order. Names are made on each
+  /// call: the app keeps the zones' names, the mapper only their prefixes.
+  std::vector<dns::Name> reverse_zones() const;
   const std::vector<dns::Name>& forward_zones() const noexcept { return forward_zones_; }
   const config::Config& config() const noexcept { return config_; }
   bool has_store() const noexcept { return store_ != nullptr; }
@@ -121,7 +134,7 @@ class Mapper {
   config::Config config_;
   std::vector<Rule> rules_;
   PrefixTable table_;  // value = index into rules_
-  std::vector<dns::Name> reverse_zones_;
+  std::vector<ReverseZone> reverse_zones_;
   std::vector<dns::Name> forward_zones_;
   // Forward rules grouped by template text: a name is parsed once per group, then the
   // longest-prefix match picks the rule (self-contained templates), so the cost does not grow
