@@ -48,7 +48,7 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
   if (errors.empty()) {
     amap::mapper::Mapper::BuildOptions options;
     options.open_store = open_store;
-    mapper = amap::mapper::Mapper::build(loaded.config, errors, options);
+    mapper = amap::mapper::Mapper::build(std::move(loaded.config), errors, options);
   }
   if (!errors.empty()) {
     for (const auto& e : errors) {

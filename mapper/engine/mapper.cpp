@@ -142,11 +142,12 @@ struct SessionScope {
 };
 }  // namespace
 
-std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
+std::shared_ptr<const Mapper> Mapper::build(config::Config source,
                                             std::vector<config::Error>& errors,
                                             BuildOptions options) {
   auto m = std::make_shared<Mapper>();
-  m->config_ = config;
+  m->config_ = std::move(source);
+  const config::Config& config = m->config_;
   m->id_ = g_next_mapper_id.fetch_add(1);
   const std::size_t errors_before = errors.size();
   auto error = [&](config::Mark mark, const std::string& path, const std::string& msg) {

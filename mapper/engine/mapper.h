@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "mapper/app/app.h"
@@ -88,13 +89,13 @@ class Mapper {
 
   /// Compiles templates, derives reverse zones, checks cross-field rules and opens the store.
   /// Errors are appended with the file:line:col of the offending key; returns nullptr when
-  /// there are any.
-  static std::shared_ptr<const Mapper> build(const config::Config& config,
+  /// there are any. The mapper keeps the config: pass it with std::move when done with it.
+  static std::shared_ptr<const Mapper> build(config::Config config,
                                              std::vector<config::Error>& errors,
                                              BuildOptions options);
-  static std::shared_ptr<const Mapper> build(const config::Config& config,
+  static std::shared_ptr<const Mapper> build(config::Config config,
                                              std::vector<config::Error>& errors) {
-    return build(config, errors, BuildOptions{});
+    return build(std::move(config), errors, BuildOptions{});
   }
 
   /// Declares the forward and reverse zones (SOA/NS from the config) and a handler that
