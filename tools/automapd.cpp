@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     amap::log::info("reloaded " + config);
     return next.app;
   };
-  // Loading a large config frees a lot (the YAML tree, validation scratch); hand it back to
+  // Loading a large config frees a lot (the YAML document, validation scratch); hand it back to
   // the system rather than keep it in the heap for the life of the server.
   ::malloc_trim(0);
   return amap::server::serve(l.app, options);

@@ -310,6 +310,12 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
       return nullptr;
     }
   }
+  // The rules hold the prefixes from now on; keep only where each came from.
+  m->origins_.reserve(config.prefixes.size());
+  for (auto& p : m->config_.prefixes) {
+    m->origins_.push_back(Origin{p.mark.line, std::move(p.path)});
+  }
+  m->config_.prefixes = {};
   return m;
 }
 
@@ -376,9 +382,8 @@ std::vector<dns::Name> Mapper::reverse_zones() const {
 }
 
 std::string Mapper::origin_of(const Rule& rule) const {
-  // Rules are built one per configured prefix, in order.
-  const auto& p = config_.prefixes[static_cast<std::size_t>(&rule - rules_.data())];
-  return config_.file + ":" + std::to_string(p.mark.line) + " " + p.path;
+  const Origin& o = origins_[static_cast<std::size_t>(&rule - rules_.data())];
+  return config_.file + ":" + std::to_string(o.line) + " " + o.path;
 }
 
 const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {

@@ -114,6 +114,8 @@ class Mapper {
   /// call: the app keeps the zones' names, the mapper only their prefixes.
   std::vector<dns::Name> reverse_zones() const;
   const std::vector<dns::Name>& forward_zones() const noexcept { return forward_zones_; }
+  /// The configuration built from, except its prefix list, which rules() holds compiled (the
+  /// list was most of the mapper's memory with 100k prefixes).
   const config::Config& config() const noexcept { return config_; }
   bool has_store() const noexcept { return store_ != nullptr; }
   /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
@@ -132,8 +134,14 @@ class Mapper {
   bool has_synthesis_inside(const dns::Prefix& range) const noexcept;
   Session* open_session() const noexcept;
 
-  config::Config config_;
+  config::Config config_;  // without prefixes
   std::vector<Rule> rules_;
+  // Where each rule comes from (same index as rules_), for origin_of.
+  struct Origin {
+    int line = 0;
+    std::string path;
+  };
+  std::vector<Origin> origins_;
   PrefixTable table_;  // value = index into rules_
   std::vector<ReverseZone> reverse_zones_;
   std::vector<dns::Name> forward_zones_;
