@@ -436,6 +436,7 @@ class Loader {
       return;
     }
     std::unordered_map<dns::Prefix, int, PrefixHash> seen;  // prefix -> line, for duplicates
+    seen.reserve(n.size());
     c.prefixes.reserve(n.size());
     for (std::size_t i = 0; i < n.size(); ++i) {
       const Node& item = n[i];

@@ -214,6 +214,7 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   std::vector<ReverseZone> zones;
   {
     std::unordered_set<ReverseZone, ReverseZoneHash> unique;
+    unique.reserve(m->rules_.size());
     for (const Rule& r : m->rules_) {
       const ReverseZone z = zone_of(r);
       if (unique.insert(z).second) {
@@ -226,6 +227,7 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     return label_count(a) < label_count(b);
   });
   std::unordered_set<ReverseZone, ReverseZoneHash> kept;
+  kept.reserve(zones.size());
   std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
   for (const ReverseZone& z : zones) {
     const bool v4 = z.prefix.address.is_v4();
