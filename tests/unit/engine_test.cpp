@@ -50,6 +50,12 @@ TEST_F(Engine, DerivesMergedReverseZones) {
   EXPECT_EQ(zones, (std::vector<std::string>{"10.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa."}));
 }
 
+TEST_F(Engine, RulesKnowWhereTheyComeFrom) {
+  ASSERT_EQ(mapper_->rules().size(), 5U);
+  EXPECT_EQ(mapper_->origin_of(mapper_->rules()[1]), AMAP_CONF_DIR "/automap.yaml:13 prefixes[1]");
+  EXPECT_TRUE(mapper_->config().prefixes.empty());  // the rules hold them
+}
+
 TEST_F(Engine, ReverseV4UsesTheMostSpecificPrefix) {
   EXPECT_EQ(one("3.2.1.10.in-addr.arpa.", "PTR"),
             "3.2.1.10.in-addr.arpa. 86400 IN PTR ip-10-1-2-3.pool.example.net.");
