@@ -772,12 +772,12 @@ std::string Template::validate(unsigned samples) const {
       return "address " + a.to_string() + " renders as '" + std::string(text) +
              "', which is not a valid hostname: " + std::string(why);
     }
-    const auto name = dns::Name::from_text(text);
-    if (!name) {
+    dns::Name name;  // a plain hostname now: no escapes to decode
+    if (!name.assign_hostname(text)) {
       return "address " + a.to_string() + " renders as '" + std::string(text) +
              "', which is not a valid name";
     }
-    const auto back = matches(*name);
+    const auto back = matches(name);
     if (!back) {
       return "address " + a.to_string() + " renders as '" + std::string(text) +
              "', which does not parse back";

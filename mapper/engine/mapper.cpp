@@ -212,15 +212,9 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   // Reverse zones: the octet/nibble boundary at or above each prefix, merged so that no
   // zone lies inside another. Zones nest as their prefixes do, so no names are needed.
   std::vector<ReverseZone> zones;
-  {
-    std::unordered_set<ReverseZone, ReverseZoneHash> unique;
-    unique.reserve(m->rules_.size());
-    for (const Rule& r : m->rules_) {
-      const ReverseZone z = zone_of(r);
-      if (unique.insert(z).second) {
-        zones.push_back(z);
-      }
-    }
+  zones.reserve(m->rules_.size());
+  for (const Rule& r : m->rules_) {
+    zones.push_back(zone_of(r));
   }
   // Parents first; the order of the configuration among zones of the same depth.
   std::stable_sort(zones.begin(), zones.end(), [](const ReverseZone& a, const ReverseZone& b) {
@@ -232,7 +226,7 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   for (const ReverseZone& z : zones) {
     const bool v4 = z.prefix.address.is_v4();
     const unsigned step = v4 ? 8 : 4;
-    bool covered = false;
+    bool covered = kept.count(z) != 0;  // the zone of an earlier prefix
     for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
       const auto l = static_cast<std::uint8_t>(len);
       covered = kept_lengths[v4 ? 0 : 1][len] &&
