@@ -48,7 +48,7 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
   if (errors.empty()) {
     amap::mapper::Mapper::BuildOptions options;
     options.open_store = open_store;
-    mapper = amap::mapper::Mapper::build(loaded.config, errors, options);
+    mapper = amap::mapper::Mapper::build(std::move(loaded.config), errors, options);
   }
   if (!errors.empty()) {
     for (const auto& e : errors) {
@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     amap::log::info("reloaded " + config);
     return next.app;
   };
-  // Loading a large config frees a lot (the YAML tree, validation scratch); hand it back to
+  // Loading a large config frees a lot (the YAML document, validation scratch); hand it back to
   // the system rather than keep it in the heap for the life of the server.
   ::malloc_trim(0);
   return amap::server::serve(l.app, options);

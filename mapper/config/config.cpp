@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include "mapper/config/config.h"
 
-#include <yaml-cpp/yaml.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/parser.h>
 
 #include <algorithm>
 #include <array>
 #include <charconv>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string_view>
@@ -57,35 +60,166 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
 
 namespace {
 
-/// Family, address bytes and length: equal for equal prefixes.
-std::string prefix_key(const dns::Prefix& p) {
-  std::string k(18, '\0');
-  k[0] = static_cast<char>(p.family());
-  for (std::size_t i = 0; i < 16; ++i) {
-    k[i + 1] = static_cast<char>(p.address.bytes()[i]);
+struct PrefixHash {
+  std::size_t operator()(const dns::Prefix& p) const noexcept {
+    std::uint64_t h = p.address.hi() * 0x9E3779B97F4A7C15ULL ^ p.address.lo();
+    h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL;
+    return static_cast<std::size_t>(h ^ (h >> 32) ^ p.length ^ (p.address.is_v4() ? 0x100U : 0U));
   }
-  k[17] = static_cast<char>(p.length);
-  return k;
-}
+};
 
-Mark mark_of(const YAML::Node& n) {
-  const YAML::Mark m = n.Mark();
-  if (m.line < 0) {
-    return {};
+/// A YAML document as the loader reads it: kind, position, scalar text and children of each
+/// node, in three flat arrays built from yaml-cpp's parser events. It costs a fraction of
+/// YAML::Load's tree of shared nodes, which dominated loading 100k prefixes.
+class Document : public YAML::EventHandler {
+ public:
+  enum class Kind : std::uint8_t { null, scalar, sequence, map };
+
+ private:
+  static constexpr std::uint32_t kNone = 0xFFFFFFFFU;
+  struct Raw {
+    Kind kind;
+    Mark mark;
+    std::uint32_t begin = 0;  // scalar: into text_; collection: into kids_
+    std::uint32_t count = 0;  // scalar: characters; sequence: elements; map: keys + values
+  };
+
+ public:
+  /// A node of the document, read like a YAML::Node: an absent key or index gives an
+  /// undefined node that tests false. Valid while its document lives.
+  class Node {
+   public:
+    Node() = default;
+    explicit operator bool() const noexcept { return doc_ != nullptr; }
+    bool IsNull() const noexcept { return is(Kind::null); }
+    bool IsScalar() const noexcept { return is(Kind::scalar); }
+    bool IsSequence() const noexcept { return is(Kind::sequence); }
+    bool IsMap() const noexcept { return is(Kind::map); }
+    Mark mark() const noexcept { return doc_ != nullptr ? raw().mark : Mark{}; }
+    /// The text of a scalar, else "".
+    std::string_view Scalar() const noexcept {
+      return IsScalar() ? std::string_view(doc_->text_).substr(raw().begin, raw().count)
+                        : std::string_view();
+    }
+    /// Elements of a sequence, pairs of a map.
+    std::size_t size() const noexcept {
+      return IsSequence() ? raw().count : IsMap() ? raw().count / 2 : 0;
+    }
+    Node operator[](std::size_t i) const noexcept { return IsSequence() ? child(i) : Node(); }
+    Node key(std::size_t i) const noexcept { return IsMap() ? child(2 * i) : Node(); }
+    Node value(std::size_t i) const noexcept { return IsMap() ? child(2 * i + 1) : Node(); }
+    /// The value of the first scalar key equal to `key` (as yaml-cpp does with duplicates).
+    Node operator[](std::string_view key_text) const noexcept {
+      for (std::size_t i = 0; i < size(); ++i) {
+        const Node k = key(i);
+        if (k.IsScalar() && k.Scalar() == key_text) {
+          return value(i);
+        }
+      }
+      return Node();
+    }
+
+   private:
+    friend class Document;
+    Node(const Document* doc, std::uint32_t index) : doc_(doc), index_(index) {}
+    const Raw& raw() const noexcept { return doc_->nodes_[index_]; }
+    bool is(Kind k) const noexcept { return doc_ != nullptr && raw().kind == k; }
+    Node child(std::size_t i) const noexcept {
+      return i < raw().count ? Node(doc_, doc_->kids_[raw().begin + i]) : Node();
+    }
+    const Document* doc_ = nullptr;
+    std::uint32_t index_ = 0;
+  };
+
+  /// The first document's root; undefined when the text holds none.
+  Node root() const noexcept { return root_ == kNone ? Node() : Node(this, root_); }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    add(mark, Kind::null, anchor);
   }
-  return Mark{m.line + 1, m.column + 1};
-}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
+    // The anchored node itself, as in yaml-cpp (the parser rejects unknown anchors).
+    auto it = anchors_.find(anchor);
+    if (it != anchors_.end()) {
+      place(it->second);
+    }
+  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string& value) override {
+    Raw& r = nodes_[add(mark, Kind::scalar, anchor)];
+    r.begin = static_cast<std::uint32_t>(text_.size());
+    r.count = static_cast<std::uint32_t>(value.size());
+    text_ += value;
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    open(add(mark, Kind::sequence, anchor));
+  }
+  void OnSequenceEnd() override { close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    open(add(mark, Kind::map, anchor));
+  }
+  void OnMapEnd() override { close(); }
+
+ private:
+  struct Open {
+    std::uint32_t node;
+    std::size_t first_pending;  // its children so far: pending_[first_pending..]
+  };
+
+  std::uint32_t add(const YAML::Mark& m, Kind kind, YAML::anchor_t anchor) {
+    const auto index = static_cast<std::uint32_t>(nodes_.size());
+    nodes_.push_back(Raw{kind, m.line < 0 ? Mark{} : Mark{m.line + 1, m.column + 1}});
+    if (anchor != YAML::NullAnchor) {
+      anchors_[anchor] = index;
+    }
+    place(index);
+    return index;
+  }
+  void place(std::uint32_t index) {
+    if (open_.empty()) {
+      root_ = index;
+    } else {
+      pending_.push_back(index);
+    }
+  }
+  void open(std::uint32_t index) { open_.push_back(Open{index, pending_.size()}); }
+  /// A collection's children become one contiguous run of kids_.
+  void close() {
+    const Open o = open_.back();
+    open_.pop_back();
+    Raw& r = nodes_[o.node];
+    r.begin = static_cast<std::uint32_t>(kids_.size());
+    r.count = static_cast<std::uint32_t>(pending_.size() - o.first_pending);
+    kids_.insert(kids_.end(), pending_.begin() + static_cast<std::ptrdiff_t>(o.first_pending),
+                 pending_.end());
+    pending_.resize(o.first_pending);
+  }
+
+  std::vector<Raw> nodes_;
+  std::vector<std::uint32_t> kids_;
+  std::string text_;
+  std::uint32_t root_ = kNone;
+  std::vector<Open> open_;
+  std::vector<std::uint32_t> pending_;  // children of the open collections, innermost last
+  std::map<YAML::anchor_t, std::uint32_t> anchors_;
+};
+
+using Node = Document::Node;
 
 class Loader {
  public:
   Loader(std::string file, std::vector<Error>& errors) : file_(std::move(file)), errors_(errors) {}
 
-  void error(const YAML::Node& at, const std::string& path, const std::string& message) {
-    errors_.push_back(Error{file_, mark_of(at), path, message});
+  void error(const Node& at, const std::string& path, const std::string& message) {
+    errors_.push_back(Error{file_, at.mark(), path, message});
   }
 
   /// Checks a mapping: every key known, none repeated. Returns false if `n` is not a map.
-  bool check_map(const YAML::Node& n, const std::string& path,
+  bool check_map(const Node& n, const std::string& path,
                  std::initializer_list<std::string_view> allowed) {
     if (!n.IsMap()) {
       error(n, path, "expected a mapping");
@@ -99,9 +233,10 @@ class Loader {
     };
     std::array<Seen, 16> seen{};
     std::size_t nseen = 0;
-    for (const auto& kv : n) {
-      const std::string& key = kv.first.Scalar();
-      auto kpath = [&] { return path.empty() ? key : path + "." + key; };
+    for (std::size_t i = 0; i < n.size(); ++i) {
+      const Node key_n = n.key(i);
+      const std::string_view key = key_n.Scalar();
+      auto kpath = [&] { return path.empty() ? std::string(key) : path + "." + std::string(key); };
       bool known = false;
       for (auto a : allowed) {
         known = known || a == key;
@@ -111,27 +246,27 @@ class Loader {
         for (auto a : allowed) {
           list += (list.empty() ? "" : ", ") + std::string(a);
         }
-        error(kv.first, kpath(), "unknown key (expected one of: " + list + ")");
+        error(key_n, kpath(), "unknown key (expected one of: " + list + ")");
       }
       const auto dup = std::find_if(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(nseen),
                                     [&](const Seen& x) { return x.key == key; });
       if (dup != seen.begin() + static_cast<std::ptrdiff_t>(nseen)) {
-        error(kv.first, kpath(),
+        error(key_n, kpath(),
               "duplicate key (first given at line " + std::to_string(dup->line) + ")");
       } else if (nseen < seen.size()) {
-        seen[nseen++] = Seen{key, mark_of(kv.first).line};
+        seen[nseen++] = Seen{key, key_n.mark().line};
       }
     }
     return true;
   }
 
-  std::optional<std::uint32_t> u32(const YAML::Node& n, const std::string& path,
+  std::optional<std::uint32_t> u32(const Node& n, const std::string& path,
                                    std::uint32_t max = 0x7FFFFFFF) {
     if (!n.IsScalar()) {
       error(n, path, "expected a number");
       return std::nullopt;
     }
-    const std::string& s = n.Scalar();
+    const std::string s(n.Scalar());
     std::uint64_t v = 0;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc{} || ptr != s.data() + s.size() || s.empty()) {
@@ -145,9 +280,9 @@ class Loader {
     return static_cast<std::uint32_t>(v);
   }
 
-  std::optional<bool> boolean(const YAML::Node& n, const std::string& path) {
+  std::optional<bool> boolean(const Node& n, const std::string& path) {
     if (n.IsScalar()) {
-      const std::string& s = n.Scalar();
+      const std::string_view s = n.Scalar();
       if (s == "true" || s == "yes" || s == "on") {
         return true;
       }
@@ -159,7 +294,7 @@ class Loader {
     return std::nullopt;
   }
 
-  std::optional<dns::Name> name(const YAML::Node& n, const std::string& path) {
+  std::optional<dns::Name> name(const Node& n, const std::string& path) {
     if (!n.IsScalar() || n.Scalar().empty()) {
       error(n, path, "expected a domain name");
       return std::nullopt;
@@ -167,18 +302,20 @@ class Loader {
     auto parsed = dns::Name::from_text(n.Scalar());
     if (!parsed) {
       error(n, path,
-            "bad domain name '" + n.Scalar() + "': " + std::string(errc_message(parsed.error())));
+            "bad domain name '" + std::string(n.Scalar()) +
+                "': " + std::string(errc_message(parsed.error())));
       return std::nullopt;
     }
     if (n.Scalar().back() != '.') {
-      error(n, path, "domain name '" + n.Scalar() + "' must be absolute (end with a dot)");
+      error(n, path,
+            "domain name '" + std::string(n.Scalar()) + "' must be absolute (end with a dot)");
       return std::nullopt;
     }
     return *parsed;
   }
 
-  void load(const YAML::Node& root, Config& c) {
-    if (!root.IsDefined() || root.IsNull()) {
+  void load(const Node& root, Config& c) {
+    if (!root || root.IsNull()) {
       errors_.push_back(Error{file_, {}, "", "empty configuration"});
       return;
     }
@@ -200,8 +337,8 @@ class Loader {
   }
 
  private:
-  void load_soa(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["soa"];
+  void load_soa(const Node& root, Config& c) {
+    const Node& n = root["soa"];
     if (!n) {
       error(root, "soa", "required: soa { mname, rname, refresh, retry, expire, minimum, ttl }");
       return;
@@ -242,8 +379,8 @@ class Loader {
     }
   }
 
-  void load_ns(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["ns"];
+  void load_ns(const Node& root, Config& c) {
+    const Node& n = root["ns"];
     if (!n) {
       error(root, "ns", "required: a list of name servers");
       return;
@@ -259,8 +396,8 @@ class Loader {
     }
   }
 
-  void load_zones(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["zones"];
+  void load_zones(const Node& root, Config& c) {
+    const Node& n = root["zones"];
     if (!n) {
       return;
     }
@@ -284,13 +421,13 @@ class Loader {
                   "zone listed twice (first at line " + std::to_string(z.mark.line) + ")");
           }
         }
-        c.zones.push_back(ZoneConfig{*v, mark_of(n[i])});
+        c.zones.push_back(ZoneConfig{*v, n[i].mark()});
       }
     }
   }
 
-  void load_prefixes(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["prefixes"];
+  void load_prefixes(const Node& root, Config& c) {
+    const Node& n = root["prefixes"];
     if (!n) {
       return;
     }
@@ -298,39 +435,25 @@ class Loader {
       error(n, "prefixes", "expected a list of { prefix: CIDR, name: TEMPLATE }");
       return;
     }
-    std::unordered_map<std::string, int> seen;  // prefix key -> line, for duplicates
+    std::unordered_map<dns::Prefix, int, PrefixHash> seen;  // prefix -> line, for duplicates
+    seen.reserve(n.size());
     c.prefixes.reserve(n.size());
     for (std::size_t i = 0; i < n.size(); ++i) {
-      const YAML::Node item = n[i];
+      const Node& item = n[i];
       const std::string path = "prefixes[" + std::to_string(i) + "]";
       if (!check_map(item, path,
                      {"prefix", "name", "ttl", "blank", "forward", "reverse", "classless"})) {
         continue;
       }
-      // One pass over the keys: yaml-cpp's node["key"] converts and compares every key of
-      // the map on each call, which dominates loading 100k prefixes.
-      std::array<std::optional<YAML::Node>, 7> found;
-      static constexpr std::array<std::string_view, 7> kKeys{
-          "prefix", "name", "ttl", "blank", "forward", "reverse", "classless"};
-      for (const auto& kv : item) {
-        const std::string& key = kv.first.Scalar();
-        for (std::size_t k = 0; k < kKeys.size(); ++k) {
-          if (key == kKeys[k] && !found[k]) {
-            found[k].emplace(kv.second);
-          }
-        }
-      }
-      const YAML::Node absent(YAML::NodeType::Undefined);
-      auto pick = [&](std::size_t k) -> const YAML::Node& { return found[k] ? *found[k] : absent; };
-      const YAML::Node& prefix_n = pick(0);
-      const YAML::Node& name_n = pick(1);
-      const YAML::Node& ttl_n = pick(2);
-      const YAML::Node& blank_n = pick(3);
-      const YAML::Node& forward_n = pick(4);
-      const YAML::Node& reverse_n = pick(5);
-      const YAML::Node& classless_n = pick(6);
+      const Node& prefix_n = item["prefix"];
+      const Node& name_n = item["name"];
+      const Node& ttl_n = item["ttl"];
+      const Node& blank_n = item["blank"];
+      const Node& forward_n = item["forward"];
+      const Node& reverse_n = item["reverse"];
+      const Node& classless_n = item["classless"];
       PrefixConfig p;
-      p.mark = mark_of(item);
+      p.mark = item.mark();
       p.path = path;
       bool ok = true;
       if (!prefix_n || !prefix_n.IsScalar()) {
@@ -345,7 +468,7 @@ class Loader {
             hint = loose ? " (did you mean " + loose->to_string() + "?)" : "";
           }
           error(prefix_n, path + ".prefix",
-                "bad prefix '" + prefix_n.Scalar() +
+                "bad prefix '" + std::string(prefix_n.Scalar()) +
                     "': " + std::string(errc_message(parsed.error())) + hint);
           ok = false;
         } else {
@@ -373,7 +496,7 @@ class Loader {
           ok = false;
         } else {
           p.name_template = name_n.Scalar();
-          p.name_mark = mark_of(name_n);
+          p.name_mark = name_n.mark();
         }
       }
       if (p.blank && name_n) {
@@ -389,7 +512,7 @@ class Loader {
         ok = false;
       }
       if (ok) {
-        auto [it, fresh] = seen.emplace(prefix_key(p.prefix), p.mark.line);
+        auto [it, fresh] = seen.emplace(p.prefix, p.mark.line);
         if (!fresh) {
           error(prefix_n, path + ".prefix",
                 "prefix " + p.prefix.to_string() + " is already configured at line " +
@@ -403,8 +526,8 @@ class Loader {
     }
   }
 
-  void load_store(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["store"];
+  void load_store(const Node& root, Config& c) {
+    const Node& n = root["store"];
     if (!n) {
       return;
     }
@@ -412,14 +535,15 @@ class Loader {
       return;
     }
     c.store.present = true;
-    c.store.mark = mark_of(n);
+    c.store.mark = n.mark();
     if (!n["path"] || !n["path"].IsScalar() || n["path"].Scalar().empty()) {
       error(n, "store.path", "required: the directory of the LMDB store");
     } else {
-      c.store.path = n["path"].Scalar();
+      c.store.path = std::string(n["path"].Scalar());
     }
     if (n["map_size"]) {
-      auto v = n["map_size"].IsScalar() ? parse_size(n["map_size"].Scalar()) : std::nullopt;
+      auto v =
+          n["map_size"].IsScalar() ? parse_size(std::string(n["map_size"].Scalar())) : std::nullopt;
       if (!v || *v < (1ULL << 16)) {
         error(n["map_size"], "store.map_size",
               "expected a size of at least 64KiB such as 4GiB, 512MiB or a byte count");
@@ -429,8 +553,8 @@ class Loader {
     }
   }
 
-  void load_listen(const YAML::Node& root, Config& c) {
-    const YAML::Node n = root["listen"];
+  void load_listen(const Node& root, Config& c) {
+    const Node& n = root["listen"];
     if (!n) {
       return;
     }
@@ -444,7 +568,7 @@ class Loader {
         error(n[i], path, "expected ADDR:PORT");
         continue;
       }
-      const std::string& s = n[i].Scalar();
+      const std::string s(n[i].Scalar());
       const auto colon = s.rfind(':');
       std::string addr = colon == std::string::npos ? "" : s.substr(0, colon);
       if (addr.size() >= 2 && addr.front() == '[' && addr.back() == ']') {
@@ -474,8 +598,11 @@ LoadResult load_text(const std::string& text, const std::string& file) {
   LoadResult r;
   r.config.file = file;
   try {
-    const YAML::Node root = YAML::Load(text);
-    Loader(file, r.errors).load(root, r.config);
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    Document doc;
+    parser.HandleNextDocument(doc);  // the first document, as YAML::Load reads
+    Loader(file, r.errors).load(doc.root(), r.config);
   } catch (const YAML::Exception& e) {
     r.errors.push_back(Error{file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
   }

@@ -715,7 +715,7 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
     if (!name) {
       return make_error(cat("internal: suffix '", lit, "' is not a name"));
     }
-    t.suffix_ = *name;
+    t.suffix_ = std::make_shared<const dns::Name>(*name);
   }
 
   {
@@ -730,6 +730,19 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
     t.self_contained_ = !offset && from_tokens == family_mask(f);
   }
 
+  if (std::string err = t.validate(samples); !err.empty()) {
+    return make_error(std::move(err));
+  }
+  return t;
+}
+
+Outcome<Template> Template::for_prefix(const dns::Prefix& prefix, unsigned samples) const {
+  if (pieces_.empty() || prefix.family() != prefix_.family() || prefix.length != prefix_.length ||
+      prefix.address.masked(prefix.length) != prefix.address) {
+    return compile(text_, prefix, samples);
+  }
+  Template t = *this;
+  t.prefix_ = prefix;
   if (std::string err = t.validate(samples); !err.empty()) {
     return make_error(std::move(err));
   }
@@ -759,12 +772,12 @@ std::string Template::validate(unsigned samples) const {
       return "address " + a.to_string() + " renders as '" + std::string(text) +
              "', which is not a valid hostname: " + std::string(why);
     }
-    const auto name = dns::Name::from_text(text);
-    if (!name) {
+    dns::Name name;  // a plain hostname now: no escapes to decode
+    if (!name.assign_hostname(text)) {
       return "address " + a.to_string() + " renders as '" + std::string(text) +
              "', which is not a valid name";
     }
-    const auto back = matches(*name);
+    const auto back = matches(name);
     if (!back) {
       return "address " + a.to_string() + " renders as '" + std::string(text) +
              "', which does not parse back";

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +59,11 @@ class Template {
   /// kValidationSamples pseudo-random addresses of the prefix.
   static Outcome<Template> compile(std::string_view text, const dns::Prefix& prefix,
                                    unsigned samples = kValidationSamples);
+  /// Exactly compile(text(), prefix, samples), cheaper for a prefix of this template's family
+  /// and length: every check of compile but the sample addresses depends only on the text,
+  /// the family and the length, so only those are redone. Copies share the suffix name.
+  Outcome<Template> for_prefix(const dns::Prefix& prefix,
+                               unsigned samples = kValidationSamples) const;
 
   /// Writes the name of `addr` in presentation form with the trailing dot, no NUL. Returns the
   /// length, or 0 when `addr` is not inside the prefix or `cap` is too small.
@@ -86,7 +92,7 @@ class Template {
   std::string_view literal_suffix() const noexcept;
   /// The whole labels of literal_suffix(), e.g. "pool.example.net." (the root when the last
   /// label holds a token): every rendered name lies below it.
-  const dns::Name& suffix() const noexcept { return suffix_; }
+  const dns::Name& suffix() const noexcept { return suffix_ ? *suffix_ : kRoot; }
   /// Every rendered name has exactly this many labels.
   std::size_t label_count() const noexcept { return label_count_; }
   /// True when the template contains this token.
@@ -108,7 +114,9 @@ class Template {
   std::string text_;
   std::vector<Piece> pieces_;
   dns::Prefix prefix_{};
-  dns::Name suffix_{};
+  static inline const dns::Name kRoot{};
+  // Shared by the copies for_prefix makes: a name is 385 bytes, most of a template.
+  std::shared_ptr<const dns::Name> suffix_;
   std::size_t label_count_ = 0;
   bool self_contained_ = false;
 };

@@ -2,7 +2,9 @@
 #include "mapper/engine/mapper.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <bitset>
 #include <exception>
 #include <stdexcept>
 #include <unordered_map>
@@ -19,6 +21,48 @@ std::atomic<std::uint64_t> g_next_mapper_id{1};
 bool any_zone_contains(const std::vector<dns::Name>& zones, const dns::Name& n) {
   return std::any_of(zones.begin(), zones.end(),
                      [&](const dns::Name& z) { return n.is_subdomain_of(z); });
+}
+
+/// Labels of a reverse zone's name (in-addr.arpa. and ip6.arpa. have two).
+std::size_t label_count(const ReverseZone& z) noexcept {
+  if (z.classless) {
+    return 6;  // "N/L.c.b.a.in-addr.arpa."
+  }
+  return 2 + z.prefix.length / (z.prefix.address.is_v4() ? 8U : 4U);
+}
+
+struct ReverseZoneHash {
+  std::size_t operator()(const ReverseZone& k) const noexcept {
+    const dns::IpAddress& a = k.prefix.address;
+    std::uint64_t h = a.hi() * 0x9E3779B97F4A7C15ULL ^ a.lo();
+    h = (h ^ (h >> 29)) * 0xBF58476D1CE4E5B9ULL;
+    return static_cast<std::size_t>(h ^ (h >> 32) ^ (std::uint64_t{k.prefix.length} << 1) ^
+                                    (k.classless ? 1U : 0U));
+  }
+};
+
+/// A template text with its family and, where it matters, its prefix length.
+struct TemplateKey {
+  std::string_view text;
+  bool v4 = false;
+  std::uint8_t length = 0;
+  friend bool operator==(const TemplateKey&, const TemplateKey&) noexcept = default;
+};
+
+struct TemplateKeyHash {
+  std::size_t operator()(const TemplateKey& k) const noexcept {
+    return std::hash<std::string_view>{}(k.text) ^ (std::size_t{k.length} << 1 | k.v4);
+  }
+};
+
+ReverseZone zone_of(const Rule& r) {
+  const dns::Prefix& p = r.prefix;
+  if (r.classless && p.address.is_v4() && p.length > 24) {
+    return ReverseZone{p, true};
+  }
+  const unsigned step = p.address.is_v4() ? 8 : 4;
+  const auto len = static_cast<std::uint8_t>(p.length / step * step);
+  return ReverseZone{dns::Prefix{p.address.masked(len), len}, false};
 }
 
 }  // namespace
@@ -108,11 +152,12 @@ struct SessionScope {
 };
 }  // namespace
 
-std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
+std::shared_ptr<const Mapper> Mapper::build(config::Config source,
                                             std::vector<config::Error>& errors,
                                             BuildOptions options) {
   auto m = std::make_shared<Mapper>();
-  m->config_ = config;
+  m->config_ = std::move(source);
+  const config::Config& config = m->config_;
   m->id_ = g_next_mapper_id.fetch_add(1);
   const std::size_t errors_before = errors.size();
   auto error = [&](config::Mark mark, const std::string& path, const std::string& msg) {
@@ -124,7 +169,10 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
   }
 
   PrefixTable::Builder builder;
-  std::unordered_set<std::string> validated_shapes;
+  // Prefixes of one shape (template text, family, length) copy its compiled template: the full
+  // sample check runs once per shape, further prefixes check their first and last address
+  // only. A shape whose first compile failed is compiled again for each prefix (no samples).
+  std::unordered_map<TemplateKey, std::optional<Template>, TemplateKeyHash> shapes;
   m->rules_.reserve(config.prefixes.size());
   for (const auto& p : config.prefixes) {
     Rule r;
@@ -135,13 +183,14 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     r.reverse = p.reverse && !p.blank;
     r.classless = p.classless;
     if (!p.blank) {
-      // The full sample check runs once per (template, family, prefix length); further
-      // prefixes with the same shape check their first and last address only.
-      const std::string shape = p.name_template + (p.prefix.address.is_v4() ? "/4/" : "/6/") +
-                                std::to_string(p.prefix.length);
-      const bool fresh_shape = validated_shapes.insert(shape).second;
-      auto t = Template::compile(p.name_template, p.prefix,
-                                 fresh_shape ? Template::kValidationSamples : 0);
+      const TemplateKey shape{p.name_template, p.prefix.address.is_v4(), p.prefix.length};
+      auto [it, fresh] = shapes.try_emplace(shape);
+      auto t = fresh        ? Template::compile(p.name_template, p.prefix)
+               : it->second ? it->second->for_prefix(p.prefix, 0)
+                            : Template::compile(p.name_template, p.prefix, 0);
+      if (fresh && t) {
+        it->second = *t;
+      }
       if (!t) {
         error(p.name_mark, p.path + ".name", t.error());
         continue;
@@ -171,31 +220,40 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
   m->table_ = std::move(*table);
 
   // Reverse zones: the octet/nibble boundary at or above each prefix, merged so that no
-  // zone lies inside another.
-  std::vector<dns::Name> apexes;
+  // zone lies inside another. Zones nest as their prefixes do, so no names are needed.
+  std::vector<ReverseZone> zones;
+  zones.reserve(m->rules_.size());
   for (const Rule& r : m->rules_) {
-    apexes.push_back(reverse_zone_for(r.prefix, r.classless));
+    zones.push_back(zone_of(r));
   }
-  std::sort(apexes.begin(), apexes.end(), [](const dns::Name& a, const dns::Name& b) {
-    return a.label_count() < b.label_count();
+  // Parents first; the order of the configuration among zones of the same depth.
+  std::stable_sort(zones.begin(), zones.end(), [](const ReverseZone& a, const ReverseZone& b) {
+    return label_count(a) < label_count(b);
   });
-  std::unordered_set<dns::Name, dns::NameHash> kept;
-  for (const auto& a : apexes) {
-    bool covered = false;
-    for (dns::Name n = a; !covered; n = n.parent()) {
-      covered = kept.count(n) != 0;
-      if (n.is_root()) {
-        break;
-      }
+  std::unordered_set<ReverseZone, ReverseZoneHash> kept;
+  kept.reserve(zones.size());
+  std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
+  for (const ReverseZone& z : zones) {
+    const bool v4 = z.prefix.address.is_v4();
+    const unsigned step = v4 ? 8 : 4;
+    bool covered = kept.count(z) != 0;  // the zone of an earlier prefix
+    for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
+      const auto l = static_cast<std::uint8_t>(len);
+      covered = kept_lengths[v4 ? 0 : 1][len] &&
+                kept.count(ReverseZone{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
     }
     if (!covered) {
-      kept.insert(a);
-      m->reverse_zones_.push_back(a);
+      kept.insert(z);
+      if (!z.classless) {
+        kept_lengths[v4 ? 0 : 1].set(z.prefix.length);
+      }
+      m->reverse_zones_.push_back(z);
     }
   }
+  m->reverse_zones_.shrink_to_fit();
 
   // Forward index and the empty non-terminals above each template's names.
-  std::unordered_map<std::string, std::uint32_t> group_of;
+  std::unordered_map<TemplateKey, std::uint32_t, TemplateKeyHash> group_of;
   for (std::uint32_t i = 0; i < m->rules_.size(); ++i) {
     const Rule& r = m->rules_[i];
     if (!r.forward) {
@@ -203,7 +261,7 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
     }
     const dns::Name& suffix = r.name->suffix();
     // One group per distinct template (and family): a query parses a name once per group.
-    const std::string key = r.name->text() + (r.prefix.address.is_v4() ? "/4" : "/6");
+    const TemplateKey key{r.name->text(), r.prefix.address.is_v4(), 0};
     auto [it, fresh] = group_of.emplace(key, static_cast<std::uint32_t>(m->forward_groups_.size()));
     if (fresh) {
       m->forward_groups_.push_back(ForwardGroup{suffix, i, r.name->self_contained(), {}});
@@ -258,6 +316,12 @@ std::shared_ptr<const Mapper> Mapper::build(const config::Config& config,
       return nullptr;
     }
   }
+  // The rules hold the prefixes from now on; keep only where each came from.
+  m->origins_.reserve(config.prefixes.size());
+  for (auto& p : m->config_.prefixes) {
+    m->origins_.push_back(Origin{p.mark.line, std::move(p.path)});
+  }
+  m->config_.prefixes = {};
   return m;
 }
 
@@ -280,7 +344,7 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
     declare(z, ZoneKind::forward);
   }
   for (const auto& z : mapper->reverse_zones_) {
-    declare(z, ZoneKind::reverse);
+    declare(z.name(), ZoneKind::reverse);
   }
   app.default_ttl = c.default_ttl;
   app.route(app::Match(), [mapper](const app::Request& req, app::Answer& ans) {
@@ -314,10 +378,18 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
   });
 }
 
+std::vector<dns::Name> Mapper::reverse_zones() const {
+  std::vector<dns::Name> names;
+  names.reserve(reverse_zones_.size());
+  for (const auto& z : reverse_zones_) {
+    names.push_back(z.name());
+  }
+  return names;
+}
+
 std::string Mapper::origin_of(const Rule& rule) const {
-  // Rules are built one per configured prefix, in order.
-  const auto& p = config_.prefixes[static_cast<std::size_t>(&rule - rules_.data())];
-  return config_.file + ":" + std::to_string(p.mark.line) + " " + p.path;
+  const Origin& o = origins_[static_cast<std::size_t>(&rule - rules_.data())];
+  return config_.file + ":" + std::to_string(o.line) + " " + o.path;
 }
 
 const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {

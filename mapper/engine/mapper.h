@@ -17,6 +17,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "mapper/app/app.h"
@@ -38,6 +39,17 @@ struct Rule {
   bool reverse = true;
   bool classless = false;
   std::uint32_t group = ~0U;  // forward group (forward rules only)
+};
+
+/// A derived reverse zone as its prefix: the octet (IPv4) or nibble (IPv6) boundary at or
+/// above a rule's prefix, or for a classless rule its RFC 2317 block. Zones nest as these
+/// prefixes do.
+struct ReverseZone {
+  dns::Prefix prefix;
+  bool classless = false;
+
+  dns::Name name() const noexcept { return reverse_zone_for(prefix, classless); }
+  friend bool operator==(const ReverseZone&, const ReverseZone&) noexcept = default;
 };
 
 /// Kinds of zones the mapper declares (stored in app::Zone::user_data).
@@ -77,13 +89,13 @@ class Mapper {
 
   /// Compiles templates, derives reverse zones, checks cross-field rules and opens the store.
   /// Errors are appended with the file:line:col of the offending key; returns nullptr when
-  /// there are any.
-  static std::shared_ptr<const Mapper> build(const config::Config& config,
+  /// there are any. The mapper keeps the config: pass it with std::move when done with it.
+  static std::shared_ptr<const Mapper> build(config::Config config,
                                              std::vector<config::Error>& errors,
                                              BuildOptions options);
-  static std::shared_ptr<const Mapper> build(const config::Config& config,
+  static std::shared_ptr<const Mapper> build(config::Config config,
                                              std::vector<config::Error>& errors) {
-    return build(config, errors, BuildOptions{});
+    return build(std::move(config), errors, BuildOptions{});
   }
 
   /// Declares the forward and reverse zones (SOA/NS from the config) and a handler that
@@ -98,8 +110,12 @@ class Mapper {
   Synthesis ptr_for(const dns::IpAddress& address) const noexcept;
 
   const std::vector<Rule>& rules() const noexcept { return rules_; }
-  const std::vector<dns::Name>& reverse_zones() const noexcept { return reverse_zones_; }
+  /// The derived reverse zones, parents first, then in config order. Names are made on each
+  /// call: the app keeps the zones' names, the mapper only their prefixes.
+  std::vector<dns::Name> reverse_zones() const;
   const std::vector<dns::Name>& forward_zones() const noexcept { return forward_zones_; }
+  /// The configuration built from, except its prefix list, which rules() holds compiled (the
+  /// list was most of the mapper's memory with 100k prefixes).
   const config::Config& config() const noexcept { return config_; }
   bool has_store() const noexcept { return store_ != nullptr; }
   /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
@@ -118,10 +134,16 @@ class Mapper {
   bool has_synthesis_inside(const dns::Prefix& range) const noexcept;
   Session* open_session() const noexcept;
 
-  config::Config config_;
+  config::Config config_;  // without prefixes
   std::vector<Rule> rules_;
+  // Where each rule comes from (same index as rules_), for origin_of.
+  struct Origin {
+    int line = 0;
+    std::string path;
+  };
+  std::vector<Origin> origins_;
   PrefixTable table_;  // value = index into rules_
-  std::vector<dns::Name> reverse_zones_;
+  std::vector<ReverseZone> reverse_zones_;
   std::vector<dns::Name> forward_zones_;
   // Forward rules grouped by template text: a name is parsed once per group, then the
   // longest-prefix match picks the rule (self-contained templates), so the cost does not grow

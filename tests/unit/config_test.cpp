@@ -99,6 +99,24 @@ TEST(Config, SyntaxErrorHasAPosition) {
   EXPECT_EQ(errs[0].rfind("t.yaml:", 0), 0U);
 }
 
+TEST(Config, AliasesNullsAndOnlyTheFirstDocument) {
+  auto r = load_text(kHead +
+                         "prefixes:\n"
+                         "  - prefix: 10.0.0.0/8\n"
+                         "    name: &t \"ip-{ip}.x.\"\n"
+                         "  - prefix: 10.1.0.0/16\n"
+                         "    name: *t\n"
+                         "    ttl: ~\n"
+                         "---\n"
+                         "bogus: 1\n",
+                     "t.yaml");
+  ASSERT_EQ(r.errors.size(), 1U);
+  EXPECT_EQ(r.errors[0].to_string(), "t.yaml:8:10: prefixes[1].ttl: expected a number");
+  ASSERT_EQ(r.config.prefixes.size(), 2U);
+  EXPECT_EQ(r.config.prefixes[1].name_template, "ip-{ip}.x.");
+  EXPECT_EQ(r.config.prefixes[1].name_mark.line, 5);  // an alias is its anchored node
+}
+
 TEST(Config, ClasslessOnlyForLongIpv4) {
   auto errs = errors_of(kHead +
                         "prefixes:\n"

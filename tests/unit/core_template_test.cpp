@@ -441,6 +441,25 @@ TEST(CoreTemplate, Suffix) {
   EXPECT_EQ(t3.label_count(), 7U);
 }
 
+TEST(CoreTemplate, ForPrefixIsCompileForThatPrefix) {
+  const Template t = compile_ok("h-{offset}.V4.x.", "10.0.0.0/24");
+  auto moved = t.for_prefix(P("10.0.5.0/24"));
+  ASSERT_TRUE(moved) << moved.error();
+  const Template direct = compile_ok("h-{offset}.v4.x.", "10.0.5.0/24");
+  EXPECT_EQ(moved->prefix(), direct.prefix());
+  EXPECT_EQ(moved->text(), direct.text());
+  EXPECT_EQ(moved->suffix(), direct.suffix());
+  EXPECT_EQ(moved->label_count(), direct.label_count());
+  EXPECT_EQ(render(*moved, A("10.0.5.7")), "h-7.v4.x.");
+  EXPECT_EQ(render(*moved, A("10.0.0.7")), "");  // outside its prefix now
+  EXPECT_EQ(match(*moved, "h-7.v4.x."), A("10.0.5.7"));
+  // Another length or family: what compile says.
+  const Template d = compile_ok("ip-{d}.x.", "10.0.0.0/24");
+  EXPECT_EQ(d.for_prefix(P("10.0.0.0/16")).error(), compile_error("ip-{d}.x.", "10.0.0.0/16"));
+  EXPECT_EQ(d.for_prefix(P("2001:db8::/120")).error(),
+            compile_error("ip-{d}.x.", "2001:db8::/120"));
+}
+
 TEST(CoreTemplate, RenderBounds) {
   const auto t = compile_ok("ip-{ip}.pool.example.net.", "10.0.0.0/8");
   char buf[64];

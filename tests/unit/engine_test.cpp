@@ -50,6 +50,12 @@ TEST_F(Engine, DerivesMergedReverseZones) {
   EXPECT_EQ(zones, (std::vector<std::string>{"10.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa."}));
 }
 
+TEST_F(Engine, RulesKnowWhereTheyComeFrom) {
+  ASSERT_EQ(mapper_->rules().size(), 5U);
+  EXPECT_EQ(mapper_->origin_of(mapper_->rules()[1]), AMAP_CONF_DIR "/automap.yaml:13 prefixes[1]");
+  EXPECT_TRUE(mapper_->config().prefixes.empty());  // the rules hold them
+}
+
 TEST_F(Engine, ReverseV4UsesTheMostSpecificPrefix) {
   EXPECT_EQ(one("3.2.1.10.in-addr.arpa.", "PTR"),
             "3.2.1.10.in-addr.arpa. 86400 IN PTR ip-10-1-2-3.pool.example.net.");
@@ -271,6 +277,40 @@ TEST(EngineScale, ManyPrefixesSharingATemplateResolveForwardThroughOneParse) {
   EXPECT_EQ(query(app, "sub-10-0-0-200.pool.example.net.", "A").answer.size(), 1U);
   EXPECT_EQ(query(app, "ip-10-16-0-1.pool.example.net.", "A").rcode, Rcode::nxdomain);  // outside
   EXPECT_EQ(mapper->reverse_zones().size(), 4096U);  // one per /24; the /25 lies in 0.0.10
+}
+
+TEST(EngineScale, ReverseZonesMergeNestedPrefixesParentsFirst) {
+  auto loaded = config::load_text(
+      "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
+      "ns: [ns1.example.net.]\n"
+      "prefixes:\n"
+      "  - { prefix: 192.0.2.64/26, name: \"c-{ip}.x.\", forward: false, classless: true }\n"
+      "  - { prefix: 198.51.100.0/25, name: \"d-{ip}.x.\", forward: false, classless: true }\n"
+      "  - { prefix: 198.51.100.128/25, name: \"e-{ip}.x.\", forward: false }\n"
+      "  - { prefix: 192.0.2.0/24, name: \"f-{ip}.x.\", forward: false }\n"
+      "  - { prefix: \"2001:db8:1:2300::/58\", name: \"h{hex}.x.\", forward: false }\n"
+      "  - { prefix: \"2001:db8:1:2340::/58\", name: \"g{hex}.x.\", forward: false }\n"
+      "  - { prefix: \"2001:db8::/31\", name: \"i{hex}.x.\", forward: false }\n"
+      "  - { prefix: 10.20.0.0/15, name: \"j-{ip}.x.\", forward: false }\n"
+      "  - { prefix: 10.21.7.0/24, name: \"k-{ip}.x.\", forward: false }\n"
+      "  - { prefix: 203.0.113.128/26, name: \"l-{ip}.x.\", forward: false, classless: true }\n"
+      "  - { prefix: 203.0.113.0/32, name: \"m-{ip}.x.\", forward: false }\n",
+      "zones.yaml");
+  ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
+  std::vector<config::Error> errors;
+  auto mapper = Mapper::build(loaded.config, errors);
+  ASSERT_NE(mapper, nullptr) << errors[0].to_string();
+  std::vector<std::string> zones;
+  for (const auto& z : mapper->reverse_zones()) {
+    zones.push_back(z.to_string());
+  }
+  // Parents first, then the order of the configuration. 192.0.2.64/26 and 198.51.100.0/25
+  // lie in /24 zones; the /58s and the /31 share the /28 nibble zone; 10.21.7.0/24 lies in the
+  // zone of 10.20.0.0/15; 203.0.113.128/26 keeps its RFC 2317 zone next to the /32's.
+  EXPECT_EQ(zones,
+            (std::vector<std::string>{"10.in-addr.arpa.", "100.51.198.in-addr.arpa.",
+                                      "2.0.192.in-addr.arpa.", "128/26.113.0.203.in-addr.arpa.",
+                                      "0.113.0.203.in-addr.arpa.", "b.d.0.1.0.0.2.ip6.arpa."}));
 }
 
 TEST(EngineScale, PartialTemplatesSharedByPrefixesAreRejected) {
