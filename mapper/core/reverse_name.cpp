@@ -31,19 +31,24 @@ bool parse_small_decimal(std::string_view s, unsigned max, unsigned& out) noexce
   return true;
 }
 
-bool parse_nibble(std::string_view s, unsigned& out) noexcept {
-  if (s.size() != 1) {
+/// The value of a hex digit (either case), or 16 when `c` is not one.
+constexpr unsigned nibble_value(std::uint8_t c) noexcept {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  const unsigned l = dns::ascii_lower(c);
+  return l >= 'a' && l <= 'f' ? l - 'a' + 10 : 16U;
+}
+
+/// Case-insensitive comparison with a lower-case literal.
+constexpr bool equals_lower(std::string_view s, std::string_view lower) noexcept {
+  if (s.size() != lower.size()) {
     return false;
   }
-  const char c = s[0];
-  if (is_digit(c)) {
-    out = static_cast<unsigned>(c - '0');
-  } else if (c >= 'a' && c <= 'f') {
-    out = static_cast<unsigned>(c - 'a' + 10);
-  } else if (c >= 'A' && c <= 'F') {
-    out = static_cast<unsigned>(c - 'A' + 10);
-  } else {
-    return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (dns::ascii_lower(static_cast<std::uint8_t>(s[i])) != static_cast<std::uint8_t>(lower[i])) {
+      return false;
+    }
   }
   return true;
 }
@@ -102,14 +107,14 @@ dns::Name build(const dns::IpAddress& a, unsigned labels, std::uint8_t classless
 
 Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
   const std::size_t count = name.label_count();
-  if (count < 2 || !dns::iequals(name.label(count - 1), "arpa")) {
+  if (count < 2 || !equals_lower(name.label(count - 1), "arpa")) {
     return fail(Errc::not_found);
   }
   const std::string_view tree = name.label(count - 2);
   ReverseName r;
   std::array<std::uint8_t, 16> bytes{};
   const std::size_t labels = count - 2;  // address labels, rightmost = most significant
-  if (dns::iequals(tree, "in-addr")) {
+  if (equals_lower(tree, "in-addr")) {
     r.family = dns::Family::v4;
     if (labels > 5) {
       return fail(Errc::malformed);
@@ -117,34 +122,37 @@ Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
     unsigned octets = 0;
     for (std::size_t k = 0; k < labels; ++k) {
       const std::string_view l = name.label(labels - 1 - k);
-      if (k == 3 && l.find('/') != std::string_view::npos) {
-        // RFC 2317 "N/L": N is the block's first value of the fourth octet.
-        const std::size_t slash = l.find('/');
-        unsigned first = 0;
-        unsigned len = 0;
-        if (!parse_small_decimal(l.substr(0, slash), 255, first) ||
-            !parse_small_decimal(l.substr(slash + 1), 32, len) || len < 25) {
+      unsigned v = 0;
+      if (parse_small_decimal(l, 255, v)) {
+        if (octets == 4) {
           return fail(Errc::malformed);
         }
-        const unsigned host = 0xFFU >> (len - 24);
-        if ((first & host) != 0) {
-          return fail(Errc::malformed);
+        if (octets == 3 && r.classless_length != 0) {
+          const unsigned host = 0xFFU >> (r.classless_length - 24);
+          if ((v & ~host) != bytes[3]) {
+            return fail(Errc::malformed);  // outside the classless block
+          }
         }
-        r.classless_length = static_cast<std::uint8_t>(len);
-        bytes[3] = static_cast<std::uint8_t>(first);
+        bytes[octets++] = static_cast<std::uint8_t>(v);
         continue;
       }
-      unsigned v = 0;
-      if (octets == 4 || !parse_small_decimal(l, 255, v)) {
+      const std::size_t slash = l.find('/');
+      if (k != 3 || slash == std::string_view::npos) {
         return fail(Errc::malformed);
       }
-      if (octets == 3 && r.classless_length != 0) {
-        const unsigned host = 0xFFU >> (r.classless_length - 24);
-        if ((v & ~host) != bytes[3]) {
-          return fail(Errc::malformed);  // outside the classless block
-        }
+      // RFC 2317 "N/L": N is the block's first value of the fourth octet.
+      unsigned first = 0;
+      unsigned len = 0;
+      if (!parse_small_decimal(l.substr(0, slash), 255, first) ||
+          !parse_small_decimal(l.substr(slash + 1), 32, len) || len < 25) {
+        return fail(Errc::malformed);
       }
-      bytes[octets++] = static_cast<std::uint8_t>(v);
+      const unsigned host = 0xFFU >> (len - 24);
+      if ((first & host) != 0) {
+        return fail(Errc::malformed);
+      }
+      r.classless_length = static_cast<std::uint8_t>(len);
+      bytes[3] = static_cast<std::uint8_t>(first);
     }
     if (labels == 5 && r.classless_length == 0) {
       return fail(Errc::malformed);
@@ -155,14 +163,18 @@ Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
                            (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
     return r;
   }
-  if (dns::iequals(tree, "ip6")) {
+  if (equals_lower(tree, "ip6")) {
     r.family = dns::Family::v6;
-    if (labels > 32) {
+    // Nibble labels are one character each, so they take two wire bytes each and "ip6"
+    // starts at 2 * labels exactly when every one of them has length 1.
+    if (labels > 32 || name.label_offset(count - 2) != 2 * labels) {
       return fail(Errc::malformed);
     }
+    const std::uint8_t* w = name.wire().data();
     for (std::size_t k = 0; k < labels; ++k) {
-      unsigned v = 0;
-      if (!parse_nibble(name.label(labels - 1 - k), v)) {
+      const std::uint8_t* l = w + 2 * (labels - 1 - k);
+      const unsigned v = l[0] == 1 ? nibble_value(l[1]) : 16U;
+      if (v > 15) {
         return fail(Errc::malformed);
       }
       bytes[k / 2] = static_cast<std::uint8_t>(bytes[k / 2] | (k % 2 == 0 ? v << 4 : v));

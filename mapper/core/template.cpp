@@ -819,10 +819,10 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
 }
 
 bool Template::render(const dns::IpAddress& addr, dns::Name& out) const noexcept {
-  char buf[kMaxText];
-  const std::size_t n = render(addr, buf, sizeof buf);
-  // Rendered names are plain hostnames (checked at compile time): no escapes to decode.
-  return n != 0 && out.assign_hostname(std::string_view(buf, n));
+  // Rendered names are plain hostnames (checked at compile time): no escapes to decode, so
+  // the text can go straight into the name's buffer.
+  return out.fill_hostname(
+      [&](char* text, std::size_t cap) { return render(addr, text, std::min(cap, kMaxText)); });
 }
 
 bool Template::parse_text(std::string_view s, dns::IpAddress& out,

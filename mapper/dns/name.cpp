@@ -2,6 +2,7 @@
 #include "mapper/dns/name.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace amap::dns {
@@ -91,44 +92,6 @@ Result<Name> Name::from_text(std::string_view text) noexcept {
   return n;
 }
 
-bool Name::assign_hostname(std::string_view text) noexcept {
-  if (!text.empty() && text.back() == '.') {
-    text.remove_suffix(1);
-  }
-  if (text.empty() || text.size() + 2 > kMaxWire) {
-    return false;
-  }
-  std::array<std::uint8_t, kMaxLabels + 1> offsets;
-  std::size_t labels = 0;
-  std::size_t len_at = 0;
-  std::size_t label_len = 0;
-  std::uint8_t wire[kMaxWire];
-  for (std::size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == '.') {
-      if (label_len == 0 || label_len > kMaxLabel || labels == kMaxLabels) {
-        return false;
-      }
-      wire[len_at] = static_cast<std::uint8_t>(label_len);
-      offsets[labels++] = static_cast<std::uint8_t>(len_at);
-      len_at = i + 1;
-      label_len = 0;
-      continue;
-    }
-    const char c = text[i];
-    if (c == '\\' || static_cast<unsigned char>(c) <= 0x20) {
-      return false;  // not a plain hostname: use from_text
-    }
-    wire[i + 1] = static_cast<std::uint8_t>(c);
-    ++label_len;
-  }
-  wire[text.size() + 1] = 0;
-  wire_len_ = static_cast<std::uint8_t>(text.size() + 2);
-  label_count_ = static_cast<std::uint8_t>(labels);
-  std::memcpy(wire_.data(), wire, wire_len_);
-  std::memcpy(offsets_.data(), offsets.data(), labels);
-  return true;
-}
-
 Result<Name> Name::read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
   // One pass: check every length byte and note where each label starts; the bytes are copied
   // once the end is known.
@@ -168,6 +131,36 @@ Result<Name> Name::from_wire(std::span<const std::uint8_t> wire) noexcept {
   return n;
 }
 
+bool Name::index_hostname(std::size_t n) noexcept {
+  // wire_[1, n] holds the text; wire_[0] stands for a dot before the first label.
+  if (wire_[n] != '.') {
+    if (n + 1 >= kMaxWire) {
+      return false;  // no room for the root label
+    }
+    wire_[++n] = '.';
+  }
+  std::size_t labels = 0;
+  std::size_t len_at = 0;
+  for (std::size_t i = 1; i <= n; ++i) {
+    const std::uint8_t c = wire_[i];
+    if (c == '.') {
+      const std::size_t len = i - len_at - 1;
+      if (len == 0 || len > kMaxLabel || labels == kMaxLabels) {
+        return false;
+      }
+      wire_[len_at] = static_cast<std::uint8_t>(len);
+      offsets_[labels++] = static_cast<std::uint8_t>(len_at);
+      len_at = i;
+    } else if (c == '\\' || c <= 0x20) {
+      return false;  // not a plain hostname
+    }
+  }
+  wire_[n] = 0;  // the trailing dot becomes the root label
+  wire_len_ = static_cast<std::uint8_t>(n + 1);
+  label_count_ = static_cast<std::uint8_t>(labels);
+  return true;
+}
+
 void Name::index_labels() noexcept {
   std::size_t pos = 0;
   std::uint8_t count = 0;
@@ -176,14 +169,6 @@ void Name::index_labels() noexcept {
     pos += 1U + wire_[pos];
   }
   label_count_ = count;
-}
-
-std::string_view Name::label(std::size_t i) const noexcept {
-  if (i >= label_count_) {
-    return {};
-  }
-  const std::size_t off = offsets_[i];
-  return {reinterpret_cast<const char*>(wire_.data() + off + 1), wire_[off]};
 }
 
 Name Name::suffix(std::size_t n) const noexcept {
@@ -303,25 +288,75 @@ bool operator==(const Name& a, const Name& b) noexcept {
   return true;
 }
 
-void suffix_hashes(const Name& name, SuffixHashes& out) noexcept {
-  constexpr std::uint64_t kOffset = 1469598103934665603ULL;  // FNV-1a over reversed bytes
-  constexpr std::uint64_t kPrime = 1099511628211ULL;
-  std::uint64_t h = kOffset * kPrime;  // the root label's zero byte
+namespace {
+
+/// ASCII lower case of 8 bytes at once: bytes 'A'..'Z' get 0x20 added, all others stay.
+constexpr std::uint64_t lower8(std::uint64_t x) noexcept {
+  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
+  constexpr std::uint64_t k80 = 0x8080808080808080ULL;
+  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
+  const std::uint64_t low7 = x & k7f;  // adding below cannot carry into the next byte
+  const std::uint64_t ge_a = low7 + k01 * (0x80 - 'A');
+  const std::uint64_t gt_z = low7 + k01 * (0x80 - 'Z' - 1);
+  const std::uint64_t upper = ge_a & ~gt_z & ~x & k80;
+  return x | (upper >> 2);
+}
+
+constexpr std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
+  h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
+  return h ^ (h >> 29);
+}
+
+/// Eight bytes, p[0] in the low byte whatever the host's byte order.
+std::uint64_t load8(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
+  return v;
+}
+
+}  // namespace
+
+void suffix_hashes(const Name& name, SuffixHashes& out, std::size_t max_labels) noexcept {
+  // Eight bytes of a label per step. A label's last len % 8 bytes come from one load that
+  // ends where the label ends: those bytes before it belong to earlier labels of the same
+  // name, so nothing outside the name is read. Only a short label at the very start of the
+  // name is gathered byte by byte.
+  const std::uint8_t* wire = name.wire().data();
+  std::uint64_t h = 0x243F6A8885A308D3ULL;  // any seed
   out[0] = h;
   const std::size_t labels = name.label_count();
-  for (std::size_t k = 1; k <= labels; ++k) {
-    const std::string_view lab = name.label(labels - k);
-    for (std::size_t j = lab.size(); j-- > 0;) {
-      h = (h ^ ascii_lower(static_cast<std::uint8_t>(lab[j]))) * kPrime;
+  const std::size_t last = std::min(labels, max_labels);
+  for (std::size_t k = 1; k <= last; ++k) {
+    const std::size_t off = name.label_offset(labels - k);
+    const std::size_t len = wire[off];
+    const std::uint8_t* p = wire + off + 1;
+    h = mix(h, len);
+    std::size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+      h = mix(h, lower8(load8(p + i)));
     }
-    h = (h ^ lab.size()) * kPrime;
+    const std::size_t tail = len - i;
+    if (tail != 0) {
+      std::uint64_t v = 0;
+      if (off + 1 + len >= 8) {
+        v = load8(p + len - 8) >> (8 * (8 - tail));  // the label's last `tail` bytes
+      } else {
+        for (std::size_t j = 0; j < tail; ++j) {
+          v |= std::uint64_t{p[i + j]} << (8 * j);
+        }
+      }
+      h = mix(h, lower8(v));
+    }
     out[k] = h;
   }
 }
 
 std::uint64_t suffix_hash(const Name& name) noexcept {
   SuffixHashes h;
-  suffix_hashes(name, h);
+  suffix_hashes(name, h, name.label_count());
   return h[name.label_count()];
 }
 

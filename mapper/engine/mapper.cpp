@@ -496,9 +496,11 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
     return rt != nullptr ? (rt == runtime && runtime != nullptr) : (r == rule && rule != nullptr);
   };
 
-  dns::SuffixHashes hashes;
-  dns::suffix_hashes(qname, hashes);
+  // Hashes only as far left as the longest suffix of any index needs.
   const std::size_t from = std::min(labels, max_suffix_labels_);
+  const std::size_t rfrom = session != nullptr ? std::min(labels, session->max_suffix_labels) : 0;
+  dns::SuffixHashes hashes;
+  dns::suffix_hashes(qname, hashes, std::max(from, rfrom));
   for (std::size_t k = from + 1; k-- > 0;) {
     auto [first, last] = groups_by_suffix_.equal_range(hashes[k]);
     for (auto it = first; it != last; ++it) {
@@ -539,7 +541,6 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
     }
   }
   if (session != nullptr && !session->rules.empty()) {
-    const std::size_t rfrom = std::min(labels, session->max_suffix_labels);
     for (std::size_t k = rfrom + 1; k-- > 0;) {
       auto [first, last] = session->by_suffix.equal_range(hashes[k]);
       for (auto it = first; it != last; ++it) {
