@@ -105,19 +105,19 @@ dns::Name build(const dns::IpAddress& a, unsigned labels, std::uint8_t classless
 
 }  // namespace
 
-Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
+Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
+  r = ReverseName{};
   const std::size_t count = name.label_count();
   if (count < 2 || !equals_lower(name.label(count - 1), "arpa")) {
-    return fail(Errc::not_found);
+    return Errc::not_found;
   }
   const std::string_view tree = name.label(count - 2);
-  ReverseName r;
   std::array<std::uint8_t, 16> bytes{};
   const std::size_t labels = count - 2;  // address labels, rightmost = most significant
   if (equals_lower(tree, "in-addr")) {
     r.family = dns::Family::v4;
     if (labels > 5) {
-      return fail(Errc::malformed);
+      return Errc::malformed;
     }
     unsigned octets = 0;
     for (std::size_t k = 0; k < labels; ++k) {
@@ -125,12 +125,12 @@ Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
       unsigned v = 0;
       if (parse_small_decimal(l, 255, v)) {
         if (octets == 4) {
-          return fail(Errc::malformed);
+          return Errc::malformed;
         }
         if (octets == 3 && r.classless_length != 0) {
           const unsigned host = 0xFFU >> (r.classless_length - 24);
           if ((v & ~host) != bytes[3]) {
-            return fail(Errc::malformed);  // outside the classless block
+            return Errc::malformed;  // outside the classless block
           }
         }
         bytes[octets++] = static_cast<std::uint8_t>(v);
@@ -138,52 +138,61 @@ Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
       }
       const std::size_t slash = l.find('/');
       if (k != 3 || slash == std::string_view::npos) {
-        return fail(Errc::malformed);
+        return Errc::malformed;
       }
       // RFC 2317 "N/L": N is the block's first value of the fourth octet.
       unsigned first = 0;
       unsigned len = 0;
       if (!parse_small_decimal(l.substr(0, slash), 255, first) ||
           !parse_small_decimal(l.substr(slash + 1), 32, len) || len < 25) {
-        return fail(Errc::malformed);
+        return Errc::malformed;
       }
       const unsigned host = 0xFFU >> (len - 24);
       if ((first & host) != 0) {
-        return fail(Errc::malformed);
+        return Errc::malformed;
       }
       r.classless_length = static_cast<std::uint8_t>(len);
       bytes[3] = static_cast<std::uint8_t>(first);
     }
     if (labels == 5 && r.classless_length == 0) {
-      return fail(Errc::malformed);
+      return Errc::malformed;
     }
     r.bits = octets == 4 ? 32U : (r.classless_length != 0 ? r.classless_length : 8U * octets);
     r.address =
         dns::IpAddress::v4((std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
                            (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
-    return r;
+    return Errc::ok;
   }
   if (equals_lower(tree, "ip6")) {
     r.family = dns::Family::v6;
     // Nibble labels are one character each, so they take two wire bytes each and "ip6"
     // starts at 2 * labels exactly when every one of them has length 1.
     if (labels > 32 || name.label_offset(count - 2) != 2 * labels) {
-      return fail(Errc::malformed);
+      return Errc::malformed;
     }
     const std::uint8_t* w = name.wire().data();
     for (std::size_t k = 0; k < labels; ++k) {
       const std::uint8_t* l = w + 2 * (labels - 1 - k);
       const unsigned v = l[0] == 1 ? nibble_value(l[1]) : 16U;
       if (v > 15) {
-        return fail(Errc::malformed);
+        return Errc::malformed;
       }
       bytes[k / 2] = static_cast<std::uint8_t>(bytes[k / 2] | (k % 2 == 0 ? v << 4 : v));
     }
     r.bits = static_cast<unsigned>(4 * labels);
     r.address = dns::IpAddress::v6(bytes);
-    return r;
+    return Errc::ok;
   }
-  return fail(Errc::not_found);
+  return Errc::not_found;
+}
+
+Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
+  ReverseName r;
+  const Errc e = parse_reverse_name(name, r);
+  if (e != Errc::ok) {
+    return fail(e);
+  }
+  return r;
 }
 
 dns::Name to_reverse_name(const dns::IpAddress& a, std::uint8_t classless_length) noexcept {

@@ -92,33 +92,45 @@ Result<Name> Name::from_text(std::string_view text) noexcept {
   return n;
 }
 
-Result<Name> Name::read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
+Errc Name::assign_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
   // One pass: check every length byte and note where each label starts; the bytes are copied
   // once the end is known.
-  Name n;
   std::size_t pos = 0;
   std::uint8_t count = 0;
+  auto failed = [this](Errc e) {
+    *this = Name{};
+    return e;
+  };
   while (true) {
     if (pos >= in.size()) {
-      return fail(Errc::truncated);
+      return failed(Errc::truncated);
     }
     const std::uint8_t len = in[pos];
     if (len == 0) {
       break;
     }
     if (len > kMaxLabel) {
-      return fail(len >= 0xC0 ? Errc::bad_pointer : Errc::bad_label_type);
+      return failed(len >= 0xC0 ? Errc::bad_pointer : Errc::bad_label_type);
     }
     if (pos + 1U + len + 1U > kMaxWire) {  // this label and the root must still fit
-      return fail(Errc::too_long);
+      return failed(Errc::too_long);
     }
-    n.offsets_[count++] = static_cast<std::uint8_t>(pos);
+    offsets_[count++] = static_cast<std::uint8_t>(pos);
     pos += 1U + len;
   }
   used = pos + 1;
-  std::memcpy(n.wire_.data(), in.data(), used);
-  n.wire_len_ = static_cast<std::uint8_t>(used);
-  n.label_count_ = count;
+  std::memcpy(wire_.data(), in.data(), used);
+  wire_len_ = static_cast<std::uint8_t>(used);
+  label_count_ = count;
+  return Errc::ok;
+}
+
+Result<Name> Name::read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
+  Name n;
+  const Errc e = n.assign_wire(in, used);
+  if (e != Errc::ok) {
+    return fail(e);
+  }
   return n;
 }
 

@@ -66,6 +66,9 @@ class Name {
   /// Reads an uncompressed wire name at the start of `in` (RDATA, a question); sets `used`
   /// to its length. Compression pointers are an error (Errc::bad_pointer).
   static Result<Name> read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept;
+  /// Same, into this name (no copy of the result). Returns Errc::ok or the error; on error
+  /// the name is the root.
+  Errc assign_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept;
   /// Reads an uncompressed wire name that must fill `wire` exactly.
   static Result<Name> from_wire(std::span<const std::uint8_t> wire) noexcept;
 
@@ -105,11 +108,21 @@ class Name {
   void index_labels() noexcept;
   bool index_hostname(std::size_t text_len) noexcept;
   void copy_from(const Name& other) noexcept {
-    std::memcpy(wire_.data(), other.wire_.data(), other.wire_len_);
-    std::memcpy(offsets_.data(), other.offsets_.data(), other.label_count_);
+    if (other.wire_len_ <= kShortWire && other.label_count_ <= kShortLabels) {
+      // Most names: fixed-size copies the compiler inlines, instead of two library calls.
+      // Bytes past the used ones are copied as they are (unsigned char, so that is fine).
+      std::memcpy(wire_.data(), other.wire_.data(), kShortWire);
+      std::memcpy(offsets_.data(), other.offsets_.data(), kShortLabels);
+    } else {
+      std::memcpy(wire_.data(), other.wire_.data(), other.wire_len_);
+      std::memcpy(offsets_.data(), other.offsets_.data(), other.label_count_);
+    }
     wire_len_ = other.wire_len_;
     label_count_ = other.label_count_;
   }
+
+  static constexpr std::size_t kShortWire = 64;
+  static constexpr std::size_t kShortLabels = 32;
 
   // Only wire_[0, wire_len_) and offsets_[0, label_count_) are meaningful; the rest is
   // left uninitialized on purpose (names are built and copied per query).

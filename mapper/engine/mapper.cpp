@@ -369,8 +369,9 @@ Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
 }
 
 Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
-  auto rn = parse_reverse_name(qname);
-  if (!rn && rn.error() != Errc::not_found) {
+  ReverseName rn;
+  const Errc parsed = parse_reverse_name(qname, rn);
+  if (parsed != Errc::ok && parsed != Errc::not_found) {
     return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
   }
   Session* session = store_ ? open_session() : nullptr;
@@ -378,7 +379,7 @@ Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
   if (store_ && session == nullptr) {
     return failed_synthesis();
   }
-  return rn ? reverse(*rn, session) : forward(qname, session);
+  return parsed == Errc::ok ? reverse(rn, session) : forward(qname, session);
 }
 
 bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {

@@ -159,7 +159,7 @@ class Compressor {
     // The label starts of this name become targets only once the whole name is written:
     // matching against a half-written name would read past it (and could loop on names
     // such as 0.0.0.0...ip6.arpa whose suffixes repeat).
-    std::array<std::uint16_t, dns::Name::kMaxLabels> pending{};
+    std::array<std::uint16_t, dns::Name::kMaxLabels> pending;  // [0, npending) is used
     std::size_t npending = 0;
     std::size_t off = 0;
     bool pointed = false;
@@ -224,9 +224,27 @@ class Compressor {
     }
   }
 
-  std::array<std::uint16_t, kMaxEntries> entries_{};
+  // Only [0, n_) is used; not zeroed, as this is built for every response.
+  std::array<std::uint16_t, kMaxEntries> entries_;
   std::size_t n_ = 0;
 };
+
+/// Length of the uncompressed wire name at the start of `in`, or 0 when there is none (cut
+/// short, a pointer or another label type, longer than 255 octets).
+std::size_t uncompressed_name_length(std::span<const std::uint8_t> in) noexcept {
+  std::size_t pos = 0;
+  while (pos < in.size() && pos < dns::Name::kMaxWire) {
+    const std::uint8_t len = in[pos];
+    if (len == 0) {
+      return pos + 1;
+    }
+    if (len > dns::Name::kMaxLabel) {
+      return 0;
+    }
+    pos += 1U + len;
+  }
+  return 0;
+}
 
 void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
                   const app::Record& r) noexcept {
@@ -246,13 +264,12 @@ void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
     if (at < cur || at >= rd.size()) {
       break;
     }
-    std::size_t used = 0;
-    auto name = dns::Name::read_wire(rd.subspan(at), used);
-    if (!name) {
+    const std::size_t used = uncompressed_name_length(rd.subspan(at));
+    if (used == 0) {
       break;  // not a name after all: copy the rest verbatim
     }
     w.bytes(rd.subspan(cur, at - cur));
-    c.write(w, name->wire());
+    c.write(w, rd.subspan(at, used));
     cur = at + used;
   }
   w.bytes(rd.subspan(cur));
@@ -362,12 +379,11 @@ ParsedQuery parse_query(std::span<const std::uint8_t> m) noexcept {
   if (q.qdcount == 1) {
     // Question name: no compression allowed (nothing precedes it to point to).
     std::size_t used = 0;
-    auto name = dns::Name::read_wire(m.subspan(p), used);
-    if (!name || m.size() - p - used < 4) {
+    if (q.qname.assign_wire(m.subspan(p), used) != Errc::ok || m.size() - p - used < 4) {
+      q.qname = dns::Name{};
       return finish(fail);
     }
     p += used;
-    q.qname = *name;
     q.qtype = dns::RRType(get16(m, p));
     q.qclass = get16(m, p + 2);
     p += 4;
