@@ -360,25 +360,59 @@ Width token_width(TokenKind k, Family f, const dns::Prefix& p) noexcept {
   return {};
 }
 
+/// Byte -> its lower case when it may appear in a hostname ([A-Za-z0-9-]), else 0.
+constexpr std::array<char, 256> kHostLower = [] {
+  std::array<char, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) {
+    const char l = lower(static_cast<char>(c));
+    t[c] = is_host_char(l) ? l : '\0';
+  }
+  return t;
+}();
+
 /// Lower-cased presentation text of `name` with the trailing dot, or 0 when a label holds a
 /// byte outside [A-Za-z0-9-] (no template can produce it). `out` needs Template::kMaxText.
 std::size_t lower_text(const dns::Name& name, char* out) noexcept {
+  const std::uint8_t* wire = name.wire().data();
+  if (name.wire_len() - 1 > Template::kMaxText) {
+    return 0;
+  }
   std::size_t n = 0;
+  bool bad = false;  // checked once at the end: no branch per character
   for (std::size_t i = 0; i < name.label_count(); ++i) {
-    const std::string_view l = name.label(i);
-    if (n + l.size() + 1 > Template::kMaxText) {
-      return 0;
-    }
-    for (const char raw : l) {
-      const char c = lower(raw);
-      if (!is_host_char(c)) {
-        return 0;
-      }
+    const std::uint8_t* l = wire + name.label_offset(i);
+    for (std::size_t k = 1; k <= l[0]; ++k) {
+      const char c = kHostLower[l[k]];
+      bad |= c == '\0';
       out[n++] = c;
     }
     out[n++] = '.';
   }
-  return n;
+  return bad ? 0 : n;
+}
+
+bool bytes_equal(const char* a, const char* b, std::size_t n) noexcept {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Tokens written as decimal octets: {a}..{d}, and {ip}/{full} of IPv4 (dashed).
+constexpr bool is_decimal_octets(TokenKind k, Family f) noexcept {
+  return is_octet_token(k) || (f == Family::v4 && (k == TokenKind::ip || k == TokenKind::full));
+}
+
+/// True when a decimal part of s (the parts are separated by '-') has a leading zero.
+bool has_leading_zero(const char* s, std::size_t n) noexcept {
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    if (s[i] == '0' && (i == 0 || s[i - 1] == '-') && s[i + 1] != '-') {
+      return true;
+    }
+  }
+  return false;
 }
 
 /// Concatenates string-like parts (avoids operator+ chains, which trip GCC 12 -Wrestrict).
@@ -834,7 +868,7 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
   for (const Piece& p : pieces_) {
     const std::size_t left = s.size() - pos;
     if (!p.token) {
-      if (p.length > left || std::memcmp(s.data() + pos, text_.data() + p.offset, p.length) != 0) {
+      if (p.length > left || !bytes_equal(s.data() + pos, text_.data() + p.offset, p.length)) {
         return false;
       }
       pos += p.length;
@@ -855,11 +889,18 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
     if (n == 0 || n > 39 || !parse_token(p.kind, f, prefix_, s.data() + pos, n, v)) {
       return false;
     }
-    // Canonical spelling only: the token must re-render to exactly what was read.
-    char tmp[40];
-    const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
-    if (len != n || std::memcmp(tmp, s.data() + pos, n) != 0) {
-      return false;
+    // Canonical spelling only: the token must re-render to exactly what was read. Decimal
+    // octets (alone or dashed) parsed fine, so for them that is just "no leading zero".
+    if (is_decimal_octets(p.kind, f)) {
+      if (has_leading_zero(s.data() + pos, n)) {
+        return false;
+      }
+    } else {
+      char tmp[40];
+      const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
+      if (len != n || !bytes_equal(tmp, s.data() + pos, n)) {
+        return false;
+      }
     }
     const U128 m = token_mask(p.kind, f);
     if (!((value ^ v) & known & m).is_zero()) {

@@ -7,6 +7,54 @@
 
 namespace amap::dns {
 
+namespace {
+
+/// ASCII lower case of 8 bytes at once: bytes 'A'..'Z' get 0x20 added, all others stay.
+constexpr std::uint64_t lower8(std::uint64_t x) noexcept {
+  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
+  constexpr std::uint64_t k80 = 0x8080808080808080ULL;
+  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
+  const std::uint64_t low7 = x & k7f;  // adding below cannot carry into the next byte
+  const std::uint64_t ge_a = low7 + k01 * (0x80 - 'A');
+  const std::uint64_t gt_z = low7 + k01 * (0x80 - 'Z' - 1);
+  const std::uint64_t upper = ge_a & ~gt_z & ~x & k80;
+  return x | (upper >> 2);
+}
+
+constexpr std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
+  h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
+  return h ^ (h >> 29);
+}
+
+/// Eight bytes, p[0] in the low byte whatever the host's byte order.
+std::uint64_t load8(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
+  return v;
+}
+
+/// Case-insensitive equality of n bytes (length bytes included: they are below 'A'), eight
+/// at a time.
+bool equal_lower(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (lower8(load8(a + i)) != lower8(load8(b + i))) {
+      return false;
+    }
+  }
+  for (; i < n; ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) {
     return false;
@@ -208,12 +256,7 @@ bool Name::is_subdomain_of(const Name& zone) const noexcept {
   if (wire_len_ - from != zone.wire_len_) {
     return false;
   }
-  for (std::size_t i = 0; i < zone.wire_len_; ++i) {
-    if (ascii_lower(wire_[from + i]) != ascii_lower(zone.wire_[i])) {
-      return false;
-    }
-  }
-  return true;
+  return equal_lower(wire_.data() + from, zone.wire_.data(), zone.wire_len_);
 }
 
 Status Name::prepend(std::string_view label) noexcept {
@@ -289,47 +332,9 @@ std::size_t Name::hash() const noexcept {
 }
 
 bool operator==(const Name& a, const Name& b) noexcept {
-  if (a.wire_len_ != b.wire_len_ || a.label_count_ != b.label_count_) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.wire_len_; ++i) {
-    if (ascii_lower(a.wire_[i]) != ascii_lower(b.wire_[i])) {
-      return false;
-    }
-  }
-  return true;
+  return a.wire_len_ == b.wire_len_ && a.label_count_ == b.label_count_ &&
+         equal_lower(a.wire_.data(), b.wire_.data(), a.wire_len_);
 }
-
-namespace {
-
-/// ASCII lower case of 8 bytes at once: bytes 'A'..'Z' get 0x20 added, all others stay.
-constexpr std::uint64_t lower8(std::uint64_t x) noexcept {
-  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
-  constexpr std::uint64_t k80 = 0x8080808080808080ULL;
-  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
-  const std::uint64_t low7 = x & k7f;  // adding below cannot carry into the next byte
-  const std::uint64_t ge_a = low7 + k01 * (0x80 - 'A');
-  const std::uint64_t gt_z = low7 + k01 * (0x80 - 'Z' - 1);
-  const std::uint64_t upper = ge_a & ~gt_z & ~x & k80;
-  return x | (upper >> 2);
-}
-
-constexpr std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
-  h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
-  return h ^ (h >> 29);
-}
-
-/// Eight bytes, p[0] in the low byte whatever the host's byte order.
-std::uint64_t load8(const std::uint8_t* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  if constexpr (std::endian::native == std::endian::big) {
-    v = __builtin_bswap64(v);
-  }
-  return v;
-}
-
-}  // namespace
 
 void suffix_hashes(const Name& name, SuffixHashes& out, std::size_t max_labels) noexcept {
   // Eight bytes of a label per step. A label's last len % 8 bytes come from one load that
