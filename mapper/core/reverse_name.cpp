@@ -31,14 +31,17 @@ bool parse_small_decimal(std::string_view s, unsigned max, unsigned& out) noexce
   return true;
 }
 
-/// The value of a hex digit (either case), or 16 when `c` is not one.
-constexpr unsigned nibble_value(std::uint8_t c) noexcept {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
+/// Byte -> the value of that hex digit (either case), or 16 when it is not one. A table:
+/// nibble names mix digits and letters at random, so branches would mispredict.
+constexpr std::array<std::uint8_t, 256> kNibbleValue = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) {
+    const unsigned l = dns::ascii_lower(static_cast<std::uint8_t>(c));
+    t[c] = static_cast<std::uint8_t>(
+        c >= '0' && c <= '9' ? c - '0' : (l >= 'a' && l <= 'f' ? l - 'a' + 10 : 16U));
   }
-  const unsigned l = dns::ascii_lower(c);
-  return l >= 'a' && l <= 'f' ? l - 'a' + 10 : 16U;
-}
+  return t;
+}();
 
 /// Case-insensitive comparison with a lower-case literal.
 constexpr bool equals_lower(std::string_view s, std::string_view lower) noexcept {
@@ -106,15 +109,16 @@ dns::Name build(const dns::IpAddress& a, unsigned labels, std::uint8_t classless
 }  // namespace
 
 Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
-  r = ReverseName{};
+  // Every field of r is set on success; it is filled in place (see IpAddress::set_v4).
   const std::size_t count = name.label_count();
   if (count < 2 || !equals_lower(name.label(count - 1), "arpa")) {
     return Errc::not_found;
   }
   const std::string_view tree = name.label(count - 2);
-  std::array<std::uint8_t, 16> bytes{};
   const std::size_t labels = count - 2;  // address labels, rightmost = most significant
+  r.classless_length = 0;
   if (equals_lower(tree, "in-addr")) {
+    std::array<std::uint8_t, 4> bytes{};
     r.family = dns::Family::v4;
     if (labels > 5) {
       return Errc::malformed;
@@ -158,9 +162,8 @@ Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
       return Errc::malformed;
     }
     r.bits = octets == 4 ? 32U : (r.classless_length != 0 ? r.classless_length : 8U * octets);
-    r.address =
-        dns::IpAddress::v4((std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
-                           (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
+    r.address.set_v4((std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
+                     (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
     return Errc::ok;
   }
   if (equals_lower(tree, "ip6")) {
@@ -171,16 +174,26 @@ Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
       return Errc::malformed;
     }
     const std::uint8_t* w = name.wire().data();
+    // Nibble k (0 = most significant) is the label at index labels - 1 - k; nibbles the
+    // name does not give are zero.
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+    unsigned bad = 0;
     for (std::size_t k = 0; k < labels; ++k) {
       const std::uint8_t* l = w + 2 * (labels - 1 - k);
-      const unsigned v = l[0] == 1 ? nibble_value(l[1]) : 16U;
-      if (v > 15) {
-        return Errc::malformed;
+      const unsigned v = l[0] == 1 ? kNibbleValue[l[1]] : 16U;
+      bad |= v;
+      if (k < 16) {
+        hi |= std::uint64_t{v & 0xFU} << (60 - 4 * k);
+      } else {
+        lo |= std::uint64_t{v & 0xFU} << (60 - 4 * (k - 16));
       }
-      bytes[k / 2] = static_cast<std::uint8_t>(bytes[k / 2] | (k % 2 == 0 ? v << 4 : v));
+    }
+    if (bad > 15) {
+      return Errc::malformed;  // some label is not a hex digit
     }
     r.bits = static_cast<unsigned>(4 * labels);
-    r.address = dns::IpAddress::v6(bytes);
+    r.address.set_v6(hi, lo);
     return Errc::ok;
   }
   return Errc::not_found;

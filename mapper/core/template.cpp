@@ -131,8 +131,11 @@ std::size_t write_v6_full(U128 v, char* out) noexcept {
   return n;
 }
 
+/// Most characters render_token writes.
+constexpr std::size_t kMaxTokenText = 40;
+
 /// Renders one token for address value v (already checked to be inside the prefix). Writes at
-/// most 39 characters.
+/// most 39 characters (write_dec's to_chars wants room for 20 even for an octet).
 std::size_t render_token(TokenKind k, Family f, const dns::Prefix& p, U128 v, char* out) noexcept {
   switch (k) {
     case TokenKind::a:
@@ -834,7 +837,11 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
   std::size_t n = 0;
   for (const Piece& p : pieces_) {
     if (p.token) {
-      char tmp[40];
+      if (cap - n >= kMaxTokenText) {
+        n += render_token(p.kind, f, prefix_, v, out + n);  // room for any token
+        continue;
+      }
+      char tmp[kMaxTokenText];
       const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
       if (len > cap - n) {
         return 0;
@@ -845,7 +852,11 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
       if (p.length > cap - n) {
         return 0;
       }
-      std::memcpy(out + n, text_.data() + p.offset, p.length);
+      // Literals are short: a loop beats a library call.
+      const char* lit = text_.data() + p.offset;
+      for (std::size_t i = 0; i < p.length; ++i) {
+        out[n + i] = lit[i];
+      }
       n += p.length;
     }
   }

@@ -201,19 +201,44 @@ bool Name::index_hostname(std::size_t n) noexcept {
   }
   std::size_t labels = 0;
   std::size_t len_at = 0;
-  for (std::size_t i = 1; i <= n; ++i) {
-    const std::uint8_t c = wire_[i];
-    if (c == '.') {
-      const std::size_t len = i - len_at - 1;
-      if (len == 0 || len > kMaxLabel || labels == kMaxLabels) {
+  auto dot_at = [&](std::size_t i) {
+    const std::size_t len = i - len_at - 1;
+    if (len == 0 || len > kMaxLabel || labels == kMaxLabels) {
+      return false;
+    }
+    wire_[len_at] = static_cast<std::uint8_t>(len);
+    offsets_[labels++] = static_cast<std::uint8_t>(len_at);
+    len_at = i;
+    return true;
+  };
+  // Eight bytes at a time: find the dots and any byte that is not in a plain hostname
+  // (<= 0x20 or '\\'); the rest byte by byte.
+  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
+  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
+  auto zero_bytes = [](std::uint64_t x) {  // 0x80 in every byte of x that is 0
+    return ~(((x & k7f) + k7f) | x | k7f);
+  };
+  std::uint64_t bad = 0;
+  std::size_t i = 1;
+  for (; i + 8 <= n + 1; i += 8) {
+    const std::uint64_t v = load8(wire_.data() + i);
+    const std::uint64_t below_21 = ~(((v & k7f) + k01 * (0x80 - 0x21)) | v | k7f);
+    bad |= below_21 | zero_bytes(v ^ (k01 * '\\'));
+    for (std::uint64_t dots = zero_bytes(v ^ (k01 * '.')); dots != 0; dots &= dots - 1) {
+      if (!dot_at(i + static_cast<std::size_t>(std::countr_zero(dots)) / 8)) {
         return false;
       }
-      wire_[len_at] = static_cast<std::uint8_t>(len);
-      offsets_[labels++] = static_cast<std::uint8_t>(len_at);
-      len_at = i;
-    } else if (c == '\\' || c <= 0x20) {
-      return false;  // not a plain hostname
     }
+  }
+  for (; i <= n; ++i) {
+    const std::uint8_t c = wire_[i];
+    bad |= c == '\\' || c <= 0x20;
+    if (c == '.' && !dot_at(i)) {
+      return false;
+    }
+  }
+  if (bad != 0) {
+    return false;
   }
   wire_[n] = 0;  // the trailing dot becomes the root label
   wire_len_ = static_cast<std::uint8_t>(n + 1);

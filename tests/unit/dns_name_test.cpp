@@ -136,7 +136,8 @@ TEST(Name, FillHostnameBuildsTheNameInPlace) {
   EXPECT_EQ(name.label_count(), 3U);
   ASSERT_TRUE(name.fill_hostname(fill("no-dot.example")));
   EXPECT_EQ(name.to_string(), "no-dot.example.");
-  for (const char* bad : {"", ".", "a..b.", "a b.", "a\\.b.", ".a."}) {
+  for (const char* bad : {"", ".", "a..b.", "a b.", "a\\.b.", ".a.", "abcdefgh ijk.example.",
+                          "abcdefghijkl\\mnopqrst.", "host-1.exam\tple.net.", "longer-label..x."}) {
     EXPECT_FALSE(name.fill_hostname(fill(bad))) << bad;
     EXPECT_TRUE(name.is_root()) << bad;
   }
