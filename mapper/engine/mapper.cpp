@@ -487,9 +487,10 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
   const std::size_t labels = qname.label_count();
 
   // The effective policy of an address: the most specific of config rule and runtime
-  // override. A name answers only if the template that parsed it is that policy's.
-  auto decides = [&](const dns::IpAddress& a, const Rule* rule, const RuntimeRule* runtime) {
-    const Rule* r = rule_for(a);
+  // override. A name answers only if the template that parsed it is that policy's. `r` is
+  // rule_for(a), which the caller has at hand.
+  auto decides = [&](const dns::IpAddress& a, const Rule* r, const Rule* rule,
+                     const RuntimeRule* runtime) {
     const RuntimeRule* rt = session != nullptr ? session->rule_for(a) : nullptr;
     if (rt != nullptr && r != nullptr && rt->prefix.length < r->prefix.length) {
       rt = nullptr;
@@ -510,25 +511,27 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
         continue;  // a hash collision
       }
       const Rule* hit = nullptr;
+      const Rule* covering = nullptr;  // rule_for(*addr)
       std::optional<dns::IpAddress> addr;
       if (g.self_contained) {
         // Parse once; the longest-prefix match then says which prefix the address belongs
         // to, and that prefix must use this very template.
         addr = rules_[g.representative].name->matches_any_prefix(qname);
-        const Rule* r = addr ? rule_for(*addr) : nullptr;
-        hit = r != nullptr && r->group == it->second ? r : nullptr;
+        covering = addr ? rule_for(*addr) : nullptr;
+        hit = covering != nullptr && covering->group == it->second ? covering : nullptr;
       } else {
         for (const std::uint32_t i : g.members) {
           addr = rules_[i].name->matches(qname);
           if (addr) {
             hit = &rules_[i];
+            covering = rule_for(*addr);
             break;
           }
         }
       }
       // Only the most specific prefix of the address answers forward, so names that a
       // more specific (or blank) prefix took over do not resolve (FCrDNS holds).
-      if (hit == nullptr || !decides(*addr, hit, nullptr)) {
+      if (hit == nullptr || !decides(*addr, covering, hit, nullptr)) {
         continue;
       }
       s.status = Synthesis::Status::address;
@@ -551,10 +554,13 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
           continue;
         }
         auto addr = rt.name->matches(qname);
-        if (!addr || !decides(*addr, nullptr, &rt)) {
+        if (!addr) {
           continue;
         }
         const Rule* covering = rule_for(*addr);
+        if (!decides(*addr, covering, nullptr, &rt)) {
+          continue;
+        }
         s.status = Synthesis::Status::address;
         s.source = Synthesis::Source::prefix_override;
         s.address = *addr;
