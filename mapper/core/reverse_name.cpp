@@ -118,7 +118,8 @@ Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
   const std::size_t labels = count - 2;  // address labels, rightmost = most significant
   r.classless_length = 0;
   if (equals_lower(tree, "in-addr")) {
-    std::array<std::uint8_t, 4> bytes{};
+    std::uint32_t address = 0;  // in a register, not bytes: see IpAddress::set_v4
+    unsigned block_first = 0;   // N of an RFC 2317 "N/L" label
     r.family = dns::Family::v4;
     if (labels > 5) {
       return Errc::malformed;
@@ -133,11 +134,11 @@ Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
         }
         if (octets == 3 && r.classless_length != 0) {
           const unsigned host = 0xFFU >> (r.classless_length - 24);
-          if ((v & ~host) != bytes[3]) {
+          if ((v & ~host) != block_first) {
             return Errc::malformed;  // outside the classless block
           }
         }
-        bytes[octets++] = static_cast<std::uint8_t>(v);
+        address |= v << (24 - 8 * octets++);  // the 4th octet lies inside N, so | is fine
         continue;
       }
       const std::size_t slash = l.find('/');
@@ -156,14 +157,14 @@ Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
         return Errc::malformed;
       }
       r.classless_length = static_cast<std::uint8_t>(len);
-      bytes[3] = static_cast<std::uint8_t>(first);
+      block_first = first;
+      address |= first;  // the fourth octet (k == 3: three octets came before)
     }
     if (labels == 5 && r.classless_length == 0) {
       return Errc::malformed;
     }
     r.bits = octets == 4 ? 32U : (r.classless_length != 0 ? r.classless_length : 8U * octets);
-    r.address.set_v4((std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
-                     (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
+    r.address.set_v4(address);
     return Errc::ok;
   }
   if (equals_lower(tree, "ip6")) {

@@ -124,12 +124,13 @@ class Name {
   static constexpr std::size_t kShortWire = 64;
   static constexpr std::size_t kShortLabels = 32;
 
+  // The sizes come first, so that they share a cache line with a short name's bytes.
+  std::uint8_t wire_len_ = 1;
+  std::uint8_t label_count_ = 0;
   // Only wire_[0, wire_len_) and offsets_[0, label_count_) are meaningful; the rest is
   // left uninitialized on purpose (names are built and copied per query).
   std::array<std::uint8_t, kMaxWire> wire_;
   std::array<std::uint8_t, kMaxLabels + 1> offsets_;
-  std::uint8_t wire_len_ = 1;
-  std::uint8_t label_count_ = 0;
 };
 
 /// Case-insensitive hashes of the suffixes of `name`, computed right to left in one pass:
