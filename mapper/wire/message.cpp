@@ -162,6 +162,18 @@ class Compressor {
     // The label starts of this name become targets only once the whole name is written:
     // matching against a half-written name would read past it (and could loop on names
     // such as 0.0.0.0...ip6.arpa whose suffixes repeat).
+    if (n_ == 0 && w.ok() && w.capacity() - w.size() >= name.size()) {
+      // Nothing to point to yet (the question): the name goes out whole, as the loop below
+      // would write it, and every label start becomes an entry.
+      const std::size_t start = w.size();
+      w.bytes(name);
+      for (std::size_t off = 0; name[off] != 0 && start + off < 0x3FFF && n_ < kMaxEntries;
+           off += 1U + name[off]) {
+        entries_[n_++] = Entry{static_cast<std::uint16_t>(start + off),
+                               static_cast<std::uint8_t>(name.size() - off)};
+      }
+      return;
+    }
     std::array<Entry, dns::Name::kMaxLabels> pending;  // [0, npending) is used
     std::size_t npending = 0;
     std::size_t off = 0;
