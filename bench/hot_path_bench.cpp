@@ -522,12 +522,12 @@ void BM_WireQuery(benchmark::State& state, QueryClass c, bool edns) {
               c == QueryClass::nxdomain ? 3U : 0U);
   });
 }
-BENCHMARK_CAPTURE(BM_WireQuery, ptr4, QueryClass::ptr4, false)->Arg(1 << 16);
-BENCHMARK_CAPTURE(BM_WireQuery, ptr6, QueryClass::ptr6, false)->Arg(1 << 16);
-BENCHMARK_CAPTURE(BM_WireQuery, a, QueryClass::a, false)->Arg(1 << 16);
-BENCHMARK_CAPTURE(BM_WireQuery, aaaa, QueryClass::aaaa, false)->Arg(1 << 16);
-BENCHMARK_CAPTURE(BM_WireQuery, nxdomain, QueryClass::nxdomain, false)->Arg(1 << 16);
-BENCHMARK_CAPTURE(BM_WireQuery, ptr4_edns, QueryClass::ptr4, true)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_WireQuery, ptr4, QueryClass::ptr4, false)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_WireQuery, ptr6, QueryClass::ptr6, false)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_WireQuery, a, QueryClass::a, false)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_WireQuery, aaaa, QueryClass::aaaa, false)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_WireQuery, nxdomain, QueryClass::nxdomain, false)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK_CAPTURE(BM_WireQuery, ptr4_edns, QueryClass::ptr4, true)->Arg(1 << 16)->Arg(1 << 10);
 
 // --- LMDB override store -------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "mapper/app/app.h"
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 #include <string>
@@ -133,6 +134,7 @@ Zone& App::add_zone(Zone zone) {
       return zones_[it->second];
     }
   }
+  max_apex_labels_ = std::max(max_apex_labels_, zone.apex.label_count());
   zones_.push_back(std::move(zone));
   zone_index_.emplace(h, zones_.size() - 1);
   return zones_.back();
@@ -150,9 +152,9 @@ const Zone* App::find_zone(const dns::Name& name) const noexcept {
   if (zones_.empty()) {
     return nullptr;
   }
+  const std::size_t labels = std::min(name.label_count(), max_apex_labels_);
   dns::SuffixHashes hashes;
-  dns::suffix_hashes(name, hashes);
-  const std::size_t labels = name.label_count();
+  dns::suffix_hashes(name, hashes, labels);
   for (std::size_t k = labels + 1; k-- > 0;) {
     auto [first, last] = zone_index_.equal_range(hashes[k]);
     for (auto it = first; it != last; ++it) {

@@ -125,6 +125,7 @@ class App {
   std::vector<Zone> zones_;
   // Zone index keyed by dns::suffix_hash(apex): probed with every suffix of a query name.
   std::unordered_multimap<std::uint64_t, std::size_t> zone_index_;
+  std::size_t max_apex_labels_ = 0;  // no zone index entry has a longer suffix
   struct Route {
     Match match;
     Handler handler;

@@ -31,19 +31,27 @@ bool parse_small_decimal(std::string_view s, unsigned max, unsigned& out) noexce
   return true;
 }
 
-bool parse_nibble(std::string_view s, unsigned& out) noexcept {
-  if (s.size() != 1) {
+/// Byte -> the value of that hex digit (either case), or 16 when it is not one. A table:
+/// nibble names mix digits and letters at random, so branches would mispredict.
+constexpr std::array<std::uint8_t, 256> kNibbleValue = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) {
+    const unsigned l = dns::ascii_lower(static_cast<std::uint8_t>(c));
+    t[c] = static_cast<std::uint8_t>(
+        c >= '0' && c <= '9' ? c - '0' : (l >= 'a' && l <= 'f' ? l - 'a' + 10 : 16U));
+  }
+  return t;
+}();
+
+/// Case-insensitive comparison with a lower-case literal.
+constexpr bool equals_lower(std::string_view s, std::string_view lower) noexcept {
+  if (s.size() != lower.size()) {
     return false;
   }
-  const char c = s[0];
-  if (is_digit(c)) {
-    out = static_cast<unsigned>(c - '0');
-  } else if (c >= 'a' && c <= 'f') {
-    out = static_cast<unsigned>(c - 'a' + 10);
-  } else if (c >= 'A' && c <= 'F') {
-    out = static_cast<unsigned>(c - 'A' + 10);
-  } else {
-    return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (dns::ascii_lower(static_cast<std::uint8_t>(s[i])) != static_cast<std::uint8_t>(lower[i])) {
+      return false;
+    }
   }
   return true;
 }
@@ -100,78 +108,105 @@ dns::Name build(const dns::IpAddress& a, unsigned labels, std::uint8_t classless
 
 }  // namespace
 
-Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
+Errc parse_reverse_name(const dns::Name& name, ReverseName& r) noexcept {
+  // Every field of r is set on success; it is filled in place (see IpAddress::set_v4).
   const std::size_t count = name.label_count();
-  if (count < 2 || !dns::iequals(name.label(count - 1), "arpa")) {
-    return fail(Errc::not_found);
+  if (count < 2 || !equals_lower(name.label(count - 1), "arpa")) {
+    return Errc::not_found;
   }
   const std::string_view tree = name.label(count - 2);
-  ReverseName r;
-  std::array<std::uint8_t, 16> bytes{};
   const std::size_t labels = count - 2;  // address labels, rightmost = most significant
-  if (dns::iequals(tree, "in-addr")) {
+  r.classless_length = 0;
+  if (equals_lower(tree, "in-addr")) {
+    std::uint32_t address = 0;  // in a register, not bytes: see IpAddress::set_v4
+    unsigned block_first = 0;   // N of an RFC 2317 "N/L" label
     r.family = dns::Family::v4;
     if (labels > 5) {
-      return fail(Errc::malformed);
+      return Errc::malformed;
     }
     unsigned octets = 0;
     for (std::size_t k = 0; k < labels; ++k) {
       const std::string_view l = name.label(labels - 1 - k);
-      if (k == 3 && l.find('/') != std::string_view::npos) {
-        // RFC 2317 "N/L": N is the block's first value of the fourth octet.
-        const std::size_t slash = l.find('/');
-        unsigned first = 0;
-        unsigned len = 0;
-        if (!parse_small_decimal(l.substr(0, slash), 255, first) ||
-            !parse_small_decimal(l.substr(slash + 1), 32, len) || len < 25) {
-          return fail(Errc::malformed);
+      unsigned v = 0;
+      if (parse_small_decimal(l, 255, v)) {
+        if (octets == 4) {
+          return Errc::malformed;
         }
-        const unsigned host = 0xFFU >> (len - 24);
-        if ((first & host) != 0) {
-          return fail(Errc::malformed);
+        if (octets == 3 && r.classless_length != 0) {
+          const unsigned host = 0xFFU >> (r.classless_length - 24);
+          if ((v & ~host) != block_first) {
+            return Errc::malformed;  // outside the classless block
+          }
         }
-        r.classless_length = static_cast<std::uint8_t>(len);
-        bytes[3] = static_cast<std::uint8_t>(first);
+        address |= v << (24 - 8 * octets++);  // the 4th octet lies inside N, so | is fine
         continue;
       }
-      unsigned v = 0;
-      if (octets == 4 || !parse_small_decimal(l, 255, v)) {
-        return fail(Errc::malformed);
+      const std::size_t slash = l.find('/');
+      if (k != 3 || slash == std::string_view::npos) {
+        return Errc::malformed;
       }
-      if (octets == 3 && r.classless_length != 0) {
-        const unsigned host = 0xFFU >> (r.classless_length - 24);
-        if ((v & ~host) != bytes[3]) {
-          return fail(Errc::malformed);  // outside the classless block
-        }
+      // RFC 2317 "N/L": N is the block's first value of the fourth octet.
+      unsigned first = 0;
+      unsigned len = 0;
+      if (!parse_small_decimal(l.substr(0, slash), 255, first) ||
+          !parse_small_decimal(l.substr(slash + 1), 32, len) || len < 25) {
+        return Errc::malformed;
       }
-      bytes[octets++] = static_cast<std::uint8_t>(v);
+      const unsigned host = 0xFFU >> (len - 24);
+      if ((first & host) != 0) {
+        return Errc::malformed;
+      }
+      r.classless_length = static_cast<std::uint8_t>(len);
+      block_first = first;
+      address |= first;  // the fourth octet (k == 3: three octets came before)
     }
     if (labels == 5 && r.classless_length == 0) {
-      return fail(Errc::malformed);
+      return Errc::malformed;
     }
     r.bits = octets == 4 ? 32U : (r.classless_length != 0 ? r.classless_length : 8U * octets);
-    r.address =
-        dns::IpAddress::v4((std::uint32_t{bytes[0]} << 24) | (std::uint32_t{bytes[1]} << 16) |
-                           (std::uint32_t{bytes[2]} << 8) | std::uint32_t{bytes[3]});
-    return r;
+    r.address.set_v4(address);
+    return Errc::ok;
   }
-  if (dns::iequals(tree, "ip6")) {
+  if (equals_lower(tree, "ip6")) {
     r.family = dns::Family::v6;
-    if (labels > 32) {
-      return fail(Errc::malformed);
+    // Nibble labels are one character each, so they take two wire bytes each and "ip6"
+    // starts at 2 * labels exactly when every one of them has length 1.
+    if (labels > 32 || name.label_offset(count - 2) != 2 * labels) {
+      return Errc::malformed;
     }
+    const std::uint8_t* w = name.wire().data();
+    // Nibble k (0 = most significant) is the label at index labels - 1 - k; nibbles the
+    // name does not give are zero.
+    std::uint64_t hi = 0;
+    std::uint64_t lo = 0;
+    unsigned bad = 0;
     for (std::size_t k = 0; k < labels; ++k) {
-      unsigned v = 0;
-      if (!parse_nibble(name.label(labels - 1 - k), v)) {
-        return fail(Errc::malformed);
+      const std::uint8_t* l = w + 2 * (labels - 1 - k);
+      const unsigned v = l[0] == 1 ? kNibbleValue[l[1]] : 16U;
+      bad |= v;
+      if (k < 16) {
+        hi |= std::uint64_t{v & 0xFU} << (60 - 4 * k);
+      } else {
+        lo |= std::uint64_t{v & 0xFU} << (60 - 4 * (k - 16));
       }
-      bytes[k / 2] = static_cast<std::uint8_t>(bytes[k / 2] | (k % 2 == 0 ? v << 4 : v));
+    }
+    if (bad > 15) {
+      return Errc::malformed;  // some label is not a hex digit
     }
     r.bits = static_cast<unsigned>(4 * labels);
-    r.address = dns::IpAddress::v6(bytes);
-    return r;
+    r.address.set_v6(hi, lo);
+    return Errc::ok;
   }
-  return fail(Errc::not_found);
+  return Errc::not_found;
+}
+
+Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept {
+  ReverseName r;
+  const Errc e = parse_reverse_name(name, r);
+  if (e != Errc::ok) {
+    return fail(e);
+  }
+  return r;
 }
 
 dns::Name to_reverse_name(const dns::IpAddress& a, std::uint8_t classless_length) noexcept {

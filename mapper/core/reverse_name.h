@@ -37,6 +37,9 @@ struct ReverseName {
 /// canonical decimal octet 0..255 (no leading zeros) / a single hex nibble / a valid "N/L"
 /// classless label, or there are too many labels.
 Result<ReverseName> parse_reverse_name(const dns::Name& name) noexcept;
+/// Same, into `out` (the per-query path: no copy of the result). Returns Errc::ok or the
+/// error above; `out` is only meaningful on Errc::ok.
+Errc parse_reverse_name(const dns::Name& name, ReverseName& out) noexcept;
 
 /// The full reverse name of an address ("3.2.1.10.in-addr.arpa."). With classless_length in
 /// 25..32 and an IPv4 address, the RFC 2317 form "3.0/26.2.1.10.in-addr.arpa.".

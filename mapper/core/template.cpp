@@ -131,8 +131,11 @@ std::size_t write_v6_full(U128 v, char* out) noexcept {
   return n;
 }
 
+/// Most characters render_token writes.
+constexpr std::size_t kMaxTokenText = 40;
+
 /// Renders one token for address value v (already checked to be inside the prefix). Writes at
-/// most 39 characters.
+/// most 39 characters (write_dec's to_chars wants room for 20 even for an octet).
 std::size_t render_token(TokenKind k, Family f, const dns::Prefix& p, U128 v, char* out) noexcept {
   switch (k) {
     case TokenKind::a:
@@ -360,25 +363,71 @@ Width token_width(TokenKind k, Family f, const dns::Prefix& p) noexcept {
   return {};
 }
 
+/// Byte -> its lower case when it may appear in a hostname ([A-Za-z0-9-]), else 0.
+constexpr std::array<char, 256> kHostLower = [] {
+  std::array<char, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) {
+    const char l = lower(static_cast<char>(c));
+    t[c] = is_host_char(l) ? l : '\0';
+  }
+  return t;
+}();
+
 /// Lower-cased presentation text of `name` with the trailing dot, or 0 when a label holds a
 /// byte outside [A-Za-z0-9-] (no template can produce it). `out` needs Template::kMaxText.
 std::size_t lower_text(const dns::Name& name, char* out) noexcept {
+  const std::uint8_t* wire = name.wire().data();
+  if (name.wire_len() - 1 > Template::kMaxText) {
+    return 0;
+  }
   std::size_t n = 0;
+  bool bad = false;  // checked once at the end: no branch per character
   for (std::size_t i = 0; i < name.label_count(); ++i) {
-    const std::string_view l = name.label(i);
-    if (n + l.size() + 1 > Template::kMaxText) {
-      return 0;
-    }
-    for (const char raw : l) {
-      const char c = lower(raw);
-      if (!is_host_char(c)) {
-        return 0;
-      }
+    const std::uint8_t* l = wire + name.label_offset(i);
+    for (std::size_t k = 1; k <= l[0]; ++k) {
+      const char c = kHostLower[l[k]];
+      bad |= c == '\0';
       out[n++] = c;
     }
     out[n++] = '.';
   }
-  return n;
+  return bad ? 0 : n;
+}
+
+std::uint64_t load8(const char* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+bool bytes_equal(const char* a, const char* b, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {  // literal suffixes such as ".pool.example.net." are long
+    if (load8(a + i) != load8(b + i)) {
+      return false;
+    }
+  }
+  for (; i < n; ++i) {
+    if (a[i] != b[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/// Tokens written as decimal octets: {a}..{d}, and {ip}/{full} of IPv4 (dashed).
+constexpr bool is_decimal_octets(TokenKind k, Family f) noexcept {
+  return is_octet_token(k) || (f == Family::v4 && (k == TokenKind::ip || k == TokenKind::full));
+}
+
+/// True when a decimal part of s (the parts are separated by '-') has a leading zero.
+bool has_leading_zero(const char* s, std::size_t n) noexcept {
+  for (std::size_t i = 0; i + 1 < n; ++i) {
+    if (s[i] == '0' && (i == 0 || s[i - 1] == '-') && s[i + 1] != '-') {
+      return true;
+    }
+  }
+  return false;
 }
 
 /// Concatenates string-like parts (avoids operator+ chains, which trip GCC 12 -Wrestrict).
@@ -773,7 +822,14 @@ std::string Template::validate(unsigned samples) const {
              "', which is not a valid hostname: " + std::string(why);
     }
     dns::Name name;  // a plain hostname now: no escapes to decode
-    if (!name.assign_hostname(text)) {
+    const auto copy_text = [&](char* out, std::size_t cap) {
+      if (text.size() > cap) {
+        return std::size_t{0};
+      }
+      std::memcpy(out, text.data(), text.size());
+      return text.size();
+    };
+    if (!name.fill_hostname(copy_text)) {
       return "address " + a.to_string() + " renders as '" + std::string(text) +
              "', which is not a valid name";
     }
@@ -813,7 +869,11 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
   std::size_t n = 0;
   for (const Piece& p : pieces_) {
     if (p.token) {
-      char tmp[40];
+      if (cap - n >= kMaxTokenText) {
+        n += render_token(p.kind, f, prefix_, v, out + n);  // room for any token
+        continue;
+      }
+      char tmp[kMaxTokenText];
       const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
       if (len > cap - n) {
         return 0;
@@ -824,7 +884,11 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
       if (p.length > cap - n) {
         return 0;
       }
-      std::memcpy(out + n, text_.data() + p.offset, p.length);
+      // Literals are short: a loop beats a library call.
+      const char* lit = text_.data() + p.offset;
+      for (std::size_t i = 0; i < p.length; ++i) {
+        out[n + i] = lit[i];
+      }
       n += p.length;
     }
   }
@@ -832,10 +896,10 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
 }
 
 bool Template::render(const dns::IpAddress& addr, dns::Name& out) const noexcept {
-  char buf[kMaxText];
-  const std::size_t n = render(addr, buf, sizeof buf);
-  // Rendered names are plain hostnames (checked at compile time): no escapes to decode.
-  return n != 0 && out.assign_hostname(std::string_view(buf, n));
+  // Rendered names are plain hostnames (checked at compile time): no escapes to decode, so
+  // the text can go straight into the name's buffer.
+  return out.fill_hostname(
+      [&](char* text, std::size_t cap) { return render(addr, text, std::min(cap, kMaxText)); });
 }
 
 bool Template::parse_text(std::string_view s, dns::IpAddress& out,
@@ -847,7 +911,7 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
   for (const Piece& p : pieces_) {
     const std::size_t left = s.size() - pos;
     if (!p.token) {
-      if (p.length > left || std::memcmp(s.data() + pos, text_.data() + p.offset, p.length) != 0) {
+      if (p.length > left || !bytes_equal(s.data() + pos, text_.data() + p.offset, p.length)) {
         return false;
       }
       pos += p.length;
@@ -868,11 +932,18 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
     if (n == 0 || n > 39 || !parse_token(p.kind, f, prefix_, s.data() + pos, n, v)) {
       return false;
     }
-    // Canonical spelling only: the token must re-render to exactly what was read.
-    char tmp[40];
-    const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
-    if (len != n || std::memcmp(tmp, s.data() + pos, n) != 0) {
-      return false;
+    // Canonical spelling only: the token must re-render to exactly what was read. Decimal
+    // octets (alone or dashed) parsed fine, so for them that is just "no leading zero".
+    if (is_decimal_octets(p.kind, f)) {
+      if (has_leading_zero(s.data() + pos, n)) {
+        return false;
+      }
+    } else {
+      char tmp[40];
+      const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
+      if (len != n || !bytes_equal(tmp, s.data() + pos, n)) {
+        return false;
+      }
     }
     const U128 m = token_mask(p.kind, f);
     if (!((value ^ v) & known & m).is_zero()) {

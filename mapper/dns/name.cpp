@@ -2,9 +2,58 @@
 #include "mapper/dns/name.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace amap::dns {
+
+namespace {
+
+/// ASCII lower case of 8 bytes at once: bytes 'A'..'Z' get 0x20 added, all others stay.
+constexpr std::uint64_t lower8(std::uint64_t x) noexcept {
+  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
+  constexpr std::uint64_t k80 = 0x8080808080808080ULL;
+  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
+  const std::uint64_t low7 = x & k7f;  // adding below cannot carry into the next byte
+  const std::uint64_t ge_a = low7 + k01 * (0x80 - 'A');
+  const std::uint64_t gt_z = low7 + k01 * (0x80 - 'Z' - 1);
+  const std::uint64_t upper = ge_a & ~gt_z & ~x & k80;
+  return x | (upper >> 2);
+}
+
+constexpr std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
+  h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
+  return h ^ (h >> 29);
+}
+
+/// Eight bytes, p[0] in the low byte whatever the host's byte order.
+std::uint64_t load8(const std::uint8_t* p) noexcept {
+  std::uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  if constexpr (std::endian::native == std::endian::big) {
+    v = __builtin_bswap64(v);
+  }
+  return v;
+}
+
+/// Case-insensitive equality of n bytes (length bytes included: they are below 'A'), eight
+/// at a time.
+bool equal_lower(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    if (lower8(load8(a + i)) != lower8(load8(b + i))) {
+      return false;
+    }
+  }
+  for (; i < n; ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) {
@@ -91,71 +140,45 @@ Result<Name> Name::from_text(std::string_view text) noexcept {
   return n;
 }
 
-bool Name::assign_hostname(std::string_view text) noexcept {
-  if (!text.empty() && text.back() == '.') {
-    text.remove_suffix(1);
-  }
-  if (text.empty() || text.size() + 2 > kMaxWire) {
-    return false;
-  }
-  std::array<std::uint8_t, kMaxLabels + 1> offsets;
-  std::size_t labels = 0;
-  std::size_t len_at = 0;
-  std::size_t label_len = 0;
-  std::uint8_t wire[kMaxWire];
-  for (std::size_t i = 0; i <= text.size(); ++i) {
-    if (i == text.size() || text[i] == '.') {
-      if (label_len == 0 || label_len > kMaxLabel || labels == kMaxLabels) {
-        return false;
-      }
-      wire[len_at] = static_cast<std::uint8_t>(label_len);
-      offsets[labels++] = static_cast<std::uint8_t>(len_at);
-      len_at = i + 1;
-      label_len = 0;
-      continue;
-    }
-    const char c = text[i];
-    if (c == '\\' || static_cast<unsigned char>(c) <= 0x20) {
-      return false;  // not a plain hostname: use from_text
-    }
-    wire[i + 1] = static_cast<std::uint8_t>(c);
-    ++label_len;
-  }
-  wire[text.size() + 1] = 0;
-  wire_len_ = static_cast<std::uint8_t>(text.size() + 2);
-  label_count_ = static_cast<std::uint8_t>(labels);
-  std::memcpy(wire_.data(), wire, wire_len_);
-  std::memcpy(offsets_.data(), offsets.data(), labels);
-  return true;
-}
-
-Result<Name> Name::read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
+Errc Name::assign_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
   // One pass: check every length byte and note where each label starts; the bytes are copied
   // once the end is known.
-  Name n;
   std::size_t pos = 0;
   std::uint8_t count = 0;
+  auto failed = [this](Errc e) {
+    *this = Name{};
+    return e;
+  };
   while (true) {
     if (pos >= in.size()) {
-      return fail(Errc::truncated);
+      return failed(Errc::truncated);
     }
     const std::uint8_t len = in[pos];
     if (len == 0) {
       break;
     }
     if (len > kMaxLabel) {
-      return fail(len >= 0xC0 ? Errc::bad_pointer : Errc::bad_label_type);
+      return failed(len >= 0xC0 ? Errc::bad_pointer : Errc::bad_label_type);
     }
     if (pos + 1U + len + 1U > kMaxWire) {  // this label and the root must still fit
-      return fail(Errc::too_long);
+      return failed(Errc::too_long);
     }
-    n.offsets_[count++] = static_cast<std::uint8_t>(pos);
+    offsets_[count++] = static_cast<std::uint8_t>(pos);
     pos += 1U + len;
   }
   used = pos + 1;
-  std::memcpy(n.wire_.data(), in.data(), used);
-  n.wire_len_ = static_cast<std::uint8_t>(used);
-  n.label_count_ = count;
+  std::memcpy(wire_.data(), in.data(), used);
+  wire_len_ = static_cast<std::uint8_t>(used);
+  label_count_ = count;
+  return Errc::ok;
+}
+
+Result<Name> Name::read_wire(std::span<const std::uint8_t> in, std::size_t& used) noexcept {
+  Name n;
+  const Errc e = n.assign_wire(in, used);
+  if (e != Errc::ok) {
+    return fail(e);
+  }
   return n;
 }
 
@@ -168,6 +191,61 @@ Result<Name> Name::from_wire(std::span<const std::uint8_t> wire) noexcept {
   return n;
 }
 
+bool Name::index_hostname(std::size_t n) noexcept {
+  // wire_[1, n] holds the text; wire_[0] stands for a dot before the first label.
+  if (wire_[n] != '.') {
+    if (n + 1 >= kMaxWire) {
+      return false;  // no room for the root label
+    }
+    wire_[++n] = '.';
+  }
+  std::size_t labels = 0;
+  std::size_t len_at = 0;
+  auto dot_at = [&](std::size_t i) {
+    const std::size_t len = i - len_at - 1;
+    if (len == 0 || len > kMaxLabel || labels == kMaxLabels) {
+      return false;
+    }
+    wire_[len_at] = static_cast<std::uint8_t>(len);
+    offsets_[labels++] = static_cast<std::uint8_t>(len_at);
+    len_at = i;
+    return true;
+  };
+  // Eight bytes at a time: find the dots and any byte that is not in a plain hostname
+  // (<= 0x20 or '\\'); the rest byte by byte.
+  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
+  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
+  auto zero_bytes = [](std::uint64_t x) {  // 0x80 in every byte of x that is 0
+    return ~(((x & k7f) + k7f) | x | k7f);
+  };
+  std::uint64_t bad = 0;
+  std::size_t i = 1;
+  for (; i + 8 <= n + 1; i += 8) {
+    const std::uint64_t v = load8(wire_.data() + i);
+    const std::uint64_t below_21 = ~(((v & k7f) + k01 * (0x80 - 0x21)) | v | k7f);
+    bad |= below_21 | zero_bytes(v ^ (k01 * '\\'));
+    for (std::uint64_t dots = zero_bytes(v ^ (k01 * '.')); dots != 0; dots &= dots - 1) {
+      if (!dot_at(i + static_cast<std::size_t>(std::countr_zero(dots)) / 8)) {
+        return false;
+      }
+    }
+  }
+  for (; i <= n; ++i) {
+    const std::uint8_t c = wire_[i];
+    bad |= c == '\\' || c <= 0x20;
+    if (c == '.' && !dot_at(i)) {
+      return false;
+    }
+  }
+  if (bad != 0) {
+    return false;
+  }
+  wire_[n] = 0;  // the trailing dot becomes the root label
+  wire_len_ = static_cast<std::uint8_t>(n + 1);
+  label_count_ = static_cast<std::uint8_t>(labels);
+  return true;
+}
+
 void Name::index_labels() noexcept {
   std::size_t pos = 0;
   std::uint8_t count = 0;
@@ -176,14 +254,6 @@ void Name::index_labels() noexcept {
     pos += 1U + wire_[pos];
   }
   label_count_ = count;
-}
-
-std::string_view Name::label(std::size_t i) const noexcept {
-  if (i >= label_count_) {
-    return {};
-  }
-  const std::size_t off = offsets_[i];
-  return {reinterpret_cast<const char*>(wire_.data() + off + 1), wire_[off]};
 }
 
 Name Name::suffix(std::size_t n) const noexcept {
@@ -211,12 +281,7 @@ bool Name::is_subdomain_of(const Name& zone) const noexcept {
   if (wire_len_ - from != zone.wire_len_) {
     return false;
   }
-  for (std::size_t i = 0; i < zone.wire_len_; ++i) {
-    if (ascii_lower(wire_[from + i]) != ascii_lower(zone.wire_[i])) {
-      return false;
-    }
-  }
-  return true;
+  return equal_lower(wire_.data() + from, zone.wire_.data(), zone.wire_len_);
 }
 
 Status Name::prepend(std::string_view label) noexcept {
@@ -292,36 +357,48 @@ std::size_t Name::hash() const noexcept {
 }
 
 bool operator==(const Name& a, const Name& b) noexcept {
-  if (a.wire_len_ != b.wire_len_ || a.label_count_ != b.label_count_) {
-    return false;
-  }
-  for (std::size_t i = 0; i < a.wire_len_; ++i) {
-    if (ascii_lower(a.wire_[i]) != ascii_lower(b.wire_[i])) {
-      return false;
-    }
-  }
-  return true;
+  return a.wire_len_ == b.wire_len_ && a.label_count_ == b.label_count_ &&
+         equal_lower(a.wire_.data(), b.wire_.data(), a.wire_len_);
 }
 
-void suffix_hashes(const Name& name, SuffixHashes& out) noexcept {
-  constexpr std::uint64_t kOffset = 1469598103934665603ULL;  // FNV-1a over reversed bytes
-  constexpr std::uint64_t kPrime = 1099511628211ULL;
-  std::uint64_t h = kOffset * kPrime;  // the root label's zero byte
+void suffix_hashes(const Name& name, SuffixHashes& out, std::size_t max_labels) noexcept {
+  // Eight bytes of a label per step. A label's last len % 8 bytes come from one load that
+  // ends where the label ends: those bytes before it belong to earlier labels of the same
+  // name, so nothing outside the name is read. Only a short label at the very start of the
+  // name is gathered byte by byte.
+  const std::uint8_t* wire = name.wire().data();
+  std::uint64_t h = 0x243F6A8885A308D3ULL;  // any seed
   out[0] = h;
   const std::size_t labels = name.label_count();
-  for (std::size_t k = 1; k <= labels; ++k) {
-    const std::string_view lab = name.label(labels - k);
-    for (std::size_t j = lab.size(); j-- > 0;) {
-      h = (h ^ ascii_lower(static_cast<std::uint8_t>(lab[j]))) * kPrime;
+  const std::size_t last = std::min(labels, max_labels);
+  for (std::size_t k = 1; k <= last; ++k) {
+    const std::size_t off = name.label_offset(labels - k);
+    const std::size_t len = wire[off];
+    const std::uint8_t* p = wire + off + 1;
+    h = mix(h, len);
+    std::size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+      h = mix(h, lower8(load8(p + i)));
     }
-    h = (h ^ lab.size()) * kPrime;
+    const std::size_t tail = len - i;
+    if (tail != 0) {
+      std::uint64_t v = 0;
+      if (off + 1 + len >= 8) {
+        v = load8(p + len - 8) >> (8 * (8 - tail));  // the label's last `tail` bytes
+      } else {
+        for (std::size_t j = 0; j < tail; ++j) {
+          v |= std::uint64_t{p[i + j]} << (8 * j);
+        }
+      }
+      h = mix(h, lower8(v));
+    }
     out[k] = h;
   }
 }
 
 std::uint64_t suffix_hash(const Name& name) noexcept {
   SuffixHashes h;
-  suffix_hashes(name, h);
+  suffix_hashes(name, h, name.label_count());
   return h[name.label_count()];
 }
 

@@ -86,7 +86,11 @@ constexpr Unexpected fail(Errc e) noexcept {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  constexpr Result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT
+  // Two overloads rather than one by-value parameter: a value is copied once, not twice
+  // (dns::Name has no cheaper move).
+  constexpr Result(const T& value) noexcept(std::is_nothrow_copy_constructible_v<T>)  // NOLINT
+      : value_(value), error_(Errc::ok) {}
+  constexpr Result(T&& value) noexcept(std::is_nothrow_move_constructible_v<T>)  // NOLINT
       : value_(std::move(value)), error_(Errc::ok) {}
   constexpr Result(Unexpected u) noexcept : value_(), error_(u.error) {}  // NOLINT
 

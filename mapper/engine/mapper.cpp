@@ -453,8 +453,9 @@ Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
 }
 
 Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
-  auto rn = parse_reverse_name(qname);
-  if (!rn && rn.error() != Errc::not_found) {
+  ReverseName rn;
+  const Errc parsed = parse_reverse_name(qname, rn);
+  if (parsed != Errc::ok && parsed != Errc::not_found) {
     return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
   }
   Session* session = store_ ? open_session() : nullptr;
@@ -462,7 +463,7 @@ Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
   if (store_ && session == nullptr) {
     return failed_synthesis();
   }
-  return rn ? reverse(*rn, session) : forward(qname, session);
+  return parsed == Errc::ok ? reverse(rn, session) : forward(qname, session);
 }
 
 bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {
@@ -570,9 +571,10 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
   const std::size_t labels = qname.label_count();
 
   // The effective policy of an address: the most specific of config rule and runtime
-  // override. A name answers only if the template that parsed it is that policy's.
-  auto decides = [&](const dns::IpAddress& a, const Rule* rule, const RuntimeRule* runtime) {
-    const Rule* r = rule_for(a);
+  // override. A name answers only if the template that parsed it is that policy's. `r` is
+  // rule_for(a), which the caller has at hand.
+  auto decides = [&](const dns::IpAddress& a, const Rule* r, const Rule* rule,
+                     const RuntimeRule* runtime) {
     const RuntimeRule* rt = session != nullptr ? session->rule_for(a) : nullptr;
     if (rt != nullptr && r != nullptr && rt->prefix.length < r->prefix.length) {
       rt = nullptr;
@@ -580,9 +582,11 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
     return rt != nullptr ? (rt == runtime && runtime != nullptr) : (r == rule && rule != nullptr);
   };
 
-  dns::SuffixHashes hashes;
-  dns::suffix_hashes(qname, hashes);
+  // Hashes only as far left as the longest suffix of any index needs.
   const std::size_t from = std::min(labels, max_suffix_labels_);
+  const std::size_t rfrom = session != nullptr ? std::min(labels, session->max_suffix_labels) : 0;
+  dns::SuffixHashes hashes;
+  dns::suffix_hashes(qname, hashes, std::max(from, rfrom));
   for (std::size_t k = from + 1; k-- > 0;) {
     auto [first, last] = groups_by_suffix_.equal_range(hashes[k]);
     for (auto it = first; it != last; ++it) {
@@ -591,25 +595,27 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
         continue;  // a hash collision
       }
       const Rule* hit = nullptr;
+      const Rule* covering = nullptr;  // rule_for(*addr)
       std::optional<dns::IpAddress> addr;
       if (g.self_contained) {
         // Parse once; the longest-prefix match then says which prefix the address belongs
         // to, and that prefix must use this very template.
         addr = rules_[g.representative].name->matches_any_prefix(qname);
-        const Rule* r = addr ? rule_for(*addr) : nullptr;
-        hit = r != nullptr && r->group == it->second ? r : nullptr;
+        covering = addr ? rule_for(*addr) : nullptr;
+        hit = covering != nullptr && covering->group == it->second ? covering : nullptr;
       } else {
         for (const std::uint32_t i : g.members) {
           addr = rules_[i].name->matches(qname);
           if (addr) {
             hit = &rules_[i];
+            covering = rule_for(*addr);
             break;
           }
         }
       }
       // Only the most specific prefix of the address answers forward, so names that a
       // more specific (or blank) prefix took over do not resolve (FCrDNS holds).
-      if (hit == nullptr || !decides(*addr, hit, nullptr)) {
+      if (hit == nullptr || !decides(*addr, covering, hit, nullptr)) {
         continue;
       }
       s.status = Synthesis::Status::address;
@@ -623,7 +629,6 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
     }
   }
   if (session != nullptr && !session->rules.empty()) {
-    const std::size_t rfrom = std::min(labels, session->max_suffix_labels);
     for (std::size_t k = rfrom + 1; k-- > 0;) {
       auto [first, last] = session->by_suffix.equal_range(hashes[k]);
       for (auto it = first; it != last; ++it) {
@@ -633,10 +638,13 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
           continue;
         }
         auto addr = rt.name->matches(qname);
-        if (!addr || !decides(*addr, nullptr, &rt)) {
+        if (!addr) {
           continue;
         }
         const Rule* covering = rule_for(*addr);
+        if (!decides(*addr, covering, nullptr, &rt)) {
+          continue;
+        }
         s.status = Synthesis::Status::address;
         s.source = Synthesis::Source::prefix_override;
         s.address = *addr;

@@ -147,7 +147,9 @@ bool parse_opt(std::span<const std::uint8_t> m, std::uint16_t rclass, std::uint3
 }
 
 /// Writes `name` with compression against names already in the message. Entries are offsets
-/// of label starts written earlier in this message; matching is case-insensitive.
+/// of label starts written earlier in this message, each with the uncompressed length of the
+/// name from there on (only entries of the same length can match); matching is
+/// case-insensitive.
 class Compressor {
  public:
   static constexpr std::size_t kMaxEntries = 256;
@@ -155,16 +157,30 @@ class Compressor {
   std::size_t count() const noexcept { return n_; }
   void reset(std::size_t n) noexcept { n_ = std::min(n, n_); }
 
+  /// `name` is a whole uncompressed wire name (it ends with the root label).
   void write(dns::WireWriter& w, std::span<const std::uint8_t> name) noexcept {
     // The label starts of this name become targets only once the whole name is written:
     // matching against a half-written name would read past it (and could loop on names
     // such as 0.0.0.0...ip6.arpa whose suffixes repeat).
-    std::array<std::uint16_t, dns::Name::kMaxLabels> pending{};
+    if (n_ == 0 && w.ok() && w.capacity() - w.size() >= name.size()) {
+      // Nothing to point to yet (the question): the name goes out whole, as the loop below
+      // would write it, and every label start becomes an entry.
+      const std::size_t start = w.size();
+      w.bytes(name);
+      for (std::size_t off = 0; name[off] != 0 && start + off < 0x3FFF && n_ < kMaxEntries;
+           off += 1U + name[off]) {
+        entries_[n_++] = Entry{static_cast<std::uint16_t>(start + off),
+                               static_cast<std::uint8_t>(name.size() - off)};
+      }
+      return;
+    }
+    std::array<Entry, dns::Name::kMaxLabels> pending;  // [0, npending) is used
     std::size_t npending = 0;
     std::size_t off = 0;
     bool pointed = false;
     while (w.ok() && name[off] != 0) {
-      const std::size_t hit = find(w, name.data() + off);
+      const auto rest = static_cast<std::uint8_t>(name.size() - off);
+      const std::size_t hit = find(w, name.data() + off, rest);
       if (hit != kNone) {
         w.u16(static_cast<std::uint16_t>(0xC000U | hit));
         pointed = true;
@@ -174,7 +190,7 @@ class Compressor {
       const std::size_t len = 1U + name[off];
       w.bytes(name.subspan(off, len));
       if (w.ok() && here < 0x3FFF && npending < pending.size()) {
-        pending[npending++] = static_cast<std::uint16_t>(here);
+        pending[npending++] = Entry{static_cast<std::uint16_t>(here), rest};
       }
       off += len;
     }
@@ -189,11 +205,17 @@ class Compressor {
  private:
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
 
-  std::size_t find(dns::WireWriter& w, const std::uint8_t* suffix) const noexcept {
+  struct Entry {
+    std::uint16_t at;   // offset of the label in the message
+    std::uint8_t rest;  // uncompressed length of the name from that label on
+  };
+
+  std::size_t find(dns::WireWriter& w, const std::uint8_t* suffix,
+                   std::uint8_t rest) const noexcept {
     const std::uint8_t* msg = w.data();
     for (std::size_t i = 0; i < n_; ++i) {
-      if (equal_at(msg, entries_[i], suffix)) {
-        return entries_[i];
+      if (entries_[i].rest == rest && equal_at(msg, entries_[i].at, suffix)) {
+        return entries_[i].at;
       }
     }
     return kNone;
@@ -224,9 +246,27 @@ class Compressor {
     }
   }
 
-  std::array<std::uint16_t, kMaxEntries> entries_{};
+  // Only [0, n_) is used; not zeroed, as this is built for every response.
+  std::array<Entry, kMaxEntries> entries_;
   std::size_t n_ = 0;
 };
+
+/// Length of the uncompressed wire name at the start of `in`, or 0 when there is none (cut
+/// short, a pointer or another label type, longer than 255 octets).
+std::size_t uncompressed_name_length(std::span<const std::uint8_t> in) noexcept {
+  std::size_t pos = 0;
+  while (pos < in.size() && pos < dns::Name::kMaxWire) {
+    const std::uint8_t len = in[pos];
+    if (len == 0) {
+      return pos + 1;
+    }
+    if (len > dns::Name::kMaxLabel) {
+      return 0;
+    }
+    pos += 1U + len;
+  }
+  return 0;
+}
 
 void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
                   const app::Record& r) noexcept {
@@ -246,13 +286,12 @@ void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
     if (at < cur || at >= rd.size()) {
       break;
     }
-    std::size_t used = 0;
-    auto name = dns::Name::read_wire(rd.subspan(at), used);
-    if (!name) {
+    const std::size_t used = uncompressed_name_length(rd.subspan(at));
+    if (used == 0) {
       break;  // not a name after all: copy the rest verbatim
     }
     w.bytes(rd.subspan(cur, at - cur));
-    c.write(w, name->wire());
+    c.write(w, rd.subspan(at, used));
     cur = at + used;
   }
   w.bytes(rd.subspan(cur));
@@ -362,12 +401,11 @@ ParsedQuery parse_query(std::span<const std::uint8_t> m) noexcept {
   if (q.qdcount == 1) {
     // Question name: no compression allowed (nothing precedes it to point to).
     std::size_t used = 0;
-    auto name = dns::Name::read_wire(m.subspan(p), used);
-    if (!name || m.size() - p - used < 4) {
+    if (q.qname.assign_wire(m.subspan(p), used) != Errc::ok || m.size() - p - used < 4) {
+      q.qname = dns::Name{};
       return finish(fail);
     }
     p += used;
-    q.qname = *name;
     q.qtype = dns::RRType(get16(m, p));
     q.qclass = get16(m, p + 2);
     p += 4;

@@ -82,7 +82,8 @@ TEST(CoreReverseName, Garbage) {
         "a.in-addr.arpa.", "-1.in-addr.arpa.", "+1.in-addr.arpa.", "1.2.3.4.5.in-addr.arpa.",
         "1.2.3.04.in-addr.arpa.", "10.0.ip6.arpa.", "g.ip6.arpa.", "-.ip6.arpa.",
         "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.",
-        "1\\000.in-addr.arpa.", "1.2.3.4.5.6.in-addr.arpa."}) {
+        "1\\000.in-addr.arpa.", "1.2.3.4.5.6.in-addr.arpa.", "1.ab.8.ip6.arpa.", "ab.c.ip6.arpa.",
+        "G.ip6.arpa."}) {
     EXPECT_EQ(R(bad).error(), Errc::malformed) << bad;
   }
 }

@@ -301,6 +301,13 @@ TEST(CoreTemplate, RejectsNonCanonicalV4) {
   EXPECT_FALSE(match(ip, "cust42-10-0-0-00.biz.example."));
   EXPECT_FALSE(match(ip, "cust42-10--0-0.biz.example."));
   EXPECT_FALSE(match(ip, "cust42-10-0-0-0-.biz.example."));
+  EXPECT_FALSE(match(ip, "cust42-010-0-0-0.biz.example."));
+  EXPECT_FALSE(match(ip, "cust42-10-00-1-0.biz.example."));
+  EXPECT_FALSE(match(ip, "cust42-10-0-01-0.biz.example."));
+  EXPECT_EQ(match(ip, "cust42-10-100-0-10.biz.example."), A("10.100.0.10"));
+  const auto full = compile_ok("f-{full}.biz.example.", "10.0.0.0/8");
+  EXPECT_EQ(match(full, "f-10-0-200-0.biz.example."), A("10.0.200.0"));
+  EXPECT_FALSE(match(full, "f-10-0-200-000.biz.example."));
 }
 
 TEST(CoreTemplate, RejectsNonCanonicalV6) {

@@ -88,6 +88,73 @@ TEST(Name, WireRoundTrip) {
   EXPECT_FALSE(Name::from_wire(truncated));
 }
 
+TEST(Name, SuffixHashesMatchTheSuffixAloneWhateverTheCase) {
+  // Labels of every length around the 8-byte steps, the short ones at the start of a name
+  // too, so both ways of reading a label's tail are compared.
+  const char* zones[] = {"a.",
+                         "net.",
+                         "example.net.",
+                         "abcdefgh.net.",
+                         "abcdefghi.x.",
+                         "pool-abcdefgh1234567.example.net.",
+                         "0.8.b.d.0.1.0.0.2.ip6.arpa."};
+  for (const char* z : zones) {
+    const Name zone = N(z);
+    const std::uint64_t want = suffix_hash(zone);
+    for (const char* prefix : {"", "x.", "Host-1.", "a-much-longer-left-label.b."}) {
+      std::string upper = std::string(prefix) + z;
+      for (char& c : upper) {
+        c = static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+      }
+      const Name q = N(upper);
+      SuffixHashes h;
+      suffix_hashes(q, h);
+      EXPECT_EQ(h[zone.label_count()], want) << z << " in " << upper;
+      SuffixHashes limited;
+      suffix_hashes(q, limited, zone.label_count());
+      EXPECT_EQ(limited[zone.label_count()], want) << z << " in " << upper;
+    }
+  }
+  EXPECT_NE(suffix_hash(N("ab.c.")), suffix_hash(N("a.bc.")));
+  EXPECT_NE(suffix_hash(N("example.net.")), suffix_hash(N("example.com.")));
+}
+
+TEST(Name, FillHostnameBuildsTheNameInPlace) {
+  Name name = N("old.example.");
+  auto fill = [](std::string_view text) {
+    return [text](char* out, std::size_t cap) {
+      if (text.size() > cap) {
+        return std::size_t{0};
+      }
+      text.copy(out, text.size());
+      return text.size();
+    };
+  };
+  ASSERT_TRUE(name.fill_hostname(fill("ip-10-1-2-3.Pool.example.")));
+  EXPECT_EQ(name, N("ip-10-1-2-3.pool.example."));
+  EXPECT_EQ(name.to_string(), "ip-10-1-2-3.Pool.example.");
+  EXPECT_EQ(name.label_count(), 3U);
+  ASSERT_TRUE(name.fill_hostname(fill("no-dot.example")));
+  EXPECT_EQ(name.to_string(), "no-dot.example.");
+  for (const char* bad : {"", ".", "a..b.", "a b.", "a\\.b.", ".a.", "abcdefgh ijk.example.",
+                          "abcdefghijkl\\mnopqrst.", "host-1.exam\tple.net.", "longer-label..x."}) {
+    EXPECT_FALSE(name.fill_hostname(fill(bad))) << bad;
+    EXPECT_TRUE(name.is_root()) << bad;
+  }
+  EXPECT_FALSE(name.fill_hostname(fill(std::string(64, 'a') + ".")));
+  EXPECT_TRUE(name.fill_hostname(fill(std::string(63, 'a') + ".")));
+  // 254 characters with the trailing dot is the longest name; without it, 253.
+  std::string longest;
+  while (longest.size() < 252) {
+    longest += "a.";
+  }
+  EXPECT_TRUE(name.fill_hostname(fill(longest + "b.")));
+  EXPECT_EQ(name.wire_len(), Name::kMaxWire);
+  EXPECT_FALSE(name.fill_hostname(fill(longest + "bc.")));
+  EXPECT_TRUE(name.fill_hostname(fill(longest + "b")));
+  EXPECT_FALSE(name.fill_hostname(fill(longest + "bc")));
+}
+
 TEST(Address, ParsesAndFormats) {
   auto a = IpAddress::parse("10.1.2.3");
   ASSERT_TRUE(a);
