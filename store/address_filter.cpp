@@ -125,6 +125,14 @@ void AddressFilterKeeper::run() {
   using Clock = std::chrono::steady_clock;
   using std::chrono::milliseconds;
   std::unique_ptr<OverrideReader> reader;
+  // mdb_env_info reads the meta pages through the map, which a remap (adopt_map_size) unmaps:
+  // like a transaction, the poll runs inside a slot of the remap gate.
+  RemapGate& gate = db_->gate();
+  struct HeldSlot {
+    RemapGate& gate;
+    RemapGate::Slot* slot = nullptr;
+    ~HeldSlot() { gate.release(slot); }
+  } held{gate};
   bool have = false;            // a filter is published
   std::uint64_t built_txn = 0;  // its txn id
   std::uint64_t seen_txn = 0;   // the last txn id a poll saw
@@ -142,7 +150,18 @@ void AddressFilterKeeper::run() {
       return;
     }
     try {
-      const std::uint64_t last = db_->env().info().last_txn_id;  // a hint, read without a txn
+      if (held.slot == nullptr) {
+        held.slot = gate.acquire();
+      }
+      std::uint64_t last = 0;  // a hint, read without a txn
+      gate.enter(*held.slot);
+      try {
+        last = db_->env().info().last_txn_id;
+      } catch (...) {
+        gate.leave(*held.slot);
+        throw;
+      }
+      gate.leave(*held.slot);
       const Clock::time_point now = Clock::now();
       if (have && last == built_txn) {
         continue;

@@ -1063,3 +1063,59 @@ TEST_F(StoreTest, AddressFilterKeeperFollowsCommitsWithDebounce) {
   // The view's copy outlives the keeper.
   EXPECT_TRUE(view.filter->may_contain(ip("192.0.2.1")));
 }
+
+TEST_F(StoreTest, AddressFilterKeeperFollowsAWriterProcessThatGrowsTheMap) {
+  { OverrideStore init(options(256 * 1024)); }  // create, then close
+  OverrideReader r = OverrideReader::open(dir_);
+  FilterKeeperOptions fo;
+  fo.poll_ms = 1;  // poll (mdb_env_info) all the time, also while the map is remapped
+  fo.quiet_ms = 5;
+  fo.build_gap_factor = 0;
+  AddressFilterKeeper keeper(r.db(), fo);
+
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 0;
+    try {
+      OverrideStore w(options(std::size_t{32} << 20));  // grows the map
+      for (std::uint32_t round = 0; round < 6; ++round) {
+        WriteBatch b;
+        for (std::uint32_t i = 0; i < 1000; ++i) {
+          b.put_address(
+              IpAddress::v4(0x0A000000U + round * 1000 + i),
+              Override::name(numbered("h", i, ".a-rather-long-label-to-use-space.example.")));
+        }
+        w.apply(b);
+      }
+    } catch (...) {
+      code = 1;
+    }
+    ::_exit(code);
+  }
+  // Queries meanwhile: each adopts the grown map when it sees MDB_MAP_RESIZED.
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    r.begin();
+    (void)r.find_address(ip("10.0.0.1"));
+    r.end();
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+
+  r.begin();
+  const std::uint64_t txn = r.txn_id();
+  r.end();
+  std::shared_ptr<const AddressFilter> f;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((!f || f->txn_id() != txn) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    f = keeper.current();
+  }
+  ASSERT_TRUE(f && f->txn_id() == txn);
+  EXPECT_EQ(f->entries(), 6000U);
+  for (std::uint32_t i = 0; i < 6000; ++i) {
+    ASSERT_TRUE(f->may_contain(IpAddress::v4(0x0A000000U + i)));
+  }
+  EXPECT_GT(r.db()->env().map_size(), std::size_t{256} * 1024);
+}
