@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -29,6 +30,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -551,11 +553,13 @@ std::string store_yaml(const std::string& store_path) {
 
 /// A temp store of kStoreEntries address overrides (distinct random addresses of 10.0.0.0/8,
 /// each with its own name, written in batches through OverrideStore::apply), a mapper that
-/// opens it read-only as automapd does, and one over the same prefixes without the store.
+/// opens it read-only as automapd does, the same with the address filter (as automapd runs
+/// it; built before the cases run), and one over the same prefixes without the store.
 /// Built once, on first use; the folder is removed at exit.
 struct StoreWorkload {
   std::string dir;
   amap::bench::Env with_store;
+  amap::bench::Env with_filter;
   amap::bench::Env without_store;
   std::vector<std::uint32_t> overridden;  // in random order
   std::vector<std::uint32_t> plain;       // distinct addresses of 10/8 without an override
@@ -610,11 +614,40 @@ struct StoreWorkload {
     if (!with_store.mapper->has_store()) {
       throw std::runtime_error("the mapper did not open the store");
     }
+    with_filter = filtered_env(yaml, path);
+  }
+
+  /// A mapper with BuildOptions::address_filter, once its filter covers the store's snapshot.
+  static amap::bench::Env filtered_env(const std::string& yaml, const std::string& path) {
+    auto loaded = amap::config::load_text(yaml, "<store bench>");
+    std::vector<amap::config::Error> errors;
+    mapper::Mapper::BuildOptions options;
+    options.address_filter = true;
+    auto m = mapper::Mapper::build(loaded.config, errors, options);
+    if (!m) {
+      throw std::runtime_error("the filtered store mapper did not build");
+    }
+    auto reader = amap::store::OverrideReader::open(path);
+    reader.begin();
+    const std::uint64_t txn = reader.txn_id();
+    reader.end();
+    for (int i = 0; i < 6000; ++i) {
+      if (auto f = m->address_filter(); f && f->txn_id() == txn) {
+        amap::bench::Env env;
+        env.mapper = m;
+        env.app = std::make_shared<amap::app::App>();
+        mapper::Mapper::install(m, *env.app);
+        return env;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    throw std::runtime_error("the address filter was not built within 60 s");
   }
   StoreWorkload(const StoreWorkload&) = delete;
   StoreWorkload& operator=(const StoreWorkload&) = delete;
   ~StoreWorkload() {
     with_store = {};
+    with_filter = {};
     without_store = {};
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
@@ -640,11 +673,11 @@ const StoreWorkload& store_workload() {
   return *w;
 }
 
-enum class StoreProbe : std::uint8_t { hit, miss, no_store };
+enum class StoreProbe : std::uint8_t { hit, miss, no_store, hit_filtered, miss_filtered };
 
 const NamePool& store_pool(StoreProbe probe, std::size_t n) {
   static std::map<std::pair<bool, std::size_t>, std::unique_ptr<NamePool>> cache;
-  const bool hit = probe == StoreProbe::hit;
+  const bool hit = probe == StoreProbe::hit || probe == StoreProbe::hit_filtered;
   auto& slot = cache[{hit, n}];
   if (!slot) {
     const auto& w = store_workload();
@@ -655,7 +688,17 @@ const NamePool& store_pool(StoreProbe probe, std::size_t n) {
 
 const amap::bench::Env& store_env(StoreProbe probe) {
   const auto& w = store_workload();
-  return probe == StoreProbe::no_store ? w.without_store : w.with_store;
+  switch (probe) {
+    case StoreProbe::no_store:
+      return w.without_store;
+    case StoreProbe::hit_filtered:
+    case StoreProbe::miss_filtered:
+      return w.with_filter;
+    case StoreProbe::hit:
+    case StoreProbe::miss:
+      break;
+  }
+  return w.with_store;
 }
 
 /// batch != 0: every `batch` queries share one app::Batch, as the UDP server's queries of one
@@ -666,8 +709,9 @@ void store_case(benchmark::State& state, StoreProbe probe, unsigned batch = 0) {
     const mapper::Mapper& m = *store_env(probe).mapper;
     // Also the warm-up: the first call on a thread opens its reader and session.
     const auto s = m.synthesize(pool.names[0]);
-    const auto want = probe == StoreProbe::hit ? mapper::Synthesis::Source::address_override
-                                               : mapper::Synthesis::Source::config;
+    const bool hit = probe == StoreProbe::hit || probe == StoreProbe::hit_filtered;
+    const auto want =
+        hit ? mapper::Synthesis::Source::address_override : mapper::Synthesis::Source::config;
     if (s.status != mapper::Synthesis::Status::ptr || s.source != want) {
       state.SkipWithError("the store workload does not synthesize as expected");
       return;
@@ -710,11 +754,26 @@ void BM_OverrideHitBatch32(benchmark::State& state) {
 void BM_OverrideMissBatch32(benchmark::State& state) {
   store_case(state, StoreProbe::miss, 32);
 }
+/// With BuildOptions::address_filter (automapd's setting), the filter built from the current
+/// snapshot: a miss whose address the filter rules out skips the addr B-tree (and with it
+/// LMDB's refresh of the addr table record); ~1% false positives still search it.
+void BM_OverrideHitFiltered(benchmark::State& state) {
+  store_case(state, StoreProbe::hit_filtered);
+}
+void BM_OverrideMissFiltered(benchmark::State& state) {
+  store_case(state, StoreProbe::miss_filtered);
+}
+void BM_OverrideMissFilteredBatch32(benchmark::State& state) {
+  store_case(state, StoreProbe::miss_filtered, 32);
+}
 BENCHMARK(BM_OverrideHit)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK(BM_OverrideMiss)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK(BM_OverrideNoStore)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK(BM_OverrideHitBatch32)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK(BM_OverrideMissBatch32)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_OverrideHitFiltered)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_OverrideMissFiltered)->Arg(1 << 16)->Arg(1 << 10);
+BENCHMARK(BM_OverrideMissFilteredBatch32)->Arg(1 << 16)->Arg(1 << 10);
 
 /// The same three through wire::handle (query packet -> response bytes).
 void BM_OverrideWire(benchmark::State& state, StoreProbe probe) {
@@ -726,6 +785,7 @@ void BM_OverrideWire(benchmark::State& state, StoreProbe probe) {
 BENCHMARK_CAPTURE(BM_OverrideWire, hit, StoreProbe::hit)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_OverrideWire, miss, StoreProbe::miss)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_OverrideWire, no_store, StoreProbe::no_store)->Arg(1 << 16);
+BENCHMARK_CAPTURE(BM_OverrideWire, miss_filtered, StoreProbe::miss_filtered)->Arg(1 << 16);
 
 // Parts of the above, through store::OverrideReader directly (the same environment the
 // mapper opened), to show where a miss spends its time.

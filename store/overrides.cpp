@@ -1287,6 +1287,24 @@ std::size_t OverrideReader::for_each_prefix(
   return n;
 }
 
+std::size_t OverrideReader::address_key_count() {
+  MDB_stat st{};
+  if (const int rc = mdb_stat(txn_.get(), db_->dbis().addr.handle(), &st); rc != 0) {
+    throw_lmdb("mdb_stat(addr)", rc);
+  }
+  return st.ms_entries;
+}
+
+bool OverrideReader::for_each_address_key(const std::function<bool(Bytes)>& fn) {
+  Cursor c = Cursor::open(txn_.get(), db_->dbis().addr);
+  for (bool ok = c.first(); ok; ok = c.next()) {
+    if (!fn(c.key())) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::uint64_t OverrideReader::prefix_generation() noexcept {
   Bytes raw;
   Bytes data;

@@ -166,6 +166,9 @@ class RemapGate {
   /// Runs fn() while no transaction of this process is open. The caller's own slots must be
   /// idle; throws StoreError if some transaction stays open longer than `wait_ms`.
   void exclusive(const std::function<void()>& fn, unsigned wait_ms = 5000);
+  /// True while a remap waits for this process's transactions to end: a long scan that holds
+  /// a snapshot should give up.
+  bool remap_pending() const noexcept { return pending_.load(std::memory_order_acquire); }
 
  private:
   std::mutex mu_;
@@ -293,6 +296,12 @@ class OverrideReader {
   /// Calls `fn` for every live prefix override in the current snapshot, in key order.
   /// For rebuilding derived state, not for the per-query path.
   std::size_t for_each_prefix(const std::function<void(const PrefixOverrideView&)>& fn);
+  /// Number of keys in the `addr` table of the current snapshot (live and tombstones).
+  std::size_t address_key_count();
+  /// Calls `fn` for every key of the `addr` table (live or tombstone) of the current snapshot,
+  /// in key order, until it returns false. Returns false if it was stopped. Not for the
+  /// per-query path.
+  bool for_each_address_key(const std::function<bool(Bytes)>& fn);
   /// Changes whenever a transaction changed a prefix override (0 before the first one).
   std::uint64_t prefix_generation() noexcept;
   /// The address whose override names `n` (case-insensitive).

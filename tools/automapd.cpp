@@ -48,6 +48,9 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
   if (errors.empty()) {
     amap::mapper::Mapper::BuildOptions options;
     options.open_store = open_store;
+    // Only the servers (pipe, serve) open the store, and they live long: keep the address
+    // filter so override misses skip LMDB.
+    options.address_filter = open_store;
     mapper = amap::mapper::Mapper::build(std::move(loaded.config), errors, options);
   }
   if (!errors.empty()) {

@@ -87,6 +87,19 @@ struct Mapper::Session {
   PrefixTable table;                                                // value = index into rules
   std::unordered_multimap<std::uint64_t, std::uint32_t> by_suffix;  // suffix_hash -> rule
   std::size_t max_suffix_labels = 0;
+  store::AddressFilterKeeper::View filter;  // this thread's copy of the published filter
+  const store::AddressFilter* snapshot_filter = nullptr;  // filter of the current snapshot
+  std::uint64_t filter_skips = 0;                         // misses answered by the filter
+
+  /// The address override of `a` in the current snapshot. The filter is trusted only when it
+  /// was built from this very snapshot (same txn id = same data, whoever wrote it).
+  std::optional<store::OverrideView> find_address(const dns::IpAddress& a) noexcept {
+    if (snapshot_filter != nullptr && !snapshot_filter->may_contain(a)) {
+      ++filter_skips;
+      return std::nullopt;
+    }
+    return reader->find_address(a);
+  }
 
   const RuntimeRule* rule_for(const dns::IpAddress& a) const noexcept {
     const auto* e = table.lookup(a);
@@ -311,6 +324,13 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
       so.map_size = config.store.map_size;
       so.read_only = true;
       m->store_ = store::OverrideDb::open(so);
+      if (options.address_filter) {
+        store::FilterKeeperOptions fo = options.filter_options;
+        if (!fo.on_error) {
+          fo.on_error = [](const std::string& message) { log::warning(message); };
+        }
+        m->filter_keeper_ = std::make_unique<store::AddressFilterKeeper>(m->store_, std::move(fo));
+      }
     } catch (const std::exception& e) {
       error(config.store.mark, "store.path", e.what());
       return nullptr;
@@ -397,6 +417,14 @@ const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {
   return e == nullptr ? nullptr : &rules_[e->value];
 }
 
+std::shared_ptr<const store::AddressFilter> Mapper::address_filter() const {
+  return filter_keeper_ ? filter_keeper_->current() : nullptr;
+}
+
+std::uint64_t Mapper::thread_filter_skips() noexcept {
+  return t_session.filter_skips;
+}
+
 bool Mapper::in_forward_zone(const dns::Name& name) const noexcept {
   return any_zone_contains(forward_zones_, name);
 }
@@ -412,6 +440,7 @@ Mapper::Session* Mapper::open_session() const noexcept {
       s.mapper_id = id_;
       s.generation = ~0ULL;
       s.checked_txn = ~0ULL;
+      s.filter = {};
     }
     if (!s.reader->in_txn()) {
       s.reader->begin();  // else: kept from an earlier query of this app::Batch
@@ -423,6 +452,13 @@ Mapper::Session* Mapper::open_session() const noexcept {
         s.rebuild(generation);
       }
       s.checked_txn = s.reader->txn_id();
+    }
+    s.snapshot_filter = nullptr;
+    if (filter_keeper_) {
+      const store::AddressFilter* f = s.filter.get(*filter_keeper_);
+      if (f != nullptr && f->txn_id() == s.reader->txn_id()) {
+        s.snapshot_filter = f;
+      }
     }
     return &s;
   } catch (const std::exception& e) {
@@ -504,7 +540,7 @@ Synthesis Mapper::address_ptr(const dns::IpAddress& address, Session* session) c
   const std::uint32_t base_ttl = rule != nullptr ? rule->ttl : config_.default_ttl;
 
   if (session != nullptr) {
-    if (auto o = session->reader->find_address(address)) {
+    if (auto o = session->find_address(address)) {
       s.source = Synthesis::Source::address_override;
       s.prefix = dns::Prefix{address, static_cast<std::uint8_t>(address.bits())};
       if (o->kind == store::OverrideKind::none) {

@@ -25,6 +25,7 @@
 #include "mapper/core/prefix_table.h"
 #include "mapper/core/reverse_name.h"
 #include "mapper/core/template.h"
+#include "store/address_filter.h"
 #include "store/overrides.h"
 
 namespace amap::mapper {
@@ -85,6 +86,11 @@ class Mapper {
   struct BuildOptions {
     /// Open the LMDB store named in the config (read-only) and answer its overrides.
     bool open_store = true;
+    /// Keep an in-memory filter of the store's address overrides, rebuilt by a background
+    /// thread of this mapper, so that most override misses skip LMDB (store/README.md,
+    /// "Negative filter"). For long-running servers; off for one-shot tools and most tests.
+    bool address_filter = false;
+    store::FilterKeeperOptions filter_options;
   };
 
   /// Compiles templates, derives reverse zones, checks cross-field rules and opens the store.
@@ -118,6 +124,10 @@ class Mapper {
   /// list was most of the mapper's memory with 100k prefixes).
   const config::Config& config() const noexcept { return config_; }
   bool has_store() const noexcept { return store_ != nullptr; }
+  /// The address filter currently published (nullptr: none yet, or not enabled).
+  std::shared_ptr<const store::AddressFilter> address_filter() const;
+  /// Address-override lookups that the filter answered without LMDB, on the calling thread.
+  static std::uint64_t thread_filter_skips() noexcept;
   /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
   std::string origin_of(const Rule& rule) const;
   /// The most specific config rule for an address, or nullptr (overrides not considered).
@@ -161,6 +171,7 @@ class Mapper {
   std::unordered_set<dns::Name, dns::NameHash> forward_ents_;
   std::size_t max_suffix_labels_ = 0;
   std::shared_ptr<store::OverrideDb> store_;
+  std::unique_ptr<store::AddressFilterKeeper> filter_keeper_;  // with address_filter only
   std::uint64_t id_ = 0;  // tells per-thread store sessions of different mappers apart
 };
 

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include "backend/pipe/session.h"
 #include "mapper/engine/mapper.h"
@@ -38,6 +40,7 @@ class EngineAlloc : public ::testing::Test {
       writer.put_prefix(*dns::Prefix::parse("2001:db8:1200::/56"),
                         store::Override::name_template("c-{ip}.pool.example.net."));
     }
+    config_ = loaded.config;
     std::vector<config::Error> errors;
     mapper_ = mapper::Mapper::build(loaded.config, errors);
     ASSERT_NE(mapper_, nullptr);
@@ -48,6 +51,7 @@ class EngineAlloc : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
   std::string dir_;
+  config::Config config_;
   std::shared_ptr<const mapper::Mapper> mapper_;
   app::App app_;
 };
@@ -114,6 +118,50 @@ TEST_F(EngineAlloc, PipePathDoesNotAllocateAfterWarmUp) {
   }
   EXPECT_EQ(testing::allocation_count() - before, 0U);
   EXPECT_GT(bytes, 10000U * 4);
+}
+
+TEST_F(EngineAlloc, WirePathWithAddressFilterDoesNotAllocateAfterWarmUp) {
+  std::vector<config::Error> errors;
+  mapper::Mapper::BuildOptions bo;
+  bo.address_filter = true;
+  bo.filter_options.poll_ms = 5;
+  auto m = mapper::Mapper::build(config_, errors, bo);
+  ASSERT_NE(m, nullptr);
+  app::App a;
+  mapper::Mapper::install(m, a);
+  auto reader = store::OverrideReader::open(config_.store.path);
+  reader.begin();
+  const std::uint64_t last = reader.txn_id();
+  reader.end();
+  for (int i = 0; i < 5000 && !(m->address_filter() && m->address_filter()->txn_id() == last);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_NE(m->address_filter(), nullptr);
+
+  std::vector<wiretest::Bytes> qs;
+  for (const auto& n : kNames) {
+    wiretest::Query q;
+    q.qname = n[0];
+    q.qtype = dns::RRType::from_text(n[1])->value;
+    qs.push_back(q.build());
+  }
+  app::Answer scratch;
+  std::vector<std::uint8_t> out(65535);
+  wire::Counters counters;
+  const auto remote = *dns::IpAddress::parse("192.0.2.1");
+  for (const auto& q : qs) {
+    ASSERT_GT(wire::handle(a, q, wire::Transport::udp, remote, remote, scratch, out, counters), 0U);
+  }
+  const std::uint64_t skips = mapper::Mapper::thread_filter_skips();
+  const std::size_t before = testing::allocation_count();
+  for (std::size_t i = 0; i < 10000; ++i) {
+    wire::handle(a, qs[i % qs.size()], wire::Transport::udp, remote, remote, scratch, out,
+                 counters);
+  }
+  EXPECT_EQ(testing::allocation_count() - before, 0U);
+  EXPECT_GT(mapper::Mapper::thread_filter_skips(), skips);  // the filter path was taken
+  EXPECT_EQ(counters.rcode(app::Rcode::servfail), 0U);
 }
 
 }  // namespace

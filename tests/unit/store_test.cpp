@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/address_filter.h"
 #include "store/format.h"
 #include "store/lmdb.h"
 #include "store/overrides.h"
@@ -932,3 +935,187 @@ TEST(RemapGate, AHolderThatNeverLeavesMakesTheRemapFailNotHang) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------------------------- address filter
+
+namespace {
+IpAddress random_address(std::mt19937_64& rng) {
+  if (rng() % 4 == 0) {
+    std::array<std::uint8_t, 16> b{};
+    for (auto& x : b) {
+      x = static_cast<std::uint8_t>(rng());
+    }
+    return IpAddress::v6(b);
+  }
+  return IpAddress::v4(static_cast<std::uint32_t>(rng()));
+}
+}  // namespace
+
+TEST(AddressFilter, NeverMissesAnAddedKeyAndFalsePositivesAreNearTheDesign) {
+  constexpr std::size_t kKeys = 1000000;
+  std::mt19937_64 rng(42);
+  std::vector<IpAddress> added;
+  added.reserve(kKeys);
+  AddressFilter f(kKeys, 7);
+  for (std::size_t i = 0; i < kKeys; ++i) {
+    added.push_back(random_address(rng));
+    std::array<std::uint8_t, format::kMaxAddressKey> k{};
+    f.add(Bytes(k.data(), format::address_key(added.back(), k.data())));
+  }
+  EXPECT_EQ(f.txn_id(), 7U);
+  EXPECT_EQ(f.entries(), kKeys);
+  EXPECT_LE(f.memory_bytes(), kKeys * AddressFilter::kBitsPerEntry / 8 + 64);
+  for (const IpAddress& a : added) {
+    ASSERT_TRUE(f.may_contain(a)) << a.to_string();
+  }
+  // 1M other random addresses (a collision with an added one is ~1e-4 likely in total for
+  // IPv4 draws; it can only raise the count).
+  std::size_t positives = 0;
+  for (std::size_t i = 0; i < kKeys; ++i) {
+    positives += f.may_contain(random_address(rng)) ? 1 : 0;
+  }
+  const double rate = static_cast<double>(positives) / kKeys;
+  std::printf("false positives: %.3f%% of 1M absent addresses, %zu bytes for 1M keys\n", rate * 100,
+              f.memory_bytes());
+  // A blocked Bloom filter at 10 bits and 7 bits per key: ~1% (a plain one would be 0.8%).
+  EXPECT_LT(rate, 0.02);
+  EXPECT_GT(rate, 0.002);  // the bits are really being tested
+}
+
+TEST_F(StoreTest, AddressFilterCoversEveryKeyOfItsSnapshot) {
+  OverrideStore st(options(std::size_t{256} << 20));
+  std::mt19937_64 rng(7);
+  std::vector<IpAddress> present;
+  WriteBatch b;
+  for (std::size_t i = 0; i < 100000; ++i) {
+    present.push_back(random_address(rng));
+    b.put_address(present.back(), Override::none());
+  }
+  st.apply(b);
+  // Tombstones stay in the table and in the filter (a superset is still correct).
+  st.erase_address(present[0]);
+  OverrideReader r(st.db());
+  r.begin();
+  auto f = AddressFilter::build(r);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->txn_id(), r.txn_id());
+  EXPECT_EQ(f->entries(), r.address_key_count());
+  for (const IpAddress& a : present) {
+    ASSERT_TRUE(f->may_contain(a)) << a.to_string();
+  }
+  // For 1M random addresses: whenever the filter says "absent", the B-tree agrees.
+  std::size_t absent = 0;
+  for (std::size_t i = 0; i < 1000000; ++i) {
+    const IpAddress a = random_address(rng);
+    if (!f->may_contain(a)) {
+      ++absent;
+      ASSERT_FALSE(r.find_address(a).has_value()) << a.to_string();
+    }
+  }
+  EXPECT_GT(absent, 970000U);
+  r.end();
+  // A cancelled build publishes nothing.
+  r.begin();
+  EXPECT_EQ(AddressFilter::build(r, [] { return true; }), nullptr);
+  r.end();
+}
+
+TEST_F(StoreTest, AddressFilterKeeperFollowsCommitsWithDebounce) {
+  OverrideStore st(options());
+  st.put_address(ip("192.0.2.1"), Override::none());
+  FilterKeeperOptions fo;
+  fo.poll_ms = 5;
+  fo.quiet_ms = 20;
+  fo.max_stale_ms = 200;
+  fo.build_gap_factor = 1;
+  auto keeper = std::make_unique<AddressFilterKeeper>(st.db(), fo);
+  auto wait_for_txn = [&](std::uint64_t txn) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto f = keeper->current(); f && f->txn_id() == txn) {
+        return f;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return std::shared_ptr<const AddressFilter>();
+  };
+  auto f1 = wait_for_txn(st.stats().last_txn_id);
+  ASSERT_NE(f1, nullptr);
+  EXPECT_TRUE(f1->may_contain(ip("192.0.2.1")));
+  AddressFilterKeeper::View view;
+  EXPECT_EQ(view.get(*keeper), f1.get());
+  const std::uint64_t builds = keeper->builds();
+
+  // A burst of commits, then quiet: the keeper catches up with the last one, in far fewer
+  // builds than commits.
+  for (std::uint32_t i = 0; i < 50; ++i) {
+    st.put_address(IpAddress::v4(0xC6336400U + i), Override::none());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto f2 = wait_for_txn(st.stats().last_txn_id);
+  ASSERT_NE(f2, nullptr);
+  for (std::uint32_t i = 0; i < 50; ++i) {
+    EXPECT_TRUE(f2->may_contain(IpAddress::v4(0xC6336400U + i)));
+  }
+  EXPECT_LT(keeper->builds() - builds, 25U);
+  EXPECT_EQ(view.get(*keeper), f2.get());
+  keeper.reset();  // stops and joins
+  // The view's copy outlives the keeper.
+  EXPECT_TRUE(view.filter->may_contain(ip("192.0.2.1")));
+}
+
+TEST_F(StoreTest, AddressFilterKeeperFollowsAWriterProcessThatGrowsTheMap) {
+  { OverrideStore init(options(256 * 1024)); }  // create, then close
+  OverrideReader r = OverrideReader::open(dir_);
+  FilterKeeperOptions fo;
+  fo.poll_ms = 1;  // poll (mdb_env_info) all the time, also while the map is remapped
+  fo.quiet_ms = 5;
+  fo.build_gap_factor = 0;
+  AddressFilterKeeper keeper(r.db(), fo);
+
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int code = 0;
+    try {
+      OverrideStore w(options(std::size_t{32} << 20));  // grows the map
+      for (std::uint32_t round = 0; round < 6; ++round) {
+        WriteBatch b;
+        for (std::uint32_t i = 0; i < 1000; ++i) {
+          b.put_address(
+              IpAddress::v4(0x0A000000U + round * 1000 + i),
+              Override::name(numbered("h", i, ".a-rather-long-label-to-use-space.example.")));
+        }
+        w.apply(b);
+      }
+    } catch (...) {
+      code = 1;
+    }
+    ::_exit(code);
+  }
+  // Queries meanwhile: each adopts the grown map when it sees MDB_MAP_RESIZED.
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    r.begin();
+    (void)r.find_address(ip("10.0.0.1"));
+    r.end();
+  }
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+
+  r.begin();
+  const std::uint64_t txn = r.txn_id();
+  r.end();
+  std::shared_ptr<const AddressFilter> f;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((!f || f->txn_id() != txn) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    f = keeper.current();
+  }
+  ASSERT_TRUE(f && f->txn_id() == txn);
+  EXPECT_EQ(f->entries(), 6000U);
+  for (std::uint32_t i = 0; i < 6000; ++i) {
+    ASSERT_TRUE(f->may_contain(IpAddress::v4(0x0A000000U + i)));
+  }
+  EXPECT_GT(r.db()->env().map_size(), std::size_t{256} * 1024);
+}

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// A negative filter for address-override misses (see store/README.md "Negative filter").
+//
+//   AddressFilter        immutable blocked Bloom filter of every key of the `addr` table in ONE
+//                        read snapshot, tagged with that snapshot's txn id. A query whose own
+//                        snapshot has the same txn id sees the same data, so "not in the filter"
+//                        proves "no address override": it may skip the B-tree. Any other txn id:
+//                        the filter says nothing, use the B-tree.
+//   AddressFilterKeeper  one background thread per owner: rebuilds the filter when the store's
+//                        last txn id moved (polled, debounced) and publishes it to the query
+//                        threads (one atomic load per query, a mutex only when it changed).
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "mapper/dns/address.h"
+#include "store/lmdb.h"
+
+namespace amap::store {
+
+class OverrideDb;
+class OverrideReader;
+
+class AddressFilter {
+ public:
+  static constexpr std::size_t kBitsPerEntry = 10;
+  static constexpr unsigned kBitsPerKey = 7;  // bits set per key, all in one 64-byte block
+
+  /// An empty filter sized for `expected_entries` keys, tagged with `txn_id`.
+  AddressFilter(std::size_t expected_entries, std::uint64_t txn_id);
+
+  /// Scans the whole `addr` table (live keys and tombstones alike: a superset is still
+  /// correct) in the reader's current snapshot; the reader must be inside begin()/end().
+  /// Returns nullptr when `cancelled` returned true (checked every few thousand keys) or a
+  /// remap of the map is waiting for this process's transactions to end.
+  static std::shared_ptr<const AddressFilter> build(OverrideReader& reader,
+                                                    const std::function<bool()>& cancelled = {});
+
+  /// Adds an `addr` key (family byte + address bytes). Only while building.
+  void add(Bytes key) noexcept;
+
+  /// False only if no key equal to `key` was added. Never allocates or locks.
+  bool may_contain(Bytes key) const noexcept;
+  bool may_contain(const dns::IpAddress& a) const noexcept;
+
+  /// The txn id of the snapshot the keys came from.
+  std::uint64_t txn_id() const noexcept { return txn_id_; }
+  std::size_t entries() const noexcept { return entries_; }
+  std::size_t memory_bytes() const noexcept { return blocks_ * sizeof(Block); }
+
+ private:
+  struct alignas(64) Block {
+    std::uint64_t words[8];
+  };
+
+  std::size_t block_index(std::uint64_t h) const noexcept;
+
+  std::unique_ptr<Block[]> bits_;
+  std::size_t blocks_ = 1;
+  std::size_t entries_ = 0;
+  std::uint64_t txn_id_ = 0;
+};
+
+struct FilterKeeperOptions {
+  /// How often the store's last txn id (mdb_env_info) is looked at.
+  unsigned poll_ms = 100;
+  /// Debounce: a rebuild waits until the txn id has not moved for this long...
+  unsigned quiet_ms = 200;
+  /// ...but no longer than this after the filter went stale (steady write streams).
+  unsigned max_stale_ms = 2000;
+  /// And a rebuild starts no sooner than this many times the previous build's duration after
+  /// it ended, so full scans take at most about 1/(1+N) of one core.
+  unsigned build_gap_factor = 4;
+  /// Called on the keeper thread when a build failed (it is retried later).
+  std::function<void(const std::string&)> on_error;
+};
+
+class AddressFilterKeeper {
+ public:
+  /// Starts the thread; the first filter is built at once.
+  AddressFilterKeeper(std::shared_ptr<OverrideDb> db, FilterKeeperOptions options);
+  AddressFilterKeeper(const AddressFilterKeeper&) = delete;
+  AddressFilterKeeper& operator=(const AddressFilterKeeper&) = delete;
+  /// Stops the thread (a running scan is cancelled) and joins it.
+  ~AddressFilterKeeper();
+
+  /// Moves whenever a new filter is published. One acquire load: the per-query check.
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+
+  /// A thread's cached copy of the published filter (the server's AppView pattern).
+  struct View {
+    std::shared_ptr<const AddressFilter> filter;
+    std::uint64_t generation = ~0ULL;
+
+    /// The current filter (nullptr before the first build). Takes the keeper's mutex only
+    /// when the generation moved; dropping the old copy may free the old filter.
+    const AddressFilter* get(const AddressFilterKeeper& keeper) {
+      const std::uint64_t g = keeper.generation();
+      if (g != generation) {
+        std::lock_guard<std::mutex> lock(keeper.mu_);
+        filter = keeper.current_;
+        generation = keeper.generation_.load(std::memory_order_relaxed);
+      }
+      return filter.get();
+    }
+  };
+
+  /// The published filter (takes the mutex; not for the per-query path).
+  std::shared_ptr<const AddressFilter> current() const;
+  /// Filters built so far.
+  std::uint64_t builds() const noexcept { return builds_.load(std::memory_order_relaxed); }
+
+ private:
+  void run();
+  bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
+
+  std::shared_ptr<OverrideDb> db_;
+  FilterKeeperOptions options_;
+  mutable std::mutex mu_;  // guards current_ and the generation bump; also the stop wait
+  std::condition_variable cv_;
+  std::shared_ptr<const AddressFilter> current_;
+  std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::uint64_t> builds_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+}  // namespace amap::store
