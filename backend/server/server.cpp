@@ -241,6 +241,10 @@ struct Server::Impl {
   void bind_all();
   void start_threads();
   void stop();
+  using WorkerIt = std::vector<std::unique_ptr<UdpWorker>>::iterator;
+  std::uint16_t unused_port(const dns::IpAddress& address);
+  void bind_endpoint(const dns::IpAddress& address, std::uint16_t port, WorkerIt first,
+                     WorkerIt last);
   void run_udp(UdpWorker& w);
   static void send_udp(UdpWorker& w, int fd, unsigned count);
   void arm_accept(Acceptor& a);
@@ -510,6 +514,56 @@ void Server::Impl::send_udp(UdpWorker& w, int fd, unsigned count) {
   }
 }
 
+// Port 0 means "any free port", but binding port 0 with SO_REUSEPORT set is not safe: the
+// kernel's pick then skips only ports it cannot share, so it may return a port that another
+// SO_REUSEPORT socket of the same user already holds (another server of ours, started at the
+// same moment), and the two would silently split that port's datagrams. So the port is
+// chosen by binding plain sockets (UDP, and TCP when on), which the kernel gives a port no
+// socket holds, and only then bound for real.
+std::uint16_t Server::Impl::unused_port(const dns::IpAddress& address) {
+  const bool v6 = address.is_v6();
+  const asio::ip::address addr = to_asio(address);
+  udp::socket u(udp_ctx);
+  open_socket(u, v6 ? udp::v6() : udp::v4(), v6);
+  u.bind(udp::endpoint(addr, 0));
+  const std::uint16_t port = u.local_endpoint().port();
+  if (opt.tcp) {
+    tcp::acceptor t(tcp_ctx);
+    open_socket(t, v6 ? tcp::v6() : tcp::v4(), v6);
+    t.bind(tcp::endpoint(addr, port));  // address_in_use: the caller picks again
+  }
+  return port;
+}
+
+/// Binds the UDP sockets of workers [first, last) and, with TCP on, an acceptor to `port`.
+void Server::Impl::bind_endpoint(const dns::IpAddress& address, std::uint16_t port, WorkerIt first,
+                                 WorkerIt last) {
+  const bool v6 = address.is_v6();
+  const asio::ip::address addr = to_asio(address);
+  const timeval recv_timeout{0, kRecvTimeoutMs * 1000};
+  for (auto it = first; it != last; ++it) {
+    UdpWorker& w = **it;
+    open_socket(w.sock, v6 ? udp::v6() : udp::v4(), v6);
+    set_reuse_port(w.sock);
+    w.sock.bind(udp::endpoint(addr, port));
+    w.sock.non_blocking(false);  // run_udp blocks in recvmmsg
+    if (::setsockopt(w.sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &recv_timeout,
+                     sizeof recv_timeout) != 0) {
+      throw std::system_error(errno, std::generic_category(), "setsockopt(SO_RCVTIMEO)");
+    }
+    w.local = address;
+  }
+  if (opt.tcp) {
+    auto a = std::make_unique<Acceptor>(tcp_ctx);
+    open_socket(a->acceptor, v6 ? tcp::v6() : tcp::v4(), v6);
+    a->acceptor.set_option(tcp::acceptor::reuse_address(true));
+    a->acceptor.bind(tcp::endpoint(addr, port));
+    a->acceptor.listen(asio::socket_base::max_listen_connections);
+    a->local = address;
+    acceptors.push_back(std::move(a));
+  }
+}
+
 void Server::Impl::bind_all() {
   unsigned threads = opt.threads != 0 ? opt.threads : std::thread::hardware_concurrency();
   if (threads == 0) {
@@ -525,34 +579,28 @@ void Server::Impl::bind_all() {
       udp_workers.push_back(std::make_unique<UdpWorker>(udp_ctx, out_slot));
     }
   }
-  const timeval recv_timeout{0, kRecvTimeoutMs * 1000};
   auto next_worker = udp_workers.begin();
   for (const Endpoint& want : endpoints) {
-    const bool v6 = want.address.is_v6();
+    const auto first = next_worker;
+    next_worker += opt.udp ? threads : 0;
     std::uint16_t port = want.port;
-    const asio::ip::address addr = to_asio(want.address);
-    for (unsigned i = 0; opt.udp && i < threads; ++i) {
-      UdpWorker& w = **next_worker++;
-      open_socket(w.sock, v6 ? udp::v6() : udp::v4(), v6);
-      set_reuse_port(w.sock);
-      w.sock.bind(udp::endpoint(addr, port));
-      port = w.sock.local_endpoint().port();  // port 0: the rest reuse the chosen port
-      w.sock.non_blocking(false);             // run_udp blocks in recvmmsg
-      if (::setsockopt(w.sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &recv_timeout,
-                       sizeof recv_timeout) != 0) {
-        throw std::system_error(errno, std::generic_category(), "setsockopt(SO_RCVTIMEO)");
+    for (unsigned attempt = 1;; ++attempt) {
+      try {
+        if (want.port == 0) {
+          port = unused_port(want.address);
+        }
+        bind_endpoint(want.address, port, first, next_worker);
+        break;
+      } catch (const boost::system::system_error& e) {
+        // Port 0 only: another process took the port while it was being picked.
+        if (want.port != 0 || e.code() != asio::error::address_in_use || attempt == 8) {
+          throw;
+        }
+        for (auto w = first; w != next_worker; ++w) {
+          boost::system::error_code ec;
+          (*w)->sock.close(ec);
+        }
       }
-      w.local = want.address;
-    }
-    if (opt.tcp) {
-      auto a = std::make_unique<Acceptor>(tcp_ctx);
-      open_socket(a->acceptor, v6 ? tcp::v6() : tcp::v4(), v6);
-      a->acceptor.set_option(tcp::acceptor::reuse_address(true));
-      a->acceptor.bind(tcp::endpoint(addr, port));
-      a->acceptor.listen(asio::socket_base::max_listen_connections);
-      port = a->acceptor.local_endpoint().port();
-      a->local = want.address;
-      acceptors.push_back(std::move(a));
     }
     Endpoint got{want.address, port};
     bound.push_back(got);

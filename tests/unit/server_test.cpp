@@ -8,11 +8,14 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -280,6 +283,49 @@ TEST(Server, AnswersABurstFromManyClientsInBatches) {
   // datagrams that were not queued yet when a worker woke up).
   EXPECT_GE(st.udp_batches, 10U);
   EXPECT_LE(st.udp_batches, 40U);
+}
+
+// Binding port 0 with SO_REUSEPORT may return a port another SO_REUSEPORT socket of the same
+// user holds, and the two would split its datagrams. With thousands of such sockets held
+// here, a server asked for port 0 must still land on a port none of them has.
+TEST(Server, PortZeroNeverJoinsAnotherReusePortSocket) {
+  rlimit lim{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &lim), 0);
+  const rlim_t want = std::min<rlim_t>(lim.rlim_max, 8192);
+  lim.rlim_cur = std::max(lim.rlim_cur, want);
+  ::setrlimit(RLIMIT_NOFILE, &lim);
+  const std::size_t held = lim.rlim_cur > 1100 ? lim.rlim_cur - 1000 : 100;
+
+  std::vector<int> fds;
+  std::set<std::uint16_t> taken;
+  for (std::size_t i = 0; i < held; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_GE(fd, 0);
+    int one = 1;
+    ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one), 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    taken.insert(ntohs(a.sin_port));
+    fds.push_back(fd);
+  }
+  auto app = testapp::make_wire_test_app();
+  for (int i = 0; i < 10; ++i) {
+    ServeOptions o;
+    o.listen = {"127.0.0.1:0"};
+    o.threads = 2;
+    o.tcp = false;
+    Server s(app, o);
+    s.start();
+    EXPECT_EQ(taken.count(s.ports()[0]), 0U) << "port " << s.ports()[0] << " is shared";
+    s.stop();
+  }
+  for (const int fd : fds) {
+    ::close(fd);
+  }
 }
 
 TEST(Server, BindFailureThrows) {
