@@ -138,52 +138,9 @@ class Canned {
   std::vector<Apex> apexes_;
 };
 
-int serve_nothing() {
-  static char in[1 << 16];
-  static char out[1 << 16];
-  std::size_t have = 0;
-  bool line_start = true;  // the next byte starts a line
-  bool helo = false;       // the current line starts with "HELO"
-  for (;;) {
-    const ssize_t r = ::read(STDIN_FILENO, in, sizeof in);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r <= 0) {
-      return 0;
-    }
-    std::size_t o = 0;
-    for (std::size_t i = 0; i < static_cast<std::size_t>(r); ++i) {
-      if (line_start) {
-        have = 0;
-        helo = false;
-        line_start = false;
-      }
-      if (have < 4) {
-        helo = (have == 0 || helo) && in[i] == "HELO"[have];
-        ++have;
-      }
-      if (in[i] == '\n') {
-        const char* reply = (helo && have == 4) ? "OK\tautomap null pipe\n" : "END\n";
-        const std::size_t len = std::strlen(reply);
-        if (o + len > sizeof out) {
-          if (!write_all(out, o)) {
-            return 1;
-          }
-          o = 0;
-        }
-        std::memcpy(out + o, reply, len);
-        o += len;
-        line_start = true;
-      }
-    }
-    if (o > 0 && !write_all(out, o)) {
-      return 1;
-    }
-  }
-}
-
-int serve_canned(const Canned& canned) {
+/// Reads request lines and writes `reply(line, out)` for each, one write per read.
+template <class Reply>
+int serve(const Reply& reply) {
   static char in[1 << 16];
   std::string pending;  // an incomplete line carried over to the next read
   std::string out;
@@ -200,7 +157,7 @@ int serve_canned(const Canned& canned) {
     out.clear();
     std::size_t start = 0;
     for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
-      canned.reply(std::string_view(pending).substr(start, nl - start), out);
+      reply(std::string_view(pending).substr(start, nl - start), out);
     }
     pending.erase(0, start);
     if (!out.empty() && !write_all(out.data(), out.size())) {
@@ -236,7 +193,10 @@ int main(int argc, char** argv) {
   std::stable_sort(apexes.begin(), apexes.end(),
                    [](const Apex& a, const Apex& b) { return labels(a.name) > labels(b.name); });
   if (apexes.empty()) {
-    return serve_nothing();
+    return serve([](std::string_view line, std::string& out) {
+      out += line.starts_with("HELO") ? "OK\tautomap null pipe\n" : "END\n";
+    });
   }
-  return serve_canned(Canned(std::move(apexes)));
+  const Canned canned(std::move(apexes));
+  return serve([&](std::string_view line, std::string& out) { canned.reply(line, out); });
 }
