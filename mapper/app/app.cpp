@@ -140,6 +140,11 @@ Zone& App::add_zone(Zone zone) {
   return zones_.back();
 }
 
+void App::reserve_zones(std::size_t count) {
+  zones_.reserve(count);
+  zone_index_.reserve(count);
+}
+
 App& App::route(Match match, Handler handler) {
   if (!handler) {
     throw std::invalid_argument("route: empty handler");

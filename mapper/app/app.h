@@ -97,6 +97,9 @@ class App {
   Zone& zone(std::string_view apex);
   /// Declares a fully specified zone; replaces one with the same apex.
   Zone& add_zone(Zone zone);
+  /// Room for `count` zones in all, so declaring many (a mapper's derived reverse zones)
+  /// does not regrow the zone list and its index.
+  void reserve_zones(std::size_t count);
   /// Appends a handler; handlers run in registration order.
   App& route(Match match, Handler handler);
 

@@ -353,12 +353,11 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
   authority->soa_ttl = c.soa.ttl;
   authority->ns = c.ns;
   authority->ns_ttl = c.ns_ttl;
+  app.reserve_zones(app.zones().size() + mapper->forward_zones_.size() +
+                    mapper->reverse_zones_.size());
   auto declare = [&](const dns::Name& apex, ZoneKind kind) {
-    app::Zone z;
-    z.apex = apex;
-    z.authority = authority;
-    z.user_data = static_cast<std::uint32_t>(kind);
-    app.add_zone(std::move(z));
+    // All members given: no default authority is made just to be replaced.
+    app.add_zone(app::Zone{apex, authority, static_cast<std::uint32_t>(kind)});
   };
   for (const auto& z : mapper->forward_zones_) {
     declare(z, ZoneKind::forward);
