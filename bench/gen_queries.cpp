@@ -22,7 +22,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <optional>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -53,9 +52,8 @@ std::string line_of(const amap::dns::Name& n, amap::dns::RRType t) {
 }
 
 /// The override name of an address whose synthesized name is `synthesized`: "o-" in front.
-std::optional<amap::dns::Name> override_name(const amap::dns::Name& synthesized) {
-  auto n = amap::dns::Name::from_text("o-" + synthesized.to_string(true));
-  return n ? std::optional<amap::dns::Name>(*n) : std::nullopt;
+amap::Result<amap::dns::Name> override_name(const amap::dns::Name& synthesized) {
+  return amap::dns::Name::from_text("o-" + synthesized.to_string(true));
 }
 
 }  // namespace
