@@ -6,6 +6,8 @@
 #include <chrono>
 #include <utility>
 
+#include "mapper/dns/result.h"
+
 #ifndef AMAP_VERSION
 #define AMAP_VERSION "unknown"
 #endif
@@ -29,18 +31,53 @@ std::uint64_t steady_seconds() noexcept {
 /// field count; a count of Fields' size means "that many or more".
 template <std::size_t N>
 std::size_t split_fields(std::string_view line, std::array<std::string_view, N>& out) noexcept {
+  // One pass over the bytes: a pipe line is ~50 bytes, where a memchr call per field costs
+  // more than it saves.
   std::size_t n = 0;
   std::size_t start = 0;
-  while (n < N) {
-    const std::size_t tab = line.find('\t', start);
-    if (tab == std::string_view::npos) {
-      out[n++] = line.substr(start);
-      return n;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    if (line[i] == '\t') {
+      out[n++] = line.substr(start, i - start);
+      start = i + 1;
+      if (n == N) {
+        return n;
+      }
     }
-    out[n++] = line.substr(start, tab - start);
-    start = tab + 1;
   }
+  out[n++] = line.substr(start);
   return n;
+}
+
+/// Sets `name` from the text PowerDNS sent. Plain hostnames (no escapes, no control or
+/// non-ASCII bytes: nearly every query) take a copy-and-index fast path; then `echo` is the
+/// text to_text would print for the name, so the reply can repeat it. Anything else goes
+/// through the full parser and leaves `echo` empty.
+Errc parse_qname(std::string_view text, dns::Name& name, std::string_view& echo) noexcept {
+  echo = {};
+  bool plain = text.size() > 1;  // "" and "." are the root: the full parser knows them
+  const bool filled = plain && name.fill_hostname([&](char* p, std::size_t cap) -> std::size_t {
+    if (text.size() > cap) {
+      return 0;
+    }
+    bool high = false;  // 0x7F..0xFF: to_text would print \DDD
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      const auto c = static_cast<unsigned char>(text[i]);
+      high |= c >= 0x7F;
+      p[i] = static_cast<char>(c);
+    }
+    plain = !high;
+    return plain ? text.size() : 0;
+  });
+  if (filled) {
+    echo = text.back() == '.' ? text.substr(0, text.size() - 1) : text;
+    return Errc::ok;
+  }
+  auto parsed = dns::Name::from_text(text);
+  if (!parsed) {
+    return parsed.error();
+  }
+  name = *parsed;
+  return Errc::ok;
 }
 
 bool parse_i64(std::string_view s, std::int64_t& v) noexcept {
@@ -181,8 +218,7 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
     return;
   }
   app::Request& req = request_;
-  auto qname = dns::Name::from_text(f[1]);
-  if (!qname || f[1].empty()) {
+  if (f[1].empty() || parse_qname(f[1], req.qname, qname_text_) != Errc::ok) {
     reject("bad qname: ", f[1].empty() ? "(empty; the root is \".\")" : f[1]);
     return;
   }
@@ -206,7 +242,6 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
     reject("bad remote address: ", f[5]);
     return;
   }
-  req.qname = *qname;
   req.qclass = *qclass;
   req.qtype = *qtype;
   req.zone_id = id;
@@ -269,7 +304,10 @@ void Session::write_records(const Fields& f) noexcept {
       out_.put_uint(zone_record ? 0 : ecs_scope);
       out_.put("\t1\t");
     }
-    out_.put(std::string_view(owner, r.owner.to_text(owner, sizeof owner, false)));
+    // Every row written is owned by the qname (checked above): repeat PowerDNS's own text.
+    out_.put(!qname_text_.empty()
+                 ? qname_text_
+                 : std::string_view(owner, r.owner.to_text(owner, sizeof owner, false)));
     out_.put('\t');
     out_.put(dns::rrclass_to_text(r.rclass, tbuf));
     out_.put('\t');

@@ -136,6 +136,8 @@ class Session {
   std::uint64_t started_ = 0;
   Stats stats_;
   app::Request request_;
+  // The qname as PowerDNS sent it (no trailing dot) when it needs no escaping, else empty.
+  std::string_view qname_text_;
   app::Answer answer_;
   std::vector<char> reply_;
   dns::TextWriter out_;

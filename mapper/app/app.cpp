@@ -127,16 +127,18 @@ Zone& App::zone(std::string_view apex) {
 
 Zone& App::add_zone(Zone zone) {
   const std::uint64_t h = dns::suffix_hash(zone.apex);
-  auto [first, last] = zone_index_.equal_range(h);
-  for (auto it = first; it != last; ++it) {
-    if (zones_[it->second].apex == zone.apex) {
-      zones_[it->second] = std::move(zone);
-      return zones_[it->second];
-    }
+  Zone* same = nullptr;
+  zone_index_.find(h, [&](std::uint32_t k) {
+    same = zones_[k].apex == zone.apex ? &zones_[k] : nullptr;
+    return same != nullptr;
+  });
+  if (same != nullptr) {
+    *same = std::move(zone);
+    return *same;
   }
   max_apex_labels_ = std::max(max_apex_labels_, zone.apex.label_count());
   zones_.push_back(std::move(zone));
-  zone_index_.emplace(h, zones_.size() - 1);
+  zone_index_.insert(h, static_cast<std::uint32_t>(zones_.size() - 1));
   return zones_.back();
 }
 
@@ -160,13 +162,15 @@ const Zone* App::find_zone(const dns::Name& name) const noexcept {
   const std::size_t labels = std::min(name.label_count(), max_apex_labels_);
   dns::SuffixHashes hashes;
   dns::suffix_hashes(name, hashes, labels);
+  const Zone* found = nullptr;
   for (std::size_t k = labels + 1; k-- > 0;) {
-    auto [first, last] = zone_index_.equal_range(hashes[k]);
-    for (auto it = first; it != last; ++it) {
-      const Zone& z = zones_[it->second];
-      if (z.apex.label_count() == k && name.is_subdomain_of(z.apex)) {
-        return &z;
-      }
+    const bool hit = zone_index_.find(hashes[k], [&](std::uint32_t i) {
+      const Zone& z = zones_[i];
+      found = &z;
+      return z.apex.label_count() == k && name.is_subdomain_of(z.apex);
+    });
+    if (hit) {
+      return found;
     }
   }
   return nullptr;

@@ -14,11 +14,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "mapper/app/answer.h"
 #include "mapper/app/request.h"
+#include "mapper/app/zone_index.h"
 #include "mapper/dns/rdata.h"
 
 namespace amap::app {
@@ -126,8 +126,7 @@ class App {
   void run_handlers(const Request& req, Answer& ans) const;
 
   std::vector<Zone> zones_;
-  // Zone index keyed by dns::suffix_hash(apex): probed with every suffix of a query name.
-  std::unordered_multimap<std::uint64_t, std::size_t> zone_index_;
+  ZoneIndex zone_index_;
   std::size_t max_apex_labels_ = 0;  // no zone index entry has a longer suffix
   struct Route {
     Match match;

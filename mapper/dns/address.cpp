@@ -8,6 +8,138 @@
 
 namespace amap::dns {
 
+namespace {
+
+/// Dotted quad exactly as glibc's inet_pton(AF_INET) takes it: four decimal octets of at most
+/// 255, no leading zeros ("01" is refused), nothing else. In a hot path (every pipe line
+/// carries the client address), so no copy to a NUL-terminated buffer.
+bool parse_v4(std::string_view text, std::uint32_t& out) noexcept {
+  std::uint32_t value = 0;
+  unsigned octet = 0;
+  unsigned octets = 0;
+  bool digit = false;
+  for (const char ch : text) {
+    if (ch >= '0' && ch <= '9') {
+      if (digit && octet == 0) {
+        return false;  // leading zero
+      }
+      octet = octet * 10 + static_cast<unsigned>(ch - '0');
+      if (octet > 255) {
+        return false;
+      }
+      if (!digit) {
+        if (++octets > 4) {
+          return false;
+        }
+        digit = true;
+      }
+    } else if (ch == '.' && digit && octets < 4) {
+      value = (value << 8) | octet;
+      octet = 0;
+      digit = false;
+    } else {
+      return false;
+    }
+  }
+  if (octets != 4 || !digit) {
+    return false;
+  }
+  out = (value << 8) | octet;
+  return true;
+}
+
+std::size_t put_decimal_octet(char* p, unsigned v) noexcept {
+  if (v >= 100) {
+    p[0] = static_cast<char>('0' + v / 100);
+    p[1] = static_cast<char>('0' + v / 10 % 10);
+    p[2] = static_cast<char>('0' + v % 10);
+    return 3;
+  }
+  if (v >= 10) {
+    p[0] = static_cast<char>('0' + v / 10);
+    p[1] = static_cast<char>('0' + v % 10);
+    return 2;
+  }
+  p[0] = static_cast<char>('0' + v);
+  return 1;
+}
+
+std::size_t put_dotted_quad(char* p, const std::uint8_t* b) noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (i != 0) {
+      p[n++] = '.';
+    }
+    n += put_decimal_octet(p + n, b[i]);
+  }
+  return n;
+}
+
+std::size_t put_hex_group(char* p, unsigned v) noexcept {
+  constexpr char kHex[] = "0123456789abcdef";
+  std::size_t n = 0;
+  for (int shift = 12; shift >= 0; shift -= 4) {
+    const unsigned nibble = (v >> shift) & 0xFU;
+    if (nibble != 0 || n != 0 || shift == 0) {
+      p[n++] = kHex[nibble];
+    }
+  }
+  return n;
+}
+
+/// The text glibc's inet_ntop(AF_INET6) gives, byte for byte (tests compare the two): the
+/// first longest run of two or more zero groups becomes "::", groups in lower-case hex
+/// without leading zeros, and the last 32 bits as a dotted quad after six zero groups
+/// ("::1.2.3.4") or five and ffff ("::ffff:1.2.3.4").
+std::size_t put_v6(char* p, const std::uint8_t* b) noexcept {
+  unsigned words[8];
+  for (std::size_t i = 0; i < 8; ++i) {
+    words[i] = (unsigned{b[2 * i]} << 8) | b[2 * i + 1];
+  }
+  int best = -1;
+  int best_len = 0;
+  for (int i = 0; i < 8;) {
+    if (words[i] != 0) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && words[j] == 0) {
+      ++j;
+    }
+    if (j - i > best_len) {
+      best = i;
+      best_len = j - i;
+    }
+    i = j;
+  }
+  if (best_len < 2) {
+    best = -1;
+  }
+  std::size_t n = 0;
+  for (int i = 0; i < 8; ++i) {
+    if (best >= 0 && i >= best && i < best + best_len) {
+      if (i == best) {
+        p[n++] = ':';
+      }
+      continue;
+    }
+    if (i != 0) {
+      p[n++] = ':';
+    }
+    if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xFFFFU))) {
+      return n + put_dotted_quad(p + n, b + 12);
+    }
+    n += put_hex_group(p + n, words[i]);
+  }
+  if (best >= 0 && best + best_len == 8) {
+    p[n++] = ':';
+  }
+  return n;
+}
+
+}  // namespace
+
 Result<IpAddress> IpAddress::parse(std::string_view text) noexcept {
   if (const auto pct = text.find('%'); pct != std::string_view::npos) {
     text = text.substr(0, pct);
@@ -15,17 +147,16 @@ Result<IpAddress> IpAddress::parse(std::string_view text) noexcept {
   if (text.empty() || text.size() >= kMaxTextLen) {
     return fail(Errc::bad_address);
   }
+  if (text.find(':') == std::string_view::npos) {
+    std::uint32_t v = 0;
+    if (!parse_v4(text, v)) {
+      return fail(Errc::bad_address);
+    }
+    return IpAddress::v4(v);
+  }
   char buf[kMaxTextLen];
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
-  if (text.find(':') == std::string_view::npos) {
-    std::uint8_t b[4];
-    if (inet_pton(AF_INET, buf, b) != 1) {
-      return fail(Errc::bad_address);
-    }
-    return IpAddress::v4((std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
-                         (std::uint32_t{b[2]} << 8) | b[3]);
-  }
   std::array<std::uint8_t, 16> b{};
   if (inet_pton(AF_INET6, buf, b.data()) != 1) {
     return fail(Errc::bad_address);
@@ -40,12 +171,11 @@ std::size_t IpAddress::to_text(char* out, std::size_t cap) const noexcept {
     }
     return 0;
   }
-  if (inet_ntop(is_v4() ? AF_INET : AF_INET6, bytes_.data(), out, static_cast<socklen_t>(cap)) ==
-      nullptr) {
-    out[0] = '\0';
-    return 0;
-  }
-  return std::strlen(out);
+  // By hand rather than inet_ntop, which formats through sprintf: this is on the pipe's
+  // per-answer path (A and AAAA contents).
+  const std::size_t n = is_v4() ? put_dotted_quad(out, bytes_.data()) : put_v6(out, bytes_.data());
+  out[n] = '\0';
+  return n;
 }
 
 std::string IpAddress::to_string() const {

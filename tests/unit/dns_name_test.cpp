@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "mapper/dns/address.h"
 #include "mapper/dns/name.h"
@@ -169,6 +173,77 @@ TEST(Address, ParsesAndFormats) {
   EXPECT_FALSE(IpAddress::parse("10.1.2.256"));
   EXPECT_FALSE(IpAddress::parse(""));
   EXPECT_EQ(IpAddress::from_u128(Family::v6, b->hi(), b->lo()), *b);
+}
+
+// IpAddress formats and parses by hand (no sprintf on the pipe's answer path); it must agree
+// with the C library byte for byte, including glibc's "::1.2.3.4" and "::ffff:1.2.3.4" forms.
+TEST(Address, AgreesWithInetNtopAndInetPton) {
+  std::mt19937_64 rng(20261127);
+  std::vector<std::array<std::uint8_t, 16>> v6;
+  for (int i = 0; i < 20000; ++i) {
+    std::array<std::uint8_t, 16> b{};
+    const std::uint64_t r = rng();
+    for (std::size_t g = 0; g < 8; ++g) {
+      // Each group is zero, ffff, small or random, so runs of zeros of every length show up.
+      const unsigned kind = (r >> (4 * g)) & 3U;
+      const unsigned v = kind == 0   ? 0U
+                         : kind == 1 ? 0xFFFFU
+                         : kind == 2 ? static_cast<unsigned>(rng() % 20)
+                                     : static_cast<unsigned>(rng() & 0xFFFFU);
+      b[2 * g] = static_cast<std::uint8_t>(v >> 8);
+      b[2 * g + 1] = static_cast<std::uint8_t>(v);
+    }
+    v6.push_back(b);
+  }
+  for (const char* s : {"::", "::1", "::2", "::1.2.3.4", "::ffff:1.2.3.4", "::ffff:0:0",
+                        "::ffff:0:1.2.3.4", "1::", "1:0:0:1::", "0:0:1::1", "1:0:0:2:0:0:3:4"}) {
+    std::array<std::uint8_t, 16> b{};
+    ASSERT_EQ(inet_pton(AF_INET6, s, b.data()), 1) << s;
+    v6.push_back(b);
+  }
+  char want[INET6_ADDRSTRLEN];
+  char got[IpAddress::kMaxTextLen];
+  for (const auto& b : v6) {
+    ASSERT_NE(inet_ntop(AF_INET6, b.data(), want, sizeof want), nullptr);
+    const IpAddress a = IpAddress::v6(b);
+    ASSERT_EQ(std::string(got, a.to_text(got, sizeof got)), want);
+    const auto back = IpAddress::parse(want);
+    ASSERT_TRUE(back) << want;
+    EXPECT_EQ(*back, a) << want;
+  }
+  for (int i = 0; i < 20000; ++i) {
+    const auto v = static_cast<std::uint32_t>(rng() >> (rng() % 32));
+    const std::uint8_t b[4] = {static_cast<std::uint8_t>(v >> 24),
+                               static_cast<std::uint8_t>(v >> 16),
+                               static_cast<std::uint8_t>(v >> 8), static_cast<std::uint8_t>(v)};
+    ASSERT_NE(inet_ntop(AF_INET, b, want, sizeof want), nullptr);
+    ASSERT_EQ(std::string(got, IpAddress::v4(v).to_text(got, sizeof got)), want);
+  }
+  // IPv4 text: accepted exactly when inet_pton accepts it, to the same value.
+  const std::string alphabet = "0123456789..x ";
+  std::vector<std::string> texts = {"0.0.0.0",  "255.255.255.255", "01.2.3.4",  "1.2.3.04",
+                                    "1.2.3.4.", ".1.2.3.4",        "1..2.3",    "256.1.1.1",
+                                    "1.2.3.4 ", "1.2.3",           "1.2.3.4.5", "00.0.0.0",
+                                    "0.0.0.00", "1234.1.1.1"};
+  for (int i = 0; i < 50000; ++i) {
+    std::string t;
+    const std::size_t len = 1 + rng() % 16;
+    for (std::size_t k = 0; k < len; ++k) {
+      t += alphabet[rng() % alphabet.size()];
+    }
+    texts.push_back(t);
+  }
+  for (const auto& t : texts) {
+    std::uint8_t b[4];
+    const bool libc = inet_pton(AF_INET, t.c_str(), b) == 1;
+    const auto a = IpAddress::parse(t);
+    ASSERT_EQ(static_cast<bool>(a), libc) << '"' << t << '"';
+    if (libc) {
+      EXPECT_EQ(a->v4_value(), (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) |
+                                   (std::uint32_t{b[2]} << 8) | b[3])
+          << t;
+    }
+  }
 }
 
 TEST(Prefix, StrictParsingAndContainment) {
