@@ -5,6 +5,7 @@
 //   automap_gen_queries -c conf/automap.yaml --class ptr6 --count 100000
 //                       [--seed 1] [--nxdomain-share 0.1] [--allow-fewer] [-o ptr6.txt]
 //                       [--override-share 0.2 --overrides ptr6-overrides.csv]
+//                       [--nxdomain-names ptr6-nx.txt]
 //
 // Output: one "name TYPE" line per query (dnsperf -d format). Classes: ptr4, ptr6, a, aaaa,
 // nxdomain. With --nxdomain-share F, that share of the lines (rounded) are nxdomain names,
@@ -17,6 +18,10 @@
 // same address always gets the same line, whichever class picked it). PTR queries keep their
 // reverse name (answered from the store); A/AAAA queries ask the override name instead (the
 // store's name index).
+//
+// --nxdomain-names: the nxdomain names of the file, one per line without the trailing dot,
+// for the canned baseline coprocess (automap_null_pipe --nxdomain), so that PowerDNS does
+// the same NXDOMAIN work behind it as behind automapd pipe.
 
 #include <algorithm>
 #include <cstdio>
@@ -26,6 +31,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bench/workload.h"
@@ -37,7 +43,7 @@ int usage(const char* msg) {
                "automap_gen_queries: %s\n"
                "usage: automap_gen_queries -c FILE --class ptr4|ptr6|a|aaaa|nxdomain "
                "--count N [--seed S] [--nxdomain-share F] [--allow-fewer] [-o FILE]\n"
-               "       [--override-share F --overrides CSV]\n",
+               "       [--override-share F --overrides CSV] [--nxdomain-names FILE]\n",
                msg);
   return 2;
 }
@@ -67,6 +73,7 @@ int main(int argc, char** argv) {
   double nx_share = 0.0;
   double override_share = 0.0;
   std::string overrides_path;
+  std::string nx_names_path;
   bool allow_fewer = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view a = argv[i];
@@ -102,6 +109,8 @@ int main(int argc, char** argv) {
       override_share = std::strtod(v, nullptr);
     } else if (a == "--overrides") {
       overrides_path = v;
+    } else if (a == "--nxdomain-names") {
+      nx_names_path = v;
     } else if (a == "-o" || a == "--output") {
       output = v;
     } else {
@@ -126,7 +135,12 @@ int main(int argc, char** argv) {
     std::string csv;
     std::size_t seen = 0;
     bool overrides_done = false;  // the NXDOMAIN names come last and never get one
+    std::string nx_names;
     auto sink = [&](const amap::dns::Name& n, amap::dns::RRType t) {
+      if (overrides_done) {  // the NXDOMAIN names
+        nx_names += n.to_string(false);
+        nx_names += '\n';
+      }
       const bool pick = !overrides_done && override_share > 0.0 &&
                         static_cast<std::size_t>(static_cast<double>(seen + 1) * override_share) >
                             static_cast<std::size_t>(static_cast<double>(seen) * override_share);
@@ -178,11 +192,15 @@ int main(int argc, char** argv) {
       std::perror("write");
       return 1;
     }
-    if (!overrides_path.empty()) {
-      std::FILE* o = std::fopen(overrides_path.c_str(), "w");
-      if (o == nullptr || std::fwrite(csv.data(), 1, csv.size(), o) != csv.size() ||
+    for (const auto& [path, text] :
+         {std::pair{&overrides_path, &csv}, {&nx_names_path, &nx_names}}) {
+      if (path->empty()) {
+        continue;
+      }
+      std::FILE* o = std::fopen(path->c_str(), "w");
+      if (o == nullptr || std::fwrite(text->data(), 1, text->size(), o) != text->size() ||
           std::fclose(o) != 0) {
-        std::perror(overrides_path.c_str());
+        std::perror(path->c_str());
         return 1;
       }
     }

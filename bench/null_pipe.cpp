@@ -14,6 +14,11 @@
 //                                                                -> an A and an AAAA row
 //                                       everything else          -> END (reverse names above
 //                                       full depth are empty non-terminals, as in automap)
+//                                     --nxdomain FILE (with --apex): the names listed there
+//                                     (automap_gen_queries --nxdomain-names) and wildcard
+//                                     names ("*." first) get END too, so PowerDNS does the
+//                                     same NXDOMAIN work (its wildcard and parent walk) as
+//                                     behind automapd pipe. A hash set lookup, no synthesis.
 //
 // One read() and one write() per batch of request lines, the same I/O shape as automapd pipe.
 
@@ -25,8 +30,10 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 #include <vector>
 
 namespace {
@@ -68,9 +75,18 @@ struct Apex {
   std::size_t leaf_labels = 0;  // reverse: labels of a full-depth name; 0 = forward
 };
 
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+  }
+  return out;
+}
+
 class Canned {
  public:
-  explicit Canned(std::vector<Apex> apexes) : apexes_(std::move(apexes)) {}
+  Canned(std::vector<Apex> apexes, std::unordered_set<std::string> nxdomain)
+      : apexes_(std::move(apexes)), nxdomain_(std::move(nxdomain)) {}
 
   // Appends the reply to one request line (without its newline) to `out`.
   void reply(std::string_view line, std::string& out) const {
@@ -106,6 +122,9 @@ class Canned {
       if (!ends_with_label(qname, a.name) || qtype == "SOA") {
         continue;
       }
+      if (qname.starts_with("*.") || (!nxdomain_.empty() && nxdomain_.count(lower(qname)) != 0)) {
+        break;
+      }
       if (a.leaf_labels != 0) {
         if ((any || qtype == "PTR") && labels(qname) == a.leaf_labels) {
           row(out, qname, "PTR", "host.example.net.");
@@ -136,6 +155,7 @@ class Canned {
   }
 
   std::vector<Apex> apexes_;
+  std::unordered_set<std::string> nxdomain_;  // lower case, no trailing dot
 };
 
 /// Reads request lines and writes `reply(line, out)` for each, one write per read.
@@ -170,12 +190,27 @@ int serve(const Reply& reply) {
 
 int main(int argc, char** argv) {
   std::vector<Apex> apexes;
+  std::unordered_set<std::string> nxdomain;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--apex") != 0 || i + 1 == argc) {
-      std::fprintf(stderr, "usage: %s [--apex ZONE]...\n", argv[0]);
+    const bool apex = std::strcmp(argv[i], "--apex") == 0;
+    if ((!apex && std::strcmp(argv[i], "--nxdomain") != 0) || i + 1 == argc) {
+      std::fprintf(stderr, "usage: %s [--apex ZONE]... [--nxdomain FILE]\n", argv[0]);
       return 2;
     }
     std::string name = argv[++i];
+    if (!apex) {
+      std::ifstream in(name);
+      if (!in) {
+        std::perror(name.c_str());
+        return 2;
+      }
+      for (std::string line; std::getline(in, line);) {
+        if (!line.empty()) {
+          nxdomain.insert(lower(line));
+        }
+      }
+      continue;
+    }
     while (!name.empty() && name.back() == '.') {
       name.pop_back();
     }
@@ -197,6 +232,6 @@ int main(int argc, char** argv) {
       out += line.starts_with("HELO") ? "OK\tautomap null pipe\n" : "END\n";
     });
   }
-  const Canned canned(std::move(apexes));
+  const Canned canned(std::move(apexes), std::move(nxdomain));
   return serve([&](std::string_view line, std::string& out) { canned.reply(line, out); });
 }
