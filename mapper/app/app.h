@@ -18,8 +18,8 @@
 
 #include "mapper/app/answer.h"
 #include "mapper/app/request.h"
-#include "mapper/app/zone_index.h"
 #include "mapper/dns/rdata.h"
+#include "mapper/dns/suffix_index.h"
 
 namespace amap::app {
 
@@ -126,7 +126,7 @@ class App {
   void run_handlers(const Request& req, Answer& ans) const;
 
   std::vector<Zone> zones_;
-  ZoneIndex zone_index_;
+  dns::SuffixIndex zone_index_;      // suffix_hash(apex) -> index in zones_
   std::size_t max_apex_labels_ = 0;  // no zone index entry has a longer suffix
   struct Route {
     Match match;

@@ -84,8 +84,8 @@ struct Mapper::Session {
   std::uint64_t generation = ~0ULL;
   std::uint64_t checked_txn = ~0ULL;  // snapshot whose generation was last checked
   std::vector<RuntimeRule> rules;
-  PrefixTable table;                                                // value = index into rules
-  std::unordered_multimap<std::uint64_t, std::uint32_t> by_suffix;  // suffix_hash -> rule
+  PrefixTable table;           // value = index into rules
+  dns::SuffixIndex by_suffix;  // suffix_hash -> index in rules
   std::size_t max_suffix_labels = 0;
   store::AddressFilterKeeper::View filter;  // this thread's copy of the published filter
   const store::AddressFilter* snapshot_filter = nullptr;  // filter of the current snapshot
@@ -134,7 +134,7 @@ struct Mapper::Session {
     table = built ? std::move(*built) : PrefixTable{};
     for (std::uint32_t i = 0; i < rules.size(); ++i) {
       if (rules[i].name) {
-        by_suffix.emplace(dns::suffix_hash(rules[i].name->suffix()), i);
+        by_suffix.insert(dns::suffix_hash(rules[i].name->suffix()), i);
         max_suffix_labels = std::max(max_suffix_labels, rules[i].name->suffix().label_count());
       }
     }
@@ -278,7 +278,7 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     auto [it, fresh] = group_of.emplace(key, static_cast<std::uint32_t>(m->forward_groups_.size()));
     if (fresh) {
       m->forward_groups_.push_back(ForwardGroup{suffix, i, r.name->self_contained(), {}});
-      m->groups_by_suffix_.emplace(dns::suffix_hash(suffix), it->second);
+      m->groups_by_suffix_.insert(dns::suffix_hash(suffix), it->second);
     }
     ForwardGroup& g = m->forward_groups_[it->second];
     g.self_contained = g.self_contained && r.name->self_contained();
@@ -623,11 +623,10 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
   dns::SuffixHashes hashes;
   dns::suffix_hashes(qname, hashes, std::max(from, rfrom));
   for (std::size_t k = from + 1; k-- > 0;) {
-    auto [first, last] = groups_by_suffix_.equal_range(hashes[k]);
-    for (auto it = first; it != last; ++it) {
-      const ForwardGroup& g = forward_groups_[it->second];
+    const bool found = groups_by_suffix_.find(hashes[k], [&](std::uint32_t gi) {
+      const ForwardGroup& g = forward_groups_[gi];
       if (g.suffix.label_count() != k || !qname.is_subdomain_of(g.suffix)) {
-        continue;  // a hash collision
+        return false;  // a hash collision
       }
       const Rule* hit = nullptr;
       const Rule* covering = nullptr;  // rule_for(*addr)
@@ -637,7 +636,7 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
         // to, and that prefix must use this very template.
         addr = rules_[g.representative].name->matches_any_prefix(qname);
         covering = addr ? rule_for(*addr) : nullptr;
-        hit = covering != nullptr && covering->group == it->second ? covering : nullptr;
+        hit = covering != nullptr && covering->group == gi ? covering : nullptr;
       } else {
         for (const std::uint32_t i : g.members) {
           addr = rules_[i].name->matches(qname);
@@ -651,7 +650,7 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
       // Only the most specific prefix of the address answers forward, so names that a
       // more specific (or blank) prefix took over do not resolve (FCrDNS holds).
       if (hit == nullptr || !decides(*addr, covering, hit, nullptr)) {
-        continue;
+        return false;
       }
       s.status = Synthesis::Status::address;
       s.source = Synthesis::Source::config;
@@ -660,25 +659,27 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
       s.rule = hit;
       s.prefix = hit->prefix;
       s.template_text = hit->name->text();
+      return true;
+    });
+    if (found) {
       return s;
     }
   }
   if (session != nullptr && !session->rules.empty()) {
     for (std::size_t k = rfrom + 1; k-- > 0;) {
-      auto [first, last] = session->by_suffix.equal_range(hashes[k]);
-      for (auto it = first; it != last; ++it) {
-        const RuntimeRule& rt = session->rules[it->second];
+      const bool found = session->by_suffix.find(hashes[k], [&](std::uint32_t ri) {
+        const RuntimeRule& rt = session->rules[ri];
         if (rt.name->label_count() != labels || rt.name->suffix().label_count() != k ||
             !qname.is_subdomain_of(rt.name->suffix())) {
-          continue;
+          return false;
         }
         auto addr = rt.name->matches(qname);
         if (!addr) {
-          continue;
+          return false;
         }
         const Rule* covering = rule_for(*addr);
         if (!decides(*addr, covering, nullptr, &rt)) {
-          continue;
+          return false;
         }
         s.status = Synthesis::Status::address;
         s.source = Synthesis::Source::prefix_override;
@@ -686,6 +687,9 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
         s.ttl = rt.ttl != 0 ? rt.ttl : (covering != nullptr ? covering->ttl : config_.default_ttl);
         s.prefix = rt.prefix;
         s.template_text = rt.text;
+        return true;
+      });
+      if (found) {
         return s;
       }
     }

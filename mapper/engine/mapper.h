@@ -15,7 +15,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "mapper/core/prefix_table.h"
 #include "mapper/core/reverse_name.h"
 #include "mapper/core/template.h"
+#include "mapper/dns/suffix_index.h"
 #include "store/address_filter.h"
 #include "store/overrides.h"
 
@@ -165,7 +165,7 @@ class Mapper {
     std::vector<std::uint32_t> members;
   };
   std::vector<ForwardGroup> forward_groups_;
-  std::unordered_multimap<std::uint64_t, std::uint32_t> groups_by_suffix_;
+  dns::SuffixIndex groups_by_suffix_;  // suffix_hash(suffix) -> index in forward_groups_
   // Every template suffix and its ancestors inside a forward zone: these names exist as
   // empty non-terminals (NODATA, not NXDOMAIN).
   std::unordered_set<dns::Name, dns::NameHash> forward_ents_;

@@ -7,7 +7,6 @@
 
 #include "mapper/app/app.h"
 #include "mapper/app/testing.h"
-#include "mapper/app/zone_index.h"
 
 namespace amap::app {
 namespace {
@@ -222,23 +221,6 @@ TEST(Routing, ManyZonesEachFoundRedeclaredInPlace) {
   }
   EXPECT_EQ(app.find_zone(*dns::Name::from_text("z3000.example."))->apex.to_string(), "example.");
   EXPECT_EQ(app.find_zone(*dns::Name::from_text("z7.example."))->authority->soa.minimum, 42U);
-}
-
-TEST(ZoneIndex, EqualHashesAreAllVisited) {
-  ZoneIndex index;
-  for (std::uint32_t z = 0; z < 100; ++z) {
-    index.insert(z % 2 == 0 ? 7 : 1000 + z, z);  // 50 entries share hash 7
-  }
-  std::vector<std::uint32_t> seen;
-  EXPECT_FALSE(index.find(7, [&](std::uint32_t z) {
-    seen.push_back(z);
-    return false;
-  }));
-  EXPECT_EQ(seen.size(), 50U);
-  EXPECT_TRUE(index.find(7, [](std::uint32_t z) { return z == 98; }));
-  EXPECT_TRUE(index.find(1099, [](std::uint32_t z) { return z == 99; }));
-  EXPECT_FALSE(index.find(12345, [](std::uint32_t) { return true; }));
-  EXPECT_EQ(index.size(), 100U);
 }
 
 TEST(Routing, BadRulesAreRejectedAtRegistration) {

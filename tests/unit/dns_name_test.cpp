@@ -9,6 +9,7 @@
 
 #include "mapper/dns/address.h"
 #include "mapper/dns/name.h"
+#include "mapper/dns/suffix_index.h"
 
 namespace amap::dns {
 namespace {
@@ -157,6 +158,23 @@ TEST(Name, FillHostnameBuildsTheNameInPlace) {
   EXPECT_FALSE(name.fill_hostname(fill(longest + "bc.")));
   EXPECT_TRUE(name.fill_hostname(fill(longest + "b")));
   EXPECT_FALSE(name.fill_hostname(fill(longest + "bc")));
+}
+
+TEST(SuffixIndex, EqualHashesAreAllVisited) {
+  SuffixIndex index;
+  for (std::uint32_t z = 0; z < 100; ++z) {
+    index.insert(z % 2 == 0 ? 7 : 1000 + z, z);  // 50 entries share hash 7
+  }
+  std::vector<std::uint32_t> seen;
+  EXPECT_FALSE(index.find(7, [&](std::uint32_t z) {
+    seen.push_back(z);
+    return false;
+  }));
+  EXPECT_EQ(seen.size(), 50U);
+  EXPECT_TRUE(index.find(7, [](std::uint32_t z) { return z == 98; }));
+  EXPECT_TRUE(index.find(1099, [](std::uint32_t z) { return z == 99; }));
+  EXPECT_FALSE(index.find(12345, [](std::uint32_t) { return true; }));
+  EXPECT_EQ(index.size(), 100U);
 }
 
 TEST(Address, ParsesAndFormats) {
