@@ -79,6 +79,31 @@ constexpr bool in_charset(TokenKind k, Family f, char c) noexcept {
   return false;
 }
 
+/// in_charset as a table per (kind, family), for the scan that finds where a token read back
+/// from a name ends: one load per character instead of a switch.
+struct Charset {
+  std::array<bool, 256> has{};
+};
+constexpr Charset make_charset(TokenKind k, Family f) noexcept {
+  Charset c;
+  for (unsigned i = 0; i < 256; ++i) {
+    c.has[i] = in_charset(k, f, static_cast<char>(i));
+  }
+  return c;
+}
+constexpr std::size_t kTokenKinds = static_cast<std::size_t>(TokenKind::offset) + 1;
+constexpr std::array<std::array<Charset, 2>, kTokenKinds> kCharsets = [] {
+  std::array<std::array<Charset, 2>, kTokenKinds> t{};
+  for (std::size_t k = 0; k < kTokenKinds; ++k) {
+    t[k][0] = make_charset(static_cast<TokenKind>(k), Family::v4);
+    t[k][1] = make_charset(static_cast<TokenKind>(k), Family::v6);
+  }
+  return t;
+}();
+const Charset& charset(TokenKind k, Family f) noexcept {
+  return kCharsets[static_cast<std::size_t>(k)][f == Family::v4 ? 0 : 1];
+}
+
 std::size_t write_hex_padded(std::uint64_t v, unsigned digits, char* out) noexcept {
   static constexpr char kHex[] = "0123456789abcdef";
   for (unsigned i = 0; i < digits; ++i) {
@@ -525,8 +550,12 @@ std::size_t write_ip_token(const dns::IpAddress& a, char* out) noexcept {
     if (need_dash) {
       out[n++] = '-';
     }
-    const auto r = std::to_chars(out + n, out + n + 4, g[i], 16);
-    n = static_cast<std::size_t>(r.ptr - out);
+    static constexpr char kHex[] = "0123456789abcdef";
+    const unsigned group = g[i];
+    const unsigned digits = group >= 0x1000 ? 4 : group >= 0x100 ? 3 : group >= 0x10 ? 2 : 1;
+    for (unsigned d = digits; d-- > 0;) {
+      out[n++] = kHex[(group >> (4 * d)) & 0xFU];
+    }
     need_dash = true;
   }
   return n;
@@ -924,7 +953,8 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
         return false;
       }
     } else {
-      while (n < left && n <= 39 && in_charset(p.kind, f, s[pos + n])) {
+      const Charset& cs = charset(p.kind, f);
+      while (n < left && n <= 39 && cs.has[static_cast<unsigned char>(s[pos + n])]) {
         ++n;
       }
     }
