@@ -242,9 +242,8 @@ struct Server::Impl {
   void start_threads();
   void stop();
   using WorkerIt = std::vector<std::unique_ptr<UdpWorker>>::iterator;
-  std::uint16_t unused_port(const dns::IpAddress& address);
-  void bind_endpoint(const dns::IpAddress& address, std::uint16_t port, WorkerIt first,
-                     WorkerIt last);
+  std::uint16_t bind_endpoint(const dns::IpAddress& address, std::uint16_t port, WorkerIt first,
+                              WorkerIt last);
   void run_udp(UdpWorker& w);
   static void send_udp(UdpWorker& w, int fd, unsigned count);
   void arm_accept(Acceptor& a);
@@ -520,32 +519,31 @@ void Server::Impl::send_udp(UdpWorker& w, int fd, unsigned count) {
 // same moment), and the two would silently split that port's datagrams. So the port is
 // chosen by binding plain sockets (UDP, and TCP when on), which the kernel gives a port no
 // socket holds, and only then bound for real.
-std::uint16_t Server::Impl::unused_port(const dns::IpAddress& address) {
-  const bool v6 = address.is_v6();
-  const asio::ip::address addr = to_asio(address);
-  udp::socket u(udp_ctx);
-  open_socket(u, v6 ? udp::v6() : udp::v4(), v6);
-  u.bind(udp::endpoint(addr, 0));
-  const std::uint16_t port = u.local_endpoint().port();
-  if (opt.tcp) {
-    tcp::acceptor t(tcp_ctx);
-    open_socket(t, v6 ? tcp::v6() : tcp::v4(), v6);
-    t.bind(tcp::endpoint(addr, port));  // address_in_use: the caller picks again
-  }
-  return port;
-}
-
-/// Binds the UDP sockets of workers [first, last) and, with TCP on, an acceptor to `port`.
-void Server::Impl::bind_endpoint(const dns::IpAddress& address, std::uint16_t port, WorkerIt first,
-                                 WorkerIt last) {
+/// Binds the UDP sockets of workers [first, last) and, with TCP on, an acceptor to `port`;
+/// returns the port. Port 0: the first UDP socket is bound without SO_REUSEPORT, so the
+/// kernel hands it a port nobody else holds (a SO_REUSEPORT bind to port 0 may be given a
+/// port that another SO_REUSEPORT socket of the same user holds, and the two would then
+/// split the datagrams). With one worker it stays exclusive; with more, SO_REUSEPORT is
+/// turned on after the bind so that the others can join it (from then on, only another
+/// SO_REUSEPORT bind to port 0 by the same user could still be handed that port).
+std::uint16_t Server::Impl::bind_endpoint(const dns::IpAddress& address, std::uint16_t port,
+                                          WorkerIt first, WorkerIt last) {
   const bool v6 = address.is_v6();
   const asio::ip::address addr = to_asio(address);
   const timeval recv_timeout{0, kRecvTimeoutMs * 1000};
   for (auto it = first; it != last; ++it) {
     UdpWorker& w = **it;
     open_socket(w.sock, v6 ? udp::v6() : udp::v4(), v6);
-    set_reuse_port(w.sock);
+    if (port != 0) {
+      set_reuse_port(w.sock);
+    }
     w.sock.bind(udp::endpoint(addr, port));
+    if (port == 0) {
+      port = w.sock.local_endpoint().port();
+      if (last - first > 1) {
+        set_reuse_port(w.sock);
+      }
+    }
     w.sock.non_blocking(false);  // run_udp blocks in recvmmsg
     if (::setsockopt(w.sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &recv_timeout,
                      sizeof recv_timeout) != 0) {
@@ -557,11 +555,13 @@ void Server::Impl::bind_endpoint(const dns::IpAddress& address, std::uint16_t po
     auto a = std::make_unique<Acceptor>(tcp_ctx);
     open_socket(a->acceptor, v6 ? tcp::v6() : tcp::v4(), v6);
     a->acceptor.set_option(tcp::acceptor::reuse_address(true));
-    a->acceptor.bind(tcp::endpoint(addr, port));
+    a->acceptor.bind(tcp::endpoint(addr, port));  // port 0 without UDP: the kernel picks
+    port = a->acceptor.local_endpoint().port();
     a->acceptor.listen(asio::socket_base::max_listen_connections);
     a->local = address;
     acceptors.push_back(std::move(a));
   }
+  return port;
 }
 
 void Server::Impl::bind_all() {
@@ -586,13 +586,10 @@ void Server::Impl::bind_all() {
     std::uint16_t port = want.port;
     for (unsigned attempt = 1;; ++attempt) {
       try {
-        if (want.port == 0) {
-          port = unused_port(want.address);
-        }
-        bind_endpoint(want.address, port, first, next_worker);
+        port = bind_endpoint(want.address, want.port, first, next_worker);
         break;
       } catch (const boost::system::system_error& e) {
-        // Port 0 only: another process took the port while it was being picked.
+        // Port 0 only: the UDP port the kernel picked is taken for TCP; pick again.
         if (want.port != 0 || e.code() != asio::error::address_in_use || attempt == 8) {
           throw;
         }

@@ -36,9 +36,9 @@ std::uint64_t load8(const std::uint8_t* p) noexcept {
   return v;
 }
 
-/// Case-insensitive equality of n bytes (length bytes included: they are below 'A'), eight
-/// at a time.
-bool equal_lower(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept {
+}  // namespace
+
+bool iequal_wire(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept {
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     if (lower8(load8(a + i)) != lower8(load8(b + i))) {
@@ -52,8 +52,6 @@ bool equal_lower(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) no
   }
   return true;
 }
-
-}  // namespace
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) {
@@ -281,7 +279,7 @@ bool Name::is_subdomain_of(const Name& zone) const noexcept {
   if (wire_len_ - from != zone.wire_len_) {
     return false;
   }
-  return equal_lower(wire_.data() + from, zone.wire_.data(), zone.wire_len_);
+  return iequal_wire(wire_.data() + from, zone.wire_.data(), zone.wire_len_);
 }
 
 Status Name::prepend(std::string_view label) noexcept {
@@ -358,7 +356,7 @@ std::size_t Name::hash() const noexcept {
 
 bool operator==(const Name& a, const Name& b) noexcept {
   return a.wire_len_ == b.wire_len_ && a.label_count_ == b.label_count_ &&
-         equal_lower(a.wire_.data(), b.wire_.data(), a.wire_len_);
+         iequal_wire(a.wire_.data(), b.wire_.data(), a.wire_len_);
 }
 
 void suffix_hashes(const Name& name, SuffixHashes& out, std::size_t max_labels) noexcept {

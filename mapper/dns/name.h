@@ -21,6 +21,9 @@ constexpr std::uint8_t ascii_lower(std::uint8_t c) noexcept {
   return (c >= 'A' && c <= 'Z') ? static_cast<std::uint8_t>(c + ('a' - 'A')) : c;
 }
 bool iequals(std::string_view a, std::string_view b) noexcept;
+/// Case-insensitive (ASCII) equality of n bytes of wire names, eight at a time; length bytes
+/// compare exactly (they are below 'A').
+bool iequal_wire(const std::uint8_t* a, const std::uint8_t* b, std::size_t n) noexcept;
 
 class Name {
  public:

@@ -154,8 +154,10 @@ class Compressor {
  public:
   static constexpr std::size_t kMaxEntries = 256;
 
-  std::size_t count() const noexcept { return n_; }
-  void reset(std::size_t n) noexcept { n_ = std::min(n, n_); }
+  Compressor() noexcept {
+    first_.fill(kNoEntry);
+    last_.fill(kNoEntry);
+  }
 
   /// `name` is a whole uncompressed wire name (it ends with the root label).
   void write(dns::WireWriter& w, std::span<const std::uint8_t> name) noexcept {
@@ -169,12 +171,16 @@ class Compressor {
       w.bytes(name);
       for (std::size_t off = 0; name[off] != 0 && start + off < 0x3FFF && n_ < kMaxEntries;
            off += 1U + name[off]) {
-        entries_[n_++] = Entry{static_cast<std::uint16_t>(start + off),
-                               static_cast<std::uint8_t>(name.size() - off)};
+        add(static_cast<std::uint16_t>(start + off), static_cast<std::uint8_t>(name.size() - off),
+            true);
       }
       return;
     }
-    std::array<Entry, dns::Name::kMaxLabels> pending;  // [0, npending) is used
+    struct Pending {
+      std::uint16_t at;
+      std::uint8_t rest;
+    };
+    std::array<Pending, dns::Name::kMaxLabels> pending;  // [0, npending) is used
     std::size_t npending = 0;
     std::size_t off = 0;
     bool pointed = false;
@@ -190,7 +196,7 @@ class Compressor {
       const std::size_t len = 1U + name[off];
       w.bytes(name.subspan(off, len));
       if (w.ok() && here < 0x3FFF && npending < pending.size()) {
-        pending[npending++] = Entry{static_cast<std::uint16_t>(here), rest};
+        pending[npending++] = Pending{static_cast<std::uint16_t>(here), rest};
       }
       off += len;
     }
@@ -198,24 +204,45 @@ class Compressor {
       w.u8(0);
     }
     for (std::size_t i = 0; w.ok() && i < npending && n_ < kMaxEntries; ++i) {
-      entries_[n_++] = pending[i];
+      add(pending[i].at, pending[i].rest, !pointed);
     }
   }
 
  private:
   static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  static constexpr std::uint16_t kNoEntry = 0xFFFF;
+  static constexpr std::size_t kBuckets = 64;  // by rest % 64
 
   struct Entry {
-    std::uint16_t at;   // offset of the label in the message
-    std::uint8_t rest;  // uncompressed length of the name from that label on
+    std::uint16_t at;    // offset of the label in the message
+    std::uint8_t rest;   // uncompressed length of the name from that label on
+    bool flat;           // written out whole from `at` to the root: no pointer in between
+    std::uint16_t next;  // next entry of the same bucket, oldest first
   };
+
+  // Only suffixes of the same length can match, so entries are chained by length: a v6
+  // question alone gives 34 entries, and each label of each later name would scan them all.
+  void add(std::uint16_t at, std::uint8_t rest, bool flat) noexcept {
+    const std::size_t b = rest % kBuckets;
+    const auto i = static_cast<std::uint16_t>(n_++);
+    entries_[i] = Entry{at, rest, flat, kNoEntry};
+    if (last_[b] == kNoEntry) {
+      first_[b] = i;
+    } else {
+      entries_[last_[b]].next = i;
+    }
+    last_[b] = i;
+  }
 
   std::size_t find(dns::WireWriter& w, const std::uint8_t* suffix,
                    std::uint8_t rest) const noexcept {
     const std::uint8_t* msg = w.data();
-    for (std::size_t i = 0; i < n_; ++i) {
-      if (entries_[i].rest == rest && equal_at(msg, entries_[i].at, suffix)) {
-        return entries_[i].at;
+    for (std::uint16_t i = first_[rest % kBuckets]; i != kNoEntry; i = entries_[i].next) {
+      const Entry& e = entries_[i];
+      // A flat entry is plain bytes: the same length and bytes (any case) is the same name.
+      if (e.rest == rest &&
+          (e.flat ? dns::iequal_wire(msg + e.at, suffix, rest) : equal_at(msg, e.at, suffix))) {
+        return e.at;  // the earliest, as a front-to-back scan would find
       }
     }
     return kNone;
@@ -248,6 +275,8 @@ class Compressor {
 
   // Only [0, n_) is used; not zeroed, as this is built for every response.
   std::array<Entry, kMaxEntries> entries_;
+  std::array<std::uint16_t, kBuckets> first_;
+  std::array<std::uint16_t, kBuckets> last_;
   std::size_t n_ = 0;
 };
 
