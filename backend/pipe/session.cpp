@@ -54,7 +54,7 @@ std::size_t split_fields(std::string_view line, std::array<std::string_view, N>&
 /// through the full parser and leaves `echo` empty.
 Errc parse_qname(std::string_view text, dns::Name& name, std::string_view& echo) noexcept {
   echo = {};
-  bool plain = text.size() > 1;  // "" and "." are the root: the full parser knows them
+  bool plain = !text.empty() && text != ".";  // the root: the full parser knows it
   const bool filled = plain && name.fill_hostname([&](char* p, std::size_t cap) -> std::size_t {
     if (text.size() > cap) {
       return 0;
@@ -218,7 +218,8 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
     return;
   }
   app::Request& req = request_;
-  if (f[1].empty() || parse_qname(f[1], req.qname, qname_text_) != Errc::ok) {
+  std::string_view qname_text;
+  if (f[1].empty() || parse_qname(f[1], req.qname, qname_text) != Errc::ok) {
     reject("bad qname: ", f[1].empty() ? "(empty; the root is \".\")" : f[1]);
     return;
   }
@@ -279,10 +280,10 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
     out_.put("FAIL\n");
     return;
   }
-  write_records(f);
+  write_records(f, qname_text);
 }
 
-void Session::write_records(const Fields& f) noexcept {
+void Session::write_records(const Fields& f, std::string_view qname_text) noexcept {
   const app::Request& req = request_;
   const std::uint64_t ecs_scope =
       options_.ecs_scope == EcsScope::source && req.has_ecs ? req.ecs.length : 0;
@@ -305,8 +306,8 @@ void Session::write_records(const Fields& f) noexcept {
       out_.put("\t1\t");
     }
     // Every row written is owned by the qname (checked above): repeat PowerDNS's own text.
-    out_.put(!qname_text_.empty()
-                 ? qname_text_
+    out_.put(!qname_text.empty()
+                 ? qname_text
                  : std::string_view(owner, r.owner.to_text(owner, sizeof owner, false)));
     out_.put('\t');
     out_.put(dns::rrclass_to_text(r.rclass, tbuf));

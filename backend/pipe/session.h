@@ -119,7 +119,9 @@ class Session {
   void on_query(const Fields& f, std::size_t n) noexcept;
   void on_axfr(const Fields& f, std::size_t n) noexcept;
   void on_command(std::string_view line, std::size_t n) noexcept;
-  void write_records(const Fields& f) noexcept;
+  /// The DATA rows and END. `qname_text`: the qname as PowerDNS sent it (no trailing dot)
+  /// when it needs no escaping, else empty (the rows then print the name themselves).
+  void write_records(const Fields& f, std::string_view qname_text) noexcept;
   /// LOG <what><detail> then FAIL, replacing whatever the reply held.
   void log_fail(std::string_view what, std::string_view detail = {}) noexcept;
   /// log_fail for a malformed or unexpected input line (counted as malformed).
@@ -136,8 +138,6 @@ class Session {
   std::uint64_t started_ = 0;
   Stats stats_;
   app::Request request_;
-  // The qname as PowerDNS sent it (no trailing dot) when it needs no escaping, else empty.
-  std::string_view qname_text_;
   app::Answer answer_;
   std::vector<char> reply_;
   dns::TextWriter out_;

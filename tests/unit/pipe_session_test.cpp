@@ -241,6 +241,31 @@ TEST(pipe_session, OnlyRecordsAnsweringTheQuestion) {
             "DATA\tx.example\tIN\tTXT\t60\t-1\t\"t\"\nEND\n");
 }
 
+// Rows repeat PowerDNS's qname text when it needs no escaping, and otherwise print the
+// parsed name in presentation form: the owner is the same name either way.
+TEST(pipe_session, OwnerTextOfEveryKindOfQname) {
+  app::App a;
+  a.zone("example.");
+  a.route(app::Match().domain("example."), [](const app::Request&, app::Answer& ans) {
+    ans.txt("t", 60);
+    return app::Flow::final;
+  });
+  Fixture f{std::move(a)};
+  f.line("HELO\t1");
+  auto owner_of = [&](std::string_view qname) {
+    const std::string reply = f.line("Q\t" + std::string(qname) + "\tIN\tTXT\t-1\t192.0.2.1");
+    const auto fields = test::split(reply, '\t');
+    return fields.size() > 1 ? std::string(fields[1]) : reply;
+  };
+  EXPECT_EQ(owner_of("Mixed.Example"), "Mixed.Example");
+  EXPECT_EQ(owner_of("dot.example."), "dot.example");
+  EXPECT_EQ(owner_of("a\\.b.example"), "a\\.b.example");  // escaped dot inside a label
+  EXPECT_EQ(owner_of("\\065b.example"), "Ab.example");    // \DDD decoded
+  EXPECT_EQ(owner_of("caf\xc3\xa9.example"), "caf\\195\\169.example");  // non-ASCII: \DDD
+  EXPECT_EQ(owner_of("example"), "example");
+  EXPECT_EQ(f.line("Q\ta..example\tIN\tTXT\t-1\t192.0.2.1").substr(0, 4), "LOG\t");
+}
+
 TEST(pipe_session, CnameAnswersEveryType) {
   app::App a;
   a.zone("example.");
