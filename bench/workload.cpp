@@ -19,7 +19,7 @@ Env finish(config::LoadResult loaded, bool open_store) {
   if (errors.empty()) {
     mapper::Mapper::BuildOptions options;
     options.open_store = open_store;
-    m = mapper::Mapper::build(loaded.config, errors, options);
+    m = mapper::Mapper::build(std::move(loaded.config), errors, options);
   }
   if (!errors.empty() || !m) {
     std::string text = "configuration rejected:";

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     }
     std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n",
                 config.c_str(), l.mapper->rules().size(), l.mapper->forward_zones().size(),
-                l.mapper->reverse_zones().size(),
+                l.mapper->reverse_zone_count(),
                 l.mapper->config().store.present ? l.mapper->config().store.path.c_str()
                                                  : "none (no overrides)");
     return 0;

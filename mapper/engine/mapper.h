@@ -119,6 +119,8 @@ class Mapper {
   /// The derived reverse zones, parents first, then in config order. Names are made on each
   /// call: the app keeps the zones' names, the mapper only their prefixes.
   std::vector<dns::Name> reverse_zones() const;
+  /// How many reverse zones there are, without making their names.
+  std::size_t reverse_zone_count() const noexcept { return reverse_zones_.size(); }
   const std::vector<dns::Name>& forward_zones() const noexcept { return forward_zones_; }
   /// The configuration built from, except its prefix list, which rules() holds compiled (the
   /// list was most of the mapper's memory with 100k prefixes).
