@@ -311,8 +311,9 @@ struct StreamedPrefixes {
 
 class Loader {
  public:
-  Loader(std::string file, std::vector<Error>& errors, StreamedPrefixes* streamed = nullptr)
-      : file_(std::move(file)), errors_(errors), streamed_(streamed) {}
+  Loader(std::string file, std::vector<Error>& errors, const LoadOptions& options,
+         StreamedPrefixes* streamed = nullptr)
+      : file_(std::move(file)), errors_(errors), options_(options), streamed_(streamed) {}
 
   void error(const Node& at, const std::string& path, const std::string& message) {
     errors_.push_back(Error{file_, at.mark(), path, message});
@@ -636,6 +637,9 @@ class Loader {
     }
     if (ok) {
       list.items.push_back(std::move(p));
+      if (options_.on_prefix) {
+        options_.on_prefix(list.items.back(), list.items.size() - 1);
+      }
     }
   }
 
@@ -704,6 +708,7 @@ class Loader {
 
   std::string file_;
   std::vector<Error>& errors_;
+  const LoadOptions& options_;
   StreamedPrefixes* streamed_;
 };
 
@@ -713,7 +718,8 @@ class Loader {
 /// is checked on the calling thread: small files start no thread.
 class PrefixStream {
  public:
-  explicit PrefixStream(const std::string& file) : loader_(file, result_.errors) {}
+  PrefixStream(const std::string& file, const LoadOptions& options)
+      : loader_(file, result_.errors, options) {}
   PrefixStream(const PrefixStream&) = delete;
   PrefixStream& operator=(const PrefixStream&) = delete;
   ~PrefixStream() { stop(/*drop=*/true); }  // after a parse error: what is queued is moot
@@ -816,7 +822,7 @@ class TextBuf : public std::streambuf {
 
 }  // namespace
 
-LoadResult load_text(const std::string& text, const std::string& file) {
+LoadResult load_text(const std::string& text, const std::string& file, const LoadOptions& options) {
   LoadResult r;
   r.config.file = file;
   try {
@@ -824,7 +830,7 @@ LoadResult load_text(const std::string& text, const std::string& file) {
     std::istream in(&buf);
     YAML::Parser parser(in);
     Document doc;
-    PrefixStream stream(file);
+    PrefixStream stream(file, options);
     // Without anchors (no '&' at all) no alias can reach from one batch into another.
     if (text.find('&') == std::string::npos) {
       doc.stream_prefixes(
@@ -832,14 +838,14 @@ LoadResult load_text(const std::string& text, const std::string& file) {
     }
     parser.HandleNextDocument(doc);  // the first document, as YAML::Load reads
     StreamedPrefixes streamed = stream.finish();
-    Loader(file, r.errors, &streamed).load(doc.root(), r.config);
+    Loader(file, r.errors, options, &streamed).load(doc.root(), r.config);
   } catch (const YAML::Exception& e) {
     r.errors.push_back(Error{file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
   }
   return r;
 }
 
-LoadResult load_file(const std::string& path) {
+LoadResult load_file(const std::string& path, const LoadOptions& options) {
   std::ifstream in(path);
   if (!in) {
     LoadResult r;
@@ -863,7 +869,7 @@ LoadResult load_file(const std::string& path) {
     r.errors.push_back(Error{path, {}, "", "cannot read file"});
     return r;
   }
-  return load_text(text, path);
+  return load_text(text, path, options);
 }
 
 }  // namespace amap::config
