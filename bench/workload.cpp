@@ -13,13 +13,15 @@
 namespace amap::bench {
 namespace {
 
-Env finish(config::LoadResult loaded, bool open_store) {
+Env finish(config::LoadResult loaded, bool open_store,
+           mapper::TemplateCompiler* templates = nullptr) {
   std::vector<config::Error> errors = std::move(loaded.errors);
   std::shared_ptr<const mapper::Mapper> m;
   if (errors.empty()) {
     mapper::Mapper::BuildOptions options;
     options.open_store = open_store;
-    m = mapper::Mapper::build(loaded.config, errors, options);
+    options.templates = templates;
+    m = mapper::Mapper::build(std::move(loaded.config), errors, options);
   }
   if (!errors.empty() || !m) {
     std::string text = "configuration rejected:";
@@ -97,7 +99,9 @@ void to_hex(std::uint64_t v, int digits, std::string& out) {
 }  // namespace
 
 Env load_file(const std::string& path, bool open_store) {
-  return finish(config::load_file(path), open_store);
+  // As automapd loads: templates compile while the file is parsed.
+  mapper::TemplateCompiler templates;
+  return finish(config::load_file(path, templates.load_options()), open_store, &templates);
 }
 
 Env load_text(const std::string& yaml, const std::string& file, bool open_store) {

@@ -31,7 +31,9 @@ struct Loaded {
 /// message) through `report` and returns an empty result.
 template <class Report>
 Loaded load(const std::string& file, bool open_store, Report&& report) {
-  auto loaded = amap::config::load_file(file);
+  // Templates compile while the file is still being parsed; build takes them.
+  amap::mapper::TemplateCompiler templates;
+  auto loaded = amap::config::load_file(file, templates.load_options());
   std::vector<amap::config::Error> errors = std::move(loaded.errors);
   std::shared_ptr<const amap::mapper::Mapper> mapper;
   if (errors.empty() && open_store && loaded.config.store.present) {
@@ -51,6 +53,7 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
     // Only the servers (pipe, serve) open the store, and they live long: keep the address
     // filter so override misses skip LMDB.
     options.address_filter = open_store;
+    options.templates = &templates;
     mapper = amap::mapper::Mapper::build(std::move(loaded.config), errors, options);
   }
   if (!errors.empty()) {
@@ -100,7 +103,7 @@ int main(int argc, char** argv) {
     }
     std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n",
                 config.c_str(), l.mapper->rules().size(), l.mapper->forward_zones().size(),
-                l.mapper->reverse_zones().size(),
+                l.mapper->reverse_zone_count(),
                 l.mapper->config().store.present ? l.mapper->config().store.path.c_str()
                                                  : "none (no overrides)");
     return 0;

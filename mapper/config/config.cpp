@@ -8,13 +8,23 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <condition_variable>
 #include <ctime>
+#include <deque>
+#include <exception>
 #include <fstream>
+#include <functional>
+#include <istream>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
-#include <sstream>
+#include <streambuf>
 #include <string_view>
+#include <system_error>
+#include <thread>
 #include <unordered_map>
+#include <utility>
 
 namespace amap::config {
 
@@ -71,9 +81,16 @@ struct PrefixHash {
 /// A YAML document as the loader reads it: kind, position, scalar text and children of each
 /// node, in three flat arrays built from yaml-cpp's parser events. It costs a fraction of
 /// YAML::Load's tree of shared nodes, which dominated loading 100k prefixes.
+///
+/// With stream_prefixes(), the items of the top-level `prefixes:` list do not go into the
+/// document: every kBatchItems of them go, as the roots of a document of their own (a batch),
+/// to a sink that checks them on another thread while the parse goes on (PrefixStream).
 class Document : public YAML::EventHandler {
  public:
   enum class Kind : std::uint8_t { null, scalar, sequence, map };
+  static constexpr std::size_t kBatchItems = 1024;
+  /// Takes a batch of list items; `last` with the one that ends the list.
+  using BatchSink = std::function<void(std::unique_ptr<Document> batch, bool last)>;
 
  private:
   static constexpr std::uint32_t kNone = 0xFFFFFFFFU;
@@ -106,6 +123,8 @@ class Document : public YAML::EventHandler {
       return IsSequence() ? raw().count : IsMap() ? raw().count / 2 : 0;
     }
     Node operator[](std::size_t i) const noexcept { return IsSequence() ? child(i) : Node(); }
+    /// The `prefixes:` list whose items went to the batch sink (it has none here).
+    bool IsStreamed() const noexcept { return doc_ != nullptr && doc_->streamed_ == index_; }
     Node key(std::size_t i) const noexcept { return IsMap() ? child(2 * i) : Node(); }
     Node value(std::size_t i) const noexcept { return IsMap() ? child(2 * i + 1) : Node(); }
     /// The value of the first scalar key equal to `key` (as yaml-cpp does with duplicates).
@@ -132,14 +151,27 @@ class Document : public YAML::EventHandler {
   };
 
   /// The first document's root; undefined when the text holds none.
-  Node root() const noexcept { return root_ == kNone ? Node() : Node(this, root_); }
+  Node root() const noexcept { return roots_.empty() ? Node() : Node(this, roots_[0]); }
+  /// A batch's list items.
+  std::size_t items() const noexcept { return roots_.size(); }
+  Node item(std::size_t i) const noexcept { return Node(this, roots_[i]); }
+
+  /// Sends the items of the top-level `prefixes:` list (the first such key, as Node's
+  /// operator[] finds it) to `sink`. Only for a text without anchors: an alias could not
+  /// reach across batches.
+  void stream_prefixes(BatchSink sink) { sink_ = std::move(sink); }
 
   void OnDocumentStart(const YAML::Mark&) override {}
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    if (batch_) {
+      batch_->add(mark, Kind::null, anchor);
+      return item_done();
+    }
     add(mark, Kind::null, anchor);
   }
   void OnAlias(const YAML::Mark&, YAML::anchor_t anchor) override {
+    prefixes_value_next_ = false;
     // The anchored node itself, as in yaml-cpp (the parser rejects unknown anchors).
     auto it = anchors_.find(anchor);
     if (it != anchors_.end()) {
@@ -148,21 +180,55 @@ class Document : public YAML::EventHandler {
   }
   void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                 const std::string& value) override {
-    Raw& r = nodes_[add(mark, Kind::scalar, anchor)];
-    r.begin = static_cast<std::uint32_t>(text_.size());
-    r.count = static_cast<std::uint32_t>(value.size());
-    text_ += value;
+    if (batch_) {
+      batch_->scalar(mark, anchor, value);
+      return item_done();
+    }
+    // A key of the root map is every other child of it.
+    const bool root_key = open_.size() == 1 && nodes_[open_[0].node].kind == Kind::map &&
+                          (pending_.size() - open_[0].first_pending) % 2 == 0;
+    scalar(mark, anchor, value);
+    if (root_key && sink_ && !prefixes_key_seen_ && value == "prefixes") {
+      prefixes_key_seen_ = true;
+      prefixes_value_next_ = true;
+    }
   }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
-    open(add(mark, Kind::sequence, anchor));
+    if (batch_) {
+      return batch_->open(batch_->add(mark, Kind::sequence, anchor));
+    }
+    const bool stream = std::exchange(prefixes_value_next_, false);
+    const std::uint32_t index = add(mark, Kind::sequence, anchor);
+    open(index);
+    if (stream) {
+      streamed_ = index;
+      batch_ = std::make_unique<Document>();
+    }
   }
-  void OnSequenceEnd() override { close(); }
+  void OnSequenceEnd() override {
+    if (batch_ && batch_->open_.empty()) {
+      sink_(std::move(batch_), true);  // the end of the streamed list
+    } else if (batch_) {
+      batch_->close();
+      return item_done();
+    }
+    close();
+  }
   void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
+    if (batch_) {
+      return batch_->open(batch_->add(mark, Kind::map, anchor));
+    }
     open(add(mark, Kind::map, anchor));
   }
-  void OnMapEnd() override { close(); }
+  void OnMapEnd() override {
+    if (batch_) {
+      batch_->close();
+      return item_done();
+    }
+    close();
+  }
 
  private:
   struct Open {
@@ -171,6 +237,7 @@ class Document : public YAML::EventHandler {
   };
 
   std::uint32_t add(const YAML::Mark& m, Kind kind, YAML::anchor_t anchor) {
+    prefixes_value_next_ = false;
     const auto index = static_cast<std::uint32_t>(nodes_.size());
     nodes_.push_back(Raw{kind, m.line < 0 ? Mark{} : Mark{m.line + 1, m.column + 1}});
     if (anchor != YAML::NullAnchor) {
@@ -179,9 +246,15 @@ class Document : public YAML::EventHandler {
     place(index);
     return index;
   }
+  void scalar(const YAML::Mark& mark, YAML::anchor_t anchor, const std::string& value) {
+    Raw& r = nodes_[add(mark, Kind::scalar, anchor)];
+    r.begin = static_cast<std::uint32_t>(text_.size());
+    r.count = static_cast<std::uint32_t>(value.size());
+    text_ += value;
+  }
   void place(std::uint32_t index) {
     if (open_.empty()) {
-      root_ = index;
+      roots_.push_back(index);
     } else {
       pending_.push_back(index);
     }
@@ -199,20 +272,48 @@ class Document : public YAML::EventHandler {
     pending_.resize(o.first_pending);
   }
 
+  /// After an event inside the streamed list: when it completed an item, a full batch goes.
+  void item_done() {
+    if (batch_->open_.empty() && batch_->roots_.size() == kBatchItems) {
+      sink_(std::exchange(batch_, std::make_unique<Document>()), false);
+    }
+  }
+
   std::vector<Raw> nodes_;
   std::vector<std::uint32_t> kids_;
   std::string text_;
-  std::uint32_t root_ = kNone;
+  std::vector<std::uint32_t> roots_;  // the document's root; a batch's list items
   std::vector<Open> open_;
   std::vector<std::uint32_t> pending_;  // children of the open collections, innermost last
   std::map<YAML::anchor_t, std::uint32_t> anchors_;
+  // Streaming of the `prefixes:` list.
+  BatchSink sink_;
+  bool prefixes_key_seen_ = false;
+  bool prefixes_value_next_ = false;  // the last node added is the first `prefixes` key
+  std::uint32_t streamed_ = kNone;    // the list, once its start is seen
+  std::unique_ptr<Document> batch_;   // while inside the list: the items so far
 };
 
 using Node = Document::Node;
 
+/// The prefixes checked so far, in list order.
+struct PrefixList {
+  std::vector<PrefixConfig> items;
+  std::unordered_map<dns::Prefix, int, PrefixHash> seen;  // prefix -> line, for duplicates
+  std::size_t next = 0;                                   // index of the next list item
+};
+
+/// A streamed `prefixes:` list, checked: the loader takes it in place of the list.
+struct StreamedPrefixes {
+  PrefixList list;
+  std::vector<Error> errors;
+};
+
 class Loader {
  public:
-  Loader(std::string file, std::vector<Error>& errors) : file_(std::move(file)), errors_(errors) {}
+  Loader(std::string file, std::vector<Error>& errors, const LoadOptions& options,
+         StreamedPrefixes* streamed = nullptr)
+      : file_(std::move(file)), errors_(errors), options_(options), streamed_(streamed) {}
 
   void error(const Node& at, const std::string& path, const std::string& message) {
     errors_.push_back(Error{file_, at.mark(), path, message});
@@ -435,97 +536,114 @@ class Loader {
       error(n, "prefixes", "expected a list of { prefix: CIDR, name: TEMPLATE }");
       return;
     }
-    std::unordered_map<dns::Prefix, int, PrefixHash> seen;  // prefix -> line, for duplicates
-    seen.reserve(n.size());
-    c.prefixes.reserve(n.size());
+    if (n.IsStreamed()) {
+      // Checked while the parse went on, with the same add_prefix: its errors come here.
+      c.prefixes = std::move(streamed_->list.items);
+      errors_.insert(errors_.end(), streamed_->errors.begin(), streamed_->errors.end());
+      return;
+    }
+    PrefixList list;
+    list.seen.reserve(n.size());
+    list.items.reserve(n.size());
     for (std::size_t i = 0; i < n.size(); ++i) {
-      const Node& item = n[i];
-      const std::string path = "prefixes[" + std::to_string(i) + "]";
-      if (!check_map(item, path,
-                     {"prefix", "name", "ttl", "blank", "forward", "reverse", "classless"})) {
-        continue;
-      }
-      const Node& prefix_n = item["prefix"];
-      const Node& name_n = item["name"];
-      const Node& ttl_n = item["ttl"];
-      const Node& blank_n = item["blank"];
-      const Node& forward_n = item["forward"];
-      const Node& reverse_n = item["reverse"];
-      const Node& classless_n = item["classless"];
-      PrefixConfig p;
-      p.mark = item.mark();
-      p.path = path;
-      bool ok = true;
-      if (!prefix_n || !prefix_n.IsScalar()) {
-        error(item, path + ".prefix", "required: an IPv4 or IPv6 CIDR such as 10.0.0.0/8");
+      add_prefix(n[i], list);
+    }
+    c.prefixes = std::move(list.items);
+  }
+
+ public:
+  /// Checks the next item of the `prefixes:` list and adds it to `list` when good.
+  void add_prefix(const Node& item, PrefixList& list) {
+    const std::size_t i = list.next++;
+    const std::string path = "prefixes[" + std::to_string(i) + "]";
+    if (!check_map(item, path,
+                   {"prefix", "name", "ttl", "blank", "forward", "reverse", "classless"})) {
+      return;
+    }
+    const Node& prefix_n = item["prefix"];
+    const Node& name_n = item["name"];
+    const Node& ttl_n = item["ttl"];
+    const Node& blank_n = item["blank"];
+    const Node& forward_n = item["forward"];
+    const Node& reverse_n = item["reverse"];
+    const Node& classless_n = item["classless"];
+    PrefixConfig p;
+    p.mark = item.mark();
+    p.path = path;
+    bool ok = true;
+    if (!prefix_n || !prefix_n.IsScalar()) {
+      error(item, path + ".prefix", "required: an IPv4 or IPv6 CIDR such as 10.0.0.0/8");
+      ok = false;
+    } else {
+      auto parsed = dns::Prefix::parse(prefix_n.Scalar());
+      if (!parsed) {
+        std::string hint;
+        if (parsed.error() == Errc::host_bits_set) {
+          auto loose = dns::Prefix::parse(prefix_n.Scalar(), true);
+          hint = loose ? " (did you mean " + loose->to_string() + "?)" : "";
+        }
+        error(prefix_n, path + ".prefix",
+              "bad prefix '" + std::string(prefix_n.Scalar()) +
+                  "': " + std::string(errc_message(parsed.error())) + hint);
         ok = false;
       } else {
-        auto parsed = dns::Prefix::parse(prefix_n.Scalar());
-        if (!parsed) {
-          std::string hint;
-          if (parsed.error() == Errc::host_bits_set) {
-            auto loose = dns::Prefix::parse(prefix_n.Scalar(), true);
-            hint = loose ? " (did you mean " + loose->to_string() + "?)" : "";
-          }
-          error(prefix_n, path + ".prefix",
-                "bad prefix '" + std::string(prefix_n.Scalar()) +
-                    "': " + std::string(errc_message(parsed.error())) + hint);
-          ok = false;
-        } else {
-          p.prefix = *parsed;
-        }
+        p.prefix = *parsed;
       }
-      if (blank_n) {
-        p.blank = boolean(blank_n, path + ".blank").value_or(false);
-      }
-      if (forward_n) {
-        p.forward = boolean(forward_n, path + ".forward").value_or(true);
-      }
-      if (reverse_n) {
-        p.reverse = boolean(reverse_n, path + ".reverse").value_or(true);
-      }
-      if (classless_n) {
-        p.classless = boolean(classless_n, path + ".classless").value_or(false);
-      }
-      if (ttl_n) {
-        p.ttl = u32(ttl_n, path + ".ttl");
-      }
-      if (name_n) {
-        if (!name_n.IsScalar() || name_n.Scalar().empty()) {
-          error(name_n, path + ".name", "expected a hostname template string");
-          ok = false;
-        } else {
-          p.name_template = name_n.Scalar();
-          p.name_mark = name_n.mark();
-        }
-      }
-      if (p.blank && name_n) {
-        error(name_n, path + ".name", "a blank prefix has no name template: remove one");
+    }
+    if (blank_n) {
+      p.blank = boolean(blank_n, path + ".blank").value_or(false);
+    }
+    if (forward_n) {
+      p.forward = boolean(forward_n, path + ".forward").value_or(true);
+    }
+    if (reverse_n) {
+      p.reverse = boolean(reverse_n, path + ".reverse").value_or(true);
+    }
+    if (classless_n) {
+      p.classless = boolean(classless_n, path + ".classless").value_or(false);
+    }
+    if (ttl_n) {
+      p.ttl = u32(ttl_n, path + ".ttl");
+    }
+    if (name_n) {
+      if (!name_n.IsScalar() || name_n.Scalar().empty()) {
+        error(name_n, path + ".name", "expected a hostname template string");
         ok = false;
-      } else if (!p.blank && !name_n) {
-        error(item, path, "needs a name template (name: ...) or blank: true");
-        ok = false;
+      } else {
+        p.name_template = name_n.Scalar();
+        p.name_mark = name_n.mark();
       }
-      if (ok && p.classless && (!p.prefix.address.is_v4() || p.prefix.length <= 24)) {
-        error(classless_n, path + ".classless",
-              "RFC 2317 classless names apply only to IPv4 prefixes longer than /24");
+    }
+    if (p.blank && name_n) {
+      error(name_n, path + ".name", "a blank prefix has no name template: remove one");
+      ok = false;
+    } else if (!p.blank && !name_n) {
+      error(item, path, "needs a name template (name: ...) or blank: true");
+      ok = false;
+    }
+    if (ok && p.classless && (!p.prefix.address.is_v4() || p.prefix.length <= 24)) {
+      error(classless_n, path + ".classless",
+            "RFC 2317 classless names apply only to IPv4 prefixes longer than /24");
+      ok = false;
+    }
+    if (ok) {
+      auto [it, fresh] = list.seen.emplace(p.prefix, p.mark.line);
+      if (!fresh) {
+        error(prefix_n, path + ".prefix",
+              "prefix " + p.prefix.to_string() + " is already configured at line " +
+                  std::to_string(it->second));
         ok = false;
       }
-      if (ok) {
-        auto [it, fresh] = seen.emplace(p.prefix, p.mark.line);
-        if (!fresh) {
-          error(prefix_n, path + ".prefix",
-                "prefix " + p.prefix.to_string() + " is already configured at line " +
-                    std::to_string(it->second));
-          ok = false;
-        }
-      }
-      if (ok) {
-        c.prefixes.push_back(std::move(p));
+    }
+    if (ok) {
+      list.items.push_back(std::move(p));
+      if (options_.on_prefix) {
+        options_.on_prefix(list.items.back(), list.items.size() - 1);
       }
     }
   }
 
+ private:
   void load_store(const Node& root, Config& c) {
     const Node& n = root["store"];
     if (!n) {
@@ -590,26 +708,144 @@ class Loader {
 
   std::string file_;
   std::vector<Error>& errors_;
+  const LoadOptions& options_;
+  StreamedPrefixes* streamed_;
+};
+
+/// Checks the batches of a streamed `prefixes:` list on a second thread, in order, while
+/// yaml-cpp parses the rest of the file on the calling thread (its scanner is most of the
+/// load time). The hand-off is a short bounded queue of whole batches. A list of one batch
+/// is checked on the calling thread: small files start no thread.
+class PrefixStream {
+ public:
+  PrefixStream(const std::string& file, const LoadOptions& options)
+      : loader_(file, result_.errors, options) {}
+  PrefixStream(const PrefixStream&) = delete;
+  PrefixStream& operator=(const PrefixStream&) = delete;
+  ~PrefixStream() { stop(/*drop=*/true); }  // after a parse error: what is queued is moot
+
+  /// From the parser thread.
+  void push(std::unique_ptr<Document> batch, bool last) {
+    if (!worker_.joinable()) {
+      if (!last && !no_thread_) {
+        try {
+          worker_ = std::thread([this] { run(); });
+        } catch (const std::system_error&) {
+          no_thread_ = true;  // then every batch is checked here
+        }
+      }
+      if (!worker_.joinable()) {
+        check(*batch);
+        return;
+      }
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return queue_.size() < kMaxQueued; });
+    queue_.push_back(std::move(batch));
+    cv_.notify_all();
+  }
+
+  /// Once the parse is over: waits for the checks of every batch pushed.
+  StreamedPrefixes finish() {
+    stop(/*drop=*/false);
+    if (failure_) {
+      std::rethrow_exception(failure_);
+    }
+    return std::move(result_);
+  }
+
+ private:
+  static constexpr std::size_t kMaxQueued = 8;
+
+  void check(const Document& batch) {
+    for (std::size_t i = 0; i < batch.items(); ++i) {
+      loader_.add_prefix(batch.item(i), result_.list);
+    }
+  }
+
+  void run() {
+    for (;;) {
+      std::unique_ptr<Document> batch;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (queue_.empty()) {
+          return;
+        }
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        cv_.notify_all();
+      }
+      if (!failure_) {
+        try {
+          check(*batch);
+        } catch (...) {
+          failure_ = std::current_exception();  // read after join
+        }
+      }
+    }
+  }
+
+  void stop(bool drop) {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      if (drop) {
+        queue_.clear();
+      }
+    }
+    cv_.notify_all();
+    if (worker_.joinable()) {
+      worker_.join();
+    }
+  }
+
+  StreamedPrefixes result_;  // the worker's (or the calling thread's) until finish()
+  Loader loader_;
+  std::exception_ptr failure_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<Document>> queue_;  // guarded by mu_
+  bool closed_ = false;                          // guarded by mu_
+  std::thread worker_;
+  bool no_thread_ = false;
+};
+
+/// An istream over a string the caller keeps, without the copy std::istringstream makes.
+class TextBuf : public std::streambuf {
+ public:
+  explicit TextBuf(const std::string& text) {
+    char* begin = const_cast<char*>(text.data());  // only read: no put area is set
+    setg(begin, begin, begin + text.size());
+  }
 };
 
 }  // namespace
 
-LoadResult load_text(const std::string& text, const std::string& file) {
+LoadResult load_text(const std::string& text, const std::string& file, const LoadOptions& options) {
   LoadResult r;
   r.config.file = file;
   try {
-    std::istringstream in(text);
+    TextBuf buf(text);
+    std::istream in(&buf);
     YAML::Parser parser(in);
     Document doc;
+    PrefixStream stream(file, options);
+    // Without anchors (no '&' at all) no alias can reach from one batch into another.
+    if (text.find('&') == std::string::npos) {
+      doc.stream_prefixes(
+          [&](std::unique_ptr<Document> batch, bool last) { stream.push(std::move(batch), last); });
+    }
     parser.HandleNextDocument(doc);  // the first document, as YAML::Load reads
-    Loader(file, r.errors).load(doc.root(), r.config);
+    StreamedPrefixes streamed = stream.finish();
+    Loader(file, r.errors, options, &streamed).load(doc.root(), r.config);
   } catch (const YAML::Exception& e) {
     r.errors.push_back(Error{file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
   }
   return r;
 }
 
-LoadResult load_file(const std::string& path) {
+LoadResult load_file(const std::string& path, const LoadOptions& options) {
   std::ifstream in(path);
   if (!in) {
     LoadResult r;
@@ -617,9 +853,23 @@ LoadResult load_file(const std::string& path) {
     r.errors.push_back(Error{path, {}, "", "cannot open file"});
     return r;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return load_text(ss.str(), path);
+  std::string text;
+  in.seekg(0, std::ios::end);
+  if (const std::streamoff size = in.tellg(); size > 0) {
+    text.reserve(static_cast<std::size_t>(size));  // a hint: a pipe has no size
+  }
+  in.seekg(0, std::ios::beg);
+  std::array<char, 1 << 16> chunk;
+  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
+    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  if (in.bad()) {
+    LoadResult r;
+    r.config.file = path;
+    r.errors.push_back(Error{path, {}, "", "cannot read file"});
+    return r;
+  }
+  return load_text(text, path, options);
 }
 
 }  // namespace amap::config

@@ -6,6 +6,7 @@
 // its own errors with the marks kept here.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -79,10 +80,20 @@ struct LoadResult {
   bool ok() const noexcept { return errors.empty(); }
 };
 
+struct LoadOptions {
+  /// Called for each prefix that passes its checks, in list order, with its index in
+  /// Config::prefixes: from one thread at a time (a worker while the rest of the file is
+  /// parsed, or the calling thread), always before load returns. Work on the prefixes can
+  /// start early this way (the engine compiles their templates). Also called when the file
+  /// has errors elsewhere.
+  std::function<void(const PrefixConfig&, std::size_t index)> on_prefix;
+};
+
 /// Loads and checks a file. Never throws for bad input: everything lands in errors.
-LoadResult load_file(const std::string& path);
+LoadResult load_file(const std::string& path, const LoadOptions& options = {});
 /// Same from text (file is only used in messages).
-LoadResult load_text(const std::string& text, const std::string& file = "<text>");
+LoadResult load_text(const std::string& text, const std::string& file = "<text>",
+                     const LoadOptions& options = {});
 
 /// "4GiB", "512MiB", "1048576" -> bytes.
 std::optional<std::uint64_t> parse_size(const std::string& text);

@@ -55,6 +55,32 @@ struct TemplateKeyHash {
   }
 };
 
+/// Compiles prefix templates, once per shape (template text, family, prefix length): the
+/// full sample check runs for the first prefix of a shape, the others get a copy checked on
+/// their first and last address. A shape whose first compile failed is compiled again for
+/// each prefix (no samples).
+class ShapeCompiler {
+ public:
+  Outcome<Template> compile(const config::PrefixConfig& p) {
+    const TemplateKey key{p.name_template, p.prefix.address.is_v4(), p.prefix.length};
+    if (auto it = shapes_.find(key); it != shapes_.end()) {
+      return it->second ? it->second->for_prefix(p.prefix, 0)
+                        : Template::compile(p.name_template, p.prefix, 0);
+    }
+    auto t = Template::compile(p.name_template, p.prefix);
+    // The key's text must outlive the caller's config: keep it with the entry.
+    auto text = std::make_unique<std::string>(p.name_template);
+    const TemplateKey owned{*text, key.v4, key.length};
+    texts_.push_back(std::move(text));
+    shapes_.emplace(owned, t ? std::optional<Template>(*t) : std::nullopt);
+    return t;
+  }
+
+ private:
+  std::vector<std::unique_ptr<std::string>> texts_;
+  std::unordered_map<TemplateKey, std::optional<Template>, TemplateKeyHash> shapes_;
+};
+
 ReverseZone zone_of(const Rule& r) {
   const dns::Prefix& p = r.prefix;
   if (r.classless && p.address.is_v4() && p.length > 24) {
@@ -66,6 +92,32 @@ ReverseZone zone_of(const Rule& r) {
 }
 
 }  // namespace
+
+struct TemplateCompiler::State {
+  ShapeCompiler shapes;
+  struct Compiled {
+    dns::Prefix prefix;
+    std::optional<Outcome<Template>> name;  // none for a blank prefix
+  };
+  std::vector<Compiled> compiled;  // by index in Config::prefixes
+};
+
+TemplateCompiler::TemplateCompiler() : state_(std::make_unique<State>()) {}
+TemplateCompiler::~TemplateCompiler() = default;
+
+config::LoadOptions TemplateCompiler::load_options() {
+  config::LoadOptions o;
+  o.on_prefix = [state = state_.get()](const config::PrefixConfig& p, std::size_t index) {
+    if (index != state->compiled.size()) {
+      return;  // not the next prefix (cannot happen): build finds the count off, compiles
+    }
+    State::Compiled& c = state->compiled.emplace_back(State::Compiled{p.prefix, std::nullopt});
+    if (!p.blank) {
+      c.name.emplace(state->shapes.compile(p));
+    }
+  };
+  return o;
+}
 
 /// A prefix override from the store, compiled once per store generation.
 struct RuntimeRule {
@@ -182,12 +234,16 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   }
 
   PrefixTable::Builder builder;
-  // Prefixes of one shape (template text, family, length) copy its compiled template: the full
-  // sample check runs once per shape, further prefixes check their first and last address
-  // only. A shape whose first compile failed is compiled again for each prefix (no samples).
-  std::unordered_map<TemplateKey, std::optional<Template>, TemplateKeyHash> shapes;
+  ShapeCompiler shapes;
+  // Templates compiled while loading, if they are those of this config's prefixes.
+  std::vector<TemplateCompiler::State::Compiled>* precompiled =
+      options.templates != nullptr ? &options.templates->state_->compiled : nullptr;
+  if (precompiled != nullptr && precompiled->size() != config.prefixes.size()) {
+    precompiled = nullptr;
+  }
   m->rules_.reserve(config.prefixes.size());
-  for (const auto& p : config.prefixes) {
+  for (std::size_t i = 0; i < config.prefixes.size(); ++i) {
+    const config::PrefixConfig& p = config.prefixes[i];
     Rule r;
     r.prefix = p.prefix;
     r.ttl = p.ttl.value_or(config.default_ttl);
@@ -196,14 +252,12 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     r.reverse = p.reverse && !p.blank;
     r.classless = p.classless;
     if (!p.blank) {
-      const TemplateKey shape{p.name_template, p.prefix.address.is_v4(), p.prefix.length};
-      auto [it, fresh] = shapes.try_emplace(shape);
-      auto t = fresh        ? Template::compile(p.name_template, p.prefix)
-               : it->second ? it->second->for_prefix(p.prefix, 0)
-                            : Template::compile(p.name_template, p.prefix, 0);
-      if (fresh && t) {
-        it->second = *t;
+      auto* pre = precompiled != nullptr ? &(*precompiled)[i] : nullptr;
+      if (pre != nullptr && (pre->prefix != p.prefix || !pre->name ||
+                             (*pre->name && (*pre->name)->text() != p.name_template))) {
+        pre = nullptr;  // not this prefix's: a mismatch that cannot happen
       }
+      Outcome<Template> t = pre != nullptr ? std::move(*pre->name) : shapes.compile(p);
       if (!t) {
         error(p.name_mark, p.path + ".name", t.error());
         continue;
@@ -221,6 +275,9 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     }
     builder.insert(r.prefix, static_cast<std::uint32_t>(m->rules_.size()));
     m->rules_.push_back(std::move(r));
+  }
+  if (precompiled != nullptr) {
+    precompiled->clear();  // moved from: good for one build
   }
   if (errors.size() != errors_before) {
     return nullptr;

@@ -56,6 +56,27 @@ struct ReverseZone {
 /// Kinds of zones the mapper declares (stored in app::Zone::user_data).
 enum class ZoneKind : std::uint32_t { forward = 1, reverse = 2 };
 
+/// Compiles the templates of a config's prefixes while the config is still being read (on the
+/// loader's worker thread, while yaml-cpp parses the rest of the file): load with
+/// load_options(), then pass it to Mapper::build in BuildOptions::templates, which takes these
+/// templates instead of compiling them again. They are the ones build would make itself: the
+/// same compiles, in the same order.
+class TemplateCompiler {
+ public:
+  TemplateCompiler();
+  ~TemplateCompiler();
+  TemplateCompiler(const TemplateCompiler&) = delete;
+  TemplateCompiler& operator=(const TemplateCompiler&) = delete;
+
+  /// Options for config::load_file; this compiler must outlive the load.
+  config::LoadOptions load_options();
+
+ private:
+  friend class Mapper;
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 /// What the mapper has at a name, and where it came from (for `mapctl lookup`).
 struct Synthesis {
   enum class Status : std::uint8_t {
@@ -91,6 +112,8 @@ class Mapper {
     /// "Negative filter"). For long-running servers; off for one-shot tools and most tests.
     bool address_filter = false;
     store::FilterKeeperOptions filter_options;
+    /// Templates compiled while the config was read (see TemplateCompiler), or nullptr.
+    TemplateCompiler* templates = nullptr;
   };
 
   /// Compiles templates, derives reverse zones, checks cross-field rules and opens the store.
@@ -119,6 +142,8 @@ class Mapper {
   /// The derived reverse zones, parents first, then in config order. Names are made on each
   /// call: the app keeps the zones' names, the mapper only their prefixes.
   std::vector<dns::Name> reverse_zones() const;
+  /// How many reverse zones there are, without making their names.
+  std::size_t reverse_zone_count() const noexcept { return reverse_zones_.size(); }
   const std::vector<dns::Name>& forward_zones() const noexcept { return forward_zones_; }
   /// The configuration built from, except its prefix list, which rules() holds compiled (the
   /// list was most of the mapper's memory with 100k prefixes).

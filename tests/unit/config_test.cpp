@@ -127,6 +127,86 @@ TEST(Config, ClasslessOnlyForLongIpv4) {
   EXPECT_NE(errs[0].find("only to IPv4 prefixes longer than /24"), std::string::npos);
 }
 
+// A long `prefixes:` list is checked on a second thread while the parse goes on, in batches of
+// 1024 items; a text with an anchor ('&', even in a comment) is read in one piece. Both must
+// give the same prefixes and the same errors in the same order.
+std::string long_list(std::size_t items, const std::string& tail) {
+  std::string y = kHead + "zones: [{ name: x. }]\nprefixes:\n";
+  for (std::size_t i = 0; i < items; ++i) {
+    const std::string net = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    switch (i % 500) {
+      case 7:  // host bits set
+        y += "  - { prefix: " + net + ".1/24, name: \"a-{ip}.x.\" }\n";
+        break;
+      case 99:  // unknown key, no name
+        y += "  - prefix: " + net + ".0/24\n    nmae: x\n";
+        break;
+      case 250:  // a duplicate of the first item, in another batch
+        y += "  - { prefix: 10.0.0.0/24, blank: true }\n";
+        break;
+      case 300:  // not a mapping, then a null item
+        y += "  - 10.0.0.0/8\n  -\n";
+        break;
+      case 420:  // wrong types
+        y += "  - { prefix: " + net + ".0/24, name: [a], ttl: x, forward: maybe }\n";
+        break;
+      default:
+        y += "  - { prefix: " + net + ".0/24, name: \"a-{ip}.x.\"" +
+             (i % 3 == 0 ? ", ttl: 60" : "") + (i % 5 == 0 ? ", reverse: false" : "") + " }\n";
+    }
+  }
+  return y + tail;
+}
+
+/// The same text with an anchor sign in a comment, lines unchanged.
+std::string one_piece(std::string y) {
+  const std::string ns = "ns: [ns1.example.net.]\n";
+  return y.replace(y.find(ns), ns.size(), "ns: [ns1.example.net.]  # &\n");
+}
+
+void expect_same(const LoadResult& a, const LoadResult& b) {
+  ASSERT_EQ(a.errors.size(), b.errors.size());
+  for (std::size_t i = 0; i < a.errors.size(); ++i) {
+    EXPECT_EQ(a.errors[i].to_string(), b.errors[i].to_string()) << i;
+  }
+  ASSERT_EQ(a.config.prefixes.size(), b.config.prefixes.size());
+  for (std::size_t i = 0; i < a.config.prefixes.size(); ++i) {
+    const PrefixConfig& x = a.config.prefixes[i];
+    const PrefixConfig& y = b.config.prefixes[i];
+    EXPECT_TRUE(x.prefix == y.prefix && x.name_template == y.name_template && x.ttl == y.ttl &&
+                x.blank == y.blank && x.forward == y.forward && x.reverse == y.reverse &&
+                x.classless == y.classless && x.mark.line == y.mark.line &&
+                x.mark.column == y.mark.column && x.name_mark.line == y.name_mark.line &&
+                x.name_mark.column == y.name_mark.column && x.path == y.path)
+        << i;
+  }
+}
+
+TEST(Config, LongListsCheckedWhileParsingMatchOnePieceReading) {
+  const std::string tail = "store: { path: \"\" }\nlisten: [x]\nprefixes: [1]\n";
+  for (std::size_t items : {0UL, 1UL, 1023UL, 1024UL, 1025UL, 2048UL, 5000UL}) {
+    SCOPED_TRACE(items);
+    const std::string y = long_list(items, tail);
+    const LoadResult streamed = load_text(y, "t.yaml");
+    const LoadResult whole = load_text(one_piece(y), "t.yaml");
+    expect_same(streamed, whole);
+    if (items == 5000) {
+      EXPECT_EQ(streamed.errors.size(), 3 + 10 * 9U);  // tail: store, listen, duplicate key
+      EXPECT_EQ(streamed.config.prefixes.size(), 5000U - 10 * 5U);
+    }
+  }
+  // A flow list, and a syntax error after many items (the second thread is stopped).
+  std::string flow = kHead + "prefixes: [";
+  for (int i = 0; i < 3000; ++i) {
+    flow += "{ prefix: 10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+            ".0/24, blank: true }, ";
+  }
+  expect_same(load_text(flow + "]\n", "t.yaml"), load_text(one_piece(flow + "]\n"), "t.yaml"));
+  const std::string broken = long_list(3000, "  - { prefix: [\n");
+  ASSERT_EQ(load_text(broken, "t.yaml").errors.size(), 1U);
+  expect_same(load_text(broken, "t.yaml"), load_text(one_piece(broken), "t.yaml"));
+}
+
 TEST(Config, Sizes) {
   EXPECT_EQ(parse_size("4GiB"), 4ULL << 30);
   EXPECT_EQ(parse_size("65536"), 65536U);

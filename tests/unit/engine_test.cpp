@@ -335,5 +335,67 @@ TEST(EngineScale, PartialTemplatesSharedByPrefixesAreRejected) {
       << errors[0].to_string();
 }
 
+// Templates compiled while the file is read (TemplateCompiler, on the loader's worker thread
+// for a long list) make the same mapper and the same errors as build compiling them.
+TEST(EngineScale, TemplatesCompiledWhileLoadingMatchBuild) {
+  static const char* const kTemplates[] = {
+      "ip-{a}-{b}-{c}-{d}.pool.example.net.", "h{hex}.pool.example.net.",
+      "dyn-{ip}.pool.example.net.",
+      "x{ip}.outside.example.",      // outside the zones: an error of build, not of the loader
+      "{bogus}.pool.example.net."};  // does not compile
+  for (bool with_errors : {false, true}) {
+    SCOPED_TRACE(with_errors);
+    std::string y =
+        "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
+        "ns: [ns1.example.net.]\n"
+        "zones: [ { name: pool.example.net. } ]\n"
+        "prefixes:\n";
+    for (int i = 0; i < 3000; ++i) {
+      const std::string p = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+                            (i % 3 == 0 ? ".0/24" : ".128/25");
+      const int t = with_errors && (i % 700 == 5 || i % 700 == 6) ? 3 + i % 2 : i % 3;
+      if (i % 7 == 0) {
+        y += "  - { prefix: " + p + ", blank: true }\n";
+      } else {
+        y += "  - { prefix: " + p + ", name: \"" + kTemplates[t] + "\" }\n";
+      }
+    }
+    auto plain = config::load_text(y, "t.yaml");
+    TemplateCompiler templates;
+    auto early = config::load_text(y, "t.yaml", templates.load_options());
+    ASSERT_TRUE(plain.ok() && early.ok());
+    std::vector<config::Error> plain_errors;
+    std::vector<config::Error> early_errors;
+    Mapper::BuildOptions options;
+    options.open_store = false;
+    auto a = Mapper::build(plain.config, plain_errors, options);
+    options.templates = &templates;
+    auto b = Mapper::build(early.config, early_errors, options);
+    ASSERT_EQ(plain_errors.size(), early_errors.size());
+    EXPECT_EQ(plain_errors.size(), with_errors ? 10U : 0U);
+    for (std::size_t i = 0; i < plain_errors.size(); ++i) {
+      EXPECT_EQ(plain_errors[i].to_string(), early_errors[i].to_string());
+    }
+    ASSERT_EQ(a == nullptr, b == nullptr);
+    if (a == nullptr) {
+      continue;
+    }
+    ASSERT_EQ(a->rules().size(), b->rules().size());
+    for (std::size_t i = 0; i < a->rules().size(); ++i) {
+      const Rule& x = a->rules()[i];
+      const Rule& z = b->rules()[i];
+      EXPECT_TRUE(
+          x.prefix == z.prefix && x.blank == z.blank && x.group == z.group &&
+          x.name.has_value() == z.name.has_value() &&
+          (!x.name || (x.name->text() == z.name->text() && x.name->prefix() == z.name->prefix())))
+          << i;
+    }
+    EXPECT_EQ(a->reverse_zones(), b->reverse_zones());
+    // Good for one build: a second one compiles for itself.
+    std::vector<config::Error> again;
+    EXPECT_NE(Mapper::build(early.config, again, options), nullptr);
+  }
+}
+
 }  // namespace
 }  // namespace amap::mapper

@@ -1020,7 +1020,7 @@ int cmd_check(const Options& o) {
   }
   std::printf(
       "%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n", o.config.c_str(),
-      m->rules().size(), m->forward_zones().size(), m->reverse_zones().size(),
+      m->rules().size(), m->forward_zones().size(), m->reverse_zone_count(),
       loaded.config.store.present ? loaded.config.store.path.c_str() : "none (no overrides)");
   if (store_checked) {
     std::printf("store: %zu overrides checked against the configuration, %zu warnings\n", overrides,
