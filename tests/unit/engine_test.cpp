@@ -246,12 +246,15 @@ TEST_F(EngineLayout, NonBoundaryPrefixesLiveInsideTheirCoveringApex) {
 namespace amap::mapper {
 namespace {
 
+// The head of a config of many prefixes in pool.example.net (the list follows).
+constexpr const char* kPoolConfigHead =
+    "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
+    "ns: [ns1.example.net.]\n"
+    "zones: [ { name: pool.example.net. } ]\n"
+    "prefixes:\n";
+
 TEST(EngineScale, ManyPrefixesSharingATemplateResolveForwardThroughOneParse) {
-  std::string yaml =
-      "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
-      "ns: [ns1.example.net.]\n"
-      "zones: [ { name: pool.example.net. } ]\n"
-      "prefixes:\n";
+  std::string yaml = kPoolConfigHead;
   // 4096 /24s under 10.0.0.0/12 share one template; every 8th is blank, every 16th uses its
   // own template (more specific prefixes inside a covering /16).
   for (int i = 0; i < 4096; ++i) {
@@ -345,11 +348,7 @@ TEST(EngineScale, TemplatesCompiledWhileLoadingMatchBuild) {
       "{bogus}.pool.example.net."};  // does not compile
   for (bool with_errors : {false, true}) {
     SCOPED_TRACE(with_errors);
-    std::string y =
-        "soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1 }\n"
-        "ns: [ns1.example.net.]\n"
-        "zones: [ { name: pool.example.net. } ]\n"
-        "prefixes:\n";
+    std::string y = kPoolConfigHead;
     for (int i = 0; i < 3000; ++i) {
       const std::string p = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
                             (i % 3 == 0 ? ".0/24" : ".128/25");
