@@ -232,12 +232,21 @@ bool parse_v4_dashed(const char* s, std::size_t n, U128& out) noexcept {
   return true;
 }
 
+/// How a dashed IPv6 text was spelled, for the canonical check of {ip}.
+struct V6Spelling {
+  bool leading_zero = false;  // a group such as "0db8" or "00"
+  int gap = -1;               // first group "--" stands for, -1 without "--"
+  std::size_t gap_len = 0;    // groups it stands for
+};
+
 /// Dash-separated hex groups with at most one "--" standing for missing zero groups. Accepts
-/// more than the canonical form; the caller re-renders and compares.
-bool parse_v6_dashed(const char* s, std::size_t n, U128& out) noexcept {
+/// more than the canonical form; `spelling` tells how it was written.
+bool parse_v6_dashed(const char* s, std::size_t n, U128& out,
+                     V6Spelling* spelling = nullptr) noexcept {
   std::array<std::uint16_t, 8> groups{};
   std::size_t count = 0;
   int gap = -1;  // index in groups where "--" was
+  bool leading_zero = false;
   std::size_t i = 0;
   if (n >= 2 && s[0] == '-' && s[1] == '-') {
     gap = 0;
@@ -256,6 +265,7 @@ bool parse_v6_dashed(const char* s, std::size_t n, U128& out) noexcept {
     if (j == i || j - i > 4 || count == 8) {
       return false;
     }
+    leading_zero = leading_zero || (s[i] == '0' && j - i > 1);
     groups[count++] = static_cast<std::uint16_t>(g);
     if (j == n) {
       break;
@@ -304,7 +314,58 @@ bool parse_v6_dashed(const char* s, std::size_t n, U128& out) noexcept {
     v.lo = (v.lo << 16) | full[k + 4];
   }
   out = v;
+  if (spelling != nullptr) {
+    spelling->leading_zero = leading_zero;
+    spelling->gap = gap;
+    spelling->gap_len = gap < 0 ? 0 : 8 - count;
+  }
   return true;
+}
+
+/// The run of zero groups the {ip} form of IPv6 writes as "--" (see write_ip_token): the
+/// longest run of at least 2 among groups 2..6, the leftmost on a tie. start = -1 if none.
+struct ZeroRun {
+  int start = -1;
+  std::size_t len = 0;
+};
+ZeroRun ip_zero_run(const std::array<std::uint16_t, 8>& g) noexcept {
+  ZeroRun best;
+  for (std::size_t i = 2; i <= 6;) {
+    if (g[i] != 0) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j <= 6 && g[j] == 0) {
+      ++j;
+    }
+    if (j - i >= 2 && j - i > best.len) {
+      best = ZeroRun{static_cast<int>(i), j - i};
+    }
+    i = j;
+  }
+  return best;
+}
+
+std::array<std::uint16_t, 8> groups_of(U128 v) noexcept {
+  std::array<std::uint16_t, 8> g{};
+  for (std::size_t i = 0; i < 4; ++i) {
+    g[i] = static_cast<std::uint16_t>(v.hi >> (48 - 16 * i));
+    g[i + 4] = static_cast<std::uint16_t>(v.lo >> (48 - 16 * i));
+  }
+  return g;
+}
+
+/// {ip} of IPv6 read back in its canonical spelling only, checked on the parsed groups
+/// instead of rendering the address again and comparing: no leading zeros (lower case is
+/// the character set's), and "--" exactly where write_ip_token puts it, or nowhere.
+bool parse_v6_ip(const char* s, std::size_t n, U128& out) noexcept {
+  V6Spelling spelling;
+  if (!parse_v6_dashed(s, n, out, &spelling) || spelling.leading_zero) {
+    return false;
+  }
+  const ZeroRun run = ip_zero_run(groups_of(out));
+  return spelling.gap == run.start && spelling.gap_len == run.len;
 }
 
 /// Loose parse of a token's text into an address value (only the token's bits matter).
@@ -511,39 +572,16 @@ std::size_t write_ip_token(const dns::IpAddress& a, char* out) noexcept {
   if (a.is_v4()) {
     return write_v4_dashed(static_cast<std::uint32_t>(v.lo), out);
   }
-  std::array<std::uint16_t, 8> g{};
-  for (std::size_t i = 0; i < 4; ++i) {
-    g[i] = static_cast<std::uint16_t>(v.hi >> (48 - 16 * i));
-    g[i + 4] = static_cast<std::uint16_t>(v.lo >> (48 - 16 * i));
-  }
-  std::size_t best_start = 0;
-  std::size_t best_len = 0;
-  for (std::size_t i = 2; i <= 6;) {
-    if (g[i] != 0) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j <= 6 && g[j] == 0) {
-      ++j;
-    }
-    if (j - i > best_len) {
-      best_len = j - i;
-      best_start = i;
-    }
-    i = j;
-  }
-  if (best_len < 2) {
-    best_len = 0;
-    best_start = 8;
-  }
+  const std::array<std::uint16_t, 8> g = groups_of(v);
+  const ZeroRun run = ip_zero_run(g);
+  const std::size_t best_start = run.start < 0 ? 8 : static_cast<std::size_t>(run.start);
   std::size_t n = 0;
   bool need_dash = false;
   for (std::size_t i = 0; i < 8; ++i) {
     if (i == best_start) {
       out[n++] = '-';
       out[n++] = '-';
-      i += best_len - 1;
+      i += run.len - 1;
       need_dash = false;
       continue;
     }
@@ -959,12 +997,19 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
       }
     }
     U128 v;
-    if (n == 0 || n > 39 || !parse_token(p.kind, f, prefix_, s.data() + pos, n, v)) {
+    if (n == 0 || n > 39) {
       return false;
     }
     // Canonical spelling only: the token must re-render to exactly what was read. Decimal
-    // octets (alone or dashed) parsed fine, so for them that is just "no leading zero".
-    if (is_decimal_octets(p.kind, f)) {
+    // octets (alone or dashed) parsed fine, so for them that is just "no leading zero"; {ip}
+    // of IPv6 checks its groups and "--" as it parses.
+    if (p.kind == TokenKind::ip && f == Family::v6) {
+      if (!parse_v6_ip(s.data() + pos, n, v)) {
+        return false;
+      }
+    } else if (!parse_token(p.kind, f, prefix_, s.data() + pos, n, v)) {
+      return false;
+    } else if (is_decimal_octets(p.kind, f)) {
       if (has_leading_zero(s.data() + pos, n)) {
         return false;
       }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <array>
@@ -337,6 +338,60 @@ TEST(CoreTemplate, RejectsNonCanonicalV6) {
   EXPECT_EQ(match(full, "2001-0db8-0000-0000-0000-0000-0000-0001.x.example."), A("2001:db8::1"));
   EXPECT_FALSE(match(full, "2001-db8-0000-0000-0000-0000-0000-0001.x.example."));
   EXPECT_FALSE(match(full, "2001-db8--1.x.example."));
+}
+
+// {ip} of IPv6 is read back canonical-only without rendering the address again: a name is
+// accepted exactly when it is the rendering of the address it spells (oracle: the text with
+// '-' as ':' through inet_pton, rendered by write_ip_token). Random addresses with runs of
+// zero groups, their spellings mutated (zeros padded, "--" moved, groups split or merged).
+TEST(CoreTemplate, IpTokenV6AcceptsExactlyTheCanonicalSpelling) {
+  const auto t = compile_ok("{ip}.v6.example.", "::/0");
+  std::mt19937_64 rng(6);
+  const std::string alphabet = "0123456789abcdef-";
+  std::size_t accepted = 0;
+  for (int i = 0; i < 40000; ++i) {
+    std::array<std::uint8_t, 16> b{};
+    for (std::size_t g = 0; g < 8; ++g) {
+      const unsigned kind = static_cast<unsigned>(rng() % 4);
+      const unsigned v = kind < 2    ? 0U
+                         : kind == 2 ? static_cast<unsigned>(rng() % 17)
+                                     : static_cast<unsigned>(rng() & 0xFFFFU);
+      b[2 * g] = static_cast<std::uint8_t>(v >> 8);
+      b[2 * g + 1] = static_cast<std::uint8_t>(v);
+    }
+    char buf[64];
+    std::string text(buf, write_ip_token(dns::IpAddress::v6(b), buf));
+    if (i % 2 == 1) {  // mutate: change, insert or delete a character
+      const std::size_t at = rng() % text.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          text[at] = c;
+          break;
+        case 1:
+          text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
+          break;
+        default:
+          text.erase(at, 1);
+      }
+    }
+    std::string colons = text;
+    for (char& c : colons) {
+      c = c == '-' ? ':' : c;
+    }
+    std::array<std::uint8_t, 16> parsed{};
+    bool canonical = false;
+    if (!text.empty() && inet_pton(AF_INET6, colons.c_str(), parsed.data()) == 1) {
+      canonical = std::string(buf, write_ip_token(dns::IpAddress::v6(parsed), buf)) == text;
+    }
+    const auto got = match(t, text + ".v6.example.");
+    ASSERT_EQ(got.has_value(), canonical) << text;
+    if (canonical) {
+      ASSERT_EQ(*got, dns::IpAddress::v6(parsed)) << text;
+      ++accepted;
+    }
+  }
+  EXPECT_GT(accepted, 20000U);  // every unmutated spelling, and some mutations
 }
 
 TEST(CoreTemplate, RepeatedTokensMustAgree) {
