@@ -1067,15 +1067,19 @@ TEST_F(StoreTest, AddressFilterKeeperFollowsCommitsWithDebounce) {
 TEST_F(StoreTest, AddressFilterKeeperFollowsAWriterProcessThatGrowsTheMap) {
   { OverrideStore init(options(256 * 1024)); }  // create, then close
   OverrideReader r = OverrideReader::open(dir_);
-  FilterKeeperOptions fo;
-  fo.poll_ms = 1;  // poll (mdb_env_info) all the time, also while the map is remapped
-  fo.quiet_ms = 5;
-  fo.build_gap_factor = 0;
-  AddressFilterKeeper keeper(r.db(), fo);
-
+  // The writer is forked while this process has one thread, and waits for the keeper to be
+  // running: a child forked beside a running thread may find a lock (malloc's, the
+  // sanitizer's) held forever, and hung here once under ASan on a loaded machine.
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
   const pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
+    ::close(go[1]);
+    char c = 0;
+    if (::read(go[0], &c, 1) != 1) {
+      ::_exit(2);
+    }
     int code = 0;
     try {
       OverrideStore w(options(std::size_t{32} << 20));  // grows the map
@@ -1093,6 +1097,15 @@ TEST_F(StoreTest, AddressFilterKeeperFollowsAWriterProcessThatGrowsTheMap) {
     }
     ::_exit(code);
   }
+  ::close(go[0]);
+  FilterKeeperOptions fo;
+  fo.poll_ms = 1;  // poll (mdb_env_info) all the time, also while the map is remapped
+  fo.quiet_ms = 5;
+  fo.build_gap_factor = 0;
+  AddressFilterKeeper keeper(r.db(), fo);
+  const char c = 1;
+  ASSERT_EQ(::write(go[1], &c, 1), 1);
+  ::close(go[1]);
   // Queries meanwhile: each adopts the grown map when it sees MDB_MAP_RESIZED.
   int status = 0;
   while (::waitpid(pid, &status, WNOHANG) == 0) {
