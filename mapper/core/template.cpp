@@ -28,6 +28,17 @@ constexpr char lower(char c) noexcept {
 constexpr unsigned hex_value(char c) noexcept {
   return is_digit(c) ? static_cast<unsigned>(c - '0') : static_cast<unsigned>(c - 'a' + 10);
 }
+/// hex_value of lower-case hex digits, kNotHex for every other byte: one load per character.
+constexpr std::uint8_t kNotHex = 0xFF;
+constexpr std::array<std::uint8_t, 256> kHexDigit = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (unsigned c = 0; c < 256; ++c) {
+    t[c] = is_lower_hex(static_cast<char>(c))
+               ? static_cast<std::uint8_t>(hex_value(static_cast<char>(c)))
+               : kNotHex;
+  }
+  return t;
+}();
 
 struct TokenSpec {
   std::string_view name;
@@ -258,9 +269,12 @@ bool parse_v6_dashed(const char* s, std::size_t n, U128& out,
   while (i < n) {
     std::size_t j = i;
     std::uint32_t g = 0;
-    while (j < n && j - i < 5 && is_lower_hex(s[j])) {
-      g = (g << 4) | hex_value(s[j]);
-      ++j;
+    for (; j < n && j - i < 5; ++j) {
+      const std::uint8_t d = kHexDigit[static_cast<unsigned char>(s[j])];
+      if (d == kNotHex) {
+        break;
+      }
+      g = (g << 4) | d;
     }
     if (j == i || j - i > 4 || count == 8) {
       return false;
