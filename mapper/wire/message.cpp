@@ -164,17 +164,28 @@ class Compressor {
     // The label starts of this name become targets only once the whole name is written:
     // matching against a half-written name would read past it (and could loop on names
     // such as 0.0.0.0...ip6.arpa whose suffixes repeat).
-    if (n_ == 0 && w.ok() && w.capacity() - w.size() >= name.size()) {
+    if (!wrote_first_ && w.ok() && w.capacity() - w.size() >= name.size()) {
       // Nothing to point to yet (the question): the name goes out whole, as the loop below
-      // would write it, and every label start becomes an entry.
-      const std::size_t start = w.size();
+      // would write it. Its label starts become targets only when a later name could use
+      // them (see index_first): a v6 PTR question has 34, its answer's target none.
+      wrote_first_ = true;
+      first_at_ = static_cast<std::uint16_t>(w.size());
+      // The root has no label to point to (and a pointer would be longer than its one byte).
+      first_len_ =
+          name.size() > 1 && first_at_ < 0x3FFF ? static_cast<std::uint8_t>(name.size()) : 0;
       w.bytes(name);
-      for (std::size_t off = 0; name[off] != 0 && start + off < 0x3FFF && n_ < kMaxEntries;
-           off += 1U + name[off]) {
-        add(static_cast<std::uint16_t>(start + off), static_cast<std::uint8_t>(name.size() - off),
-            true);
-      }
       return;
+    }
+    wrote_first_ = true;
+    if (first_len_ != 0) {
+      const std::uint8_t* msg = w.data();
+      if (name.size() == first_len_ && dns::iequal_wire(msg + first_at_, name.data(), first_len_)) {
+        w.u16(static_cast<std::uint16_t>(0xC000U | first_at_));  // the question itself
+        return;
+      }
+      if (shares_top_label(msg + first_at_, first_len_, name)) {
+        index_first(msg);
+      }
     }
     struct Pending {
       std::uint16_t at;
@@ -219,6 +230,43 @@ class Compressor {
     bool flat;           // written out whole from `at` to the root: no pointer in between
     std::uint16_t next;  // next entry of the same bucket, oldest first
   };
+
+  /// Whether `name` could share a suffix (other than the root) with the first name, which
+  /// holds `len` bytes at `first`: then both end in the same top label, i.e. the first name
+  /// ends with the bytes of `name`'s top label and the root. Never false when they do.
+  static bool shares_top_label(const std::uint8_t* first, std::size_t len,
+                               std::span<const std::uint8_t> name) noexcept {
+    std::size_t top = 0;  // offset of name's last label
+    for (std::size_t off = 0; name[off] != 0; off += 1U + name[off]) {
+      top = off;
+    }
+    const std::size_t tail = name.size() - top;  // length byte, label, root
+    return name[0] != 0 && tail <= len &&
+           dns::iequal_wire(first + len - tail, name.data() + top, tail);
+  }
+
+  /// Makes the first name's label starts targets, ahead of any entry added since: it is the
+  /// earliest name in the message, and each chain stays in message order.
+  void index_first(const std::uint8_t* msg) noexcept {
+    std::array<std::uint16_t, dns::Name::kMaxLabels> starts;
+    std::size_t count = 0;
+    for (std::size_t off = 0; msg[first_at_ + off] != 0 && count < starts.size();
+         off += 1U + msg[first_at_ + off]) {
+      starts[count++] = static_cast<std::uint16_t>(off);
+    }
+    for (std::size_t k = count; k-- > 0 && n_ < kMaxEntries;) {
+      const std::uint16_t at = static_cast<std::uint16_t>(first_at_ + starts[k]);
+      const auto rest = static_cast<std::uint8_t>(first_len_ - starts[k]);
+      const std::size_t b = rest % kBuckets;
+      const auto i = static_cast<std::uint16_t>(n_++);
+      entries_[i] = Entry{at, rest, true, first_[b]};
+      first_[b] = i;
+      if (last_[b] == kNoEntry) {
+        last_[b] = i;
+      }
+    }
+    first_len_ = 0;  // indexed: found through the chains from now on
+  }
 
   // Only suffixes of the same length can match, so entries are chained by length: a v6
   // question alone gives 34 entries, and each label of each later name would scan them all.
@@ -278,6 +326,9 @@ class Compressor {
   std::array<std::uint16_t, kBuckets> first_;
   std::array<std::uint16_t, kBuckets> last_;
   std::size_t n_ = 0;
+  bool wrote_first_ = false;
+  std::uint16_t first_at_ = 0;  // the first name (the question), while not indexed:
+  std::uint8_t first_len_ = 0;  // its offset and length; 0 once indexed (or none)
 };
 
 /// Length of the uncompressed wire name at the start of `in`, or 0 when there is none (cut

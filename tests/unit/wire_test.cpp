@@ -131,6 +131,26 @@ TEST_F(WireTest, NameCompressionDecodesIndependently) {
   EXPECT_EQ(n.authority[0].rdata_name, "ns1.hello.example.");
 }
 
+TEST_F(WireTest, PtrAnswerPointsAtTheQuestionAndWritesItsTargetWhole) {
+  // The owner is the question (a pointer); the target shares no top label with it, so the
+  // question's labels are never made targets and the target goes out whole.
+  Query q;
+  q.qname = "1.2.0.192.in-addr.arpa.";
+  q.qtype = 12;
+  const Response r = must(q.build());
+  ASSERT_EQ(r.answer.size(), 1U);
+  EXPECT_EQ(r.answer[0].name, "1.2.0.192.in-addr.arpa.");
+  EXPECT_EQ(r.answer[0].rdata_name, "www.hello.example.");
+  EXPECT_EQ(last_.size(), 12U + wiretest::name_wire(q.qname).size() + 4U + 2U + 10U +
+                              wiretest::name_wire("www.hello.example.").size());
+  // NODATA at the same name: the SOA's owner, the apex, points into the question.
+  q.qtype = 1;
+  const Response n = must(q.build());
+  ASSERT_EQ(n.authority.size(), 1U);
+  EXPECT_EQ(n.authority[0].name, "2.0.192.in-addr.arpa.");
+  EXPECT_EQ(n.authority[0].type, 6);
+}
+
 TEST_F(WireTest, RepeatedLabelsNeverCompressAgainstAHalfWrittenName) {
   // Regression: "0.0.0.0..." suffixes repeat; the labels of a name become compression
   // targets only after the whole name is written.
