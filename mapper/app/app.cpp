@@ -147,11 +147,12 @@ void App::reserve_zones(std::size_t count) {
   zone_index_.reserve(count);
 }
 
-App& App::route(Match match, Handler handler) {
+App& App::route(Match match, Handler handler, Existence existence) {
   if (!handler) {
     throw std::invalid_argument("route: empty handler");
   }
   routes_.push_back(Route{std::move(match), std::move(handler)});
+  all_report_existence_ = all_report_existence_ && existence == Existence::reported;
   return *this;
 }
 
@@ -263,8 +264,11 @@ void App::resolve(const Request& req, Answer& ans) const noexcept {
   }
 
   bool exists = req.qname == zone->apex || ans.exists() || other_types;
-  if (!exists && req.qtype != dns::rrtype::ANY) {
-    // Handlers filtered by type did not run; ask them as ANY to learn if the name exists.
+  // Handlers filtered by type (by their Match or inside) added nothing; ask them as ANY to
+  // learn if the name exists. Not needed when every handler reports existence itself and
+  // they ran: lookup() runs none for SOA.
+  const bool handlers_told = all_report_existence_ && req.qtype != dns::rrtype::SOA;
+  if (!exists && req.qtype != dns::rrtype::ANY && !handlers_told) {
     Request probe = req;
     probe.qtype = dns::rrtype::ANY;
     const Answer::Mark m = ans.mark();

@@ -100,8 +100,17 @@ class App {
   /// Room for `count` zones in all, so declaring many (a mapper's derived reverse zones)
   /// does not regrow the zone list and its index.
   void reserve_zones(std::size_t count);
+  /// How a handler treats names it knows.
+  enum class Existence : std::uint8_t {
+    /// It may add records for some qtypes only (the usual handler): when a name gets no
+    /// record, resolve() asks the handlers again as ANY to tell NODATA from NXDOMAIN.
+    by_records,
+    /// It calls Answer::set_exists() for every name it knows, whatever the qtype, so a name
+    /// it leaves without records and without set_exists() does not exist: no second ask.
+    reported,
+  };
   /// Appends a handler; handlers run in registration order.
-  App& route(Match match, Handler handler);
+  App& route(Match match, Handler handler, Existence existence = Existence::by_records);
 
   /// The zone with the longest apex at or above `name`, or nullptr.
   const Zone* find_zone(const dns::Name& name) const noexcept;
@@ -133,6 +142,7 @@ class App {
     Handler handler;
   };
   std::vector<Route> routes_;
+  bool all_report_existence_ = true;  // every route was added with Existence::reported
 };
 
 /// True when `r` answers a question of type `qtype` (same type, ANY, or a CNAME).

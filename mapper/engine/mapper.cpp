@@ -423,35 +423,39 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
     declare(z.name(), ZoneKind::reverse);
   }
   app.default_ttl = c.default_ttl;
-  app.route(app::Match(), [mapper](const app::Request& req, app::Answer& ans) {
-    const Synthesis s = mapper->synthesize(req.qname);
-    const bool any = req.qtype == dns::rrtype::ANY;
-    switch (s.status) {
-      case Synthesis::Status::failed:
-        // Never answer from synthesis alone when an override might say otherwise.
-        throw std::runtime_error("override store unreadable");
-      case Synthesis::Status::nxdomain:
-        break;
-      case Synthesis::Status::exists:
-        ans.set_exists();
-        break;
-      case Synthesis::Status::ptr:
-        ans.set_exists();
-        if (any || req.qtype == dns::rrtype::PTR) {
-          ans.ptr(s.target, s.ttl);
+  app.route(
+      app::Match(),
+      [mapper](const app::Request& req, app::Answer& ans) {
+        const Synthesis s = mapper->synthesize(req.qname);
+        const bool any = req.qtype == dns::rrtype::ANY;
+        switch (s.status) {
+          case Synthesis::Status::failed:
+            // Never answer from synthesis alone when an override might say otherwise.
+            throw std::runtime_error("override store unreadable");
+          case Synthesis::Status::nxdomain:
+            break;
+          case Synthesis::Status::exists:
+            ans.set_exists();
+            break;
+          case Synthesis::Status::ptr:
+            ans.set_exists();
+            if (any || req.qtype == dns::rrtype::PTR) {
+              ans.ptr(s.target, s.ttl);
+            }
+            break;
+          case Synthesis::Status::address: {
+            ans.set_exists();
+            const dns::RRType family_type = s.address.is_v4() ? dns::rrtype::A : dns::rrtype::AAAA;
+            if (any || req.qtype == family_type) {
+              ans.address(s.address, s.ttl);
+            }
+            break;
+          }
         }
-        break;
-      case Synthesis::Status::address: {
-        ans.set_exists();
-        const dns::RRType family_type = s.address.is_v4() ? dns::rrtype::A : dns::rrtype::AAAA;
-        if (any || req.qtype == family_type) {
-          ans.address(s.address, s.ttl);
-        }
-        break;
-      }
-    }
-    return app::Flow::final;
-  });
+        return app::Flow::final;
+      },
+      // Every name synthesize() knows is marked above, so NXDOMAIN needs no second ask.
+      app::App::Existence::reported);
 }
 
 std::vector<dns::Name> Mapper::reverse_zones() const {

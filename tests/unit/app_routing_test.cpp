@@ -91,6 +91,64 @@ TEST(Routing, NodataWhenOnlyOtherTypesExist) {
   EXPECT_EQ(a.answer[0], "WWW.z.example. 60 IN A 192.0.2.80");
 }
 
+TEST(Routing, HandlersThatReportExistenceAreNotAskedAgainAsAny) {
+  // A handler adding TXT only when asked for TXT (or ANY): by records, an A question at its
+  // name is NODATA through the second ask as ANY.
+  auto txt_only = [](int& calls) {
+    return [&calls](const Request& req, Answer& ans) {
+      ++calls;
+      if (req.qname == *dns::Name::from_text("t.z.example.") &&
+          (req.qtype == dns::rrtype::TXT || req.qtype == dns::rrtype::ANY)) {
+        ans.txt("t", 60);
+      }
+      return Flow::final;
+    };
+  };
+  int calls = 0;
+  App by_records;
+  by_records.zone("z.example.");
+  by_records.route(Match(), txt_only(calls));
+  EXPECT_EQ(query(by_records, "t.z.example.", "A").rcode, Rcode::noerror);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(query(by_records, "nx.z.example.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(calls, 4);
+
+  // The same handler declared as reporting existence is taken at its word (it did not call
+  // set_exists), and runs once; one that does report keeps NODATA.
+  int reported_calls = 0;
+  App reported;
+  reported.zone("z.example.");
+  reported.route(Match(), txt_only(reported_calls), App::Existence::reported);
+  EXPECT_EQ(query(reported, "t.z.example.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(reported_calls, 1);
+
+  App honest;
+  honest.zone("z.example.");
+  honest.route(
+      Match(),
+      [&](const Request& req, Answer& ans) {
+        ++reported_calls;
+        if (req.qname == *dns::Name::from_text("t.z.example.")) {
+          ans.set_exists();
+        }
+        return Flow::final;
+      },
+      App::Existence::reported);
+  EXPECT_EQ(query(honest, "t.z.example.", "A").rcode, Rcode::noerror);
+  EXPECT_EQ(query(honest, "nx.z.example.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(reported_calls, 3);
+  // No handler runs for an SOA question (the zone answers it), so below the apex the
+  // existence ask is still made.
+  EXPECT_EQ(query(honest, "t.z.example.", "SOA").rcode, Rcode::noerror);
+  EXPECT_EQ(query(honest, "nx.z.example.", "SOA").rcode, Rcode::nxdomain);
+  EXPECT_EQ(reported_calls, 5);
+
+  // One route by records among reporting ones: the second ask is back.
+  honest.route(Match().type("TXT"), txt_only(calls));
+  EXPECT_EQ(query(honest, "nx.z.example.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(reported_calls, 7);
+}
+
 TEST(Routing, EmptyNonTerminalIsNodata) {
   App app;
   app.zone("z.example.");
