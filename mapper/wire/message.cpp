@@ -155,8 +155,8 @@ class Compressor {
   static constexpr std::size_t kMaxEntries = 256;
 
   Compressor() noexcept {
-    first_.fill(kNoEntry);
-    last_.fill(kNoEntry);
+    head_.fill(kNoEntry);
+    tail_.fill(kNoEntry);
   }
 
   /// `name` is a whole uncompressed wire name (it ends with the root label).
@@ -259,10 +259,10 @@ class Compressor {
       const auto rest = static_cast<std::uint8_t>(first_len_ - starts[k]);
       const std::size_t b = rest % kBuckets;
       const auto i = static_cast<std::uint16_t>(n_++);
-      entries_[i] = Entry{at, rest, true, first_[b]};
-      first_[b] = i;
-      if (last_[b] == kNoEntry) {
-        last_[b] = i;
+      entries_[i] = Entry{at, rest, true, head_[b]};
+      head_[b] = i;
+      if (tail_[b] == kNoEntry) {
+        tail_[b] = i;
       }
     }
     first_len_ = 0;  // indexed: found through the chains from now on
@@ -274,18 +274,18 @@ class Compressor {
     const std::size_t b = rest % kBuckets;
     const auto i = static_cast<std::uint16_t>(n_++);
     entries_[i] = Entry{at, rest, flat, kNoEntry};
-    if (last_[b] == kNoEntry) {
-      first_[b] = i;
+    if (tail_[b] == kNoEntry) {
+      head_[b] = i;
     } else {
-      entries_[last_[b]].next = i;
+      entries_[tail_[b]].next = i;
     }
-    last_[b] = i;
+    tail_[b] = i;
   }
 
   std::size_t find(dns::WireWriter& w, const std::uint8_t* suffix,
                    std::uint8_t rest) const noexcept {
     const std::uint8_t* msg = w.data();
-    for (std::uint16_t i = first_[rest % kBuckets]; i != kNoEntry; i = entries_[i].next) {
+    for (std::uint16_t i = head_[rest % kBuckets]; i != kNoEntry; i = entries_[i].next) {
       const Entry& e = entries_[i];
       // A flat entry is plain bytes: the same length and bytes (any case) is the same name.
       if (e.rest == rest &&
@@ -323,8 +323,8 @@ class Compressor {
 
   // Only [0, n_) is used; not zeroed, as this is built for every response.
   std::array<Entry, kMaxEntries> entries_;
-  std::array<std::uint16_t, kBuckets> first_;
-  std::array<std::uint16_t, kBuckets> last_;
+  std::array<std::uint16_t, kBuckets> head_;  // per bucket: oldest entry
+  std::array<std::uint16_t, kBuckets> tail_;  // newest entry
   std::size_t n_ = 0;
   bool wrote_first_ = false;
   std::uint16_t first_at_ = 0;  // the first name (the question), while not indexed:
