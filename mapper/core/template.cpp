@@ -337,28 +337,9 @@ bool parse_v6_dashed(const char* s, std::size_t n, U128& out,
 }
 
 /// The run of zero groups the {ip} form of IPv6 writes as "--" (see write_ip_token): the
-/// longest run of at least 2 among groups 2..6, the leftmost on a tie. start = -1 if none.
-struct ZeroRun {
-  int start = -1;
-  std::size_t len = 0;
-};
-ZeroRun ip_zero_run(const std::array<std::uint16_t, 8>& g) noexcept {
-  ZeroRun best;
-  for (std::size_t i = 2; i <= 6;) {
-    if (g[i] != 0) {
-      ++i;
-      continue;
-    }
-    std::size_t j = i;
-    while (j <= 6 && g[j] == 0) {
-      ++j;
-    }
-    if (j - i >= 2 && j - i > best.len) {
-      best = ZeroRun{static_cast<int>(i), j - i};
-    }
-    i = j;
-  }
-  return best;
+/// longest run of at least 2 among groups 2..6, the leftmost on a tie.
+dns::ZeroGroups ip_zero_run(const std::array<std::uint16_t, 8>& g) noexcept {
+  return dns::longest_zero_groups(g, 2, 7);
 }
 
 std::array<std::uint16_t, 8> groups_of(U128 v) noexcept {
@@ -378,7 +359,7 @@ bool parse_v6_ip(const char* s, std::size_t n, U128& out) noexcept {
   if (!parse_v6_dashed(s, n, out, &spelling) || spelling.leading_zero) {
     return false;
   }
-  const ZeroRun run = ip_zero_run(groups_of(out));
+  const dns::ZeroGroups run = ip_zero_run(groups_of(out));
   return spelling.gap == run.start && spelling.gap_len == run.len;
 }
 
@@ -587,7 +568,7 @@ std::size_t write_ip_token(const dns::IpAddress& a, char* out) noexcept {
     return write_v4_dashed(static_cast<std::uint32_t>(v.lo), out);
   }
   const std::array<std::uint16_t, 8> g = groups_of(v);
-  const ZeroRun run = ip_zero_run(g);
+  const dns::ZeroGroups run = ip_zero_run(g);
   const std::size_t best_start = run.start < 0 ? 8 : static_cast<std::size_t>(run.start);
   std::size_t n = 0;
   bool need_dash = false;
@@ -602,12 +583,7 @@ std::size_t write_ip_token(const dns::IpAddress& a, char* out) noexcept {
     if (need_dash) {
       out[n++] = '-';
     }
-    static constexpr char kHex[] = "0123456789abcdef";
-    const unsigned group = g[i];
-    const unsigned digits = group >= 0x1000 ? 4 : group >= 0x100 ? 3 : group >= 0x10 ? 2 : 1;
-    for (unsigned d = digits; d-- > 0;) {
-      out[n++] = kHex[(group >> (4 * d)) & 0xFU];
-    }
+    n += dns::write_hex_group(out + n, g[i]);
     need_dash = true;
   }
   return n;

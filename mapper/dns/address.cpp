@@ -75,47 +75,18 @@ std::size_t put_dotted_quad(char* p, const std::uint8_t* b) noexcept {
   return n;
 }
 
-std::size_t put_hex_group(char* p, unsigned v) noexcept {
-  constexpr char kHex[] = "0123456789abcdef";
-  std::size_t n = 0;
-  for (int shift = 12; shift >= 0; shift -= 4) {
-    const unsigned nibble = (v >> shift) & 0xFU;
-    if (nibble != 0 || n != 0 || shift == 0) {
-      p[n++] = kHex[nibble];
-    }
-  }
-  return n;
-}
-
 /// The text glibc's inet_ntop(AF_INET6) gives, byte for byte (tests compare the two): the
 /// first longest run of two or more zero groups becomes "::", groups in lower-case hex
 /// without leading zeros, and the last 32 bits as a dotted quad after six zero groups
 /// ("::1.2.3.4") or five and ffff ("::ffff:1.2.3.4").
 std::size_t put_v6(char* p, const std::uint8_t* b) noexcept {
-  unsigned words[8];
+  std::array<std::uint16_t, 8> words;
   for (std::size_t i = 0; i < 8; ++i) {
-    words[i] = (unsigned{b[2 * i]} << 8) | b[2 * i + 1];
+    words[i] = static_cast<std::uint16_t>((unsigned{b[2 * i]} << 8) | b[2 * i + 1]);
   }
-  int best = -1;
-  int best_len = 0;
-  for (int i = 0; i < 8;) {
-    if (words[i] != 0) {
-      ++i;
-      continue;
-    }
-    int j = i;
-    while (j < 8 && words[j] == 0) {
-      ++j;
-    }
-    if (j - i > best_len) {
-      best = i;
-      best_len = j - i;
-    }
-    i = j;
-  }
-  if (best_len < 2) {
-    best = -1;
-  }
+  const ZeroGroups run = longest_zero_groups(words, 0, 8);
+  const int best = run.start;
+  const int best_len = static_cast<int>(run.len);
   std::size_t n = 0;
   for (int i = 0; i < 8; ++i) {
     if (best >= 0 && i >= best && i < best + best_len) {
@@ -130,7 +101,7 @@ std::size_t put_v6(char* p, const std::uint8_t* b) noexcept {
     if (i == 6 && best == 0 && (best_len == 6 || (best_len == 5 && words[5] == 0xFFFFU))) {
       return n + put_dotted_quad(p + n, b + 12);
     }
-    n += put_hex_group(p + n, words[i]);
+    n += write_hex_group(p + n, words[static_cast<std::size_t>(i)]);
   }
   if (best >= 0 && best + best_len == 8) {
     p[n++] = ':';
@@ -139,6 +110,35 @@ std::size_t put_v6(char* p, const std::uint8_t* b) noexcept {
 }
 
 }  // namespace
+
+ZeroGroups longest_zero_groups(const std::array<std::uint16_t, 8>& groups, std::size_t from,
+                               std::size_t to) noexcept {
+  ZeroGroups best;
+  for (std::size_t i = from; i < to;) {
+    if (groups[i] != 0) {
+      ++i;
+      continue;
+    }
+    std::size_t j = i;
+    while (j < to && groups[j] == 0) {
+      ++j;
+    }
+    if (j - i >= 2 && j - i > best.len) {
+      best = ZeroGroups{static_cast<int>(i), j - i};
+    }
+    i = j;
+  }
+  return best;
+}
+
+std::size_t write_hex_group(char* out, unsigned group) noexcept {
+  constexpr char kHex[] = "0123456789abcdef";
+  const unsigned digits = group >= 0x1000 ? 4 : group >= 0x100 ? 3 : group >= 0x10 ? 2 : 1;
+  for (unsigned d = digits; d-- > 0;) {
+    *out++ = kHex[(group >> (4 * d)) & 0xFU];
+  }
+  return digits;
+}
 
 Result<IpAddress> IpAddress::parse(std::string_view text) noexcept {
   if (const auto pct = text.find('%'); pct != std::string_view::npos) {

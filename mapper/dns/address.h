@@ -133,6 +133,18 @@ class IpAddress {
   Family family_ = Family::v4;
 };
 
+/// Pieces of IPv6 text forms, shared by IpAddress (RFC 5952 as glibc writes it) and the
+/// mapper's {ip} token (Knot's reverse-short form).
+struct ZeroGroups {
+  int start = -1;       // first group of the run, -1 if none
+  std::size_t len = 0;  // groups in it
+};
+/// The longest run of at least 2 zero groups within groups [from, to), the leftmost on a tie.
+ZeroGroups longest_zero_groups(const std::array<std::uint16_t, 8>& groups, std::size_t from,
+                               std::size_t to) noexcept;
+/// `group` in lower-case hex without leading zeros ("0" for zero); returns the length (1..4).
+std::size_t write_hex_group(char* out, unsigned group) noexcept;
+
 /// A CIDR prefix. `parse` is strict: host bits beyond the length are an error.
 struct Prefix {
   IpAddress address;
