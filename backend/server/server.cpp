@@ -513,12 +513,6 @@ void Server::Impl::send_udp(UdpWorker& w, int fd, unsigned count) {
   }
 }
 
-// Port 0 means "any free port", but binding port 0 with SO_REUSEPORT set is not safe: the
-// kernel's pick then skips only ports it cannot share, so it may return a port that another
-// SO_REUSEPORT socket of the same user already holds (another server of ours, started at the
-// same moment), and the two would silently split that port's datagrams. So the port is
-// chosen by binding plain sockets (UDP, and TCP when on), which the kernel gives a port no
-// socket holds, and only then bound for real.
 /// Binds the UDP sockets of workers [first, last) and, with TCP on, an acceptor to `port`;
 /// returns the port. Port 0: the first UDP socket is bound without SO_REUSEPORT, so the
 /// kernel hands it a port nobody else holds (a SO_REUSEPORT bind to port 0 may be given a
