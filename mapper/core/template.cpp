@@ -144,14 +144,7 @@ std::size_t write_dec128(U128 v, char* out) noexcept {
 }
 
 std::size_t write_v4_dashed(std::uint32_t v, char* out) noexcept {
-  std::size_t n = 0;
-  for (int i = 3; i >= 0; --i) {
-    n += write_dec((v >> (8 * i)) & 0xFFU, out + n);
-    if (i != 0) {
-      out[n++] = '-';
-    }
-  }
-  return n;
+  return dns::write_v4_text(out, v, '-');
 }
 
 std::size_t write_v6_full(U128 v, char* out) noexcept {

@@ -65,14 +65,10 @@ std::size_t put_decimal_octet(char* p, unsigned v) noexcept {
 }
 
 std::size_t put_dotted_quad(char* p, const std::uint8_t* b) noexcept {
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < 4; ++i) {
-    if (i != 0) {
-      p[n++] = '.';
-    }
-    n += put_decimal_octet(p + n, b[i]);
-  }
-  return n;
+  return write_v4_text(
+      p,
+      (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3],
+      '.');
 }
 
 /// The text glibc's inet_ntop(AF_INET6) gives, byte for byte (tests compare the two): the
@@ -129,6 +125,17 @@ ZeroGroups longest_zero_groups(const std::array<std::uint16_t, 8>& groups, std::
     i = j;
   }
   return best;
+}
+
+std::size_t write_v4_text(char* out, std::uint32_t host_order, char separator) noexcept {
+  std::size_t n = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    if (shift != 24) {
+      out[n++] = separator;
+    }
+    n += put_decimal_octet(out + n, (host_order >> shift) & 0xFFU);
+  }
+  return n;
 }
 
 std::size_t write_hex_group(char* out, unsigned group) noexcept {

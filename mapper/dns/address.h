@@ -133,8 +133,8 @@ class IpAddress {
   Family family_ = Family::v4;
 };
 
-/// Pieces of IPv6 text forms, shared by IpAddress (RFC 5952 as glibc writes it) and the
-/// mapper's {ip} token (Knot's reverse-short form).
+/// Pieces of address text forms, shared by IpAddress (RFC 5952 as glibc writes it) and the
+/// mapper's {ip} token (Knot's reverse-short form, 10-1-2-3 for IPv4).
 struct ZeroGroups {
   int start = -1;       // first group of the run, -1 if none
   std::size_t len = 0;  // groups in it
@@ -144,6 +144,9 @@ ZeroGroups longest_zero_groups(const std::array<std::uint16_t, 8>& groups, std::
                                std::size_t to) noexcept;
 /// `group` in lower-case hex without leading zeros ("0" for zero); returns the length (1..4).
 std::size_t write_hex_group(char* out, unsigned group) noexcept;
+/// IPv4 `host_order` as four decimal octets joined by `separator` ('.', or '-' for the
+/// mapper's {ip} token); returns the length (7..15).
+std::size_t write_v4_text(char* out, std::uint32_t host_order, char separator) noexcept;
 
 /// A CIDR prefix. `parse` is strict: host bits beyond the length are an error.
 struct Prefix {
