@@ -857,8 +857,9 @@ LoadResult load_file(const std::string& path, const LoadOptions& options) {
   in.seekg(0, std::ios::end);
   if (const std::streamoff size = in.tellg(); size > 0) {
     text.reserve(static_cast<std::size_t>(size));  // a hint: a pipe has no size
+    in.seekg(0, std::ios::beg);
   }
-  in.seekg(0, std::ios::beg);
+  in.clear();  // a pipe cannot seek: the failed seek must not end the reading below
   std::array<char, 1 << 16> chunk;
   while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
     text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));

@@ -2,6 +2,7 @@
 #include "mapper/config/config.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -35,6 +36,26 @@ TEST(Config, ExampleInConfLoads) {
   EXPECT_TRUE(r.config.store.present);
   EXPECT_EQ(r.config.store.map_size, 1ULL << 30);
   EXPECT_EQ(r.config.listen.size(), 2U);
+}
+
+// A file that cannot seek (a pipe: /dev/stdin, <(...)) is read whole like any other.
+TEST(Config, LoadsFromAPipe) {
+  const std::string text =
+      kHead +
+      "zones: [ { name: pool.example.net. } ]\n"
+      "prefixes:\n"
+      "  - { prefix: 10.0.0.0/8, name: \"ip-{a}-{b}-{c}-{d}.pool.example.net.\" }\n";
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  ASSERT_EQ(::write(fds[1], text.data(), text.size()), static_cast<ssize_t>(text.size()));
+  ::close(fds[1]);
+  auto r = load_file("/dev/fd/" + std::to_string(fds[0]));
+  ::close(fds[0]);
+  for (const auto& e : r.errors) {
+    ADD_FAILURE() << e.to_string();
+  }
+  ASSERT_EQ(r.config.prefixes.size(), 1U);
+  EXPECT_EQ(r.config.prefixes[0].prefix.to_string(), "10.0.0.0/8");
 }
 
 TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
