@@ -75,12 +75,10 @@ struct Apex {
   std::size_t leaf_labels = 0;  // reverse: labels of a full-depth name; 0 = forward
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
+void to_lower(std::string& s) {
+  for (char& c : s) {
     c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
   }
-  return out;
 }
 
 class Canned {
@@ -122,7 +120,7 @@ class Canned {
       if (!ends_with_label(qname, a.name) || qtype == "SOA") {
         continue;
       }
-      if (qname.starts_with("*.") || (!nxdomain_.empty() && nxdomain_.count(lower(qname)) != 0)) {
+      if (qname.starts_with("*.") || is_nxdomain(qname)) {
         break;
       }
       if (a.leaf_labels != 0) {
@@ -154,8 +152,18 @@ class Canned {
     out += '\n';
   }
 
+  bool is_nxdomain(std::string_view qname) const {
+    if (nxdomain_.empty()) {
+      return false;
+    }
+    key_.assign(qname);  // reused: no allocation per line once it is long enough
+    to_lower(key_);
+    return nxdomain_.count(key_) != 0;
+  }
+
   std::vector<Apex> apexes_;
   std::unordered_set<std::string> nxdomain_;  // lower case, no trailing dot
+  mutable std::string key_;
 };
 
 /// Reads request lines and writes `reply(line, out)` for each, one write per read.
@@ -206,7 +214,8 @@ int main(int argc, char** argv) {
       }
       for (std::string line; std::getline(in, line);) {
         if (!line.empty()) {
-          nxdomain.insert(lower(line));
+          to_lower(line);
+          nxdomain.insert(std::move(line));
         }
       }
       continue;
