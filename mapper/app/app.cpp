@@ -129,8 +129,11 @@ Zone& App::add_zone(Zone zone) {
   const std::uint64_t h = dns::suffix_hash(zone.apex);
   Zone* same = nullptr;
   zone_index_.find(h, [&](std::uint32_t k) {
-    same = zones_[k].apex == zone.apex ? &zones_[k] : nullptr;
-    return same != nullptr;
+    if (!(zones_[k].apex == zone.apex)) {
+      return false;
+    }
+    same = &zones_[k];
+    return true;
   });
   if (same != nullptr) {
     *same = std::move(zone);
@@ -165,12 +168,15 @@ const Zone* App::find_zone(const dns::Name& name) const noexcept {
   dns::suffix_hashes(name, hashes, labels);
   const Zone* found = nullptr;
   for (std::size_t k = labels + 1; k-- > 0;) {
-    const bool hit = zone_index_.find(hashes[k], [&](std::uint32_t i) {
+    zone_index_.find(hashes[k], [&](std::uint32_t i) {
       const Zone& z = zones_[i];
+      if (z.apex.label_count() != k || !name.is_subdomain_of(z.apex)) {
+        return false;  // a hash collision
+      }
       found = &z;
-      return z.apex.label_count() == k && name.is_subdomain_of(z.apex);
+      return true;
     });
-    if (hit) {
+    if (found != nullptr) {
       return found;
     }
   }
