@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstring>
 
@@ -37,6 +38,13 @@ constexpr std::array<std::uint8_t, 256> kHexDigit = [] {
                ? static_cast<std::uint8_t>(hex_value(static_cast<char>(c)))
                : kNotHex;
   }
+  return t;
+}();
+/// kHexDigit with '-' as kDash: the characters of dashed IPv6 text.
+constexpr std::uint8_t kDash = 16;
+constexpr std::array<std::uint8_t, 256> kV6Char = [] {
+  std::array<std::uint8_t, 256> t = kHexDigit;
+  t['-'] = kDash;
   return t;
 }();
 
@@ -238,73 +246,71 @@ bool parse_v4_dashed(const char* s, std::size_t n, U128& out) noexcept {
 
 /// How a dashed IPv6 text was spelled, for the canonical check of {ip}.
 struct V6Spelling {
-  bool leading_zero = false;  // a group such as "0db8" or "00"
-  int gap = -1;               // first group "--" stands for, -1 without "--"
-  std::size_t gap_len = 0;    // groups it stands for
+  std::array<std::uint16_t, 8> groups{};  // all eight, those "--" stands for included
+  bool leading_zero = false;              // a group such as "0db8" or "00"
+  int gap = -1;                           // first group "--" stands for, -1 without "--"
+  std::size_t gap_len = 0;                // groups it stands for
 };
 
-/// Dash-separated hex groups with at most one "--" standing for missing zero groups. Accepts
-/// more than the canonical form; `spelling` tells how it was written.
-bool parse_v6_dashed(const char* s, std::size_t n, U128& out,
-                     V6Spelling* spelling = nullptr) noexcept {
+/// Dash-separated hex groups with at most one "--" standing for missing zero groups, read
+/// from the start of s[0, left) up to the first byte that is neither a hex digit nor '-'.
+/// Returns the length of that run, or 0 when the run is not such a text. Accepts more than
+/// the canonical form; `spelling` tells how it was written.
+std::size_t parse_v6_run(const char* s, std::size_t left, U128& out,
+                         V6Spelling* spelling = nullptr) noexcept {
+  const auto kind = [&](std::size_t k) -> std::uint8_t {
+    return k < left ? kV6Char[static_cast<unsigned char>(s[k])] : kNotHex;
+  };
   std::array<std::uint16_t, 8> groups{};
   std::size_t count = 0;
   int gap = -1;  // index in groups where "--" was
   bool leading_zero = false;
   std::size_t i = 0;
-  if (n >= 2 && s[0] == '-' && s[1] == '-') {
+  if (kind(0) == kDash && kind(1) == kDash) {
     gap = 0;
     i = 2;
-    if (i == n) {
-      return false;
-    }
   }
-  while (i < n) {
-    std::size_t j = i;
+  std::size_t j = i;
+  for (;;) {
     std::uint32_t g = 0;
-    for (; j < n && j - i < 5; ++j) {
-      const std::uint8_t d = kHexDigit[static_cast<unsigned char>(s[j])];
-      if (d == kNotHex) {
-        break;
-      }
+    for (std::uint8_t d = kind(j); d < kDash && j - i < 5; d = kind(++j)) {
       g = (g << 4) | d;
     }
     if (j == i || j - i > 4 || count == 8) {
-      return false;
+      return 0;  // an empty or 5-digit group, a ninth group
     }
     leading_zero = leading_zero || (s[i] == '0' && j - i > 1);
     groups[count++] = static_cast<std::uint16_t>(g);
-    if (j == n) {
+    if (kind(j) != kDash) {
       break;
     }
-    if (s[j] != '-') {
-      return false;
-    }
     ++j;
-    if (j < n && s[j] == '-') {
+    if (kind(j) == kDash) {
       if (gap >= 0) {
-        return false;
+        return 0;
       }
       gap = static_cast<int>(count);
       ++j;
-    }
-    if (j == n) {
-      if (gap != static_cast<int>(count)) {
-        return false;  // trailing single '-'
+      if (kind(j) == kNotHex) {
+        break;  // ends in "--"
       }
-      break;
+    } else if (kind(j) == kNotHex) {
+      return 0;  // a trailing single '-'
     }
     i = j;
+  }
+  if (kind(j) != kNotHex) {
+    return 0;  // a hex digit or '-' right after a full group ("1-2-3-4-5-6-7-8-9")
   }
   std::array<std::uint16_t, 8> full{};
   if (gap < 0) {
     if (count != 8) {
-      return false;
+      return 0;
     }
     full = groups;
   } else {
     if (count > 7) {
-      return false;
+      return 0;
     }
     const std::size_t g0 = static_cast<std::size_t>(gap);
     const std::size_t tail = count - g0;
@@ -322,11 +328,17 @@ bool parse_v6_dashed(const char* s, std::size_t n, U128& out,
   }
   out = v;
   if (spelling != nullptr) {
+    spelling->groups = full;
     spelling->leading_zero = leading_zero;
     spelling->gap = gap;
     spelling->gap_len = gap < 0 ? 0 : 8 - count;
   }
-  return true;
+  return j;
+}
+
+/// parse_v6_run over exactly s[0, n).
+bool parse_v6_dashed(const char* s, std::size_t n, U128& out) noexcept {
+  return parse_v6_run(s, n, out) == n;
 }
 
 /// The run of zero groups the {ip} form of IPv6 writes as "--" (see write_ip_token): the
@@ -344,16 +356,18 @@ std::array<std::uint16_t, 8> groups_of(U128 v) noexcept {
   return g;
 }
 
-/// {ip} of IPv6 read back in its canonical spelling only, checked on the parsed groups
-/// instead of rendering the address again and comparing: no leading zeros (lower case is
-/// the character set's), and "--" exactly where write_ip_token puts it, or nowhere.
-bool parse_v6_ip(const char* s, std::size_t n, U128& out) noexcept {
+/// {ip} of IPv6 read back from the start of s[0, left) in its canonical spelling only,
+/// checked on the parsed groups instead of rendering the address again and comparing: no
+/// leading zeros (lower case is the character set's), and "--" exactly where write_ip_token
+/// puts it, or nowhere. Returns the length read, 0 when it is not such a text.
+std::size_t parse_v6_ip(const char* s, std::size_t left, U128& out) noexcept {
   V6Spelling spelling;
-  if (!parse_v6_dashed(s, n, out, &spelling) || spelling.leading_zero) {
-    return false;
+  const std::size_t n = parse_v6_run(s, left, out, &spelling);
+  if (n == 0 || spelling.leading_zero) {
+    return 0;
   }
-  const dns::ZeroGroups run = ip_zero_run(groups_of(out));
-  return spelling.gap == run.start && spelling.gap_len == run.len;
+  const dns::ZeroGroups run = ip_zero_run(spelling.groups);
+  return spelling.gap == run.start && spelling.gap_len == run.len ? n : 0;
 }
 
 /// Loose parse of a token's text into an address value (only the token's bits matter).
@@ -437,41 +451,86 @@ Width token_width(TokenKind k, Family f, const dns::Prefix& p) noexcept {
   return {};
 }
 
-/// Byte -> its lower case when it may appear in a hostname ([A-Za-z0-9-]), else 0.
-constexpr std::array<char, 256> kHostLower = [] {
-  std::array<char, 256> t{};
-  for (unsigned c = 0; c < 256; ++c) {
-    const char l = lower(static_cast<char>(c));
-    t[c] = is_host_char(l) ? l : '\0';
-  }
-  return t;
-}();
-
-/// Lower-cased presentation text of `name` with the trailing dot, or 0 when a label holds a
-/// byte outside [A-Za-z0-9-] (no template can produce it). `out` needs Template::kMaxText.
-std::size_t lower_text(const dns::Name& name, char* out) noexcept {
-  const std::uint8_t* wire = name.wire().data();
-  if (name.wire_len() - 1 > Template::kMaxText) {
-    return 0;
-  }
-  std::size_t n = 0;
-  bool bad = false;  // checked once at the end: no branch per character
-  for (std::size_t i = 0; i < name.label_count(); ++i) {
-    const std::uint8_t* l = wire + name.label_offset(i);
-    for (std::size_t k = 1; k <= l[0]; ++k) {
-      const char c = kHostLower[l[k]];
-      bad |= c == '\0';
-      out[n++] = c;
-    }
-    out[n++] = '.';
-  }
-  return bad ? 0 : n;
-}
-
 std::uint64_t load8(const char* p) noexcept {
   std::uint64_t v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+// Eight characters at a time (SWAR). Every byte of x must be below 0x80 for these to hold:
+// adding to a byte below 0x80 a constant below 0x80 never carries into the next byte.
+constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
+/// The high bit of each byte of x that lies in [lo, hi].
+constexpr std::uint64_t bytes_in(std::uint64_t x, unsigned lo, unsigned hi) noexcept {
+  const std::uint64_t at_least_lo = x + kOnes * (0x80U - lo);
+  const std::uint64_t above_hi = x + kOnes * (0x7FU - hi);
+  return at_least_lo & ~above_hi & kHighBits;
+}
+
+/// The high bit of byte `i` (in memory order) of a loaded word.
+constexpr std::uint64_t high_bit_of_byte(std::size_t i) noexcept {
+  return std::uint64_t{0x80} << (std::endian::native == std::endian::little ? 8 * i : 56 - 8 * i);
+}
+
+/// The last `n` (1..7) bytes of the 8 at p, first in memory order, then `fill` bytes.
+std::uint64_t load_tail(const std::uint8_t* p, std::size_t n, char fill) noexcept {
+  std::uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  const unsigned keep = 8 * static_cast<unsigned>(n);
+  const std::uint64_t filler = kOnes * static_cast<unsigned char>(fill);
+  if constexpr (std::endian::native == std::endian::little) {
+    return (w >> (64 - keep)) | (filler << keep);
+  } else {
+    return (w << (64 - keep)) | (filler >> keep);
+  }
+}
+
+/// Lower-cased presentation text of the first `labels` labels of `name`, each with its dot,
+/// or 0 when one holds a byte outside [A-Za-z0-9-] (no template can produce it). `out` needs
+/// Template::kMaxText + 8 bytes: the text is lower-cased and checked eight bytes at a time,
+/// written past its end.
+std::size_t lower_text(const dns::Name& name, std::size_t labels, char* out) noexcept {
+  // The text is the wire minus its first byte, up to the length byte after the last label.
+  const std::size_t len =
+      labels < name.label_count() ? name.label_offset(labels) : name.wire_len() - 1;
+  if (labels == 0 || len > Template::kMaxText) {
+    return 0;
+  }
+  // Words are read straight from the wire and their length bytes turned into dots in the
+  // register: a copy first would compile to `rep movs` (its start-up costs more than this
+  // whole loop), and patching bytes in memory would stall the word loads that follow.
+  const std::uint8_t* wire = name.wire().data() + 1;
+  std::size_t l = 1;  // the next label whose length byte becomes a dot
+  std::uint64_t bad = 0;
+  for (std::size_t i = 0; i < len; i += 8) {
+    std::uint64_t x = 0;
+    if (i + 8 <= len) {
+      std::memcpy(&x, wire + i, sizeof x);
+    } else if (len >= 8) {
+      x = load_tail(wire + len - 8, len - i, 'a');
+    } else {
+      char few[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};  // a valid filler
+      std::memcpy(few, wire, len);
+      std::memcpy(&x, few, sizeof x);
+    }
+    std::uint64_t dots = 0;
+    for (; l <= labels; ++l) {
+      const std::size_t p = l < labels ? name.label_offset(l) - 1 : len - 1;
+      if (p >= i + 8) {
+        break;
+      }
+      dots |= high_bit_of_byte(p - i);
+    }
+    const std::uint64_t y = x | (bytes_in(x, 'A', 'Z') >> 2);  // 0x80 >> 2 is 'a' - 'A'
+    const std::uint64_t host =
+        bytes_in(y, 'a', 'z') | bytes_in(y, '0', '9') | bytes_in(y, '-', '-');
+    bad |= (x | ~host) & kHighBits & ~dots;
+    const std::uint64_t dot_bytes = (dots >> 7) * 0xFF;
+    const std::uint64_t text = (y & ~dot_bytes) | (dot_bytes & (kOnes * '.'));
+    std::memcpy(out + i, &text, sizeof text);
+  }
+  return bad == 0 ? len : 0;
 }
 
 bool bytes_equal(const char* a, const char* b, std::size_t n) noexcept {
@@ -952,7 +1011,7 @@ bool Template::render(const dns::IpAddress& addr, dns::Name& out) const noexcept
       [&](char* text, std::size_t cap) { return render(addr, text, std::min(cap, kMaxText)); });
 }
 
-bool Template::parse_text(std::string_view s, dns::IpAddress& out,
+bool Template::parse_text(std::string_view s, std::size_t known_tail, dns::IpAddress& out,
                           bool check_prefix) const noexcept {
   const Family f = prefix_.family();
   U128 value;
@@ -961,46 +1020,48 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
   for (const Piece& p : pieces_) {
     const std::size_t left = s.size() - pos;
     if (!p.token) {
-      if (p.length > left || !bytes_equal(s.data() + pos, text_.data() + p.offset, p.length)) {
+      const std::size_t length = &p == &pieces_.back() ? p.length - known_tail : p.length;
+      if (length > left || !bytes_equal(s.data() + pos, text_.data() + p.offset, length)) {
         return false;
       }
-      pos += p.length;
+      pos += length;
       continue;
     }
     std::size_t n = 0;
-    if (is_fixed_width(p.kind, f)) {
-      n = token_width(p.kind, f, prefix_).max;
-      if (n > left) {
-        return false;
-      }
-    } else {
-      const Charset& cs = charset(p.kind, f);
-      while (n < left && n <= 39 && cs.has[static_cast<unsigned char>(s[pos + n])]) {
-        ++n;
-      }
-    }
     U128 v;
-    if (n == 0 || n > 39) {
-      return false;
-    }
-    // Canonical spelling only: the token must re-render to exactly what was read. Decimal
-    // octets (alone or dashed) parsed fine, so for them that is just "no leading zero"; {ip}
-    // of IPv6 checks its groups and "--" as it parses.
+    // Canonical spelling only: the token must re-render to exactly what was read. {ip} of
+    // IPv6 finds its own end and checks its groups and "--" as it parses. Decimal octets
+    // (alone or dashed) parsed fine, so for them that is just "no leading zero".
     if (p.kind == TokenKind::ip && f == Family::v6) {
-      if (!parse_v6_ip(s.data() + pos, n, v)) {
-        return false;
-      }
-    } else if (!parse_token(p.kind, f, prefix_, s.data() + pos, n, v)) {
-      return false;
-    } else if (is_decimal_octets(p.kind, f)) {
-      if (has_leading_zero(s.data() + pos, n)) {
+      n = parse_v6_ip(s.data() + pos, left, v);
+      if (n == 0) {
         return false;
       }
     } else {
-      char tmp[40];
-      const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
-      if (len != n || !bytes_equal(tmp, s.data() + pos, n)) {
+      if (is_fixed_width(p.kind, f)) {
+        n = token_width(p.kind, f, prefix_).max;
+        if (n > left) {
+          return false;
+        }
+      } else {
+        const Charset& cs = charset(p.kind, f);
+        while (n < left && n <= 39 && cs.has[static_cast<unsigned char>(s[pos + n])]) {
+          ++n;
+        }
+      }
+      if (n == 0 || n > 39 || !parse_token(p.kind, f, prefix_, s.data() + pos, n, v)) {
         return false;
+      }
+      if (is_decimal_octets(p.kind, f)) {
+        if (has_leading_zero(s.data() + pos, n)) {
+          return false;
+        }
+      } else {
+        char tmp[40];
+        const std::size_t len = render_token(p.kind, f, prefix_, v, tmp);
+        if (len != n || !bytes_equal(tmp, s.data() + pos, n)) {
+          return false;
+        }
       }
     }
     const U128 m = token_mask(p.kind, f);
@@ -1015,36 +1076,47 @@ bool Template::parse_text(std::string_view s, dns::IpAddress& out,
     return false;
   }
   value = (value & known) | (U128::of(prefix_.address) & ~known);
-  const dns::IpAddress a = value.to_address(f);
-  if (check_prefix && !prefix_.contains(a)) {
-    return false;
+  if (f == Family::v4) {
+    out.set_v4(static_cast<std::uint32_t>(value.lo));
+  } else {
+    out.set_v6(value.hi, value.lo);
   }
-  out = a;
-  return true;
+  return !check_prefix || prefix_.contains(out);
 }
 
-std::optional<dns::IpAddress> Template::parse_name(const dns::Name& name,
-                                                   bool check_prefix) const noexcept {
+std::optional<dns::IpAddress> Template::parse_name(const dns::Name& name, bool check_prefix,
+                                                   Suffix suffix) const noexcept {
   if (pieces_.empty() || name.label_count() != label_count_) {
     return std::nullopt;
   }
-  char buf[kMaxText];
-  const std::size_t n = lower_text(name, buf);
-  dns::IpAddress a;
-  // parse_text accepts each token only in its canonical spelling and every literal exactly,
-  // so a successful parse is render(parse(name)) == name without rendering again.
-  if (n == 0 || !parse_text(std::string_view(buf, n), a, check_prefix)) {
-    return std::nullopt;
+  // Below a suffix the caller has checked, only the labels before it are read: the text of
+  // the suffix ends the last literal piece (its labels are after the last token).
+  std::size_t labels = label_count_;
+  std::size_t known_tail = 0;
+  if (suffix == Suffix::checked) {
+    labels -= this->suffix().label_count();
+    known_tail = this->suffix().wire_len() - 1;
   }
-  return a;
+  char buf[kMaxText + 8];
+  const std::size_t n = lower_text(name, labels, buf);
+  // parse_text accepts each token only in its canonical spelling and every literal exactly,
+  // so a successful parse is render(parse(name)) == name without rendering again. It fills
+  // the result in place (one named result: no copy of the address).
+  std::optional<dns::IpAddress> result(std::in_place);
+  if (n == 0 || !parse_text(std::string_view(buf, n), known_tail, *result, check_prefix)) {
+    result.reset();
+  }
+  return result;
 }
 
-std::optional<dns::IpAddress> Template::matches(const dns::Name& name) const noexcept {
-  return parse_name(name, /*check_prefix=*/true);
+std::optional<dns::IpAddress> Template::matches(const dns::Name& name,
+                                                Suffix suffix) const noexcept {
+  return parse_name(name, /*check_prefix=*/true, suffix);
 }
 
-std::optional<dns::IpAddress> Template::matches_any_prefix(const dns::Name& name) const noexcept {
-  return parse_name(name, /*check_prefix=*/false);
+std::optional<dns::IpAddress> Template::matches_any_prefix(const dns::Name& name,
+                                                           Suffix suffix) const noexcept {
+  return parse_name(name, /*check_prefix=*/false, suffix);
 }
 
 }  // namespace amap::mapper

@@ -75,7 +75,12 @@ class Template {
   /// (render(address) equals `name`, case-insensitively). Literals compare case-insensitively;
   /// token values must be in range, consistent with each other (a token used twice), and the
   /// address must lie inside the prefix. Total on any input.
-  std::optional<dns::IpAddress> matches(const dns::Name& name) const noexcept;
+  ///
+  /// Suffix::checked: the caller has already found `name` below suffix() (case-insensitively,
+  /// as dns::Name::is_subdomain_of does), so those labels are not read again.
+  enum class Suffix : bool { unchecked, checked };
+  std::optional<dns::IpAddress> matches(const dns::Name& name,
+                                        Suffix suffix = Suffix::unchecked) const noexcept;
 
   /// True when the tokens alone give every address bit (no {offset}, no bits taken from the
   /// prefix): the same text then parses to the same address whatever prefix it was compiled
@@ -83,7 +88,8 @@ class Template {
   bool self_contained() const noexcept { return self_contained_; }
   /// matches() without the check that the address lies inside this template's prefix; only
   /// meaningful when self_contained().
-  std::optional<dns::IpAddress> matches_any_prefix(const dns::Name& name) const noexcept;
+  std::optional<dns::IpAddress> matches_any_prefix(
+      const dns::Name& name, Suffix suffix = Suffix::unchecked) const noexcept;
 
   const dns::Prefix& prefix() const noexcept { return prefix_; }
   /// The template as compiled (literals lower-cased).
@@ -106,9 +112,12 @@ class Template {
     std::uint16_t length = 0;  // literal length
   };
 
-  std::optional<dns::IpAddress> parse_name(const dns::Name& name, bool check_prefix) const noexcept;
-  bool parse_text(std::string_view lower, dns::IpAddress& out,
-                  bool check_prefix = true) const noexcept;
+  std::optional<dns::IpAddress> parse_name(const dns::Name& name, bool check_prefix,
+                                           Suffix suffix) const noexcept;
+  /// `lower` is the lower-cased text of the name but its last `known_tail` characters, which
+  /// end the last literal piece and are known to match.
+  bool parse_text(std::string_view lower, std::size_t known_tail, dns::IpAddress& out,
+                  bool check_prefix) const noexcept;
   std::string validate(unsigned samples) const;
 
   std::string text_;

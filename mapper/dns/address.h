@@ -3,6 +3,7 @@
 // IPv4/IPv6 addresses and prefixes as plain values: 16 bytes plus a family, no allocation.
 
 #include <array>
+#include <bit>
 #include <compare>
 #include <cstddef>
 #include <cstdint>
@@ -23,11 +24,7 @@ class IpAddress {
   constexpr IpAddress() noexcept = default;
   static constexpr IpAddress v4(std::uint32_t host_order) noexcept {
     IpAddress a;
-    a.family_ = Family::v4;
-    a.bytes_[0] = static_cast<std::uint8_t>(host_order >> 24);
-    a.bytes_[1] = static_cast<std::uint8_t>(host_order >> 16);
-    a.bytes_[2] = static_cast<std::uint8_t>(host_order >> 8);
-    a.bytes_[3] = static_cast<std::uint8_t>(host_order);
+    a.set_v4(host_order);
     return a;
   }
   static constexpr IpAddress v6(const std::array<std::uint8_t, 16>& b) noexcept {
@@ -36,9 +33,7 @@ class IpAddress {
     a.bytes_ = b;
     return a;
   }
-  /// In-place forms of v4() and v6() (from the upper and lower 64 bits), for hot paths that
-  /// fill a caller's object: a temporary built byte by byte and then copied whole stalls the
-  /// CPU (the wide load cannot be forwarded from the narrow stores).
+  /// In-place forms of v4() and v6() (from the upper and lower 64 bits).
   constexpr void set_v4(std::uint32_t host_order) noexcept { set(Family::v4, 0, host_order); }
   constexpr void set_v6(std::uint64_t hi, std::uint64_t lo) noexcept { set(Family::v6, hi, lo); }
   /// Parses dotted-quad IPv4 or any RFC 4291 IPv6 text form. A "%scope" suffix is ignored
@@ -63,12 +58,9 @@ class IpAddress {
     if (f == Family::v4) {
       return v4(static_cast<std::uint32_t>(lo));
     }
-    std::array<std::uint8_t, 16> b{};
-    for (int i = 0; i < 8; ++i) {
-      b[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(hi >> (56 - 8 * i));
-      b[static_cast<std::size_t>(i + 8)] = static_cast<std::uint8_t>(lo >> (56 - 8 * i));
-    }
-    return v6(b);
+    IpAddress a;
+    a.set_v6(hi, lo);
+    return a;
   }
   /// Bit i counted from the most significant bit (0 = first bit of the address).
   constexpr bool bit(unsigned i) const noexcept {
@@ -107,19 +99,23 @@ class IpAddress {
   }
 
  private:
+  /// The 16 bytes are made in registers and stored at once: built byte by byte in memory,
+  /// the first 16-byte copy of the address would stall (a wide load cannot be forwarded from
+  /// narrow stores), and addresses are copied right after they are parsed.
   constexpr void set(Family f, std::uint64_t hi, std::uint64_t lo) noexcept {
     family_ = f;
-    if (f == Family::v4) {
-      bytes_ = {};
-      for (std::size_t i = 0; i < 4; ++i) {
-        bytes_[i] = static_cast<std::uint8_t>(lo >> (24 - 8 * i));
-      }
-      return;
+    const std::uint64_t first = f == Family::v4 ? (lo << 32) : hi;  // IPv4 in bytes 0..3
+    const std::uint64_t second = f == Family::v4 ? 0 : lo;
+    bytes_ = std::bit_cast<std::array<std::uint8_t, 16>>(
+        std::array<std::uint64_t, 2>{big_endian(first), big_endian(second)});
+  }
+  static constexpr std::uint64_t big_endian(std::uint64_t v) noexcept {
+    if constexpr (std::endian::native == std::endian::little) {
+      v = ((v & 0x00FF00FF00FF00FFULL) << 8) | ((v >> 8) & 0x00FF00FF00FF00FFULL);
+      v = ((v & 0x0000FFFF0000FFFFULL) << 16) | ((v >> 16) & 0x0000FFFF0000FFFFULL);
+      v = (v << 32) | (v >> 32);
     }
-    for (std::size_t i = 0; i < 8; ++i) {
-      bytes_[i] = static_cast<std::uint8_t>(hi >> (56 - 8 * i));
-      bytes_[i + 8] = static_cast<std::uint8_t>(lo >> (56 - 8 * i));
-    }
+    return v;
   }
   constexpr std::uint64_t load64(std::size_t at) const noexcept {
     std::uint64_t v = 0;

@@ -695,12 +695,12 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
       if (g.self_contained) {
         // Parse once; the longest-prefix match then says which prefix the address belongs
         // to, and that prefix must use this very template.
-        addr = rules_[g.representative].name->matches_any_prefix(qname);
+        addr = rules_[g.representative].name->matches_any_prefix(qname, Template::Suffix::checked);
         covering = addr ? rule_for(*addr) : nullptr;
         hit = covering != nullptr && covering->group == gi ? covering : nullptr;
       } else {
         for (const std::uint32_t i : g.members) {
-          addr = rules_[i].name->matches(qname);
+          addr = rules_[i].name->matches(qname, Template::Suffix::checked);
           if (addr) {
             hit = &rules_[i];
             covering = rule_for(*addr);
@@ -734,7 +734,7 @@ Synthesis Mapper::forward(const dns::Name& qname, Session* session) const noexce
             !qname.is_subdomain_of(rt.name->suffix())) {
           return false;
         }
-        auto addr = rt.name->matches(qname);
+        auto addr = rt.name->matches(qname, Template::Suffix::checked);
         if (!addr) {
           return false;
         }

@@ -445,6 +445,79 @@ TEST(CoreTemplate, GarbageNamesAreHarmless) {
   }
 }
 
+// A name is read as lower-cased text eight bytes at a time, its length bytes turned into dots,
+// and below a suffix the caller has checked only up to that suffix. Labels of 45 and 48..57
+// bytes have length bytes that look like '-' and digits; a '.' inside a label and bytes that
+// are no host character must still keep a name out.
+TEST(CoreTemplate, NameTextWordByWord) {
+  const std::string x44(44, 'x');
+  const std::string x47(47, 'x');
+  const std::string x54(54, 'x');
+  const std::vector<Template> templates = {
+      compile_ok("{a}.{b}" + x44 + ".{c}" + x47 + ".{d}" + x54 + ".e.", "0.0.0.0/0"),
+      compile_ok("ip-{a}-{b}-{c}-{d}.pool.example.net.", "10.0.0.0/8"),
+      compile_ok("{ip}.v6.pool.example.net.", "2001:db8::/32"), compile_ok("{d}.x.", "10.1.2.0/24"),
+      compile_ok("{hex}.{ip}.Mixed-Case.Example.", "::/0")};
+  std::mt19937_64 rng(11);
+  const std::string bytes = std::string("AZaz09-.") + '\x80' + '\xff' + '\0' + ' ' + '_' + '/';
+  std::size_t matched = 0;
+  std::size_t kept_out = 0;
+  std::size_t suffix_checked = 0;
+  for (const Template& t : templates) {
+    SCOPED_TRACE(t.text());
+    const dns::Prefix& p = t.prefix();
+    const auto f = p.family();
+    for (int i = 0; i < 3000; ++i) {
+      const auto a =
+          (U128::of(p.address) | (U128{rng(), rng()} & host_mask(f, p.length))).to_address(f);
+      dns::Name name;
+      ASSERT_TRUE(t.render(a, name));
+      std::vector<std::uint8_t> wire(name.wire().begin(), name.wire().end());
+      // Flip the case of some letters; in every other name put one byte from `bytes` into a
+      // label (never at a length byte).
+      for (std::size_t l = 0; l < name.label_count(); ++l) {
+        const std::size_t off = name.label_offset(l);
+        for (std::size_t k = off + 1; k <= off + wire[off]; ++k) {
+          if (std::isalpha(wire[k]) != 0 && rng() % 3 == 0) {
+            wire[k] = static_cast<std::uint8_t>(wire[k] ^ 0x20);
+          }
+        }
+      }
+      bool foreign = false;
+      if (i % 2 == 1) {
+        const std::size_t l = rng() % name.label_count();
+        const std::size_t off = name.label_offset(l);
+        const std::size_t at = off + 1 + rng() % wire[off];
+        const char c = bytes[rng() % bytes.size()];
+        foreign = std::isalnum(static_cast<unsigned char>(c)) == 0 && c != '-';
+        wire[at] = static_cast<std::uint8_t>(c);
+      }
+      const auto mutated = dns::Name::from_wire(wire);
+      ASSERT_TRUE(mutated);
+      const auto got = t.matches(*mutated);
+      if (mutated->is_subdomain_of(t.suffix())) {  // what Suffix::checked promises
+        ASSERT_EQ(t.matches(*mutated, Template::Suffix::checked), got) << mutated->to_string();
+        ++suffix_checked;
+      }
+      if (foreign) {
+        ASSERT_FALSE(got) << mutated->to_string();
+        ++kept_out;
+      } else if (got) {
+        dns::Name again;
+        ASSERT_TRUE(t.render(*got, again));
+        ASSERT_EQ(again, *mutated);  // names compare case-insensitively
+        ++matched;
+      }
+      if (i % 2 == 0) {
+        ASSERT_EQ(got, a) << mutated->to_string();
+      }
+    }
+  }
+  EXPECT_GT(matched, 7500U);
+  EXPECT_GT(kept_out, 1500U);
+  EXPECT_GT(suffix_checked, 9000U);
+}
+
 // ---- compile errors -----------------------------------------------------------------------
 
 TEST(CoreTemplate, CompileErrors) {
