@@ -1129,6 +1129,7 @@ int count_reader_line(const char* msg, void* ctx) {
 
 StoreStats OverrideStore::stats() const {
   StoreStats s;
+  EnvInfo info;
   {
     ScopedRead r(*db_);
     auto scan = [&](Dbi dbi, std::size_t& live) {
@@ -1146,8 +1147,10 @@ StoreStats OverrideStore::stats() const {
     scan(db_->dbis().addr, s.address_overrides);
     scan(db_->dbis().prefix, s.prefix_overrides);
     scan(db_->dbis().name, s.names);
+    // mdb_env_info reads the meta pages through the map: inside the read scope, which holds
+    // a slot of the remap gate, so that no other thread's adopt_map_size unmaps it meanwhile.
+    info = db_->env().info();
   }
-  const EnvInfo info = db_->env().info();
   s.map_size = info.map_size;
   s.page_size = info.page_size;
   s.used_pages = info.last_page + 1;
