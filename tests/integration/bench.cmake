@@ -1,6 +1,6 @@
 # bench_smoke: checks that the benchmarks still run, not how fast they are (a few seconds):
 # a handful of automap_bench cases with a tiny min time, then bench/automap-bench for 1 s per
-# class against automapd only, then PowerDNS with automapd pipe and with the canned-answer
+# class against automapd and the do-nothing UDP responder, then PowerDNS with automapd pipe and with the canned-answer
 # baseline coprocess. Exit code 77 (skipped) when dnsperf is not installed.
 if(AMAP_BUILD_BENCH)
   add_test(NAME bench_smoke

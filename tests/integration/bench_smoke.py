@@ -3,8 +3,10 @@
 """Smoke test of the benchmarks (ctest bench_smoke): they run and report something sane.
 
 1. automap_bench, a few cases, --benchmark_min_time=0.01: every case reports items_per_second.
-2. bench/automap-bench --duration 1 --repeat 1 against automapd only: the markdown table has a
-   row per class with a non-zero q/s and no loss worth mentioning.
+2. bench/automap-bench --duration 1 --repeat 1 against automapd and the UDP floor (udp-null):
+   the markdown table has a row per class with a non-zero q/s and no loss worth mentioning,
+   and the floor answers everything REFUSED.
+3. The same against PowerDNS with automapd pipe and with the canned-answer baseline.
 """
 import argparse
 import json
@@ -46,16 +48,23 @@ def main():
         print("bench_smoke: dnsperf not installed, harness part skipped")
         sys.exit(77)
     r = subprocess.run(["/usr/bin/python3", a.harness, "--build", a.build, "--duration", "1",
-                        "--repeat", "1", "--targets", "automapd", "--names", "5000"],
+                        "--repeat", "1", "--targets", "automapd,udp-null", "--names", "5000"],
                        capture_output=True, text=True, timeout=90)
     print(r.stdout)
     if r.returncode != 0:
         fail("automap-bench exited %d:\n%s" % (r.returncode, r.stderr[-3000:]))
     rows = {}
+    floor_rows = {}
     for line in r.stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 6 and cells[1] == "automapd":
             rows[cells[0]] = cells
+        if len(cells) >= 6 and cells[1] == "udp-null":
+            floor_rows[cells[0]] = cells
+    # The UDP floor answers every query REFUSED and nothing else.
+    for cls in ("ptr4", "ptr6", "a", "aaaa"):
+        if cls not in floor_rows or floor_rows[cls][6] != "REFUSED 100%":
+            fail("udp-null %s: %s" % (cls, floor_rows.get(cls)))
     for cls in ("ptr4", "ptr6", "a", "aaaa"):
         if cls not in rows:
             fail("no table row for %s" % cls)
