@@ -3,11 +3,11 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <charconv>
 #include <cstring>
 
 #include "mapper/core/u128.h"
+#include "mapper/dns/swar.h"
 
 namespace amap::mapper {
 namespace {
@@ -451,41 +451,6 @@ Width token_width(TokenKind k, Family f, const dns::Prefix& p) noexcept {
   return {};
 }
 
-std::uint64_t load8(const char* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
-// Eight characters at a time (SWAR). Every byte of x must be below 0x80 for these to hold:
-// adding to a byte below 0x80 a constant below 0x80 never carries into the next byte.
-constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
-constexpr std::uint64_t kHighBits = 0x8080808080808080ULL;
-/// The high bit of each byte of x that lies in [lo, hi].
-constexpr std::uint64_t bytes_in(std::uint64_t x, unsigned lo, unsigned hi) noexcept {
-  const std::uint64_t at_least_lo = x + kOnes * (0x80U - lo);
-  const std::uint64_t above_hi = x + kOnes * (0x7FU - hi);
-  return at_least_lo & ~above_hi & kHighBits;
-}
-
-/// The high bit of byte `i` (in memory order) of a loaded word.
-constexpr std::uint64_t high_bit_of_byte(std::size_t i) noexcept {
-  return std::uint64_t{0x80} << (std::endian::native == std::endian::little ? 8 * i : 56 - 8 * i);
-}
-
-/// The last `n` (1..7) bytes of the 8 at p, first in memory order, then `fill` bytes.
-std::uint64_t load_tail(const std::uint8_t* p, std::size_t n, char fill) noexcept {
-  std::uint64_t w;
-  std::memcpy(&w, p, sizeof w);
-  const unsigned keep = 8 * static_cast<unsigned>(n);
-  const std::uint64_t filler = kOnes * static_cast<unsigned char>(fill);
-  if constexpr (std::endian::native == std::endian::little) {
-    return (w >> (64 - keep)) | (filler << keep);
-  } else {
-    return (w << (64 - keep)) | (filler >> keep);
-  }
-}
-
 /// Lower-cased presentation text of the first `labels` labels of `name`, each with its dot,
 /// or 0 when one holds a byte outside [A-Za-z0-9-] (no template can produce it). `out` needs
 /// Template::kMaxText + 8 bytes: the text is lower-cased and checked eight bytes at a time,
@@ -500,35 +465,42 @@ std::size_t lower_text(const dns::Name& name, std::size_t labels, char* out) noe
   // Words are read straight from the wire and their length bytes turned into dots in the
   // register: a copy first would compile to `rep movs` (its start-up costs more than this
   // whole loop), and patching bytes in memory would stall the word loads that follow.
+  using dns::swar::bytes_in;
+  using dns::swar::kHighBits;
+  using dns::swar::kOnes;
   const std::uint8_t* wire = name.wire().data() + 1;
   std::size_t l = 1;  // the next label whose length byte becomes a dot
   std::uint64_t bad = 0;
   for (std::size_t i = 0; i < len; i += 8) {
     std::uint64_t x = 0;
     if (i + 8 <= len) {
-      std::memcpy(&x, wire + i, sizeof x);
-    } else if (len >= 8) {
-      x = load_tail(wire + len - 8, len - i, 'a');
+      x = dns::swar::load8(wire + i);
     } else {
-      char few[8] = {'a', 'a', 'a', 'a', 'a', 'a', 'a', 'a'};  // a valid filler
-      std::memcpy(few, wire, len);
-      std::memcpy(&x, few, sizeof x);
+      // The last 1..7 bytes, then 'a' (a valid filler) up to a word.
+      const unsigned keep = 8 * static_cast<unsigned>(len - i);
+      if (len >= 8) {
+        x = dns::swar::load_last(wire + len, len - i);
+      } else {
+        std::uint8_t few[8] = {};
+        std::memcpy(few, wire, len);
+        x = dns::swar::load8(few);
+      }
+      x |= (kOnes * 'a') << keep;
     }
-    std::uint64_t dots = 0;
+    std::uint64_t dots = 0;  // the high bit of each length byte in this word
     for (; l <= labels; ++l) {
       const std::size_t p = l < labels ? name.label_offset(l) - 1 : len - 1;
       if (p >= i + 8) {
         break;
       }
-      dots |= high_bit_of_byte(p - i);
+      dots |= std::uint64_t{0x80} << (8 * (p - i));
     }
-    const std::uint64_t y = x | (bytes_in(x, 'A', 'Z') >> 2);  // 0x80 >> 2 is 'a' - 'A'
+    const std::uint64_t y = dns::swar::lower8(x);
     const std::uint64_t host =
         bytes_in(y, 'a', 'z') | bytes_in(y, '0', '9') | bytes_in(y, '-', '-');
-    bad |= (x | ~host) & kHighBits & ~dots;
+    bad |= ~host & kHighBits & ~dots;  // bytes of 0x80 and up are never host characters
     const std::uint64_t dot_bytes = (dots >> 7) * 0xFF;
-    const std::uint64_t text = (y & ~dot_bytes) | (dot_bytes & (kOnes * '.'));
-    std::memcpy(out + i, &text, sizeof text);
+    dns::swar::store8(out + i, (y & ~dot_bytes) | (dot_bytes & (kOnes * '.')));
   }
   return bad == 0 ? len : 0;
 }
@@ -536,7 +508,7 @@ std::size_t lower_text(const dns::Name& name, std::size_t labels, char* out) noe
 bool bytes_equal(const char* a, const char* b, std::size_t n) noexcept {
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {  // literal suffixes such as ".pool.example.net." are long
-    if (load8(a + i) != load8(b + i)) {
+    if (dns::swar::load8(a + i) != dns::swar::load8(b + i)) {
       return false;
     }
   }

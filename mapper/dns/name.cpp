@@ -5,35 +5,19 @@
 #include <bit>
 #include <cstring>
 
+#include "mapper/dns/swar.h"
+
 namespace amap::dns {
 
 namespace {
 
-/// ASCII lower case of 8 bytes at once: bytes 'A'..'Z' get 0x20 added, all others stay.
-constexpr std::uint64_t lower8(std::uint64_t x) noexcept {
-  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
-  constexpr std::uint64_t k80 = 0x8080808080808080ULL;
-  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
-  const std::uint64_t low7 = x & k7f;  // adding below cannot carry into the next byte
-  const std::uint64_t ge_a = low7 + k01 * (0x80 - 'A');
-  const std::uint64_t gt_z = low7 + k01 * (0x80 - 'Z' - 1);
-  const std::uint64_t upper = ge_a & ~gt_z & ~x & k80;
-  return x | (upper >> 2);
-}
+using swar::kOnes;
+using swar::load8;
+using swar::lower8;
 
 constexpr std::uint64_t mix(std::uint64_t h, std::uint64_t v) noexcept {
   h = (h ^ v) * 0x9E3779B97F4A7C15ULL;
   return h ^ (h >> 29);
-}
-
-/// Eight bytes, p[0] in the low byte whatever the host's byte order.
-std::uint64_t load8(const std::uint8_t* p) noexcept {
-  std::uint64_t v;
-  std::memcpy(&v, p, sizeof v);
-  if constexpr (std::endian::native == std::endian::big) {
-    v = __builtin_bswap64(v);
-  }
-  return v;
 }
 
 }  // namespace
@@ -211,8 +195,7 @@ bool Name::index_hostname(std::size_t n) noexcept {
   };
   // Eight bytes at a time: find the dots and any byte that is not in a plain hostname
   // (<= 0x20 or '\\'); the rest byte by byte.
-  constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7FULL;
-  constexpr std::uint64_t k01 = 0x0101010101010101ULL;
+  constexpr std::uint64_t k7f = swar::kLow7;
   auto zero_bytes = [](std::uint64_t x) {  // 0x80 in every byte of x that is 0
     return ~(((x & k7f) + k7f) | x | k7f);
   };
@@ -220,9 +203,9 @@ bool Name::index_hostname(std::size_t n) noexcept {
   std::size_t i = 1;
   for (; i + 8 <= n + 1; i += 8) {
     const std::uint64_t v = load8(wire_.data() + i);
-    const std::uint64_t below_21 = ~(((v & k7f) + k01 * (0x80 - 0x21)) | v | k7f);
-    bad |= below_21 | zero_bytes(v ^ (k01 * '\\'));
-    for (std::uint64_t dots = zero_bytes(v ^ (k01 * '.')); dots != 0; dots &= dots - 1) {
+    const std::uint64_t below_21 = ~(((v & k7f) + kOnes * (0x80 - 0x21)) | v | k7f);
+    bad |= below_21 | zero_bytes(v ^ (kOnes * '\\'));
+    for (std::uint64_t dots = zero_bytes(v ^ (kOnes * '.')); dots != 0; dots &= dots - 1) {
       if (!dot_at(i + static_cast<std::size_t>(std::countr_zero(dots)) / 8)) {
         return false;
       }
@@ -382,7 +365,7 @@ void suffix_hashes(const Name& name, SuffixHashes& out, std::size_t max_labels) 
     if (tail != 0) {
       std::uint64_t v = 0;
       if (off + 1 + len >= 8) {
-        v = load8(p + len - 8) >> (8 * (8 - tail));  // the label's last `tail` bytes
+        v = swar::load_last(p + len, tail);  // the label's last `tail` bytes
       } else {
         for (std::size_t j = 0; j < tail; ++j) {
           v |= std::uint64_t{p[i + j]} << (8 * j);
