@@ -266,6 +266,74 @@ class Tail {
   std::array<std::uint8_t, dns::Name::kMaxWire> key_{};
 };
 
+/// One side of a possible template collision: a prefix override or a configured prefix.
+struct TemplateOwner {
+  const mapper::Template* name = nullptr;
+  dns::Prefix prefix;
+  const std::string* origin = nullptr;  // a configured prefix; nullptr for an override
+  bool written = false;                 // changed (or, for config, uncovered) by this write
+  std::uint64_t seq = 0;
+
+  std::string describe() const {
+    return origin != nullptr ? "the configured prefix " + prefix.to_string() + " (" + *origin + ")"
+                             : "the override " + prefix.to_string();
+  }
+};
+
+/// Groups the owners by (family, template text) and calls report(owner, other) for every
+/// colliding pair (mapper::templates_collide) worth reporting: with `only_written`, each
+/// written owner against the first of its group, which is an unwritten one when there is
+/// one, else the earliest written; without, every member against the first.
+template <class Report>
+void for_each_collision(std::vector<TemplateOwner>& owners, bool only_written, Report&& report) {
+  std::sort(owners.begin(), owners.end(), [](const TemplateOwner& a, const TemplateOwner& b) {
+    const auto fa = a.prefix.family();
+    const auto fb = b.prefix.family();
+    if (fa != fb) {
+      return fa < fb;
+    }
+    if (const int c = a.name->text().compare(b.name->text()); c != 0) {
+      return c < 0;
+    }
+    if (a.written != b.written) {
+      return !a.written;  // stored and configured first
+    }
+    if ((a.origin != nullptr) != (b.origin != nullptr)) {
+      return a.origin != nullptr;  // the configuration first: overrides are reported against it
+    }
+    if (a.seq != b.seq) {
+      return a.seq < b.seq;
+    }
+    return a.prefix.address < b.prefix.address ||
+           (a.prefix.address == b.prefix.address && a.prefix.length < b.prefix.length);
+  });
+  for (std::size_t first = 0; first < owners.size();) {
+    std::size_t end = first + 1;
+    while (end < owners.size() && owners[end].prefix.family() == owners[first].prefix.family() &&
+           owners[end].name->text() == owners[first].name->text()) {
+      ++end;
+    }
+    for (std::size_t k = first + 1; k < end; ++k) {
+      if ((!only_written || owners[k].written) &&
+          mapper::templates_collide(*owners[first].name, *owners[k].name)) {
+        report(owners[k], owners[first]);
+      }
+    }
+    first = end;
+  }
+}
+
+/// A stored template compiled for the collision rule (which reads only the text, the family
+/// and whether it is self-contained: no sample addresses needed). Empty if it does not
+/// compile (the servers ignore such an override) or is self-contained (never collides).
+std::optional<mapper::Template> collision_candidate(std::string_view text, const dns::Prefix& p) {
+  auto t = mapper::Template::compile(text, p, /*samples=*/0);
+  if (!t || t->self_contained()) {
+    return std::nullopt;
+  }
+  return std::move(*t);
+}
+
 /// All the writes of one transaction: one timestamp, the txn id in every header, tombstones
 /// for deletes, the name index and the prefix-length bitmaps kept consistent.
 ///
@@ -277,10 +345,11 @@ class Tail {
 /// is stable per name.
 class TxnWriter {
  public:
-  TxnWriter(const OverrideDb& db, WriteTxn& txn)
-      : d_(db.dbis()), txn_(txn), ts_(now_ns()), id_(txn.id()) {}
+  TxnWriter(const OverrideDb& db, WriteTxn& txn, const WriteRules& rules)
+      : d_(db.dbis()), txn_(txn), rules_(rules), ts_(now_ns()), id_(txn.id()) {}
 
-  void put_address(const dns::IpAddress& a, const Override& raw) {
+  void put_address(const dns::IpAddress& a, const Override& raw, std::uint64_t seq = 0) {
+    seq_ = seq;
     std::array<std::uint8_t, format::kMaxAddressKey> key{};
     const Bytes k(key.data(), format::address_key(a, key.data()));
     const OverrideKind kind = raw.kind;
@@ -312,7 +381,8 @@ class TxnWriter {
     }
   }
 
-  bool erase_address(const dns::IpAddress& a) {
+  bool erase_address(const dns::IpAddress& a, std::uint64_t seq = 0) {
+    seq_ = seq;
     std::array<std::uint8_t, format::kMaxAddressKey> key{};
     const Bytes k(key.data(), format::address_key(a, key.data()));
     const std::optional<Override> old = get_live(d_.addr, "addr", k);
@@ -329,17 +399,19 @@ class TxnWriter {
     return true;
   }
 
-  void put_prefix(const dns::Prefix& p, const Override& raw) {
+  void put_prefix(const dns::Prefix& p, const Override& raw, std::uint64_t seq = 0) {
     check_prefix(p);
     const Override v = normalize(raw);
     std::array<std::uint8_t, format::kMaxPrefixKey> key{};
     const Bytes k(key.data(), format::prefix_key(p.address, p.length, key.data()));
     write_override(d_.prefix, k, v.kind, v.ttl, v.target, 0);
     touch(p.family());
+    written_prefixes_.emplace_back(p, seq);
   }
 
-  bool erase_prefix(const dns::Prefix& p) {
+  bool erase_prefix(const dns::Prefix& p, std::uint64_t seq = 0) {
     check_prefix(p);
+    written_prefixes_.emplace_back(p, seq);
     std::array<std::uint8_t, format::kMaxPrefixKey> key{};
     const Bytes k(key.data(), format::prefix_key(p.address, p.length, key.data()));
     if (!get_live(d_.prefix, "prefix", k)) {
@@ -351,9 +423,14 @@ class TxnWriter {
   }
 
   /// Applies the collected name-index changes and rewrites the prefix-length bitmaps of the
-  /// families whose prefixes changed.
+  /// families whose prefixes changed. Throws WriteConflictError when the writes broke the
+  /// WriteRules (the caller then aborts the transaction).
   void finish() {
     flush_names();
+    check_template_collisions();
+    if (!conflicts_.empty()) {
+      throw WriteConflictError(std::move(conflicts_));
+    }
     if (touched4_) {
       rebuild_lengths(dns::Family::v4);
     }
@@ -437,6 +514,7 @@ class TxnWriter {
     // these and reads names_ (at random, slow) only for two longer names with equal heads.
     std::array<std::uint64_t, 2> head{};
     std::uint64_t offset = 0;  // into names_
+    std::uint64_t order = 0;   // Change::seq of the write: the latest write wins the name
     std::uint32_t seq = 0;     // order of arrival, to keep changes to one name in order
     std::uint8_t name_len = 0;
     std::uint8_t addr_len = 0;
@@ -527,6 +605,7 @@ class TxnWriter {
     op.head = {format::load_be64(head.data()), format::load_be64(head.data() + 8)};
     op.offset = names_.size();
     op.seq = static_cast<std::uint32_t>(name_ops_.size());
+    op.order = seq_;
     op.name_len = static_cast<std::uint8_t>(name.size());
     op.addr_len = static_cast<std::uint8_t>(addr.size());
     op.kind = kind;
@@ -563,7 +642,10 @@ class TxnWriter {
   void flush_names() {
     std::sort(name_ops_.begin(), name_ops_.end(), [this](const NameOp& a, const NameOp& b) {
       const int c = compare_names(a, b);
-      return c != 0 ? c < 0 : a.seq < b.seq;
+      if (c != 0) {
+        return c < 0;
+      }
+      return a.order != b.order ? a.order < b.order : a.seq < b.seq;
     });
     std::array<std::uint8_t, 1 + format::kMaxAddressKey> payload{};
     payload[0] = format::kPayloadVersion;
@@ -573,10 +655,19 @@ class TxnWriter {
       const Bytes name = op_name(first);
       const bool beyond = name_tail_.extend(txn_, d_.name, name);
       // The entry as the ops leave it: which address owns the name (empty: nobody). Read
-      // from the store only when a drop needs to know.
+      // from the store only when a drop or the shared-name rule needs to know.
       bool loaded = beyond;
       Bytes owner;
       bool dirty = false;
+      // Every address that gives the name once the ops are done, for the shared-name rule.
+      holders_.clear();
+      if (!loaded && !rules_.allow_shared_names) {
+        owner = stored_owner(name);
+        loaded = true;
+        if (!owner.empty()) {
+          holders_.push_back(Holder{owner, 0, false});
+        }
+      }
       for (; i < name_ops_.size(); ++i) {
         if (i + kAhead < name_ops_.size()) {
           __builtin_prefetch(names_.data() + name_ops_[i + kAhead].offset);
@@ -586,11 +677,24 @@ class TxnWriter {
           break;
         }
         const Bytes addr = op_addr(op);
+        auto held = std::find_if(holders_.begin(), holders_.end(), [&](const Holder& h) {
+          return h.addr.size() == addr.size() &&
+                 std::memcmp(h.addr.data(), addr.data(), addr.size()) == 0;
+        });
         if (op.kind == NameOp::put) {
+          if (held == holders_.end()) {
+            holders_.push_back(Holder{addr, op.order, true});
+          } else {
+            held->order = op.order;
+            held->written = true;
+          }
           owner = addr;
           loaded = true;
           dirty = true;
           continue;
+        }
+        if (held != holders_.end()) {
+          holders_.erase(held);
         }
         if (!loaded) {
           owner = stored_owner(name);
@@ -601,6 +705,9 @@ class TxnWriter {
           owner = {};
           dirty = true;
         }
+      }
+      if (holders_.size() > 1 && !rules_.allow_shared_names) {
+        report_shared_name(name);
       }
       if (!dirty) {
         continue;
@@ -636,8 +743,112 @@ class TxnWriter {
     return {owner_.data(), data.size()};
   }
 
+  /// An address that gives a name, while the name's ops are applied.
+  struct Holder {
+    Bytes addr;
+    std::uint64_t order = 0;
+    bool written = false;  // by this transaction
+  };
+
+  /// Reports the holders_ of `name` (more than one) as conflicts: each address written by
+  /// this transaction against the first holder (the stored one, else the earliest write).
+  void report_shared_name(Bytes name) {
+    std::stable_sort(holders_.begin(), holders_.end(), [](const Holder& a, const Holder& b) {
+      return a.written != b.written ? !a.written : a.order < b.order;
+    });
+    std::string name_text = "?";
+    if (auto n = dns::Name::from_wire(name)) {
+      name_text = n->to_string(true);
+    }
+    dns::IpAddress other;
+    (void)format::parse_address_key(holders_[0].addr, other);
+    for (std::size_t k = 1; k < holders_.size(); ++k) {
+      WriteConflict c;
+      c.kind = WriteConflict::Kind::shared_name;
+      dns::IpAddress a;
+      (void)format::parse_address_key(holders_[k].addr, a);
+      c.key = dns::Prefix{a, static_cast<std::uint8_t>(a.bits())};
+      c.seq = holders_[k].order;
+      c.other = other.to_string();
+      c.other_seq = holders_[0].written ? holders_[0].order : 0;
+      c.subject = name_text;
+      conflicts_.push_back(std::move(c));
+    }
+  }
+
+  /// The template-collision rule (WriteRules, mapper::templates_collide) for the prefixes
+  /// this transaction changed, against the state it leaves: every live prefix override and
+  /// every configured template that no override of the same prefix replaces.
+  void check_template_collisions() {
+    if (written_prefixes_.empty()) {
+      return;
+    }
+    const auto written = [&](const dns::Prefix& p) -> const std::uint64_t* {
+      for (const auto& [wp, seq] : written_prefixes_) {
+        if (wp == p) {
+          return &seq;
+        }
+      }
+      return nullptr;
+    };
+    std::vector<mapper::Template> compiled;  // stored templates that can collide
+    std::vector<dns::Prefix> overridden;     // every live prefix override
+    {
+      Cursor c = Cursor::open(txn_.get(), d_.prefix);
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        dns::Prefix p;
+        OverrideView view;
+        bool deleted = false;
+        if (!format::parse_prefix_key(c.key(), p) ||
+            decode_override(c.value(), view, deleted) != DecodeError::ok || deleted) {
+          continue;  // unreadable entries are reported by readers and mapctl check
+        }
+        overridden.push_back(p);
+        if (view.kind == OverrideKind::name_template) {
+          if (auto t = collision_candidate(view.target, p)) {
+            compiled.push_back(std::move(*t));
+          }
+        }
+      }
+    }
+    std::vector<TemplateOwner> owners;
+    owners.reserve(compiled.size() + rules_.config_templates.size());
+    for (const mapper::Template& t : compiled) {
+      const std::uint64_t* seq = written(t.prefix());
+      owners.push_back(TemplateOwner{&t, t.prefix(), nullptr, seq != nullptr, seq ? *seq : 0});
+    }
+    for (const ConfigTemplate& ct : rules_.config_templates) {
+      const dns::Prefix& p = ct.name.prefix();
+      if (ct.name.self_contained() ||
+          std::find(overridden.begin(), overridden.end(), p) != overridden.end()) {
+        continue;  // never collides, or replaced by an override of the same prefix
+      }
+      // Uncovered by this write (its override erased): it is back, and counts as written.
+      const std::uint64_t* seq = written(p);
+      owners.push_back(TemplateOwner{&ct.name, p, &ct.origin, seq != nullptr, seq ? *seq : 0});
+    }
+    for_each_collision(owners, /*only_written=*/true,
+                       [&](const TemplateOwner& w, const TemplateOwner& other) {
+                         WriteConflict c;
+                         c.kind = WriteConflict::Kind::template_collision;
+                         c.key = w.prefix;
+                         c.is_prefix = true;
+                         c.seq = w.seq;
+                         c.other = other.describe();
+                         c.other_in_config = other.origin != nullptr;
+                         c.other_seq = other.written ? other.seq : 0;
+                         c.subject = w.name->text();
+                         conflicts_.push_back(std::move(c));
+                       });
+  }
+
   const OverrideDb::Dbis& d_;
   WriteTxn& txn_;
+  const WriteRules& rules_;
+  std::uint64_t seq_ = 0;  // Change::seq of the write being applied
+  std::vector<Holder> holders_;
+  std::vector<std::pair<dns::Prefix, std::uint64_t>> written_prefixes_;
+  std::vector<WriteConflict> conflicts_;
   std::uint64_t ts_;
   std::uint64_t id_;
   bool touched4_ = false;
@@ -653,7 +864,7 @@ class TxnWriter {
 
 /// Runs fn(TxnWriter&) in one write transaction and commits; any exception aborts it.
 template <class Fn>
-auto with_write(OverrideDb& db, Fn&& fn) {
+auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = true) {
   GateScope gate(db.gate());
   WriteTxn txn;
   try {
@@ -667,11 +878,13 @@ auto with_write(OverrideDb& db, Fn&& fn) {
     gate.enter();
     txn = WriteTxn::begin(db.env());
   }
-  TxnWriter w(db, txn);
+  TxnWriter w(db, txn, rules);
   auto result = fn(w);
   w.finish();
-  txn.commit();
-  return result;
+  if (commit) {
+    txn.commit();
+  }
+  return result;  // else the WriteTxn aborts
 }
 
 std::uint32_t read_schema_version(const OverrideDb::Dbis& d, MDB_txn* raw, bool& present) {
@@ -856,7 +1069,8 @@ std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
     const std::uint32_t version = read_schema_version(db->dbis_, txn.get(), present);
     check_schema(version, options.path);
     if (!present) {
-      TxnWriter w(*db, txn);
+      const WriteRules rules;
+      TxnWriter w(*db, txn, rules);
       std::array<std::uint8_t, 5> payload{format::kPayloadVersion};
       format::store_be32(payload.data() + 1, format::kSchemaVersion);
       w.write_value(db->dbis_.meta, format::as_bytes(format::kMetaSchemaVersion), 0, payload);
@@ -874,6 +1088,71 @@ void OverrideDb::adopt_map_size() {
   gate_.exclusive([this] { env_.adopt_map_size(); });
 }
 
+// ------------------------------------------------------------------------- write-rule checks
+
+std::string WriteConflict::message(std::string_view other_where) const {
+  const std::string where(other_where);
+  if (kind == Kind::shared_name) {
+    return "the name " + subject + " is already the override of " + other + where +
+           ": two addresses cannot share one name, as only one of them can have its forward "
+           "answer; give each address its own name, or allow shared names (mapctl: --force), "
+           "and the latest write wins the forward answer";
+  }
+  return mapper::collision_message(subject, "the override " + key.to_string(), other + where);
+}
+
+std::string WriteConflict::message() const {
+  if (other_seq != 0) {
+    return message(" (in the same batch)");
+  }
+  return message(other_in_config ? "" : " in the store");
+}
+
+namespace {
+std::string conflicts_text(const std::vector<WriteConflict>& conflicts) {
+  std::string s = conflicts.empty() ? std::string("write rules broken") : conflicts[0].message();
+  if (conflicts.size() > 1) {
+    s += " (and " + std::to_string(conflicts.size() - 1) + " more conflicts)";
+  }
+  return s;
+}
+}  // namespace
+
+WriteConflictError::WriteConflictError(std::vector<WriteConflict> conflicts)
+    : StoreError(conflicts_text(conflicts)), conflicts_(std::move(conflicts)) {}
+
+std::vector<std::string> find_template_collisions(
+    std::span<const std::pair<dns::Prefix, std::string>> prefix_templates,
+    std::span<const ConfigTemplate> config_templates) {
+  std::vector<mapper::Template> compiled;
+  for (const auto& [p, text] : prefix_templates) {
+    if (!text.empty()) {
+      if (auto t = collision_candidate(text, p)) {
+        compiled.push_back(std::move(*t));
+      }
+    }
+  }
+  std::vector<TemplateOwner> owners;
+  for (const mapper::Template& t : compiled) {
+    owners.push_back(TemplateOwner{&t, t.prefix(), nullptr, false, 0});
+  }
+  for (const ConfigTemplate& ct : config_templates) {
+    const dns::Prefix& p = ct.name.prefix();
+    const bool replaced =
+        std::any_of(prefix_templates.begin(), prefix_templates.end(),
+                    [&](const std::pair<dns::Prefix, std::string>& o) { return o.first == p; });
+    if (!ct.name.self_contained() && !replaced) {
+      owners.push_back(TemplateOwner{&ct.name, p, &ct.origin, false, 0});
+    }
+  }
+  std::vector<std::string> out;
+  for_each_collision(
+      owners, /*only_written=*/false, [&](const TemplateOwner& a, const TemplateOwner& b) {
+        out.push_back(mapper::collision_message(a.name->text(), a.describe(), b.describe()));
+      });
+  return out;
+}
+
 // ------------------------------------------------------------------------------- OverrideStore
 
 OverrideStore::OverrideStore(const StoreOptions& options) {
@@ -888,29 +1167,33 @@ OverrideStore::OverrideStore(std::shared_ptr<OverrideDb> db) : db_(std::move(db)
   }
 }
 
+void OverrideStore::set_write_rules(WriteRules rules) {
+  rules_ = std::make_shared<const WriteRules>(std::move(rules));
+}
+
 void OverrideStore::put_address(const dns::IpAddress& a, const Override& v) {
-  with_write(*db_, [&](TxnWriter& w) {
+  with_write(*db_, *rules_, [&](TxnWriter& w) {
     w.put_address(a, v);
     return 0;
   });
 }
 
 void OverrideStore::put_prefix(const dns::Prefix& p, const Override& v) {
-  with_write(*db_, [&](TxnWriter& w) {
+  with_write(*db_, *rules_, [&](TxnWriter& w) {
     w.put_prefix(p, v);
     return 0;
   });
 }
 
 bool OverrideStore::erase_address(const dns::IpAddress& a) {
-  return with_write(*db_, [&](TxnWriter& w) { return w.erase_address(a); });
+  return with_write(*db_, *rules_, [&](TxnWriter& w) { return w.erase_address(a); });
 }
 
 bool OverrideStore::erase_prefix(const dns::Prefix& p) {
-  return with_write(*db_, [&](TxnWriter& w) { return w.erase_prefix(p); });
+  return with_write(*db_, *rules_, [&](TxnWriter& w) { return w.erase_prefix(p); });
 }
 
-ApplyResult OverrideStore::apply(std::span<const Change> changes) {
+ApplyResult OverrideStore::apply(std::span<const Change> changes, bool dry_run) {
   // Writing in key order lets LMDB fill pages left to right instead of splitting and
   // dirtying pages all over the tree (a 10M-line import: several times faster). The sort is
   // stable, so repeated changes to one key keep their order; it is still one transaction.
@@ -933,28 +1216,36 @@ ApplyResult OverrideStore::apply(std::span<const Change> changes) {
   if (!std::is_sorted(order.begin(), order.end(), key_order)) {
     std::stable_sort(order.begin(), order.end(), key_order);
   }
-  return with_write(*db_, [&](TxnWriter& w) {
-    ApplyResult r;
-    for (const std::uint32_t i : order) {
-      const Change& c = changes[i];
-      if (c.op == Change::Op::put) {
-        if (c.is_prefix) {
-          w.put_prefix(c.key, c.value);
-        } else {
-          w.put_address(c.key.address, c.value);
+  // Change::seq orders the writes for "the latest write wins"; without it, the batch order.
+  const bool batch_order =
+      std::all_of(changes.begin(), changes.end(), [](const Change& c) { return c.seq == 0; });
+  return with_write(
+      *db_, *rules_,
+      [&](TxnWriter& w) {
+        ApplyResult r;
+        for (const std::uint32_t i : order) {
+          const Change& c = changes[i];
+          const std::uint64_t seq = batch_order ? i + std::uint64_t{1} : c.seq;
+          if (c.op == Change::Op::put) {
+            if (c.is_prefix) {
+              w.put_prefix(c.key, c.value, seq);
+            } else {
+              w.put_address(c.key.address, c.value, seq);
+            }
+            ++r.written;
+          } else {
+            const bool removed =
+                c.is_prefix ? w.erase_prefix(c.key, seq) : w.erase_address(c.key.address, seq);
+            r.erased += removed ? 1 : 0;
+          }
         }
-        ++r.written;
-      } else {
-        const bool removed = c.is_prefix ? w.erase_prefix(c.key) : w.erase_address(c.key.address);
-        r.erased += removed ? 1 : 0;
-      }
-    }
-    return r;
-  });
+        return r;
+      },
+      !dry_run);
 }
 
 void OverrideStore::rebuild_meta() {
-  with_write(*db_, [&](TxnWriter& w) {
+  with_write(*db_, *rules_, [&](TxnWriter& w) {
     w.rebuild_lengths(dns::Family::v4);
     w.rebuild_lengths(dns::Family::v6);
     return 0;

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "mapper/core/template.h"
 #include "mapper/dns/address.h"
 #include "mapper/dns/name.h"
 #include "store/format.h"
@@ -81,6 +82,10 @@ struct Change {
   bool is_prefix = false;
   dns::Prefix key;  // addresses use the full length (32/128)
   Override value;   // ignored for erase
+  /// When the change was made, for "the latest write wins" among changes that share a name
+  /// (with WriteRules::allow_shared_names) and for conflict reports: mapctl import gives the
+  /// line number. 0 for all changes of a batch means their position in the batch.
+  std::uint64_t seq = 0;
 
   static Change put_address(const dns::IpAddress& a, Override v);
   static Change put_prefix(const dns::Prefix& p, Override v);
@@ -126,6 +131,56 @@ struct StoreStats {
   unsigned readers = 0;         // reader slots owned by processes (mdb_reader_list)
   unsigned active_readers = 0;  // of those, slots with an open snapshot
   unsigned max_readers = 0;
+};
+
+/// A forward template of the configuration, which a prefix override must not collide with
+/// (mapper::templates_collide). Only templates that are not self-contained can collide, so a
+/// writer needs to pass only those.
+struct ConfigTemplate {
+  mapper::Template name;  // compiled for its prefix
+  std::string origin;     // where it comes from, for messages ("automap.yaml:12 prefixes[3]")
+};
+
+/// The rules every write of an OverrideStore follows beyond a value's own syntax. The store
+/// checks them inside the write transaction, against the state the transaction leaves, so
+/// every writer (mapctl add and import, an API, a sync node) gets the same answer:
+/// - two prefix overrides, or a prefix override and a configured prefix, must not have
+///   colliding templates (mapper::templates_collide), always;
+/// - two addresses' overrides must not give the same name, unless `allow_shared_names`: then
+///   the latest write (Change::seq) wins the name's forward answer.
+struct WriteRules {
+  std::vector<ConfigTemplate> config_templates;
+  bool allow_shared_names = false;
+};
+
+/// One broken write rule, as WriteConflictError reports it.
+struct WriteConflict {
+  enum class Kind : std::uint8_t { shared_name, template_collision };
+  Kind kind = Kind::shared_name;
+  dns::Prefix key;  // the written key (an address has the full length)
+  bool is_prefix = false;
+  std::uint64_t seq = 0;  // Change::seq of that write (its position for an unnumbered batch)
+  std::string subject;    // the shared name, or the colliding template's text
+  /// The other side: an address ("10.1.1.1"), "the override 10.20.1.0/24" or "the configured
+  /// prefix 10.20.1.0/24 (automap.yaml:12 prefixes[3])".
+  std::string other;
+  bool other_in_config = false;
+  std::uint64_t other_seq = 0;  // Change::seq of the other side if this batch wrote it, else 0
+
+  /// The whole sentence; `other_where` follows the other side (" in the store", " (line 3)").
+  std::string message(std::string_view other_where) const;
+  /// message() with " in the store" or " (in the same batch)" as it applies.
+  std::string message() const;
+};
+
+/// The write broke WriteRules; the transaction was aborted, nothing changed.
+class WriteConflictError : public StoreError {
+ public:
+  explicit WriteConflictError(std::vector<WriteConflict> conflicts);
+  const std::vector<WriteConflict>& conflicts() const noexcept { return conflicts_; }
+
+ private:
+  std::vector<WriteConflict> conflicts_;
 };
 
 struct StoreOptions {
@@ -239,6 +294,12 @@ class OverrideStore {
   explicit OverrideStore(const StoreOptions& options);
   explicit OverrideStore(std::shared_ptr<OverrideDb> db);
 
+  /// The rules the following writes follow (WriteRules); the default allows no shared names
+  /// and checks templates against the other stored overrides only.
+  void set_write_rules(WriteRules rules);
+  const WriteRules& write_rules() const noexcept { return *rules_; }
+
+  /// Throw WriteConflictError when a write breaks the WriteRules, StoreError otherwise.
   void put_address(const dns::IpAddress& a, const Override& v);
   void put_prefix(const dns::Prefix& p, const Override& v);
   bool erase_address(const dns::IpAddress& a);
@@ -248,8 +309,9 @@ class OverrideStore {
   /// Forward index: which address override currently owns this name.
   std::optional<dns::IpAddress> get_name(const dns::Name& n) const;
 
-  /// Applies all changes in one write transaction: all or nothing.
-  ApplyResult apply(std::span<const Change> changes);
+  /// Applies all changes in one write transaction: all or nothing. With `dry_run` every check
+  /// runs (WriteConflictError lists every conflict at once) but the transaction is aborted.
+  ApplyResult apply(std::span<const Change> changes, bool dry_run = false);
   ApplyResult apply(const WriteBatch& batch) { return apply(batch.changes()); }
 
   /// Calls fn for address and prefix overrides in address order (family, address bytes; a
@@ -268,7 +330,15 @@ class OverrideStore {
 
  private:
   std::shared_ptr<OverrideDb> db_;
+  std::shared_ptr<const WriteRules> rules_ = std::make_shared<const WriteRules>();
 };
+
+/// The collisions (mapper::templates_collide) among the given live prefix overrides and the
+/// configured templates, for `mapctl check`: one message per colliding pair. A configured
+/// template whose prefix carries an override of its own is replaced by it and not counted.
+std::vector<std::string> find_template_collisions(
+    std::span<const std::pair<dns::Prefix, std::string>> prefix_templates,
+    std::span<const ConfigTemplate> config_templates);
 
 /// Read-only access for one worker thread. Usage per query: begin(); find_*(); end().
 /// Views returned by find_* point into the map and are valid until end().

@@ -1091,4 +1091,17 @@ std::optional<dns::IpAddress> Template::matches_any_prefix(const dns::Name& name
   return parse_name(name, /*check_prefix=*/false, suffix);
 }
 
+bool templates_collide(const Template& a, const Template& b) noexcept {
+  return a.prefix().family() == b.prefix().family() && a.prefix() != b.prefix() &&
+         !a.self_contained() && !b.self_contained() && a.text() == b.text();
+}
+
+std::string collision_message(std::string_view text, std::string_view a_what,
+                              std::string_view b_what) {
+  return cat(a_what, " and ", b_what, " share the template \"", text,
+             "\", whose tokens do not give the whole address, so their names collide (a forward "
+             "lookup could not tell the addresses apart): use {ip}, {full} or {hex}, or different "
+             "literal text");
+}
+
 }  // namespace amap::mapper

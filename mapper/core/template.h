@@ -130,4 +130,24 @@ class Template {
   bool self_contained_ = false;
 };
 
+/// The one rule for forward-name collisions, shared by `automapd checkconf` (two prefixes of
+/// the YAML), the override store's writers (an override against the config and against the
+/// other stored overrides) and `mapctl check` (collisions already stored).
+///
+/// Two forward templates collide when they have the same text (compared as compiled:
+/// literals lower-cased) in the same family, on two different prefixes, and that text does
+/// not give the whole address (not self_contained(): {d} alone, {offset}, a /32 with literal
+/// text only). Every name one of them renders then parses in both prefixes, to two different
+/// addresses, so a forward lookup cannot tell which one is meant and FCrDNS breaks for one of
+/// them. Self-contained templates never collide this way: the name gives the address, and only
+/// the most specific prefix of that address answers for it. Two *different* texts that can
+/// render the same name (`x{d}` and `x1{d}`) are not detected by this rule.
+bool templates_collide(const Template& a, const Template& b) noexcept;
+
+/// Why two templates of this text collide, for error messages: "A and B share the template
+/// T, whose tokens do not give the whole address, so their names collide ...". `a_what` and
+/// `b_what` describe the two owners ("prefixes 10.20.1.0/24 (line 12)", "the override ...").
+std::string collision_message(std::string_view text, std::string_view a_what,
+                              std::string_view b_what);
+
 }  // namespace amap::mapper

@@ -357,17 +357,19 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   }
 
   // A template whose tokens do not give the whole address ({d} only, {offset}) renders the
-  // same names in every prefix that uses it: forward lookups could not tell them apart.
+  // same names in every prefix that uses it: forward lookups could not tell them apart. The
+  // members of a group share the text, so the first two decide (the store's writers apply the
+  // same templates_collide to overrides).
   for (const ForwardGroup& g : m->forward_groups_) {
-    if (!g.self_contained && g.members.size() > 1) {
+    if (g.members.size() > 1 &&
+        templates_collide(*m->rules_[g.members[0]].name, *m->rules_[g.members[1]].name)) {
       const auto& first = config.prefixes[g.members[0]];
       const auto& second = config.prefixes[g.members[1]];
       error(second.name_mark, second.path + ".name",
-            "prefixes " + first.prefix.to_string() + " (line " + std::to_string(first.mark.line) +
-                ") and " + second.prefix.to_string() +
-                " share this template, whose tokens do "
-                "not give the whole address, so their names collide: use {ip}, {full} or {hex}, "
-                "or different literal text");
+            collision_message(m->rules_[g.members[0]].name->text(),
+                              "prefixes " + first.prefix.to_string() + " (line " +
+                                  std::to_string(first.mark.line) + ")",
+                              second.prefix.to_string()));
     }
   }
   if (errors.size() != errors_before) {
@@ -470,6 +472,18 @@ std::vector<dns::Name> Mapper::reverse_zones() const {
 std::string Mapper::origin_of(const Rule& rule) const {
   const Origin& o = origins_[static_cast<std::size_t>(&rule - rules_.data())];
   return config_.file + ":" + std::to_string(o.line) + " " + o.path;
+}
+
+store::WriteRules Mapper::write_rules(bool allow_shared_names) const {
+  store::WriteRules w;
+  w.allow_shared_names = allow_shared_names;
+  for (const Rule& r : rules_) {
+    // Only these can collide (templates_collide); checkconf allows one per text and family.
+    if (r.name && r.forward && !r.name->self_contained()) {
+      w.config_templates.push_back(store::ConfigTemplate{*r.name, origin_of(r)});
+    }
+  }
+  return w;
 }
 
 const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {

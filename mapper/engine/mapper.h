@@ -155,6 +155,9 @@ class Mapper {
   static std::uint64_t thread_filter_skips() noexcept;
   /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
   std::string origin_of(const Rule& rule) const;
+  /// The rules an override store's writer must follow with this configuration: its forward
+  /// templates that can collide with a prefix override (store::WriteRules).
+  store::WriteRules write_rules(bool allow_shared_names) const;
   /// The most specific config rule for an address, or nullptr (overrides not considered).
   const Rule* rule_for(const dns::IpAddress& address) const noexcept;
   /// True when `name` is inside one of the forward zones.

@@ -402,6 +402,90 @@ def test_map_full(binary, tmp):
     check(ctl.export() == before, "map full: nothing changed")
 
 
+def test_write_rules(binary, tmp):
+    """Issue 17 items 9 and 10: colliding templates and shared names are refused by add and
+    import alike (file:line and the other side), --force lets names be shared with the later
+    line winning, mapctl check reports what is already stored, lookup names the real cause."""
+    conf = write(os.path.join(tmp, "rules.yaml"),
+                 CONFIG + "  - prefix: 10.40.1.0/24\n    name: \"cfg-{d}.pool.example.net.\"\n"
+                 + "store: { path: %s/rules, map_size: 64MiB }\n" % tmp)
+    ctl = Ctl(binary, conf)
+    ctl.run("add", "10.20.1.0/24", "in22-{d}.pool.example.net.")
+    p = ctl.run("add", "10.20.2.0/24", "in22-{d}.pool.example.net.", rc=1)
+    check("the override 10.20.2.0/24 and the override 10.20.1.0/24 in the store share the "
+          "template \"in22-{d}.pool.example.net.\"" in p.stderr and "nothing was changed" in p.stderr,
+          "add: a colliding prefix template is refused", p.stderr)
+    d = ctl.json("lookup", "in22-7.pool.example.net.")
+    check(d.get("answer") == ["in22-7.pool.example.net. 86400 IN A 10.20.1.7"],
+          "the refused template left the forward answer alone", str(d))
+    ctl.run("add", "10.20.3.7/32", "h{d}.pool.example.net.")
+    p = ctl.run("add", "10.20.4.7/32", "h{d}.pool.example.net.", rc=1)
+    check("share the template" in p.stderr, "add: two colliding /32 templates", p.stderr)
+    p = ctl.run("add", "10.20.5.0/24", "cfg-{d}.pool.example.net.", rc=1)
+    check("the configured prefix 10.40.1.0/24 (%s:13 prefixes[2])" % conf in p.stderr,
+          "add: a template colliding with the configuration names its file:line", p.stderr)
+    ctl.run("add", "10.20.6.0/24", "x-{ip}.pool.example.net.")   # self-contained: never collide
+    ctl.run("add", "10.20.7.0/24", "x-{ip}.pool.example.net.")
+
+    ctl.run("add", "10.1.1.1", "mail.pool.example.net.")
+    p = ctl.run("add", "10.1.1.2", "mail.pool.example.net.", rc=1)
+    check("the name mail.pool.example.net. is already the override of 10.1.1.1 in the store"
+          in p.stderr and "--force" in p.stderr, "add: a shared name is refused", p.stderr)
+    before = ctl.export()
+    imp = write(os.path.join(tmp, "rules.csv"),
+                "address_or_prefix,kind,target,ttl\n"
+                "10.1.2.9,name,x.pool.example.net.,\n"
+                "10.1.2.5,name,y.pool.example.net.,\n"
+                "10.1.2.1,name,x.pool.example.net.,\n"
+                "10.1.2.3,name,mail.pool.example.net.,\n"
+                "10.50.1.0/24,template,in22-{d}.pool.example.net.,\n")
+    for extra in ([], ["--dry-run"]):
+        p = ctl.run("import", imp, *extra, rc=1)
+        check("%s:4: the name x.pool.example.net. is already the override of 10.1.2.9 (line 2)" % imp
+              in p.stderr, "import %s: a name given twice names both lines" % extra, p.stderr)
+        check("%s:5: the name mail.pool.example.net. is already the override of 10.1.1.1 in the "
+              "store" % imp in p.stderr, "import %s: a name of the store" % extra, p.stderr)
+        check("%s:6: the override 10.50.1.0/24 and the override 10.20.1.0/24 in the store" % imp
+              in p.stderr, "import %s: a colliding template" % extra, p.stderr)
+        check("3 lines out of 5 conflict" in p.stderr, "import %s: the count" % extra, p.stderr)
+    check(ctl.export() == before, "a refused import changes nothing")
+    # --force: names may be shared and the later line wins, whatever the address order
+    # (the template collision stays refused: drop that line).
+    forced = write(os.path.join(tmp, "forced.csv"),
+                   "10.1.2.9,name,x.pool.example.net.,\n10.1.2.1,name,x.pool.example.net.,\n"
+                   "10.1.3.1,name,z.pool.example.net.,\n10.1.3.9,name,z.pool.example.net.,\n")
+    ctl.run("import", forced, "--force")
+    d = ctl.json("lookup", "x.pool.example.net.")
+    check(d.get("answer") == ["x.pool.example.net. 86400 IN A 10.1.2.1"],
+          "import --force: the later line wins (lower address)", str(d))
+    d = ctl.json("lookup", "z.pool.example.net.")
+    check(d.get("answer") == ["z.pool.example.net. 86400 IN A 10.1.3.9"],
+          "import --force: the later line wins (higher address)", str(d))
+    # lookup names the real cause of the broken FCrDNS, and check reports it.
+    p = ctl.run("lookup", "10.1.2.9")
+    check("does not resolve back to 10.1.2.9 in automap: it resolves to 10.1.2.1 instead "
+          "(override for address 10.1.2.1" in p.stdout and "outside" not in p.stdout,
+          "lookup explains a shared name", p.stdout)
+    p = ctl.run("check", rc=1)
+    check("stored override 10.1.2.9: its name x.pool.example.net. is also the override of 10.1.2.1"
+          in p.stderr and "stored override 10.1.3.1: its name z.pool.example.net." in p.stderr,
+          "check reports names shared in the store", p.stderr)
+    d = ctl.json("check", rc=1)
+    check(d.get("ok") is False and len(d.get("conflicts", [])) == 2, "check --json conflicts", str(d))
+    ctl.run("add", "10.1.2.9", "x9.pool.example.net.")
+    ctl.run("add", "10.1.3.1", "z1.pool.example.net.")
+    d = ctl.json("check")
+    check(d.get("ok") is True and d.get("conflicts") == [], "check is clean once fixed", str(d))
+    # A config edited after an override was stored: check finds the new collision.
+    ctl.run("add", "10.20.8.0/24", "late-{d}.pool.example.net.")
+    conf2 = write(os.path.join(tmp, "rules2.yaml"), open(conf).read().replace(
+        "store:", "  - prefix: 10.41.0.0/24\n    name: \"late-{d}.pool.example.net.\"\nstore:"))
+    p = Ctl(binary, conf2).run("check", rc=1)
+    check("stored overrides: the override 10.20.8.0/24 and the configured prefix 10.41.0.0/24 "
+          "(%s:15 prefixes[3]) share the template" % conf2 in p.stderr,
+          "check reports a template collision with the edited config", p.stderr)
+
+
 def test_bad_config(binary, tmp):
     conf = write(os.path.join(tmp, "broken.yaml"), CONFIG.replace("10.0.0.0/8", "10.0.0.1/8"))
     ctl = Ctl(binary, conf)
@@ -431,6 +515,7 @@ def main():
         test_import_export(ctl, tmp)
         test_env_and_purge(ctl, tmp)
         test_map_full(binary, tmp)
+        test_write_rules(binary, tmp)
         test_bad_config(binary, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

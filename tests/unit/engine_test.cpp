@@ -332,7 +332,8 @@ TEST(EngineScale, PartialTemplatesSharedByPrefixesAreRejected) {
   EXPECT_EQ(Mapper::build(loaded.config, errors), nullptr);
   ASSERT_EQ(errors.size(), 1U);
   EXPECT_EQ(errors[0].to_string().rfind("collide.yaml:8:11: prefixes[1].name: prefixes 10.0.1.0/24 "
-                                        "(line 5) and 10.0.2.0/24 share this template",
+                                        "(line 5) and 10.0.2.0/24 share the template "
+                                        "\"h{d}.pool.example.net.\", whose tokens",
                                         0),
             0U)
       << errors[0].to_string();

@@ -454,7 +454,11 @@ TEST_F(StoreTest, ReverseNameIndexStaysConsistent) {
   EXPECT_TRUE(s.erase_address(a));
   EXPECT_FALSE(s.get_name(name("three.example")));
 
-  // Takeover: the last writer owns a shared name; removing the previous owner keeps it.
+  // Takeover (only with allow_shared_names): the last writer owns a shared name; removing
+  // the previous owner keeps it.
+  WriteRules shared;
+  shared.allow_shared_names = true;
+  s.set_write_rules(shared);
   s.put_address(a, Override::name("shared.example."));
   s.put_address(b, Override::name("shared.example."));
   EXPECT_EQ(s.get_name(name("shared.example")), b);
@@ -473,6 +477,163 @@ TEST_F(StoreTest, ReverseNameIndexStaysConsistent) {
   EXPECT_FALSE(r.find_name(name("x.example.")));
   EXPECT_EQ(r.find_name(name("Y.EXAMPLE")), a);
   r.end();
+}
+
+/// The write rules' shared-name part: refused in single writes and batches (every conflict
+/// listed, with the seq of both sides), accepted when the names only swap inside one batch;
+/// with allow_shared_names the latest write by seq wins, whatever the address order.
+TEST_F(StoreTest, SharedNamesAreRefusedUnlessAllowedAndTheLatestWriteWins) {
+  OverrideStore s(options());
+  const IpAddress a = ip("10.1.1.1");
+  const IpAddress b = ip("10.1.1.2");
+  const IpAddress c = ip("10.1.1.3");
+  s.put_address(a, Override::name("mail.example."));
+  try {
+    s.put_address(b, Override::name("MAIL.example."));
+    FAIL() << "a shared name was accepted";
+  } catch (const WriteConflictError& e) {
+    ASSERT_EQ(e.conflicts().size(), 1U);
+    EXPECT_EQ(e.conflicts()[0].kind, WriteConflict::Kind::shared_name);
+    EXPECT_EQ(e.conflicts()[0].key, Prefix::parse("10.1.1.2/32").value());
+    EXPECT_EQ(e.conflicts()[0].other, "10.1.1.1");
+    EXPECT_EQ(e.conflicts()[0].other_seq, 0U);  // the stored side
+    EXPECT_NE(std::string(e.what()).find("the name mail.example. is already the override of "
+                                         "10.1.1.1 in the store"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_FALSE(s.get_address(b));  // nothing changed
+  EXPECT_EQ(s.get_name(name("mail.example.")), a);
+
+  // In one batch: two lines with one name, and one line against the store. Both reported.
+  std::vector<Change> batch{Change::put_address(c, Override::name("x.example.")),
+                            Change::put_address(b, Override::name("x.example.")),
+                            Change::put_address(ip("10.1.1.9"), Override::name("mail.example."))};
+  batch[0].seq = 7;
+  batch[1].seq = 9;
+  batch[2].seq = 12;
+  try {
+    s.apply(batch);
+    FAIL() << "a batch with shared names was accepted";
+  } catch (const WriteConflictError& e) {
+    ASSERT_EQ(e.conflicts().size(), 2U);
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> seqs;
+    for (const auto& k : e.conflicts()) {
+      seqs.emplace_back(k.seq, k.other_seq);
+    }
+    std::sort(seqs.begin(), seqs.end());
+    EXPECT_EQ(seqs[0], (std::pair<std::uint64_t, std::uint64_t>{9, 7}));  // the later line
+    EXPECT_EQ(seqs[1], (std::pair<std::uint64_t, std::uint64_t>{12, 0}));
+  }
+  EXPECT_FALSE(s.get_address(c));
+  // A dry run reports the same and writes nothing either.
+  EXPECT_THROW(s.apply(batch, /*dry_run=*/true), WriteConflictError);
+
+  // Names that move between addresses in one batch are fine: nobody shares at the end.
+  s.put_address(b, Override::name("other.example."));
+  WriteBatch swap;
+  swap.put_address(a, Override::name("other.example."));
+  swap.put_address(b, Override::name("mail.example."));
+  s.apply(swap);
+  EXPECT_EQ(s.get_name(name("mail.example.")), b);
+  EXPECT_EQ(s.get_name(name("other.example.")), a);
+
+  // Allowed: the latest write (seq, e.g. the import line) wins, not the higher address.
+  WriteRules shared;
+  shared.allow_shared_names = true;
+  s.set_write_rules(shared);
+  std::vector<Change> forced{Change::put_address(ip("10.1.1.20"), Override::name("w.example.")),
+                             Change::put_address(ip("10.1.1.10"), Override::name("w.example."))};
+  forced[0].seq = 1;
+  forced[1].seq = 2;
+  s.apply(forced);
+  EXPECT_EQ(s.get_name(name("w.example.")), ip("10.1.1.10"));
+  forced[0].seq = 4;
+  s.apply(forced);
+  EXPECT_EQ(s.get_name(name("w.example.")), ip("10.1.1.20"));
+}
+
+/// The write rules' template part (mapper::templates_collide): two prefix overrides, or an
+/// override and a configured template, with one text that does not give the whole address.
+TEST_F(StoreTest, CollidingTemplatesAreRefusedInEveryWritePath) {
+  OverrideStore s(options());
+  const std::string in22 = "in22-{d}.pool.example.net.";
+  s.put_prefix(pfx("10.20.1.0/24"), Override::name_template(in22));
+  try {
+    s.put_prefix(pfx("10.20.2.0/24"), Override::name_template(in22));
+    FAIL() << "a colliding template was accepted";
+  } catch (const WriteConflictError& e) {
+    ASSERT_EQ(e.conflicts().size(), 1U);
+    EXPECT_EQ(e.conflicts()[0].kind, WriteConflict::Kind::template_collision);
+    EXPECT_EQ(e.conflicts()[0].key, pfx("10.20.2.0/24"));
+    EXPECT_EQ(e.conflicts()[0].other, "the override 10.20.1.0/24");
+  }
+  EXPECT_FALSE(s.get_prefix(pfx("10.20.2.0/24")));
+  // Upper case is the same template; two /32s too.
+  EXPECT_THROW(
+      s.put_prefix(pfx("10.20.3.0/24"), Override::name_template("IN22-{d}.pool.example.net.")),
+      WriteConflictError);
+  s.put_prefix(pfx("10.9.1.7/32"), Override::name_template("h{d}.pool.example.net."));
+  EXPECT_THROW(s.put_prefix(pfx("10.9.2.7/32"), Override::name_template("h{d}.pool.example.net.")),
+               WriteConflictError);
+  // Replacing the same key, a self-contained text, and the other family are fine.
+  s.put_prefix(pfx("10.20.1.0/24"), Override::name_template(in22, 60));
+  s.put_prefix(pfx("10.21.0.0/16"), Override::name_template("c-{ip}.pool.example.net."));
+  s.put_prefix(pfx("10.22.0.0/16"), Override::name_template("c-{ip}.pool.example.net."));
+  s.put_prefix(pfx("2001:db8:20::/120"),
+               Override::name_template("in22-{offset}.pool.example.net."));
+
+  // A batch: every colliding line is reported, against the earlier line.
+  std::vector<Change> batch{
+      Change::put_prefix(pfx("10.30.1.0/24"), Override::name_template("b-{d}.pool.example.net.")),
+      Change::put_prefix(pfx("10.30.2.0/24"), Override::name_template("b-{d}.pool.example.net."))};
+  batch[0].seq = 3;
+  batch[1].seq = 5;
+  try {
+    s.apply(batch);
+    FAIL() << "a batch with colliding templates was accepted";
+  } catch (const WriteConflictError& e) {
+    ASSERT_EQ(e.conflicts().size(), 1U);
+    EXPECT_EQ(e.conflicts()[0].seq, 5U);
+    EXPECT_EQ(e.conflicts()[0].other_seq, 3U);
+  }
+
+  // Against the configuration: a configured prefix with that text collides, unless an
+  // override of its own prefix replaces it; deleting that override brings it back.
+  WriteRules rules;
+  const auto cfg =
+      amap::mapper::Template::compile("cfg-{d}.pool.example.net.", pfx("10.40.1.0/24"));
+  ASSERT_TRUE(cfg.has_value());
+  rules.config_templates.push_back(ConfigTemplate{*cfg, "a.yaml:12 prefixes[2]"});
+  s.set_write_rules(rules);
+  try {
+    s.put_prefix(pfx("10.20.9.0/24"), Override::name_template("cfg-{d}.pool.example.net."));
+    FAIL() << "a template colliding with the configuration was accepted";
+  } catch (const WriteConflictError& e) {
+    ASSERT_EQ(e.conflicts().size(), 1U);
+    EXPECT_EQ(e.conflicts()[0].other, "the configured prefix 10.40.1.0/24 (a.yaml:12 prefixes[2])");
+    EXPECT_TRUE(e.conflicts()[0].other_in_config);
+  }
+  s.put_prefix(pfx("10.40.1.0/24"), Override::name_template("cfg-{d}.pool.example.net."));
+  s.put_prefix(pfx("10.40.1.0/24"), Override::name_template("other-{d}.pool.example.net."));
+  s.put_prefix(pfx("10.20.9.0/24"), Override::name_template("cfg-{d}.pool.example.net."));
+  EXPECT_THROW(s.erase_prefix(pfx("10.40.1.0/24")), WriteConflictError);
+  EXPECT_TRUE(s.get_prefix(pfx("10.40.1.0/24")));
+
+  // What mapctl check reports for a store written before these rules.
+  const std::vector<std::pair<Prefix, std::string>> stored{
+      {pfx("10.50.1.0/24"), "s-{d}.pool.example.net."},
+      {pfx("10.50.2.0/24"), "s-{d}.pool.example.net."},
+      {pfx("10.50.3.0/24"), "cfg-{d}.pool.example.net."},
+      {pfx("10.51.0.0/16"), "s-{ip}.pool.example.net."},
+      {pfx("10.52.0.0/16"), "s-{ip}.pool.example.net."}};
+  const auto found = find_template_collisions(stored, rules.config_templates);
+  ASSERT_EQ(found.size(), 2U);
+  EXPECT_NE(found[0].find("10.50.3.0/24"), std::string::npos) << found[0];
+  EXPECT_NE(found[0].find("the configured prefix 10.40.1.0/24"), std::string::npos) << found[0];
+  EXPECT_NE(found[1].find("the override 10.50.2.0/24 and the override 10.50.1.0/24"),
+            std::string::npos)
+      << found[1];
 }
 
 // ------------------------------------------------------------------------------ prefixes
@@ -583,6 +744,11 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
   StoreOptions o2 = options();
   o2.path = root_ + "/one-by-one";
   OverrideStore single(o2);
+  // Random names are shared by several addresses: the latest write in batch order wins.
+  WriteRules shared;
+  shared.allow_shared_names = true;
+  batched.set_write_rules(shared);
+  single.set_write_rules(shared);
 
   std::vector<IpAddress> addrs;
   for (std::uint32_t i = 0; i < 48; ++i) {
@@ -617,17 +783,8 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
     }
     const ApplyResult got = batched.apply(batch);
 
-    std::vector<std::size_t> order(batch.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-      order[i] = i;
-    }
-    const auto changes = batch.changes();
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
-      return changes[x].key.address < changes[y].key.address;
-    });
     ApplyResult want;
-    for (const std::size_t i : order) {
-      const Change& c = changes[i];
+    for (const Change& c : batch.changes()) {
       if (c.op == Change::Op::put) {
         single.put_address(c.key.address, c.value);
         ++want.written;
@@ -834,7 +991,8 @@ TEST_F(StoreTest, ReaderResetRenewManyTimes) {
   OverrideReader r(s.db());
   for (std::uint32_t i = 0; i < 5000; ++i) {
     if (i % 250 == 0) {
-      s.put_address(IpAddress::v4(0xC0000200U + i / 250), Override::name("x.example."));
+      s.put_address(IpAddress::v4(0xC0000200U + i / 250),
+                    Override::name(numbered("x", i / 250, ".example.")));
     }
     r.begin();
     ASSERT_TRUE(r.in_txn());
@@ -1086,9 +1244,9 @@ TEST_F(StoreTest, AddressFilterKeeperFollowsAWriterProcessThatGrowsTheMap) {
       for (std::uint32_t round = 0; round < 6; ++round) {
         WriteBatch b;
         for (std::uint32_t i = 0; i < 1000; ++i) {
-          b.put_address(
-              IpAddress::v4(0x0A000000U + round * 1000 + i),
-              Override::name(numbered("h", i, ".a-rather-long-label-to-use-space.example.")));
+          b.put_address(IpAddress::v4(0x0A000000U + round * 1000 + i),
+                        Override::name(numbered("h", round * 1000 + i,
+                                                ".a-rather-long-label-to-use-space.example.")));
         }
         w.apply(b);
       }

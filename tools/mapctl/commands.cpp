@@ -125,10 +125,13 @@ store::StoreOptions store_options(const Loaded& l) {
   return so;
 }
 
-/// Opens the store read-write (creating it). Read verbs call this only when it exists.
-std::unique_ptr<store::OverrideStore> open_store(const Loaded& l) {
+/// Opens the store read-write (creating it), with the configuration's write rules (template
+/// collisions; shared names only with `force`). Read verbs call this only when it exists.
+std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool force = false) {
   try {
-    return std::make_unique<store::OverrideStore>(store_options(l));
+    auto st = std::make_unique<store::OverrideStore>(store_options(l));
+    st->set_write_rules(l.mapper->write_rules(force));
+    return st;
   } catch (const std::exception& e) {
     error(std::string(e.what()));
     return nullptr;
@@ -306,6 +309,36 @@ bool read_file(const std::string& path, std::string& data, std::string& why) {
   return true;
 }
 
+/// Prints the import lines that break the store's write rules, as `file:line: message`
+/// naming the other side's line when the file gives it too, then the summary.
+void print_conflicts(const Options& o, std::vector<store::WriteConflict> conflicts,
+                     std::size_t records) {
+  std::stable_sort(
+      conflicts.begin(), conflicts.end(),
+      [](const store::WriteConflict& a, const store::WriteConflict& b) { return a.seq < b.seq; });
+  std::size_t shown = 0;
+  for (const auto& c : conflicts) {
+    if (o.max_errors != 0 && shown == o.max_errors) {
+      break;
+    }
+    const std::string where = c.other_seq != 0    ? " (line " + std::to_string(c.other_seq) + ")"
+                              : c.other_in_config ? std::string()
+                                                  : std::string(" in the store");
+    std::fprintf(stderr, "%s:%llu: %s\n", o.file.c_str(), static_cast<unsigned long long>(c.seq),
+                 c.message(where).c_str());
+    ++shown;
+  }
+  if (shown < conflicts.size()) {
+    std::fprintf(stderr, "%s: %zu more errors not shown (--max-errors 0 shows all)\n",
+                 o.file.c_str(), conflicts.size() - shown);
+  }
+  error(o.file + ": " + std::to_string(conflicts.size()) + " line" +
+        (conflicts.size() == 1 ? "" : "s") + " out of " + std::to_string(records) +
+        " conflict with other overrides, nothing imported: fix " +
+        (conflicts.size() == 1 ? "it" : "them") +
+        " and run the import again (--force lets addresses share a name; the later line wins)");
+}
+
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -336,7 +369,7 @@ int cmd_add(const Options& o) {
     error(why);
     return kExitError;
   }
-  auto st = open_store(*l);
+  auto st = open_store(*l, o.force);
   if (!st) {
     return kExitError;
   }
@@ -355,10 +388,16 @@ int cmd_add(const Options& o) {
       st->put_address(r.key.address(), r.value);
     }
     if (previous_owner && *previous_owner != r.key.address()) {
+      // Only with --force: without it the store refuses a shared name.
       warning("the name " + r.value.target + " was the override of " + previous_owner->to_string() +
               " too: it now resolves forward to " + r.key.to_string() + " only (the PTR of " +
               previous_owner->to_string() + " is unchanged)");
     }
+  } catch (const store::WriteConflictError& e) {
+    for (const auto& c : e.conflicts()) {
+      error(c.message() + "; nothing was changed");
+    }
+    return kExitError;
   } catch (const std::exception& e) {
     error(std::string(e.what()) + "; nothing was changed");
     return kExitError;
@@ -390,6 +429,12 @@ int cmd_del(const Options& o) {
   try {
     before = get_one(*st, k);
     removed = k.is_prefix ? st->erase_prefix(k.prefix) : st->erase_address(k.address());
+  } catch (const store::WriteConflictError& e) {
+    for (const auto& c : e.conflicts()) {
+      error("deleting " + k.to_string() +
+            " would bring back a configured template: " + c.message() + "; nothing was changed");
+    }
+    return kExitError;
   } catch (const std::exception& e) {
     error(std::string(e.what()) + "; nothing was changed");
     return kExitError;
@@ -539,29 +584,63 @@ int cmd_import(const Options& o) {
     return kExitError;
   }
   const double parse_s = seconds_since(t0);
-  if (o.dry_run) {
-    out_line("dry run: " + std::to_string(parsed.changes.size()) + " overrides in " + o.file +
-             " are valid; nothing written");
-    return kExitOk;
+  // The write rules (shared names, template collisions) are the store's: a dry run checks
+  // them in a transaction it then aborts, on an empty scratch store when there is none yet.
+  std::unique_ptr<store::OverrideStore> st;
+  std::string scratch;
+  if (o.dry_run && !store_exists(*l)) {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "mapctl-dry-run.XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      error("cannot create a scratch directory for the dry run: " +
+            std::string(std::strerror(errno)));
+      return kExitError;
+    }
+    scratch = tmpl;
+    Loaded scratch_l{l->file, l->config, l->mapper};
+    scratch_l.config.store.path = scratch;
+    st = open_store(scratch_l, o.force);
+  } else {
+    st = open_store(*l, o.force);
   }
-  auto st = open_store(*l);
+  struct ScratchCleanup {
+    std::unique_ptr<store::OverrideStore>& st;
+    const std::string& dir;
+    ~ScratchCleanup() {
+      if (!dir.empty()) {
+        st.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
+      }
+    }
+  } cleanup{st, scratch};
   if (!st) {
     return kExitError;
   }
-  if (tty) {
+  if (tty && !o.dry_run) {
     std::fprintf(stderr, "mapctl import: writing %zu overrides in one transaction...",
                  parsed.changes.size());
     std::fflush(stderr);
   }
   store::ApplyResult res;
   try {
-    res = st->apply(parsed.changes);
+    res = st->apply(parsed.changes, o.dry_run);
+  } catch (const store::WriteConflictError& e) {
+    if (tty) {
+      std::fputs("\r\033[K", stderr);
+    }
+    print_conflicts(o, e.conflicts(), parsed.records);
+    return kExitError;
   } catch (const std::exception& e) {
     if (tty) {
       std::fputs("\r\033[K", stderr);
     }
     error(std::string(e.what()) + "; nothing was imported (the whole file is one transaction)");
     return kExitError;
+  }
+  if (o.dry_run) {
+    out_line("dry run: " + std::to_string(parsed.changes.size()) + " overrides in " + o.file +
+             " are valid; nothing written");
+    return kExitOk;
   }
   if (tty) {
     std::fputs("\r\033[K", stderr);
@@ -773,6 +852,27 @@ std::string source_sentence(const Explanation& e, const std::string& store_path)
   return "nothing: no configured prefix or override covers this name";
 }
 
+/// Why the PTR target `e.target` does not resolve back to `e.address`, given what a forward
+/// lookup of it gives (`back`).
+std::string forward_mismatch(const mapper::Mapper& m, const Explanation& e, const Explanation& back,
+                             const std::string& store_path) {
+  const auto target = dns::Name::from_text(e.target);
+  if (!target || !m.in_forward_zone(*target)) {
+    return "its name lies outside automap's forward zones";
+  }
+  if (back.status == mapper::Synthesis::Status::address) {
+    // Another address has the name: a shared override name, or colliding templates.
+    return "it resolves to " + back.address + " instead (" + source_sentence(back, store_path) +
+           "), so two addresses share this name: `mapctl check` lists such conflicts";
+  }
+  if (e.source == mapper::Synthesis::Source::config) {
+    return "its template has forward: false, or a more specific prefix or override takes the "
+           "name's address";
+  }
+  return "nothing in automap gives this name an address (" + source_sentence(back, store_path) +
+         ")";
+}
+
 }  // namespace
 
 int cmd_lookup(const Options& o) {
@@ -918,9 +1018,8 @@ int cmd_lookup(const Options& o) {
   if (back) {
     s += "forward: " + e.target +
          (fcrdns ? " resolves back to " + e.address + " (FCrDNS holds)"
-                 : std::string(" does not resolve back to ") + e.address +
-                       " in automap (its name lies outside automap's forward zones, or its "
-                       "template has forward: false)") +
+                 : " does not resolve back to " + e.address +
+                       " in automap: " + forward_mismatch(*m, e, *back, l->config.store.path)) +
          "\n";
   }
   s += "store: " + store_text + "\n";
@@ -929,6 +1028,48 @@ int cmd_lookup(const Options& o) {
 }
 
 // -------------------------------------------------------------------------------------- check
+
+namespace {
+
+/// What the store holds against its write rules (store::WriteRules), written before the rules
+/// existed, by --force, or by another writer: template collisions among the stored prefix
+/// overrides and with the configuration, and names that two addresses share. Kept apart from
+/// the per-override checks of cmd_check.
+std::vector<std::string> stored_conflicts(const store::OverrideStore& st, const mapper::Mapper& m) {
+  std::vector<std::pair<dns::Prefix, std::string>> prefixes;
+  std::vector<std::pair<dns::IpAddress, std::string>> names;
+  st.list(std::nullopt, 0, [&](const store::ListEntry& e) {
+    if (e.is_prefix) {
+      prefixes.emplace_back(e.prefix, e.value.kind == store::OverrideKind::name_template
+                                          ? std::string(e.value.target)
+                                          : std::string());
+    } else if (e.value.kind == store::OverrideKind::name) {
+      names.emplace_back(e.prefix.address, std::string(e.value.target));
+    }
+  });
+  std::vector<std::string> out;
+  const store::WriteRules rules = m.write_rules(false);
+  for (auto& msg : store::find_template_collisions(prefixes, rules.config_templates)) {
+    out.push_back("stored overrides: " + msg);
+  }
+  // The name index holds one address per name: any other address with that name lost it.
+  for (const auto& [address, name] : names) {
+    const auto n = dns::Name::from_text(name);
+    if (!n) {
+      continue;  // reported by the per-override check
+    }
+    const auto owner = st.get_name(*n);
+    if (owner && *owner != address) {
+      out.push_back("stored override " + address.to_string() + ": its name " + name +
+                    " is also the override of " + owner->to_string() +
+                    ", which has the forward answer, so the PTR of " + address.to_string() +
+                    " does not resolve back to it: give one of them another name");
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 int cmd_check(const Options& o) {
   auto loaded = config::load_file(o.config);
@@ -941,6 +1082,7 @@ int cmd_check(const Options& o) {
   }
   // Stored overrides that this configuration would not serve (warnings only).
   std::vector<std::string> warnings;
+  std::vector<std::string> conflicts;  // wrong answers served now: an error
   std::size_t overrides = 0;
   bool store_checked = false;
   if (m && loaded.config.store.present) {
@@ -958,13 +1100,14 @@ int cmd_check(const Options& o) {
             warnings.push_back("stored override " + r.key.to_string() + ": " + why);
           }
         });
+        conflicts = stored_conflicts(st, *m);
       } catch (const std::exception& ex) {
         errors.push_back(
             config::Error{o.config, loaded.config.store.mark, "store.path", ex.what()});
       }
     }
   }
-  const bool ok = errors.empty() && m != nullptr;
+  const bool ok = errors.empty() && m != nullptr && conflicts.empty();
   if (o.json) {
     json::Writer w;
     w.begin_object();
@@ -1005,12 +1148,17 @@ int cmd_check(const Options& o) {
         w.value(s);
       }
       w.end_array();
+      w.key("conflicts").begin_array();
+      for (const auto& s : conflicts) {
+        w.value(s);
+      }
+      w.end_array();
     }
     w.end_object();
     out_line(w.str());
     return ok ? kExitOk : kExitError;
   }
-  if (!ok) {
+  if (!errors.empty() || m == nullptr) {
     for (const auto& e : errors) {
       std::fprintf(stderr, "%s\n", e.to_string().c_str());
     }
@@ -1028,6 +1176,15 @@ int cmd_check(const Options& o) {
   }
   for (const auto& s : warnings) {
     warning(s);
+  }
+  for (const auto& s : conflicts) {
+    error(s);
+  }
+  if (!conflicts.empty()) {
+    error("the store " + loaded.config.store.path + " holds " + std::to_string(conflicts.size()) +
+          " conflicting override" + (conflicts.size() == 1 ? "" : "s") +
+          " (listed above), which the servers answer wrongly: fix them with mapctl add or del");
+    return kExitError;
   }
   return kExitOk;
 }

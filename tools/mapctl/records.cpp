@@ -434,6 +434,7 @@ class ImportParser {
         c.value.kind = e.kind;
         c.value.ttl = e.ttl;
         c.value.target.assign(arena_, e.target_at, e.target_len);
+        c.seq = e.line;  // the later line wins a shared name (--force); conflicts name it
       }
     }
     entries_.clear();
