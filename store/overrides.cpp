@@ -863,12 +863,10 @@ class TxnWriter {
 };
 
 /// Runs fn(TxnWriter&) in one write transaction and commits; any exception aborts it.
-template <class Fn>
-auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = true) {
-  GateScope gate(db.gate());
-  WriteTxn txn;
+/// Begins a write transaction inside `gate`, adopting a map another process grew.
+WriteTxn begin_write(OverrideDb& db, GateScope& gate) {
   try {
-    txn = WriteTxn::begin(db.env());
+    return WriteTxn::begin(db.env());
   } catch (const StoreError& e) {
     if (e.code() != MDB_MAP_RESIZED) {
       throw;
@@ -876,8 +874,14 @@ auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = 
     gate.leave();
     db.adopt_map_size();
     gate.enter();
-    txn = WriteTxn::begin(db.env());
+    return WriteTxn::begin(db.env());
   }
+}
+
+template <class Fn>
+auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = true) {
+  GateScope gate(db.gate());
+  WriteTxn txn = begin_write(db, gate);
   TxnWriter w(db, txn, rules);
   auto result = fn(w);
   w.finish();
@@ -1394,6 +1398,51 @@ std::size_t OverrideStore::list(std::optional<dns::Prefix> within, std::size_t l
   return count;
 }
 
+PurgeResult OverrideStore::purge_tombstones(std::uint64_t cutoff_ns, std::size_t per_txn) {
+  PurgeResult r;
+  per_txn = std::max<std::size_t>(per_txn, 1);
+  const OverrideDb::Dbis& d = db_->dbis();
+  for (const Dbi dbi : {d.addr, d.prefix, d.name}) {
+    std::vector<std::uint8_t> resume;  // the first key not looked at yet (empty: the start)
+    bool more = true;
+    while (more) {
+      GateScope gate(db_->gate());
+      WriteTxn txn = begin_write(*db_, gate);
+      std::vector<std::vector<std::uint8_t>> doomed;
+      std::size_t kept = 0;
+      more = false;
+      {
+        Cursor c = Cursor::open(txn.get(), dbi);
+        for (bool ok = resume.empty() ? c.first() : c.seek(resume); ok; ok = c.next()) {
+          if (doomed.size() == per_txn) {
+            resume.assign(c.key().begin(), c.key().end());
+            more = true;
+            break;
+          }
+          format::Header h;
+          Bytes payload;
+          if (format::decode_header(c.value(), h, payload) != DecodeError::ok || !h.deleted()) {
+            continue;  // live, or not ours to judge (mapctl check reports undecodable values)
+          }
+          if (h.timestamp_ns < cutoff_ns) {
+            doomed.emplace_back(c.key().begin(), c.key().end());
+          } else {
+            ++kept;
+          }
+        }
+      }
+      for (const auto& key : doomed) {
+        txn.del(dbi, key);
+      }
+      txn.commit();
+      ++r.transactions;
+      r.purged += doomed.size();
+      r.kept += kept;
+    }
+  }
+  return r;
+}
+
 namespace {
 struct ReaderCount {
   unsigned lines = 0;
@@ -1418,7 +1467,7 @@ int count_reader_line(const char* msg, void* ctx) {
 }
 }  // namespace
 
-StoreStats OverrideStore::stats() const {
+StoreStats OverrideStore::stats(std::uint64_t tombstone_cutoff_ns) const {
   StoreStats s;
   EnvInfo info;
   {
@@ -1430,6 +1479,10 @@ StoreStats OverrideStore::stats() const {
         Bytes payload;
         if (format::decode_header(c.value(), h, payload) == DecodeError::ok && h.deleted()) {
           ++s.tombstones;
+          s.expired_tombstones += h.timestamp_ns < tombstone_cutoff_ns ? 1 : 0;
+          if (s.oldest_tombstone_ns == 0 || h.timestamp_ns < s.oldest_tombstone_ns) {
+            s.oldest_tombstone_ns = h.timestamp_ns;
+          }
         } else {
           ++live;
         }
@@ -1438,6 +1491,18 @@ StoreStats OverrideStore::stats() const {
     scan(db_->dbis().addr, s.address_overrides);
     scan(db_->dbis().prefix, s.prefix_overrides);
     scan(db_->dbis().name, s.names);
+    // LMDB's freelist (FREE_DBI, handle 0): each value is a page list that starts with its
+    // length, as `mdb_stat -f` counts it.
+    {
+      Cursor c = Cursor::open(r.txn().get(), Dbi(0));
+      for (bool ok = c.first(); ok; ok = c.next()) {
+        if (c.value().size() >= sizeof(std::size_t)) {
+          std::size_t n = 0;
+          std::memcpy(&n, c.value().data(), sizeof n);
+          s.free_pages += n;
+        }
+      }
+    }
     // mdb_env_info reads the meta pages through the map: inside the read scope, which holds
     // a slot of the remap gate, so that no other thread's adopt_map_size unmaps it meanwhile.
     info = db_->env().info();

@@ -121,8 +121,11 @@ struct ApplyResult {
 struct StoreStats {
   std::size_t address_overrides = 0;  // live entries (tombstones not counted)
   std::size_t prefix_overrides = 0;
-  std::size_t names = 0;       // live reverse-index entries
-  std::size_t tombstones = 0;  // deleted markers kept for Lightning Stream
+  std::size_t names = 0;                  // live reverse-index entries
+  std::size_t tombstones = 0;             // deleted markers kept for Lightning Stream
+  std::size_t expired_tombstones = 0;     // of those, written before stats()'s cutoff
+  std::uint64_t oldest_tombstone_ns = 0;  // 0: none
+  std::size_t free_pages = 0;  // pages LMDB's freelist holds for reuse (inside used_pages)
   std::size_t map_size = 0;
   std::size_t page_size = 0;
   std::size_t used_pages = 0;
@@ -181,6 +184,13 @@ class WriteConflictError : public StoreError {
 
  private:
   std::vector<WriteConflict> conflicts_;
+};
+
+/// What OverrideStore::purge_tombstones did.
+struct PurgeResult {
+  std::size_t purged = 0;        // tombstones deleted
+  std::size_t kept = 0;          // tombstones younger than the cutoff
+  std::size_t transactions = 0;  // write transactions used
 };
 
 struct StoreOptions {
@@ -321,7 +331,15 @@ class OverrideStore {
   std::size_t list(std::optional<dns::Prefix> within, std::size_t limit,
                    const std::function<void(const ListEntry&)>& fn) const;
 
-  StoreStats stats() const;
+  /// `tombstone_cutoff_ns` (ns since the epoch) counts the tombstones written before it as
+  /// expired_tombstones.
+  StoreStats stats(std::uint64_t tombstone_cutoff_ns = 0) const;
+  /// Deletes (mdb_del: the key is gone) the tombstones of `addr`, `prefix` and `name` written
+  /// before `cutoff_ns`, in write transactions of at most `per_txn` deletions, so that a map
+  /// that is nearly full can still be purged (each commit frees pages for the next). Readers
+  /// see no difference: a missing key reads as a tombstone does. The freed pages go to LMDB's
+  /// freelist and are reused by later writes; the file does not shrink (store/README.md).
+  PurgeResult purge_tombstones(std::uint64_t cutoff_ns, std::size_t per_txn = 10000);
   /// Recomputes the prefix-length bitmaps from the prefix database (e.g. after a Lightning
   /// Stream merge from several writers).
   void rebuild_meta();

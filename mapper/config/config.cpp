@@ -68,6 +68,33 @@ std::optional<std::uint64_t> parse_size(const std::string& text) {
   return value * mult;
 }
 
+std::optional<std::uint64_t> parse_duration(const std::string& text) {
+  std::uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr == text.data()) {
+    return std::nullopt;
+  }
+  const std::string_view unit(ptr, static_cast<std::size_t>(end - ptr));
+  std::uint64_t mult = 0;
+  if (unit.empty() || unit == "s") {
+    mult = 1;
+  } else if (unit == "m") {
+    mult = 60;
+  } else if (unit == "h") {
+    mult = 3600;
+  } else if (unit == "d") {
+    mult = 86400;
+  } else {
+    return std::nullopt;
+  }
+  // At most 100 years: the store compares against nanoseconds since the epoch.
+  if (value > 3155760000ULL / mult) {
+    return std::nullopt;
+  }
+  return value * mult;
+}
+
 namespace {
 
 struct PrefixHash {
@@ -649,7 +676,7 @@ class Loader {
     if (!n) {
       return;
     }
-    if (!check_map(n, "store", {"path", "map_size"})) {
+    if (!check_map(n, "store", {"path", "map_size", "tombstone_retention"})) {
       return;
     }
     c.store.present = true;
@@ -667,6 +694,16 @@ class Loader {
               "expected a size of at least 64KiB such as 4GiB, 512MiB or a byte count");
       } else {
         c.store.map_size = *v;
+      }
+    }
+    if (const Node& r = n["tombstone_retention"]) {
+      auto v = r.IsScalar() ? parse_duration(std::string(r.Scalar())) : std::nullopt;
+      if (!v) {
+        error(r, "store.tombstone_retention",
+              "expected a duration such as 7d, 36h, 90m or a number of seconds (0: no replication "
+              "peers, tombstones may go at once)");
+      } else {
+        c.store.tombstone_retention_s = *v;
       }
     }
   }

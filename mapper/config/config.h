@@ -59,6 +59,9 @@ struct StoreConfig {
   bool present = false;
   std::string path;
   std::uint64_t map_size = 4ULL << 30;
+  /// How long a deleted override's tombstone must stay for replication peers (`mapctl
+  /// compact` purges older ones). Default 7 days.
+  std::uint64_t tombstone_retention_s = 7ULL * 86400;
   Mark mark;
 };
 
@@ -97,5 +100,7 @@ LoadResult load_text(const std::string& text, const std::string& file = "<text>"
 
 /// "4GiB", "512MiB", "1048576" -> bytes.
 std::optional<std::uint64_t> parse_size(const std::string& text);
+/// "7d", "36h", "90m", "45s" or "45" -> seconds; nullopt if malformed or above 100 years.
+std::optional<std::uint64_t> parse_duration(const std::string& text);
 
 }  // namespace amap::config

@@ -486,6 +486,61 @@ def test_write_rules(binary, tmp):
           "check reports a template collision with the edited config", p.stderr)
 
 
+def test_compact(binary, tmp):
+    """Issue 17 item 7, scaled down: renaming 2000 live overrides on each re-import fills a
+    4 MiB map with name tombstones after 12 rounds; `mapctl compact` with the retention purges
+    them, so 14 rounds fit, and it keeps every live override byte for byte."""
+    def rounds(ctl, compact):
+        for r in range(1, 15):
+            path = os.path.join(tmp, "round.csv")
+            with open(path, "w") as f:
+                for i in range(2000):
+                    f.write("10.7.%d.%d,name,round%d-host-%d.customer.example.,\n"
+                            % (i // 256, i % 256, r, i))
+            p = subprocess.run([binary, "-c", ctl.config, "import", path], capture_output=True,
+                               text=True, env=ctl.env, timeout=120)
+            if p.returncode != 0:
+                return r, p.stderr
+            if compact:
+                before = ctl.export()
+                out = ctl.run("compact").stdout
+                check(("compact: purged %d tombstones older than 0s" % (2000 if r > 1 else 0)) in out,
+                      "compact round %d purges the renamed names" % r, out)
+                check(ctl.export() == before, "compact round %d keeps every override" % r)
+        return None, ""
+
+    base = CONFIG + "store: { path: %s/%%s, map_size: 4MiB, tombstone_retention: 0 }\n" % tmp
+    plain = Ctl(binary, write(os.path.join(tmp, "tomb1.yaml"), base % "tomb1"))
+    failed, err = rounds(plain, compact=False)
+    check(failed is not None and "store is full" in err,
+          "without compact the tombstones fill the map (round %s)" % failed, err)
+    d = plain.json("stats")
+    check(d.get("tombstones", 0) >= 20000 and d.get("expired_tombstones") == d.get("tombstones")
+          and d.get("tombstone_retention_s") == 0, "stats --json counts the tombstones", str(d))
+    # A retention that keeps them: compact purges nothing and says so.
+    d = plain.json("compact", "--retention", "7d")
+    check(d.get("purged") == 0 and d.get("kept", 0) >= 20000, "compact keeps young tombstones", str(d))
+    before = plain.export()
+    d = plain.json("compact")
+    check(d.get("purged", 0) >= 20000 and d.get("tombstones") == 0 and d.get("free_pages", 0) > 0,
+          "compact purges them and their pages are free", str(d))
+    check(plain.export() == before, "compact keeps every live override byte for byte")
+    failed, err = rounds(plain, compact=False)
+    check(failed is not None and failed >= 12, "after compact, imports fit again (%s)" % failed, err)
+
+    fresh = Ctl(binary, write(os.path.join(tmp, "tomb2.yaml"), base % "tomb2"))
+    failed, err = rounds(fresh, compact=True)
+    check(failed is None, "14 renaming rounds fit with compact after each", err)
+    p = fresh.run("stats")
+    check("tombstones: 0" in p.stdout and "free for reuse" in p.stdout, "stats text", p.stdout)
+    p = fresh.run("compact", "--retention", "soon", rc=2)
+    check("bad --retention 'soon'" in p.stderr, "compact --retention is checked", p.stderr)
+    bad = write(os.path.join(tmp, "tomb3.yaml"), base.replace("tombstone_retention: 0",
+                                                              "tombstone_retention: 1w") % "tomb3")
+    p = Ctl(binary, bad).run("check", rc=1)
+    check("store.tombstone_retention: expected a duration" in p.stderr, "a bad retention", p.stderr)
+
+
 def test_bad_config(binary, tmp):
     conf = write(os.path.join(tmp, "broken.yaml"), CONFIG.replace("10.0.0.0/8", "10.0.0.1/8"))
     ctl = Ctl(binary, conf)
@@ -516,6 +571,7 @@ def main():
         test_env_and_purge(ctl, tmp)
         test_map_full(binary, tmp)
         test_write_rules(binary, tmp)
+        test_compact(binary, tmp)
         test_bad_config(binary, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

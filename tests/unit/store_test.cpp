@@ -358,6 +358,57 @@ TEST_F(StoreTest, TombstonesAreInvisible) {
   EXPECT_EQ(s.get_address(ip("192.0.2.1")), Override::name("b.example."));
 }
 
+/// purge_tombstones deletes only tombstones older than the cutoff, in chunks, and leaves every
+/// live override, the name index and the prefix bitmaps exactly as they were.
+TEST_F(StoreTest, PurgeTombstonesKeepsEveryLiveOverride) {
+  OverrideStore s(options());
+  for (std::uint32_t i = 0; i < 40; ++i) {
+    s.put_address(IpAddress::v4(0x0A010000U + i), Override::name(numbered("old", i, ".example.")));
+  }
+  s.put_prefix(pfx("10.9.0.0/16"), Override::name_template("p-{ip}.example."));
+  s.put_prefix(pfx("10.8.0.0/16"), Override::none());
+  ASSERT_TRUE(s.erase_prefix(pfx("10.8.0.0/16")));
+  WriteBatch renames;  // 30 renames (30 name tombstones) and 5 erases (5 + 5 tombstones)
+  for (std::uint32_t i = 0; i < 30; ++i) {
+    renames.put_address(IpAddress::v4(0x0A010000U + i),
+                        Override::name(numbered("new", i, ".example.")));
+  }
+  for (std::uint32_t i = 35; i < 40; ++i) {
+    renames.erase_address(IpAddress::v4(0x0A010000U + i));
+  }
+  s.apply(renames);
+  const auto before = list_all(s);
+  const StoreStats st0 = s.stats(~0ULL);
+  EXPECT_EQ(st0.tombstones, 30U + 5U + 5U + 1U);
+  EXPECT_EQ(st0.expired_tombstones, st0.tombstones);
+  EXPECT_NE(st0.oldest_tombstone_ns, 0U);
+
+  // Nothing is older than a cutoff before every write.
+  PurgeResult r = s.purge_tombstones(st0.oldest_tombstone_ns);
+  EXPECT_EQ(r.purged, 0U);
+  EXPECT_EQ(r.kept, st0.tombstones);
+
+  r = s.purge_tombstones(~0ULL, /*per_txn=*/4);
+  EXPECT_EQ(r.purged, st0.tombstones);
+  EXPECT_EQ(r.kept, 0U);
+  EXPECT_GE(r.transactions, 11U);  // 41 deletions, 4 per transaction
+  const StoreStats st1 = s.stats();
+  EXPECT_EQ(st1.tombstones, 0U);
+  EXPECT_EQ(st1.address_overrides, st0.address_overrides);
+  EXPECT_EQ(st1.names, st0.names);
+  EXPECT_GT(st1.free_pages, 0U);
+  EXPECT_EQ(list_all(s), before);
+  OverrideReader rd(s.db());
+  rd.begin();
+  EXPECT_EQ(rd.find_name(name("new7.example.")), IpAddress::v4(0x0A010007U));
+  EXPECT_EQ(rd.find_name(name("old33.example.")), IpAddress::v4(0x0A010021U));
+  EXPECT_FALSE(rd.find_name(name("old7.example.")));
+  EXPECT_FALSE(rd.find_address(IpAddress::v4(0x0A010024U)));
+  ASSERT_TRUE(rd.find_prefix(ip("10.9.1.2")));
+  EXPECT_FALSE(rd.find_prefix(ip("10.8.1.2")));
+  rd.end();
+}
+
 TEST_F(StoreTest, UnknownVersionsAreRejectedWithClearErrors) {
   OverrideStore s(options());
   const auto k1 = addr_key(ip("192.0.2.1"));

@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "mapper/app/log.h"
+#include "mapper/config/config.h"
 #include "tools/mapctl/commands.h"
 
 namespace amap::mapctl {
@@ -46,8 +47,8 @@ int run(int argc, char** argv) {
   auto* ttl_opt = add->add_option("--ttl", ttl, "TTL in seconds (default: the configured TTL)")
                       ->check(CLI::Range(0U, 2147483647U));
   add->add_flag("--force", o.force,
-                "Store it even outside every configured prefix, or when the name is another "
-                "address's synthesized name");
+                "Store it even outside every configured prefix, when the name is another "
+                "address's synthesized name, or when another address's override has the name");
   add_purge(add);
 
   auto* del = cli.add_subcommand("del", "Delete the override of an address or prefix");
@@ -69,7 +70,9 @@ int run(int argc, char** argv) {
   imp->add_option("FILE", o.file, "CSV (address_or_prefix,kind,target,ttl) or .jsonl")->required();
   imp->add_option("--format", o.format, "csv or jsonl (default: by extension, else csv)")
       ->check(CLI::IsMember({"csv", "jsonl", "json"}));
-  imp->add_flag("--force", o.force, "Accept keys outside every configured prefix");
+  imp->add_flag("--force", o.force,
+                "Accept keys outside every configured prefix, and names shared by two addresses "
+                "(the later line wins)");
   imp->add_flag("--dry-run", o.dry_run, "Check the file only; write nothing");
   imp->add_option("--max-errors", o.max_errors, "Print at most N errors (0 = all)")
       ->capture_default_str();
@@ -97,6 +100,15 @@ int run(int argc, char** argv) {
   auto* stats = cli.add_subcommand("stats", "Store statistics: counts, map use, readers");
   add_json(stats);
 
+  auto* compact = cli.add_subcommand(
+      "compact", "Purge tombstones older than store.tombstone_retention; their pages are reused");
+  std::string retention;
+  auto* retention_opt = compact->add_option(
+      "--retention", retention,
+      "purge tombstones older than this (7d, 36h, 90m, seconds; 0 = all) instead of the "
+      "configured store.tombstone_retention");
+  add_json(compact);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -112,6 +124,16 @@ int run(int argc, char** argv) {
   }
   if (ttl_opt->count() > 0) {
     o.ttl = ttl;
+  }
+  if (retention_opt->count() > 0) {
+    o.retention_s = config::parse_duration(retention);
+    if (!o.retention_s) {
+      std::fprintf(stderr,
+                   "mapctl compact: bad --retention '%s': give a duration such as 7d, 36h, 90m or "
+                   "a number of seconds\n",
+                   retention.c_str());
+      return kExitUsage;
+    }
   }
   log::set_program("mapctl");
 
@@ -133,6 +155,8 @@ int run(int argc, char** argv) {
     return cmd_check(o);
   if (*stats)
     return cmd_stats(o);
+  if (*compact)
+    return cmd_compact(o);
   return kExitUsage;
 }
 

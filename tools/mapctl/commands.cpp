@@ -1191,6 +1191,45 @@ int cmd_check(const Options& o) {
 
 // -------------------------------------------------------------------------------------- stats
 
+namespace {
+
+/// "7d", "36h", "90m", "45s": the largest unit that divides it.
+std::string duration_text(std::uint64_t s) {
+  if (s != 0 && s % 86400 == 0) {
+    return std::to_string(s / 86400) + "d";
+  }
+  if (s != 0 && s % 3600 == 0) {
+    return std::to_string(s / 3600) + "h";
+  }
+  if (s != 0 && s % 60 == 0) {
+    return std::to_string(s / 60) + "m";
+  }
+  return std::to_string(s) + "s";
+}
+
+/// Tombstones written before this (ns since the epoch) are past the retention.
+std::uint64_t retention_cutoff_ns(std::uint64_t retention_s) {
+  const auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const std::uint64_t keep = retention_s * 1000000000ULL;
+  const auto now_ns = static_cast<std::uint64_t>(now);
+  return now_ns > keep ? now_ns - keep : 0;
+}
+
+/// "12 MiB used of 16 MiB (75.00%), 3 MiB of it free for reuse".
+std::string map_text(const store::StoreStats& s) {
+  const double percent =
+      s.map_size == 0 ? 0.0
+                      : 100.0 * static_cast<double>(s.used_bytes) / static_cast<double>(s.map_size);
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.2f%%", percent);
+  return store::format_size(s.used_bytes) + " used of " + store::format_size(s.map_size) + " (" +
+         pct + "), " + store::format_size(s.free_pages * s.page_size) + " of it free for reuse";
+}
+
+}  // namespace
+
 int cmd_stats(const Options& o) {
   auto l = load_config(o.config);
   if (!l || !require_store(*l)) {
@@ -1201,8 +1240,9 @@ int cmd_stats(const Options& o) {
     return kExitError;
   }
   store::StoreStats s;
+  const std::uint64_t retention = l->config.store.tombstone_retention_s;
   try {
-    s = st->stats();
+    s = st->stats(retention_cutoff_ns(retention));
   } catch (const std::exception& e) {
     error(e.what());
     return kExitError;
@@ -1218,6 +1258,10 @@ int cmd_stats(const Options& o) {
     w.key("prefix_overrides").value(std::uint64_t{s.prefix_overrides});
     w.key("names").value(std::uint64_t{s.names});
     w.key("tombstones").value(std::uint64_t{s.tombstones});
+    w.key("expired_tombstones").value(std::uint64_t{s.expired_tombstones});
+    w.key("tombstone_retention_s").value(retention);
+    w.key("oldest_tombstone").value(format_timestamp(s.oldest_tombstone_ns));
+    w.key("free_pages").value(std::uint64_t{s.free_pages});
     w.key("map_size").value(std::uint64_t{s.map_size});
     w.key("used_bytes").value(std::uint64_t{s.used_bytes});
     w.key("used_percent").value(percent);
@@ -1238,14 +1282,71 @@ int cmd_stats(const Options& o) {
   t += "address overrides: " + std::to_string(s.address_overrides) + "\n";
   t += "prefix overrides: " + std::to_string(s.prefix_overrides) + "\n";
   t += "names (forward index): " + std::to_string(s.names) + "\n";
-  t += "tombstones: " + std::to_string(s.tombstones) + "\n";
-  t += "map: " + store::format_size(s.used_bytes) + " used of " + store::format_size(s.map_size) +
-       " (" + pct + "), page size " + std::to_string(s.page_size) + "\n";
+  t += "tombstones: " + std::to_string(s.tombstones);
+  if (s.tombstones != 0) {
+    t += " (oldest " + format_timestamp(s.oldest_tombstone_ns) + "; " +
+         std::to_string(s.expired_tombstones) + " older than store.tombstone_retention " +
+         duration_text(retention) +
+         (s.expired_tombstones != 0 ? ": `mapctl compact` purges them" : "") + ")";
+  }
+  t += "\n";
+  t += "map: " + map_text(s) + ", page size " + std::to_string(s.page_size) + "\n";
   t += "readers: " + std::to_string(s.readers) + " slots in use (" +
        std::to_string(s.active_readers) + " in a transaction) of " + std::to_string(s.max_readers) +
        "\n";
   t += "last txn: " + std::to_string(s.last_txn_id) + "\n";
   out(t);
+  return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------ compact
+
+int cmd_compact(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  auto st = open_existing_store(*l);
+  if (!st) {
+    return kExitError;
+  }
+  const std::uint64_t retention = o.retention_s.value_or(l->config.store.tombstone_retention_s);
+  store::PurgeResult r;
+  store::StoreStats s;
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    r = st->purge_tombstones(retention_cutoff_ns(retention));
+    s = st->stats();
+  } catch (const std::exception& e) {
+    // Each transaction is whole: what was purged before the error stays purged, and the rest
+    // is as it was.
+    error(std::string(e.what()) +
+          "; tombstones purged before this error stay purged, the store "
+          "is consistent");
+    return kExitError;
+  }
+  if (o.json) {
+    json::Writer w;
+    w.begin_object();
+    w.key("path").value(l->config.store.path);
+    w.key("retention_s").value(retention);
+    w.key("purged").value(std::uint64_t{r.purged});
+    w.key("kept").value(std::uint64_t{r.kept});
+    w.key("transactions").value(std::uint64_t{r.transactions});
+    w.key("tombstones").value(std::uint64_t{s.tombstones});
+    w.key("used_bytes").value(std::uint64_t{s.used_bytes});
+    w.key("free_pages").value(std::uint64_t{s.free_pages});
+    w.key("map_size").value(std::uint64_t{s.map_size});
+    w.end_object();
+    out_line(w.str());
+    return kExitOk;
+  }
+  char secs[32];
+  std::snprintf(secs, sizeof secs, "%.2f s", seconds_since(t0));
+  out_line("compact: purged " + std::to_string(r.purged) + " tombstones older than " +
+           duration_text(retention) + " (kept " + std::to_string(r.kept) + " younger) in " +
+           std::to_string(r.transactions) + " transactions, " + secs);
+  out_line("map: " + map_text(s));
   return kExitOk;
 }
 

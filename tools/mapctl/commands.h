@@ -41,6 +41,8 @@ struct Options {
 
   std::string qname;  // lookup
   std::string qtype;
+
+  std::optional<std::uint64_t> retention_s;  // compact: instead of store.tombstone_retention
 };
 
 int cmd_add(const Options& o);
@@ -52,6 +54,7 @@ int cmd_export(const Options& o);
 int cmd_lookup(const Options& o);
 int cmd_check(const Options& o);
 int cmd_stats(const Options& o);
+int cmd_compact(const Options& o);
 
 /// The whole program: CLI11 parsing (errors -> exit 2) and dispatch.
 int run(int argc, char** argv);
