@@ -507,15 +507,18 @@ class Loader {
     }
     if (!n.IsSequence()) {
       error(n, "zones", "expected a list of { name: ZONE. }");
+      c.zones_complete = false;
       return;
     }
     for (std::size_t i = 0; i < n.size(); ++i) {
       const std::string path = "zones[" + std::to_string(i) + "]";
       if (!check_map(n[i], path, {"name"})) {
+        c.zones_complete = false;
         continue;
       }
       if (!n[i]["name"]) {
         error(n[i], path + ".name", "required");
+        c.zones_complete = false;
         continue;
       }
       if (auto v = name(n[i]["name"], path + ".name")) {
@@ -526,6 +529,8 @@ class Loader {
           }
         }
         c.zones.push_back(ZoneConfig{*v, n[i].mark()});
+      } else {
+        c.zones_complete = false;
       }
     }
   }

@@ -69,6 +69,9 @@ struct Config {
   std::vector<dns::Name> ns;
   std::uint32_t ns_ttl = 3600;  // = soa.ttl
   std::vector<ZoneConfig> zones;
+  /// False when an entry of `zones:` had an error (and is missing above): the engine then
+  /// skips the check that forward templates lie inside a zone rather than blame them.
+  bool zones_complete = true;
   std::vector<PrefixConfig> prefixes;
   StoreConfig store;
   std::vector<std::string> listen;

@@ -115,6 +115,53 @@ def test_unreadable_file(automapd, mapctl, work):
               "%s names EACCES" % os.path.basename(argv[0]), p.stderr)
 
 
+def test_every_error_at_once(automapd, mapctl, work):
+    # A bad scalar (ttl: -3) once hid every template error until it was fixed, and a template
+    # error hid the check that two prefixes' names collide.
+    path = os.path.join(work, "many.yaml")
+    with open(path, "w") as f:
+        f.write(HEAD + """ttl: -3
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "ip-{a}-{b}-{q}.pool.example.net."
+  - prefix: 10.2.0.0/16
+    name: "ip-{d.pool.example.net."
+  - prefix: 10.3.0.0/16
+    name: "{ip}.elsewhere.net."
+  - prefix: 10.4.1.0/24
+    name: "x{d}.pool.example.net."
+  - prefix: 10.4.2.0/24
+    name: "x{d}.pool.example.net."
+""")
+    expected = [
+        path + ":5:6: ttl: expected a non-negative integer, got '-3'",
+        path + ":8:11: prefixes[0].name: unknown token {q}",
+        path + ":10:11: prefixes[1].name: unterminated '{'",
+        path + ":12:11: prefixes[2].name: names of this template lie outside every zone",
+        path + ":16:11: prefixes[4].name: prefixes 10.4.1.0/24 (line 13) and 10.4.2.0/24 share",
+    ]
+    for argv in ([automapd, "checkconf", "-c", path], [mapctl, "-c", path, "check"]):
+        p = run(argv, 1)
+        lines = [l for l in p.stderr.splitlines() if l.startswith(path + ":")]
+        check(len(lines) == len(expected) and
+              all(l.startswith(e) for l, e in zip(lines, expected)),
+              "%s reports every error in one run" % os.path.basename(argv[0]), p.stderr)
+    # A zone entry with an error is missing: templates in it are not blamed for that.
+    with open(path, "w") as f:
+        f.write(HEAD + """  - name: "bad..zone."
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "{ip}.bad..zone."
+  - prefix: 10.1.0.0/16
+    name: "{ip}.pool.example.net."
+""")
+    p = run([automapd, "checkconf", "-c", path], 1)
+    lines = [l for l in p.stderr.splitlines() if l.startswith(path + ":")]
+    check(len(lines) == 2 and "zones[1].name: bad domain name" in lines[0] and
+          "prefixes[0].name:" in lines[1] and "outside every zone" not in p.stderr,
+          "a bad zone entry does not make its templates 'outside every zone'", p.stderr)
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -123,7 +170,7 @@ def main():
     work = tempfile.mkdtemp(prefix="amap-config-input-")
     try:
         for test in (test_paths_that_are_not_files, test_pipes_and_fifos_load,
-                     test_unreadable_file):
+                     test_unreadable_file, test_every_error_at_once):
             sub = os.path.join(work, test.__name__)
             os.mkdir(sub)
             test(automapd, mapctl, sub)
