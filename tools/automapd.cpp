@@ -47,12 +47,13 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
       errors.push_back(amap::config::Error{file, loaded.config.store.mark, "store.path", e.what()});
     }
   }
-  if (errors.empty()) {
+  {
+    // Built even after errors above: its own (templates) come out in the same run.
     amap::mapper::Mapper::BuildOptions options;
-    options.open_store = open_store;
+    options.open_store = open_store && errors.empty();
     // Only the servers (pipe, serve) open the store, and they live long: keep the address
     // filter so override misses skip LMDB.
-    options.address_filter = open_store;
+    options.address_filter = options.open_store;
     options.templates = &templates;
     mapper = amap::mapper::Mapper::build(std::move(loaded.config), errors, options);
   }

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "mapper/config/config.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/exceptions.h>
 #include <yaml-cpp/parser.h>
@@ -12,7 +16,6 @@
 #include <ctime>
 #include <deque>
 #include <exception>
-#include <fstream>
 #include <functional>
 #include <istream>
 #include <map>
@@ -531,15 +534,18 @@ class Loader {
     }
     if (!n.IsSequence()) {
       error(n, "zones", "expected a list of { name: ZONE. }");
+      c.zones_complete = false;
       return;
     }
     for (std::size_t i = 0; i < n.size(); ++i) {
       const std::string path = "zones[" + std::to_string(i) + "]";
       if (!check_map(n[i], path, {"name"})) {
+        c.zones_complete = false;
         continue;
       }
       if (!n[i]["name"]) {
         error(n[i], path + ".name", "required");
+        c.zones_complete = false;
         continue;
       }
       if (auto v = name(n[i]["name"], path + ".name")) {
@@ -550,6 +556,8 @@ class Loader {
           }
         }
         c.zones.push_back(ZoneConfig{*v, n[i].mark()});
+      } else {
+        c.zones_complete = false;
       }
     }
   }
@@ -857,7 +865,139 @@ class TextBuf : public std::streambuf {
   }
 };
 
+/// What a path is, when it is not a file the loader reads ("" for a regular file or a pipe).
+std::string not_a_config_file(mode_t mode) {
+  if (S_ISREG(mode) || S_ISFIFO(mode)) {
+    return "";
+  }
+  if (S_ISDIR(mode)) {
+    return "is a directory";
+  }
+  if (S_ISCHR(mode)) {
+    return "is a character device (a terminal, /dev/zero...), not a file: give a file or a pipe";
+  }
+  if (S_ISBLK(mode)) {
+    return "is a block device, not a file";
+  }
+  if (S_ISSOCK(mode)) {
+    return "is a socket, not a file";
+  }
+  return "is not a regular file";
+}
+
+std::string errno_text(int error) {
+  return std::error_code(error, std::generic_category()).message();
+}
+
+std::string mib_text(std::size_t bytes) {
+  return std::to_string(bytes >> 20) + " MiB";
+}
+
+/// A pipe or FIFO, read as a stream: each read waits at most `idle` for data, so a FIFO that
+/// no writer ever opens (or one that stalls) ends in an error instead of blocking forever.
+/// The descriptor is non-blocking; poll() on a FIFO opened that way reports nothing until a
+/// writer has come, then data or the end once it has gone.
+std::string read_stream(int fd, const LoadOptions& options, std::string& text) {
+  std::array<char, 1 << 16> chunk;
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(options.stream_idle_timeout.count()));
+    if (ready < 0 && errno == EINTR) {
+      continue;
+    }
+    if (ready < 0) {
+      return "cannot read: " + errno_text(errno);
+    }
+    if (ready == 0) {
+      return "a pipe that gave no data for " + std::to_string(options.stream_idle_timeout.count()) +
+             " ms (" + std::to_string(text.size()) + " bytes read; is anything writing to it?)";
+    }
+    const ssize_t n = ::read(fd, chunk.data(), chunk.size());
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+      continue;
+    }
+    if (n < 0) {
+      return "cannot read: " + errno_text(errno);
+    }
+    if (n == 0) {
+      return "";
+    }
+    if (text.size() + static_cast<std::size_t>(n) > options.max_bytes) {
+      return "larger than the limit of " + mib_text(options.max_bytes) + " for a configuration";
+    }
+    text.append(chunk.data(), static_cast<std::size_t>(n));
+  }
+}
+
+/// A regular file of `size` bytes at open. Reads at most one byte more: a file that grows,
+/// shrinks or is rewritten while it is read is an error, never a mix of two versions.
+std::string read_regular(int fd, const struct stat& at_open, const LoadOptions& options,
+                         std::string& text) {
+  const auto size = static_cast<std::size_t>(at_open.st_size);
+  if (size > options.max_bytes) {
+    return "is " + std::to_string(size) + " bytes, larger than the limit of " +
+           mib_text(options.max_bytes) + " for a configuration";
+  }
+  text.resize(size + 1);
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return "cannot read: " + errno_text(errno);
+    }
+    if (n == 0) {
+      break;
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  struct stat now {};
+  const bool same = got == size && ::fstat(fd, &now) == 0 && now.st_size == at_open.st_size &&
+                    now.st_mtim.tv_sec == at_open.st_mtim.tv_sec &&
+                    now.st_mtim.tv_nsec == at_open.st_mtim.tv_nsec;
+  if (!same) {
+    return "changed while it was read (" + std::to_string(size) + " bytes at open, " +
+           (got > size ? "more" : std::to_string(got)) +
+           " read): load it again once it is written whole (write a new file and rename it "
+           "over the old one)";
+  }
+  text.resize(size);
+  return "";
+}
+
 }  // namespace
+
+std::string read_config_file(const std::string& path, const LoadOptions& options,
+                             std::string& text) {
+  text.clear();
+  // stat first: a device is refused without being opened (opening one can have effects).
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return "cannot open: " + errno_text(errno);
+  }
+  if (std::string what = not_a_config_file(st.st_mode); !what.empty()) {
+    return what;
+  }
+  // O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting for one.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    return "cannot open: " + errno_text(errno);
+  }
+  std::string why;
+  if (::fstat(fd, &st) != 0) {
+    why = "cannot read: " + errno_text(errno);
+  } else if (why = not_a_config_file(st.st_mode); why.empty()) {  // replaced since stat()
+    why =
+        S_ISFIFO(st.st_mode) ? read_stream(fd, options, text) : read_regular(fd, st, options, text);
+  }
+  ::close(fd);
+  if (!why.empty()) {
+    text.clear();
+  }
+  return why;
+}
 
 LoadResult load_text(const std::string& text, const std::string& file, const LoadOptions& options) {
   LoadResult r;
@@ -883,28 +1023,11 @@ LoadResult load_text(const std::string& text, const std::string& file, const Loa
 }
 
 LoadResult load_file(const std::string& path, const LoadOptions& options) {
-  std::ifstream in(path);
-  if (!in) {
-    LoadResult r;
-    r.config.file = path;
-    r.errors.push_back(Error{path, {}, "", "cannot open file"});
-    return r;
-  }
   std::string text;
-  in.seekg(0, std::ios::end);
-  if (const std::streamoff size = in.tellg(); size > 0) {
-    text.reserve(static_cast<std::size_t>(size));  // a hint: a pipe has no size
-    in.seekg(0, std::ios::beg);
-  }
-  in.clear();  // a pipe cannot seek: the failed seek must not end the reading below
-  std::array<char, 1 << 16> chunk;
-  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
-    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
-  }
-  if (in.bad()) {
+  if (std::string why = read_config_file(path, options, text); !why.empty()) {
     LoadResult r;
     r.config.file = path;
-    r.errors.push_back(Error{path, {}, "", "cannot read file"});
+    r.errors.push_back(Error{path, {}, "", std::move(why)});
     return r;
   }
   return load_text(text, path, options);

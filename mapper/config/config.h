@@ -5,6 +5,7 @@
 // "file:line:col: key.path: message". Templates are compiled later by the mapper, which adds
 // its own errors with the marks kept here.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -71,6 +72,9 @@ struct Config {
   std::vector<dns::Name> ns;
   std::uint32_t ns_ttl = 3600;  // = soa.ttl
   std::vector<ZoneConfig> zones;
+  /// False when an entry of `zones:` had an error (and is missing above): the engine then
+  /// skips the check that forward templates lie inside a zone rather than blame them.
+  bool zones_complete = true;
   std::vector<PrefixConfig> prefixes;
   StoreConfig store;
   std::vector<std::string> listen;
@@ -83,6 +87,9 @@ struct LoadResult {
   bool ok() const noexcept { return errors.empty(); }
 };
 
+/// The largest configuration load_file reads: 256 MiB, ~3.5M prefixes.
+inline constexpr std::size_t kMaxConfigBytes = std::size_t{256} << 20;
+
 struct LoadOptions {
   /// Called for each prefix that passes its checks, in list order, with its index in
   /// Config::prefixes: from one thread at a time (a worker while the rest of the file is
@@ -90,9 +97,22 @@ struct LoadOptions {
   /// start early this way (the engine compiles their templates). Also called when the file
   /// has errors elsewhere.
   std::function<void(const PrefixConfig&, std::size_t index)> on_prefix;
+  /// load_file refuses a file larger than this (a pipe: once this much has come).
+  std::size_t max_bytes = kMaxConfigBytes;
+  /// load_file reading a pipe or FIFO: the longest wait for more data (or for a writer).
+  std::chrono::milliseconds stream_idle_timeout{30000};
 };
 
-/// Loads and checks a file. Never throws for bad input: everything lands in errors.
+/// Reads a configuration file whole into `text`; returns "" or what is wrong ("is a
+/// directory", "cannot open: Permission denied", ...). A regular file is read up to its size
+/// at open, and one that changes meanwhile is an error; a pipe or FIFO is read as a stream
+/// until its writer closes it, waiting at most options.stream_idle_timeout for data; devices,
+/// sockets and directories are refused; nothing larger than options.max_bytes is read.
+std::string read_config_file(const std::string& path, const LoadOptions& options,
+                             std::string& text);
+
+/// Loads and checks a file (read by read_config_file: its refusal is the one error, as
+/// "path: is a directory"). Never throws for bad input: everything lands in errors.
 LoadResult load_file(const std::string& path, const LoadOptions& options = {});
 /// Same from text (file is only used in messages).
 LoadResult load_text(const std::string& text, const std::string& file = "<text>",

@@ -242,6 +242,9 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     precompiled = nullptr;
   }
   m->rules_.reserve(config.prefixes.size());
+  // The index in config.prefixes of each rule (they differ once a prefix had an error).
+  std::vector<std::size_t> rule_source;
+  rule_source.reserve(config.prefixes.size());
   for (std::size_t i = 0; i < config.prefixes.size(); ++i) {
     const config::PrefixConfig& p = config.prefixes[i];
     Rule r;
@@ -263,7 +266,8 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
         continue;
       }
       r.name = std::move(*t);
-      if (r.forward) {
+      // With a zone missing (its entry had an error), this check would blame the template.
+      if (r.forward && config.zones_complete) {
         const dns::Name& suffix = r.name->suffix();
         if (!any_zone_contains(m->forward_zones_, suffix)) {
           error(p.name_mark, p.path + ".name",
@@ -275,13 +279,13 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     }
     builder.insert(r.prefix, static_cast<std::uint32_t>(m->rules_.size()));
     m->rules_.push_back(std::move(r));
+    rule_source.push_back(i);
   }
   if (precompiled != nullptr) {
     precompiled->clear();  // moved from: good for one build
   }
-  if (errors.size() != errors_before) {
-    return nullptr;
-  }
+  // No return on the errors above: the checks below (template collisions) still run on the
+  // good rules, so that one run reports every error of the file.
   auto table = builder.build();
   if (!table) {
     error({}, "prefixes", table.error());
@@ -363,8 +367,8 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   for (const ForwardGroup& g : m->forward_groups_) {
     if (g.members.size() > 1 &&
         templates_collide(*m->rules_[g.members[0]].name, *m->rules_[g.members[1]].name)) {
-      const auto& first = config.prefixes[g.members[0]];
-      const auto& second = config.prefixes[g.members[1]];
+      const auto& first = config.prefixes[rule_source[g.members[0]]];
+      const auto& second = config.prefixes[rule_source[g.members[1]]];
       error(second.name_mark, second.path + ".name",
             collision_message(m->rules_[g.members[0]].name->text(),
                               "prefixes " + first.prefix.to_string() + " (line " +

@@ -1,10 +1,19 @@
 // SPDX-License-Identifier: MIT
 #include "mapper/config/config.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 
 namespace amap::config {
 namespace {
@@ -56,6 +65,127 @@ TEST(Config, LoadsFromAPipe) {
   }
   ASSERT_EQ(r.config.prefixes.size(), 1U);
   EXPECT_EQ(r.config.prefixes[0].prefix.to_string(), "10.0.0.0/8");
+}
+
+/// A scratch directory of its own, removed with what it holds.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string templ = (std::filesystem::temp_directory_path() / "amap-config-XXXXXX").string();
+    path = ::mkdtemp(templ.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+};
+
+std::string only_error(const LoadResult& r) {
+  return r.errors.size() == 1 ? r.errors[0].to_string()
+                              : std::to_string(r.errors.size()) + " errors";
+}
+
+const std::string kSmall = kHead +
+                           "zones: [ { name: pool.example.net. } ]\n"
+                           "prefixes:\n"
+                           "  - { prefix: 10.0.0.0/8, name: \"ip-{a}-{b}-{c}-{d}.x.\" }\n";
+
+// Reading it once took the size of a directory as a length (std::bad_alloc, SIGABRT).
+TEST(Config, ADirectoryOrADeviceIsRefusedByName) {
+  TempDir dir;
+  EXPECT_EQ(only_error(load_file(dir.path.string())), dir.path.string() + ": is a directory");
+  // /dev/zero never ends: it must be refused, not read until memory runs out.
+  const auto r = load_file("/dev/zero");
+  EXPECT_EQ(only_error(r).rfind("/dev/zero: is a character device", 0), 0U) << only_error(r);
+  EXPECT_EQ(only_error(load_file(dir / "missing.yaml")),
+            dir / "missing.yaml" + ": cannot open: No such file or directory");
+}
+
+// A FIFO that no writer opens must not block the loader forever; one that a writer feeds is
+// read as a stream to its end.
+TEST(Config, AFifoIsReadAsAStreamAndNeverWaitsForever) {
+  TempDir dir;
+  const std::string fifo = dir / "conf.fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  LoadOptions quick;
+  quick.stream_idle_timeout = std::chrono::milliseconds(200);
+  const auto idle = load_file(fifo, quick);
+  EXPECT_NE(only_error(idle).find("a pipe that gave no data for 200 ms"), std::string::npos)
+      << only_error(idle);
+
+  std::thread writer([&] {
+    std::ofstream out(fifo);  // waits for the loader to open the FIFO
+    out << kSmall;
+  });
+  const auto fed = load_file(fifo);
+  writer.join();
+  EXPECT_TRUE(fed.ok()) << only_error(fed);
+  EXPECT_EQ(fed.config.prefixes.size(), 1U);
+}
+
+TEST(Config, SizeIsBoundedForFilesAndPipes) {
+  TempDir dir;
+  { std::ofstream(dir / "c.yaml") << kSmall; }
+  LoadOptions small;
+  small.max_bytes = kSmall.size() - 1;
+  EXPECT_NE(only_error(load_file(dir / "c.yaml", small)).find("larger than the limit"),
+            std::string::npos);
+  small.max_bytes = kSmall.size();
+  EXPECT_TRUE(load_file(dir / "c.yaml", small).ok());
+
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::thread writer([&] {
+    const std::string junk(1 << 16, '#');
+    while (::write(fds[1], junk.data(), junk.size()) > 0) {
+    }  // until the loader gives up and closes its end
+  });
+  small.max_bytes = 1 << 20;
+  const auto r = load_file("/dev/fd/" + std::to_string(fds[0]), small);
+  ::close(fds[0]);  // the writer's next write fails (EPIPE; SIGPIPE is ignored below)
+  writer.join();
+  ::close(fds[1]);
+  EXPECT_NE(only_error(r).find("larger than the limit of 1 MiB"), std::string::npos)
+      << only_error(r);
+}
+
+// A file that grows while it is read: the content as it was at open, or an error, never
+// what was appended meanwhile. The appender starts at the loader's first read (inotify).
+TEST(Config, AFileGrowingWhileReadGivesItsContentAtOpenOrAnError) {
+  TempDir dir;
+  const std::string path = dir / "c.yaml";
+  std::string text = kHead + "zones: [ { name: pool.example.net. } ]\nprefixes:\n";
+  for (int i = 0; i < 40000; ++i) {
+    text += "  - { prefix: 10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+            ".0/24, blank: true }  # " + std::string(100, '-') + "\n";
+  }
+  { std::ofstream(path) << text; }
+  const int out = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  ASSERT_GE(out, 0);
+  const int watch = ::inotify_init1(IN_CLOEXEC);
+  ASSERT_GE(watch, 0);
+  ASSERT_GE(::inotify_add_watch(watch, path.c_str(), IN_ACCESS), 0);
+  std::thread appender([&] {
+    alignas(inotify_event) char event[sizeof(inotify_event) + 256];
+    if (::read(watch, event, sizeof event) <= 0) {
+      return;
+    }
+    std::string more;
+    for (int i = 0; i < 20000; ++i) {
+      more += "  - { prefix: 11." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+              ".0/24, blank: true }\n";
+    }
+    EXPECT_EQ(::write(out, more.data(), more.size()), static_cast<ssize_t>(more.size()));
+  });
+  const auto r = load_file(path);
+  appender.join();
+  ::close(watch);
+  ::close(out);
+  if (r.ok()) {
+    EXPECT_EQ(r.config.prefixes.size(), 40000U);
+  } else {
+    EXPECT_NE(only_error(r).find(": changed while it was read ("), std::string::npos)
+        << only_error(r);
+  }
 }
 
 TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {

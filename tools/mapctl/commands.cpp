@@ -87,11 +87,12 @@ struct Loaded {
 std::optional<Loaded> load_config(const std::string& file) {
   auto loaded = config::load_file(file);
   std::vector<config::Error> errors = std::move(loaded.errors);
-  std::shared_ptr<const mapper::Mapper> m;
-  if (errors.empty()) {
-    mapper::Mapper::BuildOptions bo;
-    bo.open_store = false;
-    m = mapper::Mapper::build(loaded.config, errors, bo);
+  // Built even after errors above: its own (templates) come out in the same run.
+  mapper::Mapper::BuildOptions bo;
+  bo.open_store = false;
+  std::shared_ptr<const mapper::Mapper> m = mapper::Mapper::build(loaded.config, errors, bo);
+  if (!errors.empty()) {
+    m = nullptr;
   }
   if (!errors.empty() || !m) {
     for (const auto& e : errors) {
@@ -1074,11 +1075,12 @@ std::vector<std::string> stored_conflicts(const store::OverrideStore& st, const 
 int cmd_check(const Options& o) {
   auto loaded = config::load_file(o.config);
   std::vector<config::Error> errors = std::move(loaded.errors);
-  std::shared_ptr<const mapper::Mapper> m;
-  if (errors.empty()) {
-    mapper::Mapper::BuildOptions bo;
-    bo.open_store = false;
-    m = mapper::Mapper::build(loaded.config, errors, bo);
+  // Built even after errors above: its own (templates) come out in the same run.
+  mapper::Mapper::BuildOptions bo;
+  bo.open_store = false;
+  std::shared_ptr<const mapper::Mapper> m = mapper::Mapper::build(loaded.config, errors, bo);
+  if (!errors.empty()) {
+    m = nullptr;
   }
   // Stored overrides that this configuration would not serve (warnings only).
   std::vector<std::string> warnings;

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Config and input hygiene, end to end through the real binaries: what `automapd` (every
+subcommand) and `mapctl` do with a config path that is not a readable file (a directory, a
+device, a FIFO, a pipe, a file the user cannot read), with a config holding several errors,
+with inputs that were once accepted silently, and with bytes that must not reach a terminal
+or a log raw.
+
+usage: config_input_test.py AUTOMAPD MAPCTL
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+HEAD = """\
+soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
+ns:   [ns1.example.net.]
+zones:
+  - name: pool.example.net.
+"""
+
+GOOD = HEAD + """\
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+  - prefix: 2001:db8::/32
+    name: "{ip}.v6.pool.example.net."
+"""
+
+FAILURES = []
+CHECKS = 0
+
+
+def check(cond, what, detail=""):
+    global CHECKS
+    CHECKS += 1
+    if not cond:
+        FAILURES.append(what + (("\n    " + detail.replace("\n", "\n    ")) if detail else ""))
+        print("FAIL:", what)
+
+
+def run(argv, rc, stdin=None, input_text=None, timeout=60):
+    p = subprocess.run(argv, capture_output=True, text=True, errors="backslashreplace",
+                       stdin=stdin, input=input_text, timeout=timeout)
+    check(p.returncode == rc, "%s -> exit %d, expected %d" % (" ".join(argv), p.returncode, rc),
+          "stdout: %s\nstderr: %s" % (p.stdout[-2000:], p.stderr[-2000:]))
+    return p
+
+
+def verbs(automapd, mapctl, config):
+    """Every automapd subcommand and some mapctl verbs, each loading `config`."""
+    return [
+        [automapd, "checkconf", "-c", config],
+        [automapd, "pipe", "-c", config],
+        [automapd, "serve", "-c", config, "--listen", "127.0.0.1:0", "--threads", "1"],
+        [mapctl, "-c", config, "check"],
+        [mapctl, "-c", config, "stats"],
+        [mapctl, "-c", config, "lookup", "10.1.2.3"],
+        [mapctl, "-c", config, "add", "10.1.2.3", "a.pool.example.net."],
+    ]
+
+
+def test_paths_that_are_not_files(automapd, mapctl, work):
+    # A directory: once std::bad_alloc and SIGABRT everywhere.
+    d = os.path.join(work, "conf.d")
+    os.mkdir(d)
+    for argv in verbs(automapd, mapctl, d):
+        p = run(argv, 1, stdin=subprocess.DEVNULL)
+        check(d + ": is a directory" in p.stderr, "%s names the directory" % " ".join(argv[:2]),
+              p.stderr)
+        check("bad_alloc" not in p.stderr, "%s: no bad_alloc" % " ".join(argv[:2]), p.stderr)
+    # A device is refused, not read: /dev/zero never ends.
+    for argv in verbs(automapd, mapctl, "/dev/zero")[:4]:
+        p = run(argv, 1, stdin=subprocess.DEVNULL)
+        check("/dev/zero: is a character device" in p.stderr, "%s refuses /dev/zero" % argv[1],
+              p.stderr)
+
+
+def test_pipes_and_fifos_load(automapd, mapctl, work):
+    # A pipe on stdin, given as /dev/stdin (commit a64af62: this must keep working).
+    p = run([automapd, "checkconf", "-c", "/dev/stdin"], 0, input_text=GOOD)
+    check("ok: 2 prefixes" in p.stdout, "checkconf reads /dev/stdin from a pipe", p.stdout)
+    # A FIFO fed by a writer that opens it after the reader.
+    fifo = os.path.join(work, "conf.fifo")
+    os.mkfifo(fifo)
+    for argv in ([automapd, "checkconf", "-c", fifo], [mapctl, "-c", fifo, "check"]):
+        def feed():
+            with open(fifo, "w") as f:
+                f.write(GOOD)
+        writer = threading.Thread(target=feed)
+        writer.start()
+        p = run(argv, 0)
+        writer.join(timeout=30)
+        check("ok: 2 prefixes" in p.stdout, "%s reads a FIFO" % argv[0], p.stdout + p.stderr)
+
+
+def test_unreadable_file(automapd, mapctl, work):
+    # The suite runs as root, who reads any file: run the binaries as nobody instead.
+    setpriv = shutil.which("setpriv")
+    check(setpriv is not None, "setpriv is installed (util-linux)")
+    if setpriv is None:
+        return
+    os.chmod(work, 0o755)
+    path = os.path.join(work, "secret.yaml")
+    with open(path, "w") as f:
+        f.write(GOOD)
+    os.chmod(path, 0)
+    as_nobody = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    for argv in ([automapd, "checkconf", "-c", path], [mapctl, "-c", path, "check"]):
+        p = run(as_nobody + argv, 1)
+        check(path + ": cannot open: Permission denied" in p.stderr,
+              "%s names EACCES" % os.path.basename(argv[0]), p.stderr)
+
+
+def test_every_error_at_once(automapd, mapctl, work):
+    # A bad scalar (ttl: -3) once hid every template error until it was fixed, and a template
+    # error hid the check that two prefixes' names collide.
+    path = os.path.join(work, "many.yaml")
+    with open(path, "w") as f:
+        f.write(HEAD + """ttl: -3
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "ip-{a}-{b}-{q}.pool.example.net."
+  - prefix: 10.2.0.0/16
+    name: "ip-{d.pool.example.net."
+  - prefix: 10.3.0.0/16
+    name: "{ip}.elsewhere.net."
+  - prefix: 10.4.1.0/24
+    name: "x{d}.pool.example.net."
+  - prefix: 10.4.2.0/24
+    name: "x{d}.pool.example.net."
+""")
+    expected = [
+        path + ":5:6: ttl: expected a non-negative integer, got '-3'",
+        path + ":8:11: prefixes[0].name: unknown token {q}",
+        path + ":10:11: prefixes[1].name: unterminated '{'",
+        path + ":12:11: prefixes[2].name: names of this template lie outside every zone",
+        path + ":16:11: prefixes[4].name: prefixes 10.4.1.0/24 (line 13) and 10.4.2.0/24 share",
+    ]
+    for argv in ([automapd, "checkconf", "-c", path], [mapctl, "-c", path, "check"]):
+        p = run(argv, 1)
+        lines = [l for l in p.stderr.splitlines() if l.startswith(path + ":")]
+        check(len(lines) == len(expected) and
+              all(l.startswith(e) for l, e in zip(lines, expected)),
+              "%s reports every error in one run" % os.path.basename(argv[0]), p.stderr)
+    # A zone entry with an error is missing: templates in it are not blamed for that.
+    with open(path, "w") as f:
+        f.write(HEAD + """  - name: "bad..zone."
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "{ip}.bad..zone."
+  - prefix: 10.1.0.0/16
+    name: "{ip}.pool.example.net."
+""")
+    p = run([automapd, "checkconf", "-c", path], 1)
+    lines = [l for l in p.stderr.splitlines() if l.startswith(path + ":")]
+    check(len(lines) == 2 and "zones[1].name: bad domain name" in lines[0] and
+          "prefixes[0].name:" in lines[1] and "outside every zone" not in p.stderr,
+          "a bad zone entry does not make its templates 'outside every zone'", p.stderr)
+
+
+def main():
+    if len(sys.argv) != 3:
+        print(__doc__)
+        return 2
+    automapd, mapctl = (os.path.abspath(a) for a in sys.argv[1:3])
+    work = tempfile.mkdtemp(prefix="amap-config-input-")
+    try:
+        for test in (test_paths_that_are_not_files, test_pipes_and_fifos_load,
+                     test_unreadable_file, test_every_error_at_once):
+            sub = os.path.join(work, test.__name__)
+            os.mkdir(sub)
+            test(automapd, mapctl, sub)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    if FAILURES:
+        print("%d of %d checks failed:" % (len(FAILURES), CHECKS))
+        for f in FAILURES:
+            print("  " + f)
+        return 1
+    print("config_input: %d checks passed" % CHECKS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
