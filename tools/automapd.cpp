@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -19,6 +20,8 @@
 #include "backend/server/server.h"
 #include "mapper/app/log.h"
 #include "mapper/engine/mapper.h"
+#include "store/lmdb.h"
+#include "store/overrides.h"
 
 namespace {
 
@@ -26,6 +29,30 @@ struct Loaded {
   std::shared_ptr<const amap::mapper::Mapper> mapper;
   std::shared_ptr<const amap::app::App> app;
 };
+
+/// The servers only read the store, but create it on first start so that they can open it.
+/// Read-only first: in a running server (SIGHUP) the per-process registry already holds this
+/// environment read-only and hands the same one back, where a read-write open is refused (LMDB
+/// allows one environment per path and process). Only a store that is missing (no directory,
+/// no data.mdb) or was never initialised (no databases) is created; any other failure is
+/// reported as it is, never papered over by creating a new store.
+std::shared_ptr<amap::store::OverrideDb> open_or_create_store(const amap::config::StoreConfig& c) {
+  amap::store::StoreOptions options;
+  options.path = c.path;
+  options.map_size = c.map_size;
+  options.read_only = true;
+  try {
+    return amap::store::OverrideDb::open(options);
+  } catch (const amap::store::StoreError& e) {
+    if (e.code() != ENOENT && e.code() != MDB_NOTFOUND) {
+      throw;
+    }
+  }
+  options.read_only = false;
+  { amap::store::OverrideStore create(options); }  // closed again: the servers open it read-only
+  options.read_only = true;
+  return amap::store::OverrideDb::open(options);
+}
 
 /// Loads and checks the configuration; on errors prints every one (file:line:col: path:
 /// message) through `report` and returns an empty result.
@@ -36,13 +63,11 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
   auto loaded = amap::config::load_file(file, templates.load_options());
   std::vector<amap::config::Error> errors = std::move(loaded.errors);
   std::shared_ptr<const amap::mapper::Mapper> mapper;
+  // Held until the mapper is built, which then gets this very environment from the registry.
+  std::shared_ptr<amap::store::OverrideDb> store;
   if (errors.empty() && open_store && loaded.config.store.present) {
-    // The servers only read the store; create it on first start so they can open it.
     try {
-      amap::store::StoreOptions options;
-      options.path = loaded.config.store.path;
-      options.map_size = loaded.config.store.map_size;
-      amap::store::OverrideStore create(options);
+      store = open_or_create_store(loaded.config.store);
     } catch (const std::exception& e) {
       errors.push_back(amap::config::Error{file, loaded.config.store.mark, "store.path", e.what()});
     }
