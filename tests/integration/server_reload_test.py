@@ -146,9 +146,9 @@ def reload_and_wait(server, what, config_text=None):
     if config_text is not None:
         with open(server.config, "w") as f:
             f.write(config_text)
-    before = server.count("reloaded " + server.config)
+    before = server.count("reloaded app generation=")
     server.signal(signal.SIGHUP)
-    ok = server.wait_log("reloaded " + server.config, before + 1, timeout=15)
+    ok = server.wait_log("reloaded app generation=", before + 1, timeout=15)
     check(ok, "reload accepted: " + what, server.stderr()[-2000:])
 
 
@@ -208,9 +208,98 @@ def test_reload_under_load(automapd, mapctl_bin):
         check(rc == 0, "SIGTERM exit 0 (got %s)" % rc)
 
 
+def listening_port(server, addr):
+    """The port of the last "listening udp ADDR:PORT" line, or None."""
+    ports = re.findall(r"listening udp %s:(\d+)" % re.escape(addr), server.stderr())
+    return int(ports[-1]) if ports else None
+
+
+def answers(host, port):
+    """True when a PTR query over UDP and one over TCP to host:port both get the right answer."""
+    want = ["ip-10-1-2-3.pool.example.net."]
+    try:
+        udp_ok = ptr(port, "10.1.2.3", host=host, timeout=1.0) == ("NOERROR", want)
+        r = dns.query.tcp(ptr_query("10.1.2.3"), host, port=port, timeout=2.0)
+        tcp_ok = sorted(rd.to_text() for rrset in r.answer for rd in rrset) == want
+        return udp_ok and tcp_ok
+    except (dns.exception.Timeout, OSError):
+        return False
+
+
+def closed(host, port):
+    """True when host:port refuses TCP and does not answer UDP."""
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+        return False
+    except OSError:
+        pass
+    try:
+        ptr(port, "10.1.2.3", host=host, timeout=0.5)
+        return False
+    except (dns.exception.Timeout, OSError):
+        return True
+
+
+def test_listen_change(automapd):
+    listen_a = ["127.0.0.1:0", "127.0.0.2:0"]
+    with Automapd(automapd, config("@DIR@/store", listen=listen_a), listen=None) as server:
+        store = os.path.join(server.dir, "store")
+        p1, p2 = listening_port(server, "127.0.0.1"), listening_port(server, "127.0.0.2")
+        check(p1 and p2 and answers("127.0.0.1", p1) and answers("127.0.0.2", p2),
+              "both configured addresses answer", server.stderr())
+        kept_conn = socket.create_connection(("127.0.0.1", p1), timeout=5)
+
+        # 127.0.0.2 replaced by 127.0.0.3: the new one answers, the old one is closed, and
+        # 127.0.0.1 keeps its socket (same port, not bound again) and its TCP connections.
+        reload_and_wait(server, "listen changed", config(store, listen=["127.0.0.1:0", "127.0.0.3:0"]))
+        p3 = listening_port(server, "127.0.0.3")
+        check(p3 is not None and answers("127.0.0.3", p3), "the new listen address answers",
+              server.stderr()[-2000:])
+        check(closed("127.0.0.2", p2), "the dropped listen address is closed")
+        check(server.wait_log("closed udp+tcp 127.0.0.2:%d" % p2), "the close is logged")
+        check(answers("127.0.0.1", p1) and server.count("listening udp 127.0.0.1:") == 1,
+              "the kept address keeps its socket", server.stderr()[-2000:])
+        dns.query.send_tcp(kept_conn, ptr_query("10.1.2.3"))
+        r, _ = dns.query.receive_tcp(kept_conn, expiration=time.time() + 5)
+        check([rd.to_text() for rrset in r.answer for rd in rrset] == ["ip-10-1-2-3.pool.example.net."],
+              "a TCP connection to the kept address survives the reload")
+        kept_conn.close()
+
+        # A new address that cannot be bound (its port is held here, without SO_REUSEPORT):
+        # the reload is refused as a whole, the log says which address and why, the old
+        # sockets keep serving and the old config too (the prefix added with it is not served).
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        blocker.bind(("127.0.0.4", 0))
+        busy = blocker.getsockname()[1]
+        before = server.count("reload failed")
+        with open(server.config, "w") as f:
+            f.write(config(store, EXTRA_PREFIX, listen=["127.0.0.1:0", "127.0.0.4:%d" % busy]))
+        server.signal(signal.SIGHUP)
+        check(server.wait_log("reload failed", before + 1),
+              "a reload whose address cannot be bound is refused", server.stderr()[-2000:])
+        log = server.stderr()
+        check("cannot listen on udp 127.0.0.4:%d: Address already in use" % busy in log,
+              "the refusal names the address and the error", log[-2000:])
+        check("keeping the old app and listen addresses" in log, "the refusal says what is kept")
+        check(answers("127.0.0.1", p1) and answers("127.0.0.3", p3),
+              "the old listen addresses still answer after the refused reload")
+        check(ptr(p1, "192.0.2.5")[0] == "REFUSED",
+              "the refused reload's config is not served", ptr(p1, "192.0.2.5"))
+        blocker.close()
+        # Once the port is free, the same file reloads.
+        reload_and_wait(server, "the address is free again")
+        check(answers("127.0.0.4", busy), "the address bound after it was freed answers")
+        check(ptr(p1, "192.0.2.5") == ("NOERROR", ["static-5.pool.example.net."]),
+              "and its config is served")
+        check(closed("127.0.0.3", p3), "127.0.0.3 is closed once dropped")
+        rc = server.stop()
+        check(rc == 0, "SIGTERM exit 0 (got %s)" % rc)
+
+
 def main():
     automapd, mapctl_bin = sys.argv[1], sys.argv[2]
     test_reload_under_load(automapd, mapctl_bin)
+    test_listen_change(automapd)
     if FAILURES:
         print("%d failure(s):" % len(FAILURES))
         for f in FAILURES:
