@@ -802,7 +802,12 @@ void Server::Impl::rebind(const std::vector<std::string>& listen) {
 }
 
 void Server::Impl::stop() {
-  // UDP workers finish the batch in hand, see the flag and return (retire_listener).
+  // UDP workers finish the batch in hand, see the flag and return (retire_listener), which
+  // also posts the acceptors' close to the TCP thread; the connections are closed after
+  // them (the posts run in order), so no accept can slip in behind.
+  for (auto& l : listeners) {
+    retire_listener(*l);
+  }
   asio::post(tcp_ctx, [this] {
     // Copy: close() may not erase, but a destructor run later will.
     std::vector<TcpConn*> open(conns.begin(), conns.end());
@@ -810,9 +815,6 @@ void Server::Impl::stop() {
       c->close();
     }
   });
-  for (auto& l : listeners) {
-    retire_listener(*l);
-  }
   tcp_work.reset();  // the context runs out of work once the closes are done
   if (tcp_thread.joinable()) {
     tcp_thread.join();
