@@ -7,8 +7,11 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -19,13 +22,99 @@
 #include "backend/server/server.h"
 #include "mapper/app/log.h"
 #include "mapper/engine/mapper.h"
+#include "store/lmdb.h"
+#include "store/overrides.h"
 
 namespace {
+
+// Start-up of `serve`: until serve() puts its own handlers in place, SIGINT/SIGTERM end the
+// process at once with exit 0, as they would a moment later (the config can take seconds to
+// load). Creating a new store defers them until it is done, so no half-created store is left.
+// SIGHUP is ignored then: the file is being read already.
+std::atomic<int> startup_critical{0};
+std::atomic<int> startup_pending_signal{0};
+
+void write_stderr(const char* text) noexcept {
+  // Async-signal-safe: write(2) only.
+  const std::size_t len = std::strlen(text);
+  [[maybe_unused]] const ssize_t ignored = ::write(STDERR_FILENO, text, len);
+}
+
+[[noreturn]] void exit_during_startup(int sig) noexcept {
+  write_stderr(sig == SIGINT ? "automapd: info: stopping on SIGINT during start-up\n"
+                             : "automapd: info: stopping on SIGTERM during start-up\n");
+  ::_exit(0);
+}
+
+extern "C" void on_startup_signal(int sig) {
+  if (sig == SIGHUP) {
+    write_stderr("automapd: info: SIGHUP during start-up: ignored (the config is being loaded)\n");
+    return;
+  }
+  if (startup_critical.load() != 0) {
+    startup_pending_signal.store(sig);
+    return;
+  }
+  exit_during_startup(sig);
+}
+
+void handle_startup_signals() {
+  struct sigaction sa {};
+  sa.sa_handler = on_startup_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    ::sigaction(sig, &sa, nullptr);
+  }
+}
+
+/// Defers the start-up stop (above) for its lifetime.
+struct StartupCritical {
+  StartupCritical() { startup_critical.fetch_add(1); }
+  ~StartupCritical() {
+    if (startup_critical.fetch_sub(1) == 1 && startup_pending_signal.load() != 0) {
+      exit_during_startup(startup_pending_signal.load());
+    }
+  }
+  StartupCritical(const StartupCritical&) = delete;
+  StartupCritical& operator=(const StartupCritical&) = delete;
+};
+
+/// Where `serve` listens when neither --listen nor the config's `listen:` says.
+std::vector<std::string> default_listen() {
+  return {"127.0.0.1:5353", "[::1]:5353"};
+}
 
 struct Loaded {
   std::shared_ptr<const amap::mapper::Mapper> mapper;
   std::shared_ptr<const amap::app::App> app;
 };
+
+/// The servers only read the store, but create it on first start so that they can open it.
+/// Read-only first: in a running server (SIGHUP) the per-process registry already holds this
+/// environment read-only and hands the same one back, where a read-write open is refused (LMDB
+/// allows one environment per path and process). Only a store that is missing (no directory,
+/// no data.mdb) or was never initialised (no databases) is created; any other failure is
+/// reported as it is, never papered over by creating a new store.
+std::shared_ptr<amap::store::OverrideDb> open_or_create_store(const amap::config::StoreConfig& c) {
+  amap::store::StoreOptions options;
+  options.path = c.path;
+  options.map_size = c.map_size;
+  options.read_only = true;
+  try {
+    return amap::store::OverrideDb::open(options);
+  } catch (const amap::store::StoreError& e) {
+    if (e.code() != ENOENT && e.code() != MDB_NOTFOUND) {
+      throw;
+    }
+  }
+  options.read_only = false;
+  {
+    const StartupCritical no_stop_while_creating;
+    amap::store::OverrideStore create(options);  // closed again: the servers open it read-only
+  }
+  options.read_only = true;
+  return amap::store::OverrideDb::open(options);
+}
 
 /// Loads and checks the configuration; on errors prints every one (file:line:col: path:
 /// message) through `report` and returns an empty result.
@@ -36,13 +125,11 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
   auto loaded = amap::config::load_file(file, templates.load_options());
   std::vector<amap::config::Error> errors = std::move(loaded.errors);
   std::shared_ptr<const amap::mapper::Mapper> mapper;
+  // Held until the mapper is built, which then gets this very environment from the registry.
+  std::shared_ptr<amap::store::OverrideDb> store;
   if (errors.empty() && open_store && loaded.config.store.present) {
-    // The servers only read the store; create it on first start so they can open it.
     try {
-      amap::store::StoreOptions options;
-      options.path = loaded.config.store.path;
-      options.map_size = loaded.config.store.map_size;
-      amap::store::OverrideStore create(options);
+      store = open_or_create_store(loaded.config.store);
     } catch (const std::exception& e) {
       errors.push_back(amap::config::Error{file, loaded.config.store.mark, "store.path", e.what()});
     }
@@ -96,6 +183,15 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(cli, argc, argv);
   amap::log::set_program("automapd");
+  if (*serve) {
+    handle_startup_signals();
+    if (threads > amap::server::kMaxThreads) {
+      amap::log::error("--threads " + std::to_string(threads) + ": at most " +
+                       std::to_string(amap::server::kMaxThreads) +
+                       " UDP worker threads per listen address (0 = one per core)");
+      return 1;
+    }
+  }
 
   if (*check) {
     Loaded l = load(config, /*open_store=*/false, print_error);
@@ -128,20 +224,30 @@ int main(int argc, char** argv) {
   amap::server::ServeOptions options;
   options.listen = !listen.empty() ? listen : l.mapper->config().listen;
   if (options.listen.empty()) {
-    options.listen = {"127.0.0.1:5353", "[::1]:5353"};
+    options.listen = default_listen();
   }
   options.threads = threads;
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
-  // one keeps serving and the errors are logged with their file:line.
-  options.reload = [config]() -> std::shared_ptr<const amap::app::App> {
+  // one keeps serving and the errors are logged with their file:line. A changed `listen:` is
+  // bound by serve() before the new app replaces the old one (unless --listen was given,
+  // which stays in force); serve() logs "reloaded app" once both are done.
+  const bool listen_from_config = listen.empty();
+  options.reload = [config, listen_from_config]() -> amap::server::Reload {
     Loaded next =
         load(config, /*open_store=*/true, [](const std::string& line) { amap::log::error(line); });
     if (!next.app) {
       amap::log::error("reload rejected, still serving the previous configuration");
-      return nullptr;
+      return {};
     }
-    amap::log::info("reloaded " + config);
-    return next.app;
+    std::vector<std::string> addresses;
+    if (listen_from_config) {
+      addresses = next.mapper->config().listen;
+      if (addresses.empty()) {
+        addresses = default_listen();
+      }
+    }
+    amap::log::info("loaded " + config);
+    return {next.app, std::move(addresses)};
   };
   // Loading a large config frees a lot (the YAML document, validation scratch); hand it back to
   // the system rather than keep it in the heap for the life of the server.

@@ -79,6 +79,11 @@ std::string Endpoint::to_string() const {
 
 namespace {
 
+/// Thrown inside start() when stop() was called meanwhile (SIGTERM during a long start-up).
+struct StartInterrupted : std::runtime_error {
+  StartInterrupted() : std::runtime_error("stop requested") {}
+};
+
 asio::ip::address to_asio(const dns::IpAddress& a) {
   if (a.is_v4()) {
     return asio::ip::address_v4(a.v4_value());
@@ -206,16 +211,28 @@ struct Server::Impl {
     std::uint64_t send_dropped = 0;
     std::uint64_t recv_errors = 0;
     AppView view;
+    /// Set by stop() or by a rebind that drops this worker's address.
+    std::atomic<bool> stopping{false};
     std::thread thread;
   };
 
   struct TcpConn;
 
+  /// Shared with its pending accept handler, so that a rebind can drop it while an accept
+  /// is still queued on the TCP thread.
   struct Acceptor {
     explicit Acceptor(asio::io_context& ctx) : acceptor(ctx), retry(ctx) {}
     tcp::acceptor acceptor;
     asio::steady_timer retry;
     dns::IpAddress local;
+  };
+
+  /// One listen address: its UDP workers and its TCP acceptor, bound to one port.
+  struct Listener {
+    Endpoint want;   // as configured (port 0: ephemeral)
+    Endpoint bound;  // the port it got
+    std::vector<std::unique_ptr<UdpWorker>> workers;
+    std::shared_ptr<Acceptor> acceptor;  // null without TCP
   };
 
   Impl(std::shared_ptr<const app::App> a, ServeOptions o) : opt(std::move(o)), app_(std::move(a)) {
@@ -236,21 +253,32 @@ struct Server::Impl {
     if (!opt.udp && !opt.tcp) {
       throw std::invalid_argument("server: both udp and tcp are disabled");
     }
+    if (opt.threads > kMaxThreads) {
+      throw std::invalid_argument("server: threads " + std::to_string(opt.threads) +
+                                  " is above the limit of " + std::to_string(kMaxThreads) +
+                                  " UDP workers per listen address");
+    }
+    threads = opt.threads != 0 ? opt.threads : std::thread::hardware_concurrency();
+    if (threads == 0) {
+      threads = 1;
+    }
   }
 
   void bind_all();
   void start_threads();
   void stop();
-  using WorkerIt = std::vector<std::unique_ptr<UdpWorker>>::iterator;
-  std::uint16_t bind_endpoint(const dns::IpAddress& address, std::uint16_t port, WorkerIt first,
-                              WorkerIt last);
+  void rebind(const std::vector<std::string>& listen);
+  std::unique_ptr<Listener> make_listener(const Endpoint& want);
+  void bind_listener(Listener& l);
+  void start_listener(Listener& l);
+  void retire_listener(Listener& l);
   void run_udp(UdpWorker& w);
   static void send_udp(UdpWorker& w, int fd, unsigned count);
-  void arm_accept(Acceptor& a);
+  void arm_accept(const std::shared_ptr<Acceptor>& a);
 
   ServeOptions opt;
-  std::vector<Endpoint> endpoints;
-  std::vector<Endpoint> bound;
+  std::vector<Endpoint> endpoints;  // from opt.listen, checked by the constructor
+  unsigned threads = 1;             // UDP workers per listen address
 
   std::mutex app_mu_;
   std::shared_ptr<const app::App> app_;
@@ -258,14 +286,21 @@ struct Server::Impl {
 
   /// Only owns the UDP sockets (open/bind/close); never run: the workers block in recvmmsg.
   asio::io_context udp_ctx{1};
-  std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // threads × listen addresses
-  std::atomic<bool> udp_stopping{false};
 
   // Declared before tcp_ctx: connections still queued in the context unregister themselves
   // from this set when the context is destroyed.
   std::unordered_set<TcpConn*> conns;  // tcp thread only
   asio::io_context tcp_ctx{1};
-  std::vector<std::unique_ptr<Acceptor>> acceptors;
+  /// Keeps the TCP thread running while a rebind swaps the acceptors; reset by stop().
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> tcp_work;
+
+  /// Guards `listeners` and `retired` against readers on other threads (local_endpoints,
+  /// counters) while a rebind changes them; never taken on the query path. Declared after
+  /// both contexts: the sockets must go before the contexts that own them.
+  mutable std::mutex listen_mu;
+  std::vector<std::unique_ptr<Listener>> listeners;
+  /// Counters of UDP workers whose address a rebind dropped.
+  Stats retired;
   app::Answer tcp_answer;  // tcp thread only: handle() is synchronous
   wire::Counters tcp_counters;
   AppView tcp_view;
@@ -275,8 +310,10 @@ struct Server::Impl {
   std::uint64_t tcp_bad_length = 0;
   std::thread tcp_thread;
 
-  std::mutex life_mu;
+  mutable std::mutex life_mu;
   std::condition_variable life_cv;
+  /// Set by stop() before it takes life_mu, so that a start() in progress gives up.
+  std::atomic<bool> stop_requested{false};
   bool started = false;
   bool stopped = false;
 };
@@ -399,8 +436,9 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
   dns::IpAddress local;
 };
 
-void Server::Impl::arm_accept(Acceptor& a) {
-  a.acceptor.async_accept([this, &a](const boost::system::error_code& ec, tcp::socket sock) {
+void Server::Impl::arm_accept(const std::shared_ptr<Acceptor>& ap) {
+  ap->acceptor.async_accept([this, ap](const boost::system::error_code& ec, tcp::socket sock) {
+    Acceptor& a = *ap;
     if (!a.acceptor.is_open()) {
       return;
     }
@@ -411,9 +449,9 @@ void Server::Impl::arm_accept(Acceptor& a) {
       // EMFILE and friends: back off briefly instead of spinning.
       log::warning("tcp accept failed: " + ec.message());
       a.retry.expires_after(std::chrono::milliseconds(100));
-      a.retry.async_wait([this, &a](const boost::system::error_code& e) {
-        if (!e && a.acceptor.is_open()) {
-          arm_accept(a);
+      a.retry.async_wait([this, ap](const boost::system::error_code& e) {
+        if (!e && ap->acceptor.is_open()) {
+          arm_accept(ap);
         }
       });
       return;
@@ -428,7 +466,7 @@ void Server::Impl::arm_accept(Acceptor& a) {
       conns.insert(c.get());
       c->start();
     }
-    arm_accept(a);
+    arm_accept(ap);
   });
 }
 
@@ -440,12 +478,12 @@ void Server::Impl::arm_accept(Acceptor& a) {
 
 void Server::Impl::run_udp(UdpWorker& w) {
   const int fd = w.sock.native_handle();
-  while (!udp_stopping.load(std::memory_order_relaxed)) {
+  while (!w.stopping.load(std::memory_order_relaxed)) {
     for (unsigned i = 0; i < kBatch; ++i) {
       w.rx[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset every call
     }
     const int n = ::recvmmsg(fd, w.rx.data(), kBatch, MSG_WAITFORONE, nullptr);
-    if (udp_stopping.load(std::memory_order_relaxed)) {
+    if (w.stopping.load(std::memory_order_relaxed)) {
       break;  // woken by stop(): whatever came with the wake-up is not answered
     }
     if (n < 0) {
@@ -513,141 +551,275 @@ void Server::Impl::send_udp(UdpWorker& w, int fd, unsigned count) {
   }
 }
 
-/// Binds the UDP sockets of workers [first, last) and, with TCP on, an acceptor to `port`;
-/// returns the port. Port 0: the first UDP socket is bound without SO_REUSEPORT, so the
-/// kernel hands it a port nobody else holds (a SO_REUSEPORT bind to port 0 may be given a
-/// port that another SO_REUSEPORT socket of the same user holds, and the two would then
-/// split the datagrams). With one worker it stays exclusive; with more, SO_REUSEPORT is
-/// turned on after the bind so that the others can join it (from then on, only another
-/// SO_REUSEPORT bind to port 0 by the same user could still be handed that port).
-std::uint16_t Server::Impl::bind_endpoint(const dns::IpAddress& address, std::uint16_t port,
-                                          WorkerIt first, WorkerIt last) {
+namespace {
+
+/// "udp 127.0.0.1:53: Address already in use": which socket of which address, and why.
+[[noreturn]] void throw_bind_error(const char* proto, const dns::IpAddress& address,
+                                   std::uint16_t port, const std::exception& e) {
+  std::string why = e.what();
+  if (const auto* se = dynamic_cast<const boost::system::system_error*>(&e)) {
+    why = se->code().message();
+  } else if (const auto* se2 = dynamic_cast<const std::system_error*>(&e)) {
+    why = se2->code().message();
+  }
+  throw std::runtime_error(std::string("cannot listen on ") + proto + " " +
+                           Endpoint{address, port}.to_string() + ": " + why);
+}
+
+}  // namespace
+
+/// Binds the listener's UDP sockets and, with TCP on, its acceptor to one port (l.bound).
+/// Port 0: the first UDP socket is bound without SO_REUSEPORT, so the kernel hands it a port
+/// nobody else holds (a SO_REUSEPORT bind to port 0 may be given a port that another
+/// SO_REUSEPORT socket of the same user holds, and the two would then split the datagrams).
+/// With one worker it stays exclusive; with more, SO_REUSEPORT is turned on after the bind so
+/// that the others can join it (from then on, only another SO_REUSEPORT bind to port 0 by the
+/// same user could still be handed that port). Throws std::runtime_error naming the socket,
+/// the address and the error; the sockets opened so far are closed by their destructors.
+void Server::Impl::bind_listener(Listener& l) {
+  const dns::IpAddress& address = l.want.address;
+  std::uint16_t port = l.want.port;
   const bool v6 = address.is_v6();
   const asio::ip::address addr = to_asio(address);
   const timeval recv_timeout{0, kRecvTimeoutMs * 1000};
-  for (auto it = first; it != last; ++it) {
-    UdpWorker& w = **it;
-    open_socket(w.sock, v6 ? udp::v6() : udp::v4(), v6);
-    if (port != 0) {
-      set_reuse_port(w.sock);
-    }
-    w.sock.bind(udp::endpoint(addr, port));
-    if (port == 0) {
-      port = w.sock.local_endpoint().port();
-      if (last - first > 1) {
+  for (auto& wp : l.workers) {
+    UdpWorker& w = *wp;
+    try {
+      open_socket(w.sock, v6 ? udp::v6() : udp::v4(), v6);
+      if (port != 0) {
         set_reuse_port(w.sock);
       }
-    }
-    w.sock.non_blocking(false);  // run_udp blocks in recvmmsg
-    if (::setsockopt(w.sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &recv_timeout,
-                     sizeof recv_timeout) != 0) {
-      throw std::system_error(errno, std::generic_category(), "setsockopt(SO_RCVTIMEO)");
+      w.sock.bind(udp::endpoint(addr, port));
+      if (port == 0) {
+        port = w.sock.local_endpoint().port();
+        if (l.workers.size() > 1) {
+          set_reuse_port(w.sock);
+        }
+      }
+      w.sock.non_blocking(false);  // run_udp blocks in recvmmsg
+      if (::setsockopt(w.sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &recv_timeout,
+                       sizeof recv_timeout) != 0) {
+        throw std::system_error(errno, std::generic_category(), "setsockopt(SO_RCVTIMEO)");
+      }
+    } catch (const std::exception& e) {
+      throw_bind_error("udp", address, port, e);
     }
     w.local = address;
   }
   if (opt.tcp) {
-    auto a = std::make_unique<Acceptor>(tcp_ctx);
-    open_socket(a->acceptor, v6 ? tcp::v6() : tcp::v4(), v6);
-    a->acceptor.set_option(tcp::acceptor::reuse_address(true));
-    a->acceptor.bind(tcp::endpoint(addr, port));  // port 0 without UDP: the kernel picks
-    port = a->acceptor.local_endpoint().port();
-    a->acceptor.listen(asio::socket_base::max_listen_connections);
+    auto a = std::make_shared<Acceptor>(tcp_ctx);
+    try {
+      open_socket(a->acceptor, v6 ? tcp::v6() : tcp::v4(), v6);
+      a->acceptor.set_option(tcp::acceptor::reuse_address(true));
+      a->acceptor.bind(tcp::endpoint(addr, port));  // port 0 without UDP: the kernel picks
+      port = a->acceptor.local_endpoint().port();
+      a->acceptor.listen(asio::socket_base::max_listen_connections);
+    } catch (const boost::system::system_error& e) {
+      // Port 0 only: the UDP port the kernel picked is taken for TCP; make_listener retries.
+      if (l.want.port == 0 && e.code() == asio::error::address_in_use) {
+        throw;
+      }
+      throw_bind_error("tcp", address, port, e);
+    } catch (const std::exception& e) {
+      throw_bind_error("tcp", address, port, e);
+    }
     a->local = address;
-    acceptors.push_back(std::move(a));
+    l.acceptor = std::move(a);
   }
-  return port;
+  l.bound = Endpoint{address, port};
 }
 
-void Server::Impl::bind_all() {
-  unsigned threads = opt.threads != 0 ? opt.threads : std::thread::hardware_concurrency();
-  if (threads == 0) {
-    threads = 1;
-  }
-  if (opt.udp) {
-    // The largest UDP answer handle() writes: the policy's payload, at least 512 (RFC 1035),
-    // rounded up to a cache line.
-    const std::size_t max_answer =
-        std::max<std::size_t>(wire::kMinUdpPayload, opt.policy.udp_payload_max);
-    const std::size_t out_slot = (max_answer + 63) / 64 * 64;
-    for (std::size_t i = 0; i < threads * endpoints.size(); ++i) {
-      udp_workers.push_back(std::make_unique<UdpWorker>(udp_ctx, out_slot));
-    }
-  }
-  auto next_worker = udp_workers.begin();
-  for (const Endpoint& want : endpoints) {
-    const auto first = next_worker;
-    next_worker += opt.udp ? threads : 0;
-    std::uint16_t port = want.port;
-    for (unsigned attempt = 1;; ++attempt) {
-      try {
-        port = bind_endpoint(want.address, want.port, first, next_worker);
-        break;
-      } catch (const boost::system::system_error& e) {
-        // Port 0 only: the UDP port the kernel picked is taken for TCP; pick again.
-        if (want.port != 0 || e.code() != asio::error::address_in_use || attempt == 8) {
-          throw;
+/// A bound listener for `want` (its threads not started yet). Throws std::runtime_error
+/// naming the address and the error.
+std::unique_ptr<Server::Impl::Listener> Server::Impl::make_listener(const Endpoint& want) {
+  // The largest UDP answer handle() writes: the policy's payload, at least 512 (RFC 1035),
+  // rounded up to a cache line.
+  const std::size_t max_answer =
+      std::max<std::size_t>(wire::kMinUdpPayload, opt.policy.udp_payload_max);
+  const std::size_t out_slot = (max_answer + 63) / 64 * 64;
+  for (unsigned attempt = 1;; ++attempt) {
+    auto l = std::make_unique<Listener>();
+    l->want = want;
+    if (opt.udp) {
+      for (unsigned i = 0; i < threads; ++i) {
+        if (stop_requested.load(std::memory_order_relaxed)) {
+          throw StartInterrupted();
         }
-        for (auto w = first; w != next_worker; ++w) {
-          boost::system::error_code ec;
-          (*w)->sock.close(ec);
-        }
+        l->workers.push_back(std::make_unique<UdpWorker>(udp_ctx, out_slot));
       }
     }
-    Endpoint got{want.address, port};
-    bound.push_back(got);
-    if (opt.udp) {
-      log::info("listening udp " + got.to_string() + " workers=" + std::to_string(threads));
-    }
-    if (opt.tcp) {
-      log::info("listening tcp " + got.to_string() +
-                " max_connections=" + std::to_string(opt.max_tcp_connections));
+    try {
+      bind_listener(*l);
+      return l;
+    } catch (const boost::system::system_error& e) {
+      // Port 0 only: the UDP port the kernel picked is taken for TCP; pick again.
+      if (attempt == 8) {
+        throw_bind_error("tcp", want.address, want.port, e);
+      }
     }
   }
 }
 
-void Server::Impl::start_threads() {
-  for (auto& w : udp_workers) {
+void Server::Impl::start_listener(Listener& l) {
+  for (auto& w : l.workers) {
     UdpWorker* wp = w.get();
     wp->thread = std::thread([this, wp] { run_udp(*wp); });
   }
-  if (!acceptors.empty()) {
-    for (auto& a : acceptors) {
-      arm_accept(*a);
-    }
-    tcp_thread = std::thread([this] { tcp_ctx.run(); });
+  if (l.acceptor) {
+    asio::post(tcp_ctx, [this, a = l.acceptor] { arm_accept(a); });
+  }
+  if (opt.udp) {
+    log::info("listening udp " + l.bound.to_string() + " workers=" + std::to_string(threads));
+  }
+  if (opt.tcp) {
+    log::info("listening tcp " + l.bound.to_string() +
+              " max_connections=" + std::to_string(opt.max_tcp_connections));
   }
 }
 
-void Server::Impl::stop() {
-  // UDP workers finish the batch in hand, see the flag and return. shutdown() wakes one
-  // blocked in recvmmsg at once (on an unconnected UDP socket it fails with ENOTCONN but
-  // still wakes the receivers); the receive timeout covers a wake-up that raced the flag.
-  // Sockets are closed only once their thread has returned.
-  udp_stopping.store(true, std::memory_order_relaxed);
-  for (auto& w : udp_workers) {
+/// Stops the listener's UDP workers (each finishes the batch in hand) and closes its sockets;
+/// the acceptor is closed on the TCP thread. Connections it accepted stay open.
+void Server::Impl::retire_listener(Listener& l) {
+  // shutdown() wakes a worker blocked in recvmmsg at once (on an unconnected UDP socket it
+  // fails with ENOTCONN but still wakes the receivers); the receive timeout covers a wake-up
+  // that raced the flag. Sockets are closed only once their thread has returned.
+  for (auto& w : l.workers) {
+    w->stopping.store(true, std::memory_order_relaxed);
     ::shutdown(w->sock.native_handle(), SHUT_RDWR);
   }
-  asio::post(tcp_ctx, [this] {
-    for (auto& a : acceptors) {
-      boost::system::error_code ec;
-      a->acceptor.close(ec);
-      a->retry.cancel();
-    }
-    // Copy: close() may not erase, but a destructor run later will.
-    std::vector<TcpConn*> open(conns.begin(), conns.end());
-    for (TcpConn* c : open) {
-      c->close();
-    }
-  });
-  for (auto& w : udp_workers) {
+  for (auto& w : l.workers) {
     if (w->thread.joinable()) {
       w->thread.join();
     }
     boost::system::error_code ec;
     w->sock.close(ec);
   }
+  if (l.acceptor) {
+    asio::post(tcp_ctx, [a = l.acceptor] {
+      boost::system::error_code ec;
+      a->acceptor.close(ec);
+      a->retry.cancel();
+    });
+  }
+}
+
+void Server::Impl::bind_all() {
+  for (const Endpoint& want : endpoints) {
+    auto l = make_listener(want);
+    std::lock_guard<std::mutex> lock(listen_mu);
+    listeners.push_back(std::move(l));
+  }
+}
+
+void Server::Impl::start_threads() {
+  if (opt.tcp) {
+    tcp_work.emplace(tcp_ctx.get_executor());
+    tcp_thread = std::thread([this] { tcp_ctx.run(); });
+  }
+  for (auto& l : listeners) {
+    if (stop_requested.load(std::memory_order_relaxed)) {
+      throw StartInterrupted();
+    }
+    start_listener(*l);
+  }
+}
+
+/// Binds every new address first; only when all are bound are the dropped ones closed, so a
+/// failure (logged by the caller) leaves the old sockets serving. Addresses in both lists
+/// keep their sockets and threads.
+void Server::Impl::rebind(const std::vector<std::string>& listen) {
+  std::vector<Endpoint> wanted;
+  for (const std::string& s : listen) {
+    auto ep = Endpoint::parse(s);
+    if (!ep) {
+      throw std::invalid_argument("bad listen address '" + s + "' (want ADDR:PORT or [ADDR]:PORT)");
+    }
+    wanted.push_back(*ep);
+  }
+  if (wanted.empty()) {
+    throw std::invalid_argument("nothing to listen on");
+  }
+  auto same = [](const Endpoint& a, const Endpoint& b) {
+    return a.address == b.address && a.port == b.port;
+  };
+  // Nothing changes until every new address is bound: on a throw, `fresh` closes what it
+  // bound and the current listeners are untouched.
+  std::vector<Listener*> plan;  // the new list: current listeners (kept) and fresh ones
+  std::vector<std::unique_ptr<Listener>> fresh;
+  for (const Endpoint& want : wanted) {
+    if (std::any_of(plan.begin(), plan.end(),
+                    [&](const Listener* l) { return same(l->want, want); })) {
+      continue;  // listed twice: bound once
+    }
+    auto kept = std::find_if(listeners.begin(), listeners.end(),
+                             [&](const auto& l) { return same(l->want, want); });
+    if (kept != listeners.end()) {
+      plan.push_back(kept->get());
+      continue;
+    }
+    fresh.push_back(make_listener(want));
+    plan.push_back(fresh.back().get());
+  }
+  for (auto& l : fresh) {
+    start_listener(*l);
+  }
+  // Swap the lists, then close the dropped addresses (their workers finish their batch).
+  std::vector<std::unique_ptr<Listener>> next;
+  std::vector<std::unique_ptr<Listener>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(listen_mu);
+    for (Listener* p : plan) {
+      auto own = [p](const auto& l) { return l.get() == p; };
+      if (auto it = std::find_if(listeners.begin(), listeners.end(), own); it != listeners.end()) {
+        next.push_back(std::move(*it));
+      } else {
+        next.push_back(std::move(*std::find_if(fresh.begin(), fresh.end(), own)));
+      }
+    }
+    for (auto& l : listeners) {
+      if (l) {
+        dropped.push_back(std::move(l));
+      }
+    }
+    listeners = std::move(next);
+  }
+  for (auto& l : dropped) {
+    retire_listener(*l);
+    log::info("closed " +
+              std::string(opt.udp && opt.tcp ? "udp+tcp "
+                          : opt.udp          ? "udp "
+                                             : "tcp ") +
+              l->bound.to_string() + " (no longer in listen)");
+    std::lock_guard<std::mutex> lock(listen_mu);
+    for (const auto& w : l->workers) {
+      retired.udp += w->counters;
+      retired.udp_batches += w->batches;
+      retired.send_errors += w->send_errors;
+      retired.udp_send_dropped += w->send_dropped;
+      retired.udp_recv_errors += w->recv_errors;
+    }
+  }
+}
+
+void Server::Impl::stop() {
+  // UDP workers finish the batch in hand, see the flag and return (retire_listener), which
+  // also posts the acceptors' close to the TCP thread; the connections are closed after
+  // them (the posts run in order), so no accept can slip in behind.
+  for (auto& l : listeners) {
+    retire_listener(*l);
+  }
+  asio::post(tcp_ctx, [this] {
+    // Copy: close() may not erase, but a destructor run later will.
+    std::vector<TcpConn*> open(conns.begin(), conns.end());
+    for (TcpConn* c : open) {
+      c->close();
+    }
+  });
+  tcp_work.reset();  // the context runs out of work once the closes are done
   if (tcp_thread.joinable()) {
     tcp_thread.join();
+  } else {
+    tcp_ctx.run();  // a start-up that never got to the TCP thread: run the closes here
   }
 }
 
@@ -663,27 +835,62 @@ Server::~Server() {
 
 void Server::start() {
   std::lock_guard<std::mutex> lock(impl_->life_mu);
-  if (impl_->started) {
+  if (impl_->started || impl_->stopped) {
     return;
   }
-  impl_->bind_all();
-  impl_->start_threads();
   impl_->started = true;
+  try {
+    log::info("starting: " + std::to_string(impl_->endpoints.size()) + " listen address(es), " +
+              (impl_->opt.udp ? std::to_string(impl_->threads) : std::string("no")) +
+              " UDP worker(s) each");
+    impl_->bind_all();
+    impl_->start_threads();
+  } catch (const StartInterrupted&) {
+    // stop() was called meanwhile: undo what was started; stop() returns once we are done.
+    impl_->stop();
+    impl_->stopped = true;
+    impl_->life_cv.notify_all();
+  } catch (...) {
+    impl_->stop();
+    impl_->stopped = true;
+    impl_->life_cv.notify_all();
+    throw;
+  }
+}
+
+bool Server::stopped() const {
+  std::lock_guard<std::mutex> lock(impl_->life_mu);
+  return impl_->stopped;
 }
 
 std::vector<Endpoint> Server::local_endpoints() const {
-  return impl_->bound;
+  std::lock_guard<std::mutex> lock(impl_->listen_mu);
+  std::vector<Endpoint> e;
+  for (const auto& l : impl_->listeners) {
+    e.push_back(l->bound);
+  }
+  return e;
 }
 
 std::vector<std::uint16_t> Server::ports() const {
   std::vector<std::uint16_t> p;
-  for (const Endpoint& e : impl_->bound) {
+  for (const Endpoint& e : local_endpoints()) {
     p.push_back(e.port);
   }
   return p;
 }
 
+void Server::rebind(const std::vector<std::string>& listen) {
+  std::lock_guard<std::mutex> lock(impl_->life_mu);
+  if (!impl_->started || impl_->stopped) {
+    throw std::logic_error("rebind: the server is not running");
+  }
+  impl_->rebind(listen);
+}
+
 void Server::stop() {
+  // Seen by a start() in progress (which holds life_mu) between two sockets or threads.
+  impl_->stop_requested.store(true, std::memory_order_relaxed);
   std::unique_lock<std::mutex> lock(impl_->life_mu);
   if (!impl_->started || impl_->stopped) {
     impl_->stopped = true;
@@ -715,13 +922,16 @@ std::uint64_t Server::generation() const noexcept {
 }
 
 Stats Server::counters() const {
-  Stats s;
-  for (const auto& w : impl_->udp_workers) {
-    s.udp += w->counters;
-    s.udp_batches += w->batches;
-    s.send_errors += w->send_errors;
-    s.udp_send_dropped += w->send_dropped;
-    s.udp_recv_errors += w->recv_errors;
+  std::lock_guard<std::mutex> lock(impl_->listen_mu);
+  Stats s = impl_->retired;
+  for (const auto& l : impl_->listeners) {
+    for (const auto& w : l->workers) {
+      s.udp += w->counters;
+      s.udp_batches += w->batches;
+      s.send_errors += w->send_errors;
+      s.udp_send_dropped += w->send_dropped;
+      s.udp_recv_errors += w->recv_errors;
+    }
   }
   s.tcp = impl_->tcp_counters;
   s.tcp_accepted = impl_->tcp_accepted;
@@ -736,13 +946,14 @@ Stats Server::counters() const {
 
 int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
   try {
-    // Install the handlers before any server thread exists, so no signal can hit the default
-    // action during startup.
+    // The handlers are installed before any server thread exists, and they run on their own
+    // thread from the start: a SIGTERM while start() still binds sockets and starts threads
+    // stops it there instead of waiting for it.
     asio::io_context sig_ctx(1);
     asio::signal_set signals(sig_ctx, SIGINT, SIGTERM);
     signals.add(SIGHUP);
     Server server(std::move(app), options);
-    server.start();
+    std::atomic<bool> serving{false};
     std::function<void()> wait;
     wait = [&] {
       signals.async_wait([&](const boost::system::error_code& ec, int sig) {
@@ -754,26 +965,44 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
             log::info("SIGHUP: no reload configured");
           } else {
             try {
-              auto next = options.reload();
-              if (next) {
-                server.replace_app(std::move(next));
-                log::info("reloaded app generation=" + std::to_string(server.generation()));
-              } else {
+              Reload next = options.reload();
+              if (!next.app) {
                 log::error("reload failed: no app; keeping the old one");
+              } else {
+                if (!next.listen.empty()) {
+                  server.rebind(next.listen);  // throws with nothing changed
+                }
+                server.replace_app(std::move(next.app));
+                log::info("reloaded app generation=" + std::to_string(server.generation()));
               }
             } catch (const std::exception& e) {
-              log::error(std::string("reload failed: ") + e.what() + "; keeping the old one");
+              log::error(std::string("reload failed: ") + e.what() +
+                         "; keeping the old app and listen addresses");
             }
           }
           wait();
           return;
         }
-        log::info(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+        const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
+        log::info(std::string("stopping on ") + name + (serving.load() ? "" : " during start-up"));
         server.stop();
       });
     };
     wait();
-    sig_ctx.run();
+    std::thread sig_thread([&] { sig_ctx.run(); });
+    auto stop_signals = [&] {
+      asio::post(sig_ctx, [&] { signals.cancel(); });
+      sig_thread.join();
+    };
+    try {
+      server.start();
+    } catch (...) {
+      stop_signals();
+      throw;
+    }
+    serving = true;
+    server.run();  // returns once a signal has stopped the server
+    stop_signals();
     const Stats st = server.counters();
     log::info("stopped udp_received=" + std::to_string(st.udp.received) +
               " tcp_received=" + std::to_string(st.tcp.received) +

@@ -39,11 +39,28 @@ struct Endpoint {
   std::string to_string() const;
 };
 
+/// Upper bound for ServeOptions::threads: each UDP worker is a thread with its own socket and
+/// about 0.2 MB of buffers it touches (its 2 MiB receive slots cost address space only).
+inline constexpr unsigned kMaxThreads = 1024;
+
+/// What a reload (SIGHUP) produces: a new app and, optionally, new listen addresses.
+struct Reload {
+  Reload() = default;
+  Reload(std::shared_ptr<const app::App> a) : app(std::move(a)) {}  // NOLINT: implicit
+  Reload(std::shared_ptr<const app::App> a, std::vector<std::string> l)
+      : app(std::move(a)), listen(std::move(l)) {}
+  /// nullptr: the reload failed (already logged); the old app and sockets keep serving.
+  std::shared_ptr<const app::App> app;
+  /// Empty: keep the current addresses. Otherwise Server::rebind() to these first; if one
+  /// cannot be bound, the whole reload is refused and the old app keeps serving.
+  std::vector<std::string> listen;
+};
+
 struct ServeOptions {
   /// Addresses to serve on (UDP and TCP on the same port).
   std::vector<std::string> listen{"127.0.0.1:5353"};
   /// UDP worker threads per listen address (each with its own socket); 0 = hardware
-  /// concurrency.
+  /// concurrency. At most kMaxThreads (the constructor throws std::invalid_argument).
   unsigned threads = 0;
   bool udp = true;
   bool tcp = true;
@@ -57,9 +74,10 @@ struct ServeOptions {
   std::size_t max_tcp_connections = 256;
   /// Wire policy: UDP payload cap (1232), ANY over UDP.
   wire::Policy policy;
-  /// Called by serve() on SIGHUP to build a new app. nullptr or an exception keeps the
-  /// old app (logged).
-  std::function<std::shared_ptr<const app::App>()> reload;
+  /// Called by serve() on SIGHUP to build a new app (and maybe new listen addresses). A null
+  /// app or an exception keeps the old app and sockets (logged). A function returning a
+  /// shared_ptr<const App> converts.
+  std::function<Reload()> reload;
 };
 
 /// Counters summed over all workers (read with Server::counters()).
@@ -86,9 +104,18 @@ class Server {
 
   /// Binds every socket (port 0: the first UDP socket of an address picks the port, the other
   /// workers' sockets and the TCP acceptor reuse it), logs "listening udp ADDR:PORT" lines and
-  /// starts the threads. Throws std::runtime_error (boost::system::system_error) when a
-  /// socket cannot be opened or bound.
+  /// starts the threads. Throws std::runtime_error ("cannot listen on udp ADDR:PORT: why")
+  /// when a socket cannot be opened or bound, after closing what it opened. A stop() from
+  /// another thread meanwhile (SIGTERM during a long start-up) makes it undo what it started
+  /// and return at the next socket or listen address; stopped() is then true.
   void start();
+  bool stopped() const;
+  /// Serves on `listen` from now on. Every address not served yet is bound (and its threads
+  /// started) before any is closed; addresses in both lists keep their sockets, threads and
+  /// TCP connections; connections accepted on a dropped address stay open until they end.
+  /// Throws (std::invalid_argument, or std::runtime_error naming the address and the error)
+  /// with nothing changed. Call from one thread at a time, not from a server thread.
+  void rebind(const std::vector<std::string>& listen);
   /// The bound UDP (or TCP when UDP is off) endpoint for each listen entry, in order.
   std::vector<Endpoint> local_endpoints() const;
   std::vector<std::uint16_t> ports() const;
@@ -109,8 +136,11 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-/// Serves `app` until SIGINT or SIGTERM (clean stop, returns 0). SIGHUP calls
-/// options.reload when set. Returns 1 (after logging) when startup fails.
+/// Serves `app` until SIGINT or SIGTERM (clean stop, returns 0). The signals are handled on
+/// their own thread from the start, so SIGINT/SIGTERM during a long start-up stop it at once
+/// (returns 0). SIGHUP calls options.reload when set: new listen addresses are bound first,
+/// then the app is replaced; on any failure the old app and sockets stay. Returns 1 (after
+/// logging) when startup fails.
 int serve(std::shared_ptr<const app::App> app, const ServeOptions& options);
 /// Convenience overload for an app that outlives the call.
 int serve(const app::App& app, const ServeOptions& options);

@@ -335,5 +335,78 @@ TEST(Server, BindFailureThrows) {
   EXPECT_THROW(s.start(), std::runtime_error);  // boost::system::system_error
 }
 
+TEST(Server, RejectsMoreThreadsThanTheBound) {
+  ServeOptions o;
+  o.listen = {"127.0.0.1:0"};
+  o.threads = kMaxThreads + 1;
+  try {
+    Server s(testapp::make_wire_test_app(), o);
+    ADD_FAILURE() << "threads above kMaxThreads accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("above the limit of 1024"), std::string::npos) << e.what();
+  }
+}
+
+/// The answer's rcode to a TXT query for hello.example. sent over UDP to addr:port, or -1.
+int udp_rcode_at(const char* addr, std::uint16_t port) {
+  sockaddr_in sa;
+  const int fd = loopback_socket(SOCK_DGRAM, port, sa);
+  ::inet_pton(AF_INET, addr, &sa.sin_addr);
+  wiretest::Query q;
+  q.qtype = 16;
+  const wiretest::Bytes query = q.build();
+  ::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+  wiretest::Bytes out(65535);
+  const ssize_t n = ::recv(fd, out.data(), out.size(), 0);
+  ::close(fd);
+  if (n < 12) {
+    return -1;
+  }
+  out.resize(static_cast<std::size_t>(n));
+  return static_cast<int>(wiretest::decode(out).rcode());
+}
+
+TEST(Server, RebindBindsNewAddressesKeepsCommonOnesAndChangesNothingOnFailure) {
+  ServeOptions o;
+  o.listen = {"127.0.0.1:0", "127.0.0.2:0"};
+  o.threads = 2;
+  Server s(testapp::make_wire_test_app(), o);
+  s.start();
+  const auto before = s.local_endpoints();
+  ASSERT_EQ(before.size(), 2U);
+  EXPECT_EQ(udp_rcode_at("127.0.0.2", before[1].port), 0);
+
+  s.rebind({"127.0.0.1:0", "127.0.0.3:0"});
+  const auto after = s.local_endpoints();
+  ASSERT_EQ(after.size(), 2U);
+  EXPECT_EQ(after[0].to_string(), before[0].to_string());  // kept: the same socket and port
+  EXPECT_EQ(after[1].address.to_string(), "127.0.0.3");
+  EXPECT_EQ(udp_rcode_at("127.0.0.1", after[0].port), 0);
+  EXPECT_EQ(udp_rcode_at("127.0.0.3", after[1].port), 0);
+
+  // A port held here without SO_REUSEPORT cannot be bound: nothing changes.
+  const int blocker = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  ::inet_pton(AF_INET, "127.0.0.4", &sa.sin_addr);
+  ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  socklen_t len = sizeof sa;
+  ::getsockname(blocker, reinterpret_cast<sockaddr*>(&sa), &len);
+  const std::string busy = "127.0.0.4:" + std::to_string(ntohs(sa.sin_port));
+  try {
+    s.rebind({"127.0.0.1:0", busy});
+    ADD_FAILURE() << "rebind to a busy port succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "cannot listen on udp " + busy + ": Address already in use");
+  }
+  ::close(blocker);
+  EXPECT_EQ(s.local_endpoints()[1].to_string(), after[1].to_string());
+  EXPECT_EQ(udp_rcode_at("127.0.0.3", after[1].port), 0);
+  EXPECT_THROW(s.rebind({"nonsense"}), std::invalid_argument);
+  EXPECT_THROW(s.rebind({}), std::invalid_argument);
+  s.stop();
+  EXPECT_EQ(s.counters().udp.received, 4U);  // the retired 127.0.0.2 workers' counts are kept
+}
+
 }  // namespace
 }  // namespace amap::server

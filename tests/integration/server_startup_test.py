@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Start-up of `automapd serve`: the thread bound, and SIGTERM/SIGINT during a long start-up.
+
+(a) --threads above the bound (1024 UDP workers per listen address) is refused at once with a
+    clear error, before anything is loaded or bound.
+(b) SIGTERM while the server binds 8 addresses x 1024 UDP workers (seconds): it stops there,
+    exit 0, promptly, and says so; not every address got to listen.
+(c) SIGTERM / SIGINT while a large config (150k prefixes) is being loaded: exit 0 at once,
+    logged, nothing bound.
+
+usage: server_startup_test.py AUTOMAPD
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from automapd import Automapd  # noqa: E402
+
+SMALL = """\
+soa:  { mname: ns1.example.net., rname: hostmaster.example.net., refresh: 10800,
+        retry: 3600, expire: 604800, minimum: 3600, ttl: 3600 }
+ns:   [ns1.example.net.]
+zones:
+  - name: pool.example.net.
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+"""
+
+FAILURES = []
+
+
+def check(cond, what, detail=""):
+    if not cond:
+        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
+        print("FAIL:", what, flush=True)
+
+
+def wait_exit(server, timeout):
+    """The exit code, or None if still running after `timeout` seconds (then killed)."""
+    try:
+        return server.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+        return None
+
+
+def test_thread_bound(automapd):
+    for n in ("100000", "1025"):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "automap.yaml")
+            with open(path, "w") as f:
+                f.write(SMALL)
+            start = time.monotonic()
+            try:
+                p = subprocess.run([automapd, "serve", "-c", path, "--listen", "127.0.0.1:0",
+                                    "--threads", n], capture_output=True, text=True, timeout=15)
+            except subprocess.TimeoutExpired as e:
+                check(False, "--threads %s is refused (still running after 15 s)" % n,
+                      (e.stderr or b"")[-2000:])
+                continue
+            took = time.monotonic() - start
+        check(p.returncode == 1, "--threads %s exits 1 (got %s)" % (n, p.returncode), p.stderr)
+        check("--threads %s: at most 1024 UDP worker threads per listen address" % n in p.stderr,
+              "--threads %s: the error names the bound" % n, p.stderr)
+        check("listening" not in p.stderr and "starting" not in p.stderr,
+              "--threads %s: nothing started" % n, p.stderr)
+        check(took < 5, "--threads %s refused at once (%.1f s)" % (n, took))
+
+
+def test_sigterm_while_binding(automapd):
+    listen = ["127.0.0.%d:0" % i for i in range(1, 9)]
+    server = Automapd(automapd, SMALL, listen=listen, threads=1024, wait_port=False)
+    try:
+        check(server.wait_log("starting: 8 listen address(es), 1024 UDP worker(s) each", 1, 20),
+              "start-up began", server.stderr())
+        time.sleep(0.2)
+        sent = time.monotonic()
+        server.signal(signal.SIGTERM)
+        rc = wait_exit(server, 20)
+        took = time.monotonic() - sent
+        log = server.stderr()
+        check(rc == 0, "SIGTERM during start-up: exit 0 (got %s)" % rc, log)
+        check("stopping on SIGTERM during start-up" in log, "the early stop is logged", log)
+        check(took < 3, "it stopped promptly (%.1f s after the signal)" % took)
+        check(server.count("listening tcp") < 8, "it stopped before every address listened", log)
+        print("SIGTERM while binding 8 x 1024 workers: exit %s after %.2f s" % (rc, took), flush=True)
+    finally:
+        server.stop()
+
+
+def big_config(prefixes):
+    lines = [SMALL.replace('  - prefix: 10.0.0.0/8\n    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."\n', "")]
+    for i in range(prefixes):
+        lines.append('  - prefix: 10.%d.%d.0/24\n    name: "h-{a}-{b}-{c}-{d}.pool.example.net."\n' %
+                     (i // 256, i % 256))
+    return "".join(lines)
+
+
+def test_signal_while_loading(automapd):
+    text = big_config(150000)
+    for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
+        server = Automapd(automapd, text, wait_port=False)
+        try:
+            time.sleep(0.3)
+            sent = time.monotonic()
+            server.signal(sig)
+            rc = wait_exit(server, 20)
+            took = time.monotonic() - sent
+            log = server.stderr()
+            check("starting:" not in log, "%s: the signal came while the config was loading" % name, log)
+            check(rc == 0, "%s while loading the config: exit 0 (got %s)" % (name, rc), log)
+            check("stopping on %s during start-up" % name in log, "%s: logged" % name, log)
+            check(took < 1, "%s: exits at once (%.2f s)" % (name, took))
+        finally:
+            server.stop()
+
+
+def main():
+    automapd = sys.argv[1]
+    test_thread_bound(automapd)
+    test_sigterm_while_binding(automapd)
+    test_signal_while_loading(automapd)
+    if FAILURES:
+        print("%d failure(s):" % len(FAILURES))
+        for f in FAILURES:
+            print(" -", f)
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
