@@ -560,7 +560,7 @@ int cmd_import(const Options& o) {
   std::function<void(std::size_t)> progress;
   if (tty) {
     progress = [&](std::size_t done) {
-      std::fprintf(stderr, "\rmapctl import: checking %s: %3u%%", o.file.c_str(),
+      std::fprintf(stderr, "\rmapctl import: checking %s: %3u%%", json::printable(o.file).c_str(),
                    data.empty() ? 100U : static_cast<unsigned>(done * 100 / data.size()));
       std::fflush(stderr);
     };
@@ -750,8 +750,8 @@ int cmd_export(const Options& o) {
       error("cannot write " + o.file + ": " + why);
       return kExitError;
     }
-    std::fprintf(stderr, "mapctl: exported %zu overrides to %s (%s)\n", count, o.file.c_str(),
-                 std::string(format_name(format)).c_str());
+    std::fprintf(stderr, "mapctl: exported %zu overrides to %s (%s)\n", count,
+                 json::printable(o.file).c_str(), std::string(format_name(format)).c_str());
   } else if (!write_ok) {
     error(std::string("cannot write to stdout: ") + std::strerror(errno));
     return kExitError;
