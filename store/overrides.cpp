@@ -783,13 +783,21 @@ class TxnWriter {
     if (written_prefixes_.empty()) {
       return;
     }
+    // Sorted lookups: a big import writes many prefixes, and the store may hold many.
+    const auto less = [](const dns::Prefix& a, const dns::Prefix& b) {
+      return a.address != b.address ? a.address < b.address : a.length < b.length;
+    };
+    std::stable_sort(written_prefixes_.begin(), written_prefixes_.end(),
+                     [&](const auto& a, const auto& b) { return less(a.first, b.first); });
     const auto written = [&](const dns::Prefix& p) -> const std::uint64_t* {
-      for (const auto& [wp, seq] : written_prefixes_) {
-        if (wp == p) {
-          return &seq;
-        }
+      // The last write of a prefix counts (the stable sort keeps their order).
+      auto it =
+          std::upper_bound(written_prefixes_.begin(), written_prefixes_.end(), p,
+                           [&](const dns::Prefix& x, const auto& e) { return less(x, e.first); });
+      if (it == written_prefixes_.begin() || !((it - 1)->first == p)) {
+        return nullptr;
       }
-      return nullptr;
+      return &(it - 1)->second;
     };
     std::vector<mapper::Template> compiled;  // stored templates that can collide
     std::vector<dns::Prefix> overridden;     // every live prefix override
@@ -811,6 +819,7 @@ class TxnWriter {
         }
       }
     }
+    std::sort(overridden.begin(), overridden.end(), less);
     std::vector<TemplateOwner> owners;
     owners.reserve(compiled.size() + rules_.config_templates.size());
     for (const mapper::Template& t : compiled) {
@@ -820,7 +829,7 @@ class TxnWriter {
     for (const ConfigTemplate& ct : rules_.config_templates) {
       const dns::Prefix& p = ct.name.prefix();
       if (ct.name.self_contained() ||
-          std::find(overridden.begin(), overridden.end(), p) != overridden.end()) {
+          std::binary_search(overridden.begin(), overridden.end(), p, less)) {
         continue;  // never collides, or replaced by an override of the same prefix
       }
       // Uncovered by this write (its override erased): it is back, and counts as written.

@@ -336,6 +336,35 @@ def test_import_export(ctl, tmp):
     check(ctl3.export() == ctl.export(), "export -> import (CSV) -> export is identical")
 
 
+def test_import_bytes(ctl, tmp):
+    """Issue 17 item 14: a leading UTF-8 BOM is accepted; a NUL byte is rejected with
+    file:line and the line is printed whole; control bytes in errors are escaped."""
+    path = os.path.join(tmp, "bom.csv")
+    with open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbf10.1.5.1,name,bom.pool.example.net.,\n")
+    p = ctl.run("import", path)
+    check("imported 1 overrides" in p.stdout, "import accepts a leading BOM", p.stdout + p.stderr)
+    check(ctl.json("get", "10.1.5.1").get("target") == "bom.pool.example.net.", "the BOM line landed")
+    path = os.path.join(tmp, "bom.jsonl")
+    with open(path, "wb") as f:
+        f.write(b'\xef\xbb\xbf{"address_or_prefix":"10.1.5.2","kind":"none"}\n')
+    ctl.run("import", path)
+    path = os.path.join(tmp, "nul.csv")
+    with open(path, "wb") as f:
+        f.write(b"10.1.5.3,name,nul\x00x.pool.example.net.,\n"
+                b"10.1.5.4,name,bad\x1b[31mred.pool.example.net.,\n")
+    p = subprocess.run([ctl.binary, "-c", ctl.config, "import", path], capture_output=True,
+                       env=ctl.env, timeout=60)
+    err = p.stderr.decode("utf-8", "replace")
+    check(p.returncode == 1, "import with a NUL byte fails", err)
+    check(("%s:1: a NUL byte at column 18: the file is not UTF-8 text" % path) in err,
+          "the NUL is named with file:line", err)
+    check(("%s:2: name 'bad\\x1b[31mred.pool.example.net.' is not a valid host name" % path) in err
+          and b"\x1b" not in p.stderr and b"\x00" not in p.stderr,
+          "control bytes in an error line are escaped", err)
+    check("2 bad lines out of 2, nothing imported" in err, "the summary line is whole", err)
+
+
 def test_env_and_purge(ctl, tmp):
     # AUTOMAP_CONFIG instead of -c.
     envctl = Ctl(ctl.binary, None, env={"AUTOMAP_CONFIG": ctl.config})
@@ -568,6 +597,7 @@ def main():
         test_no_store(binary, tmp)
         test_verbs(ctl, tmp)
         test_import_export(ctl, tmp)
+        test_import_bytes(ctl, tmp)
         test_env_and_purge(ctl, tmp)
         test_map_full(binary, tmp)
         test_write_rules(binary, tmp)

@@ -33,6 +33,17 @@ TEST(Json, KeepsValidUtf8AndEscapesInvalidBytes) {
   EXPECT_EQ(json::quote("\xed\xa0\x80"), "\"\\u00ed\\u00a0\\u0080\"");  // surrogate
 }
 
+TEST(Json, PrintableEscapesWhatATerminalOrLogMustNotSee) {
+  EXPECT_EQ(json::printable("plain text: 10.1.2.3"), "plain text: 10.1.2.3");
+  EXPECT_EQ(json::printable(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(json::printable("red \x1b[31m\r\n\x7f"), "red \\x1b[31m\\x0d\\x0a\\x7f");
+  EXPECT_EQ(json::printable("caf\xC3\xA9 \xFF\xC3"), "caf\xC3\xA9 \\xff\\xc3");
+  EXPECT_EQ(json::printable("\xEF\xBB\xBF"
+                            "10.1.1.1"),
+            "\\xef\\xbb\\xbf10.1.1.1");
+  EXPECT_EQ(json::printable("a\\b"), "a\\\\b");
+}
+
 TEST(Json, EscapedStringsParseBack) {
   for (std::string s : {std::string("x\"y\\z"), std::string("\x01\n\x7f", 3),
                         std::string("caf\xc3\xa9"), std::string()}) {
@@ -344,6 +355,28 @@ TEST_F(Validation, CsvImportCollectsEveryErrorWithItsLine) {
   EXPECT_NE(p.errors[5].message.find("outside every prefix"), std::string::npos);
   EXPECT_EQ(p.errors[6].message,
             "10.1.2.3 is already given on line 2: give each address or prefix once");
+}
+
+/// Issue 17 item 14: a UTF-8 BOM before the first line is no part of it (CSV and JSON lines);
+/// a NUL byte is rejected with its line and column.
+TEST_F(Validation, ImportAcceptsALeadingBomAndRejectsNulBytes) {
+  auto p = parse(
+      "\xEF\xBB\xBF"
+      "10.1.2.3,name,bom.example.,\n10.1.2.4,name,b.example.,\n",
+      Format::csv);
+  EXPECT_TRUE(p.errors.empty()) << p.errors[0].message;
+  ASSERT_EQ(p.changes.size(), 2U);
+  EXPECT_EQ(p.changes[0].key.address, amap::dns::IpAddress::parse("10.1.2.3").value());
+  p = parse("\xEF\xBB\xBF{\"address_or_prefix\":\"10.1.2.3\",\"kind\":\"none\"}\n", Format::jsonl);
+  EXPECT_TRUE(p.errors.empty()) << p.errors[0].message;
+  EXPECT_EQ(p.changes.size(), 1U);
+
+  p = parse(std::string("10.1.2.3,name,ok.example.,\n10.1.2.4,name,nul\0x.example.,\n", 54),
+            Format::csv);
+  ASSERT_EQ(p.errors.size(), 1U);
+  EXPECT_EQ(p.errors[0].line, 2U);
+  EXPECT_EQ(p.errors[0].message,
+            "a NUL byte at column 18: the file is not UTF-8 text (UTF-16? save it as UTF-8)");
 }
 
 TEST_F(Validation, ForceAcceptsKeysOutsideThePrefixes) {

@@ -7,6 +7,7 @@
 #include "mapper/app/log.h"
 #include "mapper/config/config.h"
 #include "tools/mapctl/commands.h"
+#include "tools/mapctl/json.h"
 
 namespace amap::mapctl {
 
@@ -131,7 +132,7 @@ int run(int argc, char** argv) {
       std::fprintf(stderr,
                    "mapctl compact: bad --retention '%s': give a duration such as 7d, 36h, 90m or "
                    "a number of seconds\n",
-                   retention.c_str());
+                   json::printable(retention).c_str());
       return kExitUsage;
     }
   }

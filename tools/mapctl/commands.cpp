@@ -31,11 +31,18 @@ namespace {
 
 // ------------------------------------------------------------------------------------ output
 
+// Messages quote the operator's input (file names, import fields, YAML): printed escaped
+// (json::printable), so a NUL cannot cut a line short and control bytes reach no terminal.
 void error(const std::string& msg) {
-  std::fprintf(stderr, "mapctl: error: %s\n", msg.c_str());
+  std::fprintf(stderr, "mapctl: error: %s\n", json::printable(msg).c_str());
 }
 void warning(const std::string& msg) {
-  std::fprintf(stderr, "mapctl: warning: %s\n", msg.c_str());
+  std::fprintf(stderr, "mapctl: warning: %s\n", json::printable(msg).c_str());
+}
+/// One `file:line: message` line of an import, escaped.
+void line_error(const std::string& file, std::uint64_t line, const std::string& msg) {
+  std::fprintf(stderr, "%s:%llu: %s\n", json::printable(file).c_str(),
+               static_cast<unsigned long long>(line), json::printable(msg).c_str());
 }
 void out(const std::string& text) {
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -96,7 +103,7 @@ std::optional<Loaded> load_config(const std::string& file) {
   }
   if (!errors.empty() || !m) {
     for (const auto& e : errors) {
-      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      std::fprintf(stderr, "%s\n", json::printable(e.to_string()).c_str());
     }
     error("the configuration " + file +
           " has errors (listed above): fix them, then run the command again (`mapctl check` "
@@ -325,13 +332,12 @@ void print_conflicts(const Options& o, std::vector<store::WriteConflict> conflic
     const std::string where = c.other_seq != 0    ? " (line " + std::to_string(c.other_seq) + ")"
                               : c.other_in_config ? std::string()
                                                   : std::string(" in the store");
-    std::fprintf(stderr, "%s:%llu: %s\n", o.file.c_str(), static_cast<unsigned long long>(c.seq),
-                 c.message(where).c_str());
+    line_error(o.file, c.seq, c.message(where));
     ++shown;
   }
   if (shown < conflicts.size()) {
     std::fprintf(stderr, "%s: %zu more errors not shown (--max-errors 0 shows all)\n",
-                 o.file.c_str(), conflicts.size() - shown);
+                 json::printable(o.file).c_str(), conflicts.size() - shown);
   }
   error(o.file + ": " + std::to_string(conflicts.size()) + " line" +
         (conflicts.size() == 1 ? "" : "s") + " out of " + std::to_string(records) +
@@ -555,7 +561,7 @@ int cmd_import(const Options& o) {
   std::function<void(std::size_t)> progress;
   if (tty) {
     progress = [&](std::size_t done) {
-      std::fprintf(stderr, "\rmapctl import: checking %s: %3u%%", o.file.c_str(),
+      std::fprintf(stderr, "\rmapctl import: checking %s: %3u%%", json::printable(o.file).c_str(),
                    data.empty() ? 100U : static_cast<unsigned>(done * 100 / data.size()));
       std::fflush(stderr);
     };
@@ -571,12 +577,12 @@ int cmd_import(const Options& o) {
       if (o.max_errors != 0 && shown == o.max_errors) {
         break;
       }
-      std::fprintf(stderr, "%s:%zu: %s\n", o.file.c_str(), e.line, e.message.c_str());
+      line_error(o.file, e.line, e.message);
       ++shown;
     }
     if (shown < parsed.errors.size()) {
       std::fprintf(stderr, "%s: %zu more errors not shown (--max-errors 0 shows all)\n",
-                   o.file.c_str(), parsed.errors.size() - shown);
+                   json::printable(o.file).c_str(), parsed.errors.size() - shown);
     }
     error(o.file + ": " + std::to_string(parsed.errors.size()) + " bad line" +
           (parsed.errors.size() == 1 ? "" : "s") + " out of " + std::to_string(parsed.records) +
@@ -745,8 +751,8 @@ int cmd_export(const Options& o) {
       error("cannot write " + o.file + ": " + why);
       return kExitError;
     }
-    std::fprintf(stderr, "mapctl: exported %zu overrides to %s (%s)\n", count, o.file.c_str(),
-                 std::string(format_name(format)).c_str());
+    std::fprintf(stderr, "mapctl: exported %zu overrides to %s (%s)\n", count,
+                 json::printable(o.file).c_str(), std::string(format_name(format)).c_str());
   } else if (!write_ok) {
     error(std::string("cannot write to stdout: ") + std::strerror(errno));
     return kExitError;
@@ -1162,7 +1168,7 @@ int cmd_check(const Options& o) {
   }
   if (!errors.empty() || m == nullptr) {
     for (const auto& e : errors) {
-      std::fprintf(stderr, "%s\n", e.to_string().c_str());
+      std::fprintf(stderr, "%s\n", json::printable(e.to_string()).c_str());
     }
     error(o.config + ": " + std::to_string(errors.size()) + " error" +
           (errors.size() == 1 ? "" : "s") + ": fix the lines above");

@@ -42,6 +42,43 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) noexcept {
   return 0;
 }
 
+}  // namespace
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  static constexpr char kHex[] = "0123456789abcdef";
+  const auto escape = [&](unsigned char c) {
+    out += "\\x";
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  };
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\\') {
+      out += "\\\\";
+      ++i;
+    } else if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (c < 0x80) {
+      escape(c);
+      ++i;
+    } else if (const std::size_t n = utf8_sequence(text, i);
+               n != 0 && text.substr(i, n) != "\xEF\xBB\xBF") {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      for (const std::size_t end = i + std::max<std::size_t>(n, 1); i < end; ++i) {
+        escape(static_cast<unsigned char>(text[i]));
+      }
+    }
+  }
+  return out;
+}
+
+namespace {
+
 void append_utf8(std::string& out, std::uint32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);

@@ -19,6 +19,11 @@ namespace amap::mapctl::json {
 void append_string(std::string& out, std::string_view text);
 std::string quote(std::string_view text);
 
+/// `text` made safe to print on a terminal or in a log line: control bytes (including NUL, which
+/// would cut a C string short), DEL, a byte that is not part of valid UTF-8 and the invisible
+/// byte order mark become \xNN, a backslash becomes \\; valid UTF-8 stays as it is.
+std::string printable(std::string_view text);
+
 /// Builds one JSON document into a string; the caller keeps the structure valid.
 ///   Writer w; w.begin_object(); w.key("a").value(1); w.end_object(); w.str()
 class Writer {

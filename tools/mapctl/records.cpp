@@ -371,6 +371,14 @@ class ImportParser {
       return;
     }
     ++out_.records;
+    if (const std::size_t nul = text.find('\0'); nul != std::string_view::npos) {
+      // Not text: a NUL would also cut every later message short. UTF-16 has one per ASCII
+      // character.
+      error_ = "a NUL byte at column " + std::to_string(nul + 1) +
+               ": the file is not UTF-8 text (UTF-16? save it as UTF-8)";
+      add_error(number);
+      return;
+    }
     Record& r = record_;
     bool ok = format_ == Format::csv ? from_csv(text, r) : from_json(t, r);
     if (!ok) {
@@ -552,6 +560,10 @@ class ImportParser {
 ParsedFile parse_import(std::string_view data, Format format, const Validator& validator,
                         const std::function<void(std::size_t)>& progress) {
   ParsedFile out;
+  // A UTF-8 byte order mark (editors on Windows write one) is no part of the first line.
+  if (data.starts_with("\xEF\xBB\xBF")) {
+    data.remove_prefix(3);
+  }
   ImportParser p(format, validator, out);
   p.reserve(data.size() / 40 + 16);
   std::size_t pos = 0;
