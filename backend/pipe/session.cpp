@@ -238,7 +238,8 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
     reject("bad zone id: ", f[4]);
     return;
   }
-  auto remote = dns::IpAddress::parse(f[5]);
+  // PowerDNS writes a link-local client with its zone id ("fe80::1%eth0").
+  auto remote = dns::IpAddress::parse_dropping_zone(f[5]);
   if (!remote) {
     reject("bad remote address: ", f[5]);
     return;
@@ -250,7 +251,7 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
   req.local = dns::IpAddress::v4(0);
   req.has_ecs = false;
   if (abi_ >= 2) {
-    auto local = dns::IpAddress::parse(f[6]);
+    auto local = dns::IpAddress::parse_dropping_zone(f[6]);
     if (!local) {
       reject("bad local address: ", f[6]);
       return;

@@ -186,6 +186,9 @@ class Document : public YAML::EventHandler {
   std::size_t items() const noexcept { return roots_.size(); }
   Node item(std::size_t i) const noexcept { return Node(this, roots_[i]); }
 
+  /// The text parsed, for check_quote_closes_on_its_line (none: no check).
+  void set_source(std::string_view source) noexcept { source_ = source; }
+
   /// Sends the items of the top-level `prefixes:` list (the first such key, as Node's
   /// operator[] finds it) to `sink`. Only for a text without anchors: an alias could not
   /// reach across batches.
@@ -210,6 +213,7 @@ class Document : public YAML::EventHandler {
   }
   void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                 const std::string& value) override {
+    check_quote_closes_on_its_line(mark);
     if (batch_) {
       batch_->scalar(mark, anchor, value);
       return item_done();
@@ -302,6 +306,44 @@ class Document : public YAML::EventHandler {
     pending_.resize(o.first_pending);
   }
 
+  /// YAML lets a quoted scalar run over lines, so a quote left open swallows the keys after
+  /// it up to the next quote, and the damage showed up as a template error somewhere else.
+  /// No value of this schema spans lines: a quoted one must close on the line it opens, and
+  /// the error points at the opening quote. (yaml-cpp's mark of a quoted scalar is its quote.)
+  void check_quote_closes_on_its_line(const YAML::Mark& mark) const {
+    if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= source_.size()) {
+      return;
+    }
+    const auto open = static_cast<std::size_t>(mark.pos);
+    const char quote = source_[open];
+    if (quote != '"' && quote != '\'') {
+      return;
+    }
+    for (std::size_t i = open + 1; i < source_.size(); ++i) {
+      const char c = source_[i];
+      if (c == '\n' || c == '\r') {
+        break;
+      }
+      if (quote == '"' && c == '\\') {
+        if (i + 1 < source_.size() && source_[i + 1] != '\n' && source_[i + 1] != '\r') {
+          ++i;  // an escaped character, the quote included
+        }
+        continue;
+      }
+      if (c == quote) {
+        if (quote == '\'' && i + 1 < source_.size() && source_[i + 1] == '\'') {
+          ++i;  // '' is a quote inside single quotes
+          continue;
+        }
+        return;
+      }
+    }
+    throw YAML::ParserException(mark, std::string("unterminated quote: the ") +
+                                          (quote == '"' ? "double" : "single") +
+                                          "-quoted string opened here does not close on its "
+                                          "line (a quoted value must close on the line it opens)");
+  }
+
   /// After an event inside the streamed list: when it completed an item, a full batch goes.
   void item_done() {
     if (batch_->open_.empty() && batch_->roots_.size() == kBatchItems) {
@@ -322,6 +364,30 @@ class Document : public YAML::EventHandler {
   bool prefixes_value_next_ = false;  // the last node added is the first `prefixes` key
   std::uint32_t streamed_ = kNone;    // the list, once its start is seen
   std::unique_ptr<Document> batch_;   // while inside the list: the items so far
+  std::string_view source_;
+};
+
+/// Stops the parse at the start of a second document: a config is one document, and what
+/// followed a `---` was once ignored without a word.
+class SecondDocument : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    throw YAML::ParserException(mark,
+                                "a second YAML document starts here: a configuration is one "
+                                "document (remove this '---' and what follows it, or merge it "
+                                "into the first)");
+  }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
 };
 
 using Node = Document::Node;
@@ -608,6 +674,13 @@ class Loader {
     bool ok = true;
     if (!prefix_n || !prefix_n.IsScalar()) {
       error(item, path + ".prefix", "required: an IPv4 or IPv6 CIDR such as 10.0.0.0/8");
+      ok = false;
+    } else if (prefix_n.Scalar().find('/') == std::string_view::npos) {
+      // Prefix::parse would take a bare address as a /32 or /128: too easy a slip here.
+      error(prefix_n, path + ".prefix",
+            "prefix '" + std::string(prefix_n.Scalar()) +
+                "' has no length: write it as ADDRESS/LENGTH (10.0.0.0/8; /32 or /128 for one "
+                "address)");
       ok = false;
     } else {
       auto parsed = dns::Prefix::parse(prefix_n.Scalar());
@@ -1013,7 +1086,10 @@ LoadResult load_text(const std::string& text, const std::string& file, const Loa
       doc.stream_prefixes(
           [&](std::unique_ptr<Document> batch, bool last) { stream.push(std::move(batch), last); });
     }
-    parser.HandleNextDocument(doc);  // the first document, as YAML::Load reads
+    doc.set_source(text);
+    parser.HandleNextDocument(doc);
+    SecondDocument second;
+    parser.HandleNextDocument(second);  // throws at the start of one
     StreamedPrefixes streamed = stream.finish();
     Loader(file, r.errors, options, &streamed).load(doc.root(), r.config);
   } catch (const YAML::Exception& e) {

@@ -147,9 +147,13 @@ std::size_t write_hex_group(char* out, unsigned group) noexcept {
   return digits;
 }
 
+Result<IpAddress> IpAddress::parse_dropping_zone(std::string_view text) noexcept {
+  return parse(text.substr(0, text.find('%')));
+}
+
 Result<IpAddress> IpAddress::parse(std::string_view text) noexcept {
-  if (const auto pct = text.find('%'); pct != std::string_view::npos) {
-    text = text.substr(0, pct);
+  if (text.find('%') != std::string_view::npos) {
+    return fail(Errc::zone_id);
   }
   if (text.empty() || text.size() >= kMaxTextLen) {
     return fail(Errc::bad_address);
@@ -191,6 +195,9 @@ std::string IpAddress::to_string() const {
 }
 
 Result<Prefix> Prefix::parse(std::string_view text, bool allow_host_bits) noexcept {
+  if (text.find('%') != std::string_view::npos) {
+    return fail(Errc::zone_id);  // before or after the length
+  }
   const auto slash = text.find('/');
   auto addr = IpAddress::parse(text.substr(0, slash));
   if (!addr) {

@@ -36,9 +36,13 @@ class IpAddress {
   /// In-place forms of v4() and v6() (from the upper and lower 64 bits).
   constexpr void set_v4(std::uint32_t host_order) noexcept { set(Family::v4, 0, host_order); }
   constexpr void set_v6(std::uint64_t hi, std::uint64_t lo) noexcept { set(Family::v6, hi, lo); }
-  /// Parses dotted-quad IPv4 or any RFC 4291 IPv6 text form. A "%scope" suffix is ignored
-  /// (PowerDNS may send "fe80::1%eth0").
+  /// Parses dotted-quad IPv4 or any RFC 4291 IPv6 text form. An interface zone id
+  /// ("fe80::1%eth0") is an error (Errc::zone_id): this type cannot keep it, and a config,
+  /// an override or a listen address must not silently lose it.
   static Result<IpAddress> parse(std::string_view text) noexcept;
+  /// The same, but a "%zone" suffix is dropped: for the client and local addresses that
+  /// PowerDNS sends on the pipe ("fe80::1%eth0"), where only the address matters.
+  static Result<IpAddress> parse_dropping_zone(std::string_view text) noexcept;
 
   constexpr Family family() const noexcept { return family_; }
   constexpr bool is_v4() const noexcept { return family_ == Family::v4; }
@@ -149,7 +153,8 @@ struct Prefix {
   IpAddress address;
   std::uint8_t length = 0;
 
-  /// "10.0.0.0/8", "2001:db8::/32"; a bare address means /32 or /128.
+  /// "10.0.0.0/8", "2001:db8::/32"; a bare address means /32 or /128 (the config asks for
+  /// the length itself). A zone id is an error, as in IpAddress::parse.
   static Result<Prefix> parse(std::string_view text, bool allow_host_bits = false) noexcept;
 
   constexpr bool contains(const IpAddress& a) const noexcept {

@@ -32,6 +32,7 @@ enum class Errc : std::uint8_t {
   malformed,       // anything else wrong in wire data
   no_space,        // output buffer full
   not_found,
+  zone_id,  // "fe80::1%eth0": an interface zone id where only an address belongs
 };
 
 constexpr std::string_view errc_message(Errc e) noexcept {
@@ -72,6 +73,8 @@ constexpr std::string_view errc_message(Errc e) noexcept {
       return "output buffer full";
     case Errc::not_found:
       return "not found";
+    case Errc::zone_id:
+      return "an interface zone id (%eth0) has no meaning here: give the address alone";
   }
   return "unknown error";
 }

@@ -162,6 +162,53 @@ prefixes:
           "a bad zone entry does not make its templates 'outside every zone'", p.stderr)
 
 
+def test_inputs_once_accepted_silently(automapd, mapctl, work):
+    # Interface zone ids were dropped: 2001:db8::1%eth0 became 2001:db8::1.
+    path = os.path.join(work, "store.yaml")
+    with open(path, "w") as f:
+        f.write(GOOD + 'store: { path: "%s", map_size: 16MiB }\n' % os.path.join(work, "db"))
+    zone_msg = "an interface zone id (%eth0) has no meaning here: give the address alone"
+    run([mapctl, "-c", path, "add", "10.9.9.9", "kept.pool.example.net."], 0)
+    p = run([mapctl, "-c", path, "add", "2001:db8::1%eth0", "h.v6.pool.example.net."], 1)
+    check("bad address '2001:db8::1%eth0': " + zone_msg in p.stderr, "add names the zone id",
+          p.stderr)
+    p = run([mapctl, "-c", path, "lookup", "2001:db8::1%eth0"], 1)
+    check(zone_msg in p.stderr, "lookup names the zone id", p.stderr)
+    imp = os.path.join(work, "zones.csv")
+    with open(imp, "w") as f:
+        f.write("address_or_prefix,kind,target,ttl\n"
+                "10.9.0.1,name,fine.pool.example.net.,\n"
+                "2001:db8::1%eth0,name,h.v6.pool.example.net.,\n"
+                "2001:db8:1::%eth0/48,none,,\n")
+    p = run([mapctl, "-c", path, "import", imp], 1)
+    check(imp + ":3: bad address '2001:db8::1%eth0': " + zone_msg in p.stderr and
+          imp + ":4: bad prefix '2001:db8:1::%eth0/48': " + zone_msg in p.stderr,
+          "import names the zone id with file:line", p.stderr)
+    p = run([mapctl, "-c", path, "export"], 0)
+    check("10.9.9.9,name,kept.pool.example.net." in p.stdout and
+          "2001:db8::1," not in p.stdout and "10.9.0.1," not in p.stdout,
+          "nothing of the rejected import is stored", p.stdout)
+    # The YAML cases: no length, a zone id, a second document, an unterminated quote.
+    cases = [
+        (HEAD + "prefixes:\n  - { prefix: 10.0.0.0, blank: true }\n",
+         ":6:15: prefixes[0].prefix: prefix '10.0.0.0' has no length"),
+        (HEAD + 'prefixes:\n  - { prefix: "fe80::%eth0/64", blank: true }\n',
+         ":6:15: prefixes[0].prefix: bad prefix 'fe80::%eth0/64': " + zone_msg),
+        (GOOD + "---\nprefixes: []\n", ":10:1: a second YAML document starts here"),
+        (HEAD + 'prefixes:\n  - prefix: 10.0.0.0/8\n    name: "ip-{ip}.pool.example.net.\n'
+         '    ttl: 60\n  - prefix: 10.1.0.0/16\n    name: "b-{ip}.pool.example.net."\n',
+         ":7:11: unterminated quote: the double-quoted string opened here"),
+    ]
+    for i, (text, expected) in enumerate(cases):
+        conf = os.path.join(work, "case%d.yaml" % i)
+        with open(conf, "w") as f:
+            f.write(text)
+        p = run([automapd, "checkconf", "-c", conf], 1)
+        lines = [l for l in p.stderr.splitlines() if l.startswith(conf + ":")]
+        check(len(lines) == 1 and lines[0].startswith(conf + expected),
+              "checkconf: " + expected, p.stderr)
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -170,7 +217,8 @@ def main():
     work = tempfile.mkdtemp(prefix="amap-config-input-")
     try:
         for test in (test_paths_that_are_not_files, test_pipes_and_fifos_load,
-                     test_unreadable_file, test_every_error_at_once):
+                     test_unreadable_file, test_every_error_at_once,
+                     test_inputs_once_accepted_silently):
             sub = os.path.join(work, test.__name__)
             os.mkdir(sub)
             test(automapd, mapctl, sub)

@@ -18,6 +18,8 @@
 namespace amap::config {
 namespace {
 
+std::string long_list(std::size_t items, const std::string& tail);
+
 std::vector<std::string> errors_of(const std::string& yaml) {
   auto r = load_text(yaml, "t.yaml");
   std::vector<std::string> out;
@@ -250,7 +252,7 @@ TEST(Config, SyntaxErrorHasAPosition) {
   EXPECT_EQ(errs[0].rfind("t.yaml:", 0), 0U);
 }
 
-TEST(Config, AliasesNullsAndOnlyTheFirstDocument) {
+TEST(Config, AliasesAndNulls) {
   auto r = load_text(kHead +
                          "prefixes:\n"
                          "  - prefix: 10.0.0.0/8\n"
@@ -258,14 +260,87 @@ TEST(Config, AliasesNullsAndOnlyTheFirstDocument) {
                          "  - prefix: 10.1.0.0/16\n"
                          "    name: *t\n"
                          "    ttl: ~\n"
-                         "---\n"
-                         "bogus: 1\n",
+                         "...\n",
                      "t.yaml");
   ASSERT_EQ(r.errors.size(), 1U);
   EXPECT_EQ(r.errors[0].to_string(), "t.yaml:8:10: prefixes[1].ttl: expected a number");
   ASSERT_EQ(r.config.prefixes.size(), 2U);
   EXPECT_EQ(r.config.prefixes[1].name_template, "ip-{ip}.x.");
   EXPECT_EQ(r.config.prefixes[1].name_mark.line, 5);  // an alias is its anchored node
+}
+
+// Inputs once accepted silently (issue 17, item 12).
+TEST(Config, APrefixNeedsItsLength) {
+  auto errs = errors_of(kHead +
+                        "prefixes:\n"
+                        "  - { prefix: 10.0.0.0, blank: true }\n"
+                        "  - { prefix: \"2001:db8::\", blank: true }\n"
+                        "  - { prefix: 10.1.0.0/32, blank: true }\n");
+  ASSERT_EQ(errs.size(), 2U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:4:15: prefixes[0].prefix: prefix '10.0.0.0' has no length: write it as "
+            "ADDRESS/LENGTH (10.0.0.0/8; /32 or /128 for one address)");
+  EXPECT_NE(errs[1].find("t.yaml:5:15: prefixes[1].prefix: prefix '2001:db8::' has no length"),
+            std::string::npos);
+}
+
+TEST(Config, AZoneIdIsAnError) {
+  auto errs = errors_of(kHead +
+                        "prefixes:\n"
+                        "  - { prefix: \"fe80::%eth0/64\", blank: true }\n"
+                        "  - { prefix: \"fe80::/64%eth0\", blank: true }\n");
+  ASSERT_EQ(errs.size(), 2U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:4:15: prefixes[0].prefix: bad prefix 'fe80::%eth0/64': an interface zone id "
+            "(%eth0) has no meaning here: give the address alone");
+  EXPECT_NE(errs[1].find("prefixes[1].prefix: bad prefix 'fe80::/64%eth0': an interface zone"),
+            std::string::npos);
+}
+
+TEST(Config, ASecondDocumentIsAnError) {
+  const std::string one = kHead + "prefixes:\n  - { prefix: 10.0.0.0/8, blank: true }\n";
+  EXPECT_EQ(errors_of("---\n" + one + "...\n").size(), 0U);  // markers of one document
+  auto errs = errors_of(one + "---\nprefixes:\n  - { prefix: 10.1.0.0/16, blank: true }\n");
+  ASSERT_EQ(errs.size(), 1U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0].rfind("t.yaml:5:1: a second YAML document starts here", 0), 0U) << errs[0];
+  // Even an empty one, and after a long streamed list.
+  EXPECT_EQ(errors_of(one + "---\n").at(0).rfind("t.yaml:5:1: a second YAML document", 0), 0U);
+  auto long_errs = errors_of(long_list(3000, "---\nbogus: 1\n"));
+  ASSERT_FALSE(long_errs.empty());
+  EXPECT_NE(long_errs.back().find("a second YAML document starts here"), std::string::npos);
+}
+
+TEST(Config, AnUnterminatedQuoteIsReportedWhereItOpens) {
+  // The quote after `name:` once swallowed `ttl` and the next item up to the next quote, and
+  // came out as a template error.
+  auto errs = errors_of(kHead +
+                        "prefixes:\n"
+                        "  - prefix: 10.0.0.0/8\n"
+                        "    name: \"ip-{ip}.x.\n"
+                        "    ttl: 60\n"
+                        "  - prefix: 10.1.0.0/16\n"
+                        "    name: \"b-{ip}.x.\"\n");
+  ASSERT_EQ(errs.size(), 1U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:5:11: unterminated quote: the double-quoted string opened here does not "
+            "close on its line (a quoted value must close on the line it opens)");
+  // Open to the end of the file (yaml-cpp takes that), single quotes, inside a flow map.
+  EXPECT_EQ(errors_of(kHead + "ttl: 'abc\n")
+                .at(0)
+                .rfind("t.yaml:3:6: unterminated quote: the "
+                       "single-quoted",
+                       0),
+            0U);
+  EXPECT_EQ(errors_of(kHead + "prefixes: [ { prefix: \"10.0.0.0/8, blank: true },\n"
+                              "  { prefix: 10.1.0.0/16, blank: true } ]\n")
+                .at(0)
+                .rfind("t.yaml:3:23: unterminated quote", 0),
+            0U);
+  // Quotes that close, with escapes and a quote in a comment.
+  EXPECT_EQ(
+      errors_of(kHead + "zones: [ { name: \"a\\\".b.\" }, { name: 'it''s.c.' } ]  # \"\n").size(),
+      0U);
+  EXPECT_TRUE(load_text(kHead + "prefixes: [ { prefix: '10.0.0.0/8', blank: \"true\" } ]\n").ok());
 }
 
 TEST(Config, ClasslessOnlyForLongIpv4) {

@@ -186,7 +186,14 @@ TEST(Address, ParsesAndFormats) {
   auto b = IpAddress::parse("2001:DB8:0:0::1");
   ASSERT_TRUE(b);
   EXPECT_EQ(b->to_string(), "2001:db8::1");
-  EXPECT_TRUE(IpAddress::parse("fe80::1%eth0"));
+  // A zone id is an error, not dropped: only the pipe's client addresses may carry one.
+  for (const char* zoned : {"fe80::1%eth0", "2001:db8::1%eth0", "10.1.2.3%1", "fe80::%"}) {
+    ASSERT_FALSE(IpAddress::parse(zoned)) << zoned;
+    EXPECT_EQ(IpAddress::parse(zoned).error(), Errc::zone_id) << zoned;
+  }
+  EXPECT_EQ(Prefix::parse("fe80::%eth0/64").error(), Errc::zone_id);
+  EXPECT_EQ(Prefix::parse("fe80::/64%eth0").error(), Errc::zone_id);
+  EXPECT_EQ(IpAddress::parse_dropping_zone("fe80::1%eth0")->to_string(), "fe80::1");
   EXPECT_FALSE(IpAddress::parse("10.1.2"));
   EXPECT_FALSE(IpAddress::parse("10.1.2.256"));
   EXPECT_FALSE(IpAddress::parse(""));

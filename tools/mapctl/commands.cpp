@@ -902,7 +902,12 @@ int cmd_lookup(const Options& o) {
   std::string qname = o.qname;
   std::string qtype = o.qtype;
   std::optional<dns::IpAddress> asked_address;
-  if (auto a = dns::IpAddress::parse(qname); a && qname.find('/') == std::string::npos) {
+  const auto a = dns::IpAddress::parse(qname);
+  if (!a && a.error() == Errc::zone_id) {
+    error("bad address '" + o.qname + "': " + std::string(errc_message(a.error())));
+    return kExitError;
+  }
+  if (a && qname.find('/') == std::string::npos) {
     asked_address = *a;
     qname = mapper::to_reverse_name(*a).to_string();
     if (qtype.empty()) {

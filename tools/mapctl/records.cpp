@@ -110,6 +110,8 @@ bool parse_key(std::string_view text, Key& out, std::string& error) {
       if (auto loose = dns::Prefix::parse(text, true)) {
         error += " (did you mean " + loose->to_string() + "?)";
       }
+    } else if (p.error() == Errc::zone_id) {
+      // The message says it all; the generic hint below would suggest the text is no address.
     } else if (p.error() == Errc::bad_prefix_length) {
       error += " (IPv4 allows /0 to /32, IPv6 /0 to /128)";
     } else if (!is_prefix) {
