@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -82,6 +83,16 @@ struct StartupCritical {
 /// Where `serve` listens when neither --listen nor the config's `listen:` says.
 std::vector<std::string> default_listen() {
   return {"127.0.0.1:5353", "[::1]:5353"};
+}
+
+amap::server::TcpLimits tcp_limits(const amap::config::TcpConfig& c) {
+  amap::server::TcpLimits t;
+  t.max_connections = c.max_connections;
+  t.max_connections_per_client = c.max_connections_per_client;
+  t.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  t.busy_idle_timeout = std::chrono::milliseconds(c.busy_idle_timeout_ms);
+  t.io_timeout = std::chrono::milliseconds(c.io_timeout_ms);
+  return t;
 }
 
 struct Loaded {
@@ -227,6 +238,12 @@ int main(int argc, char** argv) {
     options.listen = default_listen();
   }
   options.threads = threads;
+  const amap::server::TcpLimits tcp = tcp_limits(l.mapper->config().tcp);
+  options.max_tcp_connections = tcp.max_connections;
+  options.max_tcp_connections_per_client = tcp.max_connections_per_client;
+  options.tcp_idle_timeout = tcp.idle_timeout;
+  options.tcp_busy_idle_timeout = tcp.busy_idle_timeout;
+  options.tcp_io_timeout = tcp.io_timeout;
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
   // one keeps serving and the errors are logged with their file:line. A changed `listen:` is
   // bound by serve() before the new app replaces the old one (unless --listen was given,
@@ -247,7 +264,9 @@ int main(int argc, char** argv) {
       }
     }
     amap::log::info("loaded " + config);
-    return {next.app, std::move(addresses)};
+    amap::server::Reload reload{next.app, std::move(addresses)};
+    reload.tcp = tcp_limits(next.mapper->config().tcp);
+    return reload;
   };
   // Loading a large config frees a lot (the YAML document, validation scratch); hand it back to
   // the system rather than keep it in the heap for the life of the server.

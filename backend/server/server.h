@@ -43,7 +43,17 @@ struct Endpoint {
 /// about 0.2 MB of buffers it touches (its 2 MiB receive slots cost address space only).
 inline constexpr unsigned kMaxThreads = 1024;
 
-/// What a reload (SIGHUP) produces: a new app and, optionally, new listen addresses.
+/// The TCP limits of ServeOptions, which a reload may change (Server::set_tcp_limits).
+struct TcpLimits {
+  std::size_t max_connections = 256;
+  std::size_t max_connections_per_client = 16;
+  std::chrono::milliseconds idle_timeout{10000};
+  std::chrono::milliseconds busy_idle_timeout{1000};
+  std::chrono::milliseconds io_timeout{2000};
+};
+
+/// What a reload (SIGHUP) produces: a new app and, optionally, new listen addresses and TCP
+/// limits.
 struct Reload {
   Reload() = default;
   Reload(std::shared_ptr<const app::App> a) : app(std::move(a)) {}  // NOLINT: implicit
@@ -54,6 +64,8 @@ struct Reload {
   /// Empty: keep the current addresses. Otherwise Server::rebind() to these first; if one
   /// cannot be bound, the whole reload is refused and the old app keeps serving.
   std::vector<std::string> listen;
+  /// Set: the TCP limits from now on (Server::set_tcp_limits), applied with the new app.
+  std::optional<TcpLimits> tcp;
 };
 
 struct ServeOptions {
@@ -72,6 +84,14 @@ struct ServeOptions {
   /// Connections beyond this are accepted and closed at once (NSD tcp-reject-overflow).
   /// Never affects UDP.
   std::size_t max_tcp_connections = 256;
+  /// Connections from one client address beyond this are accepted and closed at once, so
+  /// that one client cannot take every slot (PowerDNS max-tcp-connections-per-client,
+  /// dnsdist setMaxTCPConnectionsPerClient). 0 = no per-client cap.
+  std::size_t max_tcp_connections_per_client = 16;
+  /// While more than 3/4 of max_tcp_connections are open, an idle connection is closed after
+  /// this instead of tcp_idle_timeout, counted from when it became idle (RFC 7766 6.2.3: a
+  /// server under pressure may close idle connections sooner).
+  std::chrono::milliseconds tcp_busy_idle_timeout{1000};
   /// Wire policy: UDP payload cap (1232), ANY over UDP.
   wire::Policy policy;
   /// Called by serve() on SIGHUP to build a new app (and maybe new listen addresses). A null
@@ -85,13 +105,15 @@ struct Stats {
   wire::Counters udp;
   wire::Counters tcp;
   std::uint64_t tcp_accepted = 0;
-  std::uint64_t tcp_rejected = 0;  // over max_tcp_connections
+  std::uint64_t tcp_rejected = 0;             // over max_tcp_connections
+  std::uint64_t tcp_rejected_per_client = 0;  // over max_tcp_connections_per_client
   std::uint64_t tcp_timeouts = 0;
-  std::uint64_t tcp_bad_length = 0;    // length prefix < 12
-  std::uint64_t udp_batches = 0;       // recvmmsg calls that returned datagrams
-  std::uint64_t udp_recv_errors = 0;   // recvmmsg failures other than EAGAIN/EINTR
-  std::uint64_t udp_send_dropped = 0;  // answers dropped because the send buffer stayed full
-  std::uint64_t send_errors = 0;       // UDP answers the kernel refused (per message)
+  std::uint64_t tcp_busy_timeouts = 0;  // of those, idle ones closed early under pressure
+  std::uint64_t tcp_bad_length = 0;     // length prefix < 12
+  std::uint64_t udp_batches = 0;        // recvmmsg calls that returned datagrams
+  std::uint64_t udp_recv_errors = 0;    // recvmmsg failures other than EAGAIN/EINTR
+  std::uint64_t udp_send_dropped = 0;   // answers dropped because the send buffer stayed full
+  std::uint64_t send_errors = 0;        // UDP answers the kernel refused (per message)
 };
 
 class Server {
@@ -116,6 +138,10 @@ class Server {
   /// Throws (std::invalid_argument, or std::runtime_error naming the address and the error)
   /// with nothing changed. Call from one thread at a time, not from a server thread.
   void rebind(const std::vector<std::string>& listen);
+  /// New TCP limits (the ServeOptions fields of the same names), applied on the TCP thread:
+  /// new connections and the next wait of every open one use them. Open connections over a
+  /// lowered cap are not closed.
+  void set_tcp_limits(const TcpLimits& limits);
   /// The bound UDP (or TCP when UDP is off) endpoint for each listen entry, in order.
   std::vector<Endpoint> local_endpoints() const;
   std::vector<std::uint16_t> ports() const;

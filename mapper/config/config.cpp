@@ -516,7 +516,7 @@ class Loader {
       errors_.push_back(Error{file_, {}, "", "empty configuration"});
       return;
     }
-    if (!check_map(root, "", {"soa", "ns", "zones", "prefixes", "store", "listen", "ttl"})) {
+    if (!check_map(root, "", {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl"})) {
       return;
     }
     if (root["ttl"]) {
@@ -531,6 +531,7 @@ class Loader {
     load_prefixes(root, c);
     load_store(root, c);
     load_listen(root, c);
+    load_tcp(root, c);
   }
 
  private:
@@ -821,6 +822,42 @@ class Loader {
         continue;
       }
       c.listen.push_back(s);
+    }
+  }
+
+  void load_tcp(const Node& root, Config& c) {
+    const Node& n = root["tcp"];
+    if (!n) {
+      return;
+    }
+    if (!check_map(n, "tcp",
+                   {"max_connections", "max_connections_per_client", "idle_timeout_ms",
+                    "busy_idle_timeout_ms", "io_timeout_ms"})) {
+      return;
+    }
+    // Each value with its own range; a zero timeout would close every connection at once.
+    auto get = [&](const char* key, std::uint32_t& out, std::uint32_t min, std::uint32_t max) {
+      const Node& v = n[key];
+      if (!v) {
+        return;
+      }
+      const std::string path = std::string("tcp.") + key;
+      if (auto x = u32(v, path, max)) {
+        if (*x < min) {
+          error(v, path, "must be at least " + std::to_string(min));
+        } else {
+          out = *x;
+        }
+      }
+    };
+    get("max_connections", c.tcp.max_connections, 1, 65535);
+    get("max_connections_per_client", c.tcp.max_connections_per_client, 0, 65535);
+    get("idle_timeout_ms", c.tcp.idle_timeout_ms, 1, 3600000);
+    get("busy_idle_timeout_ms", c.tcp.busy_idle_timeout_ms, 1, 3600000);
+    get("io_timeout_ms", c.tcp.io_timeout_ms, 1, 3600000);
+    if (c.tcp.max_connections_per_client > c.tcp.max_connections) {
+      error(n["max_connections_per_client"], "tcp.max_connections_per_client",
+            "is larger than tcp.max_connections (" + std::to_string(c.tcp.max_connections) + ")");
     }
   }
 

@@ -66,6 +66,15 @@ struct StoreConfig {
   Mark mark;
 };
 
+/// `tcp:` of `automapd serve` (backend/server ServeOptions); milliseconds for the timeouts.
+struct TcpConfig {
+  std::uint32_t max_connections = 256;
+  std::uint32_t max_connections_per_client = 16;  // 0 = no per-client cap
+  std::uint32_t idle_timeout_ms = 10000;
+  std::uint32_t busy_idle_timeout_ms = 1000;  // while more than 3/4 of the slots are used
+  std::uint32_t io_timeout_ms = 2000;
+};
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -78,6 +87,7 @@ struct Config {
   std::vector<PrefixConfig> prefixes;
   StoreConfig store;
   std::vector<std::string> listen;
+  TcpConfig tcp;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
 };
 

@@ -201,7 +201,7 @@ TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   EXPECT_EQ(errs[0],
             "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
-            "store, listen, ttl)");
+            "store, listen, tcp, ttl)");
   EXPECT_EQ(errs[1],
             "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
             "set beyond the prefix length (did you mean 10.0.0.0/8?)");
@@ -438,6 +438,36 @@ TEST(Config, Sizes) {
   EXPECT_EQ(parse_size("65536"), 65536U);
   EXPECT_FALSE(parse_size("GiB"));
   EXPECT_FALSE(parse_size("4 GiB"));
+}
+
+TEST(Config, TcpSectionDefaultsValuesAndRanges) {
+  const std::string base = kHead + "zones: [ { name: pool.example.net. } ]\n";
+  auto d = load_text(base, "t.yaml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d.config.tcp.max_connections, 256U);
+  EXPECT_EQ(d.config.tcp.max_connections_per_client, 16U);
+  EXPECT_EQ(d.config.tcp.busy_idle_timeout_ms, 1000U);
+  auto r = load_text(base +
+                         "tcp: { max_connections: 64, max_connections_per_client: 0, "
+                         "idle_timeout_ms: 5000, busy_idle_timeout_ms: 200, io_timeout_ms: 300 }\n",
+                     "t.yaml");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.tcp.max_connections, 64U);
+  EXPECT_EQ(r.config.tcp.max_connections_per_client, 0U);
+  EXPECT_EQ(r.config.tcp.idle_timeout_ms, 5000U);
+  EXPECT_EQ(r.config.tcp.busy_idle_timeout_ms, 200U);
+  EXPECT_EQ(r.config.tcp.io_timeout_ms, 300U);
+  // Every error at once, each at its value.
+  EXPECT_EQ(errors_of(base + "tcp:\n  max_connections: 0\n  idle_timeout_ms: 0\n  burst: 3\n"),
+            (std::vector<std::string>{
+                "t.yaml:7:3: tcp.burst: unknown key (expected one of: max_connections, "
+                "max_connections_per_client, idle_timeout_ms, busy_idle_timeout_ms, "
+                "io_timeout_ms)",
+                "t.yaml:5:20: tcp.max_connections: must be at least 1",
+                "t.yaml:6:20: tcp.idle_timeout_ms: must be at least 1"}));
+  EXPECT_EQ(errors_of(base + "tcp: { max_connections: 8, max_connections_per_client: 9 }\n"),
+            (std::vector<std::string>{"t.yaml:4:56: tcp.max_connections_per_client: is larger "
+                                      "than tcp.max_connections (8)"}));
 }
 
 }  // namespace
