@@ -41,6 +41,8 @@ struct Options {
 
   std::string qname;  // lookup
   std::string qtype;
+
+  bool deep = false;  // check --deep: walk every page and value of the store
 };
 
 int cmd_add(const Options& o);
