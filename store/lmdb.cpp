@@ -4,12 +4,20 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
+
+#include "store/verify.h"
 
 namespace amap::store {
 namespace {
@@ -82,12 +90,106 @@ void throw_lmdb(std::string_view call, int rc, std::size_t map_size) {
 
 // ---------------------------------------------------------------------------------------- Env
 
+namespace {
+
+constexpr unsigned kCreatedDir = 1;
+constexpr unsigned kCreatedData = 2;
+constexpr unsigned kCreatedLock = 4;
+
+/// LMDB's lock file for max_readers slots: a 128-byte header (two cache lines less one
+/// reader) plus one 64-byte reader per slot (mdb.c: sizeof(MDB_txninfo) + (n-1) readers).
+off_t lock_file_size(unsigned max_readers) {
+  return static_cast<off_t>(128 + 64 * static_cast<std::uint64_t>(max_readers));
+}
+
+/// LMDB maps lock.mdb and writes through the map: on a full filesystem (tmpfs, a sparse
+/// file) that is SIGBUS inside mdb_env_open. Allocating its blocks first turns that into
+/// ENOSPC here.
+void preallocate_lock_file(const std::string& dir, unsigned max_readers, unsigned mode,
+                           unsigned& created) {
+  const std::string lock = dir + "/lock.mdb";
+  int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd >= 0) {
+    created |= kCreatedLock;
+  } else if (errno == EEXIST) {
+    fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+  }
+  if (fd < 0) {
+    return;  // no write access (a read-only mount...): mdb_env_open reports it
+  }
+  struct stat st {};
+  const off_t need = lock_file_size(max_readers);
+  int rc = 0;
+  if (::fstat(fd, &st) == 0 && st.st_blocks * 512 < std::max(need, st.st_size)) {
+    rc = ::posix_fallocate(fd, 0, std::max(need, st.st_size));
+  }
+  ::close(fd);
+  if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
+    throw StoreError("cannot allocate " + lock + " (" +
+                         format_size(static_cast<std::size_t>(need)) + ")" + space_note(dir, rc) +
+                         " (" + std::strerror(rc) + ")",
+                     rc);
+  }
+}
+
+/// An empty data.mdb is a store being created by another process for a moment, or a
+/// damaged one: wait briefly for a creator before judging it.
+void wait_for_creator(const std::string& data, const std::string& lock) {
+  struct stat st {};
+  for (int i = 0; i < 20 && ::stat(lock.c_str(), &st) == 0; ++i) {
+    if (::stat(data.c_str(), &st) == 0 && st.st_size != 0) {
+      return;
+    }
+    ::usleep(50 * 1000);
+  }
+}
+
+}  // namespace
+
+std::string human_size(std::uint64_t bytes) {
+  const char* units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (unit + 1 < std::size(units) && value >= 1024) {
+    value /= 1024;
+    ++unit;
+  }
+  char buf[32];
+  if (unit == 0) {
+    std::snprintf(buf, sizeof buf, "%llu bytes", static_cast<unsigned long long>(bytes));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f %s", value, units[unit]);
+  }
+  return buf;
+}
+
+std::string space_note(const std::string& dir, int rc) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) {
+    return rc == ENOSPC ? ": the filesystem holding " + dir + " is full" : std::string();
+  }
+  const std::uint64_t avail = std::uint64_t{vfs.f_bavail} * vfs.f_frsize;
+  const std::uint64_t total = std::uint64_t{vfs.f_blocks} * vfs.f_frsize;
+  const std::string sizes = human_size(avail) + " free of " + human_size(total);
+  // A short write, which LMDB reports as EIO, leaves the disk (almost) full.
+  constexpr std::uint64_t kFullBelow = std::uint64_t{1} << 20;
+  if (rc == ENOSPC || avail < kFullBelow) {
+    return ": the filesystem holding " + dir + " is full (" + sizes + ")";
+  }
+  return ": write error (" + sizes + " on the filesystem holding " + dir + ")";
+}
+
 Env Env::open(const EnvOptions& options) {
   namespace fs = std::filesystem;
   const std::string& path = options.path;
   if (path.empty()) {
     throw StoreError("store path is empty: set store.path in the config");
   }
+  const std::string data = path + "/data.mdb";
+  const std::string lock = path + "/lock.mdb";
+  Env env;
+  env.path_ = path;
+  env.read_only_ = options.read_only;
   std::error_code ec;
   if (options.read_only) {
     if (!fs::is_directory(path, ec)) {
@@ -95,72 +197,126 @@ Env Env::open(const EnvOptions& options) {
           "override store " + path + " does not exist: create it with mapctl (or check store.path)",
           ENOENT);
     }
-    if (!fs::exists(fs::path(path) / "data.mdb", ec)) {
+    if (!fs::exists(data, ec)) {
       throw StoreError("override store " + path +
                            " has no data.mdb yet: create it with mapctl (or check store.path)",
                        ENOENT);
     }
-  } else {
+  } else if (!fs::exists(path, ec)) {
     fs::create_directories(path, ec);
     if (ec) {
       throw StoreError("cannot create store directory " + path + ": " + ec.message(), ec.value());
     }
+    env.created_ |= kCreatedDir;
   }
-  struct statfs sfs {};
-  if (::statfs(path.c_str(), &sfs) == 0 && static_cast<long>(sfs.f_type) == kNfsSuperMagic) {
-    throw StoreError("store " + path +
-                     " is on NFS: LMDB needs a local filesystem (its locks and mmap do not work "
-                     "over NFS)");
-  }
+  try {
+    struct statfs sfs {};
+    if (::statfs(path.c_str(), &sfs) == 0 && static_cast<long>(sfs.f_type) == kNfsSuperMagic) {
+      throw StoreError("store " + path +
+                       " is on NFS: LMDB needs a local filesystem (its locks and mmap do not "
+                       "work over NFS)");
+    }
+    // Only a missing data.mdb makes a new store. An existing one is checked before LMDB maps
+    // it: a truncated file would be SIGBUS at the first touch of a missing page.
+    struct stat st {};
+    if (::stat(data.c_str(), &st) == 0) {
+      if (st.st_size == 0) {
+        wait_for_creator(data, lock);
+      }
+      if (options.verify_pages) {
+        const PageReport report = check_pages(data, 5);
+        if (!report.ok()) {
+          std::string msg = data + " is damaged (" + std::to_string(report.damage_total) +
+                            " problems; `mapctl check --deep` lists them all): ";
+          msg += report.damage.front();
+          throw StoreError(msg + ": " + kRecoveryHint, MDB_CORRUPTED);
+        }
+      } else {
+        check_data_file(data);
+      }
+    } else if (errno != ENOENT) {
+      const int e = errno;
+      throw StoreError("cannot stat " + data + ": " + std::generic_category().message(e), e);
+    } else if (!options.read_only) {
+      env.created_ |= kCreatedData;
+    }
+    preallocate_lock_file(path, options.max_readers, options.file_mode, env.created_);
 
-  Env env;
-  env.path_ = path;
-  env.read_only_ = options.read_only;
-  int rc = mdb_env_create(&env.env_);
-  if (rc != 0) {
-    env.env_ = nullptr;
-    throw_lmdb("mdb_env_create", rc);
-  }
-  auto fail = [&](const char* call, int code) {
-    throw_lmdb(std::string(call) + " (" + path + ")", code, options.map_size);
-  };
-  if (!options.read_only) {
-    if ((rc = mdb_env_set_mapsize(env.env_, options.map_size)) != 0) {
-      fail("mdb_env_set_mapsize", rc);
+    int rc = mdb_env_create(&env.env_);
+    if (rc != 0) {
+      env.env_ = nullptr;
+      throw_lmdb("mdb_env_create", rc);
     }
-  }
-  if ((rc = mdb_env_set_maxreaders(env.env_, options.max_readers)) != 0) {
-    fail("mdb_env_set_maxreaders", rc);
-  }
-  if ((rc = mdb_env_set_maxdbs(env.env_, options.max_dbs)) != 0) {
-    fail("mdb_env_set_maxdbs", rc);
-  }
-  unsigned flags = MDB_NOTLS;
-  if (options.read_only) {
-    flags |= MDB_RDONLY;
-  }
-  if (options.no_meta_sync) {
-    flags |= MDB_NOMETASYNC;
-  }
-  if ((rc = mdb_env_open(env.env_, path.c_str(), flags,
-                         static_cast<mdb_mode_t>(options.file_mode))) != 0) {
-    fail("mdb_env_open", rc);
-  }
-  mdb_filehandle_t fd = -1;
-  if (mdb_env_get_fd(env.env_, &fd) == 0 && fd >= 0) {
-    const int fdflags = ::fcntl(fd, F_GETFD);
-    if (fdflags >= 0) {
-      ::fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC);
+    auto fail = [&](const char* call, int code) {
+      if (code == EIO || code == ENOSPC) {
+        throw StoreError(std::string(call) + " (" + path + ") failed" + space_note(path, code) +
+                             " (" + mdb_strerror(code) + ")",
+                         code);
+      }
+      throw_lmdb(std::string(call) + " (" + path + ")", code, options.map_size);
+    };
+    if (!options.read_only) {
+      if ((rc = mdb_env_set_mapsize(env.env_, options.map_size)) != 0) {
+        fail("mdb_env_set_mapsize", rc);
+      }
     }
+    if ((rc = mdb_env_set_maxreaders(env.env_, options.max_readers)) != 0) {
+      fail("mdb_env_set_maxreaders", rc);
+    }
+    if ((rc = mdb_env_set_maxdbs(env.env_, options.max_dbs)) != 0) {
+      fail("mdb_env_set_maxdbs", rc);
+    }
+    unsigned flags = MDB_NOTLS;
+    if (options.read_only) {
+      flags |= MDB_RDONLY;
+    }
+    if (options.no_meta_sync) {
+      flags |= MDB_NOMETASYNC;
+    }
+    if ((rc = mdb_env_open(env.env_, path.c_str(), flags,
+                           static_cast<mdb_mode_t>(options.file_mode))) != 0) {
+      fail("mdb_env_open", rc);
+    }
+    mdb_filehandle_t fd = -1;
+    if (mdb_env_get_fd(env.env_, &fd) == 0 && fd >= 0) {
+      const int fdflags = ::fcntl(fd, F_GETFD);
+      if (fdflags >= 0) {
+        ::fcntl(fd, F_SETFD, fdflags | FD_CLOEXEC);
+      }
+    }
+    env.reader_check();
+    env.note_map();
+  } catch (...) {
+    env.close_and_remove_created();
+    throw;
   }
-  env.reader_check();
   return env;
+}
+
+void Env::close_and_remove_created() noexcept {
+  if (env_ != nullptr) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+  }
+  if ((created_ & kCreatedData) != 0) {
+    ::unlink((path_ + "/data.mdb").c_str());
+  }
+  if ((created_ & kCreatedLock) != 0) {
+    ::unlink((path_ + "/lock.mdb").c_str());
+  }
+  if ((created_ & kCreatedDir) != 0) {
+    ::rmdir(path_.c_str());  // only if empty
+  }
+  created_ = 0;
 }
 
 Env::Env(Env&& other) noexcept
     : env_(std::exchange(other.env_, nullptr)),
       read_only_(other.read_only_),
-      path_(std::move(other.path_)) {}
+      path_(std::move(other.path_)),
+      created_(std::exchange(other.created_, 0U)),
+      map_begin_(other.map_begin_.load()),
+      map_end_(other.map_end_.load()) {}
 
 Env& Env::operator=(Env&& other) noexcept {
   if (this != &other) {
@@ -170,6 +326,9 @@ Env& Env::operator=(Env&& other) noexcept {
     env_ = std::exchange(other.env_, nullptr);
     read_only_ = other.read_only_;
     path_ = std::move(other.path_);
+    created_ = std::exchange(other.created_, 0U);
+    map_begin_ = other.map_begin_.load();
+    map_end_ = other.map_end_.load();
   }
   return *this;
 }
@@ -223,6 +382,39 @@ void Env::adopt_map_size() {
   if (rc != 0) {
     throw_lmdb("mdb_env_set_mapsize", rc);
   }
+  note_map();
+}
+
+void Env::note_map() noexcept {
+  // mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP: find the map of data.mdb in
+  // /proc/self/maps (the registry keeps it the only map of that file in the process).
+  map_begin_.store(0, std::memory_order_relaxed);
+  map_end_.store(UINTPTR_MAX, std::memory_order_relaxed);  // unknown: no bound
+  struct stat st {};
+  if (env_ == nullptr || ::stat((path_ + "/data.mdb").c_str(), &st) != 0) {
+    return;
+  }
+  std::FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (maps == nullptr) {
+    return;
+  }
+  char line[512];
+  while (std::fgets(line, sizeof line, maps) != nullptr) {
+    unsigned long long begin = 0;
+    unsigned long long end = 0;
+    unsigned long long offset = 0;
+    unsigned long long inode = 0;
+    unsigned major = 0;
+    unsigned minor = 0;
+    if (std::sscanf(line, "%llx-%llx %*s %llx %x:%x %llu", &begin, &end, &offset, &major, &minor,
+                    &inode) == 6 &&
+        inode == st.st_ino && offset == 0 && makedev(major, minor) == st.st_dev) {
+      map_begin_.store(static_cast<std::uintptr_t>(begin), std::memory_order_relaxed);
+      map_end_.store(static_cast<std::uintptr_t>(end), std::memory_order_relaxed);
+      break;
+    }
+  }
+  std::fclose(maps);
 }
 
 // ---------------------------------------------------------------------------------------- Dbi
@@ -246,6 +438,7 @@ int ReadTxn::try_begin(const Env& env, ReadTxn& out) noexcept {
     return rc;
   }
   out.txn_ = txn;
+  out.env_ = &env;
   out.active_ = true;
   return 0;
 }
@@ -260,12 +453,15 @@ ReadTxn ReadTxn::begin(const Env& env) {
 }
 
 ReadTxn::ReadTxn(ReadTxn&& other) noexcept
-    : txn_(std::exchange(other.txn_, nullptr)), active_(std::exchange(other.active_, false)) {}
+    : txn_(std::exchange(other.txn_, nullptr)),
+      env_(other.env_),
+      active_(std::exchange(other.active_, false)) {}
 
 ReadTxn& ReadTxn::operator=(ReadTxn&& other) noexcept {
   if (this != &other) {
     abort();
     txn_ = std::exchange(other.txn_, nullptr);
+    env_ = other.env_;
     active_ = std::exchange(other.active_, false);
   }
   return *this;
@@ -326,6 +522,9 @@ int ReadTxn::get(Dbi dbi, Bytes key, Bytes& out) const noexcept {
   MDB_val v{};
   const int rc = mdb_get(txn_, dbi.handle(), &k, &v);
   if (rc == 0) {
+    if (env_ != nullptr && !env_->in_map(v.mv_data, v.mv_size)) {
+      return MDB_CORRUPTED;
+    }
     out = from_val(v);
   }
   return rc;
@@ -379,8 +578,20 @@ void WriteTxn::commit() {
   MDB_txn* txn = std::exchange(txn_, nullptr);
   const int rc = mdb_txn_commit(txn);
   if (rc != 0) {
-    throw_lmdb("mdb_txn_commit", rc, env_ != nullptr ? env_->map_size() : 0);
+    throw_write("mdb_txn_commit", rc);
   }
+}
+
+void WriteTxn::throw_write(const char* call, int rc) const {
+  if ((rc == EIO || rc == ENOSPC) && env_ != nullptr) {
+    // LMDB turns a short write (the disk filled up) into EIO: say what it most likely is.
+    throw StoreError(std::string(call) + ": writing the store failed" +
+                         space_note(env_->path(), rc) +
+                         "; nothing was committed, the store keeps its previous content (" +
+                         mdb_strerror(rc) + ")",
+                     rc);
+  }
+  throw_lmdb(call, rc, env_ != nullptr ? env_->map_size() : 0);
 }
 
 void WriteTxn::abort() noexcept {
@@ -412,7 +623,7 @@ void WriteTxn::put(Dbi dbi, Bytes key, Bytes value, unsigned flags) {
   MDB_val v = to_val(value);
   const int rc = mdb_put(txn_, dbi.handle(), &k, &v, flags);
   if (rc != 0) {
-    throw_lmdb("mdb_put", rc, env_ != nullptr ? env_->map_size() : 0);
+    throw_write("mdb_put", rc);  // a put may spill dirty pages to the file
   }
 }
 
@@ -423,7 +634,7 @@ bool WriteTxn::del(Dbi dbi, Bytes key) {
     return false;
   }
   if (rc != 0) {
-    throw_lmdb("mdb_del", rc, env_ != nullptr ? env_->map_size() : 0);
+    throw_write("mdb_del", rc);
   }
   return true;
 }

@@ -10,6 +10,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -40,6 +41,11 @@ class StoreError : public std::runtime_error {
 [[noreturn]] void throw_lmdb(std::string_view call, int rc, std::size_t map_size = 0);
 /// "64 KiB", "4 GiB", "1536 MiB": a size as an operator would write it.
 std::string format_size(std::size_t bytes);
+/// "12.5 MiB": a size rounded for reading.
+std::string human_size(std::uint64_t bytes);
+/// " (the filesystem holding DIR is full: 12 KiB free)" or " (DIR: 3.2 GiB free)" for a
+/// write that failed with EIO or ENOSPC; LMDB reports a short write (a full disk) as EIO.
+std::string space_note(const std::string& dir, int rc);
 
 inline constexpr std::size_t kDefaultMapSize = std::size_t{4} << 30;  // 4 GiB
 inline constexpr unsigned kDefaultMaxReaders = 512;
@@ -59,6 +65,9 @@ struct EnvOptions {
   bool no_meta_sync = false;
   /// File mode for data.mdb/lock.mdb when they are created.
   unsigned file_mode = 0660;
+  /// Before mapping, walk every page of data.mdb (store/verify.h) and refuse a damaged file.
+  /// The meta pages are always checked against the file size; this reads the whole tree.
+  bool verify_pages = false;
 };
 
 struct EnvInfo {
@@ -78,6 +87,9 @@ class Env {
   Env() noexcept = default;
   /// Opens (and for writers creates) the environment. Throws StoreError with the path and the
   /// failing call; a missing directory for a read-only open gives a clear "does not exist".
+  /// An existing data.mdb is checked before it is mapped (store/verify.h): an empty,
+  /// truncated or foreign file is refused, never taken as a new store. lock.mdb is
+  /// preallocated, so a full filesystem is ENOSPC here and not SIGBUS in LMDB.
   static Env open(const EnvOptions& options);
 
   Env(Env&& other) noexcept;
@@ -99,11 +111,29 @@ class Env {
   /// Adopts a map size changed by another process (after MDB_MAP_RESIZED). Only call with no
   /// transaction of this process active.
   void adopt_map_size();
+  /// True when [p, p + n) lies inside the memory map: a value of a damaged page can point
+  /// anywhere, and reading it would crash the reader.
+  bool in_map(const void* p, std::size_t n) const noexcept {
+    const auto at = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t begin = map_begin_.load(std::memory_order_relaxed);
+    const std::uintptr_t end = map_end_.load(std::memory_order_relaxed);
+    return at >= begin && at <= end && n <= end - at;
+  }
+  /// True when this open created data.mdb (a new store).
+  bool created() const noexcept { return created_ != 0; }
+  /// Closes the environment and removes what this open created (data.mdb, lock.mdb, the
+  /// directory), so that a failed creation leaves nothing a later open would misread.
+  void close_and_remove_created() noexcept;
 
  private:
   MDB_env* env_ = nullptr;
   bool read_only_ = false;
   std::string path_;
+  unsigned created_ = 0;  // kCreated* bits
+  // The memory map, refreshed at open and by adopt_map_size (no txn of the process is open).
+  std::atomic<std::uintptr_t> map_begin_{0};
+  std::atomic<std::uintptr_t> map_end_{0};
+  void note_map() noexcept;
 };
 
 /// A named database handle. Plain value; LMDB handles need no closing.
@@ -148,11 +178,13 @@ class ReadTxn {
   std::uint64_t id() const noexcept;
 
   /// Exact lookup. Returns 0, MDB_NOTFOUND or another LMDB code; `out` points into the map.
+  /// A value that does not lie inside the map (a damaged page) is MDB_CORRUPTED.
   int get(Dbi dbi, Bytes key, Bytes& out) const noexcept;
   std::optional<Bytes> find(Dbi dbi, Bytes key) const noexcept;
 
  private:
   MDB_txn* txn_ = nullptr;
+  const Env* env_ = nullptr;
   bool active_ = false;
 };
 
@@ -184,6 +216,9 @@ class WriteTxn {
   bool del(Dbi dbi, Bytes key);
 
  private:
+  /// throw_lmdb, with the free space of the store's filesystem for EIO and ENOSPC.
+  [[noreturn]] void throw_write(const char* call, int rc) const;
+
   MDB_txn* txn_ = nullptr;
   const Env* env_ = nullptr;
 };

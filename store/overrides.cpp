@@ -1025,13 +1025,11 @@ std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
   eo.read_only = options.read_only;
   eo.no_meta_sync = options.no_meta_sync;
   eo.max_dbs = kDefaultMaxDbs;
+  eo.verify_pages = options.verify_pages;
 
-  // Look the directory up by identity (writers create it first).
+  // Look the directory up by identity. A missing one cannot be open yet (Env::open creates
+  // it for writers, and removes it again if the creation fails).
   struct stat st {};
-  if (!options.read_only && !options.path.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options.path, ec);
-  }
   if (!options.path.empty() && ::stat(options.path.c_str(), &st) == 0) {
     const auto id = std::make_tuple(st.st_dev, st.st_ino, ::getpid());
     if (auto it = reg.open.find(id); it != reg.open.end()) {
@@ -1073,22 +1071,31 @@ std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
     // Committing the read txn makes the DBI handles usable by later transactions.
     txn.commit();
   } else {
-    WriteTxn txn = WriteTxn::begin(db->env_);
-    db->dbis_.addr = Dbi::open(txn.get(), "addr", MDB_CREATE);
-    db->dbis_.prefix = Dbi::open(txn.get(), "prefix", MDB_CREATE);
-    db->dbis_.name = Dbi::open(txn.get(), "name", MDB_CREATE);
-    db->dbis_.meta = Dbi::open(txn.get(), "meta", MDB_CREATE);
-    bool present = false;
-    const std::uint32_t version = read_schema_version(db->dbis_, txn.get(), present);
-    check_schema(version, options.path);
-    if (!present) {
-      const WriteRules rules;
-      TxnWriter w(*db, txn, rules);
-      std::array<std::uint8_t, 5> payload{format::kPayloadVersion};
-      format::store_be32(payload.data() + 1, format::kSchemaVersion);
-      w.write_value(db->dbis_.meta, format::as_bytes(format::kMetaSchemaVersion), 0, payload);
+    try {
+      WriteTxn txn = WriteTxn::begin(db->env_);
+      db->dbis_.addr = Dbi::open(txn.get(), "addr", MDB_CREATE);
+      db->dbis_.prefix = Dbi::open(txn.get(), "prefix", MDB_CREATE);
+      db->dbis_.name = Dbi::open(txn.get(), "name", MDB_CREATE);
+      db->dbis_.meta = Dbi::open(txn.get(), "meta", MDB_CREATE);
+      bool present = false;
+      const std::uint32_t version = read_schema_version(db->dbis_, txn.get(), present);
+      check_schema(version, options.path);
+      if (!present) {
+        const WriteRules rules;
+        TxnWriter w(*db, txn, rules);
+        std::array<std::uint8_t, 5> payload{format::kPayloadVersion};
+        format::store_be32(payload.data() + 1, format::kSchemaVersion);
+        w.write_value(db->dbis_.meta, format::as_bytes(format::kMetaSchemaVersion), 0, payload);
+      }
+      txn.commit();
+    } catch (const StoreError&) {
+      // A store this open created and could not initialise (a full disk) is removed again:
+      // a half-written data.mdb would be refused as damaged by every later open.
+      if (db->env_.created()) {
+        db->env_.close_and_remove_created();
+      }
+      throw;
     }
-    txn.commit();
   }
 
   if (::stat(options.path.c_str(), &st) == 0) {
@@ -1552,7 +1559,9 @@ OverrideReader::OverrideReader(OverrideReader&& other) noexcept
       txn_(std::move(other.txn_)),
       slot_(std::exchange(other.slot_, nullptr)),
       error_count_(other.error_count_),
-      last_error_(other.last_error_) {}
+      last_error_(other.last_error_),
+      lookup_failures_(other.lookup_failures_),
+      last_lookup_error_(other.last_lookup_error_) {}
 
 OverrideReader& OverrideReader::operator=(OverrideReader&& other) noexcept {
   if (this != &other) {
@@ -1566,6 +1575,8 @@ OverrideReader& OverrideReader::operator=(OverrideReader&& other) noexcept {
     slot_ = std::exchange(other.slot_, nullptr);
     error_count_ = other.error_count_;
     last_error_ = other.last_error_;
+    lookup_failures_ = other.lookup_failures_;
+    last_lookup_error_ = other.last_lookup_error_;
   }
   return *this;
 }
@@ -1608,6 +1619,26 @@ void OverrideReader::end() noexcept {
   db_->gate().leave(*slot_);
 }
 
+namespace {
+std::atomic<std::uint64_t> g_lookup_failures{0};
+}  // namespace
+
+std::uint64_t OverrideReader::lookup_failures_total() noexcept {
+  return g_lookup_failures.load(std::memory_order_relaxed);
+}
+
+bool OverrideReader::found(int rc) noexcept {
+  if (rc == 0) {
+    return true;
+  }
+  if (rc != MDB_NOTFOUND) {
+    ++lookup_failures_;
+    last_lookup_error_ = rc;
+    g_lookup_failures.fetch_add(1, std::memory_order_relaxed);
+  }
+  return false;
+}
+
 bool OverrideReader::live_override(Bytes raw, OverrideView& out) noexcept {
   bool deleted = false;
   if (const DecodeError e = decode_override(raw, out, deleted); e != DecodeError::ok) {
@@ -1630,7 +1661,8 @@ std::optional<OverrideView> OverrideReader::find_address(const dns::IpAddress& a
   std::array<std::uint8_t, format::kMaxAddressKey> key{};
   Bytes raw;
   OverrideView view;
-  if (txn_.get(db_->dbis().addr, Bytes(key.data(), format::address_key(a, key.data())), raw) != 0 ||
+  if (!found(
+          txn_.get(db_->dbis().addr, Bytes(key.data(), format::address_key(a, key.data())), raw)) ||
       !live_override(raw, view)) {
     return std::nullopt;
   }
@@ -1676,7 +1708,7 @@ bool OverrideReader::for_each_address_key(const std::function<bool(Bytes)>& fn) 
 std::uint64_t OverrideReader::prefix_generation() noexcept {
   Bytes raw;
   Bytes data;
-  if (txn_.get(db_->dbis().meta, format::as_bytes(format::kMetaPrefixGeneration), raw) != 0 ||
+  if (!found(txn_.get(db_->dbis().meta, format::as_bytes(format::kMetaPrefixGeneration), raw)) ||
       !live_simple(raw, data) || data.size() != 8) {
     return 0;
   }
@@ -1686,7 +1718,7 @@ std::uint64_t OverrideReader::prefix_generation() noexcept {
 std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddress& a) noexcept {
   Bytes raw;
   Bytes bitmap;
-  if (txn_.get(db_->dbis().meta, format::as_bytes(meta_lengths_key(a.family())), raw) != 0 ||
+  if (!found(txn_.get(db_->dbis().meta, format::as_bytes(meta_lengths_key(a.family())), raw)) ||
       !live_simple(raw, bitmap)) {
     return std::nullopt;
   }
@@ -1698,8 +1730,8 @@ std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddre
     }
     const auto l8 = static_cast<std::uint8_t>(len);
     PrefixOverrideView out;
-    if (txn_.get(db_->dbis().prefix, Bytes(key.data(), format::prefix_key(a, l8, key.data())),
-                 raw) != 0 ||
+    if (!found(txn_.get(db_->dbis().prefix,
+                        Bytes(key.data(), format::prefix_key(a, l8, key.data())), raw)) ||
         !live_override(raw, out.value)) {
       continue;
     }
@@ -1713,7 +1745,7 @@ std::optional<dns::IpAddress> OverrideReader::find_name(const dns::Name& n) noex
   std::array<std::uint8_t, dns::Name::kMaxWire> key{};
   Bytes raw;
   Bytes data;
-  if (txn_.get(db_->dbis().name, Bytes(key.data(), name_key(n, key.data())), raw) != 0 ||
+  if (!found(txn_.get(db_->dbis().name, Bytes(key.data(), name_key(n, key.data())), raw)) ||
       !live_simple(raw, data)) {
     return std::nullopt;
   }

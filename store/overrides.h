@@ -199,6 +199,9 @@ struct StoreOptions {
   unsigned max_readers = kDefaultMaxReaders;
   bool read_only = false;
   bool no_meta_sync = false;
+  /// Walk every page of data.mdb before opening it and refuse damage (store/verify.h). The
+  /// servers set it: they read the whole store anyway, and a damaged page must not crash them.
+  bool verify_pages = false;
 };
 
 /// Keeps LMDB's map from being remapped (mdb_env_set_mapsize after another process grew it)
@@ -395,6 +398,14 @@ class OverrideReader {
   /// The address whose override names `n` (case-insensitive).
   std::optional<dns::IpAddress> find_name(const dns::Name& n) noexcept;
 
+  /// Lookups that failed in LMDB (MDB_CORRUPTED, MDB_PAGE_NOTFOUND, a value outside the map:
+  /// a damaged page). Such a lookup cannot tell "no override", so the caller must answer an
+  /// error (SERVFAIL), never synthesis. last_lookup_error() is the LMDB code.
+  std::uint64_t lookup_failures() const noexcept { return lookup_failures_; }
+  int last_lookup_error() const noexcept { return last_lookup_error_; }
+  /// Lookup failures of every reader of the process.
+  static std::uint64_t lookup_failures_total() noexcept;
+
   /// Values skipped because they could not be decoded (unknown version, corrupt).
   std::uint64_t error_count() const noexcept { return error_count_; }
   format::DecodeError last_error() const noexcept { return last_error_; }
@@ -413,12 +424,16 @@ class OverrideReader {
     last_error_ = e;
     ++error_count_;
   }
+  /// The LMDB code of a lookup; true when it found the key.
+  bool found(int rc) noexcept;
 
   std::shared_ptr<OverrideDb> db_;
   ReadTxn txn_;
   RemapGate::Slot* slot_ = nullptr;
   std::uint64_t error_count_ = 0;
   format::DecodeError last_error_ = format::DecodeError::ok;
+  std::uint64_t lookup_failures_ = 0;
+  int last_lookup_error_ = 0;
 };
 
 /// Decodes an address/prefix value. On success `deleted` tells whether it is a tombstone.

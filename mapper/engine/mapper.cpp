@@ -386,6 +386,9 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
       so.path = config.store.path;
       so.map_size = config.store.map_size;
       so.read_only = true;
+      // The servers read the whole store anyway (the filter scans every address): walk its
+      // pages first, so that a damaged file is refused here instead of crashing a worker.
+      so.verify_pages = options.address_filter;
       m->store_ = store::OverrideDb::open(so);
       if (options.address_filter) {
         store::FilterKeeperOptions fo = options.filter_options;
@@ -557,13 +560,36 @@ Synthesis failed_synthesis() noexcept {
 }
 }  // namespace
 
+namespace {
+/// A lookup that failed in LMDB (a damaged page) cannot say "no override": the query fails
+/// (SERVFAIL), it is counted, and the first failures and then every power of two are logged.
+bool lookup_failed(const Mapper::Session* session, std::uint64_t failures_before) noexcept {
+  if (session == nullptr || session->reader->lookup_failures() == failures_before) {
+    return false;
+  }
+  const std::uint64_t total = store::OverrideReader::lookup_failures_total();
+  if ((total & (total - 1)) == 0) {
+    try {
+      log::error("override store lookup failed (" +
+                 std::string(mdb_strerror(session->reader->last_lookup_error())) +
+                 "): answering SERVFAIL; " + std::to_string(total) +
+                 " failed lookups so far; run `mapctl check --deep`");
+    } catch (...) {  // logging must not turn an error answer into a crash
+    }
+  }
+  return true;
+}
+}  // namespace
+
 Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
   Session* session = store_ ? open_session() : nullptr;
   SessionScope scope{session};
   if (store_ && session == nullptr) {
     return failed_synthesis();
   }
-  return address_ptr(address, session);
+  const std::uint64_t failures = session != nullptr ? session->reader->lookup_failures() : 0;
+  Synthesis s = address_ptr(address, session);
+  return lookup_failed(session, failures) ? failed_synthesis() : s;
 }
 
 Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
@@ -577,7 +603,9 @@ Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
   if (store_ && session == nullptr) {
     return failed_synthesis();
   }
-  return parsed == Errc::ok ? reverse(rn, session) : forward(qname, session);
+  const std::uint64_t failures = session != nullptr ? session->reader->lookup_failures() : 0;
+  Synthesis s = parsed == Errc::ok ? reverse(rn, session) : forward(qname, session);
+  return lookup_failed(session, failures) ? failed_synthesis() : s;
 }
 
 bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {

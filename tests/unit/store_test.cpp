@@ -21,6 +21,7 @@
 #include "store/format.h"
 #include "store/lmdb.h"
 #include "store/overrides.h"
+#include "store/verify.h"
 
 namespace {
 
@@ -1340,4 +1341,166 @@ TEST_F(StoreTest, AddressFilterKeeperFollowsAWriterProcessThatGrowsTheMap) {
     ASSERT_TRUE(f->may_contain(IpAddress::v4(0x0A000000U + i)));
   }
   EXPECT_GT(r.db()->env().map_size(), std::size_t{256} * 1024);
+}
+
+// ---------------------------------------------------------------- damaged files (issue 17.3)
+
+namespace {
+
+/// A store with enough overrides to span many pages.
+void fill(OverrideStore& s, std::uint32_t n) {
+  WriteBatch b;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    const std::string a = "10.5." + std::to_string(i / 256) + "." + std::to_string(i % 256);
+    b.put_address(ip(a), Override::name(numbered("host-", i, ".damage.example.")));
+  }
+  s.apply(b);
+}
+
+std::uintmax_t file_size(const std::string& path) {
+  return std::filesystem::file_size(path);
+}
+
+/// Overwrites bytes of a file in place (the page cache: a mapped reader sees it).
+void poke(const std::string& path, std::uint64_t offset, const void* bytes, std::size_t n) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::pwrite(fd, bytes, n, static_cast<off_t>(offset)), static_cast<ssize_t>(n));
+  ::close(fd);
+}
+
+std::uint64_t table_root(const PageReport& r, std::string_view table) {
+  for (const auto& t : r.tables) {
+    if (t.name == table) {
+      return t.root;
+    }
+  }
+  return kNoPage;
+}
+
+}  // namespace
+
+TEST_F(StoreTest, TruncatedDataFileIsRefusedBeforeItIsMapped) {
+  {
+    OverrideStore s(options());
+    fill(s, 3000);
+  }
+  const std::string data = dir_ + "/data.mdb";
+  const auto size = file_size(data);
+  std::filesystem::resize_file(data, size / 2);
+  for (const bool read_only : {false, true}) {
+    StoreOptions o = options();
+    o.read_only = read_only;
+    try {
+      OverrideDb::open(o);  // without the check: SIGBUS at the first touch of a missing page
+      FAIL() << "a truncated data.mdb was opened";
+    } catch (const StoreError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(data + " is truncated"), std::string::npos) << what;
+      EXPECT_NE(what.find("mdb_copy -c"), std::string::npos) << what;
+    }
+  }
+  EXPECT_EQ(file_size(data), size / 2) << "the damaged file must be left as it is";
+}
+
+TEST_F(StoreTest, EmptyDataFileIsNeverTakenAsANewStore) {
+  {
+    OverrideStore s(options());
+    s.put_address(ip("10.1.2.3"), Override::name("kept.example."));
+  }
+  const std::string data = dir_ + "/data.mdb";
+  std::filesystem::resize_file(data, 0);
+  try {
+    OverrideStore s(options());
+    FAIL() << "an empty data.mdb was opened as a new store";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(data + " is empty"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(file_size(data), 0U);
+  // A file that is not LMDB at all is refused the same way, and a missing one is created.
+  std::vector<char> junk(8192, 'x');
+  poke(data, 0, junk.data(), junk.size());
+  EXPECT_THROW(OverrideStore{options()}, StoreError);
+  std::filesystem::remove(data);
+  OverrideStore fresh(options());
+  EXPECT_FALSE(fresh.get_address(ip("10.1.2.3")));
+}
+
+TEST_F(StoreTest, PageWalkFindsDamageAndAVerifiedOpenRefusesIt) {
+  {
+    OverrideStore s(options());
+    fill(s, 3000);
+    s.put_prefix(pfx("10.6.0.0/16"), Override::name_template("p-{d}.damage.example."));
+  }
+  const std::string data = dir_ + "/data.mdb";
+  const PageReport good = check_pages(data);
+  ASSERT_TRUE(good.ok()) << good.damage.front();
+  EXPECT_GT(good.pages, 20U);
+  const std::uint64_t root = table_root(good, "addr");
+  ASSERT_NE(root, kNoPage);
+  // A branch root whose first node offset points outside the page's node area.
+  const DataFile df = check_data_file(data);
+  const std::uint16_t bad_offset = 2;
+  poke(data, root * df.page_size + 16, &bad_offset, sizeof bad_offset);
+  const PageReport bad = check_pages(data);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.damage.front().find("table addr: page " + std::to_string(root)), std::string::npos)
+      << bad.damage.front();
+  StoreOptions o = options();
+  o.read_only = true;
+  o.verify_pages = true;
+  try {
+    OverrideDb::open(o);
+    FAIL() << "a damaged store was opened with verify_pages";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find(data + " is damaged"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(StoreTest, ALookupOnADamagedPageFailsAndIsCountedNotTakenAsAMiss) {
+  {
+    OverrideStore s(options());
+    s.put_address(ip("10.1.2.3"), Override::name("a.damage.example."));
+  }
+  const std::string data = dir_ + "/data.mdb";
+  const PageReport good = check_pages(data);
+  const std::uint64_t root = table_root(good, "addr");
+  ASSERT_NE(root, kNoPage);
+  auto reader = OverrideReader::open(dir_);
+  reader.begin();
+  ASSERT_TRUE(reader.find_address(ip("10.1.2.3")));
+  reader.end();
+  EXPECT_EQ(reader.lookup_failures(), 0U);
+  // The addr table's only page stops being a leaf: LMDB answers MDB_CORRUPTED.
+  const DataFile df = check_data_file(data);
+  const std::uint16_t no_kind = 0;
+  poke(data, root * df.page_size + 10, &no_kind, sizeof no_kind);
+  const std::uint64_t total = OverrideReader::lookup_failures_total();
+  reader.begin();
+  EXPECT_FALSE(reader.find_address(ip("10.1.2.3")));
+  reader.end();
+  EXPECT_EQ(reader.lookup_failures(), 1U);
+  EXPECT_EQ(reader.last_lookup_error(), MDB_CORRUPTED);
+  EXPECT_EQ(OverrideReader::lookup_failures_total(), total + 1);
+  EXPECT_FALSE(check_pages(data).ok());
+}
+
+TEST_F(StoreTest, ValueCheckFindsUndecodableValuesAndABrokenNameIndex) {
+  OverrideStore s(options());
+  fill(s, 50);
+  s.put_prefix(pfx("10.6.0.0/16"), Override::name_template("p-{d}.damage.example."));
+  ValueReport good = check_values(*s.db());
+  ASSERT_TRUE(good.ok()) << good.damage.front();
+  EXPECT_GT(good.values, 100U);
+  // A value cut short, and a name entry that points at an address without that name.
+  std::array<std::uint8_t, format::kMaxAddressKey> key{};
+  const Bytes k(key.data(), format::address_key(ip("10.5.0.7"), key.data()));
+  const std::array<std::uint8_t, 3> junk{1, 2, 3};
+  put_raw(s, s.db()->dbis().addr, k, Bytes(junk.data(), junk.size()));
+  const ValueReport bad = check_values(*s.db());
+  EXPECT_EQ(bad.damage_total, 2U);
+  ASSERT_EQ(bad.damage.size(), 2U);
+  EXPECT_NE(bad.damage[0].find("table addr, key 10.5.0.7"), std::string::npos) << bad.damage[0];
+  EXPECT_NE(bad.damage[1].find("table name"), std::string::npos) << bad.damage[1];
+  EXPECT_NE(bad.damage[1].find("points at 10.5.0.7"), std::string::npos) << bad.damage[1];
 }

@@ -97,6 +97,8 @@ int run(int argc, char** argv) {
   auto* check = cli.add_subcommand(
       "check", "Validate the configuration (as automapd checkconf) and the stored overrides");
   add_json(check);
+  check->add_flag("--deep", o.deep,
+                  "Also walk every page and value of the store and report damage (exit 1)");
 
   auto* stats = cli.add_subcommand("stats", "Store statistics: counts, map use, readers");
   add_json(stats);

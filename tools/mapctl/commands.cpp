@@ -23,6 +23,7 @@
 #include "mapper/core/template.h"
 #include "mapper/engine/mapper.h"
 #include "store/overrides.h"
+#include "store/verify.h"
 #include "tools/mapctl/json.h"
 #include "tools/mapctl/records.h"
 
@@ -126,18 +127,24 @@ bool store_exists(const Loaded& l) {
   return std::filesystem::exists(std::filesystem::path(l.config.store.path) / "data.mdb", ec);
 }
 
-store::StoreOptions store_options(const Loaded& l) {
+/// `whole`: the verb reads or rewrites the whole store (list, export, stats, import), so the
+/// open walks every page first and refuses a damaged file instead of crashing on it (store/
+/// verify.h). Single-key verbs check only the meta pages against the file.
+store::StoreOptions store_options(const Loaded& l, bool whole = false) {
   store::StoreOptions so;
   so.path = l.config.store.path;
   so.map_size = l.config.store.map_size;
+  so.verify_pages = whole;
   return so;
 }
 
 /// Opens the store read-write (creating it), with the configuration's write rules (template
 /// collisions; shared names only with `force`). Read verbs call this only when it exists.
-std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool force = false) {
+/// `whole`: see store_options.
+std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool whole = false,
+                                                 bool force = false) {
   try {
-    auto st = std::make_unique<store::OverrideStore>(store_options(l));
+    auto st = std::make_unique<store::OverrideStore>(store_options(l, whole));
     st->set_write_rules(l.mapper->write_rules(force));
     return st;
   } catch (const std::exception& e) {
@@ -146,14 +153,14 @@ std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool force = f
   }
 }
 
-std::unique_ptr<store::OverrideStore> open_existing_store(const Loaded& l) {
+std::unique_ptr<store::OverrideStore> open_existing_store(const Loaded& l, bool whole = false) {
   if (!store_exists(l)) {
     error("the store " + l.config.store.path +
           " does not exist yet (no overrides): `mapctl add` or `mapctl import` creates it, and "
           "so does starting automapd");
     return nullptr;
   }
-  return open_store(l);
+  return open_store(l, whole);
 }
 
 // ------------------------------------------------------------------------------------- purge
@@ -376,7 +383,7 @@ int cmd_add(const Options& o) {
     error(why);
     return kExitError;
   }
-  auto st = open_store(*l, o.force);
+  auto st = open_store(*l, /*whole=*/false, o.force);
   if (!st) {
     return kExitError;
   }
@@ -507,7 +514,7 @@ int cmd_list(const Options& o) {
     }
     within = k.prefix;
   }
-  auto st = open_existing_store(*l);
+  auto st = open_existing_store(*l, /*whole=*/true);
   if (!st) {
     return kExitError;
   }
@@ -605,9 +612,9 @@ int cmd_import(const Options& o) {
     scratch = tmpl;
     Loaded scratch_l{l->file, l->config, l->mapper};
     scratch_l.config.store.path = scratch;
-    st = open_store(scratch_l, o.force);
+    st = open_store(scratch_l, /*whole=*/true, o.force);
   } else {
-    st = open_store(*l, o.force);
+    st = open_store(*l, /*whole=*/true, o.force);
   }
   struct ScratchCleanup {
     std::unique_ptr<store::OverrideStore>& st;
@@ -690,7 +697,7 @@ int cmd_export(const Options& o) {
   if (!o.format.empty()) {
     format = *format_from_name(o.format);
   }
-  auto st = open_existing_store(*l);
+  auto st = open_existing_store(*l, /*whole=*/true);
   if (!st) {
     return kExitError;
   }
@@ -1098,11 +1105,45 @@ int cmd_check(const Options& o) {
   std::vector<std::string> conflicts;  // wrong answers served now: an error
   std::size_t overrides = 0;
   bool store_checked = false;
+  // check --deep: damage found in the pages or the values (exit 1).
+  std::vector<std::string> damage;
+  std::uint64_t deep_pages = 0;
+  std::uint64_t deep_values = 0;
+  bool deep_ran = false;
   if (m && loaded.config.store.present) {
     Loaded l{o.config, loaded.config, m};
     if (store_exists(l)) {
       try {
+        if (o.deep) {
+          // Pages first, read with pread only: LMDB must not map a damaged file.
+          deep_ran = true;
+          const auto pages = store::check_pages(l.config.store.path + "/data.mdb", 50);
+          deep_pages = pages.pages;
+          damage = pages.damage;
+          if (pages.damage_total > pages.damage.size()) {
+            damage.push_back("... and " + std::to_string(pages.damage_total - pages.damage.size()) +
+                             " more");
+          }
+        }
+      } catch (const store::StoreError& ex) {
+        damage.emplace_back(ex.what());
+      }
+    }
+    if (store_exists(l) && damage.empty()) {
+      try {
         store::OverrideStore st(store_options(l));
+        if (o.deep) {
+          const auto values = store::check_values(*st.db(), 50);
+          deep_values = values.values;
+          damage.insert(damage.end(), values.damage.begin(), values.damage.end());
+          if (values.damage_total > values.damage.size()) {
+            damage.push_back("... and " +
+                             std::to_string(values.damage_total - values.damage.size()) + " more");
+          }
+        }
+        if (!damage.empty()) {
+          throw store::StoreError("damaged");  // no override check on damaged values
+        }
         Validator v(m, o.config, /*force=*/false);
         store_checked = true;
         st.list(std::nullopt, 0, [&](const store::ListEntry& e) {
@@ -1115,12 +1156,14 @@ int cmd_check(const Options& o) {
         });
         conflicts = stored_conflicts(st, *m);
       } catch (const std::exception& ex) {
-        errors.push_back(
-            config::Error{o.config, loaded.config.store.mark, "store.path", ex.what()});
+        if (damage.empty()) {
+          errors.push_back(
+              config::Error{o.config, loaded.config.store.mark, "store.path", ex.what()});
+        }
       }
     }
   }
-  const bool ok = errors.empty() && m != nullptr && conflicts.empty();
+  const bool ok = errors.empty() && m != nullptr && conflicts.empty() && damage.empty();
   if (o.json) {
     json::Writer w;
     w.begin_object();
@@ -1156,6 +1199,16 @@ int cmd_check(const Options& o) {
       if (store_checked) {
         w.key("overrides").value(std::uint64_t{overrides});
       }
+      if (deep_ran) {
+        w.key("deep").begin_object();
+        w.key("pages").value(deep_pages).key("values").value(deep_values);
+        w.key("damage").begin_array();
+        for (const auto& d : damage) {
+          w.value(d);
+        }
+        w.end_array();
+        w.end_object();
+      }
       w.key("warnings").begin_array();
       for (const auto& s : warnings) {
         w.value(s);
@@ -1170,6 +1223,15 @@ int cmd_check(const Options& o) {
     w.end_object();
     out_line(w.str());
     return ok ? kExitOk : kExitError;
+  }
+  if (!damage.empty()) {
+    for (const auto& d : damage) {
+      std::fprintf(stderr, "%s/data.mdb: damage: %s\n", loaded.config.store.path.c_str(),
+                   d.c_str());
+    }
+    error("the store " + loaded.config.store.path +
+          "/data.mdb is damaged (listed above): " + store::kRecoveryHint);
+    return kExitError;
   }
   if (!errors.empty() || m == nullptr) {
     for (const auto& e : errors) {
@@ -1186,6 +1248,11 @@ int cmd_check(const Options& o) {
   if (store_checked) {
     std::printf("store: %zu overrides checked against the configuration, %zu warnings\n", overrides,
                 warnings.size());
+  }
+  if (deep_ran) {
+    std::printf("store: deep check: %llu pages and %llu values read, no damage\n",
+                static_cast<unsigned long long>(deep_pages),
+                static_cast<unsigned long long>(deep_values));
   }
   for (const auto& s : warnings) {
     warning(s);
@@ -1248,7 +1315,7 @@ int cmd_stats(const Options& o) {
   if (!l || !require_store(*l)) {
     return kExitError;
   }
-  auto st = open_existing_store(*l);
+  auto st = open_existing_store(*l, /*whole=*/true);
   if (!st) {
     return kExitError;
   }
@@ -1319,7 +1386,7 @@ int cmd_compact(const Options& o) {
   if (!l || !require_store(*l)) {
     return kExitError;
   }
-  auto st = open_existing_store(*l);
+  auto st = open_existing_store(*l, /*whole=*/true);
   if (!st) {
     return kExitError;
   }

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Storage faults (issue 17), with the real binaries on real files:
+
+- a damaged data.mdb (cut to half, random bytes in the middle, zero length): every mapctl verb
+  and `automapd serve` exit 1 with the path and what is wrong, never by a signal; an empty
+  data.mdb is never taken as a new store; `mapctl check --deep` lists the damage (exit 1);
+- a full filesystem (a small tmpfs mounted here) when the store does not exist yet: an error
+  naming ENOSPC, nothing left behind; a full filesystem at commit: "is full" with the free
+  space, and the store keeps exactly its old content.
+
+usage: store_fault_test.py MAPCTL AUTOMAPD
+"""
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+
+CONFIG = """\
+soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
+ns:   [ns1.example.net.]
+zones:
+  - name: pool.example.net.
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+store: { path: @STORE@, map_size: 64MiB }
+"""
+
+FAILURES = []
+CHECKS = 0
+
+
+def check(cond, what, detail=""):
+    global CHECKS
+    CHECKS += 1
+    if not cond:
+        FAILURES.append(what + (("\n    " + detail.replace("\n", "\n    ")) if detail else ""))
+        print("FAIL:", what)
+
+
+def run(argv, timeout=60):
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:  # the child was killed: report it as a failure
+        return subprocess.CompletedProcess(argv, None, e.stdout or "",
+                                           "timed out after %ds" % timeout)
+
+
+def write_config(path, store):
+    with open(path, "w") as f:
+        f.write(CONFIG.replace("@STORE@", store))
+    return path
+
+
+def write_overrides(path, n, tag):
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write("10.5.%d.%d,name,%s-%d.pool.example.net.,\n" % (i // 256, i % 256, tag, i))
+    return path
+
+
+def damage_cases(mapctl, automapd, tmp):
+    good = os.path.join(tmp, "good")
+    conf = write_config(os.path.join(tmp, "good.yaml"), good)
+    p = run([mapctl, "-c", conf, "import", write_overrides(os.path.join(tmp, "o.csv"), 4000, "h")])
+    check(p.returncode == 0, "import into a fresh store", p.stderr)
+    p = run([mapctl, "-c", conf, "check", "--deep"])
+    check(p.returncode == 0 and "no damage" in p.stdout, "check --deep of a sound store: exit 0",
+          p.stdout + p.stderr)
+    size = os.path.getsize(os.path.join(good, "data.mdb"))
+
+    def cut_half(path):
+        os.truncate(path, size // 2)
+
+    def random_bytes(path):
+        rnd = random.Random(17)
+        with open(path, "r+b") as f:
+            for _ in range(40):
+                f.seek(rnd.randrange(2 * 4096, size - 64))
+                f.write(bytes(rnd.randrange(256) for _ in range(64)))
+
+    def zero_length(path):
+        os.truncate(path, 0)
+
+    cases = [("cut to half its size", cut_half, "is truncated"),
+             ("random bytes in the middle", random_bytes, "is damaged"),
+             ("zero length", zero_length, "is empty")]
+    for what, spoil, message in cases:
+        store = os.path.join(tmp, "bad-" + spoil.__name__)
+        shutil.copytree(good, store)
+        data = os.path.join(store, "data.mdb")
+        spoil(data)
+        before = open(data, "rb").read()
+        cconf = write_config(os.path.join(tmp, spoil.__name__ + ".yaml"), store)
+        p = run([mapctl, "-c", cconf, "check", "--deep"])
+        check(p.returncode == 1 and message in p.stderr and data in p.stderr
+              and "mdb_copy -c" in p.stderr,
+              "%s: check --deep exits 1 naming the file and the damage" % what, p.stderr[-1500:])
+        for verb in (["stats"], ["export"], ["list"], ["import", os.path.join(tmp, "o.csv")]):
+            p = run([mapctl, "-c", cconf] + verb)
+            check(p.returncode == 1 and message in p.stderr and data in p.stderr,
+                  "%s: mapctl %s exits 1 (not by a signal) with the path and '%s'"
+                  % (what, verb[0], message), "rc %d: %s" % (p.returncode, p.stderr[-1500:]))
+            check(p.stdout == "", "%s: mapctl %s prints nothing from the damaged store"
+                  % (what, verb[0]), p.stdout[:300])
+        if spoil is not random_bytes:  # single-key verbs check the meta pages only
+            for verb in (["get", "10.5.0.1"], ["add", "10.9.9.9", "x.pool.example.net."]):
+                p = run([mapctl, "-c", cconf] + verb)
+                check(p.returncode == 1 and message in p.stderr,
+                      "%s: mapctl %s exits 1 with '%s'" % (what, verb[0], message),
+                      "rc %d: %s" % (p.returncode, p.stderr[-1500:]))
+        p = run([automapd, "serve", "-c", cconf, "--listen", "127.0.0.1:0", "--threads", "1"],
+                timeout=30)
+        check(p.returncode == 1 and message in p.stderr and data in p.stderr,
+              "%s: automapd serve refuses the store at start (exit 1)" % what,
+              "rc %d: %s" % (p.returncode, p.stderr[-1500:]))
+        check(open(data, "rb").read() == before, "%s: the damaged file is left as it was" % what)
+
+
+class Tmpfs:
+    def __init__(self, path, size):
+        self.path = path
+        os.makedirs(path, exist_ok=True)
+        p = run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", path])
+        if p.returncode != 0:
+            raise OSError("cannot mount a tmpfs: " + p.stderr.strip())
+
+    def fill(self, leave=0):
+        """Writes a filler file until the filesystem is full (or `leave` bytes are left)."""
+        st = os.statvfs(self.path)
+        avail = st.f_bavail * st.f_frsize - leave
+        f = open(os.path.join(self.path, "filler"), "wb", buffering=0)
+        try:
+            while avail > 0:
+                avail -= f.write(b"\0" * min(avail, 65536))
+            while leave == 0:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def close(self):
+        run(["umount", "-l", self.path])
+
+
+def full_filesystem(mapctl, automapd, tmp):
+    # Item 4: the store does not exist yet and the disk is full.
+    fs = Tmpfs(os.path.join(tmp, "full"), "256k")
+    try:
+        fs.fill()
+        store = os.path.join(fs.path, "store")
+        conf = write_config(os.path.join(tmp, "full.yaml"), store)
+        p = run([mapctl, "-c", conf, "add", "10.1.2.3", "a.pool.example.net."])
+        check(p.returncode == 1 and "No space left on device" in p.stderr and "full" in p.stderr,
+              "add on a full filesystem: exit 1 naming ENOSPC (no SIGBUS)",
+              "rc %d: %s" % (p.returncode, p.stderr))
+        check(not os.path.exists(store), "a failed creation leaves no store directory behind",
+              str(os.listdir(fs.path)))
+        p = run([automapd, "serve", "-c", conf, "--listen", "127.0.0.1:0", "--threads", "1"],
+                timeout=30)
+        check(p.returncode == 1 and "No space left on device" in p.stderr,
+              "automapd serve on a full filesystem: exit 1 naming ENOSPC",
+              "rc %d: %s" % (p.returncode, p.stderr))
+        check(not os.path.exists(store), "serve leaves no half-made store behind")
+    finally:
+        fs.close()
+
+    # Item 5: the disk fills up during an import: the commit fails, the store is unchanged.
+    fs = Tmpfs(os.path.join(tmp, "full2"), "3m")
+    try:
+        store = os.path.join(fs.path, "store")
+        conf = write_config(os.path.join(tmp, "full2.yaml"), store)
+        p = run([mapctl, "-c", conf, "import",
+                 write_overrides(os.path.join(tmp, "small.csv"), 300, "old")])
+        check(p.returncode == 0, "import of 300 overrides on the tmpfs", p.stderr)
+        before = run([mapctl, "-c", conf, "export"]).stdout
+        fs.fill()
+        p = run([mapctl, "-c", conf, "import",
+                 write_overrides(os.path.join(tmp, "big.csv"), 20000, "new")])
+        check(p.returncode == 1 and ("the filesystem holding %s is full" % store) in p.stderr
+              and "free of" in p.stderr and "previous content" in p.stderr,
+              "import on a full filesystem says it is full, with the path and the free space",
+              "rc %d: %s" % (p.returncode, p.stderr))
+        os.unlink(os.path.join(fs.path, "filler"))
+        after = run([mapctl, "-c", conf, "export"])
+        check(after.returncode == 0 and after.stdout == before and before.count("\n") == 301,
+              "the store reads back exactly its old content", after.stderr)
+        p = run([mapctl, "-c", conf, "check", "--deep"])
+        check(p.returncode == 0, "and check --deep finds no damage", p.stdout + p.stderr)
+    finally:
+        fs.close()
+
+
+def main():
+    mapctl, automapd = sys.argv[1], sys.argv[2]
+    tmp = tempfile.mkdtemp(prefix="store-fault-")
+    try:
+        damage_cases(mapctl, automapd, tmp)
+        if os.geteuid() != 0:
+            print("SKIP full-filesystem cases: mounting a tmpfs needs root")
+        else:
+            full_filesystem(mapctl, automapd, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if FAILURES:
+        print("\n%d of %d checks failed:" % (len(FAILURES), CHECKS))
+        for f in FAILURES:
+            print(" -", f)
+        return 1
+    print("store faults: %d checks passed" % CHECKS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
