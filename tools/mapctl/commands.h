@@ -43,7 +43,7 @@ struct Options {
   std::string qtype;
 
   std::optional<std::uint64_t> retention_s;  // compact: instead of store.tombstone_retention
-  bool deep = false;  // check --deep: walk every page and value of the store
+  bool deep = false;                         // check --deep: walk every page and value of the store
 };
 
 int cmd_add(const Options& o);
