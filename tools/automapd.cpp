@@ -190,7 +190,7 @@ int main(int argc, char** argv) {
                     "ADDR:PORT to listen on (repeatable; replaces the config's listen:)");
   unsigned threads = 0;
   serve->add_option("--threads", threads,
-                    "UDP worker threads per listen address (default: one per core)");
+                    "UDP worker threads per listen address (default: one per core; at most 1024)");
 
   CLI11_PARSE(cli, argc, argv);
   amap::log::set_program("automapd");

@@ -244,6 +244,7 @@ def test_listen_change(automapd):
     listen_a = ["127.0.0.1:0", "127.0.0.2:0"]
     with Automapd(automapd, config("@DIR@/store", listen=listen_a), listen=None) as server:
         store = os.path.join(server.dir, "store")
+        server.wait_log("listening tcp 127.0.0.2:")  # Automapd returns at the first address
         p1, p2 = listening_port(server, "127.0.0.1"), listening_port(server, "127.0.0.2")
         check(p1 and p2 and answers("127.0.0.1", p1) and answers("127.0.0.2", p2),
               "both configured addresses answer", server.stderr())
@@ -252,6 +253,7 @@ def test_listen_change(automapd):
         # 127.0.0.2 replaced by 127.0.0.3: the new one answers, the old one is closed, and
         # 127.0.0.1 keeps its socket (same port, not bound again) and its TCP connections.
         reload_and_wait(server, "listen changed", config(store, listen=["127.0.0.1:0", "127.0.0.3:0"]))
+        server.wait_log("listening tcp 127.0.0.3:")
         p3 = listening_port(server, "127.0.0.3")
         check(p3 is not None and answers("127.0.0.3", p3), "the new listen address answers",
               server.stderr()[-2000:])

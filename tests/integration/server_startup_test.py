@@ -7,7 +7,7 @@
 (b) SIGTERM while the server binds 8 addresses x 1024 UDP workers (seconds): it stops there,
     exit 0, promptly, and says so; not every address got to listen.
 (c) SIGTERM / SIGINT while a large config (150k prefixes) is being loaded: exit 0 at once,
-    logged, nothing bound.
+    logged, nothing bound. SIGHUP then is ignored (logged): start-up goes on.
 
 usage: server_startup_test.py AUTOMAPD
 """
@@ -98,8 +98,8 @@ def test_sigterm_while_binding(automapd):
 def big_config(prefixes):
     lines = [SMALL.replace('  - prefix: 10.0.0.0/8\n    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."\n', "")]
     for i in range(prefixes):
-        lines.append('  - prefix: 10.%d.%d.0/24\n    name: "h-{a}-{b}-{c}-{d}.pool.example.net."\n' %
-                     (i // 256, i % 256))
+        lines.append('  - prefix: 10.%d.%d.%d/28\n    name: "h-{a}-{b}-{c}-{d}.pool.example.net."\n' %
+                     (i >> 12, (i >> 4) & 255, (i & 15) * 16))
     return "".join(lines)
 
 
@@ -122,11 +122,27 @@ def test_signal_while_loading(automapd):
             server.stop()
 
 
+def test_sighup_while_loading(automapd):
+    server = Automapd(automapd, big_config(150000), wait_port=False)
+    try:
+        time.sleep(0.3)
+        server.signal(signal.SIGHUP)
+        check(server.wait_log("listening tcp", 1, 60), "SIGHUP while loading: start-up goes on",
+              server.stderr()[-2000:])
+        check("SIGHUP during start-up: ignored" in server.stderr(), "SIGHUP while loading: logged",
+              server.stderr()[-2000:])
+        check(server.proc.poll() is None, "SIGHUP while loading: still running")
+    finally:
+        rc = server.stop()
+    check(rc == 0, "SIGHUP while loading, then SIGTERM: exit 0 (got %s)" % rc)
+
+
 def main():
     automapd = sys.argv[1]
     test_thread_bound(automapd)
     test_sigterm_while_binding(automapd)
     test_signal_while_loading(automapd)
+    test_sighup_while_loading(automapd)
     if FAILURES:
         print("%d failure(s):" % len(FAILURES))
         for f in FAILURES:
