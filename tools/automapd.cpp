@@ -130,6 +130,15 @@ int main(int argc, char** argv) {
     options.listen = {"127.0.0.1:5353", "[::1]:5353"};
   }
   options.threads = threads;
+  if (const amap::config::RrlConfig& r = l.mapper->config().rrl; r.present) {
+    options.rrl.enabled = true;
+    options.rrl.responses_per_second = r.responses_per_second;
+    options.rrl.slip = r.slip;
+    options.rrl.ipv4_prefix = r.ipv4_prefix;
+    options.rrl.ipv6_prefix = r.ipv6_prefix;
+    options.rrl.whitelist = r.whitelist;
+    options.rrl.table_size = r.table_size;
+  }
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
   // one keeps serving and the errors are logged with their file:line.
   options.reload = [config]() -> std::shared_ptr<const amap::app::App> {

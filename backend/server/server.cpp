@@ -205,6 +205,7 @@ struct Server::Impl {
     std::uint64_t send_errors = 0;
     std::uint64_t send_dropped = 0;
     std::uint64_t recv_errors = 0;
+    RrlCounters rrl;
     AppView view;
     std::thread thread;
   };
@@ -236,6 +237,9 @@ struct Server::Impl {
     if (!opt.udp && !opt.tcp) {
       throw std::invalid_argument("server: both udp and tcp are disabled");
     }
+    if (opt.rrl.enabled && opt.udp) {
+      rrl = std::make_unique<ResponseRateLimiter>(opt.rrl);
+    }
   }
 
   void bind_all();
@@ -260,6 +264,7 @@ struct Server::Impl {
   asio::io_context udp_ctx{1};
   std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // threads × listen addresses
   std::atomic<bool> udp_stopping{false};
+  std::unique_ptr<ResponseRateLimiter> rrl;  // shared by the UDP workers; null when off
 
   // Declared before tcp_ctx: connections still queued in the context unregister themselves
   // from this set when the context is destroyed.
@@ -459,6 +464,12 @@ void Server::Impl::run_udp(UdpWorker& w) {
     ++w.batches;
     // The app is re-read once per batch: a batch is at most kBatch packets old.
     const app::App& a = w.view.get(*this);
+    // RRL's clock, read once per batch: the datagrams of a batch arrived together.
+    const std::uint64_t now_ns =
+        rrl ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             Clock::now().time_since_epoch())
+                                             .count())
+            : 0;
     unsigned count = 0;
     {
       // One app::Batch per recvmmsg: the datagrams that arrived together are answered from
@@ -466,12 +477,17 @@ void Server::Impl::run_udp(UdpWorker& w) {
       const app::Batch batch;
       for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
         std::uint8_t* out = w.out.get() + i * w.out_slot;
-        const std::size_t len = wire::handle(
+        const dns::IpAddress client = from_sockaddr(w.peer[i]);
+        std::size_t len = wire::handle(
             a, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
-            wire::Transport::udp, from_sockaddr(w.peer[i]), w.local, w.answer,
+            wire::Transport::udp, client, w.local, w.answer,
             std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy);
+        if (len != 0 && rrl) {
+          len = rrl->limit_answer(client, std::span<std::uint8_t>(out, w.out_slot), len, now_ns,
+                                  w.rrl);
+        }
         if (len == 0) {
-          continue;  // dropped (short, QR=1)
+          continue;  // dropped (short, QR=1, over the rate limit)
         }
         w.tx[count].msg_hdr.msg_name = &w.peer[i];
         w.tx[count].msg_hdr.msg_namelen = w.rx[i].msg_hdr.msg_namelen;
@@ -596,7 +612,8 @@ void Server::Impl::bind_all() {
     Endpoint got{want.address, port};
     bound.push_back(got);
     if (opt.udp) {
-      log::info("listening udp " + got.to_string() + " workers=" + std::to_string(threads));
+      log::info("listening udp " + got.to_string() + " workers=" + std::to_string(threads) +
+                (rrl ? " rrl: " + rrl->describe() : std::string()));
     }
     if (opt.tcp) {
       log::info("listening tcp " + got.to_string() +
@@ -722,6 +739,7 @@ Stats Server::counters() const {
     s.send_errors += w->send_errors;
     s.udp_send_dropped += w->send_dropped;
     s.udp_recv_errors += w->recv_errors;
+    s.rrl += w->rrl;
   }
   s.tcp = impl_->tcp_counters;
   s.tcp_accepted = impl_->tcp_accepted;
@@ -779,7 +797,11 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
               " tcp_received=" + std::to_string(st.tcp.received) +
               " dropped=" + std::to_string(st.udp.dropped() + st.tcp.dropped()) + " udp_batches=" +
               std::to_string(st.udp_batches) + " send_errors=" + std::to_string(st.send_errors) +
-              " send_dropped=" + std::to_string(st.udp_send_dropped));
+              " send_dropped=" + std::to_string(st.udp_send_dropped) +
+              (options.rrl.enabled ? " rrl_limited=" + std::to_string(st.rrl.limited) +
+                                         " rrl_slipped=" + std::to_string(st.rrl.slipped) +
+                                         " rrl_dropped=" + std::to_string(st.rrl.dropped)
+                                   : std::string()));
     return 0;
   } catch (const std::exception& e) {
     log::error(std::string("server: ") + e.what());

@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/server/rrl.h"
 #include "mapper/app/app.h"
 #include "mapper/wire/handle.h"
 
@@ -55,6 +56,8 @@ struct ServeOptions {
   /// Connections beyond this are accepted and closed at once (NSD tcp-reject-overflow).
   /// Never affects UDP.
   std::size_t max_tcp_connections = 256;
+  /// Response rate limiting of UDP answers (off by default; see rrl.h).
+  RrlOptions rrl;
   /// Wire policy: UDP payload cap (1232), ANY over UDP.
   wire::Policy policy;
   /// Called by serve() on SIGHUP to build a new app. nullptr or an exception keeps the
@@ -74,6 +77,7 @@ struct Stats {
   std::uint64_t udp_recv_errors = 0;   // recvmmsg failures other than EAGAIN/EINTR
   std::uint64_t udp_send_dropped = 0;  // answers dropped because the send buffer stayed full
   std::uint64_t send_errors = 0;       // UDP answers the kernel refused (per message)
+  RrlCounters rrl;                     // UDP answers over the rate limit (all zero when off)
 };
 
 class Server {

@@ -420,7 +420,7 @@ class Loader {
       errors_.push_back(Error{file_, {}, "", "empty configuration"});
       return;
     }
-    if (!check_map(root, "", {"soa", "ns", "zones", "prefixes", "store", "listen", "ttl"})) {
+    if (!check_map(root, "", {"soa", "ns", "zones", "prefixes", "store", "listen", "ttl", "rrl"})) {
       return;
     }
     if (root["ttl"]) {
@@ -435,6 +435,7 @@ class Loader {
     load_prefixes(root, c);
     load_store(root, c);
     load_listen(root, c);
+    load_rrl(root, c);
   }
 
  private:
@@ -703,6 +704,79 @@ class Loader {
         continue;
       }
       c.listen.push_back(s);
+    }
+  }
+
+  void load_rrl(const Node& root, Config& c) {
+    const Node& n = root["rrl"];
+    if (!n) {
+      return;
+    }
+    if (!check_map(n, "rrl",
+                   {"responses_per_second", "slip", "ipv4_prefix", "ipv6_prefix", "whitelist",
+                    "table_size"})) {
+      return;
+    }
+    RrlConfig& r = c.rrl;
+    r.present = true;
+    if (n["responses_per_second"]) {
+      if (auto v = u32(n["responses_per_second"], "rrl.responses_per_second", 1000000)) {
+        if (*v == 0) {
+          error(n["responses_per_second"], "rrl.responses_per_second",
+                "must be at least 1 (remove the rrl: block to turn rate limiting off)");
+        } else {
+          r.responses_per_second = *v;
+        }
+      }
+    }
+    if (n["slip"]) {
+      if (auto v = u32(n["slip"], "rrl.slip", 100)) {
+        r.slip = *v;
+      }
+    }
+    if (n["ipv4_prefix"]) {
+      if (auto v = u32(n["ipv4_prefix"], "rrl.ipv4_prefix", 32)) {
+        r.ipv4_prefix = static_cast<std::uint8_t>(*v);
+      }
+    }
+    if (n["ipv6_prefix"]) {
+      if (auto v = u32(n["ipv6_prefix"], "rrl.ipv6_prefix", 128)) {
+        r.ipv6_prefix = static_cast<std::uint8_t>(*v);
+      }
+    }
+    if (n["table_size"]) {
+      if (auto v = u32(n["table_size"], "rrl.table_size", 1U << 26)) {
+        if (*v == 0) {
+          error(n["table_size"], "rrl.table_size", "must be at least 1");
+        } else {
+          r.table_size = *v;
+        }
+      }
+    }
+    const Node& wl = n["whitelist"];
+    if (!wl) {
+      return;
+    }
+    if (!wl.IsSequence()) {
+      error(wl, "rrl.whitelist", "expected a list of client prefixes such as 192.0.2.0/24");
+      return;
+    }
+    for (std::size_t i = 0; i < wl.size(); ++i) {
+      const std::string path = "rrl.whitelist[" + std::to_string(i) + "]";
+      if (!wl[i].IsScalar()) {
+        error(wl[i], path, "expected a prefix such as 192.0.2.0/24 or 2001:db8::/32");
+        continue;
+      }
+      const std::string_view text = wl[i].Scalar();
+      auto parsed = dns::Prefix::parse(text);
+      if (!parsed || text.find('/') == std::string_view::npos) {
+        error(wl[i], path,
+              "bad prefix '" + std::string(text) + "': " +
+                  (parsed ? std::string("give its length (ADDR/LEN)")
+                          : std::string(errc_message(parsed.error()))));
+        continue;
+      }
+      r.whitelist.push_back(*parsed);
     }
   }
 

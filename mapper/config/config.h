@@ -62,6 +62,18 @@ struct StoreConfig {
   Mark mark;
 };
 
+/// `rrl:` (automapd serve only): response rate limiting of UDP answers. The block's presence
+/// turns it on; see backend/server/rrl.h for the semantics.
+struct RrlConfig {
+  bool present = false;
+  std::uint32_t responses_per_second = 200;
+  std::uint32_t slip = 2;
+  std::uint8_t ipv4_prefix = 24;
+  std::uint8_t ipv6_prefix = 56;
+  std::vector<dns::Prefix> whitelist;
+  std::uint32_t table_size = 1U << 17;
+};
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -71,6 +83,7 @@ struct Config {
   std::vector<PrefixConfig> prefixes;
   StoreConfig store;
   std::vector<std::string> listen;
+  RrlConfig rrl;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
 };
 

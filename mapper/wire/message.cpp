@@ -605,4 +605,56 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
   return w.size();
 }
 
+std::size_t truncate_response(std::span<std::uint8_t> msg, std::size_t len) noexcept {
+  if (len < kHeaderSize || len > msg.size()) {
+    return 0;
+  }
+  const std::span<std::uint8_t> m = msg.first(len);
+  const std::uint16_t qd = get16(m, 4);
+  const std::size_t records = std::size_t{get16(m, 6)} + get16(m, 8) + get16(m, 10);
+  bool root = false;
+  std::size_t pos = kHeaderSize;
+  bool ok = true;
+  for (std::uint16_t i = 0; ok && i < qd; ++i) {
+    ok = skip_name(m, pos, root) && len - pos >= 4;
+    pos += ok ? 4 : 0;
+  }
+  const std::size_t after_question = pos;
+  std::size_t opt_at = 0;
+  std::size_t opt_len = 0;
+  for (std::size_t i = 0; ok && i < records; ++i) {
+    const std::size_t start = pos;
+    ok = skip_name(m, pos, root) && len - pos >= 10;
+    if (ok) {
+      const std::size_t rdlen = get16(m, pos + 8);
+      const bool is_opt = root && get16(m, pos) == dns::rrtype::OPT.value;
+      ok = len - pos - 10 >= rdlen;
+      pos += 10 + rdlen;
+      if (ok && is_opt) {
+        opt_at = start;
+        opt_len = pos - start;
+      }
+    }
+  }
+  const auto put16 = [&m](std::size_t at, std::size_t v) {
+    m[at] = static_cast<std::uint8_t>(v >> 8);
+    m[at + 1] = static_cast<std::uint8_t>(v);
+  };
+  put16(2, get16(m, 2) | kFlagTc);
+  if (!ok) {
+    for (std::size_t at = 4; at < kHeaderSize; at += 2) {
+      put16(at, 0);
+    }
+    return kHeaderSize;
+  }
+  // The OPT moves down to right after the question (it only ever moves towards the front).
+  std::copy(m.begin() + static_cast<std::ptrdiff_t>(opt_at),
+            m.begin() + static_cast<std::ptrdiff_t>(opt_at + opt_len),
+            m.begin() + static_cast<std::ptrdiff_t>(after_question));
+  put16(6, 0);
+  put16(8, 0);
+  put16(10, opt_len != 0 ? 1 : 0);
+  return after_question + opt_len;
+}
+
 }  // namespace amap::wire

@@ -124,4 +124,11 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
 std::size_t encode_error(const ParsedQuery& q, app::Rcode rcode, std::span<std::uint8_t> out,
                          const EncodeOptions& options = {}) noexcept;
 
+/// Rewrites a response that encode_response/encode_error wrote (`len` bytes in `msg`) in place
+/// into its truncated form, as the rate limiter's slip sends it: TC=1, the other flags and the
+/// question kept, the answer and authority sections and every additional record but the OPT
+/// removed. Returns the new length (the header alone, TC=1 and no question, if the message
+/// cannot be walked).
+std::size_t truncate_response(std::span<std::uint8_t> msg, std::size_t len) noexcept;
+
 }  // namespace amap::wire

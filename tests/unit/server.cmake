@@ -1,1 +1,3 @@
 amap_unit_test(server_test SOURCES server_test.cpp LIBS amap::server)
+amap_unit_test(server_rrl_test SOURCES server_rrl_test.cpp LIBS amap::server)
+amap_unit_test(config_rrl_test SOURCES config_rrl_test.cpp LIBS amap::config)
