@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "backend/pipe/session.h"
+#include "backend/server/cookies.h"
 #include "backend/server/rrl.h"
 #include "bench/workload.h"
 #include "mapper/app/batch.h"
@@ -585,6 +586,76 @@ void BM_WireRrl(benchmark::State& state) {
   });
 }
 BENCHMARK(BM_WireRrl)->DenseRange(0, 3);
+
+/// wire::handle of EDNS PTR queries with DNS Cookies on (arg 0: the queries carry no cookie,
+/// the cost of having cookies on for everybody else; 1: a client cookie only, a new server
+/// cookie is made; 2: a valid server cookie, checked and sent back).
+void BM_WireCookie(benchmark::State& state) {
+  guarded(state, [&] {
+    const auto& env = example_env();
+    const auto& pool = name_pool(env, QueryClass::ptr4, 1 << 16);
+    const auto mode = state.range(0);
+    amap::server::CookieOptions co;
+    co.enabled = true;
+    co.secret = amap::server::random_cookie_secret();
+    const amap::server::CookieJar jar(co);
+    amap::wire::Policy policy;
+    policy.cookies = &jar;
+    const dns::IpAddress client = dns::IpAddress::v4(0xC0000207U);
+    const dns::IpAddress local = dns::IpAddress::v4(0x7F000001U);
+    // The cookie option the queries carry: the client cookie, then the server cookie the
+    // jar gives this client now.
+    std::vector<std::uint8_t> cookie = {1, 2, 3, 4, 5, 6, 7, 8};
+    if (mode == 2) {
+      std::array<std::uint8_t, amap::wire::kServerCookieSize> server{};
+      (void)jar.sign(std::span<const std::uint8_t, 8>(cookie.data(), 8), {}, client, server);
+      cookie.insert(cookie.end(), server.begin(), server.end());
+    }
+    PacketPool packets;
+    std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
+    for (const auto& n : pool.names) {
+      packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+      auto q = amap::bench::encode_query(n, amap::bench::query_type(QueryClass::ptr4),
+                                         static_cast<std::uint16_t>(rng()), true);
+      if (mode != 0) {
+        // The OPT is the last record and has no options: set its RDLENGTH, append COOKIE.
+        const std::size_t rdlen = 4 + cookie.size();
+        q[q.size() - 2] = static_cast<std::uint8_t>(rdlen >> 8);
+        q[q.size() - 1] = static_cast<std::uint8_t>(rdlen);
+        q.insert(q.end(), {0, 10, 0, static_cast<std::uint8_t>(cookie.size())});
+        q.insert(q.end(), cookie.begin(), cookie.end());
+      }
+      packets.bytes.insert(packets.bytes.end(), q.begin(), q.end());
+    }
+    packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+    amap::app::Answer scratch;
+    std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
+    amap::wire::Counters counters;
+    std::size_t valid = 0;
+    std::size_t i = 0;
+    for (auto _ : state) {
+      const std::uint32_t k = pool.order[i];
+      const auto packet = std::span<const std::uint8_t>(
+          packets.bytes.data() + packets.offsets[k], packets.offsets[k + 1] - packets.offsets[k]);
+      amap::wire::QueryInfo info;
+      const std::size_t len =
+          amap::wire::handle(*env.app, packet, amap::wire::Transport::udp, client, local, scratch,
+                             out, counters, policy, &info);
+      valid += info.valid_server_cookie ? 1 : 0;
+      benchmark::DoNotOptimize(len);
+      benchmark::ClobberMemory();
+      if (++i == pool.order.size()) {
+        i = 0;
+      }
+    }
+    if (counters.rcode(amap::app::Rcode::noerror) != counters.answered ||
+        (mode == 2) != (valid == static_cast<std::size_t>(state.iterations()))) {
+      state.SkipWithError("unexpected answers");
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  });
+}
+BENCHMARK(BM_WireCookie)->DenseRange(0, 2);
 
 /// The limiter's check alone, per answer: arg 1, 65536 client /24s in turn (none limited);
 /// arg 3, one /24 over the rate (every check limited).

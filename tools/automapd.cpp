@@ -139,6 +139,18 @@ int main(int argc, char** argv) {
     options.rrl.whitelist = r.whitelist;
     options.rrl.table_size = r.table_size;
   }
+  if (const amap::config::CookiesConfig& c = l.mapper->config().cookies; c.present && c.enabled) {
+    options.cookies.enabled = true;
+    options.cookies.rotate_seconds = c.rotate;
+    try {
+      options.cookies.secret = c.secret_file.empty()
+                                   ? amap::server::random_cookie_secret()
+                                   : amap::server::read_cookie_secret(c.secret_file);
+    } catch (const std::exception& e) {
+      amap::log::error(std::string(config) + ": " + e.what());
+      return 1;
+    }
+  }
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
   // one keeps serving and the errors are logged with their file:line.
   options.reload = [config]() -> std::shared_ptr<const amap::app::App> {

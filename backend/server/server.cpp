@@ -240,6 +240,10 @@ struct Server::Impl {
     if (opt.rrl.enabled && opt.udp) {
       rrl = std::make_unique<ResponseRateLimiter>(opt.rrl);
     }
+    if (opt.cookies.enabled) {
+      cookie_jar = std::make_unique<CookieJar>(opt.cookies);
+      opt.policy.cookies = cookie_jar.get();
+    }
   }
 
   void bind_all();
@@ -265,6 +269,7 @@ struct Server::Impl {
   std::vector<std::unique_ptr<UdpWorker>> udp_workers;  // threads × listen addresses
   std::atomic<bool> udp_stopping{false};
   std::unique_ptr<ResponseRateLimiter> rrl;  // shared by the UDP workers; null when off
+  std::unique_ptr<CookieJar> cookie_jar;     // opt.policy.cookies; null when off
 
   // Declared before tcp_ctx: connections still queued in the context unregister themselves
   // from this set when the context is destroyed.
@@ -478,11 +483,13 @@ void Server::Impl::run_udp(UdpWorker& w) {
       for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
         std::uint8_t* out = w.out.get() + i * w.out_slot;
         const dns::IpAddress client = from_sockaddr(w.peer[i]);
+        wire::QueryInfo info;
         std::size_t len = wire::handle(
             a, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
             wire::Transport::udp, client, w.local, w.answer,
-            std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy);
-        if (len != 0 && rrl) {
+            std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy, &info);
+        // A valid server cookie proves the source address: no rate limit.
+        if (len != 0 && rrl && !info.valid_server_cookie) {
           len = rrl->limit_answer(client, std::span<std::uint8_t>(out, w.out_slot), len, now_ns,
                                   w.rrl);
         }
@@ -623,6 +630,10 @@ void Server::Impl::bind_all() {
 }
 
 void Server::Impl::start_threads() {
+  if (cookie_jar) {
+    log::info("dns cookies on: secret rotated every " +
+              std::to_string(cookie_jar->rotate_seconds()) + " s");
+  }
   for (auto& w : udp_workers) {
     UdpWorker* wp = w.get();
     wp->thread = std::thread([this, wp] { run_udp(*wp); });

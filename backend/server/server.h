@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/server/cookies.h"
 #include "backend/server/rrl.h"
 #include "mapper/app/app.h"
 #include "mapper/wire/handle.h"
@@ -58,6 +59,8 @@ struct ServeOptions {
   std::size_t max_tcp_connections = 256;
   /// Response rate limiting of UDP answers (off by default; see rrl.h).
   RrlOptions rrl;
+  /// DNS Cookies (off by default; see cookies.h). A valid server cookie exempts from RRL.
+  CookieOptions cookies;
   /// Wire policy: UDP payload cap (1232), ANY over UDP.
   wire::Policy policy;
   /// Called by serve() on SIGHUP to build a new app. nullptr or an exception keeps the

@@ -420,7 +420,9 @@ class Loader {
       errors_.push_back(Error{file_, {}, "", "empty configuration"});
       return;
     }
-    if (!check_map(root, "", {"soa", "ns", "zones", "prefixes", "store", "listen", "ttl", "rrl"})) {
+    if (!check_map(
+            root, "",
+            {"soa", "ns", "zones", "prefixes", "store", "listen", "ttl", "rrl", "cookies"})) {
       return;
     }
     if (root["ttl"]) {
@@ -436,6 +438,7 @@ class Loader {
     load_store(root, c);
     load_listen(root, c);
     load_rrl(root, c);
+    load_cookies(root, c);
   }
 
  private:
@@ -777,6 +780,37 @@ class Loader {
         continue;
       }
       r.whitelist.push_back(*parsed);
+    }
+  }
+
+  void load_cookies(const Node& root, Config& c) {
+    const Node& n = root["cookies"];
+    if (!n || !check_map(n, "cookies", {"enabled", "secret_file", "rotate"})) {
+      return;
+    }
+    CookiesConfig& k = c.cookies;
+    k.present = true;
+    if (n["enabled"]) {
+      if (auto v = boolean(n["enabled"], "cookies.enabled")) {
+        k.enabled = *v;
+      }
+    }
+    if (n["secret_file"]) {
+      if (!n["secret_file"].IsScalar() || n["secret_file"].Scalar().empty()) {
+        error(n["secret_file"], "cookies.secret_file",
+              "expected the path of a file holding 32 hex digits");
+      } else {
+        k.secret_file = std::string(n["secret_file"].Scalar());
+      }
+    }
+    if (n["rotate"]) {
+      if (auto v = u32(n["rotate"], "cookies.rotate")) {
+        if (*v < 60) {
+          error(n["rotate"], "cookies.rotate", "must be at least 60 (seconds)");
+        } else {
+          k.rotate = *v;
+        }
+      }
     }
   }
 

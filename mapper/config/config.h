@@ -74,6 +74,15 @@ struct RrlConfig {
   std::uint32_t table_size = 1U << 17;
 };
 
+/// `cookies:` (automapd serve only): DNS Cookies, RFC 7873 / RFC 9018 server cookies; see
+/// backend/server/cookies.h.
+struct CookiesConfig {
+  bool present = false;
+  bool enabled = true;      // when the block is given
+  std::string secret_file;  // empty: a random secret at start
+  std::uint32_t rotate = 86400;
+};
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -84,6 +93,7 @@ struct Config {
   StoreConfig store;
   std::vector<std::string> listen;
   RrlConfig rrl;
+  CookiesConfig cookies;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
 };
 

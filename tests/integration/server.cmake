@@ -16,3 +16,11 @@ if(TARGET automapd)
                    $<TARGET_FILE:automapd>)
   set_tests_properties(server_rrl_integration PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+
+# DNS Cookies in automapd serve, with dig +cookie: a valid server cookie exempts from RRL.
+if(TARGET automapd)
+  add_test(NAME server_cookies_integration
+           COMMAND ${AMAP_SYSTEM_PYTHON} ${CMAKE_CURRENT_LIST_DIR}/server_cookies_test.py
+                   $<TARGET_FILE:automapd>)
+  set_tests_properties(server_cookies_integration PROPERTIES LABELS integration TIMEOUT 120)
+endif()

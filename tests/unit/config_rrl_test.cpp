@@ -90,5 +90,33 @@ TEST(ConfigRrl, BadValuesAreReportedAtOnceWithTheirPlace) {
       std::string::npos);
 }
 
+TEST(ConfigCookies, ReadsTheBlockAndReportsBadValues) {
+  auto off = load_text(kHead, "t.yaml");
+  EXPECT_FALSE(off.config.cookies.present);
+  auto on = load_text(kHead + "cookies: {}\n", "t.yaml");
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on.config.cookies.present);
+  EXPECT_TRUE(on.config.cookies.enabled);
+  EXPECT_EQ(on.config.cookies.rotate, 86400U);
+  EXPECT_TRUE(on.config.cookies.secret_file.empty());
+  const std::string y =
+      kHead + "cookies: { enabled: false, secret_file: /etc/automap/cookie.key, rotate: 3600 }\n";
+  auto full = load_text(y, "t.yaml");
+  ASSERT_TRUE(full.ok()) << errors_of(y);
+  EXPECT_FALSE(full.config.cookies.enabled);
+  EXPECT_EQ(full.config.cookies.secret_file, "/etc/automap/cookie.key");
+  EXPECT_EQ(full.config.cookies.rotate, 3600U);
+  const std::string e = errors_of(kHead +
+                                  "cookies:\n"
+                                  "  enabled: maybe\n"
+                                  "  rotate: 59\n"
+                                  "  secret_file: ''\n"
+                                  "  secret: abc\n");
+  EXPECT_NE(e.find("t.yaml:4:12: cookies.enabled: expected true or false"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.yaml:5:11: cookies.rotate: must be at least 60"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.yaml:6:16: cookies.secret_file: expected the path"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.yaml:7:3: cookies.secret: unknown key"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace amap::config

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "backend/server/cookies.h"
 #include "backend/server/rrl.h"
 #include "mapper/wire/handle.h"
 #include "tests/unit/alloc_counter.h"
@@ -248,8 +249,14 @@ TEST(Rrl, ALimitedServfailIsDroppedWhole) {
   EXPECT_EQ(c.slipped, 0U);
 }
 
-TEST(RrlAlloc, HandleAndLimitDoNotAllocate) {
+TEST(RrlAlloc, HandleCookiesAndLimitDoNotAllocate) {
   const auto app = testapp::make_wire_test_app();
+  CookieOptions co;
+  co.enabled = true;
+  co.secret = random_cookie_secret();
+  const CookieJar jar(co);
+  wire::Policy policy;
+  policy.cookies = &jar;
   RrlOptions o = options(50, 2);
   o.whitelist = {*dns::Prefix::parse("10.0.0.0/8")};
   ResponseRateLimiter rrl(o);
@@ -264,12 +271,27 @@ TEST(RrlAlloc, HandleAndLimitDoNotAllocate) {
     q.edns = true;
     qs.push_back(q.build());
   }
+  // With a client cookie, and with the valid server cookie 192.0.2.1 is given.
+  wiretest::Query cq;
+  cq.edns = true;
+  cq.options = {0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+  qs.push_back(cq.build());
+  std::array<std::uint8_t, wire::kServerCookieSize> server{};
+  (void)jar.sign(std::span<const std::uint8_t, 8>(cq.options.data() + 4, 8), {}, ip("192.0.2.1"),
+                 server);
+  cq.options[3] = 24;
+  cq.options.insert(cq.options.end(), server.begin(), server.end());
+  qs.push_back(cq.build());
   const dns::IpAddress clients[] = {ip("192.0.2.1"), ip("10.1.2.3"), ip("2001:db8::53")};
+  std::size_t valid = 0;
   auto one = [&](std::size_t i) {
     const dns::IpAddress& client = clients[i % 3];
+    wire::QueryInfo info;
     const std::size_t len = wire::handle(*app, qs[i % qs.size()], wire::Transport::udp, client,
-                                         client, scratch, out, counters);
-    return rrl.limit_answer(client, out, len, kStart + i * 1000, c);
+                                         client, scratch, out, counters, policy, &info);
+    valid += info.valid_server_cookie ? 1 : 0;
+    return info.valid_server_cookie ? len
+                                    : rrl.limit_answer(client, out, len, kStart + i * 1000, c);
   };
   for (std::size_t i = 0; i < 30; ++i) {
     (void)one(i);
@@ -283,6 +305,7 @@ TEST(RrlAlloc, HandleAndLimitDoNotAllocate) {
   EXPECT_GT(bytes, 0U);
   EXPECT_GT(c.slipped, 0U);
   EXPECT_GT(c.dropped, 0U);
+  EXPECT_GT(valid, 0U);
 }
 
 }  // namespace
