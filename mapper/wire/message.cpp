@@ -421,13 +421,12 @@ void write_opt(dns::WireWriter& w, const ParsedQuery& q, std::uint16_t rcode, bo
     // Echo ECS with SCOPE = SOURCE: the answer may depend on the whole source prefix
     // (the app does not report a narrower scope), which is always cache-safe.
     const std::uint8_t src = q.edns.ecs.length;
-    const std::size_t octets = ecs_octets;
     w.u16(kEcsOption);
-    w.u16(static_cast<std::uint16_t>(4 + octets));
+    w.u16(static_cast<std::uint16_t>(4 + ecs_octets));
     w.u16(q.edns.ecs.address.is_v4() ? 1 : 2);
     w.u8(src);
     w.u8(src);
-    w.bytes(std::span<const std::uint8_t>(q.edns.ecs.address.bytes().data(), octets));
+    w.bytes(std::span<const std::uint8_t>(q.edns.ecs.address.bytes().data(), ecs_octets));
   }
   if (cookie != nullptr) {
     w.u16(kCookieOption);
