@@ -35,6 +35,8 @@
 #include <vector>
 
 #include "backend/pipe/session.h"
+#include "backend/server/cookies.h"
+#include "backend/server/rrl.h"
 #include "bench/workload.h"
 #include "mapper/app/batch.h"
 #include "mapper/core/prefix_table.h"
@@ -530,6 +532,155 @@ BENCHMARK_CAPTURE(BM_WireQuery, a, QueryClass::a, false)->Arg(1 << 16)->Arg(1 <<
 BENCHMARK_CAPTURE(BM_WireQuery, aaaa, QueryClass::aaaa, false)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK_CAPTURE(BM_WireQuery, nxdomain, QueryClass::nxdomain, false)->Arg(1 << 16)->Arg(1 << 10);
 BENCHMARK_CAPTURE(BM_WireQuery, ptr4_edns, QueryClass::ptr4, true)->Arg(1 << 16)->Arg(1 << 10);
+
+/// What the UDP worker runs per packet with response rate limiting: wire::handle, then the
+/// limiter's check of the answer (server.cpp). Arg 0: RRL off (the same loop without the
+/// check, the baseline of this run); 1: on, every query from another /24 (65536 prefixes, so
+/// the shared table is visited all over and nothing is limited); 2: on, every client
+/// whitelisted (one whitelist entry: the check returns before the table); 3: on, every query
+/// from one /24 over the rate (the limited path: slip 2, half rewritten with TC=1).
+void BM_WireRrl(benchmark::State& state) {
+  guarded(state, [&] {
+    const auto& env = example_env();
+    const auto& pool = name_pool(env, QueryClass::ptr4, 1 << 16);
+    const PacketPool packets =
+        encode_packets(pool, amap::bench::query_type(QueryClass::ptr4), false);
+    const auto mode = state.range(0);
+    amap::server::RrlOptions options;
+    options.enabled = true;
+    options.responses_per_second = mode == 3 ? 10 : 1000000;
+    options.slip = 2;
+    if (mode == 2) {
+      options.whitelist = {*dns::Prefix::parse("10.0.0.0/8")};
+    }
+    amap::server::ResponseRateLimiter rrl(options);
+    amap::server::RrlCounters rrl_counters;
+    amap::app::Answer scratch;
+    std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
+    amap::wire::Counters counters;
+    const dns::IpAddress local = dns::IpAddress::v4(0x7F000001U);
+    std::vector<dns::IpAddress> clients;
+    for (std::uint32_t k = 0; k < (1U << 16); ++k) {
+      clients.push_back(dns::IpAddress::v4(mode == 3 ? 0x0A000001U : 0x0A000001U + (k << 8)));
+    }
+    std::size_t i = 0;
+    std::uint64_t now_ns = 1'000'000'000;
+    for (auto _ : state) {
+      const std::uint32_t k = pool.order[i];
+      const auto packet = std::span<const std::uint8_t>(
+          packets.bytes.data() + packets.offsets[k], packets.offsets[k + 1] - packets.offsets[k]);
+      std::size_t len = amap::wire::handle(*env.app, packet, amap::wire::Transport::udp, clients[k],
+                                           local, scratch, out, counters);
+      if (mode != 0) {
+        len = rrl.limit_answer(clients[k], out, len, now_ns, rrl_counters);
+      }
+      benchmark::DoNotOptimize(len);
+      benchmark::ClobberMemory();
+      now_ns += 1000;  // 1M queries/s of simulated time
+      if (++i == pool.order.size()) {
+        i = 0;
+      }
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+    state.counters["limited"] = static_cast<double>(rrl_counters.limited);
+  });
+}
+BENCHMARK(BM_WireRrl)->DenseRange(0, 3);
+
+/// wire::handle of EDNS PTR queries with DNS Cookies on (arg 0: the queries carry no cookie,
+/// the cost of having cookies on for everybody else; 1: a client cookie only, a new server
+/// cookie is made; 2: a valid server cookie, checked and sent back).
+void BM_WireCookie(benchmark::State& state) {
+  guarded(state, [&] {
+    const auto& env = example_env();
+    const auto& pool = name_pool(env, QueryClass::ptr4, 1 << 16);
+    const auto mode = state.range(0);
+    amap::server::CookieOptions co;
+    co.enabled = true;
+    co.secret = amap::server::random_cookie_secret();
+    const amap::server::CookieJar jar(co);
+    amap::wire::Policy policy;
+    policy.cookies = &jar;
+    const dns::IpAddress client = dns::IpAddress::v4(0xC0000207U);
+    const dns::IpAddress local = dns::IpAddress::v4(0x7F000001U);
+    // The cookie option the queries carry: the client cookie, then the server cookie the
+    // jar gives this client now.
+    std::vector<std::uint8_t> cookie = {1, 2, 3, 4, 5, 6, 7, 8};
+    if (mode == 2) {
+      std::array<std::uint8_t, amap::wire::kServerCookieSize> server{};
+      (void)jar.sign(std::span<const std::uint8_t, 8>(cookie.data(), 8), {}, client, server);
+      cookie.insert(cookie.end(), server.begin(), server.end());
+    }
+    PacketPool packets;
+    std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
+    for (const auto& n : pool.names) {
+      packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+      auto q = amap::bench::encode_query(n, amap::bench::query_type(QueryClass::ptr4),
+                                         static_cast<std::uint16_t>(rng()), true);
+      if (mode != 0) {
+        // The OPT is the last record and has no options: set its RDLENGTH, append COOKIE.
+        const std::size_t rdlen = 4 + cookie.size();
+        q[q.size() - 2] = static_cast<std::uint8_t>(rdlen >> 8);
+        q[q.size() - 1] = static_cast<std::uint8_t>(rdlen);
+        q.insert(q.end(), {0, 10, 0, static_cast<std::uint8_t>(cookie.size())});
+        q.insert(q.end(), cookie.begin(), cookie.end());
+      }
+      packets.bytes.insert(packets.bytes.end(), q.begin(), q.end());
+    }
+    packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
+    amap::app::Answer scratch;
+    std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
+    amap::wire::Counters counters;
+    std::size_t valid = 0;
+    std::size_t i = 0;
+    for (auto _ : state) {
+      const std::uint32_t k = pool.order[i];
+      const auto packet = std::span<const std::uint8_t>(
+          packets.bytes.data() + packets.offsets[k], packets.offsets[k + 1] - packets.offsets[k]);
+      amap::wire::QueryInfo info;
+      const std::size_t len =
+          amap::wire::handle(*env.app, packet, amap::wire::Transport::udp, client, local, scratch,
+                             out, counters, policy, &info);
+      valid += info.valid_server_cookie ? 1 : 0;
+      benchmark::DoNotOptimize(len);
+      benchmark::ClobberMemory();
+      if (++i == pool.order.size()) {
+        i = 0;
+      }
+    }
+    if (counters.rcode(amap::app::Rcode::noerror) != counters.answered ||
+        (mode == 2) != (valid == static_cast<std::size_t>(state.iterations()))) {
+      state.SkipWithError("unexpected answers");
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  });
+}
+BENCHMARK(BM_WireCookie)->DenseRange(0, 2);
+
+/// The limiter's check alone, per answer: arg 1, 65536 client /24s in turn (none limited);
+/// arg 3, one /24 over the rate (every check limited).
+void BM_RrlCheck(benchmark::State& state) {
+  const auto mode = state.range(0);
+  amap::server::RrlOptions options;
+  options.enabled = true;
+  options.responses_per_second = mode == 3 ? 10 : 1000000;
+  amap::server::ResponseRateLimiter rrl(options);
+  amap::server::RrlCounters counters;
+  std::vector<dns::IpAddress> clients;
+  std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
+  for (std::uint32_t k = 0; k < (1U << 16); ++k) {
+    clients.push_back(dns::IpAddress::v4(mode == 3 ? 0x0A000001U : 0x0A000001U + (rng() << 8)));
+  }
+  std::size_t i = 0;
+  std::uint64_t now_ns = 1'000'000'000;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(rrl.check(clients[i], 0, now_ns, counters));
+    now_ns += 1000;
+    i = (i + 1) & 0xFFFF;
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_RrlCheck)->Arg(1)->Arg(3);
 
 // --- LMDB override store -------------------------------------------------------------------
 

@@ -244,6 +244,27 @@ int main(int argc, char** argv) {
   options.tcp_idle_timeout = tcp.idle_timeout;
   options.tcp_busy_idle_timeout = tcp.busy_idle_timeout;
   options.tcp_io_timeout = tcp.io_timeout;
+  if (const amap::config::RrlConfig& r = l.mapper->config().rrl; r.present) {
+    options.rrl.enabled = true;
+    options.rrl.responses_per_second = r.responses_per_second;
+    options.rrl.slip = r.slip;
+    options.rrl.ipv4_prefix = r.ipv4_prefix;
+    options.rrl.ipv6_prefix = r.ipv6_prefix;
+    options.rrl.whitelist = r.whitelist;
+    options.rrl.table_size = r.table_size;
+  }
+  if (const amap::config::CookiesConfig& c = l.mapper->config().cookies; c.present && c.enabled) {
+    options.cookies.enabled = true;
+    options.cookies.rotate_seconds = c.rotate;
+    try {
+      options.cookies.secret = c.secret_file.empty()
+                                   ? amap::server::random_cookie_secret()
+                                   : amap::server::read_cookie_secret(c.secret_file);
+    } catch (const std::exception& e) {
+      amap::log::error(std::string(config) + ": " + e.what());
+      return 1;
+    }
+  }
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
   // one keeps serving and the errors are logged with their file:line. A changed `listen:` is
   // bound by serve() before the new app replaces the old one (unless --listen was given,

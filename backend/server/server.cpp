@@ -255,6 +255,7 @@ struct Server::Impl {
     std::uint64_t send_errors = 0;
     std::uint64_t send_dropped = 0;
     std::uint64_t recv_errors = 0;
+    RrlCounters rrl;
     AppView view;
     /// Set by stop() or by a rebind that drops this worker's address.
     std::atomic<bool> stopping{false};
@@ -310,6 +311,13 @@ struct Server::Impl {
     if (threads == 0) {
       threads = 1;
     }
+    if (opt.rrl.enabled && opt.udp) {
+      rrl = std::make_unique<ResponseRateLimiter>(opt.rrl);
+    }
+    if (opt.cookies.enabled) {
+      cookie_jar = std::make_unique<CookieJar>(opt.cookies);
+      opt.policy.cookies = cookie_jar.get();
+    }
   }
 
   void bind_all();
@@ -339,6 +347,8 @@ struct Server::Impl {
 
   /// Only owns the UDP sockets (open/bind/close); never run: the workers block in recvmmsg.
   asio::io_context udp_ctx{1};
+  std::unique_ptr<ResponseRateLimiter> rrl;  // shared by the UDP workers; null when off
+  std::unique_ptr<CookieJar> cookie_jar;     // opt.policy.cookies; null when off
 
   // Declared before tcp_ctx: connections still queued in the context unregister themselves
   // from this set when the context is destroyed.
@@ -623,6 +633,12 @@ void Server::Impl::run_udp(UdpWorker& w) {
     ++w.batches;
     // The app is re-read once per batch: a batch is at most kBatch packets old.
     const app::App& a = w.view.get(*this);
+    // RRL's clock, read once per batch: the datagrams of a batch arrived together.
+    const std::uint64_t now_ns =
+        rrl ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                             Clock::now().time_since_epoch())
+                                             .count())
+            : 0;
     unsigned count = 0;
     {
       // One app::Batch per recvmmsg: the datagrams that arrived together are answered from
@@ -630,12 +646,19 @@ void Server::Impl::run_udp(UdpWorker& w) {
       const app::Batch batch;
       for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
         std::uint8_t* out = w.out.get() + i * w.out_slot;
-        const std::size_t len = wire::handle(
+        const dns::IpAddress client = from_sockaddr(w.peer[i]);
+        wire::QueryInfo info;
+        std::size_t len = wire::handle(
             a, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
-            wire::Transport::udp, from_sockaddr(w.peer[i]), w.local, w.answer,
-            std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy);
+            wire::Transport::udp, client, w.local, w.answer,
+            std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy, &info);
+        // A valid server cookie proves the source address: no rate limit.
+        if (len != 0 && rrl && !info.valid_server_cookie) {
+          len = rrl->limit_answer(client, std::span<std::uint8_t>(out, w.out_slot), len, now_ns,
+                                  w.rrl);
+        }
         if (len == 0) {
-          continue;  // dropped (short, QR=1)
+          continue;  // dropped (short, QR=1, over the rate limit)
         }
         w.tx[count].msg_hdr.msg_name = &w.peer[i];
         w.tx[count].msg_hdr.msg_namelen = w.rx[i].msg_hdr.msg_namelen;
@@ -795,7 +818,8 @@ void Server::Impl::start_listener(Listener& l) {
     asio::post(tcp_ctx, [this, a = l.acceptor] { arm_accept(a); });
   }
   if (opt.udp) {
-    log::info("listening udp " + l.bound.to_string() + " workers=" + std::to_string(threads));
+    log::info("listening udp " + l.bound.to_string() + " workers=" + std::to_string(threads) +
+              (rrl ? " rrl: " + rrl->describe() : std::string()));
   }
   if (opt.tcp) {
     log::info("listening tcp " + l.bound.to_string() +
@@ -838,6 +862,10 @@ void Server::Impl::bind_all() {
 }
 
 void Server::Impl::start_threads() {
+  if (cookie_jar) {
+    log::info("dns cookies on: secret rotated every " +
+              std::to_string(cookie_jar->rotate_seconds()) + " s");
+  }
   if (opt.tcp) {
     tcp_work.emplace(tcp_ctx.get_executor());
     tcp_thread = std::thread([this] { tcp_ctx.run(); });
@@ -923,6 +951,7 @@ void Server::Impl::rebind(const std::vector<std::string>& listen) {
       retired.send_errors += w->send_errors;
       retired.udp_send_dropped += w->send_dropped;
       retired.udp_recv_errors += w->recv_errors;
+      retired.rrl += w->rrl;
     }
   }
 }
@@ -1064,6 +1093,7 @@ Stats Server::counters() const {
       s.send_errors += w->send_errors;
       s.udp_send_dropped += w->send_dropped;
       s.udp_recv_errors += w->recv_errors;
+      s.rrl += w->rrl;
     }
   }
   s.tcp = impl_->tcp_counters;
@@ -1146,7 +1176,11 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
               " tcp_received=" + std::to_string(st.tcp.received) +
               " dropped=" + std::to_string(st.udp.dropped() + st.tcp.dropped()) + " udp_batches=" +
               std::to_string(st.udp_batches) + " send_errors=" + std::to_string(st.send_errors) +
-              " send_dropped=" + std::to_string(st.udp_send_dropped));
+              " send_dropped=" + std::to_string(st.udp_send_dropped) +
+              (options.rrl.enabled ? " rrl_limited=" + std::to_string(st.rrl.limited) +
+                                         " rrl_slipped=" + std::to_string(st.rrl.slipped) +
+                                         " rrl_dropped=" + std::to_string(st.rrl.dropped)
+                                   : std::string()));
     return 0;
   } catch (const std::exception& e) {
     log::error(std::string("server: ") + e.what());

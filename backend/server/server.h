@@ -22,6 +22,8 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/server/cookies.h"
+#include "backend/server/rrl.h"
 #include "mapper/app/app.h"
 #include "mapper/wire/handle.h"
 
@@ -92,6 +94,10 @@ struct ServeOptions {
   /// this instead of tcp_idle_timeout, counted from when it became idle (RFC 7766 6.2.3: a
   /// server under pressure may close idle connections sooner).
   std::chrono::milliseconds tcp_busy_idle_timeout{1000};
+  /// Response rate limiting of UDP answers (off by default; see rrl.h).
+  RrlOptions rrl;
+  /// DNS Cookies (off by default; see cookies.h). A valid server cookie exempts from RRL.
+  CookieOptions cookies;
   /// Wire policy: UDP payload cap (1232), ANY over UDP.
   wire::Policy policy;
   /// Called by serve() on SIGHUP to build a new app (and maybe new listen addresses). A null
@@ -114,6 +120,7 @@ struct Stats {
   std::uint64_t udp_recv_errors = 0;    // recvmmsg failures other than EAGAIN/EINTR
   std::uint64_t udp_send_dropped = 0;   // answers dropped because the send buffer stayed full
   std::uint64_t send_errors = 0;        // UDP answers the kernel refused (per message)
+  RrlCounters rrl;                      // UDP answers over the rate limit (all zero when off)
 };
 
 class Server {

@@ -516,7 +516,9 @@ class Loader {
       errors_.push_back(Error{file_, {}, "", "empty configuration"});
       return;
     }
-    if (!check_map(root, "", {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl"})) {
+    if (!check_map(root, "",
+                   {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
+                    "cookies"})) {
       return;
     }
     if (root["ttl"]) {
@@ -532,6 +534,8 @@ class Loader {
     load_store(root, c);
     load_listen(root, c);
     load_tcp(root, c);
+    load_rrl(root, c);
+    load_cookies(root, c);
   }
 
  private:
@@ -858,6 +862,110 @@ class Loader {
     if (c.tcp.max_connections_per_client > c.tcp.max_connections) {
       error(n["max_connections_per_client"], "tcp.max_connections_per_client",
             "is larger than tcp.max_connections (" + std::to_string(c.tcp.max_connections) + ")");
+    }
+  }
+
+  void load_rrl(const Node& root, Config& c) {
+    const Node& n = root["rrl"];
+    if (!n) {
+      return;
+    }
+    if (!check_map(n, "rrl",
+                   {"responses_per_second", "slip", "ipv4_prefix", "ipv6_prefix", "whitelist",
+                    "table_size"})) {
+      return;
+    }
+    RrlConfig& r = c.rrl;
+    r.present = true;
+    if (n["responses_per_second"]) {
+      if (auto v = u32(n["responses_per_second"], "rrl.responses_per_second", 1000000)) {
+        if (*v == 0) {
+          error(n["responses_per_second"], "rrl.responses_per_second",
+                "must be at least 1 (remove the rrl: block to turn rate limiting off)");
+        } else {
+          r.responses_per_second = *v;
+        }
+      }
+    }
+    if (n["slip"]) {
+      if (auto v = u32(n["slip"], "rrl.slip", 100)) {
+        r.slip = *v;
+      }
+    }
+    if (n["ipv4_prefix"]) {
+      if (auto v = u32(n["ipv4_prefix"], "rrl.ipv4_prefix", 32)) {
+        r.ipv4_prefix = static_cast<std::uint8_t>(*v);
+      }
+    }
+    if (n["ipv6_prefix"]) {
+      if (auto v = u32(n["ipv6_prefix"], "rrl.ipv6_prefix", 128)) {
+        r.ipv6_prefix = static_cast<std::uint8_t>(*v);
+      }
+    }
+    if (n["table_size"]) {
+      if (auto v = u32(n["table_size"], "rrl.table_size", 1U << 26)) {
+        if (*v == 0) {
+          error(n["table_size"], "rrl.table_size", "must be at least 1");
+        } else {
+          r.table_size = *v;
+        }
+      }
+    }
+    const Node& wl = n["whitelist"];
+    if (!wl) {
+      return;
+    }
+    if (!wl.IsSequence()) {
+      error(wl, "rrl.whitelist", "expected a list of client prefixes such as 192.0.2.0/24");
+      return;
+    }
+    for (std::size_t i = 0; i < wl.size(); ++i) {
+      const std::string path = "rrl.whitelist[" + std::to_string(i) + "]";
+      if (!wl[i].IsScalar()) {
+        error(wl[i], path, "expected a prefix such as 192.0.2.0/24 or 2001:db8::/32");
+        continue;
+      }
+      const std::string_view text = wl[i].Scalar();
+      auto parsed = dns::Prefix::parse(text);
+      if (!parsed || text.find('/') == std::string_view::npos) {
+        error(wl[i], path,
+              "bad prefix '" + std::string(text) + "': " +
+                  (parsed ? std::string("give its length (ADDR/LEN)")
+                          : std::string(errc_message(parsed.error()))));
+        continue;
+      }
+      r.whitelist.push_back(*parsed);
+    }
+  }
+
+  void load_cookies(const Node& root, Config& c) {
+    const Node& n = root["cookies"];
+    if (!n || !check_map(n, "cookies", {"enabled", "secret_file", "rotate"})) {
+      return;
+    }
+    CookiesConfig& k = c.cookies;
+    k.present = true;
+    if (n["enabled"]) {
+      if (auto v = boolean(n["enabled"], "cookies.enabled")) {
+        k.enabled = *v;
+      }
+    }
+    if (n["secret_file"]) {
+      if (!n["secret_file"].IsScalar() || n["secret_file"].Scalar().empty()) {
+        error(n["secret_file"], "cookies.secret_file",
+              "expected the path of a file holding 32 hex digits");
+      } else {
+        k.secret_file = std::string(n["secret_file"].Scalar());
+      }
+    }
+    if (n["rotate"]) {
+      if (auto v = u32(n["rotate"], "cookies.rotate")) {
+        if (*v < 60) {
+          error(n["rotate"], "cookies.rotate", "must be at least 60 (seconds)");
+        } else {
+          k.rotate = *v;
+        }
+      }
     }
   }
 

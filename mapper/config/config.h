@@ -75,6 +75,27 @@ struct TcpConfig {
   std::uint32_t io_timeout_ms = 2000;
 };
 
+/// `rrl:` (automapd serve only): response rate limiting of UDP answers. The block's presence
+/// turns it on; see backend/server/rrl.h for the semantics.
+struct RrlConfig {
+  bool present = false;
+  std::uint32_t responses_per_second = 200;
+  std::uint32_t slip = 2;
+  std::uint8_t ipv4_prefix = 24;
+  std::uint8_t ipv6_prefix = 56;
+  std::vector<dns::Prefix> whitelist;
+  std::uint32_t table_size = 1U << 17;
+};
+
+/// `cookies:` (automapd serve only): DNS Cookies, RFC 7873 / RFC 9018 server cookies; see
+/// backend/server/cookies.h.
+struct CookiesConfig {
+  bool present = false;
+  bool enabled = true;      // when the block is given
+  std::string secret_file;  // empty: a random secret at start
+  std::uint32_t rotate = 86400;
+};
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -88,6 +109,8 @@ struct Config {
   StoreConfig store;
   std::vector<std::string> listen;
   TcpConfig tcp;
+  RrlConfig rrl;
+  CookiesConfig cookies;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
 };
 

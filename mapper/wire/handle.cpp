@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "mapper/wire/handle.h"
 
+#include <algorithm>
+
 namespace amap::wire {
 
 Counters& Counters::operator+=(const Counters& o) noexcept {
@@ -43,7 +45,8 @@ std::size_t error(Counters& c, const ParsedQuery& q, app::Rcode rcode, std::span
 
 std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
                    const dns::IpAddress& remote, const dns::IpAddress& local, app::Answer& scratch,
-                   std::span<std::uint8_t> out, Counters& counters, const Policy& policy) noexcept {
+                   std::span<std::uint8_t> out, Counters& counters, const Policy& policy,
+                   QueryInfo* info) noexcept {
   ++counters.received;
   const ParsedQuery q = parse_query(query);
   EncodeOptions eo;
@@ -61,6 +64,23 @@ std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Tra
       return error(counters, q, app::Rcode::formerr, out, eo);
     case ParseError::notimp:
       return error(counters, q, app::Rcode::notimp, out, eo);
+  }
+  // DNS Cookies (RFC 7873 5.2): the answer carries the client cookie and our server cookie.
+  std::array<std::uint8_t, kClientCookieSize + kServerCookieSize> cookie;
+  if (policy.cookies != nullptr && q.edns.has_cookie) {
+    if (q.edns.cookie_malformed) {
+      return error(counters, q, app::Rcode::formerr, out, eo);
+    }
+    const auto sent = std::span<const std::uint8_t>(q.edns.cookie.data(), q.edns.cookie_len);
+    std::copy_n(sent.begin(), kClientCookieSize, cookie.begin());
+    const bool valid = policy.cookies->sign(
+        sent.first<kClientCookieSize>(), sent.subspan(kClientCookieSize), remote,
+        std::span<std::uint8_t, kServerCookieSize>(cookie.data() + kClientCookieSize,
+                                                   kServerCookieSize));
+    if (info != nullptr) {
+      info->valid_server_cookie = valid;
+    }
+    eo.cookie = cookie.data();
   }
   // RFC 6891 6.1.3: a version we do not implement gets BADVERS and our version (0).
   if (q.edns.present && q.edns.version > 0) {

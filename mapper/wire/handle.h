@@ -26,10 +26,33 @@ enum class AnyPolicy : std::uint8_t {
   minimal,
 };
 
+/// The server's side of DNS Cookies (RFC 7873, server cookies as RFC 9018), implemented by
+/// backend/server/cookies.h. Called from handle() for each query with a well-formed COOKIE
+/// option, so it must not allocate, lock or throw.
+class CookieSigner {
+ public:
+  virtual ~CookieSigner() = default;
+  /// Checks the server cookie the client returned (`server`: empty when the query had only a
+  /// client cookie) for `client`, and writes the server cookie of the answer into `out`.
+  /// Returns true when the returned server cookie is valid (made by us for this client cookie
+  /// and address, recently enough).
+  virtual bool sign(std::span<const std::uint8_t, kClientCookieSize> client_cookie,
+                    std::span<const std::uint8_t> server, const dns::IpAddress& client,
+                    std::span<std::uint8_t, kServerCookieSize> out) const noexcept = 0;
+};
+
 struct Policy {
   /// Our EDNS UDP payload: advertised in every OPT and the cap for UDP answers.
   std::uint16_t udp_payload_max = kDefaultUdpPayload;
   AnyPolicy any_over_udp = AnyPolicy::truncate;
+  /// DNS Cookies: null = not implemented (a COOKIE option is ignored like any unknown one).
+  const CookieSigner* cookies = nullptr;
+};
+
+/// What handle() learnt about a query that the caller may act on.
+struct QueryInfo {
+  /// The query returned a valid server cookie: its source address is proven (RRL exempts it).
+  bool valid_server_cookie = false;
 };
 
 /// Per-message counters, owned by the caller (one per worker; sum them when read).
@@ -54,6 +77,9 @@ struct Counters {
 /// Policy (RFC 8906, pdns/Knot/NSD, see backend/server/README.md):
 ///  - < 12 bytes or QR=1: drop; malformed: FORMERR; opcode != QUERY: NOTIMP;
 ///  - EDNS version > 0: BADVERS with an OPT of version 0 and no records;
+///  - with `policy.cookies`: a malformed COOKIE option is FORMERR (RFC 7873 5.2.2); a query
+///    with a client cookie gets the COOKIE option back with a server cookie; never BADCOOKIE
+///    (automap does not require cookies);
 ///  - QCLASS other than IN/ANY: REFUSED;
 ///  - AXFR over UDP: NOTIMP; IXFR over UDP and AXFR/IXFR over TCP: REFUSED (synthesized zones
 ///    are not transferable);
@@ -61,7 +87,7 @@ struct Counters {
 ///  - otherwise App::resolve (REFUSED outside our zones, AA, NXDOMAIN/NODATA + SOA, ...).
 std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
                    const dns::IpAddress& remote, const dns::IpAddress& local, app::Answer& scratch,
-                   std::span<std::uint8_t> out, Counters& counters,
-                   const Policy& policy = {}) noexcept;
+                   std::span<std::uint8_t> out, Counters& counters, const Policy& policy = {},
+                   QueryInfo* info = nullptr) noexcept;
 
 }  // namespace amap::wire

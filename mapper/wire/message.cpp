@@ -15,8 +15,10 @@ constexpr std::uint16_t kFlagAa = 0x0400;
 constexpr std::uint16_t kFlagTc = 0x0200;
 constexpr std::uint16_t kFlagRd = 0x0100;
 constexpr std::uint16_t kFlagCd = 0x0010;
-constexpr std::uint16_t kEcsOption = 8;  // RFC 7871
-constexpr std::size_t kOptFixed = 11;    // root owner + type + class + ttl + rdlength
+constexpr std::uint16_t kEcsOption = 8;      // RFC 7871
+constexpr std::uint16_t kCookieOption = 10;  // RFC 7873
+constexpr std::size_t kCookieOptionSize = 4 + kClientCookieSize + kServerCookieSize;
+constexpr std::size_t kOptFixed = 11;  // root owner + type + class + ttl + rdlength
 
 std::uint16_t get16(std::span<const std::uint8_t> m, std::size_t at) noexcept {
   return static_cast<std::uint16_t>((m[at] << 8) | m[at + 1]);
@@ -140,6 +142,17 @@ bool parse_opt(std::span<const std::uint8_t> m, std::uint16_t rclass, std::uint3
     // Unknown options are ignored and never echoed (RFC 6891 6.1.2, RFC 8906 8).
     if (code == kEcsOption && !parse_ecs(m.subspan(p, len), e)) {
       return false;
+    }
+    if (code == kCookieOption && !e.has_cookie) {
+      e.has_cookie = true;
+      const bool client_only = len == kClientCookieSize;
+      const bool with_server = len >= kClientCookieSize + kMinServerCookieSize &&
+                               len <= kClientCookieSize + kMaxServerCookieSize;
+      e.cookie_malformed = !client_only && !with_server;
+      if (!e.cookie_malformed) {
+        e.cookie_len = static_cast<std::uint8_t>(len);
+        std::copy_n(m.begin() + static_cast<std::ptrdiff_t>(p), len, e.cookie.begin());
+      }
     }
     p += len;
   }
@@ -380,11 +393,11 @@ void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
   }
 }
 
-std::size_t opt_size(const ParsedQuery& q, bool with_ecs) noexcept {
+std::size_t opt_size(const ParsedQuery& q, bool with_ecs, const std::uint8_t* cookie) noexcept {
   if (!q.edns.present) {
     return 0;
   }
-  std::size_t n = kOptFixed;
+  std::size_t n = kOptFixed + (cookie != nullptr ? kCookieOptionSize : 0);
   if (with_ecs && q.edns.has_ecs) {
     n += 8 + (std::size_t{q.edns.ecs.length} + 7) / 8;
   }
@@ -392,7 +405,7 @@ std::size_t opt_size(const ParsedQuery& q, bool with_ecs) noexcept {
 }
 
 void write_opt(dns::WireWriter& w, const ParsedQuery& q, std::uint16_t rcode, bool with_ecs,
-               std::uint16_t payload) noexcept {
+               std::uint16_t payload, const std::uint8_t* cookie) noexcept {
   w.u8(0);  // root owner
   w.u16(dns::rrtype::OPT.value);
   w.u16(payload);
@@ -400,20 +413,25 @@ void write_opt(dns::WireWriter& w, const ParsedQuery& q, std::uint16_t rcode, bo
   const std::uint32_t ttl = (std::uint32_t{static_cast<std::uint8_t>(rcode >> 4)} << 24) |
                             (q.edns.dnssec_ok ? 0x8000U : 0U);
   w.u32(ttl);
-  if (with_ecs && q.edns.has_ecs) {
+  const bool ecs = with_ecs && q.edns.has_ecs;
+  const std::size_t ecs_octets = ecs ? (std::size_t{q.edns.ecs.length} + 7) / 8 : 0;
+  w.u16(static_cast<std::uint16_t>((ecs ? 8 + ecs_octets : 0) +
+                                   (cookie != nullptr ? kCookieOptionSize : 0)));
+  if (ecs) {
     // Echo ECS with SCOPE = SOURCE: the answer may depend on the whole source prefix
     // (the app does not report a narrower scope), which is always cache-safe.
     const std::uint8_t src = q.edns.ecs.length;
-    const std::size_t octets = (std::size_t{src} + 7) / 8;
-    w.u16(static_cast<std::uint16_t>(8 + octets));
     w.u16(kEcsOption);
-    w.u16(static_cast<std::uint16_t>(4 + octets));
+    w.u16(static_cast<std::uint16_t>(4 + ecs_octets));
     w.u16(q.edns.ecs.address.is_v4() ? 1 : 2);
     w.u8(src);
     w.u8(src);
-    w.bytes(std::span<const std::uint8_t>(q.edns.ecs.address.bytes().data(), octets));
-  } else {
-    w.u16(0);
+    w.bytes(std::span<const std::uint8_t>(q.edns.ecs.address.bytes().data(), ecs_octets));
+  }
+  if (cookie != nullptr) {
+    w.u16(kCookieOption);
+    w.u16(static_cast<std::uint16_t>(kClientCookieSize + kServerCookieSize));
+    w.bytes(std::span<const std::uint8_t>(cookie, kClientCookieSize + kServerCookieSize));
   }
 }
 
@@ -540,7 +558,7 @@ std::size_t encode_error(const ParsedQuery& q, app::Rcode rcode, std::span<std::
     write_question(w, q, nullptr);
   }
   if (opt) {
-    write_opt(w, q, rc, false, options.our_payload);
+    write_opt(w, q, rc, false, options.our_payload, options.cookie);
   }
   return w.ok() ? w.size() : 0;
 }
@@ -550,7 +568,7 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
                             const EncodeOptions& options) noexcept {
   const std::size_t cap = std::min({out.size(), limit, kMaxMessage});
   const auto rc = static_cast<std::uint16_t>(ans.rcode);
-  const std::size_t opt_len = opt_size(q, true);
+  const std::size_t opt_len = opt_size(q, true, options.cookie);
   if (cap < kHeaderSize + opt_len) {
     return 0;
   }
@@ -592,7 +610,7 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
     flags |= kFlagTc;
   }
   if (q.edns.present) {
-    write_opt(w, q, rc, true, options.our_payload);
+    write_opt(w, q, rc, true, options.our_payload, options.cookie);
   }
   if (!w.ok()) {
     return 0;
@@ -603,6 +621,58 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
   w.patch_u16(8, counts[1]);
   w.patch_u16(10, static_cast<std::uint16_t>(counts[2] + (q.edns.present ? 1 : 0)));
   return w.size();
+}
+
+std::size_t truncate_response(std::span<std::uint8_t> msg, std::size_t len) noexcept {
+  if (len < kHeaderSize || len > msg.size()) {
+    return 0;
+  }
+  const std::span<std::uint8_t> m = msg.first(len);
+  const std::uint16_t qd = get16(m, 4);
+  const std::size_t records = std::size_t{get16(m, 6)} + get16(m, 8) + get16(m, 10);
+  bool root = false;
+  std::size_t pos = kHeaderSize;
+  bool ok = true;
+  for (std::uint16_t i = 0; ok && i < qd; ++i) {
+    ok = skip_name(m, pos, root) && len - pos >= 4;
+    pos += ok ? 4 : 0;
+  }
+  const std::size_t after_question = pos;
+  std::size_t opt_at = 0;
+  std::size_t opt_len = 0;
+  for (std::size_t i = 0; ok && i < records; ++i) {
+    const std::size_t start = pos;
+    ok = skip_name(m, pos, root) && len - pos >= 10;
+    if (ok) {
+      const std::size_t rdlen = get16(m, pos + 8);
+      const bool is_opt = root && get16(m, pos) == dns::rrtype::OPT.value;
+      ok = len - pos - 10 >= rdlen;
+      pos += 10 + rdlen;
+      if (ok && is_opt) {
+        opt_at = start;
+        opt_len = pos - start;
+      }
+    }
+  }
+  const auto put16 = [&m](std::size_t at, std::size_t v) {
+    m[at] = static_cast<std::uint8_t>(v >> 8);
+    m[at + 1] = static_cast<std::uint8_t>(v);
+  };
+  put16(2, get16(m, 2) | kFlagTc);
+  if (!ok) {
+    for (std::size_t at = 4; at < kHeaderSize; at += 2) {
+      put16(at, 0);
+    }
+    return kHeaderSize;
+  }
+  // The OPT moves down to right after the question (it only ever moves towards the front).
+  std::copy(m.begin() + static_cast<std::ptrdiff_t>(opt_at),
+            m.begin() + static_cast<std::ptrdiff_t>(opt_at + opt_len),
+            m.begin() + static_cast<std::ptrdiff_t>(after_question));
+  put16(6, 0);
+  put16(8, 0);
+  put16(10, opt_len != 0 ? 1 : 0);
+  return after_question + opt_len;
 }
 
 }  // namespace amap::wire

@@ -4,6 +4,7 @@
 // query parser and a response encoder with name compression. No allocation, no exceptions:
 // the compression table is a fixed array and all output goes through a bounded WireWriter.
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -54,7 +55,21 @@ struct Edns {
   bool has_ecs = false;
   dns::Prefix ecs;
   std::uint8_t ecs_scope = 0;
+  /// DNS COOKIE (RFC 7873), the first COOKIE option: the client cookie (8 bytes) and the
+  /// server cookie (8 to 32 bytes) as sent. Any other length only sets `cookie_malformed`
+  /// (FORMERR when the server implements cookies; ignored otherwise, like any option).
+  bool has_cookie = false;
+  bool cookie_malformed = false;
+  std::uint8_t cookie_len = 0;  // 8 + the server cookie's length
+  std::array<std::uint8_t, 40> cookie{};
 };
+
+/// COOKIE option lengths (RFC 7873 4): a client cookie, then an optional server cookie.
+inline constexpr std::size_t kClientCookieSize = 8;
+inline constexpr std::size_t kMinServerCookieSize = 8;
+inline constexpr std::size_t kMaxServerCookieSize = 32;
+/// The server cookie automap sends (RFC 9018: version, reserved, timestamp, 8-byte hash).
+inline constexpr std::size_t kServerCookieSize = 16;
 
 /// A parsed query. When `error != none`, the fields are filled as far as parsing got:
 /// `id` and the flags always (for >= 12 bytes), the question only when `has_question`, the
@@ -106,6 +121,9 @@ struct EncodeOptions {
   std::uint16_t our_payload = kDefaultUdpPayload;
   /// Force TC=1 with empty sections (ANY over UDP policy).
   bool force_truncate = false;
+  /// When set, the OPT of the answer carries a COOKIE option with these bytes: the client
+  /// cookie and our server cookie (kClientCookieSize + kServerCookieSize).
+  const std::uint8_t* cookie = nullptr;
 };
 
 /// Encodes the answer for `q` into `out`, at most `limit` bytes. Header: same id and opcode,
@@ -123,5 +141,12 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
 /// query's OPT parsed. BADVERS needs an OPT (its upper bits live there).
 std::size_t encode_error(const ParsedQuery& q, app::Rcode rcode, std::span<std::uint8_t> out,
                          const EncodeOptions& options = {}) noexcept;
+
+/// Rewrites a response that encode_response/encode_error wrote (`len` bytes in `msg`) in place
+/// into its truncated form, as the rate limiter's slip sends it: TC=1, the other flags and the
+/// question kept, the answer and authority sections and every additional record but the OPT
+/// removed. Returns the new length (the header alone, TC=1 and no question, if the message
+/// cannot be walked).
+std::size_t truncate_response(std::span<std::uint8_t> msg, std::size_t len) noexcept;
 
 }  // namespace amap::wire

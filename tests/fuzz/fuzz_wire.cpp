@@ -13,11 +13,26 @@
 
 namespace {
 
+/// A stand-in for the server's CookieJar (which lives in amap::server): enough to drive the
+/// wire layer's COOKIE paths (FORMERR for bad lengths, the option in every kind of answer).
+class FuzzCookies final : public amap::wire::CookieSigner {
+ public:
+  bool sign(std::span<const std::uint8_t, amap::wire::kClientCookieSize> client,
+            std::span<const std::uint8_t> server, const amap::dns::IpAddress&,
+            std::span<std::uint8_t, amap::wire::kServerCookieSize> out) const noexcept override {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = client[i % client.size()];
+    }
+    return server.size() == out.size() && server[0] == 1;
+  }
+};
+
 struct State {
   std::shared_ptr<amap::app::App> app = amap::testapp::make_wire_test_app();
   amap::app::Answer scratch;
   std::vector<std::uint8_t> out = std::vector<std::uint8_t>(amap::wire::kMaxMessage);
   amap::wire::Counters counters;
+  FuzzCookies cookies;
 };
 
 }  // namespace
@@ -27,9 +42,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::span<const std::uint8_t> in(data, size);
   const auto remote = amap::dns::IpAddress::v4(0xC0000263);
   const auto local = amap::dns::IpAddress::v4(0x7F000001);
-  for (const auto t : {amap::wire::Transport::udp, amap::wire::Transport::tcp}) {
+  amap::wire::Policy with_cookies;
+  with_cookies.cookies = &s.cookies;
+  const amap::wire::Policy plain;
+  struct Pass {
+    amap::wire::Transport t;
+    const amap::wire::Policy& policy;
+  };
+  // UDP and TCP, then both again with DNS Cookies on.
+  for (const Pass& pass :
+       {Pass{amap::wire::Transport::udp, plain}, Pass{amap::wire::Transport::tcp, plain},
+        Pass{amap::wire::Transport::udp, with_cookies},
+        Pass{amap::wire::Transport::tcp, with_cookies}}) {
+    const auto t = pass.t;
     const std::size_t n =
-        amap::wire::handle(*s.app, in, t, remote, local, s.scratch, s.out, s.counters);
+        amap::wire::handle(*s.app, in, t, remote, local, s.scratch, s.out, s.counters, pass.policy);
     if (n == 0) {
       continue;
     }
