@@ -9,6 +9,7 @@ or a log raw.
 usage: config_input_test.py AUTOMAPD MAPCTL
 """
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -209,6 +210,36 @@ def test_inputs_once_accepted_silently(automapd, mapctl, work):
               "checkconf: " + expected, p.stderr)
 
 
+BIDI_CONTROLS = {0x061C, 0x200E, 0x200F} | set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def printable_line(raw):
+    """True when the bytes are valid UTF-8 without controls (C0 but newline, DEL, C1, bidi)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c == "\n" or not (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or
+                                  ord(c) in BIDI_CONTROLS) for c in text)
+
+
+def test_error_lines_are_escaped(automapd, mapctl, work):
+    # Binary YAML (seeded bytes, some of them after a valid head) once put raw bytes in the
+    # error lines, on a terminal or in the log of a reload.
+    rng = random.Random(17)
+    for i in range(30):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        body = (HEAD.encode() + b"ttl: " + junk + b"\n") if i % 2 else junk
+        path = os.path.join(work, "binary%d.yaml" % i)
+        with open(path, "wb") as f:
+            f.write(body)
+        for argv in ([automapd, "checkconf", "-c", path], [mapctl, "-c", path, "check"]):
+            p = subprocess.run(argv, capture_output=True, timeout=60)
+            check(p.returncode in (0, 1) and printable_line(p.stderr),
+                  "%s: exit %d, printable error lines for binary%d.yaml" %
+                  (os.path.basename(argv[0]), p.returncode, i), repr(p.stderr[:600]))
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -218,7 +249,7 @@ def main():
     try:
         for test in (test_paths_that_are_not_files, test_pipes_and_fifos_load,
                      test_unreadable_file, test_every_error_at_once,
-                     test_inputs_once_accepted_silently):
+                     test_inputs_once_accepted_silently, test_error_lines_are_escaped):
             sub = os.path.join(work, test.__name__)
             os.mkdir(sub)
             test(automapd, mapctl, sub)
