@@ -240,6 +240,45 @@ def test_error_lines_are_escaped(automapd, mapctl, work):
                   (os.path.basename(argv[0]), p.returncode, i), repr(p.stderr[:600]))
 
 
+def test_checkconf_memory_is_proportional(automapd, mapctl, work):
+    # 250k prefixes (/29 and /56 blocks, five templates): checkconf's peak RSS was 15x the
+    # file (283 MB for 18.8 MB); it is ~10x now. The bound leaves room for allocator noise.
+    rng = random.Random(5)
+    v4 = ["ip-{a}-{b}-{c}-{d}.pool.example.net.", "dyn-{ip}.pool.example.net.",
+          "h{hex}.pool.example.net."]
+    v6 = ["{ip}.v6.pool.example.net.", "h{hex}.v6.pool.example.net."]
+    count = 250000
+    blocks4 = rng.sample(range(1 << 19), count // 2)
+    blocks6 = rng.sample(range(1 << 24), count - count // 2)
+    lines = [HEAD, "prefixes:\n"]
+    for i in range(count):
+        if i % 2 == 0:
+            a = (100 << 24) | (64 << 16) | (blocks4[i // 2] << 3)
+            lines.append('  - { prefix: %d.%d.%d.%d/29, name: "%s" }\n' % (
+                a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, v4[i // 2 % 3]))
+        else:
+            k = blocks6[i // 2]
+            lines.append('  - { prefix: "2001:db8:%x:%x00::/56", name: "%s" }\n' % (
+                k >> 8, k & 255, v6[i // 2 % 2]))
+    path = os.path.join(work, "large.yaml")
+    with open(path, "w") as f:
+        f.write("".join(lines))
+    size = os.path.getsize(path)
+    with tempfile.TemporaryFile() as out:
+        # wait4 on this child alone: its own peak RSS (ru_maxrss, KiB).
+        child = subprocess.Popen([automapd, "checkconf", "-c", path], stdout=out,
+                                 stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    rss = usage.ru_maxrss * 1024
+    check(child.returncode == 0 and "ok: 250000 prefixes" in text, "checkconf of 250k prefixes",
+          text[-1000:])
+    check(0 < rss <= 12 * size, "checkconf peak RSS %.0f MB is at most 12x the file (%.1f MB)" %
+          (rss / 1e6, size / 1e6))
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -249,7 +288,8 @@ def main():
     try:
         for test in (test_paths_that_are_not_files, test_pipes_and_fifos_load,
                      test_unreadable_file, test_every_error_at_once,
-                     test_inputs_once_accepted_silently, test_error_lines_are_escaped):
+                     test_inputs_once_accepted_silently, test_error_lines_are_escaped,
+                     test_checkconf_memory_is_proportional):
             sub = os.path.join(work, test.__name__)
             os.mkdir(sub)
             test(automapd, mapctl, sub)
