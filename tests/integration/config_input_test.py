@@ -11,10 +11,15 @@ usage: config_input_test.py AUTOMAPD MAPCTL
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from automapd import Automapd  # noqa: E402
 
 HEAD = """\
 soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
@@ -279,6 +284,24 @@ def test_checkconf_memory_is_proportional(automapd, mapctl, work):
           (rss / 1e6, size / 1e6))
 
 
+def test_reload_of_a_directory(automapd, mapctl, work):
+    # On SIGHUP, a config path that had become a directory logged only "std::bad_alloc".
+    with Automapd(automapd, GOOD, threads=1) as server:
+        os.rename(server.config, server.config + ".moved")
+        os.mkdir(server.config)
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "reload rejected" not in server.stderr():
+            time.sleep(0.05)
+        log = server.stderr()
+        check(server.config + ": is a directory" in log and "reload rejected" in log and
+              "bad_alloc" not in log, "a reload names the directory", log[-2000:])
+        check(server.proc.poll() is None, "the server keeps serving after the rejected reload")
+        os.rmdir(server.config)
+        os.rename(server.config + ".moved", server.config)
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -289,7 +312,7 @@ def main():
         for test in (test_paths_that_are_not_files, test_pipes_and_fifos_load,
                      test_unreadable_file, test_every_error_at_once,
                      test_inputs_once_accepted_silently, test_error_lines_are_escaped,
-                     test_checkconf_memory_is_proportional):
+                     test_checkconf_memory_is_proportional, test_reload_of_a_directory):
             sub = os.path.join(work, test.__name__)
             os.mkdir(sub)
             test(automapd, mapctl, sub)
