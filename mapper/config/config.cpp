@@ -1101,7 +1101,11 @@ LoadResult load_text(const std::string& text, const std::string& file, const Loa
       doc.stream_prefixes(
           [&](std::unique_ptr<Document> batch, bool last) { stream.push(std::move(batch), last); });
     }
-    doc.set_source(text);
+    std::string_view source(text);
+    if (source.substr(0, 3) == "\xEF\xBB\xBF") {
+      source.remove_prefix(3);  // yaml-cpp's positions start after a UTF-8 byte order mark
+    }
+    doc.set_source(source);
     parser.HandleNextDocument(doc);
     SecondDocument second;
     parser.HandleNextDocument(second);  // throws at the start of one

@@ -336,6 +336,11 @@ TEST(Config, AnUnterminatedQuoteIsReportedWhereItOpens) {
                 .at(0)
                 .rfind("t.yaml:3:23: unterminated quote", 0),
             0U);
+  // After a UTF-8 byte order mark too.
+  EXPECT_EQ(errors_of("\xEF\xBB\xBF" + kHead + "ttl: \"5\nzones: []\n")
+                .at(0)
+                .rfind("t.yaml:3:6: unterminated quote", 0),
+            0U);
   // Quotes that close, with escapes and a quote in a comment.
   EXPECT_EQ(
       errors_of(kHead + "zones: [ { name: \"a\\\".b.\" }, { name: 'it''s.c.' } ]  # \"\n").size(),
