@@ -31,6 +31,56 @@
 
 namespace amap::config {
 
+namespace {
+
+/// Length of the valid UTF-8 sequence of a printable character at text[i] (2..4), else 0:
+/// a stray or overlong byte, a surrogate, past U+10FFFF, a C1 control (U+0080..U+009F) or a
+/// bidirectional control, which could reorder what a terminal shows.
+std::size_t printable_utf8_length(std::string_view text, std::size_t i) noexcept {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned lead = byte(i);
+  const std::size_t n = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+  if (n == 0 || lead > 0xF4 || i + n > text.size()) {
+    return 0;
+  }
+  std::uint32_t cp = lead & (0x7FU >> n);
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0U) != 0x80U) {
+      return 0;
+    }
+    cp = (cp << 6) | (byte(i + k) & 0x3FU);
+  }
+  constexpr std::uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  const bool bad = cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
+                   (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || cp == 0x200E || cp == 0x200F ||
+                   (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+  return bad ? 0 : n;
+}
+
+}  // namespace
+
+std::string printable(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (const std::size_t n = c >= 0x80 ? printable_utf8_length(text, i) : 0; n != 0) {
+      out.append(text.substr(i, n));
+      i += n;
+    } else {
+      constexpr char kHex[] = "0123456789ABCDEF";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 0xFU];
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string Error::to_string() const {
   std::string out = file;
   if (mark.line > 0) {
@@ -40,7 +90,9 @@ std::string Error::to_string() const {
   if (!path.empty()) {
     out += path + ": ";
   }
-  return out + message;
+  // The message may quote the file's bytes (a bad name, binary YAML): never raw to a terminal
+  // or a log.
+  return printable(out + message);
 }
 
 std::optional<std::uint64_t> parse_size(const std::string& text) {
@@ -1231,7 +1283,11 @@ LoadResult load_text(const std::string& text, const std::string& file, const Loa
       doc.stream_prefixes(
           [&](std::unique_ptr<Document> batch, bool last) { stream.push(std::move(batch), last); });
     }
-    doc.set_source(text);
+    std::string_view source(text);
+    if (source.substr(0, 3) == "\xEF\xBB\xBF") {
+      source.remove_prefix(3);  // yaml-cpp's positions start after a UTF-8 byte order mark
+    }
+    doc.set_source(source);
     parser.HandleNextDocument(doc);
     SecondDocument second;
     parser.HandleNextDocument(second);  // throws at the start of one

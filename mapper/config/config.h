@@ -10,6 +10,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "mapper/dns/address.h"
@@ -29,8 +30,13 @@ struct Error {
   Mark mark;
   std::string path;  // "prefixes[2].name"
   std::string message;
+  /// "file:line:col: key.path: message", escaped by printable().
   std::string to_string() const;
 };
+
+/// `text` safe to print on a terminal or in a log line: printable ASCII and valid UTF-8 as they
+/// are, every other byte (controls, DEL, C1 controls, bytes that are not UTF-8) as \xNN.
+std::string printable(std::string_view text);
 
 struct SoaConfig {
   dns::Soa soa;              // serial: from the file or derived from the load time

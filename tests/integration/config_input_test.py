@@ -9,11 +9,17 @@ or a log raw.
 usage: config_input_test.py AUTOMAPD MAPCTL
 """
 import os
+import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from automapd import Automapd  # noqa: E402
 
 HEAD = """\
 soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
@@ -209,6 +215,93 @@ def test_inputs_once_accepted_silently(automapd, mapctl, work):
               "checkconf: " + expected, p.stderr)
 
 
+BIDI_CONTROLS = {0x061C, 0x200E, 0x200F} | set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
+
+
+def printable_line(raw):
+    """True when the bytes are valid UTF-8 without controls (C0 but newline, DEL, C1, bidi)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(c == "\n" or not (ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or
+                                  ord(c) in BIDI_CONTROLS) for c in text)
+
+
+def test_error_lines_are_escaped(automapd, mapctl, work):
+    # Binary YAML (seeded bytes, some of them after a valid head) once put raw bytes in the
+    # error lines, on a terminal or in the log of a reload.
+    rng = random.Random(17)
+    for i in range(30):
+        junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400)))
+        body = (HEAD.encode() + b"ttl: " + junk + b"\n") if i % 2 else junk
+        path = os.path.join(work, "binary%d.yaml" % i)
+        with open(path, "wb") as f:
+            f.write(body)
+        for argv in ([automapd, "checkconf", "-c", path], [mapctl, "-c", path, "check"]):
+            p = subprocess.run(argv, capture_output=True, timeout=60)
+            check(p.returncode in (0, 1) and printable_line(p.stderr),
+                  "%s: exit %d, printable error lines for binary%d.yaml" %
+                  (os.path.basename(argv[0]), p.returncode, i), repr(p.stderr[:600]))
+
+
+def test_checkconf_memory_is_proportional(automapd, mapctl, work):
+    # 250k prefixes (/29 and /56 blocks, five templates): checkconf's peak RSS was 15x the
+    # file (283 MB for 18.8 MB); it is ~10x now. The bound leaves room for allocator noise.
+    rng = random.Random(5)
+    v4 = ["ip-{a}-{b}-{c}-{d}.pool.example.net.", "dyn-{ip}.pool.example.net.",
+          "h{hex}.pool.example.net."]
+    v6 = ["{ip}.v6.pool.example.net.", "h{hex}.v6.pool.example.net."]
+    count = 250000
+    blocks4 = rng.sample(range(1 << 19), count // 2)
+    blocks6 = rng.sample(range(1 << 24), count - count // 2)
+    lines = [HEAD, "prefixes:\n"]
+    for i in range(count):
+        if i % 2 == 0:
+            a = (100 << 24) | (64 << 16) | (blocks4[i // 2] << 3)
+            lines.append('  - { prefix: %d.%d.%d.%d/29, name: "%s" }\n' % (
+                a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255, v4[i // 2 % 3]))
+        else:
+            k = blocks6[i // 2]
+            lines.append('  - { prefix: "2001:db8:%x:%x00::/56", name: "%s" }\n' % (
+                k >> 8, k & 255, v6[i // 2 % 2]))
+    path = os.path.join(work, "large.yaml")
+    with open(path, "w") as f:
+        f.write("".join(lines))
+    size = os.path.getsize(path)
+    with tempfile.TemporaryFile() as out:
+        # wait4 on this child alone: its own peak RSS (ru_maxrss, KiB).
+        child = subprocess.Popen([automapd, "checkconf", "-c", path], stdout=out,
+                                 stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    rss = usage.ru_maxrss * 1024
+    check(child.returncode == 0 and "ok: 250000 prefixes" in text, "checkconf of 250k prefixes",
+          text[-1000:])
+    check(0 < rss <= 12 * size, "checkconf peak RSS %.0f MB is at most 12x the file (%.1f MB)" %
+          (rss / 1e6, size / 1e6))
+
+
+def test_reload_of_a_directory(automapd, mapctl, work):
+    # On SIGHUP, a config path that had become a directory logged only "std::bad_alloc".
+    with Automapd(automapd, GOOD, threads=1) as server:
+        os.rename(server.config, server.config + ".moved")
+        os.mkdir(server.config)
+        server.signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "reload rejected" not in server.stderr():
+            time.sleep(0.05)
+        log = server.stderr()
+        check(server.config + ": is a directory" in log and "reload rejected" in log and
+              "bad_alloc" not in log, "a reload names the directory", log[-2000:])
+        check(server.proc.poll() is None, "the server keeps serving after the rejected reload")
+        os.rmdir(server.config)
+        os.rename(server.config + ".moved", server.config)
+    shutil.rmtree(server.dir, ignore_errors=True)
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__)
@@ -218,7 +311,8 @@ def main():
     try:
         for test in (test_paths_that_are_not_files, test_pipes_and_fifos_load,
                      test_unreadable_file, test_every_error_at_once,
-                     test_inputs_once_accepted_silently):
+                     test_inputs_once_accepted_silently, test_error_lines_are_escaped,
+                     test_checkconf_memory_is_proportional, test_reload_of_a_directory):
             sub = os.path.join(work, test.__name__)
             os.mkdir(sub)
             test(automapd, mapctl, sub)

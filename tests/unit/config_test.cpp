@@ -336,11 +336,29 @@ TEST(Config, AnUnterminatedQuoteIsReportedWhereItOpens) {
                 .at(0)
                 .rfind("t.yaml:3:23: unterminated quote", 0),
             0U);
+  // After a UTF-8 byte order mark too.
+  EXPECT_EQ(errors_of("\xEF\xBB\xBF" + kHead + "ttl: \"5\nzones: []\n")
+                .at(0)
+                .rfind("t.yaml:3:6: unterminated quote", 0),
+            0U);
   // Quotes that close, with escapes and a quote in a comment.
   EXPECT_EQ(
       errors_of(kHead + "zones: [ { name: \"a\\\".b.\" }, { name: 'it''s.c.' } ]  # \"\n").size(),
       0U);
   EXPECT_TRUE(load_text(kHead + "prefixes: [ { prefix: '10.0.0.0/8', blank: \"true\" } ]\n").ok());
+}
+
+// Error lines quote the file's bytes; binary YAML once put raw bytes in the log.
+TEST(Config, ErrorLinesEscapeWhatIsNotPrintable) {
+  auto errs = errors_of(kHead + "\xff\xfe\x01k\xc3\xa9: 1\nttl: \"\\x1b[31m\\t\\u0085\"\n");
+  ASSERT_EQ(errs.size(), 2U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0].rfind("t.yaml:3:1: \\xFF\\xFE\\x01k\xc3\xa9: unknown key", 0), 0U) << errs[0];
+  EXPECT_EQ(errs[1],
+            "t.yaml:4:6: ttl: expected a non-negative integer, got '\\x1B[31m\\x09\\xC2\\x85'");
+  // The euro sign stays; a cut sequence, an overlong '/', a surrogate, DEL and U+202E (right
+  // to left override) do not.
+  EXPECT_EQ(printable("ok \xe2\x82\xac \xe2\x82 \xc0\xaf \xed\xa0\x80 \x7f \xe2\x80\xae"),
+            "ok \xe2\x82\xac \\xE2\\x82 \\xC0\\xAF \\xED\\xA0\\x80 \\x7F \\xE2\\x80\\xAE");
 }
 
 TEST(Config, ClasslessOnlyForLongIpv4) {
