@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "store/verify.h"
@@ -62,7 +63,10 @@ void throw_lmdb(std::string_view call, int rc, std::size_t map_size) {
       msg += "transaction has too many dirty pages: split the import into smaller batches";
       break;
     case MDB_READERS_FULL:
-      msg += "all LMDB reader slots are in use: raise store.max_readers in the config";
+      msg +=
+          "all LMDB reader slots of the store are in use by running processes (`mdb_stat -r "
+          "DIR` lists them): raise store.max_readers in the config (it takes effect once every "
+          "process has closed the store)";
       break;
     case MDB_MAP_RESIZED:
       msg += "the map was grown by another process";
@@ -430,10 +434,21 @@ Dbi Dbi::open(MDB_txn* txn, const char* name, unsigned flags) {
 
 // ------------------------------------------------------------------------------------ ReadTxn
 
+unsigned default_max_readers() noexcept {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::max(kDefaultMaxReaders, 4 * cores + 64);
+}
+
 int ReadTxn::try_begin(const Env& env, ReadTxn& out) noexcept {
   out.abort();
   MDB_txn* txn = nullptr;
-  const int rc = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn);
+  int rc = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn);
+  if (rc == MDB_READERS_FULL) {
+    int dead = 0;
+    if (mdb_reader_check(env.get(), &dead) == 0 && dead > 0) {
+      rc = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn);
+    }
+  }
   if (rc != 0) {
     return rc;
   }
@@ -447,7 +462,7 @@ ReadTxn ReadTxn::begin(const Env& env) {
   ReadTxn t;
   const int rc = try_begin(env, t);
   if (rc != 0) {
-    throw_lmdb("mdb_txn_begin(read-only)", rc);
+    throw_lmdb("mdb_txn_begin(read-only) (" + env.path() + ")", rc);
   }
   return t;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -42,6 +43,7 @@ Loaded load(const std::string& file, bool open_store, Report&& report) {
       amap::store::StoreOptions options;
       options.path = loaded.config.store.path;
       options.map_size = loaded.config.store.map_size;
+      options.max_readers = loaded.config.store.max_readers;
       amap::store::OverrideStore create(options);
     } catch (const std::exception& e) {
       errors.push_back(amap::config::Error{file, loaded.config.store.mark, "store.path", e.what()});
@@ -116,7 +118,22 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Every thread that queries the store holds a reader slot; take them all now, so that other
+  // processes filling the reader table can never make a running server fail (issue 17.8).
+  const auto reserve_readers = [&](unsigned count) {
+    try {
+      l.mapper->reserve_store_readers(count);
+      return true;
+    } catch (const std::exception& e) {
+      amap::log::error(e.what());
+      return false;
+    }
+  };
+
   if (*pipe) {
+    if (!reserve_readers(2)) {  // the session thread and the filter keeper
+      return 1;
+    }
     // PowerDNS closing the pipe must be a clean EPIPE exit, not death by SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
     ::malloc_trim(0);  // see serve below
@@ -130,6 +147,14 @@ int main(int argc, char** argv) {
     options.listen = {"127.0.0.1:5353", "[::1]:5353"};
   }
   options.threads = threads;
+  {
+    const unsigned per_address = threads != 0 ? threads : std::thread::hardware_concurrency();
+    // UDP workers on every listen address, the TCP thread and the filter keeper.
+    if (!reserve_readers(std::max(1U, per_address) * static_cast<unsigned>(options.listen.size()) +
+                         2)) {
+      return 1;
+    }
+  }
   // SIGHUP: the new configuration is loaded and checked fully first; on any error the old
   // one keeps serving and the errors are logged with their file:line.
   options.reload = [config]() -> std::shared_ptr<const amap::app::App> {

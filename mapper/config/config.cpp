@@ -649,7 +649,7 @@ class Loader {
     if (!n) {
       return;
     }
-    if (!check_map(n, "store", {"path", "map_size"})) {
+    if (!check_map(n, "store", {"path", "map_size", "max_readers"})) {
       return;
     }
     c.store.present = true;
@@ -667,6 +667,19 @@ class Loader {
               "expected a size of at least 64KiB such as 4GiB, 512MiB or a byte count");
       } else {
         c.store.map_size = *v;
+      }
+    }
+    if (n["max_readers"]) {
+      unsigned v = 0;
+      const std::string text(n["max_readers"].IsScalar() ? n["max_readers"].Scalar()
+                                                         : std::string_view{});
+      const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || v < 16 ||
+          v > 65536) {
+        error(n["max_readers"], "store.max_readers",
+              "expected a number of LMDB reader slots from 16 to 65536");
+      } else {
+        c.store.max_readers = v;
       }
     }
   }

@@ -59,6 +59,8 @@ struct StoreConfig {
   bool present = false;
   std::string path;
   std::uint64_t map_size = 4ULL << 30;
+  /// LMDB reader slots shared by every process on the store; 0 = store::default_max_readers().
+  unsigned max_readers = 0;
   Mark mark;
 };
 

@@ -9,6 +9,11 @@
   naming ENOSPC, nothing left behind; a full filesystem at commit: "is full" with the free
   space, and the store keeps exactly its old content.
 
+- reader slots exhausted by another process: a running `automapd serve` keeps answering (it
+  took its slots at start), a new process fails naming `store.max_readers`, and once the
+  holder is killed its slots are reclaimed (by the server's periodic mdb_reader_check, and by
+  the next process's open).
+
 usage: store_fault_test.py MAPCTL AUTOMAPD
 """
 import os
@@ -16,7 +21,17 @@ import random
 import shutil
 import subprocess
 import sys
+import signal
 import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import dns.message  # noqa: E402
+import dns.query  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
+
+from automapd import Automapd  # noqa: E402
 
 CONFIG = """\
 soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
@@ -198,11 +213,91 @@ def full_filesystem(mapctl, automapd, tmp):
         fs.close()
 
 
+# Holds every free reader slot of a store through liblmdb (a read txn per slot, MDB_NOTLS),
+# prints how many it took, then waits to be killed.
+HOLDER = r"""
+import ctypes, sys, time
+lib = ctypes.CDLL("liblmdb.so.0")
+env = ctypes.c_void_p()
+assert lib.mdb_env_create(ctypes.byref(env)) == 0
+lib.mdb_env_set_maxdbs(env, 8)
+MDB_RDONLY, MDB_NOTLS, MDB_READERS_FULL = 0x20000, 0x200000, -30790
+rc = lib.mdb_env_open(env, sys.argv[1].encode(), MDB_RDONLY | MDB_NOTLS, 0o660)
+assert rc == 0, rc
+held = []
+while True:
+    txn = ctypes.c_void_p()
+    rc = lib.mdb_txn_begin(env, None, MDB_RDONLY, ctypes.byref(txn))
+    if rc != 0:
+        break
+    held.append(txn)
+print(len(held), rc, flush=True)
+time.sleep(600)
+"""
+
+
+def reader_slots(mapctl, automapd, tmp):
+    store = os.path.join(tmp, "readers")
+    conf_text = CONFIG.replace("@STORE@", store).replace("map_size: 64MiB",
+                                                         "map_size: 64MiB, max_readers: 24")
+    conf = os.path.join(tmp, "readers.yaml")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    p = run([mapctl, "-c", conf, "import",
+             write_overrides(os.path.join(tmp, "r.csv"), 50, "slot")])
+    check(p.returncode == 0, "import with store.max_readers set", p.stderr)
+    with Automapd(automapd, conf_text, threads=2) as server:
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, store], stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            line = holder.stdout.readline().split()
+            check(len(line) == 2 and line[1] == "-30790" and int(line[0]) > 0,
+                  "the holder filled the reader table (MDB_READERS_FULL)", str(line))
+            # The server took its slots at start: every query is answered, on UDP and TCP.
+            bad = []
+            for i in range(200):
+                q = dns.message.make_query("%d.0.5.10.in-addr.arpa." % (i % 50), "PTR")
+                r = (dns.query.tcp if i % 10 == 0 else dns.query.udp)(q, "127.0.0.1",
+                                                                      port=server.port, timeout=3)
+                want = "slot-%d.pool.example.net." % (i % 50)
+                if r.rcode() != dns.rcode.NOERROR or want not in r.to_text():
+                    bad.append((i, dns.rcode.to_text(r.rcode())))
+            check(not bad, "a running server answers every query while the reader table is full",
+                  str(bad[:10]) + "\n" + server.stderr()[-1500:])
+            p = run([mapctl, "-c", conf, "get", "10.5.0.1"])
+            check(p.returncode == 1 and "store.max_readers" in p.stderr and store in p.stderr,
+                  "a new process fails naming store.max_readers and the store",
+                  "rc %d: %s" % (p.returncode, p.stderr))
+        finally:
+            holder.kill()
+            holder.wait()
+        # The server's periodic mdb_reader_check (every 10 s) clears the dead holder's slots;
+        # `mdb_stat -r` only lists them.
+        deadline = time.monotonic() + 25
+        listed = True
+        while time.monotonic() < deadline and listed:
+            time.sleep(0.5)
+            r = run(["mdb_stat", "-r", store])
+            listed = (" %d " % holder.pid) in r.stdout
+        check(not listed, "the running server reclaims the killed holder's reader slots",
+              server.stderr()[-1500:])
+        check("reclaimed" in server.stderr(), "and logs that it did", server.stderr()[-1500:])
+        p = run([mapctl, "-c", conf, "get", "10.5.0.1"])
+        check(p.returncode == 0 and "slot-1.pool.example.net." in p.stdout,
+              "after that a new process opens the store again", p.stderr)
+    with open(conf.replace("readers.yaml", "readers-bad.yaml"), "w") as f:
+        f.write(conf_text.replace("max_readers: 24", "max_readers: 3"))
+    p = run([mapctl, "-c", conf.replace("readers.yaml", "readers-bad.yaml"), "stats"])
+    check(p.returncode == 1 and "store.max_readers" in p.stderr and ":8:" in p.stderr,
+          "a bad store.max_readers is a config error with its line", p.stderr)
+
+
 def main():
     mapctl, automapd = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="store-fault-")
     try:
         damage_cases(mapctl, automapd, tmp)
+        reader_slots(mapctl, automapd, tmp)
         if os.geteuid() != 0:
             print("SKIP full-filesystem cases: mounting a tmpfs needs root")
         else:
