@@ -292,12 +292,67 @@ def reader_slots(mapctl, automapd, tmp):
           "a bad store.max_readers is a config error with its line", p.stderr)
 
 
+def table_root(data, table):
+    """The root page of a named LMDB table: the main table's leaf holds its record."""
+    import struct
+    with open(data, "rb") as f:
+        blob = f.read()
+    psize = struct.unpack_from("<I", blob, 16 + 24)[0]
+    metas = [struct.unpack_from("<Q", blob, i * psize + 16 + 136)[0] for i in (0, 1)]
+    meta = (i * psize + 16 for i in (0, 1) if metas[i] == max(metas)).__next__()
+    root = struct.unpack_from("<Q", blob, meta + 24 + 48 + 40)[0]
+    page = root * psize
+    lower = struct.unpack_from("<H", blob, page + 12)[0]
+    for i in range((lower - 16) // 2):
+        off = struct.unpack_from("<H", blob, page + 16 + 2 * i)[0]
+        ksize = struct.unpack_from("<H", blob, page + off + 6)[0]
+        if blob[page + off + 8:page + off + 8 + ksize] == table.encode():
+            return psize, struct.unpack_from("<Q", blob, page + off + 8 + ksize + 40)[0]
+    raise KeyError(table)
+
+
+def damage_while_serving(mapctl, automapd, tmp):
+    """A page damaged after the server checked the store: SERVFAIL for the queries that
+    reach it, counted and logged, and the server stays up."""
+    store = os.path.join(tmp, "serving")
+    conf_text = CONFIG.replace("@STORE@", store)
+    conf = write_config(os.path.join(tmp, "serving.yaml"), store)
+    p = run([mapctl, "-c", conf, "import", write_overrides(os.path.join(tmp, "s.csv"), 20, "live")])
+    check(p.returncode == 0, "import for the serving test", p.stderr)
+    with Automapd(automapd, conf_text, threads=1) as server:
+        def ask(qname):
+            q = dns.message.make_query(qname, "PTR")
+            return dns.query.udp(q, "127.0.0.1", port=server.port, timeout=3)
+
+        r = ask("3.0.5.10.in-addr.arpa.")
+        check(r.rcode() == dns.rcode.NOERROR and "live-3.pool.example.net." in r.to_text(),
+              "the override is served before the damage", r.to_text())
+        data = os.path.join(store, "data.mdb")
+        psize, root = table_root(data, "addr")
+        with open(data, "r+b") as f:  # the addr table's leaf stops being a leaf
+            f.seek(root * psize + 10)
+            f.write(b"\0\0")
+        for _ in range(3):
+            r = ask("3.0.5.10.in-addr.arpa.")
+            check(r.rcode() == dns.rcode.SERVFAIL,
+                  "a lookup on a damaged page answers SERVFAIL, not the synthesized name",
+                  r.to_text())
+        check(server.proc.poll() is None, "the server is still running")
+        check("override store lookup failed" in server.stderr()
+              and "mapctl check --deep" in server.stderr(),
+              "the failure is logged with the way to find the damage", server.stderr()[-1500:])
+        p = run([mapctl, "-c", conf, "check", "--deep"])
+        check(p.returncode == 1 and "table addr: page %d" % root in p.stderr,
+              "check --deep names the damaged page", p.stderr[-1500:])
+
+
 def main():
     mapctl, automapd = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="store-fault-")
     try:
         damage_cases(mapctl, automapd, tmp)
         reader_slots(mapctl, automapd, tmp)
+        damage_while_serving(mapctl, automapd, tmp)
         if os.geteuid() != 0:
             print("SKIP full-filesystem cases: mounting a tmpfs needs root")
         else:
