@@ -290,11 +290,31 @@ Env Env::open(const EnvOptions& options) {
     }
     env.reader_check();
     env.note_map();
+    struct stat mapped {};
+    if (fd >= 0 && ::fstat(fd, &mapped) == 0) {
+      env.data_dev_ = mapped.st_dev;
+      env.data_ino_ = mapped.st_ino;
+    }
   } catch (...) {
     env.close_and_remove_created();
     throw;
   }
   return env;
+}
+
+std::string Env::replaced() const {
+  struct stat st {};
+  if (data_ino_ == 0) {
+    return {};
+  }
+  if (::stat((path_ + "/data.mdb").c_str(), &st) != 0) {
+    return path_ + "/data.mdb was removed";
+  }
+  if (st.st_dev != data_dev_ || st.st_ino != data_ino_) {
+    return path_ + "/data.mdb was replaced (inode " + std::to_string(data_ino_) + " -> " +
+           std::to_string(st.st_ino) + ")";
+  }
+  return {};
 }
 
 void Env::close_and_remove_created() noexcept {
@@ -319,6 +339,8 @@ Env::Env(Env&& other) noexcept
       read_only_(other.read_only_),
       path_(std::move(other.path_)),
       created_(std::exchange(other.created_, 0U)),
+      data_dev_(other.data_dev_),
+      data_ino_(other.data_ino_),
       map_begin_(other.map_begin_.load()),
       map_end_(other.map_end_.load()) {}
 
@@ -331,6 +353,8 @@ Env& Env::operator=(Env&& other) noexcept {
     read_only_ = other.read_only_;
     path_ = std::move(other.path_);
     created_ = std::exchange(other.created_, 0U);
+    data_dev_ = other.data_dev_;
+    data_ino_ = other.data_ino_;
     map_begin_ = other.map_begin_.load();
     map_end_ = other.map_end_.load();
   }

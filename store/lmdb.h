@@ -124,6 +124,9 @@ class Env {
     const std::uintptr_t end = map_end_.load(std::memory_order_relaxed);
     return at >= begin && at <= end && n <= end - at;
   }
+  /// Empty while path/data.mdb is still the file this environment mapped; otherwise what
+  /// happened to it ("removed", "replaced: inode 12 -> 34"). One stat() call.
+  std::string replaced() const;
   /// True when this open created data.mdb (a new store).
   bool created() const noexcept { return created_ != 0; }
   /// Closes the environment and removes what this open created (data.mdb, lock.mdb, the
@@ -134,7 +137,9 @@ class Env {
   MDB_env* env_ = nullptr;
   bool read_only_ = false;
   std::string path_;
-  unsigned created_ = 0;  // kCreated* bits
+  unsigned created_ = 0;        // kCreated* bits
+  std::uint64_t data_dev_ = 0;  // the data.mdb that is mapped
+  std::uint64_t data_ino_ = 0;
   // The memory map, refreshed at open and by adopt_map_size (no txn of the process is open).
   std::atomic<std::uintptr_t> map_begin_{0};
   std::atomic<std::uintptr_t> map_end_{0};

@@ -12,7 +12,10 @@
 - reader slots exhausted by another process: a running `automapd serve` keeps answering (it
   took its slots at start), a new process fails naming `store.max_readers`, and once the
   holder is killed its slots are reclaimed (by the server's periodic mdb_reader_check, and by
-  the next process's open).
+  the next process's open);
+- a page damaged under a running server: SERVFAIL for the queries that reach it, logged;
+- a store replaced under a running server (new directory, or a data.mdb moved in): logged
+  within seconds (the server does not reopen it yet).
 
 usage: store_fault_test.py MAPCTL AUTOMAPD
 """
@@ -346,6 +349,35 @@ def damage_while_serving(mapctl, automapd, tmp):
               "check --deep names the damaged page", p.stderr[-1500:])
 
 
+def replaced_under_server(mapctl, automapd, tmp):
+    """A store replaced under a running server is noticed within seconds and logged."""
+    store = os.path.join(tmp, "replaced")
+    conf_text = CONFIG.replace("@STORE@", store)
+    conf = write_config(os.path.join(tmp, "replaced.yaml"), store)
+    csv = write_overrides(os.path.join(tmp, "rep.csv"), 10, "rep")
+    check(run([mapctl, "-c", conf, "import", csv]).returncode == 0, "import before replacing")
+    with Automapd(automapd, conf_text, threads=1) as server:
+        def wait_for(text, count):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and server.stderr().count(text) < count:
+                time.sleep(0.1)
+            return server.stderr().count(text) >= count
+
+        time.sleep(1.2)
+        check("replaced" not in server.stderr(), "nothing is reported while the store stays",
+              server.stderr())
+        # The directory removed and a backup imported into a new one at the same path.
+        shutil.move(store, store + ".old")
+        check(run([mapctl, "-c", conf, "import", csv]).returncode == 0, "import into a new store")
+        check(wait_for("data.mdb was replaced", 1), "a new store directory is noticed and logged",
+              server.stderr()[-1500:])
+        # A restored data.mdb moved in over the current one.
+        shutil.copy(os.path.join(store + ".old", "data.mdb"), os.path.join(tmp, "restored.mdb"))
+        os.rename(os.path.join(tmp, "restored.mdb"), os.path.join(store, "data.mdb"))
+        check(wait_for("data.mdb was replaced", 2), "a data.mdb moved in is noticed and logged",
+              server.stderr()[-1500:])
+
+
 def main():
     mapctl, automapd = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="store-fault-")
@@ -353,6 +385,7 @@ def main():
         damage_cases(mapctl, automapd, tmp)
         reader_slots(mapctl, automapd, tmp)
         damage_while_serving(mapctl, automapd, tmp)
+        replaced_under_server(mapctl, automapd, tmp)
         if os.geteuid() != 0:
             print("SKIP full-filesystem cases: mounting a tmpfs needs root")
         else:
