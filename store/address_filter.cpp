@@ -140,6 +140,9 @@ void AddressFilterKeeper::run() {
   Clock::time_point stale_since{};
   Clock::time_point last_move{};
   Clock::time_point next_build{};  // the gap after the previous build
+  Clock::time_point next_reader_check = Clock::now() + milliseconds(options_.reader_check_ms);
+  Clock::time_point next_replaced_check{};
+  std::string replaced_reported;  // the last replacement logged
 
   for (bool first = true;; first = false) {
     if (!first) {
@@ -163,6 +166,27 @@ void AddressFilterKeeper::run() {
       }
       gate.leave(*held.slot);
       const Clock::time_point now = Clock::now();
+      // Reader slots left by killed processes (the pipe coprocesses, mapctl) are reclaimed
+      // here, not per query: mdb_reader_check probes each owner's lock.
+      if (now >= next_reader_check) {
+        next_reader_check = now + milliseconds(options_.reader_check_ms);
+        if (const int dead = db_->reader_check(); dead > 0 && options_.on_error) {
+          options_.on_error("override store: reclaimed " + std::to_string(dead) +
+                            " reader slots of processes that died");
+        }
+      }
+      if (now >= next_replaced_check) {
+        next_replaced_check = now + milliseconds(options_.replaced_check_ms);
+        std::string what = db_->env().replaced();
+        if (what != replaced_reported) {
+          replaced_reported = what;
+          if (!what.empty() && options_.on_error) {
+            options_.on_error("override store: " + what +
+                              " under the running server, which still answers from the file "
+                              "it opened: restart it to serve the new one");
+          }
+        }
+      }
       if (have && last == built_txn) {
         continue;
       }

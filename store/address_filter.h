@@ -72,6 +72,11 @@ class AddressFilter {
 struct FilterKeeperOptions {
   /// How often the store's last txn id (mdb_env_info) is looked at.
   unsigned poll_ms = 100;
+  /// How often stale reader slots (of killed processes) are reclaimed: mdb_reader_check.
+  unsigned reader_check_ms = 10000;
+  /// How often the keeper checks that data.mdb is still the file that is mapped (a store
+  /// replaced under the server); a change is reported through on_error.
+  unsigned replaced_check_ms = 1000;
   /// Debounce: a rebuild waits until the txn id has not moved for this long...
   unsigned quiet_ms = 200;
   /// ...but no longer than this after the filter went stale (steady write streams).

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "store/verify.h"
@@ -62,7 +63,10 @@ void throw_lmdb(std::string_view call, int rc, std::size_t map_size) {
       msg += "transaction has too many dirty pages: split the import into smaller batches";
       break;
     case MDB_READERS_FULL:
-      msg += "all LMDB reader slots are in use: raise store.max_readers in the config";
+      msg +=
+          "all LMDB reader slots of the store are in use by running processes (`mdb_stat -r "
+          "DIR` lists them): raise store.max_readers in the config (it takes effect once every "
+          "process has closed the store)";
       break;
     case MDB_MAP_RESIZED:
       msg += "the map was grown by another process";
@@ -286,11 +290,31 @@ Env Env::open(const EnvOptions& options) {
     }
     env.reader_check();
     env.note_map();
+    struct stat mapped {};
+    if (fd >= 0 && ::fstat(fd, &mapped) == 0) {
+      env.data_dev_ = mapped.st_dev;
+      env.data_ino_ = mapped.st_ino;
+    }
   } catch (...) {
     env.close_and_remove_created();
     throw;
   }
   return env;
+}
+
+std::string Env::replaced() const {
+  struct stat st {};
+  if (data_ino_ == 0) {
+    return {};
+  }
+  if (::stat((path_ + "/data.mdb").c_str(), &st) != 0) {
+    return path_ + "/data.mdb was removed";
+  }
+  if (st.st_dev != data_dev_ || st.st_ino != data_ino_) {
+    return path_ + "/data.mdb was replaced (inode " + std::to_string(data_ino_) + " -> " +
+           std::to_string(st.st_ino) + ")";
+  }
+  return {};
 }
 
 void Env::close_and_remove_created() noexcept {
@@ -315,6 +339,8 @@ Env::Env(Env&& other) noexcept
       read_only_(other.read_only_),
       path_(std::move(other.path_)),
       created_(std::exchange(other.created_, 0U)),
+      data_dev_(other.data_dev_),
+      data_ino_(other.data_ino_),
       map_begin_(other.map_begin_.load()),
       map_end_(other.map_end_.load()) {}
 
@@ -327,6 +353,8 @@ Env& Env::operator=(Env&& other) noexcept {
     read_only_ = other.read_only_;
     path_ = std::move(other.path_);
     created_ = std::exchange(other.created_, 0U);
+    data_dev_ = other.data_dev_;
+    data_ino_ = other.data_ino_;
     map_begin_ = other.map_begin_.load();
     map_end_ = other.map_end_.load();
   }
@@ -430,10 +458,21 @@ Dbi Dbi::open(MDB_txn* txn, const char* name, unsigned flags) {
 
 // ------------------------------------------------------------------------------------ ReadTxn
 
+unsigned default_max_readers() noexcept {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return std::max(kDefaultMaxReaders, 4 * cores + 64);
+}
+
 int ReadTxn::try_begin(const Env& env, ReadTxn& out) noexcept {
   out.abort();
   MDB_txn* txn = nullptr;
-  const int rc = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn);
+  int rc = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn);
+  if (rc == MDB_READERS_FULL) {
+    int dead = 0;
+    if (mdb_reader_check(env.get(), &dead) == 0 && dead > 0) {
+      rc = mdb_txn_begin(env.get(), nullptr, MDB_RDONLY, &txn);
+    }
+  }
   if (rc != 0) {
     return rc;
   }
@@ -447,7 +486,7 @@ ReadTxn ReadTxn::begin(const Env& env) {
   ReadTxn t;
   const int rc = try_begin(env, t);
   if (rc != 0) {
-    throw_lmdb("mdb_txn_begin(read-only)", rc);
+    throw_lmdb("mdb_txn_begin(read-only) (" + env.path() + ")", rc);
   }
   return t;
 }

@@ -48,7 +48,12 @@ std::string human_size(std::uint64_t bytes);
 std::string space_note(const std::string& dir, int rc);
 
 inline constexpr std::size_t kDefaultMapSize = std::size_t{4} << 30;  // 4 GiB
-inline constexpr unsigned kDefaultMaxReaders = 512;
+inline constexpr unsigned kDefaultMaxReaders = 512;  // the least default_max_readers() gives
+/// The reader slots a store gets when the config does not set store.max_readers: 512, or 4
+/// per core and 64 more on machines with more than 112 cores. A server holds one slot per
+/// worker thread (one UDP thread per core and listen address by default, plus TCP and the
+/// filter keeper), each pipe coprocess one or two, each mapctl one while it runs.
+unsigned default_max_readers() noexcept;
 inline constexpr unsigned kDefaultMaxDbs = 8;
 
 struct EnvOptions {
@@ -119,6 +124,9 @@ class Env {
     const std::uintptr_t end = map_end_.load(std::memory_order_relaxed);
     return at >= begin && at <= end && n <= end - at;
   }
+  /// Empty while path/data.mdb is still the file this environment mapped; otherwise what
+  /// happened to it ("removed", "replaced: inode 12 -> 34"). One stat() call.
+  std::string replaced() const;
   /// True when this open created data.mdb (a new store).
   bool created() const noexcept { return created_ != 0; }
   /// Closes the environment and removes what this open created (data.mdb, lock.mdb, the
@@ -129,7 +137,9 @@ class Env {
   MDB_env* env_ = nullptr;
   bool read_only_ = false;
   std::string path_;
-  unsigned created_ = 0;  // kCreated* bits
+  unsigned created_ = 0;        // kCreated* bits
+  std::uint64_t data_dev_ = 0;  // the data.mdb that is mapped
+  std::uint64_t data_ino_ = 0;
   // The memory map, refreshed at open and by adopt_map_size (no txn of the process is open).
   std::atomic<std::uintptr_t> map_begin_{0};
   std::atomic<std::uintptr_t> map_end_{0};
@@ -155,7 +165,8 @@ class ReadTxn {
   ReadTxn() noexcept = default;
   /// mdb_txn_begin(MDB_RDONLY). Throws StoreError on failure.
   static ReadTxn begin(const Env& env);
-  /// Like begin but returns the LMDB code (0 on success) instead of throwing.
+  /// Like begin but returns the LMDB code (0 on success) instead of throwing. When the reader
+  /// table is full, slots of dead processes are reclaimed (mdb_reader_check) and it retries.
   static int try_begin(const Env& env, ReadTxn& out) noexcept;
 
   ReadTxn(ReadTxn&& other) noexcept;

@@ -210,7 +210,7 @@ class ScopedRead {
       rc = ReadTxn::try_begin(db.env(), txn_);
     }
     if (rc != 0) {
-      throw_lmdb("mdb_txn_begin(read-only)", rc);
+      throw_lmdb("mdb_txn_begin(read-only) (" + db.env().path() + ")", rc);
     }
   }
   const ReadTxn& txn() const noexcept { return txn_; }
@@ -1021,7 +1021,7 @@ std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
   EnvOptions eo;
   eo.path = options.path;
   eo.map_size = options.map_size;
-  eo.max_readers = options.max_readers;
+  eo.max_readers = options.max_readers != 0 ? options.max_readers : default_max_readers();
   eo.read_only = options.read_only;
   eo.no_meta_sync = options.no_meta_sync;
   eo.max_dbs = kDefaultMaxDbs;
@@ -1171,6 +1171,39 @@ std::vector<std::string> find_template_collisions(
         out.push_back(mapper::collision_message(a.name->text(), a.describe(), b.describe()));
       });
   return out;
+}
+
+void OverrideDb::reserve_reader_slots(unsigned count) {
+  std::lock_guard g(spare_mu_);
+  while (spare_.size() < count) {
+    ReadTxn txn;
+    if (const int rc = ReadTxn::try_begin(env_, txn); rc != 0) {
+      throw_lmdb("reserving " + std::to_string(count) + " reader slots (" + env_.path() + ")", rc);
+    }
+    txn.reset();  // keeps the slot, holds no snapshot
+    spare_.push_back(std::move(txn));
+  }
+}
+
+void OverrideDb::take_reader_slot(ReadTxn& out) noexcept {
+  std::lock_guard g(spare_mu_);
+  if (!spare_.empty()) {
+    out = std::move(spare_.back());
+    spare_.pop_back();
+  }
+}
+
+void OverrideDb::return_reader_slot(ReadTxn& txn) noexcept {
+  if (!txn.valid()) {
+    return;
+  }
+  txn.reset();
+  std::lock_guard g(spare_mu_);
+  try {
+    spare_.push_back(std::move(txn));
+  } catch (...) {
+    txn.abort();  // no memory: give the slot back to LMDB instead
+  }
 }
 
 // ------------------------------------------------------------------------------- OverrideStore
@@ -1566,8 +1599,8 @@ OverrideReader::OverrideReader(OverrideReader&& other) noexcept
 OverrideReader& OverrideReader::operator=(OverrideReader&& other) noexcept {
   if (this != &other) {
     end();
-    txn_.abort();
     if (db_) {
+      db_->return_reader_slot(txn_);
       db_->gate().release(slot_);
     }
     db_ = std::move(other.db_);
@@ -1583,8 +1616,8 @@ OverrideReader& OverrideReader::operator=(OverrideReader&& other) noexcept {
 
 OverrideReader::~OverrideReader() {
   end();
-  txn_.abort();
   if (db_) {
+    db_->return_reader_slot(txn_);
     db_->gate().release(slot_);
   }
 }
@@ -1595,6 +1628,9 @@ void OverrideReader::begin() {
   }
   RemapGate& gate = db_->gate();
   gate.enter(*slot_);
+  if (!txn_.valid()) {
+    db_->take_reader_slot(txn_);  // first begin of this reader: a reserved slot, if any
+  }
   int rc = txn_.valid() ? txn_.renew() : ReadTxn::try_begin(db_->env(), txn_);
   if (rc == MDB_MAP_RESIZED) {
     // Another process grew the map: drop our reader slot, adopt the size, start over.
@@ -1607,7 +1643,7 @@ void OverrideReader::begin() {
   if (rc != 0) {
     txn_.abort();
     gate.leave(*slot_);
-    throw_lmdb("mdb_txn_renew", rc);
+    throw_lmdb("mdb_txn_renew (" + db_->env().path() + ")", rc);
   }
 }
 

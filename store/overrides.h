@@ -196,7 +196,9 @@ struct PurgeResult {
 struct StoreOptions {
   std::string path;
   std::size_t map_size = kDefaultMapSize;
-  unsigned max_readers = kDefaultMaxReaders;
+  /// Reader slots of the store (store.max_readers); 0 = default_max_readers(). The first
+  /// process to open the store sizes the table.
+  unsigned max_readers = 0;
   bool read_only = false;
   bool no_meta_sync = false;
   /// Walk every page of data.mdb before opening it and refuse damage (store/verify.h). The
@@ -292,12 +294,24 @@ class OverrideDb {
   /// Adopts the new map size after MDB_MAP_RESIZED. The caller's slots must be idle.
   void adopt_map_size();
 
+  /// Takes `count` LMDB reader slots now and keeps them for this process's readers, so that a
+  /// running server never needs a new slot (other processes may have taken the rest). A
+  /// reader's txn goes back here when the reader is destroyed (a reload keeps the slots).
+  /// Throws StoreError (MDB_READERS_FULL: "raise store.max_readers") when they cannot be had.
+  void reserve_reader_slots(unsigned count);
+  /// For OverrideReader: a kept slot (a reset txn) into `out`, if there is one.
+  void take_reader_slot(ReadTxn& out) noexcept;
+  /// For OverrideReader: keeps the txn's slot for the next reader.
+  void return_reader_slot(ReadTxn& txn) noexcept;
+
  private:
   OverrideDb() = default;
 
   Env env_;
   Dbis dbis_;
   mutable RemapGate gate_;
+  std::mutex spare_mu_;
+  std::vector<ReadTxn> spare_;  // reset txns: reader slots kept for this process (after env_)
 };
 
 /// Read-write access. Not thread-safe: use one per thread (writes are serialized by LMDB).
@@ -367,7 +381,7 @@ class OverrideReader {
  public:
   /// Opens the store read-only (shared per process). Throws StoreError with a clear message
   /// when the store does not exist yet.
-  static OverrideReader open(const std::string& path, unsigned max_readers = kDefaultMaxReaders);
+  static OverrideReader open(const std::string& path, unsigned max_readers = 0);
   explicit OverrideReader(std::shared_ptr<OverrideDb> db);
 
   OverrideReader(OverrideReader&& other) noexcept;

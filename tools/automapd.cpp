@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -110,6 +111,7 @@ std::shared_ptr<amap::store::OverrideDb> open_or_create_store(const amap::config
   amap::store::StoreOptions options;
   options.path = c.path;
   options.map_size = c.map_size;
+  options.max_readers = c.max_readers;
   options.read_only = true;
   try {
     return amap::store::OverrideDb::open(options);
@@ -229,7 +231,22 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Every thread that queries the store holds a reader slot; take them all now, so that other
+  // processes filling the reader table can never make a running server fail (issue 17.8).
+  const auto reserve_readers = [&](unsigned count) {
+    try {
+      l.mapper->reserve_store_readers(count);
+      return true;
+    } catch (const std::exception& e) {
+      amap::log::error(e.what());
+      return false;
+    }
+  };
+
   if (*pipe) {
+    if (!reserve_readers(2)) {  // the session thread and the filter keeper
+      return 1;
+    }
     // PowerDNS closing the pipe must be a clean EPIPE exit, not death by SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
     ::malloc_trim(0);  // see serve below
@@ -267,6 +284,14 @@ int main(int argc, char** argv) {
                                    : amap::server::read_cookie_secret(c.secret_file);
     } catch (const std::exception& e) {
       amap::log::error(std::string(config) + ": " + e.what());
+      return 1;
+    }
+  }
+  {
+    const unsigned per_address = threads != 0 ? threads : std::thread::hardware_concurrency();
+    // UDP workers on every listen address, the TCP thread and the filter keeper.
+    if (!reserve_readers(std::max(1U, per_address) * static_cast<unsigned>(options.listen.size()) +
+                         2)) {
       return 1;
     }
   }

@@ -814,7 +814,7 @@ class Loader {
     if (!n) {
       return;
     }
-    if (!check_map(n, "store", {"path", "map_size", "tombstone_retention"})) {
+    if (!check_map(n, "store", {"path", "map_size", "tombstone_retention", "max_readers"})) {
       return;
     }
     c.store.present = true;
@@ -842,6 +842,19 @@ class Loader {
               "peers, tombstones may go at once)");
       } else {
         c.store.tombstone_retention_s = *v;
+      }
+    }
+    if (n["max_readers"]) {
+      unsigned v = 0;
+      const std::string text(n["max_readers"].IsScalar() ? n["max_readers"].Scalar()
+                                                         : std::string_view{});
+      const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (text.empty() || ec != std::errc{} || ptr != text.data() + text.size() || v < 16 ||
+          v > 65536) {
+        error(n["max_readers"], "store.max_readers",
+              "expected a number of LMDB reader slots from 16 to 65536");
+      } else {
+        c.store.max_readers = v;
       }
     }
   }

@@ -69,6 +69,8 @@ struct StoreConfig {
   /// How long a deleted override's tombstone must stay for replication peers (`mapctl
   /// compact` purges older ones). Default 7 days.
   std::uint64_t tombstone_retention_s = 7ULL * 86400;
+  /// LMDB reader slots shared by every process on the store; 0 = store::default_max_readers().
+  unsigned max_readers = 0;
   Mark mark;
 };
 

@@ -387,6 +387,7 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
       store::StoreOptions so;
       so.path = config.store.path;
       so.map_size = config.store.map_size;
+      so.max_readers = config.store.max_readers;
       so.read_only = true;
       // The servers read the whole store anyway (the filter scans every address): walk its
       // pages first, so that a damaged file is refused here instead of crashing a worker.
@@ -498,6 +499,12 @@ store::WriteRules Mapper::write_rules(bool allow_shared_names) const {
 const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {
   const auto* e = table_.lookup(address);
   return e == nullptr ? nullptr : &rules_[e->value];
+}
+
+void Mapper::reserve_store_readers(unsigned count) const {
+  if (store_) {
+    store_->reserve_reader_slots(count);
+  }
 }
 
 std::shared_ptr<const store::AddressFilter> Mapper::address_filter() const {

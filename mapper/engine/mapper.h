@@ -149,6 +149,9 @@ class Mapper {
   /// list was most of the mapper's memory with 100k prefixes).
   const config::Config& config() const noexcept { return config_; }
   bool has_store() const noexcept { return store_ != nullptr; }
+  /// Takes `count` reader slots of the store now, one per thread that will query it, so that
+  /// a running server never waits for a slot other processes hold. Throws StoreError.
+  void reserve_store_readers(unsigned count) const;
   /// The address filter currently published (nullptr: none yet, or not enabled).
   std::shared_ptr<const store::AddressFilter> address_filter() const;
   /// Address-override lookups that the filter answered without LMDB, on the calling thread.

@@ -9,6 +9,14 @@
   naming ENOSPC, nothing left behind; a full filesystem at commit: "is full" with the free
   space, and the store keeps exactly its old content.
 
+- reader slots exhausted by another process: a running `automapd serve` keeps answering (it
+  took its slots at start), a new process fails naming `store.max_readers`, and once the
+  holder is killed its slots are reclaimed (by the server's periodic mdb_reader_check, and by
+  the next process's open);
+- a page damaged under a running server: SERVFAIL for the queries that reach it, logged;
+- a store replaced under a running server (new directory, or a data.mdb moved in): logged
+  within seconds (the server does not reopen it yet).
+
 usage: store_fault_test.py MAPCTL AUTOMAPD
 """
 import os
@@ -16,7 +24,17 @@ import random
 import shutil
 import subprocess
 import sys
+import signal
 import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import dns.message  # noqa: E402
+import dns.query  # noqa: E402
+import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
+
+from automapd import Automapd  # noqa: E402
 
 CONFIG = """\
 soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
@@ -198,11 +216,176 @@ def full_filesystem(mapctl, automapd, tmp):
         fs.close()
 
 
+# Holds every free reader slot of a store through liblmdb (a read txn per slot, MDB_NOTLS),
+# prints how many it took, then waits to be killed.
+HOLDER = r"""
+import ctypes, sys, time
+lib = ctypes.CDLL("liblmdb.so.0")
+env = ctypes.c_void_p()
+assert lib.mdb_env_create(ctypes.byref(env)) == 0
+lib.mdb_env_set_maxdbs(env, 8)
+MDB_RDONLY, MDB_NOTLS, MDB_READERS_FULL = 0x20000, 0x200000, -30790
+rc = lib.mdb_env_open(env, sys.argv[1].encode(), MDB_RDONLY | MDB_NOTLS, 0o660)
+assert rc == 0, rc
+held = []
+while True:
+    txn = ctypes.c_void_p()
+    rc = lib.mdb_txn_begin(env, None, MDB_RDONLY, ctypes.byref(txn))
+    if rc != 0:
+        break
+    held.append(txn)
+print(len(held), rc, flush=True)
+time.sleep(600)
+"""
+
+
+def reader_slots(mapctl, automapd, tmp):
+    store = os.path.join(tmp, "readers")
+    conf_text = CONFIG.replace("@STORE@", store).replace("map_size: 64MiB",
+                                                         "map_size: 64MiB, max_readers: 24")
+    conf = os.path.join(tmp, "readers.yaml")
+    with open(conf, "w") as f:
+        f.write(conf_text)
+    p = run([mapctl, "-c", conf, "import",
+             write_overrides(os.path.join(tmp, "r.csv"), 50, "slot")])
+    check(p.returncode == 0, "import with store.max_readers set", p.stderr)
+    with Automapd(automapd, conf_text, threads=2) as server:
+        holder = subprocess.Popen([sys.executable, "-c", HOLDER, store], stdout=subprocess.PIPE,
+                                  text=True)
+        try:
+            line = holder.stdout.readline().split()
+            check(len(line) == 2 and line[1] == "-30790" and int(line[0]) > 0,
+                  "the holder filled the reader table (MDB_READERS_FULL)", str(line))
+            # The server took its slots at start: every query is answered, on UDP and TCP.
+            bad = []
+            for i in range(200):
+                q = dns.message.make_query("%d.0.5.10.in-addr.arpa." % (i % 50), "PTR")
+                r = (dns.query.tcp if i % 10 == 0 else dns.query.udp)(q, "127.0.0.1",
+                                                                      port=server.port, timeout=3)
+                want = "slot-%d.pool.example.net." % (i % 50)
+                if r.rcode() != dns.rcode.NOERROR or want not in r.to_text():
+                    bad.append((i, dns.rcode.to_text(r.rcode())))
+            check(not bad, "a running server answers every query while the reader table is full",
+                  str(bad[:10]) + "\n" + server.stderr()[-1500:])
+            p = run([mapctl, "-c", conf, "get", "10.5.0.1"])
+            check(p.returncode == 1 and "store.max_readers" in p.stderr and store in p.stderr,
+                  "a new process fails naming store.max_readers and the store",
+                  "rc %d: %s" % (p.returncode, p.stderr))
+        finally:
+            holder.kill()
+            holder.wait()
+        # The server's periodic mdb_reader_check (every 10 s) clears the dead holder's slots;
+        # `mdb_stat -r` only lists them.
+        deadline = time.monotonic() + 25
+        listed = True
+        while time.monotonic() < deadline and listed:
+            time.sleep(0.5)
+            r = run(["mdb_stat", "-r", store])
+            listed = (" %d " % holder.pid) in r.stdout
+        check(not listed, "the running server reclaims the killed holder's reader slots",
+              server.stderr()[-1500:])
+        check("reclaimed" in server.stderr(), "and logs that it did", server.stderr()[-1500:])
+        p = run([mapctl, "-c", conf, "get", "10.5.0.1"])
+        check(p.returncode == 0 and "slot-1.pool.example.net." in p.stdout,
+              "after that a new process opens the store again", p.stderr)
+    with open(conf.replace("readers.yaml", "readers-bad.yaml"), "w") as f:
+        f.write(conf_text.replace("max_readers: 24", "max_readers: 3"))
+    p = run([mapctl, "-c", conf.replace("readers.yaml", "readers-bad.yaml"), "stats"])
+    check(p.returncode == 1 and "store.max_readers" in p.stderr and ":8:" in p.stderr,
+          "a bad store.max_readers is a config error with its line", p.stderr)
+
+
+def table_root(data, table):
+    """The root page of a named LMDB table: the main table's leaf holds its record."""
+    import struct
+    with open(data, "rb") as f:
+        blob = f.read()
+    psize = struct.unpack_from("<I", blob, 16 + 24)[0]
+    metas = [struct.unpack_from("<Q", blob, i * psize + 16 + 136)[0] for i in (0, 1)]
+    meta = (i * psize + 16 for i in (0, 1) if metas[i] == max(metas)).__next__()
+    root = struct.unpack_from("<Q", blob, meta + 24 + 48 + 40)[0]
+    page = root * psize
+    lower = struct.unpack_from("<H", blob, page + 12)[0]
+    for i in range((lower - 16) // 2):
+        off = struct.unpack_from("<H", blob, page + 16 + 2 * i)[0]
+        ksize = struct.unpack_from("<H", blob, page + off + 6)[0]
+        if blob[page + off + 8:page + off + 8 + ksize] == table.encode():
+            return psize, struct.unpack_from("<Q", blob, page + off + 8 + ksize + 40)[0]
+    raise KeyError(table)
+
+
+def damage_while_serving(mapctl, automapd, tmp):
+    """A page damaged after the server checked the store: SERVFAIL for the queries that
+    reach it, counted and logged, and the server stays up."""
+    store = os.path.join(tmp, "serving")
+    conf_text = CONFIG.replace("@STORE@", store)
+    conf = write_config(os.path.join(tmp, "serving.yaml"), store)
+    p = run([mapctl, "-c", conf, "import", write_overrides(os.path.join(tmp, "s.csv"), 20, "live")])
+    check(p.returncode == 0, "import for the serving test", p.stderr)
+    with Automapd(automapd, conf_text, threads=1) as server:
+        def ask(qname):
+            q = dns.message.make_query(qname, "PTR")
+            return dns.query.udp(q, "127.0.0.1", port=server.port, timeout=3)
+
+        r = ask("3.0.5.10.in-addr.arpa.")
+        check(r.rcode() == dns.rcode.NOERROR and "live-3.pool.example.net." in r.to_text(),
+              "the override is served before the damage", r.to_text())
+        data = os.path.join(store, "data.mdb")
+        psize, root = table_root(data, "addr")
+        with open(data, "r+b") as f:  # the addr table's leaf stops being a leaf
+            f.seek(root * psize + 10)
+            f.write(b"\0\0")
+        for _ in range(3):
+            r = ask("3.0.5.10.in-addr.arpa.")
+            check(r.rcode() == dns.rcode.SERVFAIL,
+                  "a lookup on a damaged page answers SERVFAIL, not the synthesized name",
+                  r.to_text())
+        check(server.proc.poll() is None, "the server is still running")
+        check("override store lookup failed" in server.stderr()
+              and "mapctl check --deep" in server.stderr(),
+              "the failure is logged with the way to find the damage", server.stderr()[-1500:])
+        p = run([mapctl, "-c", conf, "check", "--deep"])
+        check(p.returncode == 1 and "table addr: page %d" % root in p.stderr,
+              "check --deep names the damaged page", p.stderr[-1500:])
+
+
+def replaced_under_server(mapctl, automapd, tmp):
+    """A store replaced under a running server is noticed within seconds and logged."""
+    store = os.path.join(tmp, "replaced")
+    conf_text = CONFIG.replace("@STORE@", store)
+    conf = write_config(os.path.join(tmp, "replaced.yaml"), store)
+    csv = write_overrides(os.path.join(tmp, "rep.csv"), 10, "rep")
+    check(run([mapctl, "-c", conf, "import", csv]).returncode == 0, "import before replacing")
+    with Automapd(automapd, conf_text, threads=1) as server:
+        def wait_for(text, count):
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and server.stderr().count(text) < count:
+                time.sleep(0.1)
+            return server.stderr().count(text) >= count
+
+        time.sleep(1.2)
+        check("replaced" not in server.stderr(), "nothing is reported while the store stays",
+              server.stderr())
+        # The directory removed and a backup imported into a new one at the same path.
+        shutil.move(store, store + ".old")
+        check(run([mapctl, "-c", conf, "import", csv]).returncode == 0, "import into a new store")
+        check(wait_for("data.mdb was replaced", 1), "a new store directory is noticed and logged",
+              server.stderr()[-1500:])
+        # A restored data.mdb moved in over the current one.
+        shutil.copy(os.path.join(store + ".old", "data.mdb"), os.path.join(tmp, "restored.mdb"))
+        os.rename(os.path.join(tmp, "restored.mdb"), os.path.join(store, "data.mdb"))
+        check(wait_for("data.mdb was replaced", 2), "a data.mdb moved in is noticed and logged",
+              server.stderr()[-1500:])
+
+
 def main():
     mapctl, automapd = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="store-fault-")
     try:
         damage_cases(mapctl, automapd, tmp)
+        reader_slots(mapctl, automapd, tmp)
+        damage_while_serving(mapctl, automapd, tmp)
+        replaced_under_server(mapctl, automapd, tmp)
         if os.geteuid() != 0:
             print("SKIP full-filesystem cases: mounting a tmpfs needs root")
         else:

@@ -1057,7 +1057,7 @@ TEST_F(StoreTest, ReaderResetRenewManyTimes) {
   EXPECT_EQ(st.address_overrides, 20U);
   EXPECT_EQ(st.active_readers, 0U);  // nothing held while idle
   EXPECT_LE(st.readers, 1U);         // one reused slot
-  EXPECT_EQ(st.max_readers, kDefaultMaxReaders);
+  EXPECT_EQ(st.max_readers, default_max_readers());
   EXPECT_GT(st.used_bytes, 0U);
   EXPECT_EQ(st.used_bytes, st.used_pages * st.page_size);
   r.begin();

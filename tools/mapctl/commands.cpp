@@ -134,6 +134,7 @@ store::StoreOptions store_options(const Loaded& l, bool whole = false) {
   store::StoreOptions so;
   so.path = l.config.store.path;
   so.map_size = l.config.store.map_size;
+  so.max_readers = l.config.store.max_readers;
   so.verify_pages = whole;
   return so;
 }
