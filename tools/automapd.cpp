@@ -112,6 +112,8 @@ std::shared_ptr<amap::store::OverrideDb> open_or_create_store(const amap::config
   options.path = c.path;
   options.map_size = c.map_size;
   options.max_readers = c.max_readers;
+  // Servers read every page: walk them all before mapping, so a damaged file is refused here.
+  options.verify_pages = true;
   options.read_only = true;
   try {
     return amap::store::OverrideDb::open(options);
