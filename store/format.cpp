@@ -139,4 +139,20 @@ bool parse_prefix_key(Bytes key, dns::Prefix& out) noexcept {
   return true;
 }
 
+std::string key_text(Bytes key) {
+  dns::IpAddress a;
+  dns::Prefix p;
+  if (parse_address_key(key, a)) {
+    return a.to_string();
+  }
+  if (parse_prefix_key(key, p)) {
+    return p.to_string();
+  }
+  std::string out;
+  for (const std::uint8_t c : key) {
+    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
+  }
+  return out;
+}
+
 }  // namespace amap::store::format

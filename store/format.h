@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "mapper/dns/address.h"
@@ -88,6 +89,9 @@ std::size_t prefix_key(const dns::IpAddress& network, std::uint8_t length,
                        std::uint8_t* out) noexcept;
 bool parse_address_key(Bytes key, dns::IpAddress& out) noexcept;
 bool parse_prefix_key(Bytes key, dns::Prefix& out) noexcept;
+/// A key for messages: the address or prefix it encodes, else its printable bytes ('?' for
+/// the others).
+std::string key_text(Bytes key);
 
 inline Bytes as_bytes(std::string_view s) noexcept {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};

@@ -106,25 +106,9 @@ DecodeError decode_simple(Bytes value, Bytes& data, bool& deleted) noexcept {
   return DecodeError::ok;
 }
 
-std::string key_text(Bytes key) {
-  dns::IpAddress a;
-  dns::Prefix p;
-  if (format::parse_address_key(key, a)) {
-    return a.to_string();
-  }
-  if (format::parse_prefix_key(key, p)) {
-    return p.to_string();
-  }
-  std::string out;
-  for (const std::uint8_t c : key) {
-    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-  }
-  return out;
-}
-
 [[noreturn]] void throw_decode(std::string_view db, Bytes key, DecodeError e) {
-  throw StoreError("override store: \"" + std::string(db) + "\" entry " + key_text(key) + ": " +
-                       std::string(format::decode_error_message(e)),
+  throw StoreError("override store: \"" + std::string(db) + "\" entry " + format::key_text(key) +
+                       ": " + std::string(format::decode_error_message(e)),
                    MDB_CORRUPTED);
 }
 

@@ -541,22 +541,6 @@ PageReport check_pages(const std::string& data_path, std::size_t max_messages) {
 
 namespace {
 
-std::string key_text(Bytes key) {
-  dns::IpAddress a;
-  dns::Prefix p;
-  if (format::parse_address_key(key, a)) {
-    return a.to_string();
-  }
-  if (format::parse_prefix_key(key, p)) {
-    return p.to_string();
-  }
-  std::string out;
-  for (const std::uint8_t c : key) {
-    out += (c >= 0x20 && c < 0x7f) ? static_cast<char>(c) : '?';
-  }
-  return out;
-}
-
 /// A meta or name-index value: header, version byte, data. False for a tombstone.
 format::DecodeError decode_simple(Bytes value, Bytes& data, bool& live) {
   format::Header h;
@@ -593,7 +577,8 @@ ValueReport check_values(const OverrideDb& db, std::size_t max_messages) {
   const auto damage = [&](std::string_view table, Bytes key, const std::string& what) {
     ++r.damage_total;
     if (r.damage.size() < max_messages) {
-      r.damage.push_back("table " + std::string(table) + ", key " + key_text(key) + ": " + what);
+      r.damage.push_back("table " + std::string(table) + ", key " + format::key_text(key) + ": " +
+                         what);
     }
   };
   const OverrideDb::Dbis& d = db.dbis();
