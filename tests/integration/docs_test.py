@@ -8,7 +8,11 @@ Usage: docs_test.py SOURCE_DIR BUILD_DIR AUTOMAPD MAPCTL
   in mapper/config/config.cpp, as key paths (soa.mname, prefixes[].ttl, store.path);
 - automapd(8) and mapctl(8) name every verb and option their --help lists;
 - the built pages render with `man --warnings` silently;
-- the bash completion, sourced in bash, offers every verb and every option of each verb.
+- the bash completion, sourced in bash, offers every verb and every option of each verb;
+- the README's examples hold: conf/overrides.csv imports into a scratch store with
+  conf/automap.yaml and each of its names answers A/AAAA with its address (it lies in the
+  forward zone), tools/examples/README.md uses the preset build paths, LICENSE is the MIT
+  licence the SPDX headers name.
 Whoever adds a key, verb or option documents and completes it, or this test fails.
 """
 import glob
@@ -16,6 +20,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 
 failures = []
 
@@ -98,6 +103,44 @@ def check_tool(binary, page_text, completion, name):
         expect("*%s*" % opt in page_text, "%s(8) documents %s" % (name, opt))
 
 
+def check_examples(source, mapctl, tmp):
+    readme = open(os.path.join(source, "README.md")).read()
+    expect("import conf/overrides.csv" in readme, "README imports conf/overrides.csv")
+    examples = open(os.path.join(source, "tools/examples/README.md")).read()
+    expect("build/tools/" not in examples and "build/release/tools/hello" in examples,
+           "tools/examples/README.md uses the preset paths (build/release/tools)")
+    path = os.path.join(source, "LICENSE")
+    licence = open(path).read() if os.path.exists(path) else ""
+    expect(licence.startswith("MIT License") and "Permission is hereby granted" in licence,
+           "LICENSE is the MIT licence")
+    config = os.path.join(tmp, "automap.yaml")
+    text = open(os.path.join(source, "conf/automap.yaml")).read()
+    with open(config, "w") as f:
+        f.write(re.sub(r"(?m)^store:.*$", "store: { path: %s/store }" % tmp, text))
+    csv = os.path.join(source, "conf/overrides.csv")
+    expect(os.path.exists(csv), "conf/overrides.csv exists")
+    if not os.path.exists(csv):
+        return
+    r = run([mapctl, "-c", config, "import", csv])
+    expect(r.returncode == 0 and "imported" in r.stdout,
+           "conf/overrides.csv imports: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+    names = []
+    for line in open(csv):
+        fields = line.strip().split(",")
+        if len(fields) >= 3 and fields[1] == "name":
+            names.append((fields[2], fields[0]))
+    expect(len(names) >= 2, "conf/overrides.csv has names: %s" % names)
+    for name, address in names:
+        qtype = "AAAA" if ":" in address else "A"
+        r = run([mapctl, "-c", config, "lookup", name, qtype])
+        expect(r.returncode == 0 and "IN %s %s" % (qtype, address) in r.stdout,
+               "%s answers %s %s (inside a forward zone): %r" % (name, qtype, address, r.stdout))
+    for line in readme.splitlines():
+        m = re.search(r"mapctl -c conf/automap.yaml add (\S+) ([a-z0-9.-]+\.) ", line)
+        if m:
+            expect(m.group(2).endswith(".pool.example.net."),
+                   "README's add example %s lies in pool.example.net." % m.group(2))
+
 def main():
     source, build, automapd, mapctl = sys.argv[1:5]
     doc = os.path.join(source, "doc")
@@ -129,6 +172,8 @@ def main():
                                                             LC_ALL="C.UTF-8"))
         expect(r.returncode == 0 and not r.stderr, "man --warnings -l %s: silent (%r)" %
                (os.path.basename(page), r.stderr[:400]))
+    with tempfile.TemporaryDirectory(prefix="automap-docs-") as tmp:
+        check_examples(source, mapctl, tmp)
     if failures:
         print("%d failure(s)" % len(failures))
         sys.exit(1)
