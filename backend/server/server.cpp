@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+
+#include "backend/server/notify.h"
 // Asio 1.18's scheduler trips GCC 12's flow-based -Wnull-dereference once inlined; the
 // warning is about Boost's code, not ours.
 #pragma GCC diagnostic push
@@ -964,6 +966,9 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
           if (!options.reload) {
             log::info("SIGHUP: no reload configured");
           } else {
+            // The service manager (Type=notify) sees the reload start and end, either way.
+            notify::send(notify::reloading());
+            std::string status = "reload failed; serving the previous configuration";
             try {
               Reload next = options.reload();
               if (!next.app) {
@@ -974,17 +979,22 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
                 }
                 server.replace_app(std::move(next.app));
                 log::info("reloaded app generation=" + std::to_string(server.generation()));
+                status = "reloaded, generation " + std::to_string(server.generation());
               }
             } catch (const std::exception& e) {
               log::error(std::string("reload failed: ") + e.what() +
                          "; keeping the old app and listen addresses");
+              status = std::string("reload failed: ") + e.what() +
+                       "; serving the previous configuration";
             }
+            notify::send("READY=1\nSTATUS=" + status);
           }
           wait();
           return;
         }
         const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
         log::info(std::string("stopping on ") + name + (serving.load() ? "" : " during start-up"));
+        notify::send("STOPPING=1");
         server.stop();
       });
     };
@@ -1001,6 +1011,8 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
       throw;
     }
     serving = true;
+    // Every listener is bound (start() threw otherwise) and the caller opened the store.
+    notify::send("READY=1\nSTATUS=serving, generation " + std::to_string(server.generation()));
     server.run();  // returns once a signal has stopped the server
     stop_signals();
     const Stats st = server.counters();
