@@ -129,6 +129,13 @@ def check_unpacked(deb, tmp):
         expect(r.returncode == 0 and re.match(r"^\S+ \d+\.\d+\.\d+ \(git \S+\)$", r.stdout.strip()),
                "/%s --version: %r" % (tool, r.stdout))
 
+    snippet = open(os.path.join(root, "usr/share/doc/automap/examples/pdns.d/automap.conf")).read()
+    command = re.search(r"(?m)^pipe-command=(\S+) pipe -c (\S+)$", snippet)
+    expect(command is not None and os.path.exists(root + command.group(1)) and
+           os.path.exists(root + command.group(2)),
+           "the PowerDNS snippet's pipe-command runs the installed automapd and config: %s" %
+           (command and command.group(0)))
+
     # The unit as installed, its paths pointed into the scratch root.
     unit = open(os.path.join(root, "lib/systemd/system/automap.service")).read()
     for want in ("ExecStartPre=/usr/sbin/automapd checkconf -c /etc/automap/automap.yaml",
