@@ -46,4 +46,19 @@ std::string reloading() {
   return "RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec);
 }
 
+std::uint64_t watchdog_usec() noexcept {
+  const char* pid = std::getenv("WATCHDOG_PID");
+  if (pid != nullptr && pid[0] != '\0' &&
+      std::strtoll(pid, nullptr, 10) != static_cast<long long>(::getpid())) {
+    return 0;
+  }
+  const char* usec = std::getenv("WATCHDOG_USEC");
+  if (usec == nullptr || usec[0] < '1' || usec[0] > '9') {
+    return 0;
+  }
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(usec, &end, 10);
+  return *end == '\0' ? v : 0;
+}
+
 }  // namespace amap::server::notify

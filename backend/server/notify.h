@@ -9,6 +9,7 @@
 //   notify::send(notify::reloading());   // "RELOADING=1\nMONOTONIC_USEC=..."
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,5 +23,10 @@ bool send(std::string_view state) noexcept;
 /// "RELOADING=1\nMONOTONIC_USEC=<CLOCK_MONOTONIC in microseconds>", what systemd wants (with
 /// Type=notify-reload, and accepted with Type=notify) before a reload; READY=1 ends it.
 std::string reloading();
+
+/// The watchdog interval the service manager asks for ($WATCHDOG_USEC with WatchdogSec=, for
+/// this process if $WATCHDOG_PID is set), in microseconds; 0 when there is none. "WATCHDOG=1"
+/// must then be sent more often than that.
+std::uint64_t watchdog_usec() noexcept;
 
 }  // namespace amap::server::notify

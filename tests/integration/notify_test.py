@@ -7,7 +7,9 @@ Usage: notify_test.py AUTOMAPD
 systemd may not be PID 1 here, so the test plays the service manager: a datagram socket
 named by $NOTIFY_SOCKET (a path, then an abstract "@name"). It checks READY=1 arrives only
 once the listener answers and the store exists, RELOADING=1 with MONOTONIC_USEC then READY=1
-with a STATUS around a good and a bad reload, and STOPPING=1 on SIGTERM.
+with a STATUS around a good and a bad reload, STOPPING=1 on SIGTERM, and WATCHDOG=1 pings
+every half $WATCHDOG_USEC (none when $WATCHDOG_PID names another process). That the pings stop
+when a worker is stuck is tests/unit/server_watchdog_test.cpp (Server::stalled).
 """
 import os
 import re
@@ -116,12 +118,51 @@ def run_case(automapd, tmp, address, label):
         log.close()
 
 
+def watchdog_case(automapd, tmp, env, label):
+    """Counts WATCHDOG=1 pings for 2 s after READY=1."""
+    config = os.path.join(tmp, "automap.yaml")
+    with open(config, "w") as f:
+        f.write(CONFIG % tmp)
+    address = os.path.join(tmp, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(address)
+    proc = subprocess.Popen([automapd, "serve", "-c", config, "--listen", "127.0.0.1:0",
+                             "--threads", "1"], stderr=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL,
+                            env=dict(os.environ, NOTIFY_SOCKET=address, **env))
+    pings = 0
+    try:
+        ready = receive(sock)
+        expect(fields(ready).get("READY") == "1", "%s: READY=1 (%r)" % (label, ready))
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            message = receive(sock, max(0.01, deadline - time.monotonic()))
+            if message is not None and fields(message).get("WATCHDOG") == "1":
+                pings += 1
+        proc.send_signal(signal.SIGTERM)
+        expect(proc.wait(timeout=15) == 0, "%s: exit status 0" % label)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        sock.close()
+    return pings
+
+
 def main():
     automapd = sys.argv[1]
     with tempfile.TemporaryDirectory(prefix="automap-notify-") as tmp:
         run_case(automapd, tmp, os.path.join(tmp, "notify.sock"), "path socket")
     with tempfile.TemporaryDirectory(prefix="automap-notify-") as tmp:
         run_case(automapd, tmp, "@automap-notify-test-%d" % os.getpid(), "abstract socket")
+    with tempfile.TemporaryDirectory(prefix="automap-notify-") as tmp:
+        # WATCHDOG_USEC=400 ms: a ping every 200 ms, so about 10 in 2 s.
+        pings = watchdog_case(automapd, tmp, {"WATCHDOG_USEC": "400000"}, "watchdog")
+        expect(pings >= 5, "watchdog: WATCHDOG=1 every half WATCHDOG_USEC (%d in 2 s)" % pings)
+    with tempfile.TemporaryDirectory(prefix="automap-notify-") as tmp:
+        pings = watchdog_case(automapd, tmp, {"WATCHDOG_USEC": "400000", "WATCHDOG_PID": "1"},
+                              "watchdog for another pid")
+        expect(pings == 0, "watchdog for another pid: no WATCHDOG=1 (%d)" % pings)
     if failures:
         print("%d failure(s)" % len(failures))
         sys.exit(1)

@@ -140,7 +140,7 @@ def check_unpacked(deb, tmp):
     unit = open(os.path.join(root, "lib/systemd/system/automap.service")).read()
     for want in ("ExecStartPre=/usr/sbin/automapd checkconf -c /etc/automap/automap.yaml",
                  "ExecStart=/usr/sbin/automapd serve -c /etc/automap/automap.yaml",
-                 "ExecReload=/bin/kill -HUP $MAINPID", "User=automap", "Type=notify", "Restart=on-failure",
+                 "ExecReload=/bin/kill -HUP $MAINPID", "User=automap", "Type=notify", "WatchdogSec=", "Restart=on-failure",
                  "ReadWritePaths=/var/lib/automap", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
                  "AmbientCapabilities=CAP_NET_BIND_SERVICE", "ProtectSystem=strict",
                  "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes", "LimitNOFILE="):
