@@ -8,6 +8,8 @@
 # nothing, and it runs dpkg-shlibdeps for the runtime dependencies. A debian/ directory with
 # dpkg-buildpackage would build the whole tree a second time in its own directory and need
 # debhelper for what these few rules do.
+# The release and ci presets set the prefix /usr (so a build tree configured before keeps no
+# stale /usr/local); a fresh tree configured without a preset defaults to it too.
 if(CMAKE_INSTALL_PREFIX_INITIALIZED_TO_DEFAULT)
   set(CMAKE_INSTALL_PREFIX /usr CACHE PATH "Install prefix" FORCE)
 endif()
