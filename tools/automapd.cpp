@@ -19,6 +19,7 @@
 #include <string>
 #include <thread>
 
+#include "automap/version.h"
 #include "backend/pipe/serve.h"
 #include "backend/pipe/session.h"
 #include "backend/server/server.h"
@@ -184,6 +185,8 @@ void print_error(const std::string& line) {
 int main(int argc, char** argv) {
   CLI::App cli{"automapd: synthesized PTR, A and AAAA for ISP address space"};
   cli.require_subcommand(1);
+  cli.set_version_flag(
+      "--version", std::string("automapd ") + amap::kVersion + " (git " + amap::kGitDescribe + ")");
   std::string config = "/etc/automap/automap.yaml";
 
   auto* check = cli.add_subcommand("checkconf", "Validate the configuration and exit");
@@ -201,7 +204,13 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", threads,
                     "UDP worker threads per listen address (default: one per core; at most 1024)");
 
-  CLI11_PARSE(cli, argc, argv);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes (105, 106, 109, ...) mean "usage" here: exit 2, as mapctl does.
+    // --help and --version are 0.
+    return cli.exit(e) == 0 ? 0 : 2;
+  }
   amap::log::set_program("automapd");
   if (*serve) {
     handle_startup_signals();
@@ -252,7 +261,10 @@ int main(int argc, char** argv) {
     // PowerDNS closing the pipe must be a clean EPIPE exit, not death by SIGPIPE.
     std::signal(SIGPIPE, SIG_IGN);
     ::malloc_trim(0);  // see serve below
-    amap::pipe::Session session(*l.app);
+    // PowerDNS only logs the banner ("Backend launched with banner: ..."): one line, no tab.
+    amap::pipe::Options pipe_options;
+    pipe_options.banner = std::string("automap pipe backend ") + amap::kVersion;
+    amap::pipe::Session session(*l.app, pipe_options);
     return amap::pipe::serve(session, STDIN_FILENO, STDOUT_FILENO);
   }
 

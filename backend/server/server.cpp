@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+
+#include "backend/server/notify.h"
 // Asio 1.18's scheduler trips GCC 12's flow-based -Wnull-dereference once inlined; the
 // warning is about Boost's code, not ours.
 #pragma GCC diagnostic push
@@ -259,6 +261,8 @@ struct Server::Impl {
     AppView view;
     /// Set by stop() or by a rebind that drops this worker's address.
     std::atomic<bool> stopping{false};
+    /// steady_clock milliseconds at the top of its last loop round (the watchdog reads it).
+    std::atomic<std::int64_t> heartbeat_ms{0};
     std::thread thread;
   };
 
@@ -377,6 +381,8 @@ struct Server::Impl {
   std::uint64_t tcp_busy_timeouts = 0;
   std::uint64_t tcp_bad_length = 0;
   std::thread tcp_thread;
+  /// Set by a task stalled() posts to the TCP thread: it ran, so that thread is not stuck.
+  std::atomic<std::int64_t> tcp_heartbeat_ms{0};
 
   mutable std::mutex life_mu;
   std::condition_variable life_cv;
@@ -612,9 +618,19 @@ void Server::Impl::shorten_idle_connections() {
 // of the batch goes out with one sendmmsg. Two syscalls per wake-up: an epoll loop needs
 // epoll_wait too, and Asio's async_wait also re-arms the descriptor with epoll_ctl each time.
 
+namespace {
+std::int64_t steady_ms() noexcept {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 void Server::Impl::run_udp(UdpWorker& w) {
   const int fd = w.sock.native_handle();
   while (!w.stopping.load(std::memory_order_relaxed)) {
+    // Once per batch or receive timeout, not per query: a vDSO clock read and a relaxed store.
+    w.heartbeat_ms.store(steady_ms(), std::memory_order_relaxed);
     for (unsigned i = 0; i < kBatch; ++i) {
       w.rx[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);  // in/out: reset every call
     }
@@ -867,6 +883,7 @@ void Server::Impl::start_threads() {
               std::to_string(cookie_jar->rotate_seconds()) + " s");
   }
   if (opt.tcp) {
+    tcp_heartbeat_ms.store(steady_ms());
     tcp_work.emplace(tcp_ctx.get_executor());
     tcp_thread = std::thread([this] { tcp_ctx.run(); });
   }
@@ -1027,6 +1044,37 @@ std::vector<Endpoint> Server::local_endpoints() const {
   return e;
 }
 
+std::string Server::stalled(std::chrono::milliseconds max_age) const {
+  const std::int64_t now = steady_ms();
+  auto silent = [&](std::int64_t last) {
+    return last != 0 && now - last > static_cast<std::int64_t>(max_age.count());
+  };
+  auto seconds = [&](std::int64_t last) {
+    return std::to_string((now - last) / 1000) + "." + std::to_string((now - last) % 1000 / 100) +
+           " s";
+  };
+  {
+    std::lock_guard<std::mutex> lock(impl_->listen_mu);
+    for (const auto& l : impl_->listeners) {
+      for (const auto& w : l->workers) {
+        const std::int64_t last = w->heartbeat_ms.load(std::memory_order_relaxed);
+        if (!w->stopping.load(std::memory_order_relaxed) && silent(last)) {
+          return "udp worker of " + l->bound.to_string() + " silent for " + seconds(last);
+        }
+      }
+    }
+  }
+  if (impl_->tcp_thread.joinable()) {
+    const std::int64_t last = impl_->tcp_heartbeat_ms.load();
+    if (silent(last)) {
+      return "tcp thread silent for " + seconds(last);
+    }
+    // Answered by the next call: a TCP thread stuck in a handler never runs it.
+    asio::post(impl_->tcp_ctx, [impl = impl_.get()] { impl->tcp_heartbeat_ms.store(steady_ms()); });
+  }
+  return {};
+}
+
 std::vector<std::uint16_t> Server::ports() const {
   std::vector<std::uint16_t> p;
   for (const Endpoint& e : local_endpoints()) {
@@ -1129,6 +1177,9 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
           if (!options.reload) {
             log::info("SIGHUP: no reload configured");
           } else {
+            // The service manager (Type=notify) sees the reload start and end, either way.
+            notify::send(notify::reloading());
+            std::string status = "reload failed; serving the previous configuration";
             try {
               Reload next = options.reload();
               if (!next.app) {
@@ -1142,17 +1193,22 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
                   server.set_tcp_limits(*next.tcp);
                 }
                 log::info("reloaded app generation=" + std::to_string(server.generation()));
+                status = "reloaded, generation " + std::to_string(server.generation());
               }
             } catch (const std::exception& e) {
               log::error(std::string("reload failed: ") + e.what() +
                          "; keeping the old app and listen addresses");
+              status = std::string("reload failed: ") + e.what() +
+                       "; serving the previous configuration";
             }
+            notify::send("READY=1\nSTATUS=" + status);
           }
           wait();
           return;
         }
         const char* name = sig == SIGINT ? "SIGINT" : "SIGTERM";
         log::info(std::string("stopping on ") + name + (serving.load() ? "" : " during start-up"));
+        notify::send("STOPPING=1");
         server.stop();
       });
     };
@@ -1169,7 +1225,41 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
       throw;
     }
     serving = true;
-    server.run();  // returns once a signal has stopped the server
+    // Every listener is bound (start() threw otherwise) and the caller opened the store.
+    notify::send("READY=1\nSTATUS=serving, generation " + std::to_string(server.generation()));
+    // WatchdogSec=: WATCHDOG=1 every half interval while every worker thread makes progress;
+    // a stuck one stops the pings, and the service manager restarts the service.
+    std::mutex watchdog_mu;
+    std::condition_variable watchdog_cv;
+    bool watchdog_done = false;
+    std::thread watchdog;
+    if (const std::uint64_t usec = notify::watchdog_usec(); usec != 0) {
+      const auto period = std::chrono::microseconds(usec / 2);
+      const auto max_age = std::chrono::duration_cast<std::chrono::milliseconds>(period) +
+                           std::chrono::milliseconds(1000);
+      watchdog = std::thread([&, period, max_age] {
+        std::string reported;
+        std::unique_lock<std::mutex> lock(watchdog_mu);
+        while (!watchdog_cv.wait_for(lock, period, [&] { return watchdog_done; })) {
+          const std::string stuck = server.stalled(max_age);
+          if (stuck.empty()) {
+            notify::send("WATCHDOG=1");
+          } else if (reported.empty()) {
+            log::error("watchdog: " + stuck + "; no WATCHDOG=1 until it moves again");
+          }
+          reported = stuck;
+        }
+      });
+    }
+    server.run();
+    if (watchdog.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(watchdog_mu);
+        watchdog_done = true;
+      }
+      watchdog_cv.notify_one();
+      watchdog.join();
+    }  // returns once a signal has stopped the server
     stop_signals();
     const Stats st = server.counters();
     log::info("stopped udp_received=" + std::to_string(st.udp.received) +

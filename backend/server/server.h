@@ -162,6 +162,11 @@ class Server {
   void replace_app(std::shared_ptr<const app::App> app);
   std::uint64_t generation() const noexcept;
   Stats counters() const;
+  /// For the service manager's watchdog: empty when every UDP worker went round its loop (it
+  /// wakes at least every 250 ms, idle or not) and the TCP thread ran a task within
+  /// `max_age`, else which one is stuck ("udp worker of 127.0.0.1:53 silent for 3.1 s").
+  /// Call it periodically from one thread, not a server thread.
+  std::string stalled(std::chrono::milliseconds max_age) const;
 
   struct Impl;
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "automap/version.h"
 #include "mapper/app/log.h"
 #include "mapper/config/config.h"
 #include "tools/mapctl/commands.h"
@@ -17,6 +18,8 @@ int run(int argc, char** argv) {
       "store, and ask what automap answers.\nExit status: 0 success, 1 error, 2 usage."};
   cli.require_subcommand(1);
   cli.fallthrough();  // -c may also follow the verb
+  cli.set_version_flag("--version",
+                       std::string("mapctl ") + kVersion + " (git " + kGitDescribe + ")");
   Options o;
   cli.add_option("-c,--config", o.config, "automap YAML configuration (also $AUTOMAP_CONFIG)")
       ->envname("AUTOMAP_CONFIG")

@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Versions and usage exit codes of automapd and mapctl, and the pipe banner.
+
+Usage: cli_test.py SOURCE_DIR AUTOMAPD MAPCTL VERSION
+
+- `automapd --version` / `mapctl --version`: "<tool> VERSION (git DESCRIBE)", status 0;
+- every usage error of automapd exits 2 (CLI11's own codes were 104-114), as mapctl does;
+- `automapd pipe` answers HELO with "OK<TAB>automap pipe backend VERSION".
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+failures = []
+
+
+def expect(cond, what):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+
+
+def run(cmd, stdin=None):
+    return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def main():
+    source, automapd, mapctl, version = sys.argv[1:5]
+    for name, binary in (("automapd", automapd), ("mapctl", mapctl)):
+        r = run([binary, "--version"])
+        m = re.fullmatch(r"(\S+) (\S+) \(git (\S+)\)\n", r.stdout)
+        expect(r.returncode == 0 and m is not None and m.group(1) == name and
+               m.group(2) == version and m.group(3),
+               "%s --version: status %d, %r" % (name, r.returncode, r.stdout))
+
+    with tempfile.TemporaryDirectory(prefix="automap-cli-") as tmp:
+        config = os.path.join(tmp, "automap.yaml")
+        with open(config, "w") as f:
+            # The repository's example without its store: no LMDB needed here.
+            text = open(os.path.join(source, "conf/automap.yaml")).read()
+            f.write(re.sub(r"(?m)^store:.*$", "", text))
+        usage_errors = [
+            [],                                     # no command (CLI11: 106)
+            ["frobnicate"],                         # unknown command (CLI11: 106)
+            ["serve", "--bogus"],                   # unknown option (CLI11: 109)
+            ["serve", "--threads", "many"],         # bad value (CLI11: 104)
+            ["serve", "--listen"],                  # missing value (CLI11: 114)
+            ["checkconf", "-c", config, "extra"],   # extra argument (CLI11: 109)
+        ]
+        for args in usage_errors:
+            r = run([automapd] + args)
+            expect(r.returncode == 2 and "Run with --help" in r.stderr,
+                   "automapd %s: status %d (2), %r" % (" ".join(args), r.returncode,
+                                                       r.stderr[:120]))
+            r = run([mapctl, "-c", config] + args)
+            expect(r.returncode == 2, "mapctl %s: status %d (2)" % (" ".join(args), r.returncode))
+        r = run([automapd, "--help"])
+        expect(r.returncode == 0 and "checkconf" in r.stdout, "automapd --help: status 0")
+        r = run([automapd, "checkconf", "-c", config])
+        expect(r.returncode == 0, "automapd checkconf: status 0 (%r)" % r.stderr)
+        r = run([automapd, "checkconf", "-c", os.path.join(tmp, "missing.yaml")])
+        expect(r.returncode == 1, "automapd checkconf of a missing file: status 1")
+
+        r = run([automapd, "pipe", "-c", config], "HELO\t3\n")
+        expect(r.returncode == 0 and r.stdout == "OK\tautomap pipe backend %s\n" % version,
+               "pipe banner carries the version: %r" % r.stdout)
+    if failures:
+        print("%d failure(s)" % len(failures))
+        sys.exit(1)
+    print("all ok")
+
+
+if __name__ == "__main__":
+    main()
