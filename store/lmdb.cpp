@@ -327,6 +327,13 @@ bool Env::lock_file_kept() const {
          st.st_dev == lock_dev_ && st.st_ino == lock_ino_;
 }
 
+void Env::close() noexcept {
+  if (env_ != nullptr) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+  }
+}
+
 void Env::close_and_remove_created() noexcept {
   if (env_ != nullptr) {
     mdb_env_close(env_);

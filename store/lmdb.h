@@ -133,6 +133,9 @@ class Env {
   bool lock_file_kept() const;
   /// True when this open created data.mdb (a new store).
   bool created() const noexcept { return created_ != 0; }
+  /// Closes the environment (mdb_env_close) and keeps its path and file identities, which
+  /// other threads may still read (replaced(), lock_file_kept()).
+  void close() noexcept;
   /// Closes the environment and removes what this open created (data.mdb, lock.mdb, the
   /// directory), so that a failed creation leaves nothing a later open would misread.
   void close_and_remove_created() noexcept;

@@ -1143,7 +1143,7 @@ void OverrideDb::retire() {
           spare_.clear();
         }
         retired_.store(true, std::memory_order_release);
-        env_ = Env();  // mdb_env_close: this process's reader slots are freed
+        env_.close();  // mdb_env_close frees this process's reader slots
       },
       5000, "close the replaced store");
 }

@@ -8,12 +8,15 @@ with the real binaries on real files, while queries keep flowing:
   (c) a damaged data.mdb moved in: refused and logged, the previous answers continue; then a
   good one moved in is served. Every query is answered (NOERROR, or SERVFAIL only at the
   switch of (b)), and the server logs each reopen;
+  (d) a data.mdb moved in and a SIGHUP at once: the reloaded configuration serves it;
+  (e) a compacted copy (mdb_copy -c) in a new directory swapped in;
 - automapd pipe (the PowerDNS pipe protocol, spoken directly): (b) and (c).
 
 usage: store_reopen_test.py MAPCTL AUTOMAPD MDB_COPY
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -147,6 +150,13 @@ def serve_case(mapctl, automapd, mdb_copy, tmp):
     damaged_d = copy_data(mdb_copy, tmp, os.path.join(tmp, "setd"), "copy-d")
     damage(damaged_d)
     restored_e = copy_data(mdb_copy, tmp, os.path.join(tmp, "sete"), "copy-e")
+    make_store(mapctl, tmp, "setf", "eff", 10)
+    make_store(mapctl, tmp, "setg", "gee", 10)
+    swap_in = os.path.join(tmp, "swap-g")
+    os.makedirs(swap_in)
+    p = run([mdb_copy, "-c", os.path.join(tmp, "setg"), swap_in])
+    check(p.returncode == 0, "mdb_copy -c into a new directory", p.stderr)
+    restored_f = copy_data(mdb_copy, tmp, os.path.join(tmp, "setf"), "copy-f")
 
     with open(conf) as f:
         conf_text = f.read()
@@ -204,6 +214,26 @@ def serve_case(mapctl, automapd, mdb_copy, tmp):
         os.rename(restored_e, os.path.join(store, "data.mdb"))
         got = wait_answer(ask, "10.5.0.3", "eee-3.pool.example.net.")
         check(got == "eee-3.pool.example.net.", "(c) a good copy moved in later is served",
+              "got %s\n%s" % (got, server.stderr()[-2000:]))
+
+        # (d) A SIGHUP right after a data.mdb was moved in: the reloaded configuration serves
+        # the new file too (its mapper's keeper reopens what the registry handed it).
+        os.rename(restored_f, os.path.join(store, "data.mdb"))
+        server.signal(signal.SIGHUP)
+        check(server.wait_log("reloaded", timeout=10), "(d) the reload is done",
+              server.stderr()[-2000:])
+        got = wait_answer(ask, "10.5.0.3", "eff-3.pool.example.net.")
+        check(got == "eff-3.pool.example.net.", "(d) after a SIGHUP the moved-in file is served",
+              "got %s\n%s" % (got, server.stderr()[-2000:]))
+        time.sleep(1.5)  # the old mapper's keeper must not switch anything back
+        got = ask("10.5.0.4")
+        check(got == "eff-4.pool.example.net.", "(d) and stays served", "got %s" % got)
+
+        # (e) The recommended way: a compacted copy in a new directory swapped in.
+        os.rename(store, store + ".before-swap")
+        os.rename(swap_in, store)
+        got = wait_answer(ask, "10.5.0.3", "gee-3.pool.example.net.")
+        check(got == "gee-3.pool.example.net.", "(e) a directory swapped in is served",
               "got %s\n%s" % (got, server.stderr()[-2000:]))
 
         asker.stop.set()
