@@ -245,6 +245,9 @@ def serve_case(mapctl, automapd, mdb_copy, tmp):
         check(c["noerror"] > 100 and c["timeout"] == 0 and c["other"] == 0,
               "every query was answered (NOERROR, or SERVFAIL at a switch)", str(c))
         check(c["servfail"] <= c["noerror"] // 10, "SERVFAIL only at the switches", str(c))
+        rc = server.stop()
+        check(rc == 0, "serve exits cleanly after the reopens", "exit %s\n%s" % (
+            rc, server.stderr()[-3000:]))
 
 
 class Pipe:
@@ -273,7 +276,7 @@ class Pipe:
 
     def close(self):
         self.proc.stdin.close()
-        self.proc.wait(timeout=10)
+        return self.proc.wait(timeout=10)
 
 
 def pipe_case(mapctl, automapd, mdb_copy, tmp):
@@ -312,7 +315,9 @@ def pipe_case(mapctl, automapd, mdb_copy, tmp):
         check(pipe.ptr("10.5.0.4") == "pcee-4.pool.example.net.",
               "pipe: still the previous answers")
         check(pipe.proc.poll() is None, "the pipe is still running", logged()[-2000:])
-        pipe.close()
+        rc = pipe.close()
+        check(rc == 0, "the pipe exits cleanly at the end of its input",
+              "exit %s\n%s" % (rc, logged()[-3000:]))
 
 
 def main():
