@@ -10,6 +10,7 @@
 
 #include "store/format.h"
 #include "store/overrides.h"
+#include "store/verify.h"
 
 namespace amap::store {
 namespace {
@@ -37,7 +38,9 @@ std::uint64_t hash_key(Bytes key) noexcept {
 
 }  // namespace
 
-AddressFilter::AddressFilter(std::size_t expected_entries, std::uint64_t txn_id) : txn_id_(txn_id) {
+AddressFilter::AddressFilter(std::size_t expected_entries, std::uint64_t txn_id,
+                             std::uint64_t db_serial)
+    : txn_id_(txn_id), db_serial_(db_serial) {
   const std::size_t bits = std::max<std::size_t>(expected_entries, 1) * kBitsPerEntry;
   blocks_ = (bits + 511) / 512;
   bits_ = std::make_unique<Block[]>(blocks_);  // value-initialized: all zero
@@ -81,7 +84,8 @@ bool AddressFilter::may_contain(const dns::IpAddress& a) const noexcept {
 std::shared_ptr<const AddressFilter> AddressFilter::build(OverrideReader& reader,
                                                           const std::function<bool()>& cancelled) {
   // Count and keys come from the same snapshot, so the size fits what is added.
-  auto f = std::make_shared<AddressFilter>(reader.address_key_count(), reader.txn_id());
+  auto f = std::make_shared<AddressFilter>(reader.address_key_count(), reader.txn_id(),
+                                           reader.db()->serial());
   const RemapGate& gate = reader.db()->gate();
   std::size_t n = 0;
   const bool complete = reader.for_each_address_key([&](Bytes key) {
@@ -103,7 +107,7 @@ std::shared_ptr<const AddressFilter> AddressFilter::build(OverrideReader& reader
 
 AddressFilterKeeper::AddressFilterKeeper(std::shared_ptr<OverrideDb> db,
                                          FilterKeeperOptions options)
-    : db_(std::move(db)), options_(std::move(options)) {
+    : db_(std::move(db)), options_(std::move(options)), published_db_(db_) {
   thread_ = std::thread([this] { run(); });
 }
 
@@ -114,6 +118,77 @@ AddressFilterKeeper::~AddressFilterKeeper() {
   }
   cv_.notify_all();
   thread_.join();
+  reader_.reset();
+  if (poll_slot_ != nullptr) {
+    db_->gate().release(poll_slot_);
+  }
+}
+
+std::shared_ptr<OverrideDb> AddressFilterKeeper::current_db(std::uint64_t& generation) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  generation = db_generation_.load(std::memory_order_relaxed);
+  return published_db_;
+}
+
+void AddressFilterKeeper::publish_db(std::shared_ptr<OverrideDb> db) {
+  std::lock_guard<std::mutex> lock(mu_);
+  published_db_ = std::move(db);
+  db_generation_.fetch_add(1, std::memory_order_release);
+}
+
+// A store replaced under the server: the new data.mdb gets the checks of a start (the page
+// walk) before the old one is let go. With a new lock.mdb too (the directory was replaced)
+// the new environment opens next to the old one, and the query threads switch at their next
+// query; the old one closes when the last of them let go. With the same lock.mdb (a data.mdb
+// moved in) LMDB allows no second environment: the old one is closed first (retire), and the
+// threads answer SERVFAIL for that moment. Opening then takes the lock file's exclusive lock
+// if no other process has it open, and LMDB resets the lock table, including the txn id it
+// carries from the old file.
+void AddressFilterKeeper::reopen_store(const std::string& what) {
+  const StoreOptions& o = *options_.reopen;
+  const std::string data = o.path + "/data.mdb";
+  if (o.verify_pages) {
+    const PageReport report = check_pages(data, 5);
+    if (!report.ok()) {
+      throw StoreError(
+          data + " is damaged (" + std::to_string(report.damage_total) +
+              " problems; `mapctl check --deep` lists them all): " + report.damage.front(),
+          MDB_CORRUPTED);
+    }
+  } else {
+    check_data_file(data);
+  }
+  reader_.reset();
+  if (poll_slot_ != nullptr) {
+    db_->gate().release(poll_slot_);
+    poll_slot_ = nullptr;
+  }
+  const std::shared_ptr<OverrideDb> old = db_;
+  if (!old->retired() && old->env().lock_file_kept()) {
+    publish_db(nullptr);
+    try {
+      old->retire();
+    } catch (...) {
+      publish_db(old);
+      throw;
+    }
+  }
+  std::shared_ptr<OverrideDb> next = OverrideDb::reopen(o, *old);
+  if (const unsigned slots = old->reserved_reader_slots(); slots != 0) {
+    next->reserve_reader_slots(slots);
+  }
+  db_ = std::move(next);
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // no filter of the old store for the new one
+    current_ = nullptr;
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+  publish_db(db_);
+  reopens_.fetch_add(1, std::memory_order_relaxed);
+  if (options_.on_info) {
+    options_.on_info("override store reopened: " + what + "; now serving the new file (txn " +
+                     std::to_string(db_->env().info().last_txn_id) + ")");
+  }
 }
 
 std::shared_ptr<const AddressFilter> AddressFilterKeeper::current() const {
@@ -124,15 +199,8 @@ std::shared_ptr<const AddressFilter> AddressFilterKeeper::current() const {
 void AddressFilterKeeper::run() {
   using Clock = std::chrono::steady_clock;
   using std::chrono::milliseconds;
-  std::unique_ptr<OverrideReader> reader;
   // mdb_env_info reads the meta pages through the map, which a remap (adopt_map_size) unmaps:
-  // like a transaction, the poll runs inside a slot of the remap gate.
-  RemapGate& gate = db_->gate();
-  struct HeldSlot {
-    RemapGate& gate;
-    RemapGate::Slot* slot = nullptr;
-    ~HeldSlot() { gate.release(slot); }
-  } held{gate};
+  // like a transaction, the poll runs inside a slot of the remap gate (poll_slot_).
   bool have = false;            // a filter is published
   std::uint64_t built_txn = 0;  // its txn id
   std::uint64_t seen_txn = 0;   // the last txn id a poll saw
@@ -142,7 +210,10 @@ void AddressFilterKeeper::run() {
   Clock::time_point next_build{};  // the gap after the previous build
   Clock::time_point next_reader_check = Clock::now() + milliseconds(options_.reader_check_ms);
   Clock::time_point next_replaced_check{};
-  std::string replaced_reported;  // the last replacement logged
+  std::string replaced_reported;  // the last replacement or failed reopen logged
+  std::string reopen_what;        // the replacement the last reopen attempt was for
+  unsigned reopen_delay_ms = options_.replaced_check_ms;
+  Clock::time_point next_reopen{};
 
   for (bool first = true;; first = false) {
     if (!first) {
@@ -153,19 +224,65 @@ void AddressFilterKeeper::run() {
       return;
     }
     try {
-      if (held.slot == nullptr) {
-        held.slot = gate.acquire();
+      Clock::time_point now = Clock::now();
+      if (now >= next_replaced_check || db_->retired()) {
+        next_replaced_check = now + milliseconds(options_.replaced_check_ms);
+        // A store retired by another keeper (an old mapper's, during a reload) also counts.
+        const std::string what =
+            db_->retired() ? std::string("the store was replaced") : db_->env().replaced();
+        if (what.empty()) {
+          replaced_reported.clear();
+        } else if (!options_.reopen) {
+          if (what != replaced_reported && options_.on_error) {
+            options_.on_error("override store: " + what +
+                              " under the running server, which still answers from the file "
+                              "it opened: restart it to serve the new one");
+          }
+          replaced_reported = what;
+        } else if (what != reopen_what || now >= next_reopen) {
+          // A new replacement is tried at once; a refused one again after a growing delay.
+          if (what != reopen_what) {
+            reopen_delay_ms = options_.replaced_check_ms;
+          }
+          reopen_what = what;
+          try {
+            reopen_store(what);
+            replaced_reported.clear();
+            reopen_what.clear();
+            have = false;  // build a filter of the new store at once
+            stale = false;
+            next_build = {};
+          } catch (const std::exception& e) {
+            next_reopen = now + milliseconds(reopen_delay_ms);
+            reopen_delay_ms = std::min(reopen_delay_ms * 2, db_->retired() ? 2000U : 30000U);
+            std::string message =
+                "override store: " + what + ", but it cannot be opened: " + e.what() +
+                (db_->retired() ? "; no store is open, answering SERVFAIL (retried)"
+                                : "; still serving the file opened before (retried)");
+            if (message != replaced_reported && options_.on_error) {
+              options_.on_error(message);
+            }
+            replaced_reported = std::move(message);
+          }
+        }
+      }
+      if (db_->retired()) {
+        continue;
+      }
+      RemapGate& gate = db_->gate();
+      if (poll_slot_ == nullptr) {
+        poll_slot_ = gate.acquire();
       }
       std::uint64_t last = 0;  // a hint, read without a txn
-      gate.enter(*held.slot);
+      gate.enter(*poll_slot_);
       try {
         last = db_->env().info().last_txn_id;
       } catch (...) {
-        gate.leave(*held.slot);
+        gate.leave(*poll_slot_);
         throw;
       }
-      gate.leave(*held.slot);
-      const Clock::time_point now = Clock::now();
+      gate.leave(*poll_slot_);
+      now = Clock::now();
       // Reader slots left by killed processes (the pipe coprocesses, mapctl) are reclaimed
       // here, not per query: mdb_reader_check probes each owner's lock.
       if (now >= next_reader_check) {
@@ -173,18 +290,6 @@ void AddressFilterKeeper::run() {
         if (const int dead = db_->reader_check(); dead > 0 && options_.on_error) {
           options_.on_error("override store: reclaimed " + std::to_string(dead) +
                             " reader slots of processes that died");
-        }
-      }
-      if (now >= next_replaced_check) {
-        next_replaced_check = now + milliseconds(options_.replaced_check_ms);
-        std::string what = db_->env().replaced();
-        if (what != replaced_reported) {
-          replaced_reported = what;
-          if (!what.empty() && options_.on_error) {
-            options_.on_error("override store: " + what +
-                              " under the running server, which still answers from the file "
-                              "it opened: restart it to serve the new one");
-          }
         }
       }
       if (have && last == built_txn) {
@@ -206,19 +311,19 @@ void AddressFilterKeeper::run() {
       if (!(quiet || overdue || !have) || now < next_build) {
         continue;
       }
-      if (!reader) {
-        reader = std::make_unique<OverrideReader>(db_);
+      if (!reader_) {
+        reader_ = std::make_unique<OverrideReader>(db_);
       }
       const Clock::time_point start = Clock::now();
-      reader->begin();
+      reader_->begin();
       std::shared_ptr<const AddressFilter> f;
       try {
-        f = AddressFilter::build(*reader, [this] { return stopping(); });
+        f = AddressFilter::build(*reader_, [this] { return stopping(); });
       } catch (...) {
-        reader->end();
+        reader_->end();
         throw;
       }
-      reader->end();  // never keep a snapshot while idle
+      reader_->end();  // never keep a snapshot while idle
       const Clock::time_point end = Clock::now();
       next_build = end + (end - start) * options_.build_gap_factor;
       if (!f) {

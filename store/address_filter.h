@@ -18,24 +18,24 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
 #include "mapper/dns/address.h"
 #include "store/lmdb.h"
+#include "store/overrides.h"
 
 namespace amap::store {
-
-class OverrideDb;
-class OverrideReader;
 
 class AddressFilter {
  public:
   static constexpr std::size_t kBitsPerEntry = 10;
   static constexpr unsigned kBitsPerKey = 7;  // bits set per key, all in one 64-byte block
 
-  /// An empty filter sized for `expected_entries` keys, tagged with `txn_id`.
-  AddressFilter(std::size_t expected_entries, std::uint64_t txn_id);
+  /// An empty filter sized for `expected_entries` keys, tagged with `txn_id` of the store
+  /// whose OverrideDb::serial() is `db_serial` (a reopened store counts its txn ids anew).
+  AddressFilter(std::size_t expected_entries, std::uint64_t txn_id, std::uint64_t db_serial = 0);
 
   /// Scans the whole `addr` table (live keys and tombstones alike: a superset is still
   /// correct) in the reader's current snapshot; the reader must be inside begin()/end().
@@ -53,6 +53,8 @@ class AddressFilter {
 
   /// The txn id of the snapshot the keys came from.
   std::uint64_t txn_id() const noexcept { return txn_id_; }
+  /// The OverrideDb::serial() of the store it was built from.
+  std::uint64_t db_serial() const noexcept { return db_serial_; }
   std::size_t entries() const noexcept { return entries_; }
   std::size_t memory_bytes() const noexcept { return blocks_ * sizeof(Block); }
 
@@ -67,6 +69,7 @@ class AddressFilter {
   std::size_t blocks_ = 1;
   std::size_t entries_ = 0;
   std::uint64_t txn_id_ = 0;
+  std::uint64_t db_serial_ = 0;
 };
 
 struct FilterKeeperOptions {
@@ -86,6 +89,11 @@ struct FilterKeeperOptions {
   unsigned build_gap_factor = 4;
   /// Called on the keeper thread when a build failed (it is retried later).
   std::function<void(const std::string&)> on_error;
+  /// How to open the store again when its data.mdb was replaced (the servers' options:
+  /// read-only, verify_pages). Without it a replacement is only reported through on_error.
+  std::optional<StoreOptions> reopen;
+  /// Called on the keeper thread after a replaced store was reopened.
+  std::function<void(const std::string&)> on_info;
 };
 
 class AddressFilterKeeper {
@@ -118,6 +126,18 @@ class AddressFilterKeeper {
     }
   };
 
+  /// Moves whenever the store the query threads must use changed (a replaced store was
+  /// reopened). One acquire load: the per-query check.
+  std::uint64_t db_generation() const noexcept {
+    return db_generation_.load(std::memory_order_acquire);
+  }
+  /// The store to use now, and its generation. nullptr while a replaced store is switched
+  /// next to the same lock.mdb (the old one is closed first): answer SERVFAIL meanwhile.
+  /// Takes the mutex: only when db_generation() moved.
+  std::shared_ptr<OverrideDb> current_db(std::uint64_t& generation) const;
+  /// Replaced stores reopened so far.
+  std::uint64_t reopens() const noexcept { return reopens_.load(std::memory_order_relaxed); }
+
   /// The published filter (takes the mutex; not for the per-query path).
   std::shared_ptr<const AddressFilter> current() const;
   /// Filters built so far.
@@ -125,6 +145,10 @@ class AddressFilterKeeper {
 
  private:
   void run();
+  /// Opens the replaced store again and publishes it; throws StoreError when it is refused
+  /// (the old one keeps serving, unless it had to be closed first).
+  void reopen_store(const std::string& what);
+  void publish_db(std::shared_ptr<OverrideDb> db);
   bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   std::shared_ptr<OverrideDb> db_;
@@ -132,6 +156,12 @@ class AddressFilterKeeper {
   mutable std::mutex mu_;  // guards current_ and the generation bump; also the stop wait
   std::condition_variable cv_;
   std::shared_ptr<const AddressFilter> current_;
+  std::shared_ptr<OverrideDb> published_db_;  // guarded by mu_
+  std::atomic<std::uint64_t> db_generation_{0};
+  std::atomic<std::uint64_t> reopens_{0};
+  // Keeper thread only:
+  std::unique_ptr<OverrideReader> reader_;  // for the scans
+  RemapGate::Slot* poll_slot_ = nullptr;    // of db_'s gate, for the mdb_env_info poll
   std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::uint64_t> builds_{0};
   std::atomic<bool> stop_{false};

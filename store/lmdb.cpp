@@ -295,6 +295,10 @@ Env Env::open(const EnvOptions& options) {
       env.data_dev_ = mapped.st_dev;
       env.data_ino_ = mapped.st_ino;
     }
+    if (::stat(lock.c_str(), &mapped) == 0) {
+      env.lock_dev_ = mapped.st_dev;
+      env.lock_ino_ = mapped.st_ino;
+    }
   } catch (...) {
     env.close_and_remove_created();
     throw;
@@ -315,6 +319,19 @@ std::string Env::replaced() const {
            std::to_string(st.st_ino) + ")";
   }
   return {};
+}
+
+bool Env::lock_file_kept() const {
+  struct stat st {};
+  return lock_ino_ != 0 && ::stat((path_ + "/lock.mdb").c_str(), &st) == 0 &&
+         st.st_dev == lock_dev_ && st.st_ino == lock_ino_;
+}
+
+void Env::close() noexcept {
+  if (env_ != nullptr) {
+    mdb_env_close(env_);
+    env_ = nullptr;
+  }
 }
 
 void Env::close_and_remove_created() noexcept {
@@ -341,6 +358,8 @@ Env::Env(Env&& other) noexcept
       created_(std::exchange(other.created_, 0U)),
       data_dev_(other.data_dev_),
       data_ino_(other.data_ino_),
+      lock_dev_(other.lock_dev_),
+      lock_ino_(other.lock_ino_),
       map_begin_(other.map_begin_.load()),
       map_end_(other.map_end_.load()) {}
 
@@ -355,6 +374,8 @@ Env& Env::operator=(Env&& other) noexcept {
     created_ = std::exchange(other.created_, 0U);
     data_dev_ = other.data_dev_;
     data_ino_ = other.data_ino_;
+    lock_dev_ = other.lock_dev_;
+    lock_ino_ = other.lock_ino_;
     map_begin_ = other.map_begin_.load();
     map_end_ = other.map_end_.load();
   }
@@ -510,8 +531,10 @@ ReadTxn::~ReadTxn() {
   abort();
 }
 
+// reset() and abort() look at active_ first: OverrideDb::retire aborts the txn of an idle
+// reader (not active) from another thread, under the remap gate, and must not race with it.
 void ReadTxn::reset() noexcept {
-  if (txn_ != nullptr && active_) {
+  if (active_ && txn_ != nullptr) {
     mdb_txn_reset(txn_);
     active_ = false;
   }
@@ -534,7 +557,9 @@ void ReadTxn::abort() noexcept {
     mdb_txn_abort(txn_);
     txn_ = nullptr;
   }
-  active_ = false;
+  if (active_) {
+    active_ = false;
+  }
 }
 
 void ReadTxn::commit() {

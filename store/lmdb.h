@@ -127,8 +127,15 @@ class Env {
   /// Empty while path/data.mdb is still the file this environment mapped; otherwise what
   /// happened to it ("removed", "replaced: inode 12 -> 34"). One stat() call.
   std::string replaced() const;
+  /// True when path/lock.mdb is still the lock file this environment opened. LMDB allows one
+  /// environment per lock file and process, so a data.mdb replaced next to a kept lock.mdb
+  /// can be opened only after this environment is closed.
+  bool lock_file_kept() const;
   /// True when this open created data.mdb (a new store).
   bool created() const noexcept { return created_ != 0; }
+  /// Closes the environment (mdb_env_close) and keeps its path and file identities, which
+  /// other threads may still read (replaced(), lock_file_kept()).
+  void close() noexcept;
   /// Closes the environment and removes what this open created (data.mdb, lock.mdb, the
   /// directory), so that a failed creation leaves nothing a later open would misread.
   void close_and_remove_created() noexcept;
@@ -140,6 +147,8 @@ class Env {
   unsigned created_ = 0;        // kCreated* bits
   std::uint64_t data_dev_ = 0;  // the data.mdb that is mapped
   std::uint64_t data_ino_ = 0;
+  std::uint64_t lock_dev_ = 0;  // the lock.mdb that was opened
+  std::uint64_t lock_ino_ = 0;
   // The memory map, refreshed at open and by adopt_map_size (no txn of the process is open).
   std::atomic<std::uintptr_t> map_begin_{0};
   std::atomic<std::uintptr_t> map_end_{0};
@@ -184,7 +193,7 @@ class ReadTxn {
   void commit();
 
   bool valid() const noexcept { return txn_ != nullptr; }
-  bool active() const noexcept { return txn_ != nullptr && active_; }
+  bool active() const noexcept { return active_ && txn_ != nullptr; }
   MDB_txn* get() const noexcept { return txn_; }
   std::uint64_t id() const noexcept;
 

@@ -952,6 +952,22 @@ void RemapGate::release(Slot* slot) noexcept {
   std::lock_guard g(mu_);
   slot->busy.store(false, std::memory_order_release);
   slot->in_use = false;
+  slot->txn = nullptr;
+}
+
+void RemapGate::attach(Slot* slot, ReadTxn* txn) noexcept {
+  if (slot != nullptr) {
+    std::lock_guard g(mu_);
+    slot->txn = txn;
+  }
+}
+
+void RemapGate::abort_all_txns() noexcept {
+  for (const auto& slot : slots_) {
+    if (slot->in_use && slot->txn != nullptr) {
+      slot->txn->abort();
+    }
+  }
 }
 
 void RemapGate::enter(Slot& slot) noexcept {
@@ -968,7 +984,8 @@ void RemapGate::enter(Slot& slot) noexcept {
   }
 }
 
-void RemapGate::exclusive(const std::function<void()>& fn, unsigned wait_ms) {
+void RemapGate::exclusive(const std::function<void()>& fn, unsigned wait_ms,
+                          std::string_view purpose) {
   std::lock_guard g(mu_);  // one remapper at a time; no slot changes meanwhile
   pending_.store(true, std::memory_order_seq_cst);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
@@ -976,10 +993,9 @@ void RemapGate::exclusive(const std::function<void()>& fn, unsigned wait_ms) {
     while (slot->busy.load(std::memory_order_seq_cst)) {
       if (std::chrono::steady_clock::now() > deadline) {
         pending_.store(false, std::memory_order_seq_cst);
-        throw StoreError(
-            "cannot adopt the grown LMDB map: a transaction of this process stayed "
-            "open for more than " +
-            std::to_string(wait_ms) + " ms");
+        throw StoreError("cannot " + std::string(purpose) +
+                         ": a transaction of this process stayed open for more than " +
+                         std::to_string(wait_ms) + " ms");
       }
       std::this_thread::yield();
     }
@@ -1033,6 +1049,8 @@ std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
     std::lock_guard g(registry().mu);
     delete p;
   });
+  static std::atomic<std::uint64_t> next_serial{1};
+  db->serial_ = next_serial.fetch_add(1, std::memory_order_relaxed);
   db->env_ = Env::open(eo);
 
   if (options.read_only) {
@@ -1086,6 +1104,32 @@ std::shared_ptr<OverrideDb> OverrideDb::open(const StoreOptions& options) {
     reg.open[std::make_tuple(st.st_dev, st.st_ino, ::getpid())] = db;
   }
   return db;
+}
+
+std::shared_ptr<OverrideDb> OverrideDb::reopen(const StoreOptions& options, const OverrideDb& old) {
+  {
+    Registry& reg = registry();
+    std::lock_guard guard(reg.mu);
+    for (auto it = reg.open.begin(); it != reg.open.end();) {
+      const auto held = it->second.lock();
+      it = held.get() == &old || !held ? reg.open.erase(it) : std::next(it);
+    }
+  }
+  return open(options);
+}
+
+void OverrideDb::retire() {
+  gate_.exclusive(
+      [this] {
+        gate_.abort_all_txns();
+        {
+          std::lock_guard g(spare_mu_);
+          spare_.clear();
+        }
+        retired_.store(true, std::memory_order_release);
+        env_.close();  // mdb_env_close frees this process's reader slots
+      },
+      5000, "close the replaced store");
 }
 
 void OverrideDb::adopt_map_size() {
@@ -1159,6 +1203,8 @@ std::vector<std::string> find_template_collisions(
 
 void OverrideDb::reserve_reader_slots(unsigned count) {
   std::lock_guard g(spare_mu_);
+  reserved_.store(std::max(count, reserved_.load(std::memory_order_relaxed)),
+                  std::memory_order_relaxed);
   while (spare_.size() < count) {
     ReadTxn txn;
     if (const int rc = ReadTxn::try_begin(env_, txn); rc != 0) {
@@ -1569,6 +1615,7 @@ OverrideReader::OverrideReader(std::shared_ptr<OverrideDb> db) : db_(std::move(d
     throw StoreError("OverrideReader needs an open OverrideDb");
   }
   slot_ = db_->gate().acquire();
+  db_->gate().attach(slot_, &txn_);
 }
 
 OverrideReader::OverrideReader(OverrideReader&& other) noexcept
@@ -1578,18 +1625,38 @@ OverrideReader::OverrideReader(OverrideReader&& other) noexcept
       error_count_(other.error_count_),
       last_error_(other.last_error_),
       lookup_failures_(other.lookup_failures_),
-      last_lookup_error_(other.last_lookup_error_) {}
+      last_lookup_error_(other.last_lookup_error_) {
+  if (db_) {
+    db_->gate().attach(slot_, &txn_);
+  }
+}
+
+// The txn of an idle reader may be aborted by OverrideDb::retire on another thread: touch it
+// only inside the gate.
+void OverrideReader::detach() noexcept {
+  if (!db_ || slot_ == nullptr) {
+    return;
+  }
+  end();
+  RemapGate& gate = db_->gate();
+  gate.enter(*slot_);
+  if (!db_->retired()) {
+    db_->return_reader_slot(txn_);
+  }
+  gate.leave(*slot_);
+  gate.release(slot_);
+  slot_ = nullptr;
+}
 
 OverrideReader& OverrideReader::operator=(OverrideReader&& other) noexcept {
   if (this != &other) {
-    end();
-    if (db_) {
-      db_->return_reader_slot(txn_);
-      db_->gate().release(slot_);
-    }
+    detach();
     db_ = std::move(other.db_);
     txn_ = std::move(other.txn_);
     slot_ = std::exchange(other.slot_, nullptr);
+    if (db_) {
+      db_->gate().attach(slot_, &txn_);
+    }
     error_count_ = other.error_count_;
     last_error_ = other.last_error_;
     lookup_failures_ = other.lookup_failures_;
@@ -1599,11 +1666,7 @@ OverrideReader& OverrideReader::operator=(OverrideReader&& other) noexcept {
 }
 
 OverrideReader::~OverrideReader() {
-  end();
-  if (db_) {
-    db_->return_reader_slot(txn_);
-    db_->gate().release(slot_);
-  }
+  detach();
 }
 
 void OverrideReader::begin() {
@@ -1612,6 +1675,10 @@ void OverrideReader::begin() {
   }
   RemapGate& gate = db_->gate();
   gate.enter(*slot_);
+  if (db_->retired()) {
+    gate.leave(*slot_);
+    throw StoreError("override store was replaced and is being reopened");
+  }
   if (!txn_.valid()) {
     db_->take_reader_slot(txn_);  // first begin of this reader: a reserved slot, if any
   }

@@ -217,7 +217,8 @@ class RemapGate {
  public:
   struct alignas(64) Slot {
     std::atomic<bool> busy{false};
-    bool in_use = false;  // guarded by the gate's mutex
+    bool in_use = false;     // guarded by the gate's mutex
+    ReadTxn* txn = nullptr;  // a reader's reused txn, for OverrideDb::retire (the mutex too)
   };
 
   RemapGate() = default;
@@ -228,6 +229,8 @@ class RemapGate {
   /// the per-query path.
   Slot* acquire();
   void release(Slot* slot) noexcept;
+  /// Tells the gate where the slot's holder keeps its txn (it moved), for abort_all_txns.
+  void attach(Slot* slot, ReadTxn* txn) noexcept;
 
   /// Marks the slot busy before a transaction starts. Waits only while a remap runs.
   void enter(Slot& slot) noexcept;
@@ -235,7 +238,10 @@ class RemapGate {
 
   /// Runs fn() while no transaction of this process is open. The caller's own slots must be
   /// idle; throws StoreError if some transaction stays open longer than `wait_ms`.
-  void exclusive(const std::function<void()>& fn, unsigned wait_ms = 5000);
+  void exclusive(const std::function<void()>& fn, unsigned wait_ms = 5000,
+                 std::string_view purpose = "adopt the grown LMDB map");
+  /// Aborts every attached txn (all idle). Only inside exclusive(), which holds the mutex.
+  void abort_all_txns() noexcept;
   /// True while a remap waits for this process's transactions to end: a long scan that holds
   /// a snapshot should give up.
   bool remap_pending() const noexcept { return pending_.load(std::memory_order_acquire); }
@@ -277,12 +283,30 @@ class OverrideDb {
   };
 
   static std::shared_ptr<OverrideDb> open(const StoreOptions& options);
+  /// Opens the store at options.path again after its data.mdb was replaced under `old`
+  /// (store/README.md, "A store replaced under a running server"): the registry forgets
+  /// `old`, so a new environment is opened, unless another caller has already reopened it.
+  static std::shared_ptr<OverrideDb> reopen(const StoreOptions& options, const OverrideDb& old);
 
   OverrideDb(const OverrideDb&) = delete;
   OverrideDb& operator=(const OverrideDb&) = delete;
   ~OverrideDb() = default;
 
   const Env& env() const noexcept { return env_; }
+  /// Unique in the process: tells environments apart that had the same address.
+  std::uint64_t serial() const noexcept { return serial_; }
+  /// Closes the environment while readers may still hold this object: waits (at most 5 s)
+  /// until no transaction of the process is open on it, aborts every reader's txn and the
+  /// kept slots, and closes it. Readers then fail in begin() ("was replaced"). Needed when a
+  /// new data.mdb must be opened next to the same lock.mdb (LMDB allows one environment per
+  /// lock file and process). Throws StoreError when a transaction stays open.
+  void retire();
+  /// True after retire(): env() is closed.
+  bool retired() const noexcept { return retired_.load(std::memory_order_acquire); }
+  /// Reader slots reserve_reader_slots took (a reopen reserves as many).
+  unsigned reserved_reader_slots() const noexcept {
+    return reserved_.load(std::memory_order_relaxed);
+  }
   const Dbis& dbis() const noexcept { return dbis_; }
   bool read_only() const noexcept { return env_.read_only(); }
   /// Clears reader slots of dead processes (call at start and about once a minute).
@@ -309,6 +333,9 @@ class OverrideDb {
 
   Env env_;
   Dbis dbis_;
+  std::uint64_t serial_ = 0;
+  std::atomic<bool> retired_{false};
+  std::atomic<unsigned> reserved_{0};
   mutable RemapGate gate_;
   std::mutex spare_mu_;
   std::vector<ReadTxn> spare_;  // reset txns: reader slots kept for this process (after env_)
@@ -434,6 +461,8 @@ class OverrideReader {
   /// Decodes a value; false for tombstones and for undecodable values (counted).
   bool live_override(Bytes raw, OverrideView& out) noexcept;
   bool live_simple(Bytes raw, Bytes& out) noexcept;
+  /// Gives the txn's slot back to the db and the gate slot (destructor, move assignment).
+  void detach() noexcept;
   void note_error(format::DecodeError e) noexcept {
     last_error_ = e;
     ++error_count_;

@@ -132,6 +132,7 @@ struct RuntimeRule {
 /// prefix overrides, compiled and indexed, rebuilt only when their generation moves.
 struct Mapper::Session {
   std::uint64_t mapper_id = 0;
+  std::uint64_t db_generation = 0;  // of the keeper's published store
   std::optional<store::OverrideReader> reader;
   std::uint64_t generation = ~0ULL;
   std::uint64_t checked_txn = ~0ULL;  // snapshot whose generation was last checked
@@ -393,12 +394,18 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
       // pages first, so that a damaged file is refused here instead of crashing a worker.
       so.verify_pages = options.address_filter;
       m->store_ = store::OverrideDb::open(so);
+      m->has_store_ = true;
       if (options.address_filter) {
         store::FilterKeeperOptions fo = options.filter_options;
         if (!fo.on_error) {
           fo.on_error = [](const std::string& message) { log::warning(message); };
         }
-        m->filter_keeper_ = std::make_unique<store::AddressFilterKeeper>(m->store_, std::move(fo));
+        if (!fo.on_info) {
+          fo.on_info = [](const std::string& message) { log::info(message); };
+        }
+        fo.reopen = so;  // a store replaced under the server is opened again, checked alike
+        m->filter_keeper_ =
+            std::make_unique<store::AddressFilterKeeper>(std::move(m->store_), std::move(fo));
       }
     } catch (const std::exception& e) {
       error(config.store.mark, "store.path", e.what());
@@ -502,7 +509,12 @@ const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {
 }
 
 void Mapper::reserve_store_readers(unsigned count) const {
-  if (store_) {
+  if (filter_keeper_) {
+    std::uint64_t generation = 0;
+    if (const auto db = filter_keeper_->current_db(generation)) {
+      db->reserve_reader_slots(count);
+    }
+  } else if (store_) {
     store_->reserve_reader_slots(count);
   }
 }
@@ -522,15 +534,29 @@ bool Mapper::in_forward_zone(const dns::Name& name) const noexcept {
 Mapper::Session* Mapper::open_session() const noexcept {
   Session& s = t_session;
   try {
-    if (s.mapper_id != id_) {
-      // First use on this thread, or a new mapper after a reload: start over. This is the
-      // warm-up that allocates; later calls reuse everything.
+    // The keeper publishes a new store when the old one was replaced under the server; one
+    // load per query, the keeper's mutex only when it moved.
+    const std::uint64_t db_generation = filter_keeper_ ? filter_keeper_->db_generation() : 0;
+    if (s.mapper_id != id_ || s.db_generation != db_generation) {
+      // First use on this thread, a new mapper after a reload, or a reopened store: start
+      // over. This is the warm-up that allocates; later calls reuse everything.
       s.reader.reset();
-      s.reader.emplace(store_);
+      std::shared_ptr<store::OverrideDb> db = store_;
+      std::uint64_t generation = 0;
+      if (filter_keeper_) {
+        db = filter_keeper_->current_db(generation);
+      }
       s.mapper_id = id_;
+      s.db_generation = generation;
       s.generation = ~0ULL;
       s.checked_txn = ~0ULL;
       s.filter = {};
+      if (db) {
+        s.reader.emplace(std::move(db));
+      }
+    }
+    if (!s.reader) {
+      return nullptr;  // a replaced store is being switched (same lock.mdb): SERVFAIL
     }
     if (!s.reader->in_txn()) {
       s.reader->begin();  // else: kept from an earlier query of this app::Batch
@@ -546,7 +572,8 @@ Mapper::Session* Mapper::open_session() const noexcept {
     s.snapshot_filter = nullptr;
     if (filter_keeper_) {
       const store::AddressFilter* f = s.filter.get(*filter_keeper_);
-      if (f != nullptr && f->txn_id() == s.reader->txn_id()) {
+      if (f != nullptr && f->txn_id() == s.reader->txn_id() &&
+          f->db_serial() == s.reader->db()->serial()) {
         s.snapshot_filter = f;
       }
     }
@@ -591,9 +618,9 @@ bool lookup_failed(const Mapper::Session* session, std::uint64_t failures_before
 }  // namespace
 
 Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
-  Session* session = store_ ? open_session() : nullptr;
+  Session* session = has_store_ ? open_session() : nullptr;
   SessionScope scope{session};
-  if (store_ && session == nullptr) {
+  if (has_store_ && session == nullptr) {
     return failed_synthesis();
   }
   const std::uint64_t failures = session != nullptr ? session->reader->lookup_failures() : 0;
@@ -607,9 +634,9 @@ Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
   if (parsed != Errc::ok && parsed != Errc::not_found) {
     return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
   }
-  Session* session = store_ ? open_session() : nullptr;
+  Session* session = has_store_ ? open_session() : nullptr;
   SessionScope scope{session};
-  if (store_ && session == nullptr) {
+  if (has_store_ && session == nullptr) {
     return failed_synthesis();
   }
   const std::uint64_t failures = session != nullptr ? session->reader->lookup_failures() : 0;

@@ -148,7 +148,7 @@ class Mapper {
   /// The configuration built from, except its prefix list, which rules() holds compiled (the
   /// list was most of the mapper's memory with 100k prefixes).
   const config::Config& config() const noexcept { return config_; }
-  bool has_store() const noexcept { return store_ != nullptr; }
+  bool has_store() const noexcept { return has_store_; }
   /// Takes `count` reader slots of the store now, one per thread that will query it, so that
   /// a running server never waits for a slot other processes hold. Throws StoreError.
   void reserve_store_readers(unsigned count) const;
@@ -201,6 +201,9 @@ class Mapper {
   // empty non-terminals (NODATA, not NXDOMAIN).
   std::unordered_set<dns::Name, dns::NameHash> forward_ents_;
   std::size_t max_suffix_labels_ = 0;
+  bool has_store_ = false;
+  // Without the keeper only: the keeper holds the store, and publishes a new one when the
+  // store was replaced under the server (the query threads switch at their next query).
   std::shared_ptr<store::OverrideDb> store_;
   std::unique_ptr<store::AddressFilterKeeper> filter_keeper_;  // with address_filter only
   std::uint64_t id_ = 0;  // tells per-thread store sessions of different mappers apart

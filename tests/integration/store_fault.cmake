@@ -6,3 +6,12 @@ if(TARGET mapctl AND TARGET automapd)
                    $<TARGET_FILE:mapctl> $<TARGET_FILE:automapd>)
   set_tests_properties(store_faults PROPERTIES LABELS integration TIMEOUT 300)
 endif()
+# A store replaced under running servers (serve and pipe) is reopened by them, while queries
+# flow; a damaged replacement is refused. mdb_copy (lmdb-utils) makes the restored copies.
+find_program(MDB_COPY mdb_copy)
+if(TARGET mapctl AND TARGET automapd AND MDB_COPY)
+  add_test(NAME store_reopen
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/store_reopen_test.py
+                   $<TARGET_FILE:mapctl> $<TARGET_FILE:automapd> ${MDB_COPY})
+  set_tests_properties(store_reopen PROPERTIES LABELS integration TIMEOUT 120)
+endif()

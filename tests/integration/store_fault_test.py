@@ -15,7 +15,7 @@
   the next process's open);
 - a page damaged under a running server: SERVFAIL for the queries that reach it, logged;
 - a store replaced under a running server (new directory, or a data.mdb moved in): logged
-  within seconds (the server does not reopen it yet).
+  within seconds (the reopen itself: store_reopen_test.py).
 
 usage: store_fault_test.py MAPCTL AUTOMAPD
 """

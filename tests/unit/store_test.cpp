@@ -245,6 +245,60 @@ TEST_F(StoreTest, SameProcessOpensShareOneEnvironment) {
   EXPECT_EQ(db.get(), s.db().get());
 }
 
+// A data.mdb moved in next to the kept lock.mdb: the old environment is retired under readers
+// that hold reused txns (idle), which then fail cleanly, and the reopened one serves the new
+// file (store/README.md, "A store replaced under a running server").
+TEST_F(StoreTest, RetireUnderIdleReadersThenReopenServesTheMovedInFile) {
+  const std::string other = root_ + "/other";
+  {
+    OverrideStore s(options());
+    s.put_address(ip("10.0.0.1"), Override::name("old.example."));
+    StoreOptions o = options();
+    o.path = other;
+    OverrideStore t(o);
+    t.put_address(ip("10.0.0.1"), Override::name("new.example."));
+    t.put_address(ip("10.0.0.2"), Override::name("two.example."));
+  }
+  StoreOptions ro = options();
+  ro.read_only = true;
+  ro.verify_pages = true;
+  auto db = OverrideDb::open(ro);
+  db->reserve_reader_slots(2);
+  OverrideReader used(db);
+  used.begin();
+  ASSERT_TRUE(used.find_address(ip("10.0.0.1")));
+  EXPECT_EQ(used.find_address(ip("10.0.0.1"))->target, "old.example.");
+  used.end();
+  OverrideReader unused(db);
+
+  std::filesystem::copy_file(other + "/data.mdb", dir_ + "/data.mdb.new");
+  std::filesystem::rename(dir_ + "/data.mdb.new", dir_ + "/data.mdb");
+  EXPECT_NE(db->env().replaced(), "");
+  EXPECT_TRUE(db->env().lock_file_kept());
+
+  db->retire();
+  EXPECT_TRUE(db->retired());
+  EXPECT_THROW(used.begin(), StoreError);
+  EXPECT_THROW(unused.begin(), StoreError);
+  EXPECT_NE(db->env().replaced(), "");  // still answers: other keepers ask
+
+  auto next = OverrideDb::reopen(ro, *db);
+  ASSERT_NE(next.get(), db.get());
+  next->reserve_reader_slots(db->reserved_reader_slots());
+  EXPECT_EQ(db->reserved_reader_slots(), 2U);
+  EXPECT_EQ(next->env().replaced(), "");
+  // Nobody else had lock.mdb open: LMDB reset the lock table, so the txn id the lock file
+  // carried from the old file does not pick a wrong meta page of the new one.
+  OverrideReader r(next);
+  r.begin();
+  auto v = r.find_address(ip("10.0.0.1"));
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->target, "new.example.");
+  EXPECT_TRUE(r.find_address(ip("10.0.0.2")));
+  r.end();
+  EXPECT_EQ(OverrideDb::open(ro).get(), next.get());  // the registry hands out the new one
+}
+
 // ------------------------------------------------------------------------------ listing
 
 TEST_F(StoreTest, ListInAddressOrderWithinAndLimit) {
