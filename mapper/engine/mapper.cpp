@@ -81,6 +81,11 @@ class ShapeCompiler {
   std::unordered_map<TemplateKey, std::optional<Template>, TemplateKeyHash> shapes_;
 };
 
+/// The key path of the index-th item of `prefixes:`, as config::PrefixConfig::path has it.
+std::string prefix_path(std::size_t index) {
+  return "prefixes[" + std::to_string(index) + "]";
+}
+
 ReverseZone zone_of(const Rule& r) {
   const dns::Prefix& p = r.prefix;
   if (r.classless && p.address.is_v4() && p.length > 24) {
@@ -242,9 +247,11 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     precompiled = nullptr;
   }
   m->rules_.reserve(config.prefixes.size());
-  // The index in config.prefixes of each rule (they differ once a prefix had an error).
-  std::vector<std::size_t> rule_source;
-  rule_source.reserve(config.prefixes.size());
+  m->origins_.reserve(config.prefixes.size());
+  // The mark of each rule's template, for the collision check below: all it needs of the
+  // prefix list, which goes once the rules are made (it was most of the peak memory).
+  std::vector<config::Mark> name_marks;
+  name_marks.reserve(config.prefixes.size());
   for (std::size_t i = 0; i < config.prefixes.size(); ++i) {
     const config::PrefixConfig& p = config.prefixes[i];
     Rule r;
@@ -279,8 +286,12 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     }
     builder.insert(r.prefix, static_cast<std::uint32_t>(m->rules_.size()));
     m->rules_.push_back(std::move(r));
-    rule_source.push_back(i);
+    m->origins_.push_back(Origin{p.mark.line, static_cast<std::uint32_t>(i)});
+    name_marks.push_back(p.name_mark);
   }
+  // The rules and their origins hold all that is needed of the prefixes from now on (swap:
+  // `= {}` would keep the capacity).
+  std::vector<config::PrefixConfig>().swap(m->config_.prefixes);
   if (precompiled != nullptr) {
     // Moved from: good for one build. Its storage goes now, not with the compiler after
     // build: ~150 bytes a prefix, which the steps below would otherwise add to the peak.
@@ -288,45 +299,51 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   }
   // No return on the errors above: the checks below (template collisions) still run on the
   // good rules, so that one run reports every error of the file.
-  auto table = builder.build();
-  if (!table) {
-    error({}, "prefixes", table.error());
-    return nullptr;
+  {
+    auto table = builder.build();
+    if (!table) {
+      error({}, "prefixes", table.error());
+      return nullptr;
+    }
+    m->table_ = std::move(*table);
+    builder = PrefixTable::Builder();  // its copy of the entries goes now
   }
-  m->table_ = std::move(*table);
 
   // Reverse zones: the octet/nibble boundary at or above each prefix, merged so that no
-  // zone lies inside another. Zones nest as their prefixes do, so no names are needed.
-  std::vector<ReverseZone> zones;
-  zones.reserve(m->rules_.size());
-  for (const Rule& r : m->rules_) {
-    zones.push_back(zone_of(r));
-  }
-  // Parents first; the order of the configuration among zones of the same depth.
-  std::stable_sort(zones.begin(), zones.end(), [](const ReverseZone& a, const ReverseZone& b) {
-    return label_count(a) < label_count(b);
-  });
-  std::unordered_set<ReverseZone, ReverseZoneHash> kept;
-  kept.reserve(zones.size());
-  std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
-  for (const ReverseZone& z : zones) {
-    const bool v4 = z.prefix.address.is_v4();
-    const unsigned step = v4 ? 8 : 4;
-    bool covered = kept.count(z) != 0;  // the zone of an earlier prefix
-    for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
-      const auto l = static_cast<std::uint8_t>(len);
-      covered = kept_lengths[v4 ? 0 : 1][len] &&
-                kept.count(ReverseZone{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
+  // zone lies inside another. Zones nest as their prefixes do, so no names are needed. The
+  // scratch below goes at the end of this block, before the forward index is made.
+  {
+    std::vector<ReverseZone> zones;
+    zones.reserve(m->rules_.size());
+    for (const Rule& r : m->rules_) {
+      zones.push_back(zone_of(r));
     }
-    if (!covered) {
-      kept.insert(z);
-      if (!z.classless) {
-        kept_lengths[v4 ? 0 : 1].set(z.prefix.length);
+    // Parents first; the order of the configuration among zones of the same depth.
+    std::stable_sort(zones.begin(), zones.end(), [](const ReverseZone& a, const ReverseZone& b) {
+      return label_count(a) < label_count(b);
+    });
+    std::unordered_set<ReverseZone, ReverseZoneHash> kept;
+    kept.reserve(zones.size());
+    std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
+    for (const ReverseZone& z : zones) {
+      const bool v4 = z.prefix.address.is_v4();
+      const unsigned step = v4 ? 8 : 4;
+      bool covered = kept.count(z) != 0;  // the zone of an earlier prefix
+      for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
+        const auto l = static_cast<std::uint8_t>(len);
+        covered = kept_lengths[v4 ? 0 : 1][len] &&
+                  kept.count(ReverseZone{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
       }
-      m->reverse_zones_.push_back(z);
+      if (!covered) {
+        kept.insert(z);
+        if (!z.classless) {
+          kept_lengths[v4 ? 0 : 1].set(z.prefix.length);
+        }
+        m->reverse_zones_.push_back(z);
+      }
     }
+    m->reverse_zones_.shrink_to_fit();
   }
-  m->reverse_zones_.shrink_to_fit();
 
   // Forward index and the empty non-terminals above each template's names.
   std::unordered_map<TemplateKey, std::uint32_t, TemplateKeyHash> group_of;
@@ -369,13 +386,13 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   for (const ForwardGroup& g : m->forward_groups_) {
     if (g.members.size() > 1 &&
         templates_collide(*m->rules_[g.members[0]].name, *m->rules_[g.members[1]].name)) {
-      const auto& first = config.prefixes[rule_source[g.members[0]]];
-      const auto& second = config.prefixes[rule_source[g.members[1]]];
-      error(second.name_mark, second.path + ".name",
+      const Origin& first = m->origins_[g.members[0]];
+      const Origin& second = m->origins_[g.members[1]];
+      error(name_marks[g.members[1]], prefix_path(second.index) + ".name",
             collision_message(m->rules_[g.members[0]].name->text(),
-                              "prefixes " + first.prefix.to_string() + " (line " +
-                                  std::to_string(first.mark.line) + ")",
-                              second.prefix.to_string()));
+                              "prefixes " + m->rules_[g.members[0]].prefix.to_string() + " (line " +
+                                  std::to_string(first.line) + ")",
+                              m->rules_[g.members[1]].prefix.to_string()));
     }
   }
   if (errors.size() != errors_before) {
@@ -405,12 +422,6 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
       return nullptr;
     }
   }
-  // The rules hold the prefixes from now on; keep only where each came from.
-  m->origins_.reserve(config.prefixes.size());
-  for (auto& p : m->config_.prefixes) {
-    m->origins_.push_back(Origin{p.mark.line, std::move(p.path)});
-  }
-  m->config_.prefixes = {};
   return m;
 }
 
@@ -481,7 +492,7 @@ std::vector<dns::Name> Mapper::reverse_zones() const {
 
 std::string Mapper::origin_of(const Rule& rule) const {
   const Origin& o = origins_[static_cast<std::size_t>(&rule - rules_.data())];
-  return config_.file + ":" + std::to_string(o.line) + " " + o.path;
+  return config_.file + ":" + std::to_string(o.line) + " " + prefix_path(o.index);
 }
 
 store::WriteRules Mapper::write_rules(bool allow_shared_names) const {

@@ -177,10 +177,11 @@ class Mapper {
 
   config::Config config_;  // without prefixes
   std::vector<Rule> rules_;
-  // Where each rule comes from (same index as rules_), for origin_of.
+  // Where each rule comes from (same index as rules_), for origin_of: its line and its index
+  // in `prefixes:` (the key path is made from it when needed, not kept per prefix).
   struct Origin {
     int line = 0;
-    std::string path;
+    std::uint32_t index = 0;
   };
   std::vector<Origin> origins_;
   PrefixTable table_;  // value = index into rules_
