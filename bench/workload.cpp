@@ -100,7 +100,7 @@ void to_hex(std::uint64_t v, int digits, std::string& out) {
 
 Env load_file(const std::string& path, bool open_store) {
   // As automapd loads: templates compile while the file is parsed.
-  mapper::TemplateCompiler templates;
+  mapper::TemplateCompiler templates(mapper::TemplateCompiler::Prefixes::taken);
   return finish(config::load_file(path, templates.load_options()), open_store, &templates);
 }
 

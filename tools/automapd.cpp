@@ -139,7 +139,7 @@ std::shared_ptr<amap::store::OverrideDb> open_or_create_store(const amap::config
 template <class Report>
 Loaded load(const std::string& file, bool open_store, Report&& report, bool make_app = true) {
   // Templates compile while the file is still being parsed; build takes them.
-  amap::mapper::TemplateCompiler templates;
+  amap::mapper::TemplateCompiler templates(amap::mapper::TemplateCompiler::Prefixes::taken);
   auto loaded = amap::config::load_file(file, templates.load_options());
   std::vector<amap::config::Error> errors = std::move(loaded.errors);
   std::shared_ptr<const amap::mapper::Mapper> mapper;

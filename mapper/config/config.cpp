@@ -449,6 +449,7 @@ struct PrefixList {
   std::vector<PrefixConfig> items;
   std::unordered_map<dns::Prefix, int, PrefixHash> seen;  // prefix -> line, for duplicates
   std::size_t next = 0;                                   // index of the next list item
+  std::size_t accepted = 0;                               // items that passed their checks
 };
 
 /// A streamed `prefixes:` list, checked: the loader takes it in place of the list.
@@ -697,16 +698,20 @@ class Loader {
     if (n.IsStreamed()) {
       // Checked while the parse went on, with the same add_prefix: its errors come here.
       c.prefixes = std::move(streamed_->list.items);
+      c.prefixes_not_kept = options_.keep_prefixes ? 0 : streamed_->list.accepted;
       errors_.insert(errors_.end(), streamed_->errors.begin(), streamed_->errors.end());
       return;
     }
     PrefixList list;
     list.seen.reserve(n.size());
-    list.items.reserve(n.size());
+    if (options_.keep_prefixes) {
+      list.items.reserve(n.size());
+    }
     for (std::size_t i = 0; i < n.size(); ++i) {
       add_prefix(n[i], list);
     }
     c.prefixes = std::move(list.items);
+    c.prefixes_not_kept = options_.keep_prefixes ? 0 : list.accepted;
   }
 
  public:
@@ -728,6 +733,7 @@ class Loader {
     PrefixConfig p;
     p.mark = item.mark();
     p.path = path;
+    p.index = i;
     bool ok = true;
     if (!prefix_n || !prefix_n.IsScalar()) {
       error(item, path + ".prefix", "required: an IPv4 or IPv6 CIDR such as 10.0.0.0/8");
@@ -801,9 +807,12 @@ class Loader {
       }
     }
     if (ok) {
-      list.items.push_back(std::move(p));
       if (options_.on_prefix) {
-        options_.on_prefix(list.items.back(), list.items.size() - 1);
+        options_.on_prefix(p, list.accepted);
+      }
+      ++list.accepted;
+      if (options_.keep_prefixes) {
+        list.items.push_back(std::move(p));
       }
     }
   }

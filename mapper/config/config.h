@@ -60,6 +60,7 @@ struct PrefixConfig {
   Mark mark;               // of the list item
   Mark name_mark;          // of the name template value
   std::string path;        // "prefixes[3]"
+  std::size_t index = 0;   // in the `prefixes:` list (3 above)
 };
 
 struct StoreConfig {
@@ -114,6 +115,9 @@ struct Config {
   /// skips the check that forward templates lie inside a zone rather than blame them.
   bool zones_complete = true;
   std::vector<PrefixConfig> prefixes;
+  /// With LoadOptions::keep_prefixes false: how many prefixes went to on_prefix only (those
+  /// `prefixes` would hold). 0 when the list was not read (a syntax error stopped the parse).
+  std::size_t prefixes_not_kept = 0;
   StoreConfig store;
   std::vector<std::string> listen;
   TcpConfig tcp;
@@ -138,6 +142,10 @@ struct LoadOptions {
   /// start early this way (the engine compiles their templates). Also called when the file
   /// has errors elsewhere.
   std::function<void(const PrefixConfig&, std::size_t index)> on_prefix;
+  /// False: a prefix that passes its checks goes to on_prefix only, and Config::prefixes stays
+  /// empty. For a caller that keeps what it needs of each prefix in a more compact form (the
+  /// list costs ~200 bytes a prefix: its strings are per prefix).
+  bool keep_prefixes = true;
   /// load_file refuses a file larger than this (a pipe: once this much has come).
   std::size_t max_bytes = kMaxConfigBytes;
   /// load_file reading a pipe or FIFO: the longest wait for more data (or for a writer).

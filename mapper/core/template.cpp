@@ -672,6 +672,9 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
   }
   Template t;
   t.prefix_ = prefix;
+  auto shape = std::make_shared<Shape>();
+  Shape& sh = *shape;
+  t.shape_ = shape;
   std::vector<std::size_t> columns;  // 1-based column of each piece
 
   std::size_t i = 0;
@@ -691,7 +694,7 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
         return make_error(cat("unknown token {", name, "} at ", column_text(col),
                               " (known: {a} {b} {c} {d} {ip} {full} {hex} {offset})"));
       }
-      if (!t.pieces_.empty() && t.pieces_.back().token) {
+      if (!sh.pieces.empty() && sh.pieces.back().token) {
         return make_error("ambiguous: two tokens next to each other without a separator at " +
                           column_text(col));
       }
@@ -701,9 +704,9 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
       Piece p;
       p.token = true;
       p.kind = it->kind;
-      t.pieces_.push_back(p);
+      sh.pieces.push_back(p);
       columns.push_back(col);
-      t.text_.append(text.substr(i, close - i + 1));
+      sh.text.append(text.substr(i, close - i + 1));
       i = close + 1;
       continue;
     }
@@ -715,27 +718,27 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
       return make_error("character " + show_char(c) + " at " + column_text(col) +
                         " is not allowed (use a-z, 0-9, '-', '.' and {tokens})");
     }
-    if (lc == '.' && (t.text_.empty() || t.text_.back() == '.')) {
+    if (lc == '.' && (sh.text.empty() || sh.text.back() == '.')) {
       return make_error("empty label at " + column_text(col));
     }
-    if (t.pieces_.empty() || t.pieces_.back().token) {
+    if (sh.pieces.empty() || sh.pieces.back().token) {
       Piece p;
-      p.offset = static_cast<std::uint16_t>(t.text_.size());
-      t.pieces_.push_back(p);
+      p.offset = static_cast<std::uint16_t>(sh.text.size());
+      sh.pieces.push_back(p);
       columns.push_back(col);
     }
-    t.text_.push_back(lc);
-    ++t.pieces_.back().length;
+    sh.text.push_back(lc);
+    ++sh.pieces.back().length;
     ++i;
   }
-  if (t.text_.back() != '.') {
+  if (sh.text.back() != '.') {
     return make_error("template must end with a dot (absolute name)");
   }
 
   // Which address bits the tokens give; the rest must come from the prefix.
   U128 known = network_mask(f, prefix.length);
   bool any_token = false;
-  for (const Piece& p : t.pieces_) {
+  for (const Piece& p : sh.pieces) {
     if (p.token) {
       any_token = true;
       known = known | token_mask(p.kind, f);
@@ -757,12 +760,12 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
   }
 
   // Token boundaries must be unambiguous when reading a name back.
-  for (std::size_t k = 0; k + 1 < t.pieces_.size(); ++k) {
-    const Piece& p = t.pieces_[k];
+  for (std::size_t k = 0; k + 1 < sh.pieces.size(); ++k) {
+    const Piece& p = sh.pieces[k];
     if (!p.token || is_fixed_width(p.kind, f)) {
       continue;
     }
-    const char next = t.text_[t.pieces_[k + 1].offset];
+    const char next = sh.text[sh.pieces[k + 1].offset];
     if (in_charset(p.kind, f, next)) {
       return make_error(cat("ambiguous: {", token_name(p.kind), "} at ", column_text(columns[k]),
                             " is followed by '", std::string(1, next),
@@ -788,8 +791,8 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
       label_start = true;
       return {};
     };
-    for (std::size_t k = 0; k < t.pieces_.size(); ++k) {
-      const Piece& p = t.pieces_[k];
+    for (std::size_t k = 0; k < sh.pieces.size(); ++k) {
+      const Piece& p = sh.pieces[k];
       if (p.token) {
         const Width w = token_width(p.kind, f, prefix);
         min_pos += w.min;
@@ -798,7 +801,7 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
         continue;
       }
       for (std::size_t j = 0; j < p.length; ++j) {
-        const char c = t.text_[p.offset + j];
+        const char c = sh.text[p.offset + j];
         const std::size_t col = columns[k] + j;
         if (c == '.') {
           if (auto err = end_label(col); !err.empty()) {
@@ -813,12 +816,12 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
           }
           // A literal never ends a label with '-' unless a '.' follows (the template ends
           // with '.', so a literal ending in '-' is followed by a token).
-          const bool label_ends = j + 1 < p.length && t.text_[p.offset + j + 1] == '.';
+          const bool label_ends = j + 1 < p.length && sh.text[p.offset + j + 1] == '.';
           if (label_ends) {
             return make_error("label " + std::to_string(label_no) + " ends with '-' at " +
                               column_text(col));
           }
-          if (j + 1 < p.length && t.text_[p.offset + j + 1] == '-' && min_pos <= 2 &&
+          if (j + 1 < p.length && sh.text[p.offset + j + 1] == '-' && min_pos <= 2 &&
               max_pos >= 2) {
             return make_error("'--' at " + column_text(col) +
                               " can fall on positions 3-4 of label " + std::to_string(label_no) +
@@ -830,7 +833,7 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
         ++max_pos;
       }
     }
-    t.label_count_ = label_no - 1;
+    sh.label_count = label_no - 1;
     if (wire_max > dns::Name::kMaxWire) {
       return make_error("names can be up to " + std::to_string(wire_max) +
                         " octets long (more than 255)");
@@ -845,19 +848,19 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
     if (!name) {
       return make_error(cat("internal: suffix '", lit, "' is not a name"));
     }
-    t.suffix_ = std::make_shared<const dns::Name>(*name);
+    sh.suffix = *name;
   }
 
   {
     U128 from_tokens;
     bool offset = false;
-    for (const Piece& p : t.pieces_) {
+    for (const Piece& p : sh.pieces) {
       if (p.token) {
         from_tokens = from_tokens | token_mask(p.kind, f);
         offset = offset || p.kind == TokenKind::offset;
       }
     }
-    t.self_contained_ = !offset && from_tokens == family_mask(f);
+    sh.self_contained = !offset && from_tokens == family_mask(f);
   }
 
   if (std::string err = t.validate(samples); !err.empty()) {
@@ -867,9 +870,9 @@ Outcome<Template> Template::compile(std::string_view text, const dns::Prefix& pr
 }
 
 Outcome<Template> Template::for_prefix(const dns::Prefix& prefix, unsigned samples) const {
-  if (pieces_.empty() || prefix.family() != prefix_.family() || prefix.length != prefix_.length ||
+  if (shape_ == nullptr || prefix.family() != prefix_.family() || prefix.length != prefix_.length ||
       prefix.address.masked(prefix.length) != prefix.address) {
-    return compile(text_, prefix, samples);
+    return compile(text(), prefix, samples);
   }
   Template t = *this;
   t.prefix_ = prefix;
@@ -928,27 +931,31 @@ std::string Template::validate(unsigned samples) const {
 }
 
 std::string_view Template::literal_suffix() const noexcept {
-  if (pieces_.empty() || pieces_.back().token) {
+  if (shape_ == nullptr || shape_->pieces.back().token) {
     return {};
   }
-  const Piece& p = pieces_.back();
-  return std::string_view(text_).substr(p.offset, p.length);
+  const Piece& p = shape_->pieces.back();
+  return std::string_view(shape_->text).substr(p.offset, p.length);
 }
 
 bool Template::uses(TokenKind k) const noexcept {
-  return std::any_of(pieces_.begin(), pieces_.end(),
+  if (shape_ == nullptr) {
+    return false;
+  }
+  return std::any_of(shape_->pieces.begin(), shape_->pieces.end(),
                      [k](const Piece& p) { return p.token && p.kind == k; });
 }
 
 std::size_t Template::render(const dns::IpAddress& addr, char* out,
                              std::size_t cap) const noexcept {
-  if (pieces_.empty() || !prefix_.contains(addr)) {
+  if (shape_ == nullptr || !prefix_.contains(addr)) {
     return 0;
   }
+  const Shape& shape = *shape_;
   const Family f = prefix_.family();
   const U128 v = U128::of(addr);
   std::size_t n = 0;
-  for (const Piece& p : pieces_) {
+  for (const Piece& p : shape.pieces) {
     if (p.token) {
       if (cap - n >= kMaxTokenText) {
         n += render_token(p.kind, f, prefix_, v, out + n);  // room for any token
@@ -966,7 +973,7 @@ std::size_t Template::render(const dns::IpAddress& addr, char* out,
         return 0;
       }
       // Literals are short: a loop beats a library call.
-      const char* lit = text_.data() + p.offset;
+      const char* lit = shape.text.data() + p.offset;
       for (std::size_t i = 0; i < p.length; ++i) {
         out[n + i] = lit[i];
       }
@@ -989,11 +996,12 @@ bool Template::parse_text(std::string_view s, std::size_t known_tail, dns::IpAdd
   U128 value;
   U128 known;
   std::size_t pos = 0;
-  for (const Piece& p : pieces_) {
+  const Shape& shape = *shape_;  // parse_name checked it
+  for (const Piece& p : shape.pieces) {
     const std::size_t left = s.size() - pos;
     if (!p.token) {
-      const std::size_t length = &p == &pieces_.back() ? p.length - known_tail : p.length;
-      if (length > left || !bytes_equal(s.data() + pos, text_.data() + p.offset, length)) {
+      const std::size_t length = &p == &shape.pieces.back() ? p.length - known_tail : p.length;
+      if (length > left || !bytes_equal(s.data() + pos, shape.text.data() + p.offset, length)) {
         return false;
       }
       pos += length;
@@ -1058,12 +1066,12 @@ bool Template::parse_text(std::string_view s, std::size_t known_tail, dns::IpAdd
 
 std::optional<dns::IpAddress> Template::parse_name(const dns::Name& name, bool check_prefix,
                                                    Suffix suffix) const noexcept {
-  if (pieces_.empty() || name.label_count() != label_count_) {
+  if (shape_ == nullptr || name.label_count() != shape_->label_count) {
     return std::nullopt;
   }
   // Below a suffix the caller has checked, only the labels before it are read: the text of
   // the suffix ends the last literal piece (its labels are after the last token).
-  std::size_t labels = label_count_;
+  std::size_t labels = shape_->label_count;
   std::size_t known_tail = 0;
   if (suffix == Suffix::checked) {
     labels -= this->suffix().label_count();

@@ -85,7 +85,7 @@ class Template {
   /// True when the tokens alone give every address bit (no {offset}, no bits taken from the
   /// prefix): the same text then parses to the same address whatever prefix it was compiled
   /// for, so one parse serves every prefix sharing this template.
-  bool self_contained() const noexcept { return self_contained_; }
+  bool self_contained() const noexcept { return shape_ != nullptr && shape_->self_contained; }
   /// matches() without the check that the address lies inside this template's prefix; only
   /// meaningful when self_contained().
   std::optional<dns::IpAddress> matches_any_prefix(
@@ -93,14 +93,14 @@ class Template {
 
   const dns::Prefix& prefix() const noexcept { return prefix_; }
   /// The template as compiled (literals lower-cased).
-  const std::string& text() const noexcept { return text_; }
+  const std::string& text() const noexcept { return shape_ ? shape_->text : kEmptyText; }
   /// Literal text after the last token, e.g. ".pool.example.net." or "x.example.".
   std::string_view literal_suffix() const noexcept;
   /// The whole labels of literal_suffix(), e.g. "pool.example.net." (the root when the last
   /// label holds a token): every rendered name lies below it.
-  const dns::Name& suffix() const noexcept { return suffix_ ? *suffix_ : kRoot; }
+  const dns::Name& suffix() const noexcept { return shape_ ? shape_->suffix : kRoot; }
   /// Every rendered name has exactly this many labels.
-  std::size_t label_count() const noexcept { return label_count_; }
+  std::size_t label_count() const noexcept { return shape_ ? shape_->label_count : 0; }
   /// True when the template contains this token.
   bool uses(TokenKind k) const noexcept;
 
@@ -108,7 +108,7 @@ class Template {
   struct Piece {
     bool token = false;
     TokenKind kind = TokenKind::a;
-    std::uint16_t offset = 0;  // literal: into text_
+    std::uint16_t offset = 0;  // literal: into Shape::text
     std::uint16_t length = 0;  // literal length
   };
 
@@ -120,14 +120,21 @@ class Template {
                   bool check_prefix) const noexcept;
   std::string validate(unsigned samples) const;
 
-  std::string text_;
-  std::vector<Piece> pieces_;
+  /// What depends only on the text and the family: shared, immutable, by the copies
+  /// for_prefix makes, so that the prefixes of a large config that use one template hold one
+  /// text, one piece list and one suffix name (a name is 385 bytes), not a copy each.
+  struct Shape {
+    std::string text;
+    std::vector<Piece> pieces;  // never empty once compiled
+    dns::Name suffix;
+    std::size_t label_count = 0;
+    bool self_contained = false;
+  };
+
+  std::shared_ptr<const Shape> shape_;  // nullptr: not compiled (default-constructed)
   dns::Prefix prefix_{};
   static inline const dns::Name kRoot{};
-  // Shared by the copies for_prefix makes: a name is 385 bytes, most of a template.
-  std::shared_ptr<const dns::Name> suffix_;
-  std::size_t label_count_ = 0;
-  bool self_contained_ = false;
+  static inline const std::string kEmptyText{};
 };
 
 /// The one rule for forward-name collisions, shared by `automapd checkconf` (two prefixes of

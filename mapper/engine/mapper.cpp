@@ -81,6 +81,11 @@ class ShapeCompiler {
   std::unordered_map<TemplateKey, std::optional<Template>, TemplateKeyHash> shapes_;
 };
 
+/// The key path of the index-th item of `prefixes:`, as config::PrefixConfig::path has it.
+std::string prefix_path(std::size_t index) {
+  return "prefixes[" + std::to_string(index) + "]";
+}
+
 ReverseZone zone_of(const Rule& r) {
   const dns::Prefix& p = r.prefix;
   if (r.classless && p.address.is_v4() && p.length > 24) {
@@ -93,21 +98,69 @@ ReverseZone zone_of(const Rule& r) {
 
 }  // namespace
 
+/// The prefixes of a config as build takes them: compact, in list order, and with no string
+/// per prefix (an error's key path is made from the index; templates share their text).
+struct PrefixRecords {
+  std::vector<Rule> rules;      // ttl: as given (see ttl_given); name: empty when it failed
+  std::vector<bool> ttl_given;  // false: build sets the config's default TTL
+  std::vector<RuleOrigin> origins;
+  std::vector<config::Mark> name_marks;
+  std::vector<std::pair<std::size_t, std::string>> failures;  // (position, compile error)
+
+  void reserve(std::size_t n) {
+    rules.reserve(n);
+    ttl_given.reserve(n);
+    origins.reserve(n);
+    name_marks.reserve(n);
+  }
+  /// Adds a prefix that passed the loader's checks; `name` is its compiled template (none
+  /// for a blank prefix).
+  void add(const config::PrefixConfig& p, std::optional<Outcome<Template>> name) {
+    Rule r;
+    r.prefix = p.prefix;
+    r.ttl = p.ttl.value_or(0);
+    r.blank = p.blank;
+    r.forward = p.forward && !p.blank;
+    r.reverse = p.reverse && !p.blank;
+    r.classless = p.classless;
+    if (name) {
+      if (*name) {
+        r.name = std::move(**name);
+      } else {
+        failures.emplace_back(rules.size(), name->error());
+      }
+    }
+    rules.push_back(std::move(r));
+    ttl_given.push_back(p.ttl.has_value());
+    origins.push_back(RuleOrigin{p.mark.line, static_cast<std::uint32_t>(p.index)});
+    name_marks.push_back(p.name_mark);
+  }
+};
+
 struct TemplateCompiler::State {
+  explicit State(Prefixes mode) : prefixes(mode) {}
+  Prefixes prefixes;
   ShapeCompiler shapes;
   struct Compiled {
     dns::Prefix prefix;
     std::optional<Outcome<Template>> name;  // none for a blank prefix
   };
-  std::vector<Compiled> compiled;  // by index in Config::prefixes
+  std::vector<Compiled> compiled;  // kept_in_config: by index in Config::prefixes
+  PrefixRecords records;           // taken: every prefix the loader accepted
+  bool records_taken = false;      // by a build (good for one)
 };
 
-TemplateCompiler::TemplateCompiler() : state_(std::make_unique<State>()) {}
+TemplateCompiler::TemplateCompiler(Prefixes prefixes) : state_(std::make_unique<State>(prefixes)) {}
 TemplateCompiler::~TemplateCompiler() = default;
 
 config::LoadOptions TemplateCompiler::load_options() {
   config::LoadOptions o;
+  o.keep_prefixes = state_->prefixes == Prefixes::kept_in_config;
   o.on_prefix = [state = state_.get()](const config::PrefixConfig& p, std::size_t index) {
+    if (state->prefixes == Prefixes::taken) {
+      state->records.add(p, p.blank ? std::nullopt : std::optional(state->shapes.compile(p)));
+      return;
+    }
     if (index != state->compiled.size()) {
       return;  // not the next prefix (cannot happen): build finds the count off, compiles
     }
@@ -234,100 +287,142 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     m->forward_zones_.push_back(z.name);
   }
 
-  PrefixTable::Builder builder;
-  ShapeCompiler shapes;
-  // Templates compiled while loading, if they are those of this config's prefixes.
-  std::vector<TemplateCompiler::State::Compiled>* precompiled =
-      options.templates != nullptr ? &options.templates->state_->compiled : nullptr;
-  if (precompiled != nullptr && precompiled->size() != config.prefixes.size()) {
-    precompiled = nullptr;
-  }
-  m->rules_.reserve(config.prefixes.size());
-  // The index in config.prefixes of each rule (they differ once a prefix had an error).
-  std::vector<std::size_t> rule_source;
-  rule_source.reserve(config.prefixes.size());
-  for (std::size_t i = 0; i < config.prefixes.size(); ++i) {
-    const config::PrefixConfig& p = config.prefixes[i];
-    Rule r;
-    r.prefix = p.prefix;
-    r.ttl = p.ttl.value_or(config.default_ttl);
-    r.blank = p.blank;
-    r.forward = p.forward && !p.blank;
-    r.reverse = p.reverse && !p.blank;
-    r.classless = p.classless;
-    if (!p.blank) {
+  PrefixRecords records;
+  TemplateCompiler::State* early =
+      options.templates != nullptr ? options.templates->state_.get() : nullptr;
+  if (early != nullptr && early->prefixes == TemplateCompiler::Prefixes::taken &&
+      config.prefixes.empty() && config.prefixes_not_kept != 0) {
+    // The loader handed the prefixes to the compiler only: take its records as they are.
+    // (Not when the config has none: a syntax error can stop the parse after the loader
+    // handed some over, and those are not part of the config.)
+    if (early->records_taken || early->records.rules.size() != config.prefixes_not_kept) {
+      error({}, "prefixes",
+            "internal: the prefixes loaded with this compiler were taken already, or are not "
+            "this config's");
+      return nullptr;
+    }
+    records = std::move(early->records);
+    early->records = PrefixRecords{};
+    early->records_taken = true;
+  } else {
+    ShapeCompiler shapes;
+    // Templates compiled while loading, if they are those of this config's prefixes.
+    std::vector<TemplateCompiler::State::Compiled>* precompiled =
+        early != nullptr ? &early->compiled : nullptr;
+    if (precompiled != nullptr && precompiled->size() != config.prefixes.size()) {
+      precompiled = nullptr;
+    }
+    records.reserve(config.prefixes.size());
+    for (std::size_t i = 0; i < config.prefixes.size(); ++i) {
+      const config::PrefixConfig& p = config.prefixes[i];
+      if (p.blank) {
+        records.add(p, std::nullopt);
+        continue;
+      }
       auto* pre = precompiled != nullptr ? &(*precompiled)[i] : nullptr;
       if (pre != nullptr && (pre->prefix != p.prefix || !pre->name ||
                              (*pre->name && (*pre->name)->text() != p.name_template))) {
         pre = nullptr;  // not this prefix's: a mismatch that cannot happen
       }
-      Outcome<Template> t = pre != nullptr ? std::move(*pre->name) : shapes.compile(p);
-      if (!t) {
-        error(p.name_mark, p.path + ".name", t.error());
-        continue;
-      }
-      r.name = std::move(*t);
-      // With a zone missing (its entry had an error), this check would blame the template.
-      if (r.forward && config.zones_complete) {
-        const dns::Name& suffix = r.name->suffix();
-        if (!any_zone_contains(m->forward_zones_, suffix)) {
-          error(p.name_mark, p.path + ".name",
-                "names of this template lie outside every zone under 'zones:', so they cannot "
-                "resolve forward: add their zone to 'zones:' or set 'forward: false'");
-          continue;
-        }
-      }
+      records.add(p, pre != nullptr ? std::move(*pre->name) : shapes.compile(p));
     }
-    builder.insert(r.prefix, static_cast<std::uint32_t>(m->rules_.size()));
-    m->rules_.push_back(std::move(r));
-    rule_source.push_back(i);
+    // The records hold all that is needed of the prefixes from now on (swap: `= {}` would
+    // keep the capacity).
+    std::vector<config::PrefixConfig>().swap(m->config_.prefixes);
+    if (precompiled != nullptr) {
+      // Moved from: good for one build. Its storage goes now, not with the compiler after
+      // build: ~150 bytes a prefix, which the steps below would otherwise add to the peak.
+      std::vector<TemplateCompiler::State::Compiled>().swap(*precompiled);
+    }
   }
-  if (precompiled != nullptr) {
-    // Moved from: good for one build. Its storage goes now, not with the compiler after
-    // build: ~150 bytes a prefix, which the steps below would otherwise add to the peak.
-    std::vector<TemplateCompiler::State::Compiled>().swap(*precompiled);
+
+  // The records become the rules in place: those with an error are left out.
+  PrefixTable::Builder builder;
+  std::size_t good = 0;
+  std::size_t next_failure = 0;
+  for (std::size_t k = 0; k < records.rules.size(); ++k) {
+    Rule& r = records.rules[k];
+    const config::Mark name_mark = records.name_marks[k];
+    const std::uint32_t index = records.origins[k].index;
+    if (!records.ttl_given[k]) {
+      r.ttl = config.default_ttl;
+    }
+    if (next_failure < records.failures.size() && records.failures[next_failure].first == k) {
+      error(name_mark, prefix_path(index) + ".name", records.failures[next_failure++].second);
+      continue;
+    }
+    // With a zone missing (its entry had an error), this check would blame the template.
+    if (r.forward && config.zones_complete &&
+        !any_zone_contains(m->forward_zones_, r.name->suffix())) {
+      error(name_mark, prefix_path(index) + ".name",
+            "names of this template lie outside every zone under 'zones:', so they cannot "
+            "resolve forward: add their zone to 'zones:' or set 'forward: false'");
+      continue;
+    }
+    builder.insert(r.prefix, static_cast<std::uint32_t>(good));
+    if (good != k) {
+      records.rules[good] = std::move(r);
+      records.origins[good] = records.origins[k];
+      records.name_marks[good] = name_mark;
+    }
+    ++good;
   }
+  records.rules.erase(records.rules.begin() + static_cast<std::ptrdiff_t>(good),
+                      records.rules.end());
+  records.origins.resize(good);
+  records.name_marks.resize(good);
+  m->rules_ = std::move(records.rules);
+  m->origins_ = std::move(records.origins);
+  // The mark of each rule's template, for the collision check below.
+  const std::vector<config::Mark> name_marks = std::move(records.name_marks);
+  records = PrefixRecords{};
   // No return on the errors above: the checks below (template collisions) still run on the
   // good rules, so that one run reports every error of the file.
-  auto table = builder.build();
-  if (!table) {
-    error({}, "prefixes", table.error());
-    return nullptr;
+  {
+    auto table = builder.build();
+    if (!table) {
+      error({}, "prefixes", table.error());
+      return nullptr;
+    }
+    m->table_ = std::move(*table);
+    builder = PrefixTable::Builder();  // its copy of the entries goes now
   }
-  m->table_ = std::move(*table);
 
   // Reverse zones: the octet/nibble boundary at or above each prefix, merged so that no
-  // zone lies inside another. Zones nest as their prefixes do, so no names are needed.
-  std::vector<ReverseZone> zones;
-  zones.reserve(m->rules_.size());
-  for (const Rule& r : m->rules_) {
-    zones.push_back(zone_of(r));
-  }
-  // Parents first; the order of the configuration among zones of the same depth.
-  std::stable_sort(zones.begin(), zones.end(), [](const ReverseZone& a, const ReverseZone& b) {
-    return label_count(a) < label_count(b);
-  });
-  std::unordered_set<ReverseZone, ReverseZoneHash> kept;
-  kept.reserve(zones.size());
-  std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
-  for (const ReverseZone& z : zones) {
-    const bool v4 = z.prefix.address.is_v4();
-    const unsigned step = v4 ? 8 : 4;
-    bool covered = kept.count(z) != 0;  // the zone of an earlier prefix
-    for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
-      const auto l = static_cast<std::uint8_t>(len);
-      covered = kept_lengths[v4 ? 0 : 1][len] &&
-                kept.count(ReverseZone{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
+  // zone lies inside another. Zones nest as their prefixes do, so no names are needed. The
+  // scratch below goes at the end of this block, before the forward index is made.
+  {
+    std::vector<ReverseZone> zones;
+    zones.reserve(m->rules_.size());
+    for (const Rule& r : m->rules_) {
+      zones.push_back(zone_of(r));
     }
-    if (!covered) {
-      kept.insert(z);
-      if (!z.classless) {
-        kept_lengths[v4 ? 0 : 1].set(z.prefix.length);
+    // Parents first; the order of the configuration among zones of the same depth.
+    std::stable_sort(zones.begin(), zones.end(), [](const ReverseZone& a, const ReverseZone& b) {
+      return label_count(a) < label_count(b);
+    });
+    std::unordered_set<ReverseZone, ReverseZoneHash> kept;
+    kept.reserve(zones.size());
+    std::array<std::bitset<129>, 2> kept_lengths;  // [v4, v6]: lengths of the kept plain zones
+    for (const ReverseZone& z : zones) {
+      const bool v4 = z.prefix.address.is_v4();
+      const unsigned step = v4 ? 8 : 4;
+      bool covered = kept.count(z) != 0;  // the zone of an earlier prefix
+      for (unsigned len = 0; len < z.prefix.length && !covered; len += step) {
+        const auto l = static_cast<std::uint8_t>(len);
+        covered = kept_lengths[v4 ? 0 : 1][len] &&
+                  kept.count(ReverseZone{dns::Prefix{z.prefix.address.masked(l), l}, false}) != 0;
       }
-      m->reverse_zones_.push_back(z);
+      if (!covered) {
+        kept.insert(z);
+        if (!z.classless) {
+          kept_lengths[v4 ? 0 : 1].set(z.prefix.length);
+        }
+        m->reverse_zones_.push_back(z);
+      }
     }
+    m->reverse_zones_.shrink_to_fit();
   }
-  m->reverse_zones_.shrink_to_fit();
 
   // Forward index and the empty non-terminals above each template's names.
   std::unordered_map<TemplateKey, std::uint32_t, TemplateKeyHash> group_of;
@@ -370,13 +465,13 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   for (const ForwardGroup& g : m->forward_groups_) {
     if (g.members.size() > 1 &&
         templates_collide(*m->rules_[g.members[0]].name, *m->rules_[g.members[1]].name)) {
-      const auto& first = config.prefixes[rule_source[g.members[0]]];
-      const auto& second = config.prefixes[rule_source[g.members[1]]];
-      error(second.name_mark, second.path + ".name",
+      const RuleOrigin& first = m->origins_[g.members[0]];
+      const RuleOrigin& second = m->origins_[g.members[1]];
+      error(name_marks[g.members[1]], prefix_path(second.index) + ".name",
             collision_message(m->rules_[g.members[0]].name->text(),
-                              "prefixes " + first.prefix.to_string() + " (line " +
-                                  std::to_string(first.mark.line) + ")",
-                              second.prefix.to_string()));
+                              "prefixes " + m->rules_[g.members[0]].prefix.to_string() + " (line " +
+                                  std::to_string(first.line) + ")",
+                              m->rules_[g.members[1]].prefix.to_string()));
     }
   }
   if (errors.size() != errors_before) {
@@ -412,12 +507,6 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
       return nullptr;
     }
   }
-  // The rules hold the prefixes from now on; keep only where each came from.
-  m->origins_.reserve(config.prefixes.size());
-  for (auto& p : m->config_.prefixes) {
-    m->origins_.push_back(Origin{p.mark.line, std::move(p.path)});
-  }
-  m->config_.prefixes = {};
   return m;
 }
 
@@ -487,8 +576,8 @@ std::vector<dns::Name> Mapper::reverse_zones() const {
 }
 
 std::string Mapper::origin_of(const Rule& rule) const {
-  const Origin& o = origins_[static_cast<std::size_t>(&rule - rules_.data())];
-  return config_.file + ":" + std::to_string(o.line) + " " + o.path;
+  const RuleOrigin& o = origins_[static_cast<std::size_t>(&rule - rules_.data())];
+  return config_.file + ":" + std::to_string(o.line) + " " + prefix_path(o.index);
 }
 
 store::WriteRules Mapper::write_rules(bool allow_shared_names) const {

@@ -397,5 +397,97 @@ TEST(EngineScale, TemplatesCompiledWhileLoadingMatchBuild) {
   }
 }
 
+// Prefixes::taken, the compact hand-off of automapd: the loader leaves Config::prefixes empty
+// and build takes the compiler's records. Same rules, origins, errors (with their key paths,
+// rejected list items counted) and zones as the usual path; good for one build; and a parse
+// stopped after the list hands nothing over.
+TEST(EngineScale, PrefixesTakenFromTheCompilerMatchTheConfigsList) {
+  std::string y = kPoolConfigHead;
+  y += "  - { prefix: 10.255.0.0/16 }\n";  // an error of the loader: the indexes shift
+  for (int i = 0; i < 3000; ++i) {
+    const std::string p = "10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+                          (i % 3 == 0 ? ".0/24" : ".128/25");
+    if (i % 7 == 0) {
+      y += "  - { prefix: " + p + ", blank: true }\n";
+    } else if (i == 1000) {
+      y += "  - { prefix: " + p + ", name: \"x{ip}.outside.example.\" }\n";
+    } else if (i == 2000) {
+      y += "  - { prefix: " + p + ", name: \"{bogus}.pool.example.net.\" }\n";
+    } else {
+      y += "  - { prefix: " + p + ", name: \"h{hex}.pool.example.net.\"" +
+           (i % 5 == 0 ? ", ttl: 60" : "") + " }\n";
+    }
+  }
+  y += "ttl: 300\n";  // the default TTL comes after the list
+  for (bool with_errors : {true, false}) {
+    SCOPED_TRACE(with_errors);
+    std::string text = y;
+    if (!with_errors) {
+      text.replace(text.find("  - { prefix: 10.255.0.0/16 }\n"), 30, "");
+      text.replace(text.find("x{ip}.outside.example."), 22, "x{ip}.pool.example.net.");
+      text.replace(text.find("{bogus}.pool"), 7, "h{hex}");
+    }
+    auto plain = config::load_text(text, "t.yaml");
+    TemplateCompiler templates(TemplateCompiler::Prefixes::taken);
+    auto taken = config::load_text(text, "t.yaml", templates.load_options());
+    EXPECT_EQ(plain.errors.size(), with_errors ? 1U : 0U);
+    ASSERT_EQ(plain.errors.size(), taken.errors.size());
+    EXPECT_EQ(plain.config.prefixes.size(), 3000U);
+    EXPECT_TRUE(taken.config.prefixes.empty());
+    EXPECT_EQ(taken.config.prefixes_not_kept, plain.config.prefixes.size());
+    std::vector<config::Error> plain_errors;
+    std::vector<config::Error> taken_errors;
+    Mapper::BuildOptions options;
+    options.open_store = false;
+    auto a = Mapper::build(plain.config, plain_errors, options);
+    options.templates = &templates;
+    auto b = Mapper::build(taken.config, taken_errors, options);
+    ASSERT_EQ(plain_errors.size(), with_errors ? 2U : 0U);
+    ASSERT_EQ(plain_errors.size(), taken_errors.size());
+    for (std::size_t i = 0; i < plain_errors.size(); ++i) {
+      EXPECT_EQ(plain_errors[i].to_string(), taken_errors[i].to_string());
+    }
+    if (with_errors) {
+      EXPECT_NE(taken_errors[0].to_string().find("prefixes[1001].name"), std::string::npos)
+          << taken_errors[0].to_string();
+      EXPECT_TRUE(a == nullptr && b == nullptr);
+      continue;
+    }
+    ASSERT_TRUE(a != nullptr && b != nullptr);
+    ASSERT_EQ(a->rules().size(), b->rules().size());
+    for (std::size_t i = 0; i < a->rules().size(); ++i) {
+      const Rule& x = a->rules()[i];
+      const Rule& z = b->rules()[i];
+      EXPECT_TRUE(
+          x.prefix == z.prefix && x.blank == z.blank && x.forward == z.forward &&
+          x.reverse == z.reverse && x.ttl == z.ttl && x.group == z.group &&
+          x.name.has_value() == z.name.has_value() &&
+          (!x.name || (x.name->text() == z.name->text() && x.name->prefix() == z.name->prefix())))
+          << i;
+      EXPECT_EQ(a->origin_of(x), b->origin_of(z));
+    }
+    EXPECT_EQ(a->rules()[1].ttl, 300U);
+    EXPECT_EQ(a->rules()[5].ttl, 60U);
+    EXPECT_EQ(b->origin_of(b->rules()[2999]), "t.yaml:3004 prefixes[2999]");
+    EXPECT_EQ(a->reverse_zones(), b->reverse_zones());
+    // Good for one build: a second one is refused rather than built without prefixes.
+    std::vector<config::Error> again;
+    EXPECT_EQ(Mapper::build(taken.config, again, options), nullptr);
+    ASSERT_EQ(again.size(), 1U);
+    EXPECT_NE(again[0].message.find("taken already"), std::string::npos);
+  }
+  // A second document stops the parse after the list was handed over: not part of the config.
+  TemplateCompiler templates(TemplateCompiler::Prefixes::taken);
+  auto stopped = config::load_text(y + "---\nprefixes: []\n", "t.yaml", templates.load_options());
+  EXPECT_FALSE(stopped.ok());
+  std::vector<config::Error> errors;
+  Mapper::BuildOptions options;
+  options.open_store = false;
+  options.templates = &templates;
+  auto m = Mapper::build(stopped.config, errors, options);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_TRUE(m != nullptr && m->rules().empty());
+}
+
 }  // namespace
 }  // namespace amap::mapper
