@@ -294,6 +294,12 @@ def test_checkconf_memory_is_proportional(automapd, mapctl, work):
     rss = usage.ru_maxrss * 1024
     check(child.returncode == 0 and "ok: 250000 prefixes" in text, "checkconf of 250k prefixes",
           text[-1000:])
+    if os.environ.get("AMAP_SANITIZE"):
+        # ASan's shadow memory and quarantine multiply RSS: the bound holds for the Release
+        # build the suite runs in CI, not for a sanitizer build.
+        print("note: sanitizer build (%s): peak RSS %.0f MB not bounded" %
+              (os.environ["AMAP_SANITIZE"], rss / 1e6))
+        return
     check(0 < rss <= 5.5 * size, "checkconf peak RSS %.0f MB is at most 5.5x the file (%.1f MB)" %
           (rss / 1e6, size / 1e6))
 
