@@ -206,6 +206,16 @@ def test_verbs(ctl, tmp):
           "lookup with QTYPE: NODATA with SOA", str(d))
     d = ctl.json("lookup", "www.elsewhere.example.")
     check(d.get("rcode") == "REFUSED" and d.get("in_zone") is False, "lookup outside the zones", str(d))
+    # Issue 12 section 6: status agrees with rcode outside the zones (a name, an address
+    # outside every prefix, IPv4 and IPv6), never "nxdomain" next to REFUSED.
+    for q in ("www.elsewhere.example.", "192.0.2.1", "2001:db9::1"):
+        d = ctl.json("lookup", q)
+        check(d.get("rcode") == "REFUSED" and d.get("status") == "refused"
+              and d.get("answer") == [] and d.get("authority") == [],
+              "lookup %s outside the zones: status agrees with rcode" % q, str(d))
+    d = ctl.json("lookup", "nope.pool.example.net.")
+    check(d.get("rcode") == "NXDOMAIN" and d.get("status") == "nxdomain",
+          "lookup of a missing name inside a zone: NXDOMAIN both ways", str(d))
     p = ctl.run("lookup", "10.1.3.8")
     check("source: config prefix 10.0.0.0/8 from %s:8 prefixes[0] with template" % ctl.config
           in p.stdout and "ttl: 86400" in p.stdout, "lookup text", p.stdout)

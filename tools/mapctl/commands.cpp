@@ -982,7 +982,9 @@ int cmd_lookup(const Options& o) {
       }
       w.end_array();
     }
-    w.key("status").value(status_name(e.status));
+    // Outside every zone the servers answer REFUSED whatever the synthesis says (nxdomain):
+    // status must tell the same story as rcode.
+    w.key("status").value(in_zone ? status_name(e.status) : std::string_view("refused"));
     w.key("source").value(source_name(e.source));
     w.key("in_zone").value(in_zone);
     w.key("explanation")
