@@ -287,24 +287,24 @@ struct Server::Impl {
 
   Impl(std::shared_ptr<const app::App> a, ServeOptions o) : opt(std::move(o)), app_(std::move(a)) {
     if (!app_) {
-      throw std::invalid_argument("server: no app");
+      throw std::invalid_argument("no app");
     }
     for (const std::string& s : opt.listen) {
       auto ep = Endpoint::parse(s);
       if (!ep) {
-        throw std::invalid_argument("server: bad listen address '" + s +
+        throw std::invalid_argument("bad listen address '" + s +
                                     "' (want ADDR:PORT or [ADDR]:PORT)");
       }
       endpoints.push_back(*ep);
     }
     if (endpoints.empty()) {
-      throw std::invalid_argument("server: nothing to listen on");
+      throw std::invalid_argument("nothing to listen on");
     }
     if (!opt.udp && !opt.tcp) {
-      throw std::invalid_argument("server: both udp and tcp are disabled");
+      throw std::invalid_argument("both udp and tcp are disabled");
     }
     if (opt.threads > kMaxThreads) {
-      throw std::invalid_argument("server: threads " + std::to_string(opt.threads) +
+      throw std::invalid_argument("threads " + std::to_string(opt.threads) +
                                   " is above the limit of " + std::to_string(kMaxThreads) +
                                   " UDP workers per listen address");
     }

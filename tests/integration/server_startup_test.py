@@ -3,7 +3,8 @@
 """Start-up of `automapd serve`: the thread bound, and SIGTERM/SIGINT during a long start-up.
 
 (a) --threads above the bound (1024 UDP workers per listen address) is refused at once with a
-    clear error, before anything is loaded or bound.
+    clear error, before anything is loaded or bound; so is a listen address that does not
+    parse, with one "server: " prefix.
 (b) SIGTERM while the server binds 8 addresses x 1024 UDP workers (seconds): it stops there,
     exit 0, promptly, and says so; not every address got to listen.
 (c) SIGTERM / SIGINT while a large config (150k prefixes) is being loaded: exit 0 at once,
@@ -74,6 +75,21 @@ def test_thread_bound(automapd):
         check(took < 5, "--threads %s refused at once (%.1f s)" % (n, took))
 
 
+def test_bad_listen_message(automapd):
+    """Issue 12 section 6: a listen address that does not parse is refused with one "server: "
+    prefix (it was logged as "server: server: bad listen address")."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "automap.yaml")
+        with open(path, "w") as f:
+            f.write(SMALL)
+        p = subprocess.run([automapd, "serve", "-c", path, "--listen", "300.1.2.3:53"],
+                           capture_output=True, text=True, timeout=15)
+    check(p.returncode == 1, "bad --listen exits 1 (got %s)" % p.returncode, p.stderr)
+    check("automapd: error: server: bad listen address '300.1.2.3:53' (want ADDR:PORT or "
+          "[ADDR]:PORT)" in p.stderr, "bad --listen: the error names the address", p.stderr)
+    check("server: server:" not in p.stderr, "bad --listen: one prefix, not two", p.stderr)
+
+
 def test_sigterm_while_binding(automapd):
     listen = ["127.0.0.%d:0" % i for i in range(1, 9)]
     server = Automapd(automapd, SMALL, listen=listen, threads=1024, wait_port=False)
@@ -140,6 +156,7 @@ def test_sighup_while_loading(automapd):
 def main():
     automapd = sys.argv[1]
     test_thread_bound(automapd)
+    test_bad_listen_message(automapd)
     test_sigterm_while_binding(automapd)
     test_signal_while_loading(automapd)
     test_sighup_while_loading(automapd)
