@@ -14,6 +14,8 @@
 #pragma GCC diagnostic ignored "-Wnull-dereference"
 #include <boost/asio.hpp>
 #pragma GCC diagnostic pop
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -38,6 +40,26 @@ using Clock = std::chrono::steady_clock;
 
 // ---------------------------------------------------------------------------------------
 // Endpoint
+
+namespace {
+
+/// Why `text` is not a listen address. Host names are not resolved: `localhost` would be
+/// 127.0.0.1 or ::1 (or both) depending on /etc/hosts, so it is refused with the literal
+/// addresses to use instead.
+std::string bad_listen_address(const std::string& text) {
+  const std::size_t colon = text.rfind(':');
+  std::string host = text.substr(0, colon);
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (colon != std::string::npos && (host == "localhost" || host == "localhost.")) {
+    const std::string port = text.substr(colon + 1);
+    return "bad listen address '" + text + "': names are not resolved, use 127.0.0.1:" + port +
+           " or [::1]:" + port + " (give both for both)";
+  }
+  return "bad listen address '" + text + "' (want ADDR:PORT or [ADDR]:PORT)";
+}
+
+}  // namespace
 
 std::optional<Endpoint> Endpoint::parse(std::string_view text) noexcept {
   std::string_view addr;
@@ -292,8 +314,7 @@ struct Server::Impl {
     for (const std::string& s : opt.listen) {
       auto ep = Endpoint::parse(s);
       if (!ep) {
-        throw std::invalid_argument("bad listen address '" + s +
-                                    "' (want ADDR:PORT or [ADDR]:PORT)");
+        throw std::invalid_argument(bad_listen_address(s));
       }
       endpoints.push_back(*ep);
     }
@@ -903,7 +924,7 @@ void Server::Impl::rebind(const std::vector<std::string>& listen) {
   for (const std::string& s : listen) {
     auto ep = Endpoint::parse(s);
     if (!ep) {
-      throw std::invalid_argument("bad listen address '" + s + "' (want ADDR:PORT or [ADDR]:PORT)");
+      throw std::invalid_argument(bad_listen_address(s));
     }
     wanted.push_back(*ep);
   }

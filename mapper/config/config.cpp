@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <charconv>
 #include <condition_variable>
 #include <ctime>
@@ -896,7 +897,17 @@ class Loader {
       auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
       if (addr.empty() || !dns::IpAddress::parse(addr) || digits.empty() || ec != std::errc{} ||
           ptr != digits.data() + digits.size() || port > 65535) {
-        error(n[i], path, "'" + s + "' is not ADDR:PORT (IPv6 as [::1]:5353)");
+        std::string host = colon == std::string::npos ? s : s.substr(0, colon);
+        std::transform(host.begin(), host.end(), host.begin(),
+                       [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+        if (host == "localhost" || host == "localhost.") {
+          // Not resolved: /etc/hosts decides whether it is 127.0.0.1, ::1 or both.
+          error(n[i], path,
+                "'" + s + "': names are not resolved, use 127.0.0.1:" + digits +
+                    " or [::1]:" + digits + " (list both for both)");
+        } else {
+          error(n[i], path, "'" + s + "' is not ADDR:PORT (IPv6 as [::1]:5353)");
+        }
         continue;
       }
       c.listen.push_back(s);

@@ -90,6 +90,22 @@ def test_bad_listen_message(automapd):
     check("server: server:" not in p.stderr, "bad --listen: one prefix, not two", p.stderr)
 
 
+def test_listen_localhost(automapd):
+    """Issue 12 section 6: --listen localhost:PORT is refused (not resolved) with the literal
+    addresses to give instead, before anything is bound."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "automap.yaml")
+        with open(path, "w") as f:
+            f.write(SMALL)
+        p = subprocess.run([automapd, "serve", "-c", path, "--listen", "localhost:15353"],
+                           capture_output=True, text=True, timeout=15)
+    check(p.returncode == 1, "--listen localhost exits 1 (got %s)" % p.returncode, p.stderr)
+    check("automapd: error: server: bad listen address 'localhost:15353': names are not "
+          "resolved, use 127.0.0.1:15353 or [::1]:15353 (give both for both)" in p.stderr,
+          "--listen localhost: the error gives the addresses to use", p.stderr)
+    check("listening" not in p.stderr, "--listen localhost: nothing bound", p.stderr)
+
+
 def test_sigterm_while_binding(automapd):
     listen = ["127.0.0.%d:0" % i for i in range(1, 9)]
     server = Automapd(automapd, SMALL, listen=listen, threads=1024, wait_port=False)
@@ -157,6 +173,7 @@ def main():
     automapd = sys.argv[1]
     test_thread_bound(automapd)
     test_bad_listen_message(automapd)
+    test_listen_localhost(automapd)
     test_sigterm_while_binding(automapd)
     test_signal_while_loading(automapd)
     test_sighup_while_loading(automapd)

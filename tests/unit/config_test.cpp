@@ -237,6 +237,19 @@ TEST(Config, MissingRequiredAndBadValues) {
   EXPECT_EQ(errs[5], "t.yaml:4:10: listen[0]: '::1:53' is not ADDR:PORT (IPv6 as [::1]:5353)");
 }
 
+// Issue 12 section 6: `localhost` is not resolved (it may be 127.0.0.1, ::1 or both): it is
+// refused with the literal addresses to write instead.
+TEST(Config, ListenLocalhostIsRefusedWithTheAddressesToUse) {
+  auto errs = errors_of(kHead + "listen: [\"localhost:5353\", \"LOCALHOST.:53\"]\n");
+  ASSERT_EQ(errs.size(), 2U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:3:10: listen[0]: 'localhost:5353': names are not resolved, use "
+            "127.0.0.1:5353 or [::1]:5353 (list both for both)");
+  EXPECT_EQ(errs[1],
+            "t.yaml:3:28: listen[1]: 'LOCALHOST.:53': names are not resolved, use "
+            "127.0.0.1:53 or [::1]:53 (list both for both)");
+}
+
 TEST(Config, NamesMustBeAbsoluteAndValid) {
   auto errs =
       errors_of("soa: { mname: ns1.example.net, rname: \"a..b.\" }\nns: [ns1.example.net.]\n");
