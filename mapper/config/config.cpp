@@ -60,6 +60,50 @@ std::size_t printable_utf8_length(std::string_view text, std::size_t i) noexcept
 
 }  // namespace
 
+std::string closest_match(std::string_view word, const std::vector<std::string_view>& candidates,
+                          std::size_t max_distance) {
+  // Optimal string alignment distance over three rolling rows (short words: keys, verbs).
+  auto distance = [](std::string_view a, std::string_view b) {
+    std::vector<std::size_t> before(b.size() + 1);
+    std::vector<std::size_t> prev(b.size() + 1);
+    std::vector<std::size_t> cur(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+      prev[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+      cur[0] = i;
+      for (std::size_t j = 1; j <= b.size(); ++j) {
+        const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+        cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost});
+        if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+          cur[j] = std::min(cur[j], before[j - 2] + 1);
+        }
+      }
+      before.swap(prev);
+      prev.swap(cur);
+    }
+    return prev[b.size()];
+  };
+  std::string best;
+  std::size_t best_distance = max_distance + 1;
+  bool tie = false;
+  for (const std::string_view c : candidates) {
+    const std::size_t d = distance(word, c);
+    if (d < best_distance) {
+      best = std::string(c);
+      best_distance = d;
+      tie = false;
+    } else if (d == best_distance) {
+      tie = true;
+    }
+  }
+  // A distance as long as the word itself is no resemblance ("x" is 1 edit from "ns").
+  if (best.empty() || tie || best_distance >= word.size()) {
+    return {};
+  }
+  return best;
+}
+
 std::string printable(std::string_view text) {
   std::string out;
   out.reserve(text.size());
@@ -497,7 +541,10 @@ class Loader {
         for (auto a : allowed) {
           list += (list.empty() ? "" : ", ") + std::string(a);
         }
-        error(key_n, kpath(), "unknown key (expected one of: " + list + ")");
+        const std::string near = closest_match(key, std::vector<std::string_view>(allowed));
+        error(key_n, kpath(),
+              "unknown key" + (near.empty() ? std::string() : " (did you mean '" + near + "'?)") +
+                  " (expected one of: " + list + ")");
       }
       const auto dup = std::find_if(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(nseen),
                                     [&](const Seen& x) { return x.key == key; });

@@ -169,6 +169,12 @@ LoadResult load_text(const std::string& text, const std::string& file = "<text>"
 
 /// "4GiB", "512MiB", "1048576" -> bytes.
 std::optional<std::uint64_t> parse_size(const std::string& text);
+
+/// The candidate closest to `word` by edit distance (insertions, deletions, substitutions,
+/// adjacent swaps), if it is within `max_distance` edits and the only one that close: the
+/// "did you mean" of unknown keys and verbs. Empty when nothing is close enough.
+std::string closest_match(std::string_view word, const std::vector<std::string_view>& candidates,
+                          std::size_t max_distance = 2);
 /// "7d", "36h", "90m", "45s" or "45" -> seconds; nullopt if malformed or above 100 years.
 std::optional<std::uint64_t> parse_duration(const std::string& text);
 

@@ -206,7 +206,8 @@ TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
             "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
             "set beyond the prefix length (did you mean 10.0.0.0/8?)");
   EXPECT_EQ(errs[2],
-            "t.yaml:7:5: prefixes[1].nmae: unknown key (expected one of: prefix, name, "
+            "t.yaml:7:5: prefixes[1].nmae: unknown key (did you mean 'name'?) (expected one "
+            "of: prefix, name, "
             "ttl, blank, forward, reverse, classless)");
   EXPECT_EQ(errs[3], "t.yaml:6:5: prefixes[1]: needs a name template (name: ...) or blank: true");
 }
@@ -235,6 +236,19 @@ TEST(Config, MissingRequiredAndBadValues) {
   EXPECT_EQ(errs[3], "t.yaml:3:8: store.path: required: the directory of the LMDB store");
   EXPECT_NE(errs[4].find("store.map_size: expected a size"), std::string::npos);
   EXPECT_EQ(errs[5], "t.yaml:4:10: listen[0]: '::1:53' is not ADDR:PORT (IPv6 as [::1]:5353)");
+}
+
+// Issue 12 section 6: a mistyped key gets a "did you mean" when one key is within 2 edits;
+// a key like none of them gets only the list.
+TEST(Config, UnknownKeySuggestsTheClosestKey) {
+  auto errs = errors_of(kHead + "prefixs: []\nlistne: []\nstroe: { path: /x }\nzzz: 1\n");
+  ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
+  const std::string keys =
+      " (expected one of: soa, ns, zones, prefixes, store, listen, tcp, ttl, rrl, cookies)";
+  EXPECT_EQ(errs[0], "t.yaml:3:1: prefixs: unknown key (did you mean 'prefixes'?)" + keys);
+  EXPECT_EQ(errs[1], "t.yaml:4:1: listne: unknown key (did you mean 'listen'?)" + keys);
+  EXPECT_EQ(errs[2], "t.yaml:5:1: stroe: unknown key (did you mean 'store'?)" + keys);
+  EXPECT_EQ(errs[3], "t.yaml:6:1: zzz: unknown key" + keys);
 }
 
 // Issue 12 section 6: `localhost` is not resolved (it may be 127.0.0.1, ::1 or both): it is
