@@ -27,6 +27,7 @@
 #include "mapper/engine/mapper.h"
 #include "store/lmdb.h"
 #include "store/overrides.h"
+#include "tools/unknown_verb.h"
 
 namespace {
 
@@ -207,6 +208,9 @@ int main(int argc, char** argv) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (amap::tools::report_unknown_verb(cli, "automapd")) {
+      return 2;
+    }
     // CLI11's own codes (105, 106, 109, ...) mean "usage" here: exit 2, as mapctl does.
     // --help and --version are 0.
     return cli.exit(e) == 0 ? 0 : 2;

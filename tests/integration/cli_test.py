@@ -6,6 +6,7 @@ Usage: cli_test.py SOURCE_DIR AUTOMAPD MAPCTL VERSION
 
 - `automapd --version` / `mapctl --version`: "<tool> VERSION (git DESCRIBE)", status 0;
 - every usage error of automapd exits 2 (CLI11's own codes were 104-114), as mapctl does;
+- a mistyped verb of either tool is named, with "did you mean" the closest verb (exit 2);
 - `automapd pipe` answers HELO with "OK<TAB>automap pipe backend VERSION".
 """
 import os
@@ -57,6 +58,24 @@ def main():
                                                        r.stderr[:120]))
             r = run([mapctl, "-c", config] + args)
             expect(r.returncode == 2, "mapctl %s: status %d (2)" % (" ".join(args), r.returncode))
+        # Issue 12 section 6: a mistyped verb is named, with the closest verb within two
+        # edits; a word like no verb gets the list only. Exit 2 either way.
+        for tool, args, want in (
+                (automapd, ["serv", "-c", config], "automapd: unknown command 'serv': did you "
+                 "mean 'serve'? (commands: checkconf, pipe, serve)"),
+                (automapd, ["chekconf"], "automapd: unknown command 'chekconf': did you mean "
+                 "'checkconf'?"),
+                (automapd, ["frobnicate"], "automapd: unknown command 'frobnicate' (commands: "),
+                (mapctl, ["-c", config, "lokup", "10.1.2.3"], "mapctl: unknown command 'lokup': "
+                 "did you mean 'lookup'? (commands: add, del, get, list, import, export, lookup,"),
+                (mapctl, ["-c", config, "stat"], "mapctl: unknown command 'stat': did you mean "
+                 "'stats'?"),
+                (mapctl, ["-c", config, "frobnicate"], "mapctl: unknown command 'frobnicate' "
+                 "(commands: ")):
+            r = run([tool] + args)
+            expect(r.returncode == 2 and want in r.stderr and "Run with --help" in r.stderr,
+                   "%s %s: status %d (2), %r" % (os.path.basename(tool), " ".join(args),
+                                                 r.returncode, r.stderr[:200]))
         r = run([automapd, "--help"])
         expect(r.returncode == 0 and "checkconf" in r.stdout, "automapd --help: status 0")
         r = run([automapd, "checkconf", "-c", config])

@@ -9,6 +9,7 @@
 #include "mapper/config/config.h"
 #include "tools/mapctl/commands.h"
 #include "tools/mapctl/json.h"
+#include "tools/unknown_verb.h"
 
 namespace amap::mapctl {
 
@@ -118,6 +119,9 @@ int run(int argc, char** argv) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (tools::report_unknown_verb(cli, "mapctl")) {
+      return kExitUsage;
+    }
     // CLI11's own codes (105, 106, 109, ...) mean "usage" here: exit 2. Help is 0.
     const int rc = cli.exit(e);
     return rc == 0 ? kExitOk : kExitUsage;
