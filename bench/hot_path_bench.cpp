@@ -669,7 +669,7 @@ void BM_RrlCheck(benchmark::State& state) {
   std::vector<dns::IpAddress> clients;
   std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
   for (std::uint32_t k = 0; k < (1U << 16); ++k) {
-    clients.push_back(dns::IpAddress::v4(mode == 3 ? 0x0A000001U : 0x0A000001U + (rng() << 8)));
+    clients.push_back(dns::IpAddress::v4(mode == 3 ? 0x0A000001U : 0x0A000001U + static_cast<std::uint32_t>(rng() << 8)));
   }
   std::size_t i = 0;
   std::uint64_t now_ns = 1'000'000'000;
@@ -986,12 +986,12 @@ void BM_StoreReader(benchmark::State& state, ReaderStep step, bool hit) {
           reader.begin();
           auto g = reader.prefix_generation();
           benchmark::DoNotOptimize(g);
-          found += reader.find_address(a).has_value() ? 1 : 0;
+          found += reader.find_address(a).has_value() ? 1U : 0U;
           reader.end();
           break;
         }
         case ReaderStep::find_held:
-          found += reader.find_address(a).has_value() ? 1 : 0;
+          found += reader.find_address(a).has_value() ? 1U : 0U;
           break;
       }
       if (++i == n) {
@@ -1045,7 +1045,7 @@ void BM_LoadPrefixes(benchmark::State& state) {
       state.SkipWithError("not every prefix was loaded");
       return;
     }
-    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * count));
+    state.SetItemsProcessed(state.iterations() * static_cast<std::int64_t>(count));
     state.counters["prefixes"] = static_cast<double>(count);
   });
 }

@@ -673,7 +673,7 @@ ValueReport check_values(const OverrideDb& db, std::size_t max_messages) {
     if (!schema) {
       damage("meta", format::as_bytes(format::kMetaSchemaVersion), "missing or malformed");
     }
-    for (int f = 0; f < 2; ++f) {
+    for (std::size_t f = 0; f < 2; ++f) {
       const std::string_view k = f == 0 ? format::kMetaPrefixLengths4 : format::kMetaPrefixLengths6;
       const std::size_t size = f == 0 ? format::kLengthBitmap4 : format::kLengthBitmap6;
       const auto raw = txn.find(d.meta, format::as_bytes(k));

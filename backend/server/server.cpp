@@ -603,7 +603,7 @@ void Server::Impl::accept(tcp::socket sock) {
     // At most max_tcp_connections entries: a scan per accept, nothing per query.
     std::size_t same = 0;
     for (const TcpConn* c : conns) {
-      same += c->remote == remote ? 1 : 0;
+      same += c->remote == remote ? 1U : 0U;
     }
     if (same >= limits.max_connections_per_client) {
       refuse(tcp_rejected_per_client);

@@ -42,7 +42,7 @@ unsigned sent(ResponseRateLimiter& rrl, const char* client, unsigned n, std::uin
               RrlCounters& c, std::uint8_t rcode = kNoError) {
   unsigned ok = 0;
   for (unsigned i = 0; i < n; ++i) {
-    ok += rrl.check(ip(client), rcode, now, c) == RrlVerdict::send ? 1 : 0;
+    ok += rrl.check(ip(client), rcode, now, c) == RrlVerdict::send ? 1U : 0U;
   }
   return ok;
 }

@@ -193,23 +193,23 @@ TEST(Server, AnswersABurstFromManyClientsInBatches) {
 
   // 6 v4 and 2 v6 clients, 25 queries each, sent round robin; each client also sends a
   // response (QR=1) and a 5-byte datagram, which are dropped.
-  constexpr int kClients = 8;
-  constexpr int kPerClient = 25;
+  constexpr std::size_t kClients = 8;
+  constexpr std::size_t kPerClient = 25;
   struct Client {
     int fd = -1;
     bool v6 = false;
   };
   std::vector<Client> clients(kClients);
-  for (int c = 0; c < kClients; ++c) {
+  for (std::size_t c = 0; c < kClients; ++c) {
     clients[c].v6 = c >= 6;
     clients[c].fd = ::socket(clients[c].v6 ? AF_INET6 : AF_INET, SOCK_DGRAM, 0);
     ASSERT_GE(clients[c].fd, 0);
   }
   // Query k of client c: id = c * 100 + k, TXT of (10 + c * 30 + k) bytes, every third one
   // with EDNS.
-  auto size_of = [](int c, int k) { return 10 + c * 30 + k; };
-  for (int k = 0; k < kPerClient; ++k) {
-    for (int c = 0; c < kClients; ++c) {
+  auto size_of = [](std::size_t c, std::size_t k) { return 10 + c * 30 + k; };
+  for (std::size_t k = 0; k < kPerClient; ++k) {
+    for (std::size_t c = 0; c < kClients; ++c) {
       wiretest::Query q;
       q.id = static_cast<std::uint16_t>(c * 100 + k);
       q.qname = std::to_string(size_of(c, k)) + ".size.hello.example.";
@@ -243,24 +243,24 @@ TEST(Server, AnswersABurstFromManyClientsInBatches) {
     EXPECT_EQ(slow_r.answer.size(), 1U);
   }
 
-  for (int c = 0; c < kClients; ++c) {
+  for (std::size_t c = 0; c < kClients; ++c) {
     std::vector<int> seen(kPerClient, 0);
-    for (int i = 0; i < kPerClient; ++i) {
+    for (std::size_t i = 0; i < kPerClient; ++i) {
       const wiretest::Bytes m = recv_one(clients[c].fd);
       ASSERT_FALSE(m.empty()) << "client " << c << " got " << i << " of " << kPerClient;
       const auto r = wiretest::decode(m);
-      const int k = r.id - c * 100;
-      ASSERT_TRUE(k >= 0 && k < kPerClient) << "client " << c << " got id " << r.id;
+      const std::size_t k = r.id - c * 100;  // wraps when below: caught next
+      ASSERT_TRUE(k < kPerClient) << "client " << c << " got id " << r.id;
       ++seen[k];
       EXPECT_TRUE(r.qr());
       EXPECT_TRUE(r.aa());
       EXPECT_EQ(r.rcode(), 0U);
       EXPECT_EQ(r.qname, std::to_string(size_of(c, k)) + ".size.hello.example.");
       ASSERT_EQ(r.answer.size(), 1U);
-      EXPECT_EQ(r.answer[0].rdata.size(), static_cast<std::size_t>(size_of(c, k)));
+      EXPECT_EQ(r.answer[0].rdata.size(), size_of(c, k));
       EXPECT_EQ(r.ar, k % 3 == 0 ? 1U : 0U);  // OPT only when asked
     }
-    for (int k = 0; k < kPerClient; ++k) {
+    for (std::size_t k = 0; k < kPerClient; ++k) {
       EXPECT_EQ(seen[k], 1) << "client " << c << " query " << k;
     }
     pollfd p{clients[c].fd, POLLIN, 0};

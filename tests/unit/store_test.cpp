@@ -870,7 +870,7 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
   std::mt19937 rng(42);
   for (int round = 0; round < 12; ++round) {
     // Each round reaches further up the address list, so some keys lie beyond the tail.
-    const std::size_t reach = std::min(addrs.size(), std::size_t{8} + 6U * round);
+    const std::size_t reach = std::min(addrs.size(), std::size_t{8} + 6U * static_cast<std::size_t>(round));
     WriteBatch batch;
     const int count = 1 + static_cast<int>(rng() % 30);
     for (int i = 0; i < count; ++i) {
@@ -883,7 +883,7 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
           batch.put_address(a, Override::none());
           break;
         default:
-          batch.put_address(a, Override::name(names[rng() % names.size()], rng() % 3));
+          batch.put_address(a, Override::name(names[rng() % names.size()], static_cast<std::uint32_t>(rng() % 3)));
           break;
       }
     }
@@ -895,7 +895,7 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
         single.put_address(c.key.address, c.value);
         ++want.written;
       } else {
-        want.erased += single.erase_address(c.key.address) ? 1 : 0;
+        want.erased += single.erase_address(c.key.address) ? 1U : 0U;
       }
     }
     ASSERT_EQ(got.written, want.written) << "round " << round;
@@ -1236,7 +1236,7 @@ TEST(AddressFilter, NeverMissesAnAddedKeyAndFalsePositivesAreNearTheDesign) {
   // IPv4 draws; it can only raise the count).
   std::size_t positives = 0;
   for (std::size_t i = 0; i < kKeys; ++i) {
-    positives += f.may_contain(random_address(rng)) ? 1 : 0;
+    positives += f.may_contain(random_address(rng)) ? 1U : 0U;
   }
   const double rate = static_cast<double>(positives) / kKeys;
   std::printf("false positives: %.3f%% of 1M absent addresses, %zu bytes for 1M keys\n", rate * 100,

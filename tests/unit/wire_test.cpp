@@ -674,7 +674,7 @@ TEST_F(WireTest, Case9LabelAndNameLimits) {
     wiretest::put16(b, 1);
     EXPECT_EQ(must(b).rcode(), kRefused);
   }
-  for (std::uint8_t l : {0x40, 0x80, 0xBF}) {
+  for (const std::uint8_t l : {std::uint8_t{0x40}, std::uint8_t{0x80}, std::uint8_t{0xBF}}) {
     Bytes b = header(0, 1, 0, 0, 0);
     b.push_back(l);
     b.insert(b.end(), 4, 'a');
