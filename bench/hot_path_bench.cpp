@@ -771,7 +771,7 @@ struct StoreWorkload {
   /// A mapper with BuildOptions::address_filter, once its filter covers the store's snapshot.
   static amap::bench::Env filtered_env(const std::string& yaml, const std::string& path) {
     auto loaded = amap::config::load_text(yaml, "<store bench>");
-    std::vector<amap::config::Error> errors;
+    amap::config::Diagnostics errors;
     mapper::Mapper::BuildOptions options;
     options.address_filter = true;
     auto m = mapper::Mapper::build(loaded.config, errors, options);

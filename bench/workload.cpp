@@ -9,21 +9,13 @@
 #include <unordered_set>
 
 #include "mapper/core/reverse_name.h"
+#include "mapper/engine/load.h"
 
 namespace amap::bench {
 namespace {
 
-Env finish(config::LoadResult loaded, bool open_store,
-           mapper::TemplateCompiler* templates = nullptr) {
-  std::vector<config::Error> errors = std::move(loaded.errors);
-  std::shared_ptr<const mapper::Mapper> m;
-  if (errors.empty()) {
-    mapper::Mapper::BuildOptions options;
-    options.open_store = open_store;
-    options.templates = templates;
-    m = mapper::Mapper::build(std::move(loaded.config), errors, options);
-  }
-  if (!errors.empty() || !m) {
+Env finish(std::shared_ptr<const mapper::Mapper> m, const config::Diagnostics& errors) {
+  if (!errors.ok() || !m) {
     std::string text = "configuration rejected:";
     for (const auto& e : errors) {
       text += "\n  " + e.to_string();
@@ -100,12 +92,23 @@ void to_hex(std::uint64_t v, int digits, std::string& out) {
 
 Env load_file(const std::string& path, bool open_store) {
   // As automapd loads: templates compile while the file is parsed.
-  mapper::TemplateCompiler templates(mapper::TemplateCompiler::Prefixes::taken);
-  return finish(config::load_file(path, templates.load_options()), open_store, &templates);
+  mapper::LoadAndBuildOptions options;
+  options.store = open_store ? mapper::LoadAndBuildOptions::Store::existing
+                             : mapper::LoadAndBuildOptions::Store::none;
+  config::Diagnostics errors;
+  auto m = mapper::load_and_build(path, options, errors);
+  return finish(std::move(m), errors);
 }
 
 Env load_text(const std::string& yaml, const std::string& file, bool open_store) {
-  return finish(config::load_text(yaml, file), open_store);
+  config::LoadResult loaded = config::load_text(yaml, file);
+  std::shared_ptr<const mapper::Mapper> m;
+  if (loaded.errors.ok()) {
+    mapper::Mapper::BuildOptions options;
+    options.open_store = open_store;
+    m = mapper::Mapper::build(std::move(loaded.config), loaded.errors, options);
+  }
+  return finish(std::move(m), loaded.errors);
 }
 
 std::string_view to_string(QueryClass c) noexcept {

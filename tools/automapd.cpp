@@ -9,7 +9,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -24,9 +23,8 @@
 #include "backend/pipe/session.h"
 #include "backend/server/server.h"
 #include "mapper/app/log.h"
+#include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
-#include "store/lmdb.h"
-#include "store/overrides.h"
 #include "tools/unknown_verb.h"
 
 namespace {
@@ -103,70 +101,24 @@ struct Loaded {
   std::shared_ptr<const amap::app::App> app;
 };
 
-/// The servers only read the store, but create it on first start so that they can open it.
-/// Read-only first: in a running server (SIGHUP) the per-process registry already holds this
-/// environment read-only and hands the same one back, where a read-write open is refused (LMDB
-/// allows one environment per path and process). Only a store that is missing (no directory,
-/// no data.mdb) or was never initialised (no databases) is created; any other failure is
-/// reported as it is, never papered over by creating a new store.
-std::shared_ptr<amap::store::OverrideDb> open_or_create_store(const amap::config::StoreConfig& c) {
-  amap::store::StoreOptions options;
-  options.path = c.path;
-  options.map_size = c.map_size;
-  options.max_readers = c.max_readers;
-  // Servers read every page: walk them all before mapping, so a damaged file is refused here.
-  options.verify_pages = true;
-  options.read_only = true;
-  try {
-    return amap::store::OverrideDb::open(options);
-  } catch (const amap::store::StoreError& e) {
-    if (e.code() != ENOENT && e.code() != MDB_NOTFOUND) {
-      throw;
-    }
-  }
-  options.read_only = false;
-  {
-    const StartupCritical no_stop_while_creating;
-    amap::store::OverrideStore create(options);  // closed again: the servers open it read-only
-  }
-  options.read_only = true;
-  return amap::store::OverrideDb::open(options);
-}
-
-/// Loads and checks the configuration; on errors prints every one (file:line:col: path:
-/// message) through `report` and returns an empty result. Without `make_app` (checkconf) the
-/// app is not made: declaring the zones checks nothing more, and their table would be the
-/// largest part of the peak memory (400 bytes a zone).
+/// Loads and checks the configuration (load_and_build); on errors prints every one
+/// (file:line:col: path: message) through `report` and returns an empty result. Without
+/// `make_app` (checkconf) the app is not made: declaring the zones checks nothing more, and
+/// their table would be the largest part of the peak memory (400 bytes a zone).
 template <class Report>
 Loaded load(const std::string& file, bool open_store, Report&& report, bool make_app = true) {
-  // Templates compile while the file is still being parsed; build takes them.
-  amap::mapper::TemplateCompiler templates(amap::mapper::TemplateCompiler::Prefixes::taken);
-  auto loaded = amap::config::load_file(file, templates.load_options());
-  std::vector<amap::config::Error> errors = std::move(loaded.errors);
-  std::shared_ptr<const amap::mapper::Mapper> mapper;
-  // Held until the mapper is built, which then gets this very environment from the registry.
-  std::shared_ptr<amap::store::OverrideDb> store;
-  if (errors.empty() && open_store && loaded.config.store.present) {
-    try {
-      store = open_or_create_store(loaded.config.store);
-    } catch (const std::exception& e) {
-      errors.push_back(amap::config::Error{file, loaded.config.store.mark, "store.path", e.what()});
-    }
+  amap::mapper::LoadAndBuildOptions options;
+  if (open_store) {
+    // The servers only read the store, but create it on first start so that they can open
+    // it; they live long: keep the address filter so override misses skip LMDB.
+    options.store = amap::mapper::LoadAndBuildOptions::Store::create;
+    options.address_filter = true;
+    options.guard_store_creation = [] { return std::make_shared<StartupCritical>(); };
   }
-  {
-    // Built even after errors above: its own (templates) come out in the same run.
-    amap::mapper::Mapper::BuildOptions options;
-    options.open_store = open_store && errors.empty();
-    // Only the servers (pipe, serve) open the store, and they live long: keep the address
-    // filter so override misses skip LMDB.
-    options.address_filter = options.open_store;
-    options.templates = &templates;
-    mapper = amap::mapper::Mapper::build(std::move(loaded.config), errors, options);
-  }
-  if (!errors.empty()) {
-    for (const auto& e : errors) {
-      report(e.to_string());
-    }
+  amap::config::Diagnostics diagnostics;
+  auto mapper = amap::mapper::load_and_build(file, options, diagnostics);
+  if (!mapper) {
+    diagnostics.print(report);
     return {};
   }
   if (!make_app) {

@@ -126,7 +126,16 @@ std::string printable(std::string_view text) {
   return out;
 }
 
-std::string Error::to_string() const {
+void Diagnostics::append(Diagnostics&& other) {
+  entries_.reserve(entries_.size() + other.entries_.size());
+  for (Diagnostic& d : other.entries_) {
+    add(std::move(d));
+  }
+  other.entries_.clear();
+  other.errors_ = 0;
+}
+
+std::string Diagnostic::to_string() const {
   std::string out = file;
   if (mark.line > 0) {
     out += ":" + std::to_string(mark.line) + ":" + std::to_string(mark.column);
@@ -500,17 +509,17 @@ struct PrefixList {
 /// A streamed `prefixes:` list, checked: the loader takes it in place of the list.
 struct StreamedPrefixes {
   PrefixList list;
-  std::vector<Error> errors;
+  Diagnostics errors;
 };
 
 class Loader {
  public:
-  Loader(std::string file, std::vector<Error>& errors, const LoadOptions& options,
+  Loader(std::string file, Diagnostics& errors, const LoadOptions& options,
          StreamedPrefixes* streamed = nullptr)
       : file_(std::move(file)), errors_(errors), options_(options), streamed_(streamed) {}
 
   void error(const Node& at, const std::string& path, const std::string& message) {
-    errors_.push_back(Error{file_, at.mark(), path, message});
+    errors_.error(file_, at.mark(), path, message);
   }
 
   /// Checks a mapping: every key known, none repeated. Returns false if `n` is not a map.
@@ -614,7 +623,7 @@ class Loader {
 
   void load(const Node& root, Config& c) {
     if (!root || root.IsNull()) {
-      errors_.push_back(Error{file_, {}, "", "empty configuration"});
+      errors_.error(file_, {}, "", "empty configuration");
       return;
     }
     if (!check_map(root, "",
@@ -746,20 +755,20 @@ class Loader {
     if (n.IsStreamed()) {
       // Checked while the parse went on, with the same add_prefix: its errors come here.
       c.prefixes = std::move(streamed_->list.items);
-      c.prefixes_not_kept = options_.keep_prefixes ? 0 : streamed_->list.accepted;
-      errors_.insert(errors_.end(), streamed_->errors.begin(), streamed_->errors.end());
+      c.prefixes_not_kept = options_.prefixes == nullptr ? 0 : streamed_->list.accepted;
+      errors_.append(std::move(streamed_->errors));
       return;
     }
     PrefixList list;
     list.seen.reserve(n.size());
-    if (options_.keep_prefixes) {
+    if (options_.prefixes == nullptr) {
       list.items.reserve(n.size());
     }
     for (std::size_t i = 0; i < n.size(); ++i) {
       add_prefix(n[i], list);
     }
     c.prefixes = std::move(list.items);
-    c.prefixes_not_kept = options_.keep_prefixes ? 0 : list.accepted;
+    c.prefixes_not_kept = options_.prefixes == nullptr ? 0 : list.accepted;
   }
 
  public:
@@ -855,11 +864,10 @@ class Loader {
       }
     }
     if (ok) {
-      if (options_.on_prefix) {
-        options_.on_prefix(p, list.accepted);
-      }
       ++list.accepted;
-      if (options_.keep_prefixes) {
+      if (options_.prefixes != nullptr) {
+        options_.prefixes->take(p);
+      } else {
         list.items.push_back(std::move(p));
       }
     }
@@ -1102,7 +1110,7 @@ class Loader {
   }
 
   std::string file_;
-  std::vector<Error>& errors_;
+  Diagnostics& errors_;
   const LoadOptions& options_;
   StreamedPrefixes* streamed_;
 };
@@ -1319,7 +1327,8 @@ std::string read_regular(int fd, const struct stat& at_open, const LoadOptions& 
 
 }  // namespace
 
-std::string read_config_file(const std::string& path, const LoadOptions& options,
+namespace {
+std::string read_file_or_why(const std::string& path, const LoadOptions& options,
                              std::string& text) {
   text.clear();
   // stat first: a device is refused without being opened (opening one can have effects).
@@ -1348,6 +1357,17 @@ std::string read_config_file(const std::string& path, const LoadOptions& options
   }
   return why;
 }
+}  // namespace
+
+bool read_config_file(const std::string& path, const LoadOptions& options, std::string& text,
+                      Diagnostics& diagnostics) {
+  std::string why = read_file_or_why(path, options, text);
+  if (why.empty()) {
+    return true;
+  }
+  diagnostics.error(path, {}, "", std::move(why));
+  return false;
+}
 
 LoadResult load_text(const std::string& text, const std::string& file, const LoadOptions& options) {
   LoadResult r;
@@ -1374,17 +1394,16 @@ LoadResult load_text(const std::string& text, const std::string& file, const Loa
     StreamedPrefixes streamed = stream.finish();
     Loader(file, r.errors, options, &streamed).load(doc.root(), r.config);
   } catch (const YAML::Exception& e) {
-    r.errors.push_back(Error{file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+    r.errors.error(file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg);
   }
   return r;
 }
 
 LoadResult load_file(const std::string& path, const LoadOptions& options) {
   std::string text;
-  if (std::string why = read_config_file(path, options, text); !why.empty()) {
-    LoadResult r;
+  LoadResult r;
+  if (!read_config_file(path, options, text, r.errors)) {
     r.config.file = path;
-    r.errors.push_back(Error{path, {}, "", std::move(why)});
     return r;
   }
   return load_text(text, path, options);

@@ -2,12 +2,12 @@
 #pragma once
 // The automap YAML configuration as plain structs. Loading is strict (unknown keys, duplicate
 // keys, wrong types and bad values are errors) and reports every error at once as
-// "file:line:col: key.path: message". Templates are compiled later by the mapper, which adds
-// its own errors with the marks kept here.
+// "file:line:col: key.path: message" in a Diagnostics, the one sink of every config-time step
+// (this loader, the engine's Mapper::build, mapper/engine's load_and_build). Templates are
+// compiled later by the engine, which adds its own errors with the marks kept here.
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,13 +25,59 @@ struct Mark {
   int column = 0;
 };
 
-struct Error {
+enum class Severity : std::uint8_t { error, warning };
+
+/// One finding of a config-time step, with where it is in the file.
+struct Diagnostic {
   std::string file;
-  Mark mark;
+  Mark mark;         // line 0: not at a position (the file as a whole, the store)
   std::string path;  // "prefixes[2].name"
   std::string message;
+  Severity severity = Severity::error;
   /// "file:line:col: key.path: message", escaped by printable().
   std::string to_string() const;
+};
+
+/// The sink of every config-time step: reading the file, the YAML loader and its checks,
+/// Mapper::build, opening the store. Each adds what it finds, so one run reports every error;
+/// the caller prints them all at the end, each as Diagnostic::to_string(). Runtime paths keep
+/// their own result types.
+class Diagnostics {
+ public:
+  void error(std::string file, Mark mark, std::string path, std::string message) {
+    add(Diagnostic{std::move(file), mark, std::move(path), std::move(message), Severity::error});
+  }
+  void warning(std::string file, Mark mark, std::string path, std::string message) {
+    add(Diagnostic{std::move(file), mark, std::move(path), std::move(message), Severity::warning});
+  }
+  void add(Diagnostic d) {
+    errors_ += d.severity == Severity::error ? 1 : 0;
+    entries_.push_back(std::move(d));
+  }
+  /// Moves every entry of `other` to the end of this one.
+  void append(Diagnostics&& other);
+
+  /// True when no error was added (warnings do not count).
+  bool ok() const noexcept { return errors_ == 0; }
+  std::size_t error_count() const noexcept { return errors_; }
+  bool empty() const noexcept { return entries_.empty(); }
+  std::size_t size() const noexcept { return entries_.size(); }
+  const Diagnostic& operator[](std::size_t i) const { return entries_[i]; }
+  const Diagnostic& front() const { return entries_.front(); }
+  const Diagnostic& back() const { return entries_.back(); }
+  auto begin() const noexcept { return entries_.begin(); }
+  auto end() const noexcept { return entries_.end(); }
+  /// Each entry as to_string(), in the order they were added.
+  template <class Line>
+  void print(Line&& line) const {
+    for (const Diagnostic& d : entries_) {
+      line(d.to_string());
+    }
+  }
+
+ private:
+  std::vector<Diagnostic> entries_;
+  std::size_t errors_ = 0;
 };
 
 /// `text` safe to print on a terminal or in a log line: printable ASCII and valid UTF-8 as they
@@ -115,8 +161,8 @@ struct Config {
   /// skips the check that forward templates lie inside a zone rather than blame them.
   bool zones_complete = true;
   std::vector<PrefixConfig> prefixes;
-  /// With LoadOptions::keep_prefixes false: how many prefixes went to on_prefix only (those
-  /// `prefixes` would hold). 0 when the list was not read (a syntax error stopped the parse).
+  /// With LoadOptions::prefixes: how many prefixes went to that sink instead of `prefixes`.
+  /// 0 when the list was not read (a syntax error stopped the parse).
   std::size_t prefixes_not_kept = 0;
   StoreConfig store;
   std::vector<std::string> listen;
@@ -128,37 +174,45 @@ struct Config {
 
 struct LoadResult {
   Config config;
-  std::vector<Error> errors;
-  bool ok() const noexcept { return errors.empty(); }
+  Diagnostics errors;
+  bool ok() const noexcept { return errors.ok(); }
 };
 
 /// The largest configuration load_file reads: 256 MiB, ~3.5M prefixes.
 inline constexpr std::size_t kMaxConfigBytes = std::size_t{256} << 20;
 
+/// Where the loader hands the prefixes that pass their checks instead of keeping them in
+/// Config::prefixes: for a caller that keeps what it needs of each prefix in a more compact
+/// form (the list costs ~200 bytes a prefix: its strings are per prefix), and whose work on
+/// them can start while the rest of the file is parsed. The loader knows only this interface;
+/// mapper/engine's load_and_build connects it to the engine's template compiler.
+class PrefixSink {
+ public:
+  virtual ~PrefixSink() = default;
+  /// Each prefix that passed its checks, in list order, from one thread at a time (the
+  /// loader's worker while the rest of the file is parsed, or the calling thread), always
+  /// before load returns; also when the file has errors elsewhere.
+  virtual void take(const PrefixConfig& prefix) = 0;
+};
+
 struct LoadOptions {
-  /// Called for each prefix that passes its checks, in list order, with its index in
-  /// Config::prefixes: from one thread at a time (a worker while the rest of the file is
-  /// parsed, or the calling thread), always before load returns. Work on the prefixes can
-  /// start early this way (the engine compiles their templates). Also called when the file
-  /// has errors elsewhere.
-  std::function<void(const PrefixConfig&, std::size_t index)> on_prefix;
-  /// False: a prefix that passes its checks goes to on_prefix only, and Config::prefixes stays
-  /// empty. For a caller that keeps what it needs of each prefix in a more compact form (the
-  /// list costs ~200 bytes a prefix: its strings are per prefix).
-  bool keep_prefixes = true;
+  /// Not null: accepted prefixes go to this sink only, and Config::prefixes stays empty
+  /// (Config::prefixes_not_kept counts them). It must outlive the load.
+  PrefixSink* prefixes = nullptr;
   /// load_file refuses a file larger than this (a pipe: once this much has come).
   std::size_t max_bytes = kMaxConfigBytes;
   /// load_file reading a pipe or FIFO: the longest wait for more data (or for a writer).
   std::chrono::milliseconds stream_idle_timeout{30000};
 };
 
-/// Reads a configuration file whole into `text`; returns "" or what is wrong ("is a
-/// directory", "cannot open: Permission denied", ...). A regular file is read up to its size
-/// at open, and one that changes meanwhile is an error; a pipe or FIFO is read as a stream
-/// until its writer closes it, waiting at most options.stream_idle_timeout for data; devices,
-/// sockets and directories are refused; nothing larger than options.max_bytes is read.
-std::string read_config_file(const std::string& path, const LoadOptions& options,
-                             std::string& text);
+/// Reads a configuration file whole into `text`; returns false after adding what is wrong to
+/// `diagnostics` ("path: is a directory", "path: cannot open: Permission denied", ...). A regular
+/// file is read up to its size at open, and one that changes meanwhile is an error; a pipe or FIFO
+/// is read as a stream until its writer closes it, waiting at most options.stream_idle_timeout for
+/// data; devices, sockets and directories are refused; nothing larger than options.max_bytes is
+/// read.
+bool read_config_file(const std::string& path, const LoadOptions& options, std::string& text,
+                      Diagnostics& diagnostics);
 
 /// Loads and checks a file (read by read_config_file: its refusal is the one error, as
 /// "path: is a directory"). Never throws for bad input: everything lands in errors.

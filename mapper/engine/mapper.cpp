@@ -138,38 +138,16 @@ struct PrefixRecords {
 };
 
 struct TemplateCompiler::State {
-  explicit State(Prefixes mode) : prefixes(mode) {}
-  Prefixes prefixes;
   ShapeCompiler shapes;
-  struct Compiled {
-    dns::Prefix prefix;
-    std::optional<Outcome<Template>> name;  // none for a blank prefix
-  };
-  std::vector<Compiled> compiled;  // kept_in_config: by index in Config::prefixes
-  PrefixRecords records;           // taken: every prefix the loader accepted
-  bool records_taken = false;      // by a build (good for one)
+  PrefixRecords records;       // every prefix the loader accepted
+  bool records_taken = false;  // by a build (good for one)
 };
 
-TemplateCompiler::TemplateCompiler(Prefixes prefixes) : state_(std::make_unique<State>(prefixes)) {}
+TemplateCompiler::TemplateCompiler() : state_(std::make_unique<State>()) {}
 TemplateCompiler::~TemplateCompiler() = default;
 
-config::LoadOptions TemplateCompiler::load_options() {
-  config::LoadOptions o;
-  o.keep_prefixes = state_->prefixes == Prefixes::kept_in_config;
-  o.on_prefix = [state = state_.get()](const config::PrefixConfig& p, std::size_t index) {
-    if (state->prefixes == Prefixes::taken) {
-      state->records.add(p, p.blank ? std::nullopt : std::optional(state->shapes.compile(p)));
-      return;
-    }
-    if (index != state->compiled.size()) {
-      return;  // not the next prefix (cannot happen): build finds the count off, compiles
-    }
-    State::Compiled& c = state->compiled.emplace_back(State::Compiled{p.prefix, std::nullopt});
-    if (!p.blank) {
-      c.name.emplace(state->shapes.compile(p));
-    }
-  };
-  return o;
+void TemplateCompiler::take(const config::PrefixConfig& p) {
+  state_->records.add(p, p.blank ? std::nullopt : std::optional(state_->shapes.compile(p)));
 }
 
 /// A prefix override from the store, compiled once per store generation.
@@ -271,16 +249,15 @@ struct SessionScope {
 };
 }  // namespace
 
-std::shared_ptr<const Mapper> Mapper::build(config::Config source,
-                                            std::vector<config::Error>& errors,
+std::shared_ptr<const Mapper> Mapper::build(config::Config source, config::Diagnostics& diagnostics,
                                             BuildOptions options) {
   auto m = std::make_shared<Mapper>();
   m->config_ = std::move(source);
   const config::Config& config = m->config_;
   m->id_ = g_next_mapper_id.fetch_add(1);
-  const std::size_t errors_before = errors.size();
+  const std::size_t errors_before = diagnostics.error_count();
   auto error = [&](config::Mark mark, const std::string& path, const std::string& msg) {
-    errors.push_back(config::Error{config.file, mark, path, msg});
+    diagnostics.error(config.file, mark, path, msg);
   };
 
   for (const auto& z : config.zones) {
@@ -290,8 +267,7 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
   PrefixRecords records;
   TemplateCompiler::State* early =
       options.templates != nullptr ? options.templates->state_.get() : nullptr;
-  if (early != nullptr && early->prefixes == TemplateCompiler::Prefixes::taken &&
-      config.prefixes.empty() && config.prefixes_not_kept != 0) {
+  if (early != nullptr && config.prefixes.empty() && config.prefixes_not_kept != 0) {
     // The loader handed the prefixes to the compiler only: take its records as they are.
     // (Not when the config has none: a syntax error can stop the parse after the loader
     // handed some over, and those are not part of the config.)
@@ -306,34 +282,13 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
     early->records_taken = true;
   } else {
     ShapeCompiler shapes;
-    // Templates compiled while loading, if they are those of this config's prefixes.
-    std::vector<TemplateCompiler::State::Compiled>* precompiled =
-        early != nullptr ? &early->compiled : nullptr;
-    if (precompiled != nullptr && precompiled->size() != config.prefixes.size()) {
-      precompiled = nullptr;
-    }
     records.reserve(config.prefixes.size());
-    for (std::size_t i = 0; i < config.prefixes.size(); ++i) {
-      const config::PrefixConfig& p = config.prefixes[i];
-      if (p.blank) {
-        records.add(p, std::nullopt);
-        continue;
-      }
-      auto* pre = precompiled != nullptr ? &(*precompiled)[i] : nullptr;
-      if (pre != nullptr && (pre->prefix != p.prefix || !pre->name ||
-                             (*pre->name && (*pre->name)->text() != p.name_template))) {
-        pre = nullptr;  // not this prefix's: a mismatch that cannot happen
-      }
-      records.add(p, pre != nullptr ? std::move(*pre->name) : shapes.compile(p));
+    for (const config::PrefixConfig& p : config.prefixes) {
+      records.add(p, p.blank ? std::nullopt : std::optional(shapes.compile(p)));
     }
     // The records hold all that is needed of the prefixes from now on (swap: `= {}` would
     // keep the capacity).
     std::vector<config::PrefixConfig>().swap(m->config_.prefixes);
-    if (precompiled != nullptr) {
-      // Moved from: good for one build. Its storage goes now, not with the compiler after
-      // build: ~150 bytes a prefix, which the steps below would otherwise add to the peak.
-      std::vector<TemplateCompiler::State::Compiled>().swap(*precompiled);
-    }
   }
 
   // The records become the rules in place: those with an error are left out.
@@ -474,7 +429,7 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source,
                               m->rules_[g.members[1]].prefix.to_string()));
     }
   }
-  if (errors.size() != errors_before) {
+  if (diagnostics.error_count() != errors_before) {
     return nullptr;
   }
 

@@ -5,9 +5,8 @@
 // in its zones, what automap synthesizes there; `install` plugs it into an app::App so every
 // front-end (pipe, UDP/TCP, in-process) serves the same answers.
 //
-//   auto loaded = amap::config::load_file("conf/automap.yaml");
-//   std::vector<amap::config::Error> errors;
-//   auto mapper = amap::mapper::Mapper::build(loaded.config, errors);
+//   amap::config::Diagnostics diagnostics;
+//   auto mapper = amap::mapper::load_and_build("conf/automap.yaml", {}, diagnostics);  // load.h
 //   amap::app::App app;
 //   mapper->install(app);
 
@@ -63,28 +62,20 @@ struct ReverseZone {
 /// Kinds of zones the mapper declares (stored in app::Zone::user_data).
 enum class ZoneKind : std::uint32_t { forward = 1, reverse = 2 };
 
-/// Compiles the templates of a config's prefixes while the config is still being read (on the
-/// loader's worker thread, while yaml-cpp parses the rest of the file): load with
-/// load_options(), then pass it to Mapper::build in BuildOptions::templates, which takes these
-/// templates instead of compiling them again. They are the ones build would make itself: the
-/// same compiles, in the same order.
-///
-/// Prefixes::taken makes it the compact hand-off of the servers and checkconf: the loader
-/// then leaves Config::prefixes empty and hands each prefix to this compiler only, which keeps
-/// it as the rule build will use (~100 bytes a prefix instead of ~400 for the list and a copy).
-class TemplateCompiler {
+/// The engine's side of config::PrefixSink: given to the loader as LoadOptions::prefixes (by
+/// load_and_build, mapper/engine/load.h), it compiles each prefix's template as the loader
+/// hands it over, on the loader's worker thread while yaml-cpp parses the rest of the file,
+/// and keeps the prefix as the rule build will use (~100 bytes a prefix instead of ~400 for
+/// Config::prefixes and a copy). Pass it to Mapper::build in BuildOptions::templates, which
+/// takes its rules (once) instead of compiling again: the same compiles, in the same order.
+class TemplateCompiler final : public config::PrefixSink {
  public:
-  enum class Prefixes : bool {
-    kept_in_config,  // Config::prefixes as usual; build checks the templates are theirs
-    taken,           // Config::prefixes empty: build takes the prefixes from here (once)
-  };
-  explicit TemplateCompiler(Prefixes prefixes = Prefixes::kept_in_config);
-  ~TemplateCompiler();
+  TemplateCompiler();
+  ~TemplateCompiler() override;
   TemplateCompiler(const TemplateCompiler&) = delete;
   TemplateCompiler& operator=(const TemplateCompiler&) = delete;
 
-  /// Options for config::load_file; this compiler must outlive the load.
-  config::LoadOptions load_options();
+  void take(const config::PrefixConfig& prefix) override;
 
  private:
   friend class Mapper;
@@ -127,19 +118,21 @@ class Mapper {
     /// "Negative filter"). For long-running servers; off for one-shot tools and most tests.
     bool address_filter = false;
     store::FilterKeeperOptions filter_options;
-    /// Templates compiled while the config was read (see TemplateCompiler), or nullptr.
+    /// The sink the config was loaded with (see TemplateCompiler), or nullptr: build takes
+    /// the prefixes from there when Config::prefixes is empty.
     TemplateCompiler* templates = nullptr;
   };
 
   /// Compiles templates, derives reverse zones, checks cross-field rules and opens the store.
-  /// Errors are appended with the file:line:col of the offending key; returns nullptr when
-  /// there are any. The mapper keeps the config: pass it with std::move when done with it.
+  /// Errors are added to `diagnostics` with the file:line:col of the offending key; returns
+  /// nullptr when it adds any. The mapper keeps the config: pass it with std::move when done
+  /// with it. load_and_build (load.h) reads, loads and builds in one call.
   static std::shared_ptr<const Mapper> build(config::Config config,
-                                             std::vector<config::Error>& errors,
+                                             config::Diagnostics& diagnostics,
                                              BuildOptions options);
   static std::shared_ptr<const Mapper> build(config::Config config,
-                                             std::vector<config::Error>& errors) {
-    return build(std::move(config), errors, BuildOptions{});
+                                             config::Diagnostics& diagnostics) {
+    return build(std::move(config), diagnostics, BuildOptions{});
   }
 
   /// Declares the forward and reverse zones (SOA/NS from the config) and a handler that

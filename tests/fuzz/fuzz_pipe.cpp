@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "backend/pipe/session.h"
+#include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 #include "tools/examples/examples.h"
 
@@ -34,12 +35,8 @@ namespace {
 constexpr std::size_t kMaxLine = 65536;  // serve()'s limit
 
 std::shared_ptr<const amap::app::App> mapper_app() {
-  auto loaded = amap::config::load_file(AMAP_SOURCE_ROOT "/conf/automap.yaml");
-  std::vector<amap::config::Error> errors = loaded.errors;
-  amap::mapper::Mapper::BuildOptions options;
-  options.open_store = false;
-  auto mapper =
-      errors.empty() ? amap::mapper::Mapper::build(loaded.config, errors, options) : nullptr;
+  amap::config::Diagnostics errors;
+  auto mapper = amap::mapper::load_and_build(AMAP_SOURCE_ROOT "/conf/automap.yaml", {}, errors);
   if (!mapper) {
     std::abort();  // the shipped configuration must load
   }

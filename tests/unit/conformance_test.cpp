@@ -45,7 +45,7 @@ const app::App& app_for(const std::string& config) {
   if (!loaded.errors.empty()) {
     throw std::runtime_error(loaded.errors[0].to_string());
   }
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   mapper::Mapper::BuildOptions options;
   options.open_store = false;  // synthesis only (an empty store answers the same)
   auto mapper = mapper::Mapper::build(loaded.config, errors, options);

@@ -41,7 +41,7 @@ class EngineAlloc : public ::testing::Test {
                         store::Override::name_template("c-{ip}.pool.example.net."));
     }
     config_ = loaded.config;
-    std::vector<config::Error> errors;
+    config::Diagnostics errors;
     mapper_ = mapper::Mapper::build(loaded.config, errors);
     ASSERT_NE(mapper_, nullptr);
     mapper::Mapper::install(mapper_, app_);
@@ -127,7 +127,7 @@ TEST_F(EngineAlloc, PipePathDoesNotAllocateAfterWarmUp) {
 }
 
 TEST_F(EngineAlloc, WirePathWithAddressFilterDoesNotAllocateAfterWarmUp) {
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   mapper::Mapper::BuildOptions bo;
   bo.address_filter = true;
   bo.filter_options.poll_ms = 5;

@@ -48,7 +48,7 @@ class EngineOverrides : public ::testing::Test {
     so.path = dir_ + "/store";
     so.map_size = 16 << 20;
     writer_.emplace(so);  // creates the store
-    std::vector<config::Error> errors;
+    config::Diagnostics errors;
     Mapper::BuildOptions bo;
     bo.address_filter = with_filter();
     bo.filter_options.poll_ms = 5;
@@ -184,7 +184,7 @@ TEST(EngineStore, MissingStoreIsAConfigError) {
       "store: { path: /nonexistent/automap-store }\n",
       "s.yaml");
   ASSERT_TRUE(loaded.ok());
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   EXPECT_EQ(Mapper::build(loaded.config, errors), nullptr);
   ASSERT_EQ(errors.size(), 1U);
   EXPECT_NE(errors[0].to_string().find("s.yaml:3:8: store.path: "), std::string::npos)

@@ -2,11 +2,16 @@
 // The mapper's semantics, in-process through the framework (App::resolve), on the example
 // configuration shipped in conf/.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "mapper/app/testing.h"
+#include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 
 namespace amap::mapper {
@@ -20,7 +25,7 @@ class Engine : public ::testing::Test {
   static void SetUpTestSuite() {
     auto loaded = config::load_file(AMAP_CONF_DIR "/automap.yaml");
     ASSERT_TRUE(loaded.ok());
-    std::vector<config::Error> errors;
+    config::Diagnostics errors;
     Mapper::BuildOptions options;
     options.open_store = false;  // synthesis only; the store has its own tests
     mapper_ = Mapper::build(loaded.config, errors, options);
@@ -151,7 +156,7 @@ TEST(EngineConfig, TemplateErrorsCarryTheirPosition) {
       "    name: \"ip-{ip}.elsewhere.example.\"\n",
       "bad.yaml");
   ASSERT_TRUE(loaded.ok());
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   EXPECT_EQ(Mapper::build(loaded.config, errors), nullptr);
   ASSERT_EQ(errors.size(), 2U);
   EXPECT_EQ(errors[0].to_string().rfind("bad.yaml:6:11: prefixes[0].name: ", 0), 0U)
@@ -186,7 +191,7 @@ class EngineLayout : public ::testing::Test {
         "    name: \"n-{hex}.pool.example.net.\"\n",
         "layout.yaml");
     ASSERT_TRUE(loaded.ok());
-    std::vector<config::Error> errors;
+    config::Diagnostics errors;
     mapper_ = Mapper::build(loaded.config, errors);
     ASSERT_NE(mapper_, nullptr) << (errors.empty() ? "" : errors[0].to_string());
     Mapper::install(mapper_, app_);
@@ -268,7 +273,7 @@ TEST(EngineScale, ManyPrefixesSharingATemplateResolveForwardThroughOneParse) {
   yaml += "  - { prefix: 10.0.0.128/25, name: \"sub-{ip}.pool.example.net.\" }\n";
   auto loaded = config::load_text(yaml, "scale.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   auto mapper = Mapper::build(loaded.config, errors);
   ASSERT_NE(mapper, nullptr) << errors[0].to_string();
   app::App app;
@@ -300,7 +305,7 @@ TEST(EngineScale, ReverseZonesMergeNestedPrefixesParentsFirst) {
       "  - { prefix: 203.0.113.0/32, name: \"m-{ip}.x.\", forward: false }\n",
       "zones.yaml");
   ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   auto mapper = Mapper::build(loaded.config, errors);
   ASSERT_NE(mapper, nullptr) << errors[0].to_string();
   std::vector<std::string> zones;
@@ -328,7 +333,7 @@ TEST(EngineScale, PartialTemplatesSharedByPrefixesAreRejected) {
       "    name: \"h{d}.pool.example.net.\"\n",
       "collide.yaml");
   ASSERT_TRUE(loaded.ok());
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   EXPECT_EQ(Mapper::build(loaded.config, errors), nullptr);
   ASSERT_EQ(errors.size(), 1U);
   EXPECT_EQ(errors[0].to_string().rfind("collide.yaml:8:11: prefixes[1].name: prefixes 10.0.1.0/24 "
@@ -362,10 +367,12 @@ TEST(EngineScale, TemplatesCompiledWhileLoadingMatchBuild) {
     }
     auto plain = config::load_text(y, "t.yaml");
     TemplateCompiler templates;
-    auto early = config::load_text(y, "t.yaml", templates.load_options());
+    config::LoadOptions load_options;
+    load_options.prefixes = &templates;
+    auto early = config::load_text(y, "t.yaml", load_options);
     ASSERT_TRUE(plain.ok() && early.ok());
-    std::vector<config::Error> plain_errors;
-    std::vector<config::Error> early_errors;
+    config::Diagnostics plain_errors;
+    config::Diagnostics early_errors;
     Mapper::BuildOptions options;
     options.open_store = false;
     auto a = Mapper::build(plain.config, plain_errors, options);
@@ -391,14 +398,11 @@ TEST(EngineScale, TemplatesCompiledWhileLoadingMatchBuild) {
           << i;
     }
     EXPECT_EQ(a->reverse_zones(), b->reverse_zones());
-    // Good for one build: a second one compiles for itself.
-    std::vector<config::Error> again;
-    EXPECT_NE(Mapper::build(early.config, again, options), nullptr);
   }
 }
 
-// Prefixes::taken, the compact hand-off of automapd: the loader leaves Config::prefixes empty
-// and build takes the compiler's records. Same rules, origins, errors (with their key paths,
+// The compact hand-off of load_and_build (config::PrefixSink): the loader leaves Config::prefixes
+// empty and build takes the compiler's records. Same rules, origins, errors (with their key paths,
 // rejected list items counted) and zones as the usual path; good for one build; and a parse
 // stopped after the list hands nothing over.
 TEST(EngineScale, PrefixesTakenFromTheCompilerMatchTheConfigsList) {
@@ -428,15 +432,17 @@ TEST(EngineScale, PrefixesTakenFromTheCompilerMatchTheConfigsList) {
       text.replace(text.find("{bogus}.pool"), 7, "h{hex}");
     }
     auto plain = config::load_text(text, "t.yaml");
-    TemplateCompiler templates(TemplateCompiler::Prefixes::taken);
-    auto taken = config::load_text(text, "t.yaml", templates.load_options());
+    TemplateCompiler templates;
+    config::LoadOptions load_options;
+    load_options.prefixes = &templates;
+    auto taken = config::load_text(text, "t.yaml", load_options);
     EXPECT_EQ(plain.errors.size(), with_errors ? 1U : 0U);
     ASSERT_EQ(plain.errors.size(), taken.errors.size());
     EXPECT_EQ(plain.config.prefixes.size(), 3000U);
     EXPECT_TRUE(taken.config.prefixes.empty());
     EXPECT_EQ(taken.config.prefixes_not_kept, plain.config.prefixes.size());
-    std::vector<config::Error> plain_errors;
-    std::vector<config::Error> taken_errors;
+    config::Diagnostics plain_errors;
+    config::Diagnostics taken_errors;
     Mapper::BuildOptions options;
     options.open_store = false;
     auto a = Mapper::build(plain.config, plain_errors, options);
@@ -471,22 +477,64 @@ TEST(EngineScale, PrefixesTakenFromTheCompilerMatchTheConfigsList) {
     EXPECT_EQ(b->origin_of(b->rules()[2999]), "t.yaml:3004 prefixes[2999]");
     EXPECT_EQ(a->reverse_zones(), b->reverse_zones());
     // Good for one build: a second one is refused rather than built without prefixes.
-    std::vector<config::Error> again;
+    config::Diagnostics again;
     EXPECT_EQ(Mapper::build(taken.config, again, options), nullptr);
     ASSERT_EQ(again.size(), 1U);
     EXPECT_NE(again[0].message.find("taken already"), std::string::npos);
   }
   // A second document stops the parse after the list was handed over: not part of the config.
-  TemplateCompiler templates(TemplateCompiler::Prefixes::taken);
-  auto stopped = config::load_text(y + "---\nprefixes: []\n", "t.yaml", templates.load_options());
+  TemplateCompiler templates;
+  config::LoadOptions load_options;
+  load_options.prefixes = &templates;
+  auto stopped = config::load_text(y + "---\nprefixes: []\n", "t.yaml", load_options);
   EXPECT_FALSE(stopped.ok());
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
   Mapper::BuildOptions options;
   options.open_store = false;
   options.templates = &templates;
   auto m = Mapper::build(stopped.config, errors, options);
   EXPECT_TRUE(errors.empty());
   EXPECT_TRUE(m != nullptr && m->rules().empty());
+}
+
+// load_and_build: the loader's errors, build's and the reader's land in one Diagnostics, in
+// the order of the steps, and build runs even after the loader found errors.
+TEST(EngineLoad, LoadAndBuildReportsEveryStepInOneSink) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("engine-load-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "a.yaml").string();
+  {
+    std::ofstream f(path);
+    f << kPoolConfigHead << "  - { prefix: 10.0.0.0/8, name: \"x{ip}.outside.example.\" }\n"
+      << "  - { prefix: 10.1.0.0/16, name: \"h{hex}.pool.example.net.\", bogus: 1 }\n";
+  }
+  config::Diagnostics diagnostics;
+  EXPECT_EQ(load_and_build(path, {}, diagnostics), nullptr);
+  ASSERT_EQ(diagnostics.size(), 2U);
+  EXPECT_EQ(diagnostics.error_count(), 2U);
+  EXPECT_EQ(diagnostics[0].to_string().rfind(path + ":6:", 0), 0U) << diagnostics[0].to_string();
+  EXPECT_EQ(diagnostics[0].path, "prefixes[1].bogus");
+  EXPECT_EQ(diagnostics[1].to_string().rfind(path + ":5:", 0), 0U) << diagnostics[1].to_string();
+  EXPECT_EQ(diagnostics[1].path, "prefixes[0].name");
+
+  {
+    std::ofstream f(path);
+    f << kPoolConfigHead << "  - { prefix: 10.0.0.0/8, name: \"h{hex}.pool.example.net.\" }\n";
+  }
+  config::Diagnostics clean;
+  auto m = load_and_build(path, {}, clean);
+  ASSERT_NE(m, nullptr);
+  EXPECT_TRUE(clean.empty());
+  EXPECT_EQ(m->rules().size(), 1U);
+  EXPECT_TRUE(m->config().prefixes.empty());  // taken by the engine while loading
+
+  config::Diagnostics missing;
+  EXPECT_EQ(load_and_build((dir / "none.yaml").string(), {}, missing), nullptr);
+  ASSERT_EQ(missing.size(), 1U);
+  EXPECT_EQ(missing[0].to_string(),
+            (dir / "none.yaml").string() + ": cannot open: No such file or directory");
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -187,7 +187,7 @@ class Validation : public ::testing::Test {
   static void SetUpTestSuite() {
     auto loaded = config::load_text(kConfig, "test.yaml");
     ASSERT_TRUE(loaded.ok()) << loaded.errors[0].to_string();
-    std::vector<config::Error> errors;
+    config::Diagnostics errors;
     mapper::Mapper::BuildOptions bo;
     bo.open_store = false;
     mapper_ = mapper::Mapper::build(loaded.config, errors, bo);

@@ -21,6 +21,7 @@
 #include "mapper/app/testing.h"
 #include "mapper/core/reverse_name.h"
 #include "mapper/core/template.h"
+#include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 #include "store/overrides.h"
 #include "store/verify.h"
@@ -88,30 +89,31 @@ void row_json(json::Writer& w, const Key& k, store::OverrideKind kind, std::stri
 
 struct Loaded {
   std::string file;
-  config::Config config;
-  std::shared_ptr<const mapper::Mapper> mapper;  // synthesis only (no store)
+  config::Config config;  // the mapper's (without the prefix list, which it holds compiled)
+  std::shared_ptr<const mapper::Mapper> mapper;  // synthesis only unless `store` said so
 };
 
-std::optional<Loaded> load_config(const std::string& file) {
-  auto loaded = config::load_file(file);
-  std::vector<config::Error> errors = std::move(loaded.errors);
-  // Built even after errors above: its own (templates) come out in the same run.
-  mapper::Mapper::BuildOptions bo;
-  bo.open_store = false;
-  std::shared_ptr<const mapper::Mapper> m = mapper::Mapper::build(loaded.config, errors, bo);
-  if (!errors.empty()) {
-    m = nullptr;
-  }
-  if (!errors.empty() || !m) {
-    for (const auto& e : errors) {
-      std::fprintf(stderr, "%s\n", json::printable(e.to_string()).c_str());
-    }
+void print_diagnostics(const config::Diagnostics& diagnostics) {
+  diagnostics.print(
+      [](const std::string& line) { std::fprintf(stderr, "%s\n", json::printable(line).c_str()); });
+}
+
+/// The configuration and its mapper (load_and_build), or nullopt after printing every error.
+std::optional<Loaded> load_config(
+    const std::string& file,
+    mapper::LoadAndBuildOptions::Store store = mapper::LoadAndBuildOptions::Store::none) {
+  config::Diagnostics diagnostics;
+  mapper::LoadAndBuildOptions options;
+  options.store = store;
+  std::shared_ptr<const mapper::Mapper> m = mapper::load_and_build(file, options, diagnostics);
+  if (!m) {
+    print_diagnostics(diagnostics);
     error("the configuration " + file +
           " has errors (listed above): fix them, then run the command again (`mapctl check` "
           "re-checks it; -c FILE or AUTOMAP_CONFIG picks another file)");
     return std::nullopt;
   }
-  return Loaded{file, std::move(loaded.config), std::move(m)};
+  return Loaded{file, m->config(), m};
 }
 
 bool require_store(const Loaded& l) {
@@ -891,22 +893,13 @@ std::string forward_mismatch(const mapper::Mapper& m, const Explanation& e, cons
 }  // namespace
 
 int cmd_lookup(const Options& o) {
-  auto l = load_config(o.config);
+  // The store as the servers see it: read-only, only when it exists.
+  auto l = load_config(o.config, mapper::LoadAndBuildOptions::Store::existing);
   if (!l) {
     return kExitError;
   }
-  // The store as the servers see it: read-only, only when it exists.
-  const bool with_store = l->config.store.present && store_exists(*l);
-  std::vector<config::Error> errors;
-  mapper::Mapper::BuildOptions bo;
-  bo.open_store = with_store;
-  auto m = mapper::Mapper::build(l->config, errors, bo);
-  if (!m) {
-    for (const auto& e : errors) {
-      error(e.to_string());
-    }
-    return kExitError;
-  }
+  const bool with_store = l->mapper->has_store();
+  const std::shared_ptr<const mapper::Mapper>& m = l->mapper;
   std::string qname = o.qname;
   std::string qtype = o.qtype;
   std::optional<dns::IpAddress> asked_address;
@@ -1094,15 +1087,11 @@ std::vector<std::string> stored_conflicts(const store::OverrideStore& st, const 
 }  // namespace
 
 int cmd_check(const Options& o) {
-  auto loaded = config::load_file(o.config);
-  std::vector<config::Error> errors = std::move(loaded.errors);
-  // Built even after errors above: its own (templates) come out in the same run.
-  mapper::Mapper::BuildOptions bo;
-  bo.open_store = false;
-  std::shared_ptr<const mapper::Mapper> m = mapper::Mapper::build(loaded.config, errors, bo);
-  if (!errors.empty()) {
-    m = nullptr;
-  }
+  config::Diagnostics errors;
+  std::shared_ptr<const mapper::Mapper> m = mapper::load_and_build(o.config, {}, errors);
+  // The file's own settings, for the store checks below (used only with a mapper).
+  static const config::Config kNoConfig;
+  const config::Config& file_config = m ? m->config() : kNoConfig;
   // Stored overrides that this configuration would not serve (warnings only).
   std::vector<std::string> warnings;
   std::vector<std::string> conflicts;  // wrong answers served now: an error
@@ -1113,8 +1102,8 @@ int cmd_check(const Options& o) {
   std::uint64_t deep_pages = 0;
   std::uint64_t deep_values = 0;
   bool deep_ran = false;
-  if (m && loaded.config.store.present) {
-    Loaded l{o.config, loaded.config, m};
+  if (m && file_config.store.present) {
+    Loaded l{o.config, file_config, m};
     if (store_exists(l)) {
       try {
         if (o.deep) {
@@ -1160,13 +1149,12 @@ int cmd_check(const Options& o) {
         conflicts = stored_conflicts(st, *m);
       } catch (const std::exception& ex) {
         if (damage.empty()) {
-          errors.push_back(
-              config::Error{o.config, loaded.config.store.mark, "store.path", ex.what()});
+          errors.error(o.config, file_config.store.mark, "store.path", ex.what());
         }
       }
     }
   }
-  const bool ok = errors.empty() && m != nullptr && conflicts.empty() && damage.empty();
+  const bool ok = errors.ok() && m != nullptr && conflicts.empty() && damage.empty();
   if (o.json) {
     json::Writer w;
     w.begin_object();
@@ -1194,8 +1182,8 @@ int cmd_check(const Options& o) {
       }
       w.end_array();
       w.key("store");
-      if (loaded.config.store.present) {
-        w.value(loaded.config.store.path);
+      if (file_config.store.present) {
+        w.value(file_config.store.path);
       } else {
         w.null();
       }
@@ -1229,25 +1217,24 @@ int cmd_check(const Options& o) {
   }
   if (!damage.empty()) {
     for (const auto& d : damage) {
-      std::fprintf(stderr, "%s/data.mdb: damage: %s\n", loaded.config.store.path.c_str(),
-                   d.c_str());
+      std::fprintf(stderr, "%s/data.mdb: damage: %s\n", file_config.store.path.c_str(), d.c_str());
     }
-    error("the store " + loaded.config.store.path +
+    error("the store " + file_config.store.path +
           "/data.mdb is damaged (listed above): " + store::kRecoveryHint);
     return kExitError;
   }
-  if (!errors.empty() || m == nullptr) {
+  if (!errors.ok() || m == nullptr) {
     for (const auto& e : errors) {
       std::fprintf(stderr, "%s\n", json::printable(e.to_string()).c_str());
     }
-    error(o.config + ": " + std::to_string(errors.size()) + " error" +
-          (errors.size() == 1 ? "" : "s") + ": fix the lines above");
+    error(o.config + ": " + std::to_string(errors.error_count()) + " error" +
+          (errors.error_count() == 1 ? "" : "s") + ": fix the lines above");
     return kExitError;
   }
-  std::printf(
-      "%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n", o.config.c_str(),
-      m->rules().size(), m->forward_zones().size(), m->reverse_zone_count(),
-      loaded.config.store.present ? loaded.config.store.path.c_str() : "none (no overrides)");
+  std::printf("%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n",
+              o.config.c_str(), m->rules().size(), m->forward_zones().size(),
+              m->reverse_zone_count(),
+              file_config.store.present ? file_config.store.path.c_str() : "none (no overrides)");
   if (store_checked) {
     std::printf("store: %zu overrides checked against the configuration, %zu warnings\n", overrides,
                 warnings.size());
@@ -1264,7 +1251,7 @@ int cmd_check(const Options& o) {
     error(s);
   }
   if (!conflicts.empty()) {
-    error("the store " + loaded.config.store.path + " holds " + std::to_string(conflicts.size()) +
+    error("the store " + file_config.store.path + " holds " + std::to_string(conflicts.size()) +
           " conflicting override" + (conflicts.size() == 1 ? "" : "s") +
           " (listed above), which the servers answer wrongly: fix them with mapctl add or del");
     return kExitError;
