@@ -20,8 +20,10 @@ And the pdns log must show no coprocess FAIL or backend error.
 usage: /usr/bin/python3 pipe_pdns_test.py HELLO_BINARY WHOAMI_BINARY
 """
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -156,11 +158,15 @@ def check_cli(hello):
     def run(args, stdin=""):
         return subprocess.run([hello] + args, input=stdin, capture_output=True, text=True,
                               timeout=10)
-    # The same binary serves UDP/TCP with --listen: ask it over UDP, then SIGTERM it.
+    # The same binary serves UDP/TCP with --listen (amap::run's server, as automapd serve):
+    # ask it over UDP, reload it with SIGHUP (the app is built again), ask again, SIGTERM it.
     port = free_port()
-    proc = subprocess.Popen([hello, "--zone", "hello.example.", "--listen", "127.0.0.1:%d" % port],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    log = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([hello, "--zone", "hello.example.", "--listen", "127.0.0.1:%d" % port,
+                             "--threads", "2"],
+                            stdout=subprocess.DEVNULL, stderr=log, text=True)
+
+    def ask():
         answer = None
         deadline = time.monotonic() + 10
         while answer is None and time.monotonic() < deadline and proc.poll() is None:
@@ -169,14 +175,33 @@ def check_cli(hello):
                                        "127.0.0.1", port=port, timeout=0.5)
             except dns.exception.Timeout:
                 pass
-        expect(answer is not None and answer.flags & dns.flags.AA and
-               [rr.to_text() for rr in answer.answer] ==
-               ['hello.example. 86400 IN TXT "Hello World!"'],
-               "--listen: answer %s" % answer)
+        return answer
+
+    def logged():
+        log.seek(0)
+        return log.read()
+
+    try:
+        for when in ("at start", "after SIGHUP"):
+            answer = ask()
+            expect(answer is not None and answer.flags & dns.flags.AA and
+                   [rr.to_text() for rr in answer.answer] ==
+                   ['hello.example. 86400 IN TXT "Hello World!"'],
+                   "--listen %s: answer %s" % (when, answer))
+            if when == "at start":
+                proc.send_signal(signal.SIGHUP)
+                deadline = time.monotonic() + 10
+                while "reloaded app generation=" not in logged() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                expect("reloaded app generation=" in logged(),
+                       "--listen: SIGHUP rebuilds the app; log %r" % logged())
     finally:
         proc.terminate()
         status = proc.wait(timeout=10)
     expect(status == 0, "--listen: exit status %d after SIGTERM" % status)
+    r = run(["--listen", "127.0.0.1:0", "--threads", "2000"])
+    expect(r.returncode == 1 and "--threads 2000: at most 1024" in r.stderr,
+           "--threads 2000: status %d, stderr %r" % (r.returncode, r.stderr))
     r = run(["--zone", "bad..zone"])
     expect(r.returncode == 1 and "bad..zone" in r.stderr,
            "bad --zone: status %d, stderr %r" % (r.returncode, r.stderr))
