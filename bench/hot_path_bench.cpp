@@ -1017,7 +1017,7 @@ BENCHMARK_CAPTURE(BM_StoreReader, find_held_hit, ReaderStep::find_held, true)
 
 // --- configuration load ---------------------------------------------------------------------
 
-/// load_file + Mapper::build + Mapper::install of N prefixes (many_prefixes_yaml), one
+/// load_and_build + Mapper::install of N prefixes (many_prefixes_yaml), one
 /// iteration, wall-clock seconds. The goal: 100k prefixes in <= 1 s.
 void BM_LoadPrefixes(benchmark::State& state) {
   guarded(state, [&] {

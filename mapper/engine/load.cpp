@@ -66,24 +66,20 @@ std::shared_ptr<const Mapper> load_and_build(const std::string& path,
 
   Mapper::BuildOptions build;
   build.templates = &templates;
+  build.open_store = false;  // not after an error: the file's own come first
   // Held until the mapper is built, which then gets this very environment from the registry.
   std::shared_ptr<store::OverrideDb> store;
   const config::StoreConfig& sc = loaded.config.store;
-  if (load_ok && sc.present && options.store != LoadAndBuildOptions::Store::none) {
-    if (options.store == LoadAndBuildOptions::Store::create) {
-      try {
-        store = open_or_create_store(sc, options);
-        build.open_store = true;
-      } catch (const std::exception& e) {
-        diagnostics.error(path, sc.mark, "store.path", e.what());
-      }
-    } else {
-      build.open_store = store_exists(sc);
+  if (load_ok && sc.present && options.store == LoadAndBuildOptions::Store::create) {
+    try {
+      store = open_or_create_store(sc, options);
+      build.open_store = true;
+    } catch (const std::exception& e) {
+      diagnostics.error(path, sc.mark, "store.path", e.what());
     }
-  } else {
-    build.open_store = false;
+  } else if (load_ok && sc.present && options.store == LoadAndBuildOptions::Store::existing) {
+    build.open_store = store_exists(sc);
   }
-  build.open_store = build.open_store && diagnostics.error_count() == errors_before;
   build.address_filter = build.open_store && options.address_filter;
   // Built even after errors above: its own (templates) come out in the same run.
   auto mapper = Mapper::build(std::move(loaded.config), diagnostics, build);
