@@ -8,6 +8,7 @@
 
 #include "backend/pipe/serve.h"
 #include "backend/server/server.h"
+#include "mapper/app/background.h"
 #include "mapper/app/log.h"
 
 #ifndef AMAP_VERSION
@@ -48,6 +49,9 @@ std::optional<int> parse(CLI::App& cli, int argc, char** argv, Mode& mode) {
 }
 
 int serve(const app::App& app, const Mode& mode, const RunSettings& settings) {
+  // The app's background tasks (App::every) run beside either front-end, off the DNS workers;
+  // leaving this scope (end of input, SIGTERM on the server) stops them, with a bounded wait.
+  const app::BackgroundRunner background(app.background_tasks());
   if (!mode.listen.empty()) {
     server::ServeOptions options;
     options.listen = mode.listen;
