@@ -22,6 +22,8 @@
 //   --pipe                 PowerDNS pipe coprocess on stdin/stdout (the default)
 //   --listen ADDR:PORT     standalone UDP/TCP server (repeatable; backend/server)
 //   --version
+// The app's background tasks (App::every) run beside either front-end from the start and are
+// stopped, with a bounded wait, when serving ends.
 // PowerDNS splits pipe-command on single spaces with no shell, so use "--zone x", not quotes.
 
 #include <CLI/CLI.hpp>
