@@ -67,11 +67,11 @@ TEST(LbConfig, YamlSyntaxError) {
 /// A TCP listener on 127.0.0.1 (the kernel completes handshakes into the backlog: enough for
 /// the tcp probe).
 struct Listener {
-  Listener() {
+  explicit Listener(std::uint32_t host = INADDR_LOOPBACK) {
     fd = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_addr.s_addr = htonl(host);
     socklen_t len = sizeof a;
     if (::bind(fd, reinterpret_cast<sockaddr*>(&a), len) != 0 || ::listen(fd, 64) != 0 ||
         ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
@@ -132,6 +132,46 @@ TEST(LbApp, AnswersFromTheProbesWithoutAllocating) {
   EXPECT_EQ(amap::testing::allocation_count() - before, 0U);
   EXPECT_EQ(ans.rcode, amap::app::Rcode::noerror);
   EXPECT_EQ(ans.size(), 1U);
+}
+
+TEST(LbApp, ClientsInARegionPreferItsFrontEnd) {
+  Listener first;                // 127.0.0.1
+  Listener second(0x7F000002U);  // 127.0.0.2
+  const std::string yaml =
+      "zone: lb.example.\n"
+      "services:\n"
+      "  - name: www.lb.example.\n"
+      "    probe: { type: tcp, interval: 10s, timeout: 500ms }\n"
+      "    backends:\n"
+      "      - { address: 127.0.0.1, port: " +
+      std::to_string(first.port) +
+      " }\n"
+      "      - { address: 127.0.0.2, port: " +
+      std::to_string(second.port) + ", regions: [192.0.2.0/24] }\n";
+  auto cfg = amap::lb::load_text(yaml, "lb.yaml");
+  ASSERT_TRUE(cfg.ok()) << cfg.errors[0].to_string();
+  const amap::app::App app = amap::lb::make_app(std::move(cfg.config));
+  amap::app::BackgroundRunner runner(app.background_tasks());
+  ASSERT_TRUE(runner.wait_first_runs(std::chrono::seconds(5)));
+
+  amap::app::testing::QueryOptions far;
+  far.remote = "203.0.113.1";
+  auto r = amap::app::testing::query(app, "www.lb.example.", "A", far);
+  ASSERT_EQ(r.answer.size(), 1U);  // count 1; equal loads (tcp): config order
+  EXPECT_EQ(r.answer[0], "www.lb.example. 5 IN A 127.0.0.1");
+
+  amap::app::testing::QueryOptions near;
+  near.remote = "192.0.2.1";  // the source address is in the second one's region
+  r = amap::app::testing::query(app, "www.lb.example.", "A", near);
+  ASSERT_EQ(r.answer.size(), 1U);
+  EXPECT_EQ(r.answer[0], "www.lb.example. 5 IN A 127.0.0.2");
+
+  amap::app::testing::QueryOptions via_ecs;  // far away, but its ECS subnet is in the region
+  via_ecs.remote = "203.0.113.1";
+  via_ecs.ecs = "192.0.2.0/24";
+  r = amap::app::testing::query(app, "www.lb.example.", "A", via_ecs);
+  ASSERT_EQ(r.answer.size(), 1U);
+  EXPECT_EQ(r.answer[0], "www.lb.example. 5 IN A 127.0.0.2");
 }
 
 }  // namespace
