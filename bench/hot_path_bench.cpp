@@ -669,7 +669,8 @@ void BM_RrlCheck(benchmark::State& state) {
   std::vector<dns::IpAddress> clients;
   std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
   for (std::uint32_t k = 0; k < (1U << 16); ++k) {
-    clients.push_back(dns::IpAddress::v4(mode == 3 ? 0x0A000001U : 0x0A000001U + static_cast<std::uint32_t>(rng() << 8)));
+    clients.push_back(dns::IpAddress::v4(
+        mode == 3 ? 0x0A000001U : 0x0A000001U + static_cast<std::uint32_t>(rng() << 8)));
   }
   std::size_t i = 0;
   std::uint64_t now_ns = 1'000'000'000;
