@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "backend/pipe/serve.h"
+#include "mapper/app/background.h"
 #include "mapper/app/log.h"
 
 #ifndef AMAP_VERSION
@@ -122,12 +123,18 @@ int serve_front(const std::function<Loaded(const LoadContext&)>& load,
   // one (unless --listen was given, which stays in force); serve() logs "reloaded app" once
   // both are done.
   const bool listen_from_load = listen.empty();
-  options.reload = [load, listen_from_load, default_listen]() -> server::Reload {
+  // The app's background tasks (App::every) run off the DNS workers while it is served. A
+  // reloaded app starts its own tasks at once (their first run warms its state) and the old
+  // app's tasks stop (bounded wait) as it is replaced.
+  auto background = std::make_shared<std::unique_ptr<app::BackgroundRunner>>(
+      std::make_unique<app::BackgroundRunner>(first.app->background_tasks()));
+  options.reload = [load, listen_from_load, default_listen, background]() -> server::Reload {
     Loaded next = load(LoadContext{Front::serve, true});
     if (!next.app) {
       log::error("reload rejected, still serving the previous configuration");
       return {};
     }
+    *background = std::make_unique<app::BackgroundRunner>(next.app->background_tasks());
     std::vector<std::string> addresses;
     if (listen_from_load) {
       addresses = next.listen.empty() ? default_listen : next.listen;
@@ -153,6 +160,8 @@ int pipe_front(const Loaded& loaded, const pipe::Options& pipe_options) {
   // A vanished PowerDNS must show up as EPIPE on write (clean exit), not kill us silently.
   std::signal(SIGPIPE, SIG_IGN);
   ::malloc_trim(0);  // see serve_front
+  // The app's background tasks run beside the session; end of input stops them.
+  const app::BackgroundRunner background(loaded.app->background_tasks());
   try {
     pipe::Session session(*loaded.app, pipe_options);
     return pipe::serve(session, /*in_fd=*/0, /*out_fd=*/1);

@@ -35,6 +35,9 @@
 //        APP --version
 //      Exit status: 0 success, 1 error (a rejected app, a bind failure), 2 usage.
 //
+// The app's background tasks (App::every) run beside either front-end from the start and are
+// stopped, with a bounded wait, when serving ends; a SIGHUP rebuild starts the new app's tasks
+// and stops the old ones.
 // PowerDNS splits pipe-command on single spaces with no shell, so use "--zone x", not quotes.
 
 #include <CLI/CLI.hpp>

@@ -12,3 +12,14 @@ foreach(_name hello whoami)
   add_executable(${_name} ${_ex}/${_name}.cpp)
   target_link_libraries(${_name} PRIVATE amap::run amap::warnings)
 endforeach()
+
+# lb: the stateful example (a least-loaded DNS balancer with background probes). Its app, config
+# and probes are a library too, so unit tests can use them.
+set(_lb ${_ex}/lb)
+add_library(amap_lb STATIC ${_lb}/app.cpp ${_lb}/config.cpp ${_lb}/probe.cpp)
+add_library(amap::lb ALIAS amap_lb)
+target_include_directories(amap_lb PUBLIC ${AMAP_SOURCE_ROOT})
+target_link_libraries(amap_lb PUBLIC amap::app amap::config Boost::headers Threads::Threads
+                      PRIVATE yaml-cpp amap::warnings)
+add_executable(lb ${_lb}/main.cpp)
+target_link_libraries(lb PRIVATE amap_lb amap::run amap::warnings)

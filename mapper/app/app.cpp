@@ -223,6 +223,23 @@ bool App::lookup(const Request& req, Answer& ans) const noexcept {
   return !ans.overflow();
 }
 
+App& App::every(std::chrono::milliseconds interval, std::function<void(std::stop_token)> fn,
+                std::string name) {
+  if (interval.count() <= 0 || !fn) {
+    throw std::invalid_argument("every(): the interval must be positive and the task set");
+  }
+  tasks_.push_back(BackgroundTask{std::move(name), interval, std::move(fn)});
+  return *this;
+}
+
+App& App::every(std::chrono::milliseconds interval, std::function<void()> fn, std::string name) {
+  if (!fn) {
+    throw std::invalid_argument("every(): no task");
+  }
+  return every(
+      interval, [f = std::move(fn)](const std::stop_token&) { f(); }, std::move(name));
+}
+
 bool answers_qtype(const Record& r, dns::RRType qtype) noexcept {
   return r.type == qtype || qtype == dns::rrtype::ANY || r.type == dns::rrtype::CNAME;
 }

@@ -9,6 +9,7 @@
 //   app.route(Match().name("hello.example.").type(dns::rrtype::TXT),
 //             [](const Request&, Answer& ans) { ans.txt("Hello World!"); return Flow::final; });
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "mapper/app/answer.h"
+#include "mapper/app/background.h"
 #include "mapper/app/request.h"
 #include "mapper/dns/rdata.h"
 #include "mapper/dns/suffix_index.h"
@@ -112,6 +114,17 @@ class App {
   /// Appends a handler; handlers run in registration order.
   App& route(Match match, Handler handler, Existence existence = Existence::by_records);
 
+  /// Registers a background task (mapper/app/background.h): `fn` runs on a thread of its own,
+  /// never on a DNS worker, at once when the front-end starts and then every `interval`,
+  /// until the front-end stops. It shares state with handlers through a Snapshot
+  /// (mapper/app/snapshot.h). What it captures must own what it uses (a shared_ptr), since a
+  /// task that does not stop in time is left running while the process exits.
+  App& every(std::chrono::milliseconds interval, std::function<void(std::stop_token)> fn,
+             std::string name = "task");
+  App& every(std::chrono::milliseconds interval, std::function<void()> fn,
+             std::string name = "task");
+  const std::vector<BackgroundTask>& background_tasks() const noexcept { return tasks_; }
+
   /// The zone with the longest apex at or above `name`, or nullptr.
   const Zone* find_zone(const dns::Name& name) const noexcept;
   const std::vector<Zone>& zones() const noexcept { return zones_; }
@@ -142,7 +155,8 @@ class App {
     Handler handler;
   };
   std::vector<Route> routes_;
-  bool all_report_existence_ = true;  // every route was added with Existence::reported
+  bool all_report_existence_ = true;
+  std::vector<BackgroundTask> tasks_;  // every route was added with Existence::reported
 };
 
 /// True when `r` answers a question of type `qtype` (same type, ANY, or a CNAME).
