@@ -16,7 +16,7 @@ class Loader {
 
   void error(const YAML::Node& node, const std::string& path, const std::string& message) {
     const YAML::Mark m = node.Mark();
-    errors.push_back(config::Error{file_, config::Mark{m.line + 1, m.column + 1}, path, message});
+    errors.error(file_, config::Mark{m.line + 1, m.column + 1}, path, message);
   }
 
   /// Checks that `node` is a map with only `allowed` keys, each once.
@@ -302,7 +302,7 @@ class Loader {
     }
   }
 
-  std::vector<config::Error> errors;
+  config::Diagnostics errors;
 
  private:
   std::string file_;
@@ -317,8 +317,7 @@ LoadResult load_text(const std::string& text, const std::string& file) {
     const YAML::Node root = YAML::Load(text);
     loader.root(root, r.config);
   } catch (const YAML::Exception& e) {
-    loader.errors.push_back(
-        config::Error{file, config::Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg});
+    loader.errors.error(file, config::Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg);
   }
   r.errors = std::move(loader.errors);
   return r;
@@ -326,9 +325,8 @@ LoadResult load_text(const std::string& text, const std::string& file) {
 
 LoadResult load_file(const std::string& path) {
   std::string text;
-  if (std::string why = config::read_config_file(path, config::LoadOptions{}, text); !why.empty()) {
-    LoadResult r;
-    r.errors.push_back(config::Error{path, config::Mark{}, "", why});
+  LoadResult r;
+  if (!config::read_config_file(path, config::LoadOptions{}, text, r.errors)) {
     return r;
   }
   return load_text(text, path);

@@ -52,8 +52,8 @@ struct Config {
 
 struct LoadResult {
   Config config;
-  std::vector<config::Error> errors;
-  bool ok() const noexcept { return errors.empty(); }
+  config::Diagnostics errors;
+  bool ok() const noexcept { return errors.ok(); }
 };
 
 LoadResult load_file(const std::string& path);
