@@ -10,25 +10,11 @@ namespace amap::store {
 using format::DecodeError;
 
 namespace {
-struct ReaderCount {
-  unsigned lines = 0;
-  unsigned active = 0;
-};
-int count_reader_line(const char* msg, void* ctx) {
-  auto* rc = static_cast<ReaderCount*>(ctx);
-  // mdb_reader_list prints a header line, then "pid thread txnid" per slot ("-" = idle), or
-  // "(no active readers)".
-  std::string_view line(msg);
-  if (line.find("pid") != std::string_view::npos || line.find('(') != std::string_view::npos) {
-    return 0;
-  }
-  ++rc->lines;
-  while (!line.empty() && (line.back() == '\n' || line.back() == ' ')) {
-    line.remove_suffix(1);
-  }
-  if (!line.empty() && line.back() != '-') {
-    ++rc->active;
-  }
+/// mdb_reader_list calls back once per reader slot that a process owns, after one call for a
+/// header line, or once alone ("no active readers") when no slot is owned. Counting the calls
+/// gives the slots in use without reading the text, which LMDB does not promise a format for.
+int count_call(const char* /*line*/, void* ctx) {
+  ++*static_cast<unsigned*>(ctx);
   return 0;
 }
 }  // namespace
@@ -79,10 +65,9 @@ StoreStats OverrideStore::stats(std::uint64_t tombstone_cutoff_ns) const {
   s.used_bytes = info.used_bytes;
   s.last_txn_id = info.last_txn_id;
   s.max_readers = info.max_readers;
-  ReaderCount rc;
-  if (mdb_reader_list(db_->env().get(), &count_reader_line, &rc) >= 0) {
-    s.readers = rc.lines;
-    s.active_readers = rc.active;
+  unsigned calls = 0;
+  if (mdb_reader_list(db_->env().get(), &count_call, &calls) >= 0) {
+    s.readers = calls > 1 ? calls - 1 : 0;
   }
   return s;
 }

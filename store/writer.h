@@ -82,8 +82,9 @@ struct StoreStats {
   std::size_t used_pages = 0;
   std::size_t used_bytes = 0;
   std::uint64_t last_txn_id = 0;
-  unsigned readers = 0;         // reader slots owned by processes (mdb_reader_list)
-  unsigned active_readers = 0;  // of those, slots with an open snapshot
+  /// Reader slots owned by processes (mdb_reader_list), idle or in a snapshot: LMDB's API
+  /// does not tell the two apart without reading its printed text.
+  unsigned readers = 0;
   unsigned max_readers = 0;
 };
 
