@@ -58,10 +58,65 @@ struct PrefixOverrideView {
   OverrideView value;
 };
 
+// The decoders and key helpers below are inline: the per-query reader calls them for every
+// lookup (bitmap_has once per prefix length), so they must not cost a call into another
+// translation unit.
+
 /// Decodes an address/prefix value. On success `deleted` tells whether it is a tombstone.
-format::DecodeError decode_override(Bytes value, OverrideView& out, bool& deleted) noexcept;
+inline format::DecodeError decode_override(Bytes value, OverrideView& out, bool& deleted) noexcept {
+  format::Header h;
+  Bytes payload;
+  if (const format::DecodeError e = format::decode_header(value, h, payload);
+      e != format::DecodeError::ok) {
+    return e;
+  }
+  deleted = h.deleted();
+  if (deleted) {
+    return format::DecodeError::ok;  // tombstone: payload is empty and ignored
+  }
+  if (payload.empty()) {
+    return format::DecodeError::truncated_payload;
+  }
+  if (payload[0] != format::kPayloadVersion) {
+    return format::DecodeError::unsupported_payload_version;
+  }
+  if (payload.size() < format::kOverridePayloadFixed) {
+    return format::DecodeError::truncated_payload;
+  }
+  const std::uint8_t kind = payload[1];
+  if (kind < static_cast<std::uint8_t>(OverrideKind::name) ||
+      kind > static_cast<std::uint8_t>(OverrideKind::none)) {
+    return format::DecodeError::bad_kind;
+  }
+  out.kind = static_cast<OverrideKind>(kind);
+  out.ttl = format::load_be32(payload.data() + 2);
+  const Bytes text = payload.subspan(format::kOverridePayloadFixed);
+  out.target = std::string_view(reinterpret_cast<const char*>(text.data()), text.size());
+  out.timestamp_ns = h.timestamp_ns;
+  return format::DecodeError::ok;
+}
+
 /// Decodes a meta or name-index value: header, then version byte, then `data`.
-format::DecodeError decode_simple(Bytes value, Bytes& data, bool& deleted) noexcept;
+inline format::DecodeError decode_simple(Bytes value, Bytes& data, bool& deleted) noexcept {
+  format::Header h;
+  Bytes payload;
+  if (const format::DecodeError e = format::decode_header(value, h, payload);
+      e != format::DecodeError::ok) {
+    return e;
+  }
+  deleted = h.deleted();
+  if (deleted) {
+    return format::DecodeError::ok;
+  }
+  if (payload.empty()) {
+    return format::DecodeError::truncated_payload;
+  }
+  if (payload[0] != format::kPayloadVersion) {
+    return format::DecodeError::unsupported_payload_version;
+  }
+  data = payload.subspan(1);
+  return format::DecodeError::ok;
+}
 
 /// Encodes a whole value into `out`: the header (`flags`: 0 or format::kFlagDeleted), then
 /// `payload` as is (empty for a tombstone).
@@ -74,11 +129,22 @@ void encode_override(std::vector<std::uint8_t>& out, std::uint64_t timestamp_ns,
 
 /// The key of the "name" database: the lower-cased wire form of `n` (at most
 /// dns::Name::kMaxWire bytes into `out`). Returns its length.
-std::size_t name_key(const dns::Name& n, std::uint8_t* out) noexcept;
+inline std::size_t name_key(const dns::Name& n, std::uint8_t* out) noexcept {
+  const auto wire = n.wire();
+  for (std::size_t i = 0; i < wire.size(); ++i) {
+    out[i] = dns::ascii_lower(wire[i]);
+  }
+  return wire.size();
+}
 /// The meta key of a family's prefix-length bitmap.
-std::string_view meta_lengths_key(dns::Family f) noexcept;
+inline std::string_view meta_lengths_key(dns::Family f) noexcept {
+  return f == dns::Family::v4 ? format::kMetaPrefixLengths4 : format::kMetaPrefixLengths6;
+}
 /// Whether prefix length `len` is set in a prefix-length bitmap (MSB first).
-bool bitmap_has(Bytes bitmap, unsigned len) noexcept;
+inline bool bitmap_has(Bytes bitmap, unsigned len) noexcept {
+  const std::size_t byte = len / 8;
+  return byte < bitmap.size() && ((bitmap[byte] >> (7 - len % 8)) & 1U) != 0;
+}
 
 /// The timestamp of a write transaction: CLOCK_REALTIME in ns since the epoch.
 std::uint64_t now_ns() noexcept;

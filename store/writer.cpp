@@ -558,6 +558,8 @@ class TxnWriter {
   std::array<std::uint8_t, format::kMaxAddressKey> owner_{};
 };
 
+/// Runs fn(TxnWriter&) in one write transaction and commits (unless `commit` is false: a dry
+/// run); any exception aborts it.
 template <class Fn>
 auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = true) {
   GateScope gate(db.gate());
