@@ -14,9 +14,10 @@
 #include <optional>
 #include <system_error>
 
+#include "store/codec.h"
+#include "store/environment.h"
 #include "store/format.h"
 #include "store/lmdb.h"
-#include "store/overrides.h"
 
 namespace amap::store {
 
@@ -541,33 +542,12 @@ PageReport check_pages(const std::string& data_path, std::size_t max_messages) {
 
 namespace {
 
-/// A meta or name-index value: header, version byte, data. False for a tombstone.
-format::DecodeError decode_simple(Bytes value, Bytes& data, bool& live) {
-  format::Header h;
-  Bytes payload;
-  if (const auto e = format::decode_header(value, h, payload); e != format::DecodeError::ok) {
-    return e;
-  }
-  live = !h.deleted();
-  if (!live) {
-    return format::DecodeError::ok;
-  }
-  if (payload.empty()) {
-    return format::DecodeError::truncated_payload;
-  }
-  if (payload[0] != format::kPayloadVersion) {
-    return format::DecodeError::unsupported_payload_version;
-  }
-  data = payload.subspan(1);
-  return format::DecodeError::ok;
-}
-
-std::vector<std::uint8_t> lower_wire(const dns::Name& n) {
-  std::vector<std::uint8_t> out(n.wire().begin(), n.wire().end());
-  for (auto& c : out) {
-    c = dns::ascii_lower(c);
-  }
-  return out;
+/// A meta or name-index value (decode_simple); `live` is false for a tombstone.
+format::DecodeError decode_live(Bytes value, Bytes& data, bool& live) noexcept {
+  bool deleted = false;
+  const format::DecodeError e = decode_simple(value, data, deleted);
+  live = e == format::DecodeError::ok && !deleted;
+  return e;
 }
 
 }  // namespace
@@ -631,7 +611,7 @@ ValueReport check_values(const OverrideDb& db, std::size_t max_messages) {
       Bytes data;
       bool live = false;
       dns::IpAddress a;
-      if (const auto e = decode_simple(value, data, live); e != format::DecodeError::ok) {
+      if (const auto e = decode_live(value, data, live); e != format::DecodeError::ok) {
         damage("name", key, std::string(format::decode_error_message(e)));
         return;
       }
@@ -652,7 +632,8 @@ ValueReport check_values(const OverrideDb& db, std::size_t max_messages) {
         return;
       }
       const auto n = dns::Name::from_text(v.target);
-      if (!n || lower_wire(*n) != std::vector<std::uint8_t>(key.begin(), key.end())) {
+      std::array<std::uint8_t, dns::Name::kMaxWire> want{};
+      if (!n || !std::ranges::equal(Bytes(want.data(), name_key(*n, want.data())), key)) {
         damage("name", key,
                "points at " + a.to_string() + ", whose name is " + std::string(v.target));
       }
@@ -661,7 +642,7 @@ ValueReport check_values(const OverrideDb& db, std::size_t max_messages) {
     walk(d.meta, [&](Bytes key, Bytes value) {
       Bytes data;
       bool live = false;
-      if (const auto e = decode_simple(value, data, live); e != format::DecodeError::ok) {
+      if (const auto e = decode_live(value, data, live); e != format::DecodeError::ok) {
         damage("meta", key, std::string(format::decode_error_message(e)));
         return;
       }
@@ -679,7 +660,7 @@ ValueReport check_values(const OverrideDb& db, std::size_t max_messages) {
       const auto raw = txn.find(d.meta, format::as_bytes(k));
       Bytes data;
       bool live = false;
-      if (raw && decode_simple(*raw, data, live) == format::DecodeError::ok && live &&
+      if (raw && decode_live(*raw, data, live) == format::DecodeError::ok && live &&
           data.size() != size) {
         damage("meta", format::as_bytes(k), "the bitmap has a wrong size");
         continue;

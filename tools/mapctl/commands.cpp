@@ -1338,7 +1338,6 @@ int cmd_stats(const Options& o) {
     w.key("page_size").value(std::uint64_t{s.page_size});
     w.key("used_pages").value(std::uint64_t{s.used_pages});
     w.key("readers").value(std::uint64_t{s.readers});
-    w.key("active_readers").value(std::uint64_t{s.active_readers});
     w.key("max_readers").value(std::uint64_t{s.max_readers});
     w.key("last_txn_id").value(std::uint64_t{s.last_txn_id});
     w.end_object();
@@ -1361,9 +1360,8 @@ int cmd_stats(const Options& o) {
   }
   t += "\n";
   t += "map: " + map_text(s) + ", page size " + std::to_string(s.page_size) + "\n";
-  t += "readers: " + std::to_string(s.readers) + " slots in use (" +
-       std::to_string(s.active_readers) + " in a transaction) of " + std::to_string(s.max_readers) +
-       "\n";
+  t += "readers: " + std::to_string(s.readers) + " slots in use of " +
+       std::to_string(s.max_readers) + "\n";
   t += "last txn: " + std::to_string(s.last_txn_id) + "\n";
   out(t);
   return kExitOk;

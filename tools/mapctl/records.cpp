@@ -266,9 +266,10 @@ bool Validator::check(Record& r, std::string& error) const {
       error = "unknown kind";
       return false;
   }
-  if (v.ttl > kMaxTtl) {
-    error = "ttl " + std::to_string(v.ttl) + " is above " + std::to_string(kMaxTtl) +
-            " (the RFC 2181 maximum)";
+  // The store's own rules (the same check every store write applies): target length, TTL.
+  store::CheckedOverride checked;
+  if (std::string why = store::check_override(v, checked_text_, checked); !why.empty()) {
+    error = std::move(why);
     return false;
   }
   if (!force_) {

@@ -30,8 +30,8 @@ std::string_view format_name(Format f) noexcept;
 /// The CSV header line (without the newline).
 inline constexpr std::string_view kCsvHeader = "address_or_prefix,kind,target,ttl";
 
-/// Largest TTL accepted (RFC 2181 section 8).
-inline constexpr std::uint32_t kMaxTtl = 2147483647U;
+/// Largest TTL accepted (RFC 2181 section 8): the store's rule.
+inline constexpr std::uint32_t kMaxTtl = store::kMaxTtl;
 
 /// What an override is attached to: one address, or a CIDR prefix.
 struct Key {
@@ -62,7 +62,8 @@ struct Record {
 
 /// Checks records against the configuration: target syntax per kind (names: hostname rules,
 /// at most 255 octets, made absolute; templates: Template::compile for the prefix), kind
-/// versus key, and that the key lies inside a configured prefix (unless `force`).
+/// versus key, and that the key lies inside a configured prefix (unless `force`); then the
+/// store's own value rules (store::check_override: target length, TTL), as every write applies.
 class Validator {
  public:
   /// `mapper` is built from the configuration without the store (synthesis only).
@@ -80,6 +81,7 @@ class Validator {
   std::shared_ptr<const mapper::Mapper> mapper_;
   std::string config_file_;
   bool force_ = false;
+  mutable std::string checked_text_;  // store::check_override's buffer, reused per record
 };
 
 /// One import failure, before the file name is prepended.

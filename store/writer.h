@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+// OverrideStore: the read-write API (mapctl, the control socket). Its writes run in
+// writer.cpp, its getters and list in queries.cpp, its stats in stats.cpp.
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "mapper/dns/address.h"
+#include "mapper/dns/name.h"
+#include "store/codec.h"
+#include "store/environment.h"
+#include "store/write_rules.h"
+
+namespace amap::store {
+
+/// One row of OverrideStore::list().
+struct ListEntry {
+  bool is_prefix = false;
+  dns::Prefix prefix;  // for an address override: the address with length 32 or 128
+  OverrideView value;
+};
+
+/// One change of a batch.
+struct Change {
+  enum class Op : std::uint8_t { put, erase };
+  Op op = Op::put;
+  bool is_prefix = false;
+  dns::Prefix key;  // addresses use the full length (32/128)
+  Override value;   // ignored for erase
+  /// When the change was made, for "the latest write wins" among changes that share a name
+  /// (with WriteRules::allow_shared_names) and for conflict reports: mapctl import gives the
+  /// line number. 0 for all changes of a batch means their position in the batch.
+  std::uint64_t seq = 0;
+
+  static Change put_address(const dns::IpAddress& a, Override v);
+  static Change put_prefix(const dns::Prefix& p, Override v);
+  static Change erase_address(const dns::IpAddress& a);
+  static Change erase_prefix(const dns::Prefix& p);
+};
+
+/// Collects changes for OverrideStore::apply (one transaction, all or nothing).
+class WriteBatch {
+ public:
+  void put_address(const dns::IpAddress& a, Override v) {
+    changes_.push_back(Change::put_address(a, std::move(v)));
+  }
+  void put_prefix(const dns::Prefix& p, Override v) {
+    changes_.push_back(Change::put_prefix(p, std::move(v)));
+  }
+  void erase_address(const dns::IpAddress& a) { changes_.push_back(Change::erase_address(a)); }
+  void erase_prefix(const dns::Prefix& p) { changes_.push_back(Change::erase_prefix(p)); }
+  std::span<const Change> changes() const noexcept { return changes_; }
+  std::size_t size() const noexcept { return changes_.size(); }
+  bool empty() const noexcept { return changes_.empty(); }
+  void clear() noexcept { changes_.clear(); }
+
+ private:
+  std::vector<Change> changes_;
+};
+
+struct ApplyResult {
+  std::size_t written = 0;  // puts
+  std::size_t erased = 0;   // erases that removed a live entry
+};
+
+struct StoreStats {
+  std::size_t address_overrides = 0;  // live entries (tombstones not counted)
+  std::size_t prefix_overrides = 0;
+  std::size_t names = 0;                  // live reverse-index entries
+  std::size_t tombstones = 0;             // deleted markers kept for Lightning Stream
+  std::size_t expired_tombstones = 0;     // of those, written before stats()'s cutoff
+  std::uint64_t oldest_tombstone_ns = 0;  // 0: none
+  std::size_t free_pages = 0;  // pages LMDB's freelist holds for reuse (inside used_pages)
+  std::size_t map_size = 0;
+  std::size_t page_size = 0;
+  std::size_t used_pages = 0;
+  std::size_t used_bytes = 0;
+  std::uint64_t last_txn_id = 0;
+  /// Reader slots owned by processes (mdb_reader_list), idle or in a snapshot: LMDB's API
+  /// does not tell the two apart without reading its printed text.
+  unsigned readers = 0;
+  unsigned max_readers = 0;
+};
+
+/// What OverrideStore::purge_tombstones did.
+struct PurgeResult {
+  std::size_t purged = 0;        // tombstones deleted
+  std::size_t kept = 0;          // tombstones younger than the cutoff
+  std::size_t transactions = 0;  // write transactions used
+};
+
+/// Read-write access. Not thread-safe: use one per thread (writes are serialized by LMDB).
+class OverrideStore {
+ public:
+  /// Opens or creates the store (creating the directory). Throws StoreError.
+  explicit OverrideStore(const StoreOptions& options);
+  explicit OverrideStore(std::shared_ptr<OverrideDb> db);
+
+  /// The rules the following writes follow (WriteRules); the default allows no shared names
+  /// and checks templates against the other stored overrides only.
+  void set_write_rules(WriteRules rules);
+  const WriteRules& write_rules() const noexcept { return *rules_; }
+
+  /// Throw WriteConflictError when a write breaks the WriteRules, StoreError otherwise.
+  void put_address(const dns::IpAddress& a, const Override& v);
+  void put_prefix(const dns::Prefix& p, const Override& v);
+  bool erase_address(const dns::IpAddress& a);
+  bool erase_prefix(const dns::Prefix& p);
+  std::optional<Override> get_address(const dns::IpAddress& a) const;
+  std::optional<Override> get_prefix(const dns::Prefix& p) const;
+  /// Forward index: which address override currently owns this name.
+  std::optional<dns::IpAddress> get_name(const dns::Name& n) const;
+
+  /// Applies all changes in one write transaction: all or nothing. With `dry_run` every check
+  /// runs (WriteConflictError lists every conflict at once) but the transaction is aborted.
+  ApplyResult apply(std::span<const Change> changes, bool dry_run = false);
+  ApplyResult apply(const WriteBatch& batch) { return apply(batch.changes()); }
+
+  /// Calls fn for address and prefix overrides in address order (family, address bytes; a
+  /// prefix before an address equal to its network, shorter prefixes first), optionally only
+  /// those inside `within`, at most `limit` entries (0 = no limit). Returns how many were
+  /// listed. Views are valid only inside fn.
+  std::size_t list(std::optional<dns::Prefix> within, std::size_t limit,
+                   const std::function<void(const ListEntry&)>& fn) const;
+
+  /// `tombstone_cutoff_ns` (ns since the epoch) counts the tombstones written before it as
+  /// expired_tombstones.
+  StoreStats stats(std::uint64_t tombstone_cutoff_ns = 0) const;
+  /// Deletes (mdb_del: the key is gone) the tombstones of `addr`, `prefix` and `name` written
+  /// before `cutoff_ns`, in write transactions of at most `per_txn` deletions, so that a map
+  /// that is nearly full can still be purged (each commit frees pages for the next). Readers
+  /// see no difference: a missing key reads as a tombstone does. The freed pages go to LMDB's
+  /// freelist and are reused by later writes; the file does not shrink (store/README.md).
+  PurgeResult purge_tombstones(std::uint64_t cutoff_ns, std::size_t per_txn = 10000);
+  /// Recomputes the prefix-length bitmaps from the prefix database (e.g. after a Lightning
+  /// Stream merge from several writers).
+  void rebuild_meta();
+
+  const std::shared_ptr<OverrideDb>& db() const noexcept { return db_; }
+
+ private:
+  std::shared_ptr<OverrideDb> db_;
+  std::shared_ptr<const WriteRules> rules_ = std::make_shared<const WriteRules>();
+};
+
+}  // namespace amap::store
