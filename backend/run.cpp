@@ -56,7 +56,8 @@ int serve(const app::App& app, const Mode& mode, const RunSettings& settings) {
   // A vanished PowerDNS must show up as EPIPE on write (clean exit), not kill us silently.
   std::signal(SIGPIPE, SIG_IGN);
   try {
-    pipe::Session session(app, settings.pipe);
+    app::Worker worker(app);
+    pipe::Session session(worker, settings.pipe);
     return pipe::serve(session, /*in_fd=*/0, /*out_fd=*/1);
   } catch (const std::exception& e) {
     log::error(std::string("pipe backend failed to start: ") + e.what());

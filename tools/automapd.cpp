@@ -268,7 +268,8 @@ int main(int argc, char** argv) {
     // PowerDNS only logs the banner ("Backend launched with banner: ..."): one line, no tab.
     amap::pipe::Options pipe_options;
     pipe_options.banner = std::string("automap pipe backend ") + amap::kVersion;
-    amap::pipe::Session session(*l.app, pipe_options);
+    amap::app::Worker worker(*l.app);
+    amap::pipe::Session session(worker, pipe_options);
     return amap::pipe::serve(session, STDIN_FILENO, STDOUT_FILENO);
   }
 
