@@ -219,7 +219,11 @@ Outcome App::answer(Worker& worker, const Request& req, Answer& ans, Need need) 
     ans.soa(zone->soa(), zone->authority->soa_ttl);
   }
   if (soa_question && need == Need::records) {
-    return at_apex && !ans.overflow() ? Outcome::hit : Outcome::miss;
+    if (ans.overflow()) {
+      ans.rollback({0, 0});
+      return Outcome::error;
+    }
+    return at_apex ? Outcome::hit : Outcome::miss;
   }
   if (at_apex && (any || req.qtype == dns::rrtype::NS)) {
     for (const auto& ns : zone->authority->ns) {
