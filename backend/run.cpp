@@ -163,7 +163,8 @@ int pipe_front(const Loaded& loaded, const pipe::Options& pipe_options) {
   // The app's background tasks run beside the session; end of input stops them.
   const app::BackgroundRunner background(loaded.app->background_tasks());
   try {
-    pipe::Session session(*loaded.app, pipe_options);
+    app::Worker worker(*loaded.app);
+    pipe::Session session(worker, pipe_options);
     return pipe::serve(session, /*in_fd=*/0, /*out_fd=*/1);
   } catch (const std::exception& e) {
     log::error(std::string("pipe backend failed to start: ") + e.what());

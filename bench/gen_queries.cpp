@@ -127,6 +127,7 @@ int main(int argc, char** argv) {
   }
   try {
     const auto env = amap::bench::load_file(config);
+    amap::mapper::Mapper::Context context(*env.mapper);
     auto nx = *c == amap::bench::QueryClass::nxdomain
                   ? count
                   : static_cast<std::size_t>(static_cast<double>(count) * nx_share + 0.5);
@@ -149,7 +150,7 @@ int main(int argc, char** argv) {
         lines.push_back(line_of(n, t));
         return;
       }
-      const auto s = env.mapper->synthesize(n);
+      const auto s = env.mapper->synthesize(context, n);
       const bool reverse = t == amap::dns::rrtype::PTR;
       const auto oname = override_name(reverse ? s.target : n);
       using Status = amap::mapper::Synthesis::Status;

@@ -38,7 +38,7 @@
 #include "backend/server/cookies.h"
 #include "backend/server/rrl.h"
 #include "bench/workload.h"
-#include "mapper/app/batch.h"
+#include "mapper/app/worker.h"
 #include "mapper/core/prefix_table.h"
 #include "mapper/core/reverse_name.h"
 #include "mapper/wire/handle.h"
@@ -135,12 +135,13 @@ void synthesize_case(benchmark::State& state, const amap::bench::Env& env, Query
   guarded(state, [&] {
     const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
     const mapper::Mapper& m = *env.mapper;
-    if (m.synthesize(pool.names[0]).status != expected_status(c)) {
+    mapper::Mapper::Context context(m);  // what a worker's slot holds
+    if (m.synthesize(context, pool.names[0]).status != expected_status(c)) {
       state.SkipWithError("workload does not synthesize as expected");
       return;
     }
     visit(state, pool, [&](const dns::Name& n) {
-      auto s = m.synthesize(n);
+      auto s = m.synthesize(context, n);
       benchmark::DoNotOptimize(s);
     });
   });
@@ -182,8 +183,9 @@ void BM_ReversePtrV4AtScale(benchmark::State& state) {
   guarded(state, [&] {
     const auto& env = scaled_env(static_cast<std::size_t>(state.range(0)));
     const auto& pool = name_pool(env, QueryClass::ptr4, kScalePool);
+    mapper::Mapper::Context context(*env.mapper);
     visit(state, pool, [&](const dns::Name& n) {
-      auto s = env.mapper->synthesize(n);
+      auto s = env.mapper->synthesize(context, n);
       benchmark::DoNotOptimize(s);
     });
   });
@@ -192,8 +194,9 @@ void BM_ForwardV4AtScale(benchmark::State& state) {
   guarded(state, [&] {
     const auto& env = scaled_env(static_cast<std::size_t>(state.range(0)));
     const auto& pool = name_pool(env, QueryClass::a, kScalePool);
+    mapper::Mapper::Context context(*env.mapper);
     visit(state, pool, [&](const dns::Name& n) {
-      auto s = env.mapper->synthesize(n);
+      auto s = env.mapper->synthesize(context, n);
       benchmark::DoNotOptimize(s);
     });
   });
@@ -230,9 +233,10 @@ void ptr_for_case(benchmark::State& state, QueryClass c) {
     for (const auto& n : pool.names) {
       addrs.push_back(mapper::parse_reverse_name(n)->address);
     }
+    mapper::Mapper::Context context(*env.mapper);
     std::size_t i = 0;
     for (auto _ : state) {
-      auto s = env.mapper->ptr_for(addrs[pool.order[i]]);
+      auto s = env.mapper->ptr_for(context, addrs[pool.order[i]]);
       benchmark::DoNotOptimize(s);
       if (++i == addrs.size()) {
         i = 0;
@@ -399,7 +403,8 @@ void pipe_case(benchmark::State& state, QueryClass c, std::string_view qtype,
     const auto& env = example_env();
     const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
     const auto lines = pipe_lines(pool, qtype);
-    amap::pipe::Session session(*env.app);
+    amap::app::Worker pipe_worker(*env.app);
+    amap::pipe::Session session(pipe_worker);
     if (session.handle_line("HELO\t1").substr(0, 2) != "OK") {
       state.SkipWithError("HELO refused");
       return;
@@ -439,19 +444,21 @@ void BM_SoaProbePipe(benchmark::State& state, QueryClass c) {
 BENCHMARK_CAPTURE(BM_SoaProbePipe, ptr4, QueryClass::ptr4)->Arg(1 << 16);
 BENCHMARK_CAPTURE(BM_SoaProbePipe, ptr6, QueryClass::ptr6)->Arg(1 << 16);
 
-/// The same probe through App::lookup (no pipe parsing or formatting).
+/// The same probe through App::answer as the pipe calls it (no pipe parsing or formatting).
 void BM_SoaProbeLookup(benchmark::State& state, QueryClass c) {
   guarded(state, [&] {
     const auto& env = example_env();
     const auto& pool = name_pool(env, c, static_cast<std::size_t>(state.range(0)));
-    amap::app::Answer answer;
+    amap::app::Worker worker(*env.app);
+    amap::app::Answer& answer = worker.answer();
     amap::app::Request req;
     req.qtype = dns::rrtype::SOA;
     req.frontend = amap::app::Frontend::pipe;
     req.remote = dns::IpAddress::v4(0xC0000201U);
     visit(state, pool, [&](const dns::Name& n) {
       req.qname = n;
-      const bool ok = env.app->lookup(req, answer);
+      const bool ok = env.app->answer(worker, req, answer, amap::app::App::Need::records) !=
+                      amap::app::Outcome::error;
       benchmark::DoNotOptimize(ok);
       benchmark::DoNotOptimize(answer.size());
     });
@@ -483,7 +490,7 @@ PacketPool encode_packets(const NamePool& pool, dns::RRType qtype, bool edns) {
 void wire_loop(benchmark::State& state, const amap::bench::Env& env, const NamePool& pool,
                dns::RRType qtype, bool edns, unsigned want_rcode) {
   const PacketPool packets = encode_packets(pool, qtype, edns);
-  amap::app::Answer scratch;
+  amap::app::Worker worker(*env.app);
   std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
   amap::wire::Counters counters;
   const dns::IpAddress remote = dns::IpAddress::v4(0x7F000001U);
@@ -492,8 +499,8 @@ void wire_loop(benchmark::State& state, const amap::bench::Env& env, const NameP
     return std::span<const std::uint8_t>(packets.bytes.data() + packets.offsets[k],
                                          packets.offsets[k + 1] - packets.offsets[k]);
   };
-  const std::size_t first = amap::wire::handle(*env.app, packet(0), amap::wire::Transport::udp,
-                                               remote, local, scratch, out, counters);
+  const std::size_t first = amap::wire::handle(worker, packet(0), amap::wire::Transport::udp,
+                                               remote, local, out, counters);
   const unsigned rcode = first >= 4 ? (out[3] & 0x0FU) : 99U;
   const unsigned ancount = first >= 8 ? (unsigned{out[6]} << 8 | out[7]) : 0U;
   if (first == 0 || rcode != want_rcode || (want_rcode == 0 && ancount != 1)) {
@@ -503,9 +510,8 @@ void wire_loop(benchmark::State& state, const amap::bench::Env& env, const NameP
   std::size_t i = 0;
   std::size_t bytes = 0;
   for (auto _ : state) {
-    const std::size_t len =
-        amap::wire::handle(*env.app, packet(pool.order[i]), amap::wire::Transport::udp, remote,
-                           local, scratch, out, counters);
+    const std::size_t len = amap::wire::handle(
+        worker, packet(pool.order[i]), amap::wire::Transport::udp, remote, local, out, counters);
     benchmark::DoNotOptimize(len);
     benchmark::ClobberMemory();
     bytes += len;
@@ -555,7 +561,7 @@ void BM_WireRrl(benchmark::State& state) {
     }
     amap::server::ResponseRateLimiter rrl(options);
     amap::server::RrlCounters rrl_counters;
-    amap::app::Answer scratch;
+    amap::app::Worker worker(*env.app);
     std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
     amap::wire::Counters counters;
     const dns::IpAddress local = dns::IpAddress::v4(0x7F000001U);
@@ -569,8 +575,8 @@ void BM_WireRrl(benchmark::State& state) {
       const std::uint32_t k = pool.order[i];
       const auto packet = std::span<const std::uint8_t>(
           packets.bytes.data() + packets.offsets[k], packets.offsets[k + 1] - packets.offsets[k]);
-      std::size_t len = amap::wire::handle(*env.app, packet, amap::wire::Transport::udp, clients[k],
-                                           local, scratch, out, counters);
+      std::size_t len = amap::wire::handle(worker, packet, amap::wire::Transport::udp, clients[k],
+                                           local, out, counters);
       if (mode != 0) {
         len = rrl.limit_answer(clients[k], out, len, now_ns, rrl_counters);
       }
@@ -628,7 +634,7 @@ void BM_WireCookie(benchmark::State& state) {
       packets.bytes.insert(packets.bytes.end(), q.begin(), q.end());
     }
     packets.offsets.push_back(static_cast<std::uint32_t>(packets.bytes.size()));
-    amap::app::Answer scratch;
+    amap::app::Worker worker(*env.app);
     std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
     amap::wire::Counters counters;
     std::size_t valid = 0;
@@ -638,9 +644,8 @@ void BM_WireCookie(benchmark::State& state) {
       const auto packet = std::span<const std::uint8_t>(
           packets.bytes.data() + packets.offsets[k], packets.offsets[k + 1] - packets.offsets[k]);
       amap::wire::QueryInfo info;
-      const std::size_t len =
-          amap::wire::handle(*env.app, packet, amap::wire::Transport::udp, client, local, scratch,
-                             out, counters, policy, &info);
+      const std::size_t len = amap::wire::handle(worker, packet, amap::wire::Transport::udp, client,
+                                                 local, out, counters, policy, &info);
       valid += info.valid_server_cookie ? 1 : 0;
       benchmark::DoNotOptimize(len);
       benchmark::ClobberMemory();
@@ -853,14 +858,15 @@ const amap::bench::Env& store_env(StoreProbe probe) {
   return w.with_store;
 }
 
-/// batch != 0: every `batch` queries share one app::Batch, as the UDP server's queries of one
-/// recvmmsg call do (one LMDB snapshot for all of them).
+/// batch != 0: every `batch` queries share one batch of the context, as the UDP server's
+/// queries of one recvmmsg call do (one LMDB snapshot for all of them).
 void store_case(benchmark::State& state, StoreProbe probe, unsigned batch = 0) {
   guarded(state, [&] {
     const auto& pool = store_pool(probe, static_cast<std::size_t>(state.range(0)));
     const mapper::Mapper& m = *store_env(probe).mapper;
-    // Also the warm-up: the first call on a thread opens its reader and session.
-    const auto s = m.synthesize(pool.names[0]);
+    // Also the warm-up: the first call with a context opens its reader and session.
+    mapper::Mapper::Context context(m);
+    const auto s = m.synthesize(context, pool.names[0]);
     const bool hit = probe == StoreProbe::hit || probe == StoreProbe::hit_filtered;
     const auto want =
         hit ? mapper::Synthesis::Source::address_override : mapper::Synthesis::Source::config;
@@ -868,20 +874,19 @@ void store_case(benchmark::State& state, StoreProbe probe, unsigned batch = 0) {
       state.SkipWithError("the store workload does not synthesize as expected");
       return;
     }
-    std::optional<amap::app::Batch> open;
     unsigned queries = 0;
     visit(state, pool, [&](const dns::Name& n) {
       if (batch != 0 && queries == 0) {
-        open.emplace();
+        context.begin_batch();
       }
-      auto r = m.synthesize(n);
+      auto r = m.synthesize(context, n);
       benchmark::DoNotOptimize(r);
       if (batch != 0 && ++queries == batch) {
-        open.reset();
+        context.end_batch();
         queries = 0;
       }
     });
-    open.reset();
+    context.end_batch();
   });
 }
 /// Mapper::synthesize on the reverse name of an address with an override in a 1M-entry
@@ -898,7 +903,7 @@ void BM_OverrideMiss(benchmark::State& state) {
 void BM_OverrideNoStore(benchmark::State& state) {
   store_case(state, StoreProbe::no_store);
 }
-/// Hit and miss with 32 queries per app::Batch (the server's recvmmsg batch): the read
+/// Hit and miss with 32 queries per worker batch (the server's recvmmsg batch): the read
 /// transaction's setup is paid once per batch instead of once per query.
 void BM_OverrideHitBatch32(benchmark::State& state) {
   store_case(state, StoreProbe::hit, 32);

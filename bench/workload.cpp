@@ -153,6 +153,7 @@ dns::RRType query_type(QueryClass c) noexcept {
 
 std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count, std::uint64_t seed,
                      const Sink& sink, bool allow_fewer) {
+  mapper::Mapper::Context context(m);  // one for the whole run: no reader per name
   std::mt19937_64 rng(seed);
   const dns::RRType type = query_type(c);
   const std::size_t max_attempts = count * 50 + 10000;
@@ -178,7 +179,7 @@ std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count, s
       if (!n.prepend(label)) {
         continue;
       }
-      if (m.synthesize(n).status != mapper::Synthesis::Status::nxdomain) {
+      if (m.synthesize(context, n).status != mapper::Synthesis::Status::nxdomain) {
         continue;
       }
       sink(n, type);
@@ -234,14 +235,14 @@ std::size_t generate(const mapper::Mapper& m, QueryClass c, std::size_t count, s
     dns::Name n;
     if (c == QueryClass::ptr4 || c == QueryClass::ptr6) {
       n = mapper::to_reverse_name(addr);
-      if (m.synthesize(n).status != mapper::Synthesis::Status::ptr) {
+      if (m.synthesize(context, n).status != mapper::Synthesis::Status::ptr) {
         continue;
       }
     } else {
       if (!r.name->render(addr, n)) {
         continue;
       }
-      const auto s = m.synthesize(n);
+      const auto s = m.synthesize(context, n);
       if (s.status != mapper::Synthesis::Status::address || !(s.address == addr)) {
         continue;
       }

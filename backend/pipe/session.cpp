@@ -106,10 +106,9 @@ std::string_view type_text(dns::RRType t, char (&buf)[16]) noexcept {
 
 }  // namespace
 
-Session::Session(const app::App& app, Options options)
-    : app_(app),
+Session::Session(app::Worker& worker, Options options)
+    : worker_(worker),
       options_(std::move(options)),
-      answer_(options_.max_records, options_.arena_bytes),
       reply_(options_.max_reply_bytes < 2 * kReserve ? 2 * kReserve : options_.max_reply_bytes) {
   request_.frontend = app::Frontend::pipe;
   started_ = now();
@@ -276,7 +275,9 @@ void Session::on_query(const Fields& f, std::size_t n) noexcept {
   ++stats_.queries;
   ++stats_.by_qtype[std::min<std::size_t>(req.qtype.value, Stats::kTypeSlots - 1)];
 
-  if (!app_.lookup(req, answer_)) {
+  // Records only: PowerDNS does the negative logic (and walks up with SOA questions).
+  if (worker_.app().answer(worker_, req, worker_.answer(), app::App::Need::records) ==
+      app::Outcome::error) {
     ++stats_.failures;
     out_.put("FAIL\n");
     return;
@@ -288,14 +289,14 @@ void Session::write_records(const Fields& f, std::string_view qname_text) noexce
   const app::Request& req = request_;
   const std::uint64_t ecs_scope =
       options_.ecs_scope == EcsScope::source && req.has_ecs ? req.ecs.length : 0;
-  const app::Zone* zone = answer_.zone;
+  const app::Answer& answer = worker_.answer();
+  const app::Zone* zone = answer.zone;
   char owner[dns::Name::kMaxText + 1];
   char tbuf[16];
-  for (const app::Record& r : answer_.records()) {
-    // Only what answers the question: PowerDNS does the DNS logic (it asks ANY most of the
-    // time), and a SOA question must get nothing but SOA records.
-    if (r.section != app::Section::answer || !(r.owner == req.qname) ||
-        !app::answers_qtype(r, req.qtype)) {
+  for (const app::Record& r : answer.records()) {
+    // App::answer kept in the answer section only what answers the question (PowerDNS does
+    // the DNS logic: it asks ANY most of the time). The pipe has no other sections.
+    if (r.section != app::Section::answer) {
       continue;
     }
     out_.put("DATA\t");
@@ -306,7 +307,7 @@ void Session::write_records(const Fields& f, std::string_view qname_text) noexce
       out_.put_uint(zone_record ? 0 : ecs_scope);
       out_.put("\t1\t");
     }
-    // Every row written is owned by the qname (checked above): repeat PowerDNS's own text.
+    // Every answer-section row is owned by the qname: repeat PowerDNS's own text.
     out_.put(!qname_text.empty()
                  ? qname_text
                  : std::string_view(owner, r.owner.to_text(owner, sizeof owner, false)));
@@ -320,7 +321,7 @@ void Session::write_records(const Fields& f, std::string_view qname_text) noexce
     out_.put(f[4]);
     out_.put('\t');
     const std::size_t content = out_.size();
-    const auto rdata = answer_.rdata(r);
+    const auto rdata = answer.rdata(r);
     if (!dns::rdata_to_text(r.type, rdata, out_)) {
       // rdata_to_text fails on malformed RDATA and on a full buffer alike; its text is at
       // most 8 bytes per RDATA byte (TXT \DDD escapes and quotes), so tell them apart by room.

@@ -6,7 +6,8 @@
 // reuses, so a warmed-up session never allocates. serve() (serve.h) runs a Session over
 // stdin/stdout; tests drive handle_line() directly.
 //
-//   amap::pipe::Session s(app);
+//   amap::app::Worker worker(app);
+//   amap::pipe::Session s(worker);
 //   s.handle_line("HELO\t3");                                    // "OK\t<banner>\n"
 //   s.handle_line("Q\thello.example\tIN\tANY\t-1\t192.0.2.1\t192.0.2.53\t192.0.2.1/32");
 //
@@ -30,7 +31,7 @@
 //   DATA <scope> <auth> <qname> <qclass> <qtype> <ttl> <id> <content>   ABI 3..5
 //   END                                                          end of data (alone: no data)
 //   LOG <reason> + FAIL                                          malformed or unexpected line
-//   FAIL                                                         handler exception, overflow
+//   FAIL                                                         handler error, overflow
 //
 // qname is printed without its trailing dot (root is "."), in the case it was asked in. MX
 // and SRV content puts the priority in its own field ("10\tmail.example."), because
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "mapper/app/app.h"
+#include "mapper/app/worker.h"
 #include "mapper/dns/writer.h"
 
 namespace amap::pipe {
@@ -67,9 +69,8 @@ struct Options {
   std::string banner = "automap pipe backend";
   EcsScope ecs_scope = EcsScope::zero;
   /// Capacity of the reply buffer, allocated once. A reply that does not fit is a FAIL.
+  /// (The answer's records and RDATA live in the Worker, sized when it is made.)
   std::size_t max_reply_bytes = std::size_t{1} << 20;
-  std::size_t max_records = app::Answer::kDefaultMaxRecords;
-  std::size_t arena_bytes = app::Answer::kDefaultArenaBytes;
   /// Seconds on a monotonic clock, for the uptime in "CMD stats"; nullptr = steady_clock.
   /// Tests set a fixed clock so that transcripts are reproducible.
   std::uint64_t (*clock)() noexcept = nullptr;
@@ -83,7 +84,7 @@ struct Stats {
   static constexpr std::size_t kTypeSlots = 259;
 
   std::uint64_t queries = 0;    // well-formed Q lines
-  std::uint64_t failures = 0;   // Q lines answered FAIL (handler exception, overflow)
+  std::uint64_t failures = 0;   // Q lines answered FAIL (handler error, overflow)
   std::uint64_t malformed = 0;  // lines answered LOG + FAIL
   std::uint64_t axfr = 0;
   std::uint64_t commands = 0;
@@ -92,7 +93,8 @@ struct Stats {
 
 class Session {
  public:
-  explicit Session(const app::App& app, Options options = {});
+  /// Answers with `worker` (its app and answer storage), which must outlive the session.
+  explicit Session(app::Worker& worker, Options options = {});
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
 
@@ -130,7 +132,7 @@ class Session {
   std::string_view finish() noexcept;
   std::uint64_t now() const noexcept;
 
-  const app::App& app_;
+  app::Worker& worker_;
   Options options_;
   State state_ = State::handshake;
   bool failed_handshake_ = false;
@@ -138,7 +140,6 @@ class Session {
   std::uint64_t started_ = 0;
   Stats stats_;
   app::Request request_;
-  app::Answer answer_;
   std::vector<char> reply_;
   dns::TextWriter out_;
 };

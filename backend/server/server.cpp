@@ -22,14 +22,15 @@
 #include <csignal>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
 #include <unordered_set>
 #include <utility>
 
-#include "mapper/app/batch.h"
 #include "mapper/app/log.h"
+#include "mapper/app/worker.h"
 
 namespace amap::server {
 
@@ -214,20 +215,26 @@ class TcpBuffer {
 // Impl
 
 struct Server::Impl {
-  /// A worker's view of the published app: re-read only when the generation changed, so the
-  /// hot path costs one relaxed-enough atomic load.
+  /// A thread's view of the published app and its app::Worker for it: re-read only when the
+  /// generation changed, so the hot path costs one relaxed-enough atomic load. A new app
+  /// (reload) gets a new Worker: its slots are the new app's.
   struct AppView {
     std::shared_ptr<const app::App> app;
     std::uint64_t generation = 0;
+    std::optional<app::Worker> worker;  // for `app`
 
-    const app::App& get(Impl& s) {
+    app::Worker& get(Impl& s) {
       const std::uint64_t g = s.generation_.load(std::memory_order_acquire);
-      if (g != generation) {
-        std::lock_guard<std::mutex> lock(s.app_mu_);
-        app = s.app_;
-        generation = s.generation_.load(std::memory_order_relaxed);
+      if (g != generation || !worker) {
+        worker.reset();  // before the app it refers to
+        {
+          std::lock_guard<std::mutex> lock(s.app_mu_);
+          app = s.app_;
+          generation = s.generation_.load(std::memory_order_relaxed);
+        }
+        worker.emplace(*app);
       }
-      return *app;
+      return *worker;
     }
   };
 
@@ -273,7 +280,6 @@ struct Server::Impl {
     std::array<sockaddr_storage, kBatch> peer;  // senders; answers go back to the same bytes
     std::array<mmsghdr, kBatch> tx;
     std::array<iovec, kBatch> tx_iov;
-    app::Answer answer;
     wire::Counters counters;
     std::uint64_t batches = 0;
     std::uint64_t send_errors = 0;
@@ -389,9 +395,8 @@ struct Server::Impl {
   std::vector<std::unique_ptr<Listener>> listeners;
   /// Counters of UDP workers whose address a rebind dropped.
   Stats retired;
-  app::Answer tcp_answer;  // tcp thread only: handle() is synchronous
   wire::Counters tcp_counters;
-  AppView tcp_view;
+  AppView tcp_view;  // tcp thread only: handle() is synchronous
   std::uint64_t tcp_accepted = 0;
   std::uint64_t tcp_rejected = 0;
   std::uint64_t tcp_rejected_per_client = 0;
@@ -521,12 +526,12 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
   }
 
   void process(std::size_t n) {
-    const app::App& a = srv.tcp_view.get(srv);
+    app::Worker& worker = srv.tcp_view.get(srv);
     std::uint8_t* out = buffer.out();
-    const std::size_t len = wire::handle(a, std::span<const std::uint8_t>(buffer.in(), n),
-                                         wire::Transport::tcp, remote, local, srv.tcp_answer,
-                                         std::span<std::uint8_t>(out + 2, TcpBuffer::kOutSize - 2),
-                                         srv.tcp_counters, srv.opt.policy);
+    const std::size_t len =
+        wire::handle(worker, std::span<const std::uint8_t>(buffer.in(), n), wire::Transport::tcp,
+                     remote, local, std::span<std::uint8_t>(out + 2, TcpBuffer::kOutSize - 2),
+                     srv.tcp_counters, srv.opt.policy);
     if (len == 0) {
       read_first();  // dropped (e.g. QR=1): nothing to send, keep the connection
       return;
@@ -669,7 +674,7 @@ void Server::Impl::run_udp(UdpWorker& w) {
     }
     ++w.batches;
     // The app is re-read once per batch: a batch is at most kBatch packets old.
-    const app::App& a = w.view.get(*this);
+    app::Worker& worker = w.view.get(*this);
     // RRL's clock, read once per batch: the datagrams of a batch arrived together.
     const std::uint64_t now_ns =
         rrl ? static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -678,17 +683,17 @@ void Server::Impl::run_udp(UdpWorker& w) {
             : 0;
     unsigned count = 0;
     {
-      // One app::Batch per recvmmsg: the datagrams that arrived together are answered from
-      // one snapshot of the override store, released before the send.
-      const app::Batch batch;
+      // One batch per recvmmsg: the datagrams that arrived together are answered from one
+      // snapshot of the override store, released before the send.
+      const app::BatchScope batch(worker);
       for (unsigned i = 0; i < static_cast<unsigned>(n); ++i) {
         std::uint8_t* out = w.out.get() + i * w.out_slot;
         const dns::IpAddress client = from_sockaddr(w.peer[i]);
         wire::QueryInfo info;
         std::size_t len = wire::handle(
-            a, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
-            wire::Transport::udp, client, w.local, w.answer,
-            std::span<std::uint8_t>(out, w.out_slot), w.counters, opt.policy, &info);
+            worker, std::span<const std::uint8_t>(w.in.get() + i * kInStride, w.rx[i].msg_len),
+            wire::Transport::udp, client, w.local, std::span<std::uint8_t>(out, w.out_slot),
+            w.counters, opt.policy, &info);
         // A valid server cookie proves the source address: no rate limit.
         if (len != 0 && rrl && !info.valid_server_cookie) {
           len = rrl->limit_answer(client, std::span<std::uint8_t>(out, w.out_slot), len, now_ns,

@@ -15,7 +15,6 @@ void Answer::reset(const dns::Name& default_owner, std::uint32_t default_ttl) no
   arena_used_ = 0;
   owner_ = default_owner;
   default_ttl_ = default_ttl;
-  exists_ = false;
   overflow_ = false;
   rcode = Rcode::noerror;
   authoritative = false;

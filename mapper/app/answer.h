@@ -79,11 +79,6 @@ class Answer {
   Answer& add_raw(const dns::Name& owner, dns::RRType type, std::uint32_t ttl,
                   std::span<const std::uint8_t> rdata, Section section = Section::answer) noexcept;
 
-  /// Says the query name exists even if no record of the asked type is added (NODATA instead
-  /// of NXDOMAIN), e.g. for an empty non-terminal.
-  void set_exists() noexcept { exists_ = true; }
-  bool exists() const noexcept { return exists_; }
-
   /// Sticky: a record did not fit.
   bool overflow() const noexcept { return overflow_; }
   std::span<const Record> records() const noexcept { return {records_.data(), count_}; }
@@ -94,7 +89,7 @@ class Answer {
   bool empty() const noexcept { return count_ == 0; }
   const dns::Name& default_owner() const noexcept { return owner_; }
 
-  /// Drops records added after `mark` (used to probe without keeping the result).
+  /// Drops records added after `mark`.
   struct Mark {
     std::size_t records;
     std::size_t arena;
@@ -117,7 +112,7 @@ class Answer {
     count_ = out;
   }
 
-  // Filled in by App::resolve for the front-ends.
+  // Filled in by App::answer (zone) and App::resolve (all three) for the front-ends.
   Rcode rcode = Rcode::noerror;
   bool authoritative = false;
   const Zone* zone = nullptr;
@@ -133,7 +128,6 @@ class Answer {
   std::size_t arena_used_ = 0;
   dns::Name owner_;
   std::uint32_t default_ttl_ = 0;
-  bool exists_ = false;
   bool overflow_ = false;
 };
 

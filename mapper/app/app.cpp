@@ -2,11 +2,8 @@
 #include "mapper/app/app.h"
 
 #include <algorithm>
-#include <array>
 #include <stdexcept>
 #include <string>
-
-#include "mapper/app/log.h"
 
 namespace amap::app {
 namespace {
@@ -87,29 +84,29 @@ Match& Match::ecs(std::string_view cidr) {
   return *this;
 }
 
-bool Match::matches(const Request& req) const noexcept {
-  if (has_type_ && req.qtype != type_ && req.qtype != dns::rrtype::ANY) {
-    return false;
-  }
+Match::Fit Match::fit(const Request& req) const noexcept {
   if (has_class_ && req.qclass != class_) {
-    return false;
+    return Fit::no;
   }
   if (has_name_ && !(req.qname == name_)) {
-    return false;
+    return Fit::no;
   }
   if (has_domain_ && !req.qname.is_subdomain_of(domain_)) {
-    return false;
+    return Fit::no;
   }
   if (!remote_.empty() && !any_contains(remote_, req.remote)) {
-    return false;
+    return Fit::no;
   }
   if (!local_.empty() && !any_contains(local_, req.local)) {
-    return false;
+    return Fit::no;
   }
   if (!ecs_.empty() && !(req.has_ecs && any_contains(ecs_, req.ecs.address))) {
-    return false;
+    return Fit::no;
   }
-  return true;
+  if (has_type_ && req.qtype != type_ && req.qtype != dns::rrtype::ANY) {
+    return has_name_ ? Fit::other_type_of_name : Fit::no;
+  }
+  return Fit::yes;
 }
 
 Zone& App::zone(std::string_view apex) {
@@ -150,12 +147,11 @@ void App::reserve_zones(std::size_t count) {
   zone_index_.reserve(count);
 }
 
-App& App::route(Match match, Handler handler, Existence existence) {
+App& App::add_route(Match match, Handler handler) {
   if (!handler) {
     throw std::invalid_argument("route: empty handler");
   }
   routes_.push_back(Route{std::move(match), std::move(handler)});
-  all_report_existence_ = all_report_existence_ && existence == Existence::reported;
   return *this;
 }
 
@@ -183,44 +179,134 @@ const Zone* App::find_zone(const dns::Name& name) const noexcept {
   return nullptr;
 }
 
-void App::run_handlers(const Request& req, Answer& ans) const {
+Outcome App::run_handlers(Worker& worker, const Request& req, Answer& ans,
+                          bool& exists) const noexcept {
   for (const Route& r : routes_) {
-    if (r.match.matches(req) && r.handler(req, ans) == Flow::final) {
-      return;
+    switch (r.match.fit(req)) {
+      case Match::Fit::no:
+        continue;
+      case Match::Fit::other_type_of_name:
+        exists = true;  // a route of this very name serves other types: NODATA
+        continue;
+      case Match::Fit::yes:
+        break;
+    }
+    switch (r.handler(req, ans, worker)) {
+      case Outcome::hit:
+      case Outcome::nodata:
+        exists = true;
+        return Outcome::hit;
+      case Outcome::miss:
+        continue;
+      case Outcome::error:
+        return Outcome::error;
     }
   }
+  return Outcome::miss;
 }
 
-bool App::lookup(const Request& req, Answer& ans) const noexcept {
+Outcome App::answer(Worker& worker, const Request& req, Answer& ans, Need need) const noexcept {
   ans.reset(req.qname, default_ttl);
   const Zone* zone = find_zone(req.qname);
   ans.zone = zone;
   if (zone == nullptr) {
-    return true;  // not ours: no data
+    return Outcome::miss;  // not ours: no data
   }
   const bool at_apex = req.qname == zone->apex;
   const bool any = req.qtype == dns::rrtype::ANY;
-  if (at_apex && (any || req.qtype == dns::rrtype::SOA)) {
+  const bool soa_question = req.qtype == dns::rrtype::SOA;
+  if (at_apex && (any || soa_question)) {
     ans.soa(zone->soa(), zone->authority->soa_ttl);
   }
-  if (req.qtype == dns::rrtype::SOA) {
-    return !ans.overflow();  // SOA comes from the zone declaration only
+  if (soa_question && need == Need::records) {
+    if (ans.overflow()) {
+      ans.rollback({0, 0});
+      return Outcome::error;
+    }
+    return at_apex ? Outcome::hit : Outcome::miss;
   }
   if (at_apex && (any || req.qtype == dns::rrtype::NS)) {
     for (const auto& ns : zone->authority->ns) {
       ans.ns(ns, zone->authority->ns_ttl);
     }
   }
-  try {
-    run_handlers(req, ans);
-  } catch (const std::exception& e) {
-    log::error(std::string("handler failed for ") + req.qname.to_string() + ": " + e.what());
-    return false;
-  } catch (...) {
-    log::error("handler failed for " + req.qname.to_string() + ": unknown exception");
-    return false;
+  const Answer::Mark from_handlers = ans.mark();
+  bool exists = at_apex;
+  if (run_handlers(worker, req, ans, exists) == Outcome::error) {
+    ans.rollback({0, 0});
+    return Outcome::error;
   }
-  return !ans.overflow();
+  if (soa_question) {
+    // SOA comes from the zone declaration only; what the handlers added there only tells
+    // whether the name exists (PowerDNS asks SOA at every label on its way up to the apex).
+    for (const Record& r : ans.records().subspan(from_handlers.records)) {
+      exists = exists || (r.section == Section::answer && r.owner == req.qname);
+    }
+    ans.rollback(from_handlers);
+  }
+  // Keep only the answer-section records that answer the question; the others still prove
+  // that the name exists (NODATA rather than NXDOMAIN).
+  bool answered = false;
+  ans.retain_if([&](const Record& r) {
+    if (r.section != Section::answer) {
+      return true;
+    }
+    if (!(r.owner == req.qname)) {
+      return false;
+    }
+    if (answers_qtype(r, req.qtype)) {
+      answered = true;
+      return true;
+    }
+    exists = true;
+    return false;
+  });
+  if (ans.overflow()) {
+    ans.rollback({0, 0});
+    return Outcome::error;
+  }
+  return answered ? Outcome::hit : exists ? Outcome::nodata : Outcome::miss;
+}
+
+bool answers_qtype(const Record& r, dns::RRType qtype) noexcept {
+  return r.type == qtype || qtype == dns::rrtype::ANY || r.type == dns::rrtype::CNAME;
+}
+
+void App::resolve(Worker& worker, const Request& req, Answer& ans) const noexcept {
+  if (req.qclass != dns::rrclass::IN && req.qclass != dns::rrclass::ANY) {
+    ans.reset(req.qname, default_ttl);
+    ans.rcode = Rcode::refused;
+    return;
+  }
+  const Outcome outcome = answer(worker, req, ans);
+  const Zone* zone = ans.zone;
+  if (zone == nullptr) {
+    ans.rcode = Rcode::refused;
+    return;
+  }
+  switch (outcome) {
+    case Outcome::error:
+      ans.rcode = Rcode::servfail;
+      return;
+    case Outcome::hit:
+      ans.authoritative = true;
+      ans.rcode = Rcode::noerror;
+      return;
+    case Outcome::nodata:
+    case Outcome::miss:
+      break;
+  }
+  ans.authoritative = true;
+  ans.rcode = outcome == Outcome::nodata ? Rcode::noerror : Rcode::nxdomain;
+  // RFC 2308 section 3: negative answers carry the zone's SOA in the authority section.
+  ans.add(
+      zone->apex, dns::rrtype::SOA, zone->negative_ttl(),
+      [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa()); }, Section::authority);
+  if (ans.overflow()) {
+    ans.rollback({0, 0});
+    ans.rcode = Rcode::servfail;
+    ans.authoritative = false;
+  }
 }
 
 App& App::every(std::chrono::milliseconds interval, std::function<void(std::stop_token)> fn,
@@ -238,88 +324,6 @@ App& App::every(std::chrono::milliseconds interval, std::function<void()> fn, st
   }
   return every(
       interval, [f = std::move(fn)](const std::stop_token&) { f(); }, std::move(name));
-}
-
-bool answers_qtype(const Record& r, dns::RRType qtype) noexcept {
-  return r.type == qtype || qtype == dns::rrtype::ANY || r.type == dns::rrtype::CNAME;
-}
-
-void App::resolve(const Request& req, Answer& ans) const noexcept {
-  if (req.qclass != dns::rrclass::IN && req.qclass != dns::rrclass::ANY) {
-    ans.reset(req.qname, default_ttl);
-    ans.rcode = Rcode::refused;
-    return;
-  }
-  const bool ok = lookup(req, ans);
-  const Zone* zone = ans.zone;
-  if (zone == nullptr) {
-    ans.rcode = Rcode::refused;
-    return;
-  }
-  if (!ok) {
-    ans.rollback({0, 0});
-    ans.rcode = Rcode::servfail;
-    return;
-  }
-  ans.authoritative = true;
-
-  // Keep only the answer-section records that answer the question; the others still prove
-  // that the name exists (NODATA rather than NXDOMAIN).
-  bool other_types = false;
-  bool answered = false;
-  ans.retain_if([&](const Record& r) {
-    if (r.section != Section::answer) {
-      return true;
-    }
-    if (!(r.owner == req.qname)) {
-      return false;
-    }
-    if (answers_qtype(r, req.qtype)) {
-      answered = true;
-      return true;
-    }
-    other_types = true;
-    return false;
-  });
-  if (answered) {
-    ans.rcode = Rcode::noerror;
-    return;
-  }
-
-  bool exists = req.qname == zone->apex || ans.exists() || other_types;
-  // Handlers filtered by type (by their Match or inside) added nothing; ask them as ANY to
-  // learn if the name exists. Not needed when every handler reports existence itself and
-  // they ran: lookup() runs none for SOA.
-  const bool handlers_told = all_report_existence_ && req.qtype != dns::rrtype::SOA;
-  if (!exists && req.qtype != dns::rrtype::ANY && !handlers_told) {
-    Request probe = req;
-    probe.qtype = dns::rrtype::ANY;
-    const Answer::Mark m = ans.mark();
-    try {
-      run_handlers(probe, ans);
-    } catch (...) {
-      ans.rollback({0, 0});
-      ans.rcode = Rcode::servfail;
-      ans.authoritative = false;
-      return;
-    }
-    for (const Record& r : ans.records().subspan(m.records)) {
-      if (r.section == Section::answer && r.owner == req.qname) {
-        exists = true;
-      }
-    }
-    exists = exists || ans.exists();
-    ans.rollback(m);
-  }
-  ans.rcode = exists ? Rcode::noerror : Rcode::nxdomain;
-  // RFC 2308 section 3: negative answers carry the zone's SOA in the authority section.
-  ans.add(
-      zone->apex, dns::rrtype::SOA, zone->negative_ttl(),
-      [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa()); }, Section::authority);
-  if (ans.overflow()) {
-    ans.rollback({0, 0});
-    ans.rcode = Rcode::servfail;
-  }
 }
 
 }  // namespace amap::app

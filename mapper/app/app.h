@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 // The routing core: "Flask for DNS". An App holds zones (apex, SOA, NS) and an ordered list of
-// handlers, each guarded by a Match. Front-ends (in-process, PowerDNS pipe, UDP/TCP) build a
-// Request, call lookup() or resolve(), and encode the Answer.
+// handlers, each guarded by a Match. Front-ends (in-process, PowerDNS pipe, UDP/TCP) own one
+// Worker per thread, build a Request, call answer() or resolve(), and encode the Answer.
 //
 //   amap::app::App app;
 //   app.zone("hello.example.");
 //   app.route(Match().name("hello.example.").type(dns::rrtype::TXT),
-//             [](const Request&, Answer& ans) { ans.txt("Hello World!"); return Flow::final; });
+//             [](const Request&, Answer& ans) noexcept {
+//               ans.txt("Hello World!");
+//               return Outcome::hit;
+//             });
 
 #include <chrono>
 #include <cstdint>
@@ -15,21 +18,39 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mapper/app/answer.h"
 #include "mapper/app/background.h"
 #include "mapper/app/request.h"
+#include "mapper/app/worker.h"
 #include "mapper/dns/rdata.h"
 #include "mapper/dns/suffix_index.h"
 
 namespace amap::app {
 
-/// What a handler tells the router: keep running later handlers (pdnsapp's CONT) or stop
-/// (pdnsapp's FINAL).
-enum class Flow : std::uint8_t { cont, final };
+/// What a handler tells the router, as Knot's module hooks do (its HIT, NODATA, MISS, ERROR).
+enum class Outcome : std::uint8_t {
+  /// The name is this handler's and it added what answers the question (pdnsapp's FINAL):
+  /// no later handler runs. Records of other types it added prove the name exists.
+  hit,
+  /// The name is this handler's but has nothing for this question (an empty non-terminal, a
+  /// name with other types only): NODATA, not NXDOMAIN. No later handler runs.
+  nodata,
+  /// Not this handler's name, or not done: the next matching handler runs. Records it added
+  /// stay (pdnsapp's CONT: several handlers add to one answer, the last returns hit). When
+  /// every handler missed and nothing answers, the name does not exist (NXDOMAIN).
+  miss,
+  /// The handler could not answer (a store it reads failed): SERVFAIL (pipe: FAIL) for this
+  /// query, whatever was added. No later handler runs.
+  error,
+};
 
-using Handler = std::function<Flow(const Request&, Answer&)>;
+/// A handler as the router keeps it. App::route also takes a callable without the Worker
+/// argument. Handlers are noexcept: they report failure with Outcome::error.
+using Handler = std::function<Outcome(const Request&, Answer&, Worker&)>;
 
 /// Conditions a request must meet for a handler to run. All given conditions must hold;
 /// list-valued ones (remote, local, ecs) hold when any of their prefixes matches.
@@ -51,7 +72,16 @@ class Match {
   /// The query carries EDNS Client Subnet whose address lies in the CIDR (repeatable).
   Match& ecs(std::string_view cidr);
 
-  bool matches(const Request& req) const noexcept;
+  bool matches(const Request& req) const noexcept { return fit(req) == Fit::yes; }
+
+  enum class Fit : std::uint8_t {
+    no,
+    yes,
+    /// Only the type differs, and the match names its name exactly: the name exists (the
+    /// handler serves other types there), so the question is NODATA rather than NXDOMAIN.
+    other_type_of_name,
+  };
+  Fit fit(const Request& req) const noexcept;
 
  private:
   bool has_name_ = false;
@@ -102,17 +132,50 @@ class App {
   /// Room for `count` zones in all, so declaring many (a mapper's derived reverse zones)
   /// does not regrow the zone list and its index.
   void reserve_zones(std::size_t count);
-  /// How a handler treats names it knows.
-  enum class Existence : std::uint8_t {
-    /// It may add records for some qtypes only (the usual handler): when a name gets no
-    /// record, resolve() asks the handlers again as ANY to tell NODATA from NXDOMAIN.
-    by_records,
-    /// It calls Answer::set_exists() for every name it knows, whatever the qtype, so a name
-    /// it leaves without records and without set_exists() does not exist: no second ask.
-    reported,
-  };
-  /// Appends a handler; handlers run in registration order.
-  App& route(Match match, Handler handler, Existence existence = Existence::by_records);
+  /// Appends a handler; handlers run in registration order. `handler` is a noexcept callable
+  /// `Outcome(const Request&, Answer&, Worker&)` or `Outcome(const Request&, Answer&)`.
+  template <class F>
+  App& route(Match match, F&& handler) {
+    using Fn = std::decay_t<F>;
+    if constexpr (std::is_invocable_v<Fn&, const Request&, Answer&, Worker&>) {
+      static_assert(std::is_nothrow_invocable_r_v<Outcome, Fn&, const Request&, Answer&, Worker&>,
+                    "a handler is noexcept and returns app::Outcome");
+      return add_route(std::move(match), Handler(std::forward<F>(handler)));
+    } else {
+      static_assert(std::is_nothrow_invocable_r_v<Outcome, Fn&, const Request&, Answer&>,
+                    "a handler is noexcept and returns app::Outcome");
+      return add_route(std::move(match),
+                       Handler([h = Fn(std::forward<F>(handler))](const Request& req, Answer& ans,
+                                                                  Worker&) mutable noexcept {
+                         return h(req, ans);
+                       }));
+    }
+  }
+
+  /// Reserves a per-worker slot of type T: every Worker of this app makes one with `make`
+  /// (a callable returning std::unique_ptr<T>) when it is constructed, and a handler reaches
+  /// it with worker.get(slot). T may have `begin_batch() noexcept` / `end_batch() noexcept`.
+  template <class T, class Make>
+  Slot<T> slot(Make make) {
+    SlotSpec spec;
+    spec.make = [m = std::move(make)]() -> void* {
+      std::unique_ptr<T> p = m();
+      return p.release();
+    };
+    spec.destroy = [](void* p) noexcept { delete static_cast<T*>(p); };
+    if constexpr (requires(T & t) { t.begin_batch(); }) {
+      spec.begin_batch = [](void* p) noexcept { static_cast<T*>(p)->begin_batch(); };
+    }
+    if constexpr (requires(T & t) { t.end_batch(); }) {
+      spec.end_batch = [](void* p) noexcept { static_cast<T*>(p)->end_batch(); };
+    }
+    slots_.push_back(std::move(spec));
+    return Slot<T>(static_cast<std::uint32_t>(slots_.size() - 1));
+  }
+  template <class T>
+  Slot<T> slot() {
+    return slot<T>([] { return std::make_unique<T>(); });
+  }
 
   /// Registers a background task (mapper/app/background.h): `fn` runs on a thread of its own,
   /// never on a DNS worker, at once when the front-end starts and then every `interval`,
@@ -129,23 +192,45 @@ class App {
   const Zone* find_zone(const dns::Name& name) const noexcept;
   const std::vector<Zone>& zones() const noexcept { return zones_; }
 
-  /// Raw records for the question, as the PowerDNS pipe wants them: the zone's SOA (at the
-  /// apex only) and NS (at the apex), then every matching handler's records. No negative
-  /// logic. SOA queries below an apex return at once with nothing (PowerDNS walks up one
-  /// label at a time looking for the apex). Returns false if a handler threw or the answer
-  /// overflowed; the answer is then unusable.
-  bool lookup(const Request& req, Answer& ans) const noexcept;
+  /// Answers the question, for every front-end: the zone's SOA and NS (at the apex only,
+  /// from the zone declaration), then the matching handlers' records, of which the answer
+  /// section keeps only those owned by the qname that answer the qtype (same type, ANY or
+  /// CNAME). Sets ans.zone (nullptr outside our zones: miss, nothing run). Returns
+  ///   hit     records answer the question;
+  ///   nodata  none do, but the name exists (the apex, a handler's hit or nodata, records of
+  ///           other types, a route for this exact name with another type);
+  ///   miss    the name does not exist (or is not ours);
+  ///   error   a handler failed or the answer overflowed: the answer is emptied.
+  /// No negative logic: the pipe writes these records as they are (PowerDNS does the rest).
+  ///
+  /// `need`: Need::records when only the records matter (the pipe): an SOA question below an
+  /// apex then returns miss at once, running no handler (PowerDNS asks SOA at every label on
+  /// its way up to the apex, several times per query, and only the zone answers SOA).
+  enum class Need : std::uint8_t { existence, records };
+  Outcome answer(Worker& worker, const Request& req, Answer& ans,
+                 Need need = Need::existence) const noexcept;
 
-  /// Full authoritative semantics for the wire front-ends and tests: REFUSED outside our
-  /// zones, AA, NXDOMAIN vs NODATA with the SOA in authority (RFC 2308), SERVFAIL when a
-  /// handler fails. Sets ans.rcode, ans.authoritative and ans.zone.
-  void resolve(const Request& req, Answer& ans) const noexcept;
+  /// Full authoritative semantics for the wire front-ends and tests, from answer(): REFUSED
+  /// outside our zones, AA, NXDOMAIN vs NODATA with the SOA in authority (RFC 2308),
+  /// SERVFAIL on error. Sets ans.rcode, ans.authoritative and ans.zone.
+  void resolve(Worker& worker, const Request& req, Answer& ans) const noexcept;
 
   /// TTL for records whose handler gave none (pdnsapp used 86400).
   std::uint32_t default_ttl = 86400;
 
  private:
-  void run_handlers(const Request& req, Answer& ans) const;
+  friend class Worker;
+  struct SlotSpec {
+    std::function<void*()> make;
+    void (*destroy)(void*) noexcept = nullptr;
+    void (*begin_batch)(void*) noexcept = nullptr;
+    void (*end_batch)(void*) noexcept = nullptr;
+  };
+
+  App& add_route(Match match, Handler handler);
+  /// Runs the matching handlers; sets `exists` when one says the name exists.
+  Outcome run_handlers(Worker& worker, const Request& req, Answer& ans,
+                       bool& exists) const noexcept;
 
   std::vector<Zone> zones_;
   dns::SuffixIndex zone_index_;      // suffix_hash(apex) -> index in zones_
@@ -155,8 +240,8 @@ class App {
     Handler handler;
   };
   std::vector<Route> routes_;
-  bool all_report_existence_ = true;
-  std::vector<BackgroundTask> tasks_;  // every route was added with Existence::reported
+  std::vector<BackgroundTask> tasks_;
+  std::vector<SlotSpec> slots_;
 };
 
 /// True when `r` answers a question of type `qtype` (same type, ANY, or a CNAME).

@@ -52,9 +52,15 @@ std::string record_text(const Answer& ans, const Record& r) {
 
 QueryResult query(const App& app, std::string_view qname, std::string_view qtype,
                   const QueryOptions& options) {
+  Worker worker(app);
+  return query(worker, qname, qtype, options);
+}
+
+QueryResult query(Worker& worker, std::string_view qname, std::string_view qtype,
+                  const QueryOptions& options) {
   const Request req = make_request(qname, qtype, options);
-  Answer ans;
-  app.resolve(req, ans);
+  Answer& ans = worker.answer();
+  worker.app().resolve(worker, req, ans);
   QueryResult out;
   out.rcode = ans.rcode;
   out.authoritative = ans.authoritative;
@@ -70,14 +76,17 @@ QueryResult query(const App& app, std::string_view qname, std::string_view qtype
 std::vector<std::string> lookup(const App& app, std::string_view qname, std::string_view qtype,
                                 const QueryOptions& options) {
   const Request req = make_request(qname, qtype, options);
-  Answer ans;
+  Worker worker(app);
+  Answer& ans = worker.answer();
   std::vector<std::string> out;
-  if (!app.lookup(req, ans)) {
+  if (app.answer(worker, req, ans, App::Need::records) == Outcome::error) {
     out.emplace_back("FAIL");
     return out;
   }
   for (const Record& r : ans.records()) {
-    out.push_back(record_text(ans, r));
+    if (r.section == Section::answer) {
+      out.push_back(record_text(ans, r));
+    }
   }
   return out;
 }

@@ -33,10 +33,15 @@ struct QueryResult {
 /// Builds a Request; throws std::invalid_argument on bad text.
 Request make_request(std::string_view qname, std::string_view qtype,
                      const QueryOptions& options = {});
-/// Runs App::resolve (full DNS semantics) and renders the sections.
+/// Runs App::resolve (full DNS semantics) with a Worker of its own and renders the sections.
 QueryResult query(const App& app, std::string_view qname, std::string_view qtype = "A",
                   const QueryOptions& options = {});
-/// Runs App::lookup (raw records, as the pipe backend sees them).
+/// The same with the caller's Worker (of that app): its slots keep their state from one query
+/// to the next, and a batch the caller opened on it holds.
+QueryResult query(Worker& worker, std::string_view qname, std::string_view qtype = "A",
+                  const QueryOptions& options = {});
+/// Runs App::answer and renders its answer section, as the pipe backend sends it ("FAIL" on
+/// error).
 std::vector<std::string> lookup(const App& app, std::string_view qname,
                                 std::string_view qtype = "ANY", const QueryOptions& options = {});
 /// "owner ttl IN TYPE rdata" for one record.

@@ -3,20 +3,16 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <bitset>
 #include <exception>
 #include <stdexcept>
 #include <unordered_map>
 
-#include "mapper/app/batch.h"
 #include "mapper/app/log.h"
 #include "mapper/core/reverse_name.h"
 
 namespace amap::mapper {
 namespace {
-
-std::atomic<std::uint64_t> g_next_mapper_id{1};
 
 bool any_zone_contains(const std::vector<dns::Name>& zones, const dns::Name& n) {
   return std::any_of(zones.begin(), zones.end(),
@@ -159,10 +155,10 @@ struct RuntimeRule {
   std::string text;
 };
 
-/// What one thread keeps for one mapper's store: a reused read transaction and the runtime
+/// What one Context keeps for its mapper's store: a reused read transaction and the runtime
 /// prefix overrides, compiled and indexed, rebuilt only when their generation moves.
 struct Mapper::Session {
-  std::uint64_t mapper_id = 0;
+  bool open = false;                // reader set up for db_generation (else: start over)
   std::uint64_t db_generation = 0;  // of the keeper's published store
   std::optional<store::OverrideReader> reader;
   std::uint64_t generation = ~0ULL;
@@ -226,35 +222,27 @@ struct Mapper::Session {
   }
 };
 
-namespace {
-thread_local Mapper::Session t_session;
+Mapper::Context::Context(const Mapper& mapper)
+    : mapper_(&mapper), session_(std::make_unique<Session>()) {}
 
-void end_thread_snapshot() {
-  if (t_session.reader && t_session.reader->in_txn()) {
-    t_session.reader->end();
+Mapper::Context::~Context() = default;
+
+void Mapper::Context::end_batch() noexcept {
+  in_batch_ = false;
+  if (session_->reader && session_->reader->in_txn()) {
+    session_->reader->end();
   }
 }
 
-/// Ends the thread's read transaction when a synthesize() call returns, or, inside an
-/// app::Batch, when the batch ends: the queries of one batch share one snapshot, which saves
-/// LMDB's per-transaction setup (the renew and the lookup of the table's record in the main
-/// DB, ~140 ns) on every query but the first.
-struct SessionScope {
-  Mapper::Session* session;
-  ~SessionScope() {
-    if (session != nullptr && !app::at_batch_end(&end_thread_snapshot)) {
-      session->reader->end();
-    }
-  }
-};
-}  // namespace
+std::uint64_t Mapper::Context::filter_skips() const noexcept {
+  return session_->filter_skips;
+}
 
 std::shared_ptr<const Mapper> Mapper::build(config::Config source, config::Diagnostics& diagnostics,
                                             BuildOptions options) {
   auto m = std::make_shared<Mapper>();
   m->config_ = std::move(source);
   const config::Config& config = m->config_;
-  m->id_ = g_next_mapper_id.fetch_add(1);
   const std::size_t errors_before = diagnostics.error_count();
   auto error = [&](config::Mark mark, const std::string& path, const std::string& msg) {
     diagnostics.error(config.file, mark, path, msg);
@@ -465,7 +453,8 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source, config::Diagn
   return m;
 }
 
-void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app) {
+app::Slot<Mapper::Context> Mapper::install(const std::shared_ptr<const Mapper>& mapper,
+                                           app::App& app) {
   const config::Config& c = mapper->config_;
   // Every zone of the mapper has the config's SOA and NS: one shared authority.
   auto authority = std::make_shared<app::ZoneAuthority>();
@@ -486,39 +475,40 @@ void Mapper::install(const std::shared_ptr<const Mapper>& mapper, app::App& app)
     declare(z.name(), ZoneKind::reverse);
   }
   app.default_ttl = c.default_ttl;
-  app.route(
-      app::Match(),
-      [mapper](const app::Request& req, app::Answer& ans) {
-        const Synthesis s = mapper->synthesize(req.qname);
-        const bool any = req.qtype == dns::rrtype::ANY;
-        switch (s.status) {
-          case Synthesis::Status::failed:
-            // Never answer from synthesis alone when an override might say otherwise.
-            throw std::runtime_error("override store unreadable");
-          case Synthesis::Status::nxdomain:
-            break;
-          case Synthesis::Status::exists:
-            ans.set_exists();
-            break;
-          case Synthesis::Status::ptr:
-            ans.set_exists();
-            if (any || req.qtype == dns::rrtype::PTR) {
-              ans.ptr(s.target, s.ttl);
-            }
-            break;
-          case Synthesis::Status::address: {
-            ans.set_exists();
-            const dns::RRType family_type = s.address.is_v4() ? dns::rrtype::A : dns::rrtype::AAAA;
-            if (any || req.qtype == family_type) {
-              ans.address(s.address, s.ttl);
-            }
-            break;
-          }
+  // Each worker of the app gets a Context of its own for this mapper: two mappers in one app
+  // keep their state side by side.
+  const app::Slot<Context> slot =
+      app.slot<Context>([m = mapper.get()] { return std::make_unique<Context>(*m); });
+  app.route(app::Match(), [mapper, slot](const app::Request& req, app::Answer& ans,
+                                         app::Worker& worker) noexcept {
+    const Synthesis s = mapper->synthesize(worker.get(slot), req.qname);
+    const bool any = req.qtype == dns::rrtype::ANY;
+    switch (s.status) {
+      case Synthesis::Status::failed:
+        // Never answer from synthesis alone when an override might say otherwise.
+        return app::Outcome::error;
+      case Synthesis::Status::nxdomain:
+        return app::Outcome::miss;  // not ours: a later handler (another mapper) may know it
+      case Synthesis::Status::exists:
+        return app::Outcome::nodata;
+      case Synthesis::Status::ptr:
+        if (any || req.qtype == dns::rrtype::PTR) {
+          ans.ptr(s.target, s.ttl);
+          return app::Outcome::hit;
         }
-        return app::Flow::final;
-      },
-      // Every name synthesize() knows is marked above, so NXDOMAIN needs no second ask.
-      app::App::Existence::reported);
+        return app::Outcome::nodata;
+      case Synthesis::Status::address: {
+        const dns::RRType family_type = s.address.is_v4() ? dns::rrtype::A : dns::rrtype::AAAA;
+        if (any || req.qtype == family_type) {
+          ans.address(s.address, s.ttl);
+          return app::Outcome::hit;
+        }
+        return app::Outcome::nodata;
+      }
+    }
+    return app::Outcome::error;
+  });
+  return slot;
 }
 
 std::vector<dns::Name> Mapper::reverse_zones() const {
@@ -567,30 +557,26 @@ std::shared_ptr<const store::AddressFilter> Mapper::address_filter() const {
   return filter_keeper_ ? filter_keeper_->current() : nullptr;
 }
 
-std::uint64_t Mapper::thread_filter_skips() noexcept {
-  return t_session.filter_skips;
-}
-
 bool Mapper::in_forward_zone(const dns::Name& name) const noexcept {
   return any_zone_contains(forward_zones_, name);
 }
 
-Mapper::Session* Mapper::open_session() const noexcept {
-  Session& s = t_session;
+Mapper::Session* Mapper::open_session(Context& context) const noexcept {
+  Session& s = *context.session_;
   try {
     // The keeper publishes a new store when the old one was replaced under the server; one
     // load per query, the keeper's mutex only when it moved.
     const std::uint64_t db_generation = filter_keeper_ ? filter_keeper_->db_generation() : 0;
-    if (s.mapper_id != id_ || s.db_generation != db_generation) {
-      // First use on this thread, a new mapper after a reload, or a reopened store: start
-      // over. This is the warm-up that allocates; later calls reuse everything.
+    if (!s.open || s.db_generation != db_generation) {
+      // First use of this context, or a reopened store: start over. This is the warm-up
+      // that allocates; later calls reuse everything.
       s.reader.reset();
       std::shared_ptr<store::OverrideDb> db = store_;
       std::uint64_t generation = 0;
       if (filter_keeper_) {
         db = filter_keeper_->current_db(generation);
       }
-      s.mapper_id = id_;
+      s.open = true;
       s.db_generation = generation;
       s.generation = ~0ULL;
       s.checked_txn = ~0ULL;
@@ -603,7 +589,7 @@ Mapper::Session* Mapper::open_session() const noexcept {
       return nullptr;  // a replaced store is being switched (same lock.mdb): SERVFAIL
     }
     if (!s.reader->in_txn()) {
-      s.reader->begin();  // else: kept from an earlier query of this app::Batch
+      s.reader->begin();  // else: kept from an earlier query of this Worker batch
     }
     // The prefix generation can only move with a new write transaction.
     if (s.reader->txn_id() != s.checked_txn) {
@@ -626,7 +612,7 @@ Mapper::Session* Mapper::open_session() const noexcept {
     if (s.reader && s.reader->in_txn()) {
       s.reader->end();
     }
-    s.mapper_id = 0;
+    s.open = false;
     log::error(std::string("override store unreadable: ") + e.what());
     return nullptr;
   }
@@ -643,15 +629,15 @@ Synthesis failed_synthesis() noexcept {
 namespace {
 /// A lookup that failed in LMDB (a damaged page) cannot say "no override": the query fails
 /// (SERVFAIL), it is counted, and the first failures and then every power of two are logged.
-bool lookup_failed(const Mapper::Session* session, std::uint64_t failures_before) noexcept {
-  if (session == nullptr || session->reader->lookup_failures() == failures_before) {
+bool lookup_failed(const store::OverrideReader* reader, std::uint64_t failures_before) noexcept {
+  if (reader == nullptr || reader->lookup_failures() == failures_before) {
     return false;
   }
   const std::uint64_t total = store::OverrideReader::lookup_failures_total();
   if ((total & (total - 1)) == 0) {
     try {
       log::error("override store lookup failed (" +
-                 std::string(mdb_strerror(session->reader->last_lookup_error())) +
+                 std::string(mdb_strerror(reader->last_lookup_error())) +
                  "): answering SERVFAIL; " + std::to_string(total) +
                  " failed lookups so far; run `mapctl check --deep`");
     } catch (...) {  // logging must not turn an error answer into a crash
@@ -661,31 +647,64 @@ bool lookup_failed(const Mapper::Session* session, std::uint64_t failures_before
 }
 }  // namespace
 
-Synthesis Mapper::ptr_for(const dns::IpAddress& address) const noexcept {
-  Session* session = has_store_ ? open_session() : nullptr;
-  SessionScope scope{session};
+Synthesis Mapper::ptr_for(Context& context, const dns::IpAddress& address) const noexcept {
+  if (context.mapper_ != this) {
+    return failed_synthesis();  // another mapper's context: a caller bug, never a guess
+  }
+  Session* session = has_store_ ? open_session(context) : nullptr;
   if (has_store_ && session == nullptr) {
     return failed_synthesis();
   }
-  const std::uint64_t failures = session != nullptr ? session->reader->lookup_failures() : 0;
-  Synthesis s = address_ptr(address, session);
-  return lookup_failed(session, failures) ? failed_synthesis() : s;
+  const store::OverrideReader* reader = session != nullptr ? &*session->reader : nullptr;
+  const std::uint64_t failures = reader != nullptr ? reader->lookup_failures() : 0;
+  const Synthesis s = address_ptr(address, session);
+  const bool failed = lookup_failed(reader, failures);
+  if (session != nullptr && !context.in_batch_) {
+    session->reader->end();  // else kept for the next query of the batch (end_batch ends it)
+  }
+  return failed ? failed_synthesis() : s;
 }
 
-Synthesis Mapper::synthesize(const dns::Name& qname) const noexcept {
+Synthesis Mapper::ptr_for(const dns::IpAddress& address) const {
+  const std::lock_guard<std::mutex> lock(tool_mu_);
+  if (!tool_context_) {
+    tool_context_ = std::make_unique<Context>(*this);
+  }
+  return ptr_for(*tool_context_, address);
+}
+
+Synthesis Mapper::synthesize(Context& context, const dns::Name& qname) const noexcept {
+  if (context.mapper_ != this) {
+    return failed_synthesis();  // another mapper's context: a caller bug, never a guess
+  }
   ReverseName rn;
   const Errc parsed = parse_reverse_name(qname, rn);
   if (parsed != Errc::ok && parsed != Errc::not_found) {
     return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
   }
-  Session* session = has_store_ ? open_session() : nullptr;
-  SessionScope scope{session};
+  Session* session = has_store_ ? open_session(context) : nullptr;
   if (has_store_ && session == nullptr) {
     return failed_synthesis();
   }
-  const std::uint64_t failures = session != nullptr ? session->reader->lookup_failures() : 0;
-  Synthesis s = parsed == Errc::ok ? reverse(rn, session) : forward(qname, session);
-  return lookup_failed(session, failures) ? failed_synthesis() : s;
+  const store::OverrideReader* reader = session != nullptr ? &*session->reader : nullptr;
+  const std::uint64_t failures = reader != nullptr ? reader->lookup_failures() : 0;
+  const Synthesis s = parsed == Errc::ok ? reverse(rn, session) : forward(qname, session);
+  const bool failed = lookup_failed(reader, failures);
+  // Outside a Worker batch the snapshot goes now; inside, the queries of the batch share it
+  // (end_batch ends it), which saves LMDB's per-transaction setup (the renew and the lookup
+  // of the table's record in the main DB, ~140 ns) on every query but the first.
+  if (session != nullptr && !context.in_batch_) {
+    session->reader->end();
+  }
+  return failed ? failed_synthesis() : s;
+}
+
+Synthesis Mapper::synthesize(const dns::Name& qname) const {
+  const std::lock_guard<std::mutex> lock(tool_mu_);
+  if (!tool_context_) {
+    tool_context_ = std::make_unique<Context>(*this);
+  }
+  return synthesize(*tool_context_, qname);
 }
 
 bool Mapper::has_synthesis_inside(const dns::Prefix& range) const noexcept {

@@ -8,10 +8,11 @@
 //   amap::config::Diagnostics diagnostics;
 //   auto mapper = amap::mapper::load_and_build("conf/automap.yaml", {}, diagnostics);  // load.h
 //   amap::app::App app;
-//   mapper->install(app);
+//   amap::mapper::Mapper::install(mapper, app);   // zones, a handler and a per-worker slot
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_set>
@@ -105,10 +106,12 @@ struct Synthesis {
   std::uint32_t ttl = 0;
   const Rule* rule = nullptr;      // the config rule, when source == config
   dns::Prefix prefix;              // the prefix that decided (config or override)
-  std::string_view template_text;  // valid until the next call on this thread
+  std::string_view template_text;  // valid until the next call with the same Context
 };
 
 class Mapper {
+  struct Session;  // a Context's state (mapper.cpp)
+
  public:
   struct BuildOptions {
     /// Open the LMDB store named in the config (read-only) and answer its overrides.
@@ -135,16 +138,48 @@ class Mapper {
     return build(std::move(config), diagnostics, BuildOptions{});
   }
 
-  /// Declares the forward and reverse zones (SOA/NS from the config) and a handler that
-  /// answers from synthesize(). The app keeps a reference to this mapper.
-  static void install(const std::shared_ptr<const Mapper>& mapper, app::App& app);
+  /// What one thread keeps for this mapper between queries: a reused LMDB read transaction
+  /// (kept from one query to the next inside a Worker batch, else ended after each call),
+  /// the store's runtime prefix overrides compiled and indexed, this thread's view of the
+  /// address filter. install() reserves one per app::Worker (a slot of the app); a tool makes
+  /// its own. One thread at a time.
+  class Context {
+   public:
+    explicit Context(const Mapper& mapper);
+    ~Context();
+    Context(const Context&) = delete;
+    Context& operator=(const Context&) = delete;
+
+    /// Called by app::Worker::begin_batch/end_batch: inside a batch the snapshot is kept.
+    void begin_batch() noexcept { in_batch_ = true; }
+    void end_batch() noexcept;
+    /// Address-override lookups that the filter answered without LMDB.
+    std::uint64_t filter_skips() const noexcept;
+
+   private:
+    friend class Mapper;
+    const Mapper* mapper_;
+    std::unique_ptr<Session> session_;
+    bool in_batch_ = false;
+  };
+
+  /// Declares the forward and reverse zones (SOA/NS from the config), a per-worker Context
+  /// slot, and a handler that answers from synthesize(): hit (PTR/A/AAAA of the question),
+  /// nodata (the name exists), miss (not a name of this mapper: the next handler runs, so
+  /// several mappers share one app), error (the store failed: SERVFAIL). The app keeps a
+  /// reference to this mapper. Returns the slot, for worker.get(slot).
+  static app::Slot<Context> install(const std::shared_ptr<const Mapper>& mapper, app::App& app);
 
   /// The mapper's answer for a name inside one of its zones: overrides from the store first,
-  /// then the most specific prefix (config or runtime override). No allocation once the
-  /// calling thread has warmed up; one short LMDB read transaction per call.
-  Synthesis synthesize(const dns::Name& qname) const noexcept;
+  /// then the most specific prefix (config or runtime override). No allocation once `context`
+  /// has warmed up; one short LMDB read transaction per call outside a batch.
+  Synthesis synthesize(Context& context, const dns::Name& qname) const noexcept;
+  /// The same with a Context of this mapper kept for these calls (tools; one at a time,
+  /// serialized by a mutex; template_text is valid until the next such call).
+  Synthesis synthesize(const dns::Name& qname) const;
   /// The PTR of an address, as synthesize() gives it for the address's reverse name.
-  Synthesis ptr_for(const dns::IpAddress& address) const noexcept;
+  Synthesis ptr_for(Context& context, const dns::IpAddress& address) const noexcept;
+  Synthesis ptr_for(const dns::IpAddress& address) const;
 
   const std::vector<Rule>& rules() const noexcept { return rules_; }
   /// The derived reverse zones, parents first, then in config order. Names are made on each
@@ -162,8 +197,6 @@ class Mapper {
   void reserve_store_readers(unsigned count) const;
   /// The address filter currently published (nullptr: none yet, or not enabled).
   std::shared_ptr<const store::AddressFilter> address_filter() const;
-  /// Address-override lookups that the filter answered without LMDB, on the calling thread.
-  static std::uint64_t thread_filter_skips() noexcept;
   /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
   std::string origin_of(const Rule& rule) const;
   /// The rules an override store's writer must follow with this configuration: its forward
@@ -174,14 +207,12 @@ class Mapper {
   /// True when `name` is inside one of the forward zones.
   bool in_forward_zone(const dns::Name& name) const noexcept;
 
-  struct Session;  // per-thread store state (mapper.cpp)
-
  private:
   Synthesis reverse(const ReverseName& name, Session* session) const noexcept;
   Synthesis address_ptr(const dns::IpAddress& address, Session* session) const noexcept;
   Synthesis forward(const dns::Name& qname, Session* session) const noexcept;
   bool has_synthesis_inside(const dns::Prefix& range) const noexcept;
-  Session* open_session() const noexcept;
+  Session* open_session(Context& context) const noexcept;
 
   config::Config config_;  // without prefixes
   std::vector<Rule> rules_;
@@ -209,7 +240,8 @@ class Mapper {
   // store was replaced under the server (the query threads switch at their next query).
   std::shared_ptr<store::OverrideDb> store_;
   std::unique_ptr<store::AddressFilterKeeper> filter_keeper_;  // with address_filter only
-  std::uint64_t id_ = 0;  // tells per-thread store sessions of different mappers apart
+  mutable std::mutex tool_mu_;                                 // guards tool_context_
+  mutable std::unique_ptr<Context> tool_context_;  // synthesize/ptr_for without a Context
 };
 
 }  // namespace amap::mapper

@@ -43,10 +43,12 @@ std::size_t error(Counters& c, const ParsedQuery& q, app::Rcode rcode, std::span
 
 }  // namespace
 
-std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
-                   const dns::IpAddress& remote, const dns::IpAddress& local, app::Answer& scratch,
+std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Transport transport,
+                   const dns::IpAddress& remote, const dns::IpAddress& local,
                    std::span<std::uint8_t> out, Counters& counters, const Policy& policy,
                    QueryInfo* info) noexcept {
+  const app::App& app = worker.app();
+  app::Answer& scratch = worker.answer();
   ++counters.received;
   const ParsedQuery q = parse_query(query);
   EncodeOptions eo;
@@ -119,7 +121,7 @@ std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Tra
                         out);
   }
 
-  app.resolve(req, scratch);
+  app.resolve(worker, req, scratch);
   if (udp && q.qtype == dns::rrtype::ANY && scratch.rcode == app::Rcode::noerror) {
     // RFC 8482 minimal answer: keep the first answer RRset only.
     bool have = false;

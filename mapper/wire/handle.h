@@ -10,6 +10,7 @@
 
 #include "mapper/app/answer.h"
 #include "mapper/app/app.h"
+#include "mapper/app/worker.h"
 #include "mapper/dns/address.h"
 #include "mapper/wire/message.h"
 
@@ -71,8 +72,8 @@ struct Counters {
 
 /// Handles one query message and writes the response into `out` (which should hold 65535
 /// bytes for TCP; 1232 or more is enough for UDP). Returns the response length, or 0 when the
-/// message must be dropped. `scratch` is the worker's reusable answer storage. Never throws
-/// and, once `scratch` is sized, never allocates.
+/// message must be dropped. The app is `worker.app()`; the answer is built in
+/// `worker.answer()`. Never throws and never allocates.
 ///
 /// Policy (RFC 8906, pdns/Knot/NSD, see backend/server/README.md):
 ///  - < 12 bytes or QR=1: drop; malformed: FORMERR; opcode != QUERY: NOTIMP;
@@ -85,8 +86,8 @@ struct Counters {
 ///    are not transferable);
 ///  - ANY over UDP: `policy.any_over_udp` (default TC=1); over TCP the full answer;
 ///  - otherwise App::resolve (REFUSED outside our zones, AA, NXDOMAIN/NODATA + SOA, ...).
-std::size_t handle(const app::App& app, std::span<const std::uint8_t> query, Transport transport,
-                   const dns::IpAddress& remote, const dns::IpAddress& local, app::Answer& scratch,
+std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Transport transport,
+                   const dns::IpAddress& remote, const dns::IpAddress& local,
                    std::span<std::uint8_t> out, Counters& counters, const Policy& policy = {},
                    QueryInfo* info = nullptr) noexcept;
 

@@ -153,7 +153,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (which == 1) {
     options.ecs_scope = amap::pipe::EcsScope::source;
   }
-  amap::pipe::Session session(app, options);
+  amap::app::Worker worker(app);
+  amap::pipe::Session session(worker, options);
 
   const std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
   bool closing = false;  // a HELO was answered FAIL: one more line is read, then done

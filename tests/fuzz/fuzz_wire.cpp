@@ -29,7 +29,7 @@ class FuzzCookies final : public amap::wire::CookieSigner {
 
 struct State {
   std::shared_ptr<amap::app::App> app = amap::testapp::make_wire_test_app();
-  amap::app::Answer scratch;
+  std::unique_ptr<amap::app::Worker> worker = std::make_unique<amap::app::Worker>(*app);
   std::vector<std::uint8_t> out = std::vector<std::uint8_t>(amap::wire::kMaxMessage);
   amap::wire::Counters counters;
   FuzzCookies cookies;
@@ -56,7 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         Pass{amap::wire::Transport::tcp, with_cookies}}) {
     const auto t = pass.t;
     const std::size_t n =
-        amap::wire::handle(*s.app, in, t, remote, local, s.scratch, s.out, s.counters, pass.policy);
+        amap::wire::handle(*s.worker, in, t, remote, local, s.out, s.counters, pass.policy);
     if (n == 0) {
       continue;
     }

@@ -17,9 +17,9 @@ using testing::QueryOptions;
 App hello_app() {
   App app;
   app.zone("hello.example.");
-  app.route(Match().name("hello.example.").type("TXT"), [](const Request&, Answer& ans) {
+  app.route(Match().name("hello.example.").type("TXT"), [](const Request&, Answer& ans) noexcept {
     ans.txt("Hello World!");
-    return Flow::final;
+    return Outcome::hit;
   });
   return app;
 }
@@ -78,9 +78,9 @@ TEST(Routing, NodataNxdomainRefused) {
 TEST(Routing, NodataWhenOnlyOtherTypesExist) {
   App app;
   app.zone("z.example.");
-  app.route(Match().name("www.z.example.").type("A"), [](const Request&, Answer& ans) {
+  app.route(Match().name("www.z.example.").type("A"), [](const Request&, Answer& ans) noexcept {
     ans.a(*dns::IpAddress::parse("192.0.2.80"), 60);
-    return Flow::final;
+    return Outcome::hit;
   });
   auto r = query(app, "www.z.example.", "TXT");
   EXPECT_EQ(r.rcode, Rcode::noerror);  // the name exists (it has an A)
@@ -91,72 +91,66 @@ TEST(Routing, NodataWhenOnlyOtherTypesExist) {
   EXPECT_EQ(a.answer[0], "WWW.z.example. 60 IN A 192.0.2.80");
 }
 
-TEST(Routing, HandlersThatReportExistenceAreNotAskedAgainAsAny) {
-  // A handler adding TXT only when asked for TXT (or ANY): by records, an A question at its
-  // name is NODATA through the second ask as ANY.
-  auto txt_only = [](int& calls) {
-    return [&calls](const Request& req, Answer& ans) {
-      ++calls;
-      if (req.qname == *dns::Name::from_text("t.z.example.") &&
-          (req.qtype == dns::rrtype::TXT || req.qtype == dns::rrtype::ANY)) {
-        ans.txt("t", 60);
-      }
-      return Flow::final;
-    };
-  };
+TEST(Routing, ExistenceComesFromTheOutcome) {
+  // A handler adding TXT only when asked for TXT (or ANY): it says nodata for its name when
+  // asked another type, miss for names it does not know. Each query runs it once.
   int calls = 0;
-  App by_records;
-  by_records.zone("z.example.");
-  by_records.route(Match(), txt_only(calls));
-  EXPECT_EQ(query(by_records, "t.z.example.", "A").rcode, Rcode::noerror);
-  EXPECT_EQ(calls, 2);
-  EXPECT_EQ(query(by_records, "nx.z.example.", "A").rcode, Rcode::nxdomain);
-  EXPECT_EQ(calls, 4);
+  App app;
+  app.zone("z.example.");
+  app.route(Match(), [&calls](const Request& req, Answer& ans) noexcept {
+    ++calls;
+    if (!(req.qname == *dns::Name::from_text("t.z.example."))) {
+      return Outcome::miss;
+    }
+    if (req.qtype == dns::rrtype::TXT || req.qtype == dns::rrtype::ANY) {
+      ans.txt("t", 60);
+      return Outcome::hit;
+    }
+    return Outcome::nodata;
+  });
+  EXPECT_EQ(query(app, "t.z.example.", "TXT").answer.size(), 1U);
+  EXPECT_EQ(query(app, "t.z.example.", "A").rcode, Rcode::noerror);
+  EXPECT_EQ(query(app, "nx.z.example.", "A").rcode, Rcode::nxdomain);
+  EXPECT_EQ(calls, 3);
+  // SOA comes from the zone only, but the handlers still say whether the name exists.
+  const auto soa = query(app, "t.z.example.", "SOA");
+  EXPECT_EQ(soa.rcode, Rcode::noerror);
+  EXPECT_TRUE(soa.answer.empty());
+  EXPECT_EQ(query(app, "nx.z.example.", "SOA").rcode, Rcode::nxdomain);
+  EXPECT_EQ(calls, 5);
+  // A handler that took the name (hit) with no record of the asked type: NODATA.
+  App hit_only;
+  hit_only.zone("z.example.");
+  hit_only.route(Match().domain("h.z.example."),
+                 [](const Request&, Answer&) noexcept { return Outcome::hit; });
+  EXPECT_EQ(query(hit_only, "h.z.example.", "A").rcode, Rcode::noerror);
+  EXPECT_EQ(query(hit_only, "x.z.example.", "A").rcode, Rcode::nxdomain);
+}
 
-  // The same handler declared as reporting existence is taken at its word (it did not call
-  // set_exists), and runs once; one that does report keeps NODATA.
-  int reported_calls = 0;
-  App reported;
-  reported.zone("z.example.");
-  reported.route(Match(), txt_only(reported_calls), App::Existence::reported);
-  EXPECT_EQ(query(reported, "t.z.example.", "A").rcode, Rcode::nxdomain);
-  EXPECT_EQ(reported_calls, 1);
-
-  App honest;
-  honest.zone("z.example.");
-  honest.route(
-      Match(),
-      [&](const Request& req, Answer& ans) {
-        ++reported_calls;
-        if (req.qname == *dns::Name::from_text("t.z.example.")) {
-          ans.set_exists();
-        }
-        return Flow::final;
-      },
-      App::Existence::reported);
-  EXPECT_EQ(query(honest, "t.z.example.", "A").rcode, Rcode::noerror);
-  EXPECT_EQ(query(honest, "nx.z.example.", "A").rcode, Rcode::nxdomain);
-  EXPECT_EQ(reported_calls, 3);
-  // No handler runs for an SOA question (the zone answers it), so below the apex the
-  // existence ask is still made.
-  EXPECT_EQ(query(honest, "t.z.example.", "SOA").rcode, Rcode::noerror);
-  EXPECT_EQ(query(honest, "nx.z.example.", "SOA").rcode, Rcode::nxdomain);
-  EXPECT_EQ(reported_calls, 5);
-
-  // One route by records among reporting ones: the second ask is back.
-  honest.route(Match().type("TXT"), txt_only(calls));
-  EXPECT_EQ(query(honest, "nx.z.example.", "A").rcode, Rcode::nxdomain);
-  EXPECT_EQ(reported_calls, 7);
+TEST(Routing, MissRunsTheNextHandlerHitAndNodataStop) {
+  App app;
+  app.zone("z.example.");
+  std::vector<int> order;
+  app.route(Match().domain("z.example."), [&](const Request& req, Answer&) noexcept {
+    order.push_back(1);
+    return req.qname == *dns::Name::from_text("n.z.example.") ? Outcome::nodata : Outcome::miss;
+  });
+  app.route(Match().domain("z.example."), [&](const Request&, Answer& ans) noexcept {
+    order.push_back(2);
+    ans.txt("second");
+    return Outcome::hit;
+  });
+  EXPECT_EQ(query(app, "n.z.example.", "TXT").answer.size(), 0U);
+  EXPECT_EQ(order, (std::vector<int>{1}));
+  EXPECT_EQ(query(app, "m.z.example.", "TXT").answer.size(), 1U);
+  EXPECT_EQ(order, (std::vector<int>{1, 1, 2}));
 }
 
 TEST(Routing, EmptyNonTerminalIsNodata) {
   App app;
   app.zone("z.example.");
-  app.route(Match().domain("z.example."), [](const Request& req, Answer& ans) {
-    if (req.qname == *dns::Name::from_text("b.z.example.")) {
-      ans.set_exists();
-    }
-    return Flow::cont;
+  app.route(Match().domain("z.example."), [](const Request& req, Answer&) noexcept {
+    return req.qname == *dns::Name::from_text("b.z.example.") ? Outcome::nodata : Outcome::miss;
   });
   EXPECT_EQ(query(app, "b.z.example.", "A").rcode, Rcode::noerror);
   EXPECT_EQ(query(app, "c.z.example.", "A").rcode, Rcode::nxdomain);
@@ -166,35 +160,35 @@ TEST(Routing, DomainMatchesOnLabelBoundary) {
   App app;
   app.zone("example.");
   int calls = 0;
-  app.route(Match().domain("sub.example."), [&](const Request&, Answer& ans) {
+  app.route(Match().domain("sub.example."), [&](const Request&, Answer& ans) noexcept {
     ++calls;
     ans.txt("in sub");
-    return Flow::final;
+    return Outcome::hit;
   });
   EXPECT_EQ(query(app, "a.sub.example.", "TXT").answer.size(), 1U);
   EXPECT_EQ(query(app, "sub.example.", "TXT").answer.size(), 1U);
   EXPECT_EQ(query(app, "badsub.example.", "TXT").rcode, Rcode::nxdomain);
-  EXPECT_EQ(calls, 2 + 0 + 0);  // the NXDOMAIN probe does not match either
+  EXPECT_EQ(calls, 2 + 0);
 }
 
 TEST(Routing, ContinueAndFinalInRegistrationOrder) {
   App app;
   app.zone("example.");
   std::vector<int> order;
-  app.route(Match().type("TXT"), [&](const Request&, Answer& ans) {
+  app.route(Match().type("TXT"), [&](const Request&, Answer& ans) noexcept {
     order.push_back(1);
     ans.txt("one");
-    return Flow::cont;
+    return Outcome::miss;
   });
-  app.route(Match().type("TXT"), [&](const Request&, Answer& ans) {
+  app.route(Match().type("TXT"), [&](const Request&, Answer& ans) noexcept {
     order.push_back(2);
     ans.txt("two");
-    return Flow::final;
+    return Outcome::hit;
   });
-  app.route(Match().type("TXT"), [&](const Request&, Answer& ans) {
+  app.route(Match().type("TXT"), [&](const Request&, Answer& ans) noexcept {
     order.push_back(3);
     ans.txt("three");
-    return Flow::final;
+    return Outcome::hit;
   });
   auto r = query(app, "x.example.", "TXT");
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
@@ -206,17 +200,17 @@ TEST(Routing, ContinueAndFinalInRegistrationOrder) {
 TEST(Routing, ClientCidrAndEcs) {
   App app;
   app.zone("geo.example.");
-  app.route(Match().remote("10.0.0.0/8").type("TXT"), [](const Request&, Answer& ans) {
+  app.route(Match().remote("10.0.0.0/8").type("TXT"), [](const Request&, Answer& ans) noexcept {
     ans.txt("inside");
-    return Flow::final;
+    return Outcome::hit;
   });
-  app.route(Match().ecs("198.51.100.0/24").type("TXT"), [](const Request&, Answer& ans) {
+  app.route(Match().ecs("198.51.100.0/24").type("TXT"), [](const Request&, Answer& ans) noexcept {
     ans.txt("ecs");
-    return Flow::final;
+    return Outcome::hit;
   });
-  app.route(Match().type("TXT"), [](const Request&, Answer& ans) {
+  app.route(Match().type("TXT"), [](const Request&, Answer& ans) noexcept {
     ans.txt("outside");
-    return Flow::final;
+    return Outcome::hit;
   });
   QueryOptions in;
   in.remote = "10.200.0.1";
@@ -230,14 +224,16 @@ TEST(Routing, ClientCidrAndEcs) {
   EXPECT_NE(query(app, "geo.example.", "TXT", ecs).answer.at(0).find("\"ecs\""), std::string::npos);
 }
 
-TEST(Routing, ThrowingHandlerIsAFailureNotACrash) {
+TEST(Routing, AnErrorOutcomeIsServfail) {
   App app;
   app.zone("boom.example.");
-  app.route(Match().name("bad.boom.example."),
-            [](const Request&, Answer&) -> Flow { throw std::runtime_error("handler bug"); });
-  app.route(Match().name("good.boom.example."), [](const Request&, Answer& ans) {
+  app.route(Match().name("bad.boom.example."), [](const Request&, Answer& ans) noexcept {
+    ans.txt("half done");
+    return Outcome::error;
+  });
+  app.route(Match().name("good.boom.example."), [](const Request&, Answer& ans) noexcept {
     ans.txt("fine");
-    return Flow::final;
+    return Outcome::hit;
   });
   auto r = query(app, "bad.boom.example.", "TXT");
   EXPECT_EQ(r.rcode, Rcode::servfail);

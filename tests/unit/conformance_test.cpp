@@ -274,7 +274,7 @@ TEST_P(Conformance, Wire) {
     GTEST_SKIP() << "skipped for wire";
   }
   const app::App& a = app_for(c.config);
-  app::Answer scratch;
+  app::Worker worker(a);
   std::vector<std::uint8_t> out(wire::kMaxMessage);
   wire::Counters counters;
   const auto remote = dns::IpAddress::v4(0xC0000263);  // 192.0.2.99
@@ -291,8 +291,7 @@ TEST_P(Conformance, Wire) {
         query.qtype = type_code(c.qtype);
         query.edns = edns;
         const Bytes msg = query.build();
-        const std::size_t n =
-            wire::handle(a, msg, transport, remote, local, scratch, out, counters);
+        const std::size_t n = wire::handle(worker, msg, transport, remote, local, out, counters);
         ASSERT_GT(n, 0U);
         const Bytes resp(out.begin(), out.begin() + static_cast<long>(n));
         Decoded d;
@@ -377,7 +376,8 @@ TEST_P(Conformance, PipeTranscript) {
   }
   const app::App& a = app_for(c.config);
   for (const int abi : {1, 5}) {
-    pipe::Session s(a);
+    app::Worker pipe_worker(a);
+    pipe::Session s(pipe_worker);
     ASSERT_EQ(s.handle_line("HELO\t" + std::to_string(abi)), "OK\tautomap pipe backend\n");
     for (const auto& q : c.spellings()) {
       for (const std::string& qtype : {c.qtype, std::string("ANY")}) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "backend/pipe/session.h"
+#include "mapper/app/testing.h"
 #include "mapper/engine/mapper.h"
 #include "mapper/wire/handle.h"
 #include "store/overrides.h"
@@ -86,19 +87,18 @@ std::vector<wiretest::Bytes> wire_queries(bool edns) {
 
 TEST_F(EngineAlloc, WirePathDoesNotAllocateAfterWarmUp) {
   const std::vector<wiretest::Bytes> qs = wire_queries(true);
-  app::Answer scratch;
+  app::Worker worker(app_);
   std::vector<std::uint8_t> out(65535);
   wire::Counters counters;
   const auto remote = *dns::IpAddress::parse("192.0.2.1");
   for (const auto& q : qs) {
-    ASSERT_GT(wire::handle(app_, q, wire::Transport::udp, remote, remote, scratch, out, counters),
-              0U);
+    ASSERT_GT(wire::handle(worker, q, wire::Transport::udp, remote, remote, out, counters), 0U);
   }
   const std::size_t before = testing::allocation_count();
   std::size_t bytes = 0;
   for (std::size_t i = 0; i < 10000; ++i) {
-    bytes += wire::handle(app_, qs[i % qs.size()], wire::Transport::udp, remote, remote, scratch,
-                          out, counters);
+    bytes += wire::handle(worker, qs[i % qs.size()], wire::Transport::udp, remote, remote, out,
+                          counters);
   }
   EXPECT_EQ(testing::allocation_count() - before, 0U);
   EXPECT_GT(bytes, 10000U * 12);
@@ -106,7 +106,8 @@ TEST_F(EngineAlloc, WirePathDoesNotAllocateAfterWarmUp) {
 }
 
 TEST_F(EngineAlloc, PipePathDoesNotAllocateAfterWarmUp) {
-  pipe::Session session(app_);
+  app::Worker pipe_worker(app_);
+  pipe::Session session(pipe_worker);
   ASSERT_EQ(session.handle_line("HELO\t3"), "OK\tautomap pipe backend\n");
   std::vector<std::string> lines;
   for (const auto& n : kNames) {
@@ -134,7 +135,7 @@ TEST_F(EngineAlloc, WirePathWithAddressFilterDoesNotAllocateAfterWarmUp) {
   auto m = mapper::Mapper::build(config_, errors, bo);
   ASSERT_NE(m, nullptr);
   app::App a;
-  mapper::Mapper::install(m, a);
+  const app::Slot<mapper::Mapper::Context> slot = mapper::Mapper::install(m, a);
   auto reader = store::OverrideReader::open(config_.store.path);
   reader.begin();
   const std::uint64_t last = reader.txn_id();
@@ -146,22 +147,104 @@ TEST_F(EngineAlloc, WirePathWithAddressFilterDoesNotAllocateAfterWarmUp) {
   ASSERT_NE(m->address_filter(), nullptr);
 
   const std::vector<wiretest::Bytes> qs = wire_queries(false);
-  app::Answer scratch;
+  app::Worker worker(a);
   std::vector<std::uint8_t> out(65535);
   wire::Counters counters;
   const auto remote = *dns::IpAddress::parse("192.0.2.1");
   for (const auto& q : qs) {
-    ASSERT_GT(wire::handle(a, q, wire::Transport::udp, remote, remote, scratch, out, counters), 0U);
+    ASSERT_GT(wire::handle(worker, q, wire::Transport::udp, remote, remote, out, counters), 0U);
   }
-  const std::uint64_t skips = mapper::Mapper::thread_filter_skips();
+  const std::uint64_t skips = worker.get(slot).filter_skips();
   const std::size_t before = testing::allocation_count();
   for (std::size_t i = 0; i < 10000; ++i) {
-    wire::handle(a, qs[i % qs.size()], wire::Transport::udp, remote, remote, scratch, out,
-                 counters);
+    wire::handle(worker, qs[i % qs.size()], wire::Transport::udp, remote, remote, out, counters);
   }
   EXPECT_EQ(testing::allocation_count() - before, 0U);
-  EXPECT_GT(mapper::Mapper::thread_filter_skips(), skips);  // the filter path was taken
+  EXPECT_GT(worker.get(slot).filter_skips(), skips);  // the filter path was taken
   EXPECT_EQ(counters.rcode(app::Rcode::servfail), 0U);
+}
+
+// Two store-backed mappers in one App, queried alternately on one thread: each keeps its
+// own Context (a slot of the app's Worker), so alternating costs no rebuild and no
+// allocation, and each answers from its own LMDB store.
+TEST_F(EngineAlloc, TwoStoreBackedMappersInOneAppAlternateWithoutAllocating) {
+  // The second mapper: its own zones, prefixes and store.
+  const std::string yaml = R"(
+soa: { mname: ns1.other.example., rname: hostmaster.other.example. }
+ns: [ns1.other.example.]
+zones:
+  - name: other.example.
+prefixes:
+  - prefix: 172.16.0.0/12
+    name: "h-{a}-{b}-{c}-{d}.other.example."
+store: { path: )" + dir_ + R"(/store2, map_size: 16MiB }
+)";
+  auto loaded = config::load_text(yaml, "second.yaml");
+  ASSERT_TRUE(loaded.ok()) << (loaded.errors.empty() ? "" : loaded.errors[0].to_string());
+  {
+    store::StoreOptions so;
+    so.path = loaded.config.store.path;
+    so.map_size = loaded.config.store.map_size;
+    store::OverrideStore writer(so);
+    writer.put_address(*dns::IpAddress::parse("172.16.0.9"),
+                       store::Override::name("nine.other.example.", 120));
+    writer.put_prefix(*dns::Prefix::parse("172.17.0.0/16"),
+                      store::Override::name_template("p-{d}-{c}.x.other.example."));
+  }
+  config::Diagnostics errors;
+  auto second = mapper::Mapper::build(loaded.config, errors);
+  ASSERT_NE(second, nullptr) << (errors.empty() ? "" : errors[0].to_string());
+
+  app::App both;
+  const auto first_slot = mapper::Mapper::install(mapper_, both);
+  const auto second_slot = mapper::Mapper::install(second, both);
+  EXPECT_NE(first_slot.index(), second_slot.index());
+  app::Worker worker(both);
+
+  // What each store says, through the one app (each mapper misses the other's names).
+  const auto ptr = [&](const char* name) {
+    auto r = app::testing::query(worker, name, "PTR");
+    return r.answer.empty() ? std::string(app::testing::rcode_name(r.rcode)) : r.answer[0];
+  };
+  EXPECT_EQ(ptr("3.2.1.10.in-addr.arpa."),
+            "3.2.1.10.in-addr.arpa. 300 IN PTR mail.pool.example.net.");
+  EXPECT_EQ(ptr("9.0.16.172.in-addr.arpa."),
+            "9.0.16.172.in-addr.arpa. 120 IN PTR nine.other.example.");
+  EXPECT_EQ(ptr("8.0.16.172.in-addr.arpa."),
+            "8.0.16.172.in-addr.arpa. 3600 IN PTR h-172-16-0-8.other.example.");
+  EXPECT_EQ(ptr("5.4.17.172.in-addr.arpa."),
+            "5.4.17.172.in-addr.arpa. 3600 IN PTR p-5-4.x.other.example.");
+  EXPECT_EQ(app::testing::query(worker, "nine.other.example.", "A").answer.at(0),
+            "nine.other.example. 120 IN A 172.16.0.9");
+  EXPECT_EQ(app::testing::query(worker, "nope.other.example.", "A").rcode, app::Rcode::nxdomain);
+  EXPECT_EQ(app::testing::query(worker, "mail.pool.example.net.", "A").answer.at(0),
+            "mail.pool.example.net. 300 IN A 10.1.2.3");
+
+  // Alternating on the wire path: after the warm-up, no allocation at all.
+  std::vector<wiretest::Bytes> qs;
+  for (const char* name :
+       {"3.2.1.10.in-addr.arpa.", "9.0.16.172.in-addr.arpa.", "4.2.1.10.in-addr.arpa.",
+        "5.4.17.172.in-addr.arpa.", "mail.pool.example.net.", "nine.other.example."}) {
+    wiretest::Query q;
+    q.qname = name;
+    q.qtype =
+        std::string_view(name).ends_with("arpa.") ? dns::rrtype::PTR.value : dns::rrtype::A.value;
+    qs.push_back(q.build());
+  }
+  std::vector<std::uint8_t> out(65535);
+  wire::Counters counters;
+  const auto remote = *dns::IpAddress::parse("192.0.2.1");
+  for (const auto& q : qs) {
+    ASSERT_GT(wire::handle(worker, q, wire::Transport::udp, remote, remote, out, counters), 0U);
+  }
+  const std::size_t before = testing::allocation_count();
+  for (std::size_t i = 0; i < 10000; ++i) {
+    wire::handle(worker, qs[i % qs.size()], wire::Transport::udp, remote, remote, out, counters);
+  }
+  EXPECT_EQ(testing::allocation_count() - before, 0U);
+  // Every query was answered (no SERVFAIL from a store, no REFUSED, no NXDOMAIN).
+  EXPECT_EQ(counters.rcode(app::Rcode::noerror), counters.answered);
+  EXPECT_EQ(counters.answered, 10000U + qs.size());
 }
 
 }  // namespace

@@ -9,8 +9,8 @@
 #include <string>
 #include <thread>
 
-#include "mapper/app/batch.h"
 #include "mapper/app/testing.h"
+#include "mapper/app/worker.h"
 #include "mapper/engine/mapper.h"
 #include "store/overrides.h"
 
@@ -57,15 +57,17 @@ class EngineOverrides : public ::testing::Test {
     bo.filter_options.build_gap_factor = 1;
     mapper_ = Mapper::build(loaded.config, errors, bo);
     ASSERT_NE(mapper_, nullptr) << (errors.empty() ? "" : errors[0].to_string());
-    Mapper::install(mapper_, app_);
+    slot_ = Mapper::install(mapper_, app_);
+    worker_ = std::make_unique<app::Worker>(app_);
   }
   void TearDown() override {
+    worker_.reset();
     writer_.reset();
     mapper_.reset();
     std::filesystem::remove_all(dir_);
   }
   std::string one(std::string_view qname, std::string_view qtype) {
-    auto r = query(app_, qname, qtype);
+    auto r = query(*worker_, qname, qtype);
     EXPECT_EQ(r.rcode, Rcode::noerror) << qname;
     EXPECT_EQ(r.answer.size(), 1U) << qname;
     return r.answer.empty() ? "" : r.answer[0];
@@ -75,6 +77,9 @@ class EngineOverrides : public ::testing::Test {
   std::optional<store::OverrideStore> writer_;
   std::shared_ptr<const Mapper> mapper_;
   app::App app_;
+  app::Slot<Mapper::Context> slot_;
+  std::unique_ptr<app::Worker> worker_;  // one front-end thread: its state lasts across queries
+  Mapper::Context& context() { return worker_->get(slot_); }
 };
 
 TEST_F(EngineOverrides, AddressOverrideAnswersBothWaysAndSparesNeighbours) {
@@ -110,24 +115,24 @@ TEST_F(EngineOverrides, NoneIsNxdomainForThatPtrOnly) {
             "8.9.9.10.in-addr.arpa. 600 IN PTR ip-10-9-9-8.pool.example.net.");
 }
 
-// Inside an app::Batch (one recvmmsg of the server) every query reads the same snapshot; the
+// Inside a worker batch (one recvmmsg of the server) every query reads the same snapshot; the
 // snapshot is released when the batch ends, so the next query sees what was committed.
 TEST_F(EngineOverrides, ABatchAnswersFromOneSnapshotAndReleasesIt) {
   const auto addr = *dns::IpAddress::parse("10.7.7.7");
   const std::string synthesized = "7.7.7.10.in-addr.arpa. 600 IN PTR ip-10-7-7-7.pool.example.net.";
   const std::string overridden = "7.7.7.10.in-addr.arpa. 300 IN PTR batch.customer.example.";
   {
-    const app::Batch batch;
+    const app::BatchScope batch(*worker_);
     EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), synthesized);
     writer_->put_address(addr, Override::name("batch.customer.example.", 300));
     EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), synthesized);  // same snapshot
-    EXPECT_EQ(query(app_, "batch.customer.example.", "A").rcode, Rcode::nxdomain);
+    EXPECT_EQ(query(*worker_, "batch.customer.example.", "A").rcode, Rcode::nxdomain);
   }
   // Outside any batch: a fresh snapshot per query. Had the batch's transaction leaked, this
   // query would still see the old one.
   EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), overridden);
   {
-    const app::Batch batch;
+    const app::BatchScope batch(*worker_);
     EXPECT_EQ(one("7.7.7.10.in-addr.arpa.", "PTR"), overridden);  // a new batch, a new snapshot
     EXPECT_TRUE(writer_->erase_address(addr));
   }
@@ -218,40 +223,40 @@ TEST_F(EngineOverridesFiltered, MissesSkipLmdbOnlyInTheFiltersSnapshot) {
   ASSERT_TRUE(filter_catches_up());
 
   // Same snapshot as the filter: a miss is answered without the B-tree, a hit from it.
-  std::uint64_t skips = Mapper::thread_filter_skips();
+  std::uint64_t skips = context().filter_skips();
   EXPECT_EQ(one("9.9.9.10.in-addr.arpa.", "PTR"),
             "9.9.9.10.in-addr.arpa. 600 IN PTR ip-10-9-9-9.pool.example.net.");
-  EXPECT_EQ(Mapper::thread_filter_skips(), skips + 1);
+  EXPECT_EQ(context().filter_skips(), skips + 1);
   EXPECT_EQ(one("3.2.1.10.in-addr.arpa.", "PTR"),
             "3.2.1.10.in-addr.arpa. 300 IN PTR mail.customer.example.");
-  EXPECT_EQ(Mapper::thread_filter_skips(), skips + 1);
+  EXPECT_EQ(context().filter_skips(), skips + 1);
   // The same through ptr_for, and inside a batch (one snapshot for several queries).
-  EXPECT_EQ(mapper_->ptr_for(b).source, Synthesis::Source::config);
-  EXPECT_EQ(Mapper::thread_filter_skips(), skips + 2);
+  EXPECT_EQ(mapper_->ptr_for(context(), b).source, Synthesis::Source::config);
+  EXPECT_EQ(context().filter_skips(), skips + 2);
   {
-    app::Batch batch;
-    EXPECT_EQ(mapper_->ptr_for(b).source, Synthesis::Source::config);
-    EXPECT_EQ(mapper_->ptr_for(a).source, Synthesis::Source::address_override);
-    EXPECT_EQ(mapper_->ptr_for(b).source, Synthesis::Source::config);
+    const app::BatchScope batch(*worker_);
+    EXPECT_EQ(mapper_->ptr_for(context(), b).source, Synthesis::Source::config);
+    EXPECT_EQ(mapper_->ptr_for(context(), a).source, Synthesis::Source::address_override);
+    EXPECT_EQ(mapper_->ptr_for(context(), b).source, Synthesis::Source::config);
   }
-  EXPECT_EQ(Mapper::thread_filter_skips(), skips + 4);
+  EXPECT_EQ(context().filter_skips(), skips + 4);
 
   // A separate writer (another process or Lightning Stream, as far as the mapper can tell)
   // adds an override for b after the filter was built: the very next query sees it, because
   // its snapshot is newer than the filter's, so the B-tree answers.
   writer_->put_address(b, Override::name("b.customer.example.", 120));
-  skips = Mapper::thread_filter_skips();
+  skips = context().filter_skips();
   EXPECT_EQ(one("9.9.9.10.in-addr.arpa.", "PTR"),
             "9.9.9.10.in-addr.arpa. 120 IN PTR b.customer.example.");
   EXPECT_EQ(one("b.customer.example.", "A"), "b.customer.example. 120 IN A 10.9.9.9");
-  EXPECT_EQ(Mapper::thread_filter_skips(), skips);
+  EXPECT_EQ(context().filter_skips(), skips);
   // After the rebuild: still the override, and other misses skip LMDB again.
   ASSERT_TRUE(filter_catches_up());
   EXPECT_EQ(one("9.9.9.10.in-addr.arpa.", "PTR"),
             "9.9.9.10.in-addr.arpa. 120 IN PTR b.customer.example.");
   EXPECT_EQ(one("8.9.9.10.in-addr.arpa.", "PTR"),
             "8.9.9.10.in-addr.arpa. 600 IN PTR ip-10-9-9-8.pool.example.net.");
-  EXPECT_EQ(Mapper::thread_filter_skips(), skips + 1);
+  EXPECT_EQ(context().filter_skips(), skips + 1);
 
   // Deletes: synthesis again at once, and after the rebuild.
   EXPECT_TRUE(writer_->erase_address(b));

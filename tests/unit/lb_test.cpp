@@ -123,11 +123,12 @@ TEST(LbApp, AnswersFromTheProbesWithoutAllocating) {
   EXPECT_TRUE(r.answer.empty());
 
   const amap::app::Request req = amap::app::testing::make_request("www.lb.example.", "A");
-  amap::app::Answer ans;
-  app.resolve(req, ans);  // warms this thread's View
+  amap::app::Worker worker(app);
+  amap::app::Answer& ans = worker.answer();
+  app.resolve(worker, req, ans);  // warms this worker's View
   const std::size_t before = amap::testing::allocation_count();
   for (int i = 0; i < 1000; ++i) {
-    app.resolve(req, ans);
+    app.resolve(worker, req, ans);
   }
   EXPECT_EQ(amap::testing::allocation_count() - before, 0U);
   EXPECT_EQ(ans.rcode, amap::app::Rcode::noerror);

@@ -43,7 +43,8 @@ std::vector<std::string> mixed_lines(std::string_view zone) {
 
 void expect_no_allocations(std::string_view app_name, std::string_view zone) {
   const app::App app = test::example_app(app_name);
-  Session session(app, test::example_options(app_name));
+  app::Worker worker(app);
+  Session session(worker, test::example_options(app_name));
   ASSERT_EQ(std::string(session.handle_line("HELO\t3")).substr(0, 3), "OK\t");
   const std::vector<std::string> base = mixed_lines(zone);
   // Warm-up: every line once (first-use costs such as lazy statics are not per query).

@@ -100,7 +100,8 @@ TEST(pipe_serve, Transcripts) {
     const std::string app_name = stem.substr(0, stem.find('-'));
     SCOPED_TRACE(stem);
     const app::App app = test::example_app(app_name);
-    Session session(app, test::example_options(app_name));
+    app::Worker worker(app);
+    Session session(worker, test::example_options(app_name));
     int status = -1;
     const std::string got = serve_file(session, in, status);
     fs::path out = in;
@@ -125,7 +126,8 @@ TEST(pipe_serve, TranscriptsSplitAcrossReads) {
     const std::string want = read_file(dir / (std::string(stem) + ".out"));
     for (std::size_t chunk : {1U, 3U, 7U, 4096U}) {
       const app::App app = test::example_app(app_name);
-      Session session(app, test::example_options(app_name));
+      app::Worker worker(app);
+      Session session(worker, test::example_options(app_name));
       int status = -1;
       EXPECT_EQ(serve_chunked(session, input, chunk, status), want) << stem << " chunk " << chunk;
       EXPECT_EQ(status, 0);
@@ -135,13 +137,15 @@ TEST(pipe_serve, TranscriptsSplitAcrossReads) {
 
 TEST(pipe_serve, OversizedLineIsDroppedAndServingContinues) {
   const app::App app = examples::hello_app();
-  Session session(app, test::example_options("hello"));
+  app::Worker worker(app);
+  Session session(worker, test::example_options("hello"));
   ServeOptions small;
   small.max_line = 64;
   const std::string input =
       "HELO\t1\n" + std::string(1000, 'x') + "\nQ\thello.example\tIN\tTXT\t-1\t192.0.2.1\n";
   for (std::size_t chunk : {1U, 10U, 5000U}) {
-    Session s(app, test::example_options("hello"));
+    app::Worker s_worker(app);
+    Session s(s_worker, test::example_options("hello"));
     int status = -1;
     EXPECT_EQ(serve_chunked(s, input, chunk, status, small),
               "OK\tautomap pipe backend\n"
@@ -154,7 +158,8 @@ TEST(pipe_serve, OversizedLineIsDroppedAndServingContinues) {
 
 TEST(pipe_serve, LastLineWithoutNewlineIsAnswered) {
   const app::App app = examples::hello_app();
-  Session session(app, test::example_options("hello"));
+  app::Worker worker(app);
+  Session session(worker, test::example_options("hello"));
   int status = -1;
   EXPECT_EQ(serve_chunked(session, "HELO\t1\nQ\thello.example\tIN\tA\t-1\t192.0.2.1", 5, status),
             "OK\tautomap pipe backend\nEND\n");
@@ -163,7 +168,8 @@ TEST(pipe_serve, LastLineWithoutNewlineIsAnswered) {
 
 TEST(pipe_serve, UnsupportedHeloExitsAfterOneMoreLine) {
   const app::App app = examples::hello_app();
-  Session session(app, test::example_options("hello"));
+  app::Worker worker(app);
+  Session session(worker, test::example_options("hello"));
   int status = -1;
   // Lines after the one read following FAIL are never answered.
   EXPECT_EQ(
@@ -175,7 +181,8 @@ TEST(pipe_serve, UnsupportedHeloExitsAfterOneMoreLine) {
 
 TEST(pipe_serve, EndOfInputRightAfterUnsupportedHelo) {
   const app::App app = examples::hello_app();
-  Session session(app, test::example_options("hello"));
+  app::Worker worker(app);
+  Session session(worker, test::example_options("hello"));
   int status = -1;
   EXPECT_EQ(serve_chunked(session, "HELO\t9\n", 100, status), "FAIL\n");
   EXPECT_EQ(status, 1);
@@ -183,7 +190,8 @@ TEST(pipe_serve, EndOfInputRightAfterUnsupportedHelo) {
 
 TEST(pipe_serve, ClosedOutputEndsCleanly) {
   const app::App app = examples::hello_app();
-  Session session(app, test::example_options("hello"));
+  app::Worker worker(app);
+  Session session(worker, test::example_options("hello"));
   int in[2];
   int out[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, in), 0);

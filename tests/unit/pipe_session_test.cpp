@@ -25,9 +25,10 @@ std::string q3(std::string_view qname, std::string_view qtype,
 
 struct Fixture {
   explicit Fixture(app::App a, Options o = test::example_options("hello"))
-      : app(std::move(a)), session(app, std::move(o)) {}
+      : app(std::move(a)), worker(app), session(worker, std::move(o)) {}
   std::string line(std::string_view l) { return std::string(session.handle_line(l)); }
   app::App app;
+  app::Worker worker;
   Session session;
 };
 
@@ -195,10 +196,10 @@ TEST(pipe_session, MxAndSrvPriorityInItsOwnField) {
   a.zone("example.");
   const auto mail = *dns::Name::from_text("mail.example.");
   const auto sip = *dns::Name::from_text("sip.example.");
-  a.route(app::Match().name("example."), [&](const app::Request&, app::Answer& ans) {
+  a.route(app::Match().name("example."), [&](const app::Request&, app::Answer& ans) noexcept {
     ans.mx(10, mail, 300);
     ans.srv(0, 5, 5060, sip, 300);
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   Fixture f{std::move(a)};
   f.line("HELO\t1");
@@ -222,7 +223,7 @@ TEST(pipe_session, OnlyRecordsAnsweringTheQuestion) {
   a.zone("example.");
   const auto other = *dns::Name::from_text("other.example.");
   const auto target = *dns::Name::from_text("t.example.");
-  a.route(app::Match().domain("example."), [&](const app::Request& req, app::Answer& ans) {
+  a.route(app::Match().domain("example."), [&](const app::Request& req, app::Answer& ans) noexcept {
     ans.a(*dns::IpAddress::parse("192.0.2.7"), 60);
     ans.txt("t", 60);
     ans.add(other, dns::rrtype::A, 60,
@@ -230,7 +231,7 @@ TEST(pipe_session, OnlyRecordsAnsweringTheQuestion) {
     ans.add(
         req.qname, dns::rrtype::NS, 60, [&](dns::WireWriter& w) { dns::rdata::name(w, target); },
         app::Section::authority);
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   Fixture f{std::move(a)};
   f.line("HELO\t1");
@@ -246,9 +247,9 @@ TEST(pipe_session, OnlyRecordsAnsweringTheQuestion) {
 TEST(pipe_session, OwnerTextOfEveryKindOfQname) {
   app::App a;
   a.zone("example.");
-  a.route(app::Match().domain("example."), [](const app::Request&, app::Answer& ans) {
+  a.route(app::Match().domain("example."), [](const app::Request&, app::Answer& ans) noexcept {
     ans.txt("t", 60);
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   Fixture f{std::move(a)};
   f.line("HELO\t1");
@@ -270,9 +271,9 @@ TEST(pipe_session, CnameAnswersEveryType) {
   app::App a;
   a.zone("example.");
   const auto target = *dns::Name::from_text("t.example.");
-  a.route(app::Match().name("alias.example."), [&](const app::Request&, app::Answer& ans) {
+  a.route(app::Match().name("alias.example."), [&](const app::Request&, app::Answer& ans) noexcept {
     ans.cname(target, 60);
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   Fixture f{std::move(a)};
   f.line("HELO\t1");
@@ -284,12 +285,12 @@ TEST(pipe_session, HandlerExceptionAndOverflowAreFail) {
   app::App a;
   a.zone("example.");
   a.route(app::Match().name("throw.example."),
-          [](const app::Request&, app::Answer&) -> app::Flow { throw std::runtime_error("boom"); });
-  a.route(app::Match().name("big.example."), [](const app::Request&, app::Answer& ans) {
+          [](const app::Request&, app::Answer&) noexcept { return app::Outcome::error; });
+  a.route(app::Match().name("big.example."), [](const app::Request&, app::Answer& ans) noexcept {
     for (int i = 0; i < 1000; ++i) {
       ans.txt("x", 60);
     }
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   Fixture f{std::move(a)};
   f.line("HELO\t1");
@@ -303,11 +304,11 @@ TEST(pipe_session, HandlerExceptionAndOverflowAreFail) {
 TEST(pipe_session, ReplyLargerThanBufferIsLogFail) {
   app::App a;
   a.zone("example.");
-  a.route(app::Match().name("example."), [](const app::Request&, app::Answer& ans) {
+  a.route(app::Match().name("example."), [](const app::Request&, app::Answer& ans) noexcept {
     for (int i = 0; i < 100; ++i) {
       ans.txt("0123456789012345678901234567890123456789", 60);
     }
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   Options o;
   o.max_reply_bytes = 2048;
@@ -322,10 +323,10 @@ TEST(pipe_session, ReplyLargerThanBufferIsLogFail) {
 TEST(pipe_session, MalformedRdataFromAHandlerIsLogFail) {
   app::App a;
   a.zone("example.");
-  a.route(app::Match().name("example."), [](const app::Request& req, app::Answer& ans) {
+  a.route(app::Match().name("example."), [](const app::Request& req, app::Answer& ans) noexcept {
     const std::uint8_t junk[3] = {1, 2, 3};
     ans.add_raw(req.qname, dns::rrtype::A, 60, junk);
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   Fixture f{std::move(a)};
   f.line("HELO\t1");
@@ -357,9 +358,9 @@ TEST(pipe_session, EcsFieldInterpretation) {
     app::Request seen;
     app::App a;
     a.zone("example.");
-    a.route(app::Match(), [&](const app::Request& req, app::Answer&) {
+    a.route(app::Match(), [&](const app::Request& req, app::Answer&) noexcept {
       seen = req;
-      return app::Flow::final;
+      return app::Outcome::hit;
     });
     Fixture f{std::move(a)};
     f.line("HELO\t3");

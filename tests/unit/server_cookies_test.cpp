@@ -237,15 +237,15 @@ struct Exchange {
 
 Exchange ask(const app::App& a, const wire::CookieSigner* cookies, const wiretest::Query& q,
              const char* client = "192.0.2.7") {
-  app::Answer scratch;
+  app::Worker worker(a);
   wire::Counters counters;
   Bytes out(wire::kMaxMessage);
   wire::Policy policy;
   policy.cookies = cookies;
   wire::QueryInfo info;
   const Bytes in = q.build();
-  const std::size_t len = wire::handle(a, in, wire::Transport::udp, ip(client), ip("::1"), scratch,
-                                       out, counters, policy, &info);
+  const std::size_t len = wire::handle(worker, in, wire::Transport::udp, ip(client), ip("::1"), out,
+                                       counters, policy, &info);
   out.resize(len);
   return Exchange{wiretest::decode(out), out, info.valid_server_cookie};
 }

@@ -178,12 +178,12 @@ TEST(Rrl, RejectsBadOptions) {
 
 /// The answer handle() gives to `q` over UDP.
 wiretest::Bytes answer(const app::App& a, const wiretest::Query& q) {
-  app::Answer scratch;
+  app::Worker worker(a);
   wire::Counters counters;
   wiretest::Bytes out(wire::kMaxMessage);
   const wiretest::Bytes in = q.build();
   const std::size_t len =
-      wire::handle(a, in, wire::Transport::udp, ip("192.0.2.1"), ip("::1"), scratch, out, counters);
+      wire::handle(worker, in, wire::Transport::udp, ip("192.0.2.1"), ip("::1"), out, counters);
   out.resize(len);
   return out;
 }
@@ -261,7 +261,7 @@ TEST(RrlAlloc, HandleCookiesAndLimitDoNotAllocate) {
   o.whitelist = {*dns::Prefix::parse("10.0.0.0/8")};
   ResponseRateLimiter rrl(o);
   RrlCounters c;
-  app::Answer scratch;
+  app::Worker worker(*app);
   wire::Counters counters;
   std::vector<std::uint8_t> out(wire::kMaxMessage);
   std::vector<wiretest::Bytes> qs;
@@ -287,8 +287,8 @@ TEST(RrlAlloc, HandleCookiesAndLimitDoNotAllocate) {
   auto one = [&](std::size_t i) {
     const dns::IpAddress& client = clients[i % 3];
     wire::QueryInfo info;
-    const std::size_t len = wire::handle(*app, qs[i % qs.size()], wire::Transport::udp, client,
-                                         client, scratch, out, counters, policy, &info);
+    const std::size_t len = wire::handle(worker, qs[i % qs.size()], wire::Transport::udp, client,
+                                         client, out, counters, policy, &info);
     valid += info.valid_server_cookie ? 1 : 0;
     return info.valid_server_cookie ? len
                                     : rrl.limit_answer(client, out, len, kStart + i * 1000, c);

@@ -143,14 +143,14 @@ TEST(Server, AnswersABurstFromManyClientsInBatches) {
   };
   auto gate = std::make_shared<Gate>();
   app->route(app::Match().name("slow.hello.example.").type(dns::rrtype::TXT),
-             [gate](const app::Request&, app::Answer& ans) {
+             [gate](const app::Request&, app::Answer& ans) noexcept {
                ++gate->entered;
                const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
                while (!gate->release && std::chrono::steady_clock::now() < until) {
                  std::this_thread::sleep_for(std::chrono::milliseconds(1));
                }
                ans.txt("slow");
-               return app::Flow::final;
+               return app::Outcome::hit;
              });
 
   ServeOptions o;

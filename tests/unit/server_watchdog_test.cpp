@@ -33,14 +33,14 @@ struct Gate {
 std::shared_ptr<app::App> gated_app(const std::shared_ptr<Gate>& gate) {
   auto app = testapp::make_wire_test_app();
   app->route(app::Match().name("slow.hello.example.").type(dns::rrtype::TXT),
-             [gate](const app::Request&, app::Answer& ans) {
+             [gate](const app::Request&, app::Answer& ans) noexcept {
                ++gate->entered;
                const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
                while (!gate->release && std::chrono::steady_clock::now() < until) {
                  std::this_thread::sleep_for(milliseconds(1));
                }
                ans.txt("slow");
-               return app::Flow::final;
+               return app::Outcome::hit;
              });
   return app;
 }

@@ -56,22 +56,22 @@ std::vector<Bytes> mixed_queries() {
 
 TEST(WireAlloc, HandleDoesNotAllocateAfterWarmUp) {
   const auto app = testapp::make_wire_test_app();
-  app::Answer scratch;
+  app::Worker worker(*app);
   std::vector<std::uint8_t> out(kMaxMessage);
   Counters counters;
   const std::vector<Bytes> qs = mixed_queries();
   const auto remote = *dns::IpAddress::parse("192.0.2.99");
   const auto local = *dns::IpAddress::parse("::1");
   for (const Bytes& q : qs) {
-    (void)handle(*app, q, Transport::udp, remote, local, scratch, out, counters);
-    (void)handle(*app, q, Transport::tcp, remote, local, scratch, out, counters);
+    (void)handle(worker, q, Transport::udp, remote, local, out, counters);
+    (void)handle(worker, q, Transport::tcp, remote, local, out, counters);
   }
   std::size_t bytes = 0;
   const std::size_t before = testing::allocation_count();
   for (std::size_t i = 0; i < 10000; ++i) {
     const Bytes& q = qs[i % qs.size()];
-    bytes += handle(*app, q, i % 3 == 0 ? Transport::tcp : Transport::udp, remote, local, scratch,
-                    out, counters);
+    bytes += handle(worker, q, i % 3 == 0 ? Transport::tcp : Transport::udp, remote, local, out,
+                    counters);
   }
   const std::size_t after = testing::allocation_count();
   EXPECT_EQ(after - before, 0U);

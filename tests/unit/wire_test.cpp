@@ -24,9 +24,8 @@ class WireTest : public ::testing::Test {
  protected:
   std::optional<Response> run(const Bytes& q, Transport t = Transport::udp,
                               const Policy& policy = {}) {
-    const std::size_t n =
-        handle(*app_, q, t, *dns::IpAddress::parse("192.0.2.99"),
-               *dns::IpAddress::parse("127.0.0.1"), scratch_, out_, counters_, policy);
+    const std::size_t n = handle(worker_, q, t, *dns::IpAddress::parse("192.0.2.99"),
+                                 *dns::IpAddress::parse("127.0.0.1"), out_, counters_, policy);
     if (n == 0) {
       return std::nullopt;
     }
@@ -77,7 +76,7 @@ class WireTest : public ::testing::Test {
   }
 
   std::shared_ptr<app::App> app_ = testapp::make_wire_test_app();
-  app::Answer scratch_;
+  app::Worker worker_{*app_};
   std::vector<std::uint8_t> out_ = std::vector<std::uint8_t>(kMaxMessage);
   Counters counters_;
   Bytes last_;

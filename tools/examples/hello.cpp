@@ -21,9 +21,9 @@ app::App hello_app(std::string_view zone) {
   app.zone(zone);
   // Match().type(TXT) also matches ANY questions, as pdnsapp's @match(type='TXT') did.
   app.route(app::Match().name(zone).type(dns::rrtype::TXT),
-            [](const app::Request&, app::Answer& ans) {
+            [](const app::Request&, app::Answer& ans) noexcept {
               ans.txt("Hello World!");  // TTL: the app default, 86400 as in pdnsapp
-              return app::Flow::final;
+              return app::Outcome::hit;
             });
   return app;
 }

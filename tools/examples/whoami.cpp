@@ -21,7 +21,7 @@ namespace amap::examples {
 app::App whoami_app(std::string_view zone) {
   app::App app;
   app.zone(zone);
-  app.route(app::Match().name(zone), [](const app::Request& req, app::Answer& ans) {
+  app.route(app::Match().name(zone), [](const app::Request& req, app::Answer& ans) noexcept {
     // TTL 0: the answer is for this client only; no cache should hand it to another.
     constexpr std::uint32_t kTtl = 0;
     const dns::IpAddress& addr = req.client_address();  // the ECS address when present
@@ -43,7 +43,7 @@ app::App whoami_app(std::string_view zone) {
       }
       ans.txt(text.view(), kTtl);
     }
-    return app::Flow::final;
+    return app::Outcome::hit;
   });
   return app;
 }

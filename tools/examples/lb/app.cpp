@@ -77,25 +77,21 @@ struct Balancer {
   std::vector<std::vector<int>> was_healthy;  // -1 unknown, 0 down, 1 up; under publish_mu
 };
 
-[[noreturn]] void all_down(const ServiceConfig& svc) {
-  // The current handler contract has no other way to say SERVFAIL; it is logged per query.
-  throw std::runtime_error("every front-end of " + svc.name.to_string() +
-                           " is down and no fallback is configured");
-}
-
 /// The query path: up to `count` addresses, front-ends whose region holds the client first,
 /// least loaded first within each group. No allocation and no lock: it walks the snapshot's
 /// sorted list at most twice and writes into the answer's preallocated storage.
-void answer(const ServiceConfig& svc, const ServiceState& st, const dns::IpAddress& client,
-            app::Answer& ans) {
+/// Every front-end down and no fallback configured: SERVFAIL (Outcome::error), so resolvers
+/// retry later rather than cache an empty answer (the probe logs the down transitions).
+app::Outcome answer(const ServiceConfig& svc, const ServiceState& st, const dns::IpAddress& client,
+                    app::Answer& ans) noexcept {
   if (st.up.empty()) {
     if (svc.fallback.empty()) {
-      all_down(svc);
+      return app::Outcome::error;
     }
     for (const dns::IpAddress& a : svc.fallback) {
       ans.address(a, svc.ttl);
     }
-    return;
+    return app::Outcome::hit;
   }
   auto near = [&](const ServiceState::Up& u) {
     for (const dns::Prefix& p : svc.backends[u.backend].regions) {
@@ -117,6 +113,7 @@ void answer(const ServiceConfig& svc, const ServiceState& st, const dns::IpAddre
       }
     }
   }
+  return app::Outcome::hit;
 }
 
 }  // namespace
@@ -125,22 +122,21 @@ app::App make_app(Config config) {
   auto lb = std::make_shared<Balancer>(std::move(config));
   app::App app;
   app.zone(lb->config.zone.to_string());
+  // Each worker keeps its own view of the probe results: refreshed only after a probe round
+  // published, with no lock and no allocation per query.
+  const auto view_slot = app.slot<app::Snapshot<State>::View>();
   for (std::size_t i = 0; i < lb->config.services.size(); ++i) {
     const ServiceConfig& svc = lb->config.services[i];
-    app.route(
-        app::Match().name(svc.name.to_string()),
-        [lb, i](const app::Request& req, app::Answer& ans) {
-          const ServiceConfig& s = lb->config.services[i];
-          ans.set_exists();  // the name exists for every type: other types are NODATA
-          if (req.qtype != s.type && req.qtype != dns::rrtype::ANY) {
-            return app::Flow::final;
-          }
-          // One View per worker thread: refreshed only when a probe round published.
-          thread_local app::Snapshot<State>::View view;
-          answer(s, view.get(lb->state)->services[i], req.client_address(), ans);
-          return app::Flow::final;
-        },
-        app::App::Existence::reported);
+    app.route(app::Match().name(svc.name.to_string()),
+              [lb, i, view_slot](const app::Request& req, app::Answer& ans,
+                                 app::Worker& worker) noexcept {
+                const ServiceConfig& s = lb->config.services[i];
+                if (req.qtype != s.type && req.qtype != dns::rrtype::ANY) {
+                  return app::Outcome::nodata;  // the name exists for every type
+                }
+                const State* state = worker.get(view_slot).get(lb->state);
+                return answer(s, state->services[i], req.client_address(), ans);
+              });
     app.every(
         svc.probe.interval, [lb, i](std::stop_token stop) { lb->probe(i, stop); },
         "probe " + svc.name.to_string());
