@@ -2,6 +2,8 @@
 #include "store/lmdb.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -17,6 +19,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "store/verify.h"
 
@@ -115,6 +118,7 @@ void preallocate_lock_file(const std::string& dir, unsigned max_readers, unsigne
   int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, static_cast<mode_t>(mode));
   if (fd >= 0) {
     created |= kCreatedLock;
+    (void)::fchmod(fd, static_cast<mode_t>(mode));  // whatever the umask: readers write it
   } else if (errno == EEXIST) {
     fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
   }
@@ -134,6 +138,97 @@ void preallocate_lock_file(const std::string& dir, unsigned max_readers, unsigne
                          " (" + std::strerror(rc) + ")",
                      rc);
   }
+}
+
+/// "pdns (uid 103)": the effective user, as permissions judge it.
+std::string effective_user() {
+  const uid_t uid = ::geteuid();
+  const passwd* pw = ::getpwuid(uid);  // startup only: no thread reads the passwd table then
+  return (pw != nullptr ? std::string(pw->pw_name) + " " : std::string()) + "(uid " +
+         std::to_string(uid) + ")";
+}
+
+/// "root:automap 0640" for a file or directory.
+std::string owner_and_mode(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return "unreadable";
+  }
+  const passwd* pw = ::getpwuid(st.st_uid);
+  const group* gr = ::getgrgid(st.st_gid);
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+  return (pw != nullptr ? std::string(pw->pw_name) : std::to_string(st.st_uid)) + ":" +
+         (gr != nullptr ? std::string(gr->gr_name) : std::to_string(st.st_gid)) + " " + mode;
+}
+
+}  // namespace
+
+std::string permission_problem(const std::string& dir, bool read_only) {
+  // Only a refusal is a finding: EROFS (a read-only mount) is handled by LMDB for readers,
+  // ENOENT by the caller.
+  const auto refused = [](const std::string& path, int mode) {
+    return ::faccessat(AT_FDCWD, path.c_str(), mode, AT_EACCESS) != 0 &&
+           (errno == EACCES || errno == EPERM);
+  };
+  const std::string who = effective_user();
+  const passwd* pw = ::getpwuid(::geteuid());
+  const std::string name = pw != nullptr ? pw->pw_name : std::to_string(::geteuid());
+  const std::string fix = ": give " + name + " access through the store's group: `adduser " + name +
+                          " automap` (the package's group; the directory is setgid 2770 "
+                          "so the files mapctl creates get its group, mode 0660), then "
+                          "restart the service (store/README.md, Permissions)";
+  // The first ancestor the user cannot search hides the store.
+  std::filesystem::path walk;
+  for (const auto& part : std::filesystem::path(dir)) {
+    walk /= part;
+    if (refused(walk.string(), X_OK)) {
+      return "the store " + dir + " cannot be opened by user " + who + ": the directory " +
+             walk.string() + " (" + owner_and_mode(walk.string()) +
+             ") does not let it in (search permission, x)" + fix;
+    }
+  }
+  struct Need {
+    std::string file;
+    int mode;
+    const char* why;
+  };
+  const std::string lock = dir + "/lock.mdb";
+  const std::string data = dir + "/data.mdb";
+  struct stat st {};
+  std::vector<Need> needs;
+  if (::stat(lock.c_str(), &st) == 0) {
+    needs.push_back({lock, R_OK | W_OK,
+                     "read and write access (rw): every reader, read-only ones too, takes a "
+                     "reader slot in it (LMDB's lock file)"});
+  } else {
+    needs.push_back({dir, W_OK | X_OK,
+                     "write access (w) to create lock.mdb, which every reader needs (LMDB's "
+                     "lock file)"});
+  }
+  if (::stat(data.c_str(), &st) == 0) {
+    needs.push_back({data, read_only ? R_OK : R_OK | W_OK,
+                     read_only ? "read access (r): automapd maps it read-only"
+                               : "read and write access (rw) to write overrides"});
+  } else if (!read_only) {
+    needs.push_back({dir, W_OK | X_OK, "write access (w) to create data.mdb"});
+  }
+  for (const Need& n : needs) {
+    if (refused(n.file, n.mode)) {
+      return "the store " + dir + " cannot be opened by user " + who + ": " + n.file + " (" +
+             owner_and_mode(n.file) + ") does not give it " + n.why + fix;
+    }
+  }
+  return {};
+}
+
+namespace {
+
+/// The files a writer creates get options.file_mode whatever the umask (a root umask of 022
+/// or 077 would leave the group without the write access readers need on lock.mdb); their
+/// group is the directory's when it is setgid (the kernel does that).
+void set_created_mode(const std::string& file, unsigned mode) {
+  (void)::chmod(file.c_str(), static_cast<mode_t>(mode));
 }
 
 /// An empty data.mdb is a store being created by another process for a moment, or a
@@ -195,6 +290,12 @@ Env Env::open(const EnvOptions& options) {
   env.path_ = path;
   env.read_only_ = options.read_only;
   std::error_code ec;
+  if (fs::exists(path, ec) || ec.value() == EACCES) {
+    // Say which file, which user and which access, instead of LMDB's bare EACCES.
+    if (std::string why = permission_problem(path, options.read_only); !why.empty()) {
+      throw StoreError(why, EACCES);
+    }
+  }
   if (options.read_only) {
     if (!fs::is_directory(path, ec)) {
       throw StoreError(
@@ -280,6 +381,9 @@ Env Env::open(const EnvOptions& options) {
     if ((rc = mdb_env_open(env.env_, path.c_str(), flags,
                            static_cast<mdb_mode_t>(options.file_mode))) != 0) {
       fail("mdb_env_open", rc);
+    }
+    if ((env.created_ & kCreatedData) != 0) {
+      set_created_mode(data, options.file_mode);
     }
     mdb_filehandle_t fd = -1;
     if (mdb_env_get_fd(env.env_, &fd) == 0 && fd >= 0) {

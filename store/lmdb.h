@@ -39,6 +39,14 @@ class StoreError : public std::runtime_error {
 /// Throws StoreError "<call>: <explanation> (<mdb_strerror>)". map_size is used for the
 /// MDB_MAP_FULL advice.
 [[noreturn]] void throw_lmdb(std::string_view call, int rc, std::size_t map_size = 0);
+
+/// Why this process cannot open the store in `dir` ("" when nothing is refused), checked as
+/// its effective user and groups: the first directory it cannot search, else lock.mdb (rw:
+/// every reader, a read-only one too, takes a slot in LMDB's lock file), else data.mdb (r for
+/// a reader, rw for a writer). The sentence names the file, its owner and mode, the user and
+/// the missing access, and the fix. Env::open throws it (EACCES); `automapd checkconf
+/// --as-user` prints it.
+std::string permission_problem(const std::string& dir, bool read_only);
 /// "64 KiB", "4 GiB", "1536 MiB": a size as an operator would write it.
 std::string format_size(std::size_t bytes);
 /// "12.5 MiB": a size rounded for reading.
@@ -69,6 +77,8 @@ struct EnvOptions {
   /// Opt-in MDB_NOMETASYNC: keeps integrity but a system crash may lose the last commit.
   bool no_meta_sync = false;
   /// File mode for data.mdb/lock.mdb when they are created.
+  /// Mode of the files a writer creates, whatever the umask; their group is the directory's
+  /// when it is setgid. Readers need rw on lock.mdb and r on data.mdb.
   unsigned file_mode = 0660;
   /// Before mapping, walk every page of data.mdb (store/verify.h) and refuse a damaged file.
   /// The meta pages are always checked against the file size; this reads the whole tree.

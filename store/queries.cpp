@@ -81,8 +81,14 @@ std::size_t OverrideStore::list(std::optional<dns::Prefix> within, std::size_t l
     checked_prefix(*within);
   }
   ScopedRead r(*db_);
-  Cursor ca = Cursor::open(r.txn().get(), db_->dbis().addr);
-  Cursor cp = Cursor::open(r.txn().get(), db_->dbis().prefix);
+  return detail::list_in(r.txn().get(), db_->dbis(), within, limit, fn);
+}
+
+std::size_t detail::list_in(MDB_txn* txn, const OverrideDb::Dbis& dbis,
+                            std::optional<dns::Prefix> within, std::size_t limit,
+                            const std::function<void(const ListEntry&)>& fn) {
+  Cursor ca = Cursor::open(txn, dbis.addr);
+  Cursor cp = Cursor::open(txn, dbis.prefix);
 
   // Next live entry of one cursor inside `within`; false at the end of the range.
   auto advance = [&](Cursor& c, bool is_prefix, bool ok, ListEntry& out) {

@@ -97,8 +97,17 @@ class TxnWriter {
   TxnWriter(const OverrideDb& db, WriteTxn& txn, const WriteRules& rules)
       : d_(db.dbis()), txn_(txn), rules_(rules), ts_(now_ns()), id_(txn.id()) {}
 
-  void put_address(const dns::IpAddress& a, const Override& raw, std::uint64_t seq = 0) {
+  /// What a put did to the key's live value (ApplyResult's counts).
+  enum class Outcome : std::uint8_t { added, replaced, unchanged };
+
+  static bool same(const std::optional<Override>& old, OverrideKind kind, std::uint32_t ttl,
+                   std::string_view target) {
+    return old->kind == kind && old->ttl == ttl && old->target == target;
+  }
+
+  Outcome put_address(const dns::IpAddress& a, const Override& raw, std::uint64_t seq = 0) {
     seq_ = seq;
+    Outcome outcome = Outcome::added;
     std::array<std::uint8_t, format::kMaxAddressKey> key{};
     const Bytes k(key.data(), format::address_key(a, key.data()));
     const OverrideKind kind = raw.kind;
@@ -110,6 +119,9 @@ class TxnWriter {
       write_override(d_.addr, k, kind, raw.ttl, target, MDB_APPEND);  // nothing to replace
     } else {
       const std::optional<Override> old = get_live(d_.addr, "addr", k);
+      if (old) {
+        outcome = same(old, kind, raw.ttl, target) ? Outcome::unchanged : Outcome::replaced;
+      }
       if (old && old->kind == OverrideKind::name &&
           !(kind == OverrideKind::name && dns::iequals(old->target, target))) {
         if (const auto n = dns::Name::from_text(old->target)) {
@@ -122,6 +134,7 @@ class TxnWriter {
     if (kind == OverrideKind::name) {
       name_op(NameOp::put, Bytes(nkey.data(), nkey_len), k);
     }
+    return outcome;
   }
 
   bool erase_address(const dns::IpAddress& a, std::uint64_t seq = 0) {
@@ -142,15 +155,23 @@ class TxnWriter {
     return true;
   }
 
-  void put_prefix(const dns::Prefix& p, const Override& raw, std::uint64_t seq = 0) {
+  Outcome put_prefix(const dns::Prefix& p, const Override& raw, std::uint64_t seq = 0) {
     checked_prefix(p);
     const CheckedOverride v = checked_override(raw, text_);
     std::array<std::uint8_t, format::kMaxPrefixKey> key{};
     const Bytes k(key.data(), format::prefix_key(p.address, p.length, key.data()));
+    const std::optional<Override> old = get_live(d_.prefix, "prefix", k);
+    const Outcome outcome = !old                                     ? Outcome::added
+                            : same(old, raw.kind, raw.ttl, v.target) ? Outcome::unchanged
+                                                                     : Outcome::replaced;
     write_override(d_.prefix, k, raw.kind, raw.ttl, v.target, 0);
     touch(p.family());
     written_prefixes_.emplace_back(p, seq);
+    return outcome;
   }
+
+  WriteTxn& txn() noexcept { return txn_; }
+  const OverrideDb::Dbis& dbis() const noexcept { return d_; }
 
   bool erase_prefix(const dns::Prefix& p, std::uint64_t seq = 0) {
     checked_prefix(p);
@@ -558,6 +579,54 @@ class TxnWriter {
   std::array<std::uint8_t, format::kMaxAddressKey> owner_{};
 };
 
+/// ApplyOptions::replace_within: erases, inside the batch's transaction, the live overrides
+/// inside `within` that no put of the batch wrote (`order` sorts `changes` by key). They get
+/// sequence numbers after the batch's, so a conflict they cause names no line of the input.
+void erase_unwritten(TxnWriter& w, std::span<const Change> changes,
+                     const std::vector<std::uint32_t>& order, const dns::Prefix& within,
+                     ApplyResult& r) {
+  const auto less = [](bool ap, const dns::Prefix& a, bool bp, const dns::Prefix& b) {
+    if (ap != bp) {
+      return ap < bp;
+    }
+    if (a.address != b.address) {
+      return a.address < b.address;
+    }
+    return a.length < b.length;
+  };
+  const auto written = [&](const ListEntry& e) {
+    auto it =
+        std::lower_bound(order.begin(), order.end(), e, [&](std::uint32_t i, const ListEntry& x) {
+          return less(changes[i].is_prefix, changes[i].key, x.is_prefix, x.prefix);
+        });
+    // Any put of the key keeps it (the last change of a key decides its state: an erase
+    // after a put was already applied above).
+    for (; it != order.end() &&
+           !less(e.is_prefix, e.prefix, changes[*it].is_prefix, changes[*it].key);
+         ++it) {
+      if (changes[*it].op == Change::Op::put) {
+        return true;
+      }
+    }
+    return false;
+  };
+  std::vector<std::pair<bool, dns::Prefix>> doomed;
+  detail::list_in(w.txn().get(), w.dbis(), within, 0, [&](const ListEntry& e) {
+    if (!written(e)) {
+      doomed.emplace_back(e.is_prefix, e.prefix);
+    }
+  });
+  std::uint64_t seq = changes.size();
+  for (const Change& c : changes) {
+    seq = std::max(seq, c.seq);
+  }
+  for (const auto& [is_prefix, key] : doomed) {
+    ++seq;
+    const bool removed = is_prefix ? w.erase_prefix(key, seq) : w.erase_address(key.address, seq);
+    r.erased += removed ? 1 : 0;
+  }
+}
+
 /// Runs fn(TxnWriter&) in one write transaction and commits (unless `commit` is false: a dry
 /// run); any exception aborts it.
 template <class Fn>
@@ -615,7 +684,10 @@ bool OverrideStore::erase_prefix(const dns::Prefix& p) {
   return with_write(*db_, *rules_, [&](TxnWriter& w) { return w.erase_prefix(p); });
 }
 
-ApplyResult OverrideStore::apply(std::span<const Change> changes, bool dry_run) {
+ApplyResult OverrideStore::apply(std::span<const Change> changes, const ApplyOptions& options) {
+  if (options.replace_within) {
+    checked_prefix(*options.replace_within);
+  }
   // Writing in key order lets LMDB fill pages left to right instead of splitting and
   // dirtying pages all over the tree (a 10M-line import: several times faster). The sort is
   // stable, so repeated changes to one key keep their order; it is still one transaction.
@@ -649,21 +721,24 @@ ApplyResult OverrideStore::apply(std::span<const Change> changes, bool dry_run) 
           const Change& c = changes[i];
           const std::uint64_t seq = batch_order ? i + std::uint64_t{1} : c.seq;
           if (c.op == Change::Op::put) {
-            if (c.is_prefix) {
-              w.put_prefix(c.key, c.value, seq);
-            } else {
-              w.put_address(c.key.address, c.value, seq);
-            }
+            const TxnWriter::Outcome out = c.is_prefix ? w.put_prefix(c.key, c.value, seq)
+                                                       : w.put_address(c.key.address, c.value, seq);
             ++r.written;
+            r.added += out == TxnWriter::Outcome::added ? 1 : 0;
+            r.replaced += out == TxnWriter::Outcome::replaced ? 1 : 0;
+            r.unchanged += out == TxnWriter::Outcome::unchanged ? 1 : 0;
           } else {
             const bool removed =
                 c.is_prefix ? w.erase_prefix(c.key, seq) : w.erase_address(c.key.address, seq);
             r.erased += removed ? 1 : 0;
           }
         }
+        if (options.replace_within) {
+          erase_unwritten(w, changes, order, *options.replace_within, r);
+        }
         return r;
       },
-      !dry_run);
+      !options.dry_run);
 }
 
 void OverrideStore::rebuild_meta() {

@@ -65,8 +65,21 @@ class WriteBatch {
 };
 
 struct ApplyResult {
-  std::size_t written = 0;  // puts
-  std::size_t erased = 0;   // erases that removed a live entry
+  std::size_t written = 0;    // puts: added + replaced + unchanged
+  std::size_t erased = 0;     // erases that removed a live entry, replace_within's included
+  std::size_t added = 0;      // puts of a key that had no live value
+  std::size_t replaced = 0;   // puts that changed the live value
+  std::size_t unchanged = 0;  // puts equal to the live value (kind, target, TTL): still written
+};
+
+/// How OverrideStore::apply runs a batch.
+struct ApplyOptions {
+  /// Run every check, then abort the transaction: the counts say what a commit would do.
+  bool dry_run = false;
+  /// A sync: in the same transaction, also erase every live override inside this prefix
+  /// (addresses, and prefixes at least as long, itself included) that no put of the batch
+  /// writes. With no changes at all this deletes everything inside the prefix.
+  std::optional<dns::Prefix> replace_within;
 };
 
 struct StoreStats {
@@ -119,7 +132,12 @@ class OverrideStore {
 
   /// Applies all changes in one write transaction: all or nothing. With `dry_run` every check
   /// runs (WriteConflictError lists every conflict at once) but the transaction is aborted.
-  ApplyResult apply(std::span<const Change> changes, bool dry_run = false);
+  ApplyResult apply(std::span<const Change> changes, bool dry_run = false) {
+    ApplyOptions o;
+    o.dry_run = dry_run;
+    return apply(changes, o);
+  }
+  ApplyResult apply(std::span<const Change> changes, const ApplyOptions& options);
   ApplyResult apply(const WriteBatch& batch) { return apply(batch.changes()); }
 
   /// Calls fn for address and prefix overrides in address order (family, address bytes; a
@@ -148,5 +166,11 @@ class OverrideStore {
   std::shared_ptr<OverrideDb> db_;
   std::shared_ptr<const WriteRules> rules_ = std::make_shared<const WriteRules>();
 };
+
+namespace detail {
+/// list()'s walk inside any transaction (the writer's replace_within runs it in its own).
+std::size_t list_in(MDB_txn* txn, const OverrideDb::Dbis& dbis, std::optional<dns::Prefix> within,
+                    std::size_t limit, const std::function<void(const ListEntry&)>& fn);
+}  // namespace detail
 
 }  // namespace amap::store

@@ -3,10 +3,18 @@
 // the front-ends (serve, pipe), their signals, SIGHUP reload and systemd notify. Three jobs:
 //   automapd serve    -c FILE [--listen ADDR:PORT]...   standalone UDP/TCP server
 //   automapd pipe     -c FILE                            PowerDNS pipe coprocess
-//   automapd checkconf -c FILE                           validate the configuration only
+//   automapd checkconf -c FILE [--as-user USER]          validate the configuration (and, as
+//                                                        USER, open the store as pipe would)
+#include <grp.h>
+#include <pwd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -15,6 +23,7 @@
 #include "mapper/app/log.h"
 #include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
+#include "store/reader.h"
 #include "tools/unknown_verb.h"
 
 namespace {
@@ -110,9 +119,63 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   return l;
 }
 
+/// checkconf --as-user: in a child that drops to `user` (its groups too, as pdns_server's
+/// coprocess runs), opens the store read-only and takes a snapshot, as `automapd pipe` does.
+/// Prints what is wrong (the file, its owner and mode, the missing access) and returns 1.
+int check_store_as(const std::string& user, const amap::config::Config& c) {
+  if (!c.store.present) {
+    std::printf("store: none configured: nothing to open as %s\n", user.c_str());
+    return 0;
+  }
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) {
+    std::fprintf(stderr, "automapd checkconf: --as-user %s: no such user\n", user.c_str());
+    return 1;
+  }
+  const uid_t uid = pw->pw_uid;
+  const gid_t gid = pw->pw_gid;
+  if (::geteuid() != 0 && ::geteuid() != uid) {
+    std::fprintf(stderr, "automapd checkconf: --as-user %s needs root (to switch users)\n",
+                 user.c_str());
+    return 1;
+  }
+  std::fflush(stdout);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    std::fprintf(stderr, "automapd checkconf: fork: %s\n", std::strerror(errno));
+    return 1;
+  }
+  if (pid == 0) {
+    if (::geteuid() == 0 &&
+        (::initgroups(user.c_str(), gid) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)) {
+      std::fprintf(stderr, "automapd checkconf: cannot become %s: %s\n", user.c_str(),
+                   std::strerror(errno));
+      std::_Exit(1);
+    }
+    try {
+      auto reader = amap::store::OverrideReader::open(c.store.path, c.store.max_readers);
+      reader.begin();
+      reader.end();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "automapd checkconf: as user %s: %s\n", user.c_str(), e.what());
+      std::fflush(stderr);
+      std::_Exit(1);
+    }
+    std::printf("store %s: ok: user %s can open it read-only (r on data.mdb, rw on lock.mdb)\n",
+                c.store.path.c_str(), user.c_str());
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
 /// checkconf: the mapper only, no store and no app (declaring the zones checks nothing more,
-/// and their table would be the largest part of the peak memory, 400 bytes a zone).
-int checkconf(const std::string& config) {
+/// and their table would be the largest part of the peak memory, 400 bytes a zone); with
+/// --as-user, the store too, as that user.
+int checkconf(const std::string& config, const std::string& as_user) {
   auto mapper = load(config, /*open_store=*/false,
                      [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   if (!mapper) {
@@ -122,6 +185,9 @@ int checkconf(const std::string& config) {
       "%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n", config.c_str(),
       mapper->rules().size(), mapper->forward_zones().size(), mapper->reverse_zone_count(),
       mapper->config().store.present ? mapper->config().store.path.c_str() : "none (no overrides)");
+  if (!as_user.empty()) {
+    return check_store_as(as_user, mapper->config());
+  }
   return 0;
 }
 
@@ -133,11 +199,17 @@ int main(int argc, char** argv) {
   service.name = "automapd";
   service.description = "automapd: synthesized PTR, A and AAAA for ISP address space";
   service.version = std::string("automapd ") + amap::kVersion + " (git " + amap::kGitDescribe + ")";
-  service.options = [&config](CLI::App& verb) {
+  std::string as_user;
+  service.options = [&config, &as_user](CLI::App& verb) {
     verb.add_option("-c,--config", config, "YAML configuration")->capture_default_str();
+    if (verb.get_name() == "checkconf") {
+      verb.add_option("--as-user", as_user,
+                      "Also open the store read-only as USER (root only), as `automapd pipe` "
+                      "under pdns_server would, and say what is wrong");
+    }
   };
   service.verbs.push_back({"checkconf", "Validate the configuration and exit",
-                           [&config] { return checkconf(config); }});
+                           [&config, &as_user] { return checkconf(config, as_user); }});
   service.listen_help = "ADDR:PORT to listen on (repeatable; replaces the config's listen:)";
   service.load = [&config](const amap::LoadContext& context) {
     return load_service(config, context);

@@ -580,6 +580,90 @@ def test_compact(binary, tmp):
     check("store.tombstone_retention: expected a duration" in p.stderr, "a bad retention", p.stderr)
 
 
+def test_bulk(binary, tmp):
+    conf = write(os.path.join(tmp, "bulk.yaml"),
+                 CONFIG + "store: { path: %s/bulkstore, map_size: 64MiB }\n" % tmp)
+    ctl = Ctl(binary, conf)
+    ctl.run("del", rc=2)                                      # no key, --within or --from
+    ctl.run("del", "10.1.2.3", "--within", "10.0.0.0/8", rc=2)
+    ctl.run("del", "--within", "10.0.0.0/8", "--from", conf, rc=2)
+    ctl.run("del", "10.1.2.3", "--dry-run", rc=2)            # bulk options only
+    p = ctl.run("del", "--within", "10.1.2.3", rc=1)
+    check("give a prefix such as 10.1.2.3/32" in p.stderr, "--within wants a prefix", p.stderr)
+
+    f1 = write(os.path.join(tmp, "b1.csv"),
+               "10.5.0.1,name,a.pool.example.net.,\n10.5.0.2,name,b.pool.example.net.,300\n"
+               "10.5.1.0/24,template,c-{d}.pool.example.net.,\n")
+    d = ctl.json("import", f1)
+    check((d.get("added"), d.get("replaced"), d.get("unchanged"), d.get("removed"), d.get("dry_run"))
+          == (3, 0, 0, 0, False), "import --json counts", str(d))
+    ctl.run("add", "10.5.0.9", "stale.pool.example.net.")
+    ctl.run("add", "10.6.0.1", "outside.pool.example.net.")
+    # b changes its TTL, a is unchanged, the /24 goes, 10.5.0.9 goes, d is new.
+    f2 = write(os.path.join(tmp, "b2.csv"),
+               "10.5.0.1,name,a.pool.example.net.,\n10.5.0.2,name,b.pool.example.net.,600\n"
+               "10.5.0.4,name,d.pool.example.net.,\n")
+    d = ctl.json("import", f2, "--replace-within", "10.5.0.0/16", "--dry-run")
+    check((d.get("added"), d.get("replaced"), d.get("unchanged"), d.get("removed"), d.get("dry_run"))
+          == (1, 1, 1, 2, True), "--replace-within --dry-run counts", str(d))
+    check(ctl.run("get", "10.5.0.9").returncode == 0, "a dry run removes nothing")
+    p = ctl.run("import", f2, "--replace-within", "10.5.0.0/16")
+    check("1 added, 1 replaced, 1 unchanged, 2 removed" in p.stdout, "sync report", p.stdout)
+    ctl.run("get", "10.5.0.9", rc=1)
+    ctl.run("get", "10.5.1.0/24", rc=1)
+    ctl.run("get", "10.6.0.1")
+    check(ctl.run("get", "10.5.0.2").stdout.startswith("10.5.0.2 name b.pool.example.net. ttl=600"),
+          "the sync replaced b")
+    # Running the same sync again changes nothing.
+    d = ctl.json("import", f2, "--replace-within", "10.5.0.0/16")
+    check((d.get("added"), d.get("replaced"), d.get("unchanged"), d.get("removed")) == (0, 0, 3, 0),
+          "a repeated sync is all unchanged", str(d))
+    # A line outside the prefix refuses the whole sync.
+    f3 = write(os.path.join(tmp, "b3.csv"),
+               "10.5.0.1,name,a.pool.example.net.,\n10.6.0.7,name,e.pool.example.net.,\n")
+    p = ctl.run("import", f3, "--replace-within", "10.5.0.0/16", rc=1)
+    check("%s:2: 10.6.0.7 is outside --replace-within 10.5.0.0/16" % f3 in p.stderr,
+          "a line outside --replace-within is named", p.stderr)
+    ctl.run("get", "10.5.0.4")
+    ctl.run("import", f3, "--replace-within", "10.5.0.1", rc=1)
+
+    # del --from: a bad line refuses the whole list.
+    bad = write(os.path.join(tmp, "bad.txt"), "# keys\n10.5.0.1\n10.5.0.300\n")
+    p = ctl.run("del", "--from", bad, rc=1)
+    check("%s:3:" % bad in p.stderr and "nothing deleted" in p.stderr, "del --from bad line",
+          p.stderr)
+    ctl.run("get", "10.5.0.1")
+    ctl.run("del", "--from", os.path.join(tmp, "nope.txt"), rc=1)
+    # An export (CSV, first field) works as a list; a key with no override is counted.
+    keys = write(os.path.join(tmp, "keys.csv"),
+                 "address_or_prefix,kind,target,ttl\n10.5.0.1,name,a.pool.example.net.,0\n"
+                 "10.5.0.77\n")
+    d = ctl.json("del", "--from", keys, "--dry-run")
+    check((d.get("removed"), d.get("not_found"), d.get("listed")) == (1, 1, 2), "del --from --dry-run",
+          str(d))
+    ctl.run("get", "10.5.0.1")
+    p = ctl.run("del", "--from", keys)
+    check("deleted 1 override listed in %s in one transaction (1 listed key had no override)" % keys
+          in p.stdout, "del --from text", p.stdout)
+    ctl.run("get", "10.5.0.1", rc=1)
+
+    # del --within: address and prefix overrides inside, the prefix itself included; a wider
+    # prefix that starts at the same address stays.
+    ctl.run("add", "10.5.0.0/16", "w-{c}-{d}.pool.example.net.")
+    ctl.run("add", "10.5.0.0/24", "n-{d}.pool.example.net.")
+    ctl.run("add", "10.5.0.0/8", "--none", rc=1)  # not a network address
+    ctl.run("add", "10.0.0.0/8", "x-{b}-{c}-{d}.pool.example.net.")
+    d = ctl.json("del", "--within", "10.5.0.0/16", "--dry-run")
+    check(d.get("removed") == 4, "del --within --dry-run counts", str(d))  # .2 .4 /16 /24
+    p = ctl.run("del", "--within", "10.5.0.0/16")
+    check("deleted 4 overrides inside 10.5.0.0/16 in one transaction" in p.stdout, "del --within",
+          p.stdout)
+    left = [e["address_or_prefix"] for e in ctl.jsonl("list")]
+    check(left == ["10.0.0.0/8", "10.6.0.1"], "del --within leaves what is outside", str(left))
+    p = ctl.run("del", "--within", "10.5.0.0/16")
+    check("deleted 0 overrides" in p.stdout, "del --within of an empty range exits 0", p.stdout)
+
+
 def test_bad_config(binary, tmp):
     conf = write(os.path.join(tmp, "broken.yaml"), CONFIG.replace("10.0.0.0/8", "10.0.0.1/8"))
     ctl = Ctl(binary, conf)
@@ -612,6 +696,7 @@ def main():
         test_map_full(binary, tmp)
         test_write_rules(binary, tmp)
         test_compact(binary, tmp)
+        test_bulk(binary, tmp)
         test_bad_config(binary, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -10,6 +10,8 @@
 (c) 100 imports x 1000 lines = 100k writes while a thread queries over UDP without pause:
     every answer is an old or a new value (never torn, never SERVFAIL), nothing is lost, and
     data.mdb stays under a bound.
+(e) bulk operations: `import --replace-within` (a sync), `del --from FILE` and
+    `del --within PREFIX` change a running automapd serve's answers at once.
 (d) SIGKILL of `mapctl import` of 1M lines in the middle of its write transaction: the store
     reopens with the last committed state (none or all of that import) and automapd answers.
 
@@ -265,6 +267,42 @@ def test_concurrency(args, amap, tmp):
 
 # -------------------------------------------------------------------------------------- (d)
 
+def test_bulk(ctl, port, tmp):
+    t = "bulk: "
+    sync = os.path.join(tmp, "sync.csv")
+    with open(sync, "w") as f:
+        f.write("10.7.0.1,name,a.bulk.pool.example.net.,\n10.7.0.2,name,b.bulk.pool.example.net.,\n"
+                "10.7.1.0/24,template,cust-{d}.bulk.pool.example.net.,\n")
+    ctl("add", "10.7.0.9", "stale.bulk.pool.example.net.")
+    ctl("add", "10.7.200.1", "outside.bulk.pool.example.net.")
+    p = ctl("import", sync, "--replace-within", "10.7.0.0/17")
+    check("3 added, 0 replaced, 0 unchanged, 1 removed" in p.stdout, t + "sync counts", p.stdout)
+    check(ptr(port, "10.7.0.1") == ("NOERROR", ["a.bulk.pool.example.net."]), t + "sync adds",
+          ptr(port, "10.7.0.1"))
+    check(ptr(port, "10.7.1.5") == ("NOERROR", ["cust-5.bulk.pool.example.net."]),
+          t + "sync adds the prefix", ptr(port, "10.7.1.5"))
+    check(ptr(port, "10.7.0.9") == ("NOERROR", ["ip-10-7-0-9.pool.example.net."]),
+          t + "sync removes what the file lacks inside the prefix", ptr(port, "10.7.0.9"))
+    check(ptr(port, "10.7.200.1") == ("NOERROR", ["outside.bulk.pool.example.net."]),
+          t + "sync keeps what lies outside the prefix", ptr(port, "10.7.200.1"))
+    keys = os.path.join(tmp, "keys.txt")
+    with open(keys, "w") as f:
+        f.write("# gone\n10.7.0.1\n10.7.1.0/24\n")
+    p = ctl("del", "--from", keys)
+    check("deleted 2 overrides listed in" in p.stdout, t + "del --from", p.stdout)
+    check(ptr(port, "10.7.1.5") == ("NOERROR", ["ip-10-7-1-5.pool.example.net."]),
+          t + "del --from removes the prefix override at once", ptr(port, "10.7.1.5"))
+    check(ptr(port, "10.7.0.2") == ("NOERROR", ["b.bulk.pool.example.net."]),
+          t + "del --from leaves the unlisted", ptr(port, "10.7.0.2"))
+    p = ctl("del", "--within", "10.7.0.0/16")
+    check("deleted 2 overrides inside 10.7.0.0/16" in p.stdout, t + "del --within", p.stdout)
+    for a in ("10.7.0.2", "10.7.200.1"):
+        check(ptr(port, a) == ("NOERROR", ["ip-%s.pool.example.net." % a.replace(".", "-")]),
+              t + "del --within %s synthesizes again" % a, ptr(port, a))
+    check(answer(port, "b.bulk.pool.example.net.", "A")[0] == "NXDOMAIN",
+          t + "a bulk-deleted name stops answering forward")
+
+
 def test_crash(args, amap, tmp):
     big = os.path.join(tmp, "big.csv")
     with open(big, "w") as f:
@@ -316,7 +354,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("mapctl")
     ap.add_argument("automapd")
-    ap.add_argument("--only", default="abcd")
+    ap.add_argument("--only", default="abcde")
     args = ap.parse_args()
     args.mapctl = os.path.abspath(args.mapctl)
     args.automapd = os.path.abspath(args.automapd)
@@ -335,6 +373,10 @@ def main():
             t = time.monotonic()
             test_concurrency(args, amap, amap.dir)
             print("(c) concurrency: %.1f s" % (time.monotonic() - t), flush=True)
+        if "e" in args.only:
+            t = time.monotonic()
+            test_bulk(ctl, amap.port, amap.dir)
+            print("(e) bulk: %.1f s" % (time.monotonic() - t), flush=True)
         if "d" in args.only:
             t = time.monotonic()
             test_crash(args, amap, amap.dir)

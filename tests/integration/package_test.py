@@ -87,8 +87,11 @@ def check_info(deb):
         conf = open(os.path.join(ctrl, "conffiles")).read().split()
         expect(conf == ["/etc/automap/automap.yaml"], "conffiles: %s" % conf)
         postinst = open(os.path.join(ctrl, "postinst")).read()
-        expect("adduser --system" in postinst and "chmod 0750 /var/lib/automap" in postinst,
-               "postinst creates the system user and /var/lib/automap 0750")
+        expect("adduser --system" in postinst and "chmod 0750 /var/lib/automap" in postinst
+               and "chmod g+s /var/lib/automap" in postinst,
+               "postinst creates the system user and /var/lib/automap 2750")
+        expect("adduser --quiet pdns automap" in postinst,
+               "postinst puts user pdns in group automap (automapd pipe reads the store)")
         postrm = open(os.path.join(ctrl, "postrm")).read()
         expect('"$1" = "purge"' in postrm and "rm -rf /var/lib/automap" in postrm,
                "postrm purge removes /var/lib/automap")

@@ -15,3 +15,13 @@ if(TARGET mapctl AND TARGET automapd AND MDB_COPY)
                    $<TARGET_FILE:mapctl> $<TARGET_FILE:automapd> ${MDB_COPY})
   set_tests_properties(store_reopen PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+# The store shared with `automapd pipe` run as another user (pdns): the clear EACCES sentence,
+# checkconf --as-user, the setgid group setup the package ships, and a real pdns_server with
+# setuid to that user. Creates and removes a test user and group (root); skipped (77) otherwise.
+if(TARGET mapctl AND TARGET automapd)
+  add_test(NAME store_permissions
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/store_permissions_test.py
+                   $<TARGET_FILE:mapctl> $<TARGET_FILE:automapd>)
+  set_tests_properties(store_permissions PROPERTIES LABELS integration TIMEOUT 120
+                                                    SKIP_RETURN_CODE 77)
+endif()

@@ -842,6 +842,59 @@ TEST_F(StoreTest, BatchIsAllOrNothing) {
   EXPECT_EQ(st.names, 1U);
 }
 
+/// ApplyResult's added / replaced / unchanged, and replace_within (a sync): it erases what the
+/// batch does not put inside the prefix, in the same transaction, and nothing outside.
+TEST_F(StoreTest, ApplyCountsAndReplaceWithin) {
+  OverrideStore s(options());
+  s.put_address(ip("192.0.2.1"), Override::name("same.example.", 60));
+  s.put_address(ip("192.0.2.2"), Override::name("old.example.", 60));
+  s.put_address(ip("192.0.2.3"), Override::name("gone.example."));
+  s.put_prefix(pfx("192.0.2.128/25"), Override::none());
+  s.put_prefix(pfx("192.0.0.0/16"), Override::none());  // wider, starts before: stays
+  s.put_address(ip("198.51.100.1"), Override::name("outside.example."));
+
+  std::vector<Change> sync{Change::put_address(ip("192.0.2.1"), Override::name("SAME.example", 60)),
+                           Change::put_address(ip("192.0.2.2"), Override::name("new.example.", 60)),
+                           Change::put_address(ip("192.0.2.4"), Override::none())};
+  ApplyOptions dry;
+  dry.dry_run = true;
+  dry.replace_within = pfx("192.0.2.0/24");
+  const auto before = list_all(s);
+  ApplyResult r = s.apply(sync, dry);
+  EXPECT_EQ(r.written, 3U);
+  EXPECT_EQ(r.added, 1U);
+  EXPECT_EQ(r.replaced, 2U);  // the name's case differs: stored as given, so replaced
+  EXPECT_EQ(r.unchanged, 0U);
+  EXPECT_EQ(r.erased, 2U);  // 192.0.2.3 and the /25
+  EXPECT_EQ(list_all(s), before);
+
+  sync[0] = Change::put_address(ip("192.0.2.1"), Override::name("same.example.", 60));
+  ApplyOptions real;
+  real.replace_within = pfx("192.0.2.0/24");
+  r = s.apply(sync, real);
+  EXPECT_EQ(r.unchanged, 1U);
+  EXPECT_EQ(r.replaced, 1U);
+  EXPECT_EQ(r.added, 1U);
+  EXPECT_EQ(r.erased, 2U);
+  EXPECT_EQ(list_all(s),
+            (std::vector<std::string>{"P 192.0.0.0/16 none ", "A 192.0.2.1/32 name same.example.",
+                                      "A 192.0.2.2/32 name new.example.", "A 192.0.2.4/32 none ",
+                                      "A 198.51.100.1/32 name outside.example."}));
+  EXPECT_FALSE(s.get_name(name("gone.example")));
+  EXPECT_FALSE(s.get_name(name("old.example")));
+  EXPECT_EQ(s.get_name(name("new.example")), ip("192.0.2.2"));
+  OverrideReader reader(s.db());
+  reader.begin();
+  EXPECT_EQ(reader.find_prefix(ip("192.0.2.200"))->prefix, pfx("192.0.0.0/16"));
+  reader.end();
+
+  // No changes: deletes everything inside.
+  r = s.apply(std::span<const Change>{}, real);
+  EXPECT_EQ(r.erased, 3U);
+  EXPECT_EQ(list_all(s), (std::vector<std::string>{"P 192.0.0.0/16 none ",
+                                                   "A 198.51.100.1/32 name outside.example."}));
+}
+
 /// apply() defers the name index to the end of the transaction and appends keys beyond the
 /// end of a table: random batches (shared names, takeovers, renames, erases, keys below and
 /// beyond the current last key) must leave exactly what one change at a time leaves.

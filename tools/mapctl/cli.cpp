@@ -56,8 +56,23 @@ int run(int argc, char** argv) {
                 "address's synthesized name, or when another address's override has the name");
   add_purge(add);
 
-  auto* del = cli.add_subcommand("del", "Delete the override of an address or prefix");
-  del->add_option("ADDR_OR_PREFIX", o.key, "10.1.2.3 or 2001:db8:1200::/56")->required();
+  auto* del = cli.add_subcommand(
+      "del",
+      "Delete the override of an address or prefix, every override inside a prefix (--within), "
+      "or those listed in a file (--from); a bulk delete is one transaction, all or nothing");
+  auto* del_key = del->add_option("ADDR_OR_PREFIX", o.key, "10.1.2.3 or 2001:db8:1200::/56");
+  auto* del_within = del->add_option(
+      "--within", o.within,
+      "Delete every address and prefix override inside this prefix (itself included)");
+  auto* del_from = del->add_option(
+      "--from", o.from,
+      "Delete the keys listed in FILE: one address or prefix per line (or CSV, first field)");
+  del_key->excludes(del_within)->excludes(del_from);
+  del_within->excludes(del_from);
+  del->add_flag("--dry-run", o.dry_run, "With --within/--from: count only; write nothing");
+  del->add_option("--max-errors", o.max_errors, "Print at most N bad lines of --from (0 = all)")
+      ->capture_default_str();
+  add_json(del);
   add_purge(del);
 
   auto* get = cli.add_subcommand("get", "Show the override of an address or prefix");
@@ -78,7 +93,11 @@ int run(int argc, char** argv) {
   imp->add_flag("--force", o.force,
                 "Accept keys outside every configured prefix, and names shared by two addresses "
                 "(the later line wins)");
-  imp->add_flag("--dry-run", o.dry_run, "Check the file only; write nothing");
+  imp->add_flag("--dry-run", o.dry_run, "Check the file only; write nothing (counts included)");
+  imp->add_option("--replace-within", o.replace_within,
+                  "A sync: also delete the overrides inside PREFIX that the file does not have "
+                  "(every line must lie inside it)");
+  add_json(imp);
   imp->add_option("--max-errors", o.max_errors, "Print at most N errors (0 = all)")
       ->capture_default_str();
   add_purge(imp);
@@ -129,6 +148,18 @@ int run(int argc, char** argv) {
   if (*add && o.target.empty() && !o.none) {
     std::fprintf(stderr,
                  "mapctl add: give NAME (for an address), TEMPLATE (for a prefix) or --none\n"
+                 "Run with --help for more information.\n");
+    return kExitUsage;
+  }
+  if (*del && o.key.empty() && o.within.empty() && o.from.empty()) {
+    std::fprintf(stderr,
+                 "mapctl del: give ADDR_OR_PREFIX, --within PREFIX or --from FILE\n"
+                 "Run with --help for more information.\n");
+    return kExitUsage;
+  }
+  if (*del && o.key.empty() == false && (o.dry_run || o.json)) {
+    std::fprintf(stderr,
+                 "mapctl del: --dry-run and --json go with --within or --from\n"
                  "Run with --help for more information.\n");
     return kExitUsage;
   }

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -330,7 +331,7 @@ bool read_file(const std::string& path, std::string& data, std::string& why) {
 /// Prints the import lines that break the store's write rules, as `file:line: message`
 /// naming the other side's line when the file gives it too, then the summary.
 void print_conflicts(const Options& o, std::vector<store::WriteConflict> conflicts,
-                     std::size_t records) {
+                     std::size_t records, std::size_t lines) {
   std::stable_sort(
       conflicts.begin(), conflicts.end(),
       [](const store::WriteConflict& a, const store::WriteConflict& b) { return a.seq < b.seq; });
@@ -342,7 +343,12 @@ void print_conflicts(const Options& o, std::vector<store::WriteConflict> conflic
     const std::string where = c.other_seq != 0    ? " (line " + std::to_string(c.other_seq) + ")"
                               : c.other_in_config ? std::string()
                                                   : std::string(" in the store");
-    line_error(o.file, c.seq, c.message(where));
+    if (c.seq > lines) {  // erased by --replace-within: no line of the file
+      error("removing " + Key{c.is_prefix, c.key}.to_string() + " (not in " + o.file +
+            "): " + c.message(where));
+    } else {
+      line_error(o.file, c.seq, c.message(where));
+    }
     ++shown;
   }
   if (shown < conflicts.size()) {
@@ -354,6 +360,63 @@ void print_conflicts(const Options& o, std::vector<store::WriteConflict> conflic
         " conflict with other overrides, nothing imported: fix " +
         (conflicts.size() == 1 ? "it" : "them") +
         " and run the import again (--force lets addresses share a name; the later line wins)");
+}
+
+/// Names to purge after a bulk change: one per reverse zone a key (or `within`) lies in, and
+/// every forward zone: per-name purges would not scale to a big import.
+std::set<std::string> zone_purge_names(const Loaded& l, std::span<const store::Change> changes,
+                                       const std::optional<dns::Prefix>& within) {
+  std::set<std::string> names;
+  const auto& rz = l.mapper->reverse_zones();
+  const auto add = [&](bool is_prefix, const dns::Prefix& key) {
+    const dns::Name own =
+        is_prefix ? mapper::reverse_zone_for(key) : mapper::to_reverse_name(key.address);
+    auto it = std::find_if(rz.begin(), rz.end(),
+                           [&](const dns::Name& z) { return own.is_subdomain_of(z); });
+    names.insert(it != rz.end() ? it->to_string() : mapper::reverse_zone_for(key).to_string());
+  };
+  for (const auto& c : changes) {
+    add(c.is_prefix, c.key);
+  }
+  if (within) {
+    add(true, *within);
+  }
+  for (const auto& z : l.mapper->forward_zones()) {
+    names.insert(z.to_string());
+  }
+  return names;
+}
+
+/// Whether a key lies inside `p`: an address in it, or a prefix in it at least as long.
+bool inside(const dns::Prefix& p, bool is_prefix, const dns::Prefix& key) {
+  return p.contains(key.address) && (!is_prefix || key.length >= p.length);
+}
+
+/// --within / --replace-within: a prefix, or false after printing why.
+bool parse_within(const std::string& option, const std::string& text, dns::Prefix& out) {
+  Key k;
+  if (!parse_key_arg(text, k)) {
+    return false;
+  }
+  if (!k.is_prefix) {
+    error(option + " " + text + ": give a prefix such as " + k.to_string() + "/" +
+          std::to_string(k.prefix.length) + " (an address is not a range)");
+    return false;
+  }
+  out = k.prefix;
+  return true;
+}
+
+/// The counts of a bulk write, as text ("2 added, 1 replaced, ...") or JSON members.
+std::string counts_text(const store::ApplyResult& r) {
+  return std::to_string(r.added) + " added, " + std::to_string(r.replaced) + " replaced, " +
+         std::to_string(r.unchanged) + " unchanged, " + std::to_string(r.erased) + " removed";
+}
+void counts_json(json::Writer& w, const store::ApplyResult& r) {
+  w.key("added").value(std::uint64_t{r.added});
+  w.key("replaced").value(std::uint64_t{r.replaced});
+  w.key("unchanged").value(std::uint64_t{r.unchanged});
+  w.key("removed").value(std::uint64_t{r.erased});
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -428,10 +491,152 @@ int cmd_add(const Options& o) {
 
 // ---------------------------------------------------------------------------------------- del
 
+namespace {
+
+/// Parses a del --from list: one ADDR_OR_PREFIX per line, or a CSV line whose first field is
+/// one (so `mapctl export` output works); `#` comments, blank lines and the CSV header are
+/// skipped. Bad lines are printed as file:line; false if there were any.
+bool parse_key_list(const Options& o, const std::string& data, std::vector<store::Change>& out,
+                    std::size_t& lines) {
+  std::size_t bad = 0;
+  std::size_t pos = 0;
+  lines = 0;
+  while (pos < data.size()) {
+    std::size_t end = data.find('\n', pos);
+    if (end == std::string::npos) {
+      end = data.size();
+    }
+    std::string_view line(data.data() + pos, end - pos);
+    pos = end + 1;
+    ++lines;
+    if (lines == 1 && line.starts_with("\xEF\xBB\xBF")) {
+      line.remove_prefix(3);  // a byte order mark
+    }
+    if (const std::size_t comma = line.find(','); comma != std::string_view::npos) {
+      line = line.substr(0, comma);
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+      line.remove_suffix(1);
+    }
+    while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) {
+      line.remove_prefix(1);
+    }
+    if (line.empty() || line.front() == '#' || line == "address_or_prefix") {
+      continue;
+    }
+    Key k;
+    std::string why;
+    if (!parse_key(line, k, why)) {
+      if (o.max_errors == 0 || bad < o.max_errors) {
+        line_error(o.from, lines, why);
+      }
+      ++bad;
+      continue;
+    }
+    store::Change c = k.is_prefix ? store::Change::erase_prefix(k.prefix)
+                                  : store::Change::erase_address(k.address());
+    c.seq = lines;
+    out.push_back(std::move(c));
+  }
+  if (bad != 0) {
+    error(o.from + ": " + std::to_string(bad) + " bad line" + (bad == 1 ? "" : "s") +
+          ", nothing deleted: fix " + (bad == 1 ? "it" : "them") + " and run the command again");
+    return false;
+  }
+  return true;
+}
+
+/// del --within PREFIX and del --from FILE: one write transaction, all or nothing.
+int del_bulk(const Options& o, const Loaded& l) {
+  std::vector<store::Change> changes;
+  std::optional<dns::Prefix> within;
+  std::size_t lines = 0;
+  std::string what;  // "inside P" or "listed in FILE"
+  if (!o.within.empty()) {
+    dns::Prefix p;
+    if (!parse_within("--within", o.within, p)) {
+      return kExitError;
+    }
+    within = p;
+    what = "inside " + p.to_string();
+  } else {
+    std::string data;
+    std::string why;
+    if (!read_file(o.from, data, why)) {
+      error(why);
+      return kExitError;
+    }
+    if (!parse_key_list(o, data, changes, lines)) {
+      return kExitError;
+    }
+    what = "listed in " + o.from;
+  }
+  auto st = open_store(l, /*whole=*/true);
+  if (!st) {
+    return kExitError;
+  }
+  store::ApplyResult res;
+  try {
+    store::ApplyOptions ao;
+    ao.dry_run = o.dry_run;
+    ao.replace_within = within;
+    res = st->apply(changes, ao);
+  } catch (const store::WriteConflictError& e) {
+    for (const auto& c : e.conflicts()) {
+      const std::string msg = "deleting " + Key{c.is_prefix, c.key}.to_string() +
+                              " would bring back a configured template: " + c.message();
+      if (within || c.seq > lines) {
+        error(msg);
+      } else {
+        line_error(o.from, c.seq, msg);
+      }
+    }
+    error(
+        "nothing was deleted (all or nothing): keep the override(s) named above, or change "
+        "the configuration first");
+    return kExitError;
+  } catch (const std::exception& e) {
+    error(std::string(e.what()) + "; nothing was deleted (one transaction)");
+    return kExitError;
+  }
+  const std::size_t missing = within ? 0 : changes.size() - res.erased;
+  if (o.json) {
+    json::Writer w;
+    w.begin_object();
+    w.key("dry_run").value(o.dry_run);
+    if (within) {
+      w.key("within").value(within->to_string());
+    } else {
+      w.key("from").value(o.from);
+      w.key("listed").value(std::uint64_t{changes.size()});
+      w.key("not_found").value(std::uint64_t{missing});
+    }
+    w.key("removed").value(std::uint64_t{res.erased});
+    w.end_object();
+    out_line(w.str());
+  } else {
+    out_line(std::string(o.dry_run ? "dry run: would delete " : "deleted ") +
+             std::to_string(res.erased) + " override" + (res.erased == 1 ? "" : "s") + " " + what +
+             (o.dry_run ? "; nothing written" : " in one transaction") +
+             (missing != 0 ? " (" + std::to_string(missing) + " listed key" +
+                                 (missing == 1 ? " had" : "s had") + " no override)"
+                           : ""));
+  }
+  if (!o.dry_run && res.erased != 0) {
+    purge(o.purge, zone_purge_names(l, changes, within));
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
 int cmd_del(const Options& o) {
   auto l = load_config(o.config);
   if (!l || !require_store(*l)) {
     return kExitError;
+  }
+  if (!o.within.empty() || !o.from.empty()) {
+    return del_bulk(o, *l);
   }
   Key k;
   if (!parse_key_arg(o.key, k)) {
@@ -600,6 +805,33 @@ int cmd_import(const Options& o) {
           " and run the import again");
     return kExitError;
   }
+  std::optional<dns::Prefix> within;
+  if (!o.replace_within.empty()) {
+    dns::Prefix p;
+    if (!parse_within("--replace-within", o.replace_within, p)) {
+      return kExitError;
+    }
+    within = p;
+    // A line outside the prefix would survive the sync: a mistake in the file or the option.
+    std::size_t outside = 0;
+    for (const auto& c : parsed.changes) {
+      if (!inside(p, c.is_prefix, c.key)) {
+        if (o.max_errors == 0 || outside < o.max_errors) {
+          line_error(o.file, c.seq,
+                     Key{c.is_prefix, c.key}.to_string() + " is outside --replace-within " +
+                         p.to_string());
+        }
+        ++outside;
+      }
+    }
+    if (outside != 0) {
+      error(o.file + ": " + std::to_string(outside) + " line" + (outside == 1 ? "" : "s") +
+            " outside --replace-within " + p.to_string() +
+            ", nothing imported: a sync replaces only what lies inside the prefix (drop the "
+            "lines, or widen the prefix)");
+      return kExitError;
+    }
+  }
   const double parse_s = seconds_since(t0);
   // The write rules (shared names, template collisions) are the store's: a dry run checks
   // them in a transaction it then aborts, on an empty scratch store when there is none yet.
@@ -640,12 +872,15 @@ int cmd_import(const Options& o) {
   }
   store::ApplyResult res;
   try {
-    res = st->apply(parsed.changes, o.dry_run);
+    store::ApplyOptions ao;
+    ao.dry_run = o.dry_run;
+    ao.replace_within = within;
+    res = st->apply(parsed.changes, ao);
   } catch (const store::WriteConflictError& e) {
     if (tty) {
       std::fputs("\r\033[K", stderr);
     }
-    print_conflicts(o, e.conflicts(), parsed.records);
+    print_conflicts(o, e.conflicts(), parsed.records, parsed.lines);
     return kExitError;
   } catch (const std::exception& e) {
     if (tty) {
@@ -654,37 +889,38 @@ int cmd_import(const Options& o) {
     error(std::string(e.what()) + "; nothing was imported (the whole file is one transaction)");
     return kExitError;
   }
-  if (o.dry_run) {
-    out_line("dry run: " + std::to_string(parsed.changes.size()) + " overrides in " + o.file +
-             " are valid; nothing written");
-    return kExitOk;
-  }
-  if (tty) {
+  if (tty && !o.dry_run) {
     std::fputs("\r\033[K", stderr);
   }
   const double total_s = seconds_since(t0);
-  char timing[96];
-  std::snprintf(timing, sizeof timing, " in %.2f s (checking %.2f s, writing %.2f s)", total_s,
-                parse_s, total_s - parse_s);
-  out_line("imported " + std::to_string(res.written) + " overrides from " + o.file +
-           " in one transaction" + timing);
-
-  if (o.purge.enabled) {
-    // One purge per zone touched: per-name purges would not scale to a big import.
-    std::set<std::string> names;
-    const auto& rz = l->mapper->reverse_zones();
-    for (const auto& c : parsed.changes) {
-      const dns::Name own =
-          c.is_prefix ? mapper::reverse_zone_for(c.key) : mapper::to_reverse_name(c.key.address);
-      auto it = std::find_if(rz.begin(), rz.end(),
-                             [&](const dns::Name& z) { return own.is_subdomain_of(z); });
-      names.insert(it != rz.end() ? it->to_string() : mapper::reverse_zone_for(c.key).to_string());
+  if (o.json) {
+    json::Writer w;
+    w.begin_object();
+    w.key("file").value(o.file);
+    w.key("dry_run").value(o.dry_run);
+    w.key("overrides").value(std::uint64_t{res.written});
+    counts_json(w, res);
+    if (within) {
+      w.key("replace_within").value(within->to_string());
     }
-    for (const auto& z : l->mapper->forward_zones()) {
-      names.insert(z.to_string());
-    }
-    purge(o.purge, names);
+    w.key("seconds").value(total_s);
+    w.end_object();
+    out_line(w.str());
+  } else if (o.dry_run) {
+    out_line("dry run: " + std::to_string(parsed.changes.size()) + " overrides in " + o.file +
+             " are valid; nothing written (the import would give: " + counts_text(res) + ")");
+  } else {
+    char timing[96];
+    std::snprintf(timing, sizeof timing, " in %.2f s (checking %.2f s, writing %.2f s)", total_s,
+                  parse_s, total_s - parse_s);
+    out_line("imported " + std::to_string(res.written) + " overrides from " + o.file +
+             " in one transaction" + timing + ": " + counts_text(res));
   }
+  if (o.dry_run) {
+    return kExitOk;
+  }
+
+  purge(o.purge, zone_purge_names(*l, parsed.changes, within));
   return kExitOk;
 }
 

@@ -28,15 +28,18 @@ struct Options {
   bool force = false;
   PurgeOptions purge;
 
-  std::string key;     // add/del/get: ADDR|PREFIX; list: optional PREFIX
-  std::string target;  // add: NAME|TEMPLATE
+  std::string key;             // add/del/get: ADDR|PREFIX; list: optional PREFIX
+  std::string within;          // del --within PREFIX: every override inside it
+  std::string from;            // del --from FILE: the keys listed in it
+  std::string replace_within;  // import --replace-within PREFIX: make the store equal the file
+  std::string target;          // add: NAME|TEMPLATE
   bool none = false;
   std::optional<std::uint32_t> ttl;
   std::size_t limit = 0;
 
-  std::string file;    // import/export
-  std::string format;  // "", csv, jsonl
-  bool dry_run = false;
+  std::string file;      // import/export
+  std::string format;    // "", csv, jsonl
+  bool dry_run = false;  // import, del --within/--from
   std::size_t max_errors = 100;
 
   std::string qname;  // lookup
