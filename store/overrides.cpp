@@ -134,7 +134,7 @@ std::string_view meta_lengths_key(dns::Family f) noexcept {
 
 bool bitmap_has(Bytes bitmap, unsigned len) noexcept {
   const std::size_t byte = len / 8;
-  return byte < bitmap.size() && ((bitmap[byte] >> (7 - len % 8)) & 1U) != 0;
+  return byte < bitmap.size() && ((unsigned{bitmap[byte]} >> (7 - len % 8)) & 1U) != 0;
 }
 
 /// Validates a put and returns the value as it should be stored (canonical name text).
