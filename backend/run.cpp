@@ -66,7 +66,8 @@ int serve(const app::App& app, const Mode& mode, const RunSettings& settings) {
 
 }  // namespace
 
-int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build, RunSettings settings) {
+int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build,
+        const RunSettings& settings) {
   Mode mode;
   if (auto rc = parse(cli, argc, argv, mode)) {
     return *rc;
@@ -81,7 +82,7 @@ int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build, RunSettin
   return serve(*app, mode, settings);
 }
 
-int run(const app::App& app, int argc, char** argv, RunSettings settings) {
+int run(const app::App& app, int argc, char** argv, const RunSettings& settings) {
   CLI::App cli{"automap DNS application"};
   Mode mode;
   if (auto rc = parse(cli, argc, argv, mode)) {

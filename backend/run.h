@@ -46,9 +46,10 @@ struct RunSettings {
 /// Adds the framework options to `cli`, parses argv, builds the app and serves it. Returns
 /// the exit status for main(): 0 at end of input or after SIGTERM, 1 for startup errors or an
 /// unsupported pipe ABI, CLI11's code for command-line errors (help: 0).
-int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build, RunSettings settings = {});
+int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build,
+        const RunSettings& settings = {});
 
 /// The same for an app built before main() parses anything (only the framework options).
-int run(const app::App& app, int argc, char** argv, RunSettings settings = {});
+int run(const app::App& app, int argc, char** argv, const RunSettings& settings = {});
 
 }  // namespace amap

@@ -502,7 +502,7 @@ void wire_loop(benchmark::State& state, const amap::bench::Env& env, const NameP
   }
   std::size_t i = 0;
   std::size_t bytes = 0;
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     const std::size_t len =
         amap::wire::handle(*env.app, packet(pool.order[i]), amap::wire::Transport::udp, remote,
                            local, scratch, out, counters);
@@ -669,11 +669,12 @@ void BM_RrlCheck(benchmark::State& state) {
   std::vector<dns::IpAddress> clients;
   std::mt19937 rng(static_cast<std::uint32_t>(kSeed));
   for (std::uint32_t k = 0; k < (1U << 16); ++k) {
-    clients.push_back(dns::IpAddress::v4(mode == 3 ? 0x0A000001U : 0x0A000001U + static_cast<std::uint32_t>(rng() << 8)));
+    clients.push_back(dns::IpAddress::v4(
+        mode == 3 ? 0x0A000001U : 0x0A000001U + static_cast<std::uint32_t>(rng() << 8)));
   }
   std::size_t i = 0;
   std::uint64_t now_ns = 1'000'000'000;
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     benchmark::DoNotOptimize(rrl.check(clients[i], 0, now_ns, counters));
     now_ns += 1000;
     i = (i + 1) & 0xFFFF;

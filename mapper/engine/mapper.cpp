@@ -273,7 +273,7 @@ struct SessionScope {
 
 std::shared_ptr<const Mapper> Mapper::build(config::Config source,
                                             std::vector<config::Error>& errors,
-                                            BuildOptions options) {
+                                            const BuildOptions& options) {
   auto m = std::make_shared<Mapper>();
   m->config_ = std::move(source);
   const config::Config& config = m->config_;

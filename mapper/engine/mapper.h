@@ -136,7 +136,7 @@ class Mapper {
   /// there are any. The mapper keeps the config: pass it with std::move when done with it.
   static std::shared_ptr<const Mapper> build(config::Config config,
                                              std::vector<config::Error>& errors,
-                                             BuildOptions options);
+                                             const BuildOptions& options);
   static std::shared_ptr<const Mapper> build(config::Config config,
                                              std::vector<config::Error>& errors) {
     return build(std::move(config), errors, BuildOptions{});
