@@ -870,7 +870,8 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
   std::mt19937 rng(42);
   for (int round = 0; round < 12; ++round) {
     // Each round reaches further up the address list, so some keys lie beyond the tail.
-    const std::size_t reach = std::min(addrs.size(), std::size_t{8} + 6U * static_cast<std::size_t>(round));
+    const std::size_t reach =
+        std::min(addrs.size(), std::size_t{8} + 6U * static_cast<std::size_t>(round));
     WriteBatch batch;
     const int count = 1 + static_cast<int>(rng() % 30);
     for (int i = 0; i < count; ++i) {
@@ -883,7 +884,8 @@ TEST_F(StoreTest, BatchMatchesOneChangeAtATime) {
           batch.put_address(a, Override::none());
           break;
         default:
-          batch.put_address(a, Override::name(names[rng() % names.size()], static_cast<std::uint32_t>(rng() % 3)));
+          batch.put_address(a, Override::name(names[rng() % names.size()],
+                                              static_cast<std::uint32_t>(rng() % 3)));
           break;
       }
     }
