@@ -33,7 +33,7 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--since")
     ap.add_argument("files", nargs="*")
-    args = ap.parse_args()
+    args = ap.parse_intermixed_args()
     source = os.path.realpath(args.source)
     build = os.path.realpath(args.build)
     with open(os.path.join(build, "compile_commands.json")) as f:
