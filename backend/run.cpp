@@ -251,7 +251,8 @@ StartupCritical::~StartupCritical() {
   }
 }
 
-int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build, RunSettings settings) {
+int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build,
+        const RunSettings& settings) {
   Mode mode;
   if (auto rc = parse(cli, argc, argv, mode)) {
     return *rc;
@@ -267,7 +268,7 @@ int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build, RunSettin
                      base_name(argc > 0 ? argv[0] : nullptr));
 }
 
-int run(const app::App& app, int argc, char** argv, RunSettings settings) {
+int run(const app::App& app, int argc, char** argv, const RunSettings& settings) {
   CLI::App cli{"automap DNS application"};
   Mode mode;
   if (auto rc = parse(cli, argc, argv, mode)) {

@@ -66,11 +66,12 @@ struct RunSettings {
 /// the exit status for main(): 0 at end of input or after SIGTERM, 1 for startup errors or an
 /// unsupported pipe ABI, CLI11's code for command-line errors (help: 0). With --listen, SIGHUP
 /// calls `build` again and serves the new app (a throw keeps the old one).
-int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build, RunSettings settings = {});
+int run(CLI::App& cli, int argc, char** argv, const AppBuilder& build,
+        const RunSettings& settings = {});
 
 /// The same for an app built before main() parses anything (only the framework options;
 /// SIGHUP reloads nothing).
-int run(const app::App& app, int argc, char** argv, RunSettings settings = {});
+int run(const app::App& app, int argc, char** argv, const RunSettings& settings = {});
 
 // ------------------------------------------------------------------------- verbs (services)
 

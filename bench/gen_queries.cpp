@@ -24,6 +24,7 @@
 // the same NXDOMAIN work behind it as behind automapd pipe.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -130,7 +131,7 @@ int main(int argc, char** argv) {
     amap::mapper::Mapper::Context context(*env.mapper);
     auto nx = *c == amap::bench::QueryClass::nxdomain
                   ? count
-                  : static_cast<std::size_t>(static_cast<double>(count) * nx_share + 0.5);
+                  : static_cast<std::size_t>(std::llround(static_cast<double>(count) * nx_share));
     std::vector<std::string> lines;
     lines.reserve(count);
     std::string csv;
@@ -168,8 +169,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "automap_gen_queries: only %zu distinct %s names\n", made,
                      cls.c_str());
         // Keep the NXDOMAIN share of the (shorter) file.
-        nx_made =
-            static_cast<std::size_t>(static_cast<double>(made) * nx_share / (1.0 - nx_share) + 0.5);
+        nx_made = static_cast<std::size_t>(
+            std::llround(static_cast<double>(made) * nx_share / (1.0 - nx_share)));
       }
     }
     nx = nx_made;

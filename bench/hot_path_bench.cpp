@@ -509,7 +509,7 @@ void wire_loop(benchmark::State& state, const amap::bench::Env& env, const NameP
   }
   std::size_t i = 0;
   std::size_t bytes = 0;
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     const std::size_t len = amap::wire::handle(
         worker, packet(pool.order[i]), amap::wire::Transport::udp, remote, local, out, counters);
     benchmark::DoNotOptimize(len);
@@ -679,7 +679,7 @@ void BM_RrlCheck(benchmark::State& state) {
   }
   std::size_t i = 0;
   std::uint64_t now_ns = 1'000'000'000;
-  for (auto _ : state) {
+  for ([[maybe_unused]] auto _ : state) {
     benchmark::DoNotOptimize(rrl.check(clients[i], 0, now_ns, counters));
     now_ns += 1000;
     i = (i + 1) & 0xFFFF;

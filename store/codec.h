@@ -143,7 +143,7 @@ inline std::string_view meta_lengths_key(dns::Family f) noexcept {
 /// Whether prefix length `len` is set in a prefix-length bitmap (MSB first).
 inline bool bitmap_has(Bytes bitmap, unsigned len) noexcept {
   const std::size_t byte = len / 8;
-  return byte < bitmap.size() && ((bitmap[byte] >> (7 - len % 8)) & 1U) != 0;
+  return byte < bitmap.size() && ((unsigned{bitmap[byte]} >> (7 - len % 8)) & 1U) != 0;
 }
 
 /// The timestamp of a write transaction: CLOCK_REALTIME in ns since the epoch.

@@ -52,6 +52,7 @@ std::vector<std::string> find_template_collisions(
     }
   }
   std::vector<TemplateOwner> owners;
+  owners.reserve(compiled.size() + config_templates.size());
   for (const mapper::Template& t : compiled) {
     owners.push_back(TemplateOwner{&t, t.prefix(), nullptr, false, 0});
   }

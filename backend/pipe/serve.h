@@ -14,7 +14,7 @@ namespace amap::pipe {
 struct ServeOptions {
   /// Longest accepted input line. PowerDNS lines are at most ~1.1 KB (a 255-octet name
   /// escaped as \DDD plus addresses), so this is generous.
-  std::size_t max_line = 64 * 1024;
+  std::size_t max_line = std::size_t{64} * 1024;
 };
 
 /// Serves until end of input or until the session ends (unsupported HELO). Returns the exit

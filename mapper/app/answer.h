@@ -41,7 +41,7 @@ struct Zone;
 class Answer {
  public:
   static constexpr std::size_t kDefaultMaxRecords = 256;
-  static constexpr std::size_t kDefaultArenaBytes = 64 * 1024;
+  static constexpr std::size_t kDefaultArenaBytes = std::size_t{64} * 1024;
   /// TTL value meaning "use the app's default TTL" (real TTLs are below 2^31, RFC 2181).
   static constexpr std::uint32_t kDefaultTtl = 0xFFFFFFFFU;
 

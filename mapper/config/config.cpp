@@ -251,8 +251,10 @@ class Document : public YAML::EventHandler {
     Mark mark() const noexcept { return doc_ != nullptr ? raw().mark : Mark{}; }
     /// The text of a scalar, else "".
     std::string_view Scalar() const noexcept {
-      return IsScalar() ? std::string_view(doc_->text_).substr(raw().begin, raw().count)
-                        : std::string_view();
+      // doc_ is tested here too: clang-analyzer does not follow it through IsScalar().
+      return doc_ != nullptr && IsScalar()
+                 ? std::string_view(doc_->text_).substr(raw().begin, raw().count)
+                 : std::string_view();
     }
     /// Elements of a sequence, pairs of a map.
     std::size_t size() const noexcept {

@@ -68,7 +68,7 @@ class IpAddress {
   }
   /// Bit i counted from the most significant bit (0 = first bit of the address).
   constexpr bool bit(unsigned i) const noexcept {
-    return ((bytes_[i / 8] >> (7 - i % 8)) & 1U) != 0;
+    return ((unsigned{bytes_[i / 8]} >> (7 - i % 8)) & 1U) != 0;
   }
   /// The address with every bit from `len` on cleared.
   constexpr IpAddress masked(unsigned len) const noexcept {

@@ -239,7 +239,7 @@ std::uint64_t Mapper::Context::filter_skips() const noexcept {
 }
 
 std::shared_ptr<const Mapper> Mapper::build(config::Config source, config::Diagnostics& diagnostics,
-                                            BuildOptions options) {
+                                            const BuildOptions& options) {
   auto m = std::make_shared<Mapper>();
   m->config_ = std::move(source);
   const config::Config& config = m->config_;

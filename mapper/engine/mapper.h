@@ -132,7 +132,7 @@ class Mapper {
   /// with it. load_and_build (load.h) reads, loads and builds in one call.
   static std::shared_ptr<const Mapper> build(config::Config config,
                                              config::Diagnostics& diagnostics,
-                                             BuildOptions options);
+                                             const BuildOptions& options);
   static std::shared_ptr<const Mapper> build(config::Config config,
                                              config::Diagnostics& diagnostics) {
     return build(std::move(config), diagnostics, BuildOptions{});

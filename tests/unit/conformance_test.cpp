@@ -63,6 +63,7 @@ std::string strip_dot(const std::string& name) {
 
 std::vector<Record> bind_all(const std::vector<Record>& rs, const std::string& qname) {
   std::vector<Record> out;
+  out.reserve(rs.size());
   for (const auto& r : rs) {
     out.push_back(r.bound(qname));
   }

@@ -141,6 +141,7 @@ TEST(CorePrefixTable, RandomAgainstBruteForce) {
   std::vector<dns::Prefix> inserted;
   // Prefixes clustered under a few roots so that nesting is common.
   std::vector<dns::IpAddress> roots;
+  roots.reserve(64);
   for (int i = 0; i < 64; ++i) {
     roots.push_back(
         dns::IpAddress::from_u128(i % 2 ? dns::Family::v6 : dns::Family::v4, rng(), rng()));

@@ -45,8 +45,8 @@ TEST(Json, PrintableEscapesWhatATerminalOrLogMustNotSee) {
 }
 
 TEST(Json, EscapedStringsParseBack) {
-  for (std::string s : {std::string("x\"y\\z"), std::string("\x01\n\x7f", 3),
-                        std::string("caf\xc3\xa9"), std::string()}) {
+  for (const std::string& s : {std::string("x\"y\\z"), std::string("\x01\n\x7f", 3),
+                               std::string("caf\xc3\xa9"), std::string()}) {
     std::vector<json::Member> m;
     std::string err;
     ASSERT_TRUE(json::parse_flat_object("{\"k\":" + json::quote(s) + "}", m, err)) << err;

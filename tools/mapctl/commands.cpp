@@ -178,6 +178,7 @@ std::string run_pdns_control(const PurgeOptions& p, const std::string& arg) {
   args.emplace_back("purge");
   args.push_back(arg);
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) {
     argv.push_back(a.data());
   }
