@@ -107,33 +107,21 @@ std::shared_ptr<const AddressFilter> AddressFilter::build(OverrideReader& reader
 
 AddressFilterKeeper::AddressFilterKeeper(std::shared_ptr<OverrideDb> db,
                                          FilterKeeperOptions options)
-    : db_(std::move(db)), options_(std::move(options)), published_db_(db_) {
+    : db_(std::move(db)), options_(std::move(options)), db_snapshot_(db_) {
   thread_ = std::thread([this] { run(); });
 }
 
 AddressFilterKeeper::~AddressFilterKeeper() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::lock_guard<std::mutex> lock(stop_mu_);
     stop_.store(true, std::memory_order_relaxed);
   }
-  cv_.notify_all();
+  stop_cv_.notify_all();
   thread_.join();
   reader_.reset();
   if (poll_slot_ != nullptr) {
     db_->gate().release(poll_slot_);
   }
-}
-
-std::shared_ptr<OverrideDb> AddressFilterKeeper::current_db(std::uint64_t& generation) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  generation = db_generation_.load(std::memory_order_relaxed);
-  return published_db_;
-}
-
-void AddressFilterKeeper::publish_db(std::shared_ptr<OverrideDb> db) {
-  std::lock_guard<std::mutex> lock(mu_);
-  published_db_ = std::move(db);
-  db_generation_.fetch_add(1, std::memory_order_release);
 }
 
 // A store replaced under the server: the new data.mdb gets the checks of a start (the page
@@ -165,11 +153,11 @@ void AddressFilterKeeper::reopen_store(const std::string& what) {
   }
   const std::shared_ptr<OverrideDb> old = db_;
   if (!old->retired() && old->env().lock_file_kept()) {
-    publish_db(nullptr);
+    db_snapshot_.publish(nullptr);
     try {
       old->retire();
     } catch (...) {
-      publish_db(old);
+      db_snapshot_.publish(old);
       throw;
     }
   }
@@ -178,22 +166,13 @@ void AddressFilterKeeper::reopen_store(const std::string& what) {
     next->reserve_reader_slots(slots);
   }
   db_ = std::move(next);
-  {
-    std::lock_guard<std::mutex> lock(mu_);  // no filter of the old store for the new one
-    current_ = nullptr;
-    generation_.fetch_add(1, std::memory_order_release);
-  }
-  publish_db(db_);
+  filter_.publish(nullptr);  // no filter of the old store for the new one
+  db_snapshot_.publish(db_);
   reopens_.fetch_add(1, std::memory_order_relaxed);
   if (options_.on_info) {
     options_.on_info("override store reopened: " + what + "; now serving the new file (txn " +
                      std::to_string(db_->env().info().last_txn_id) + ")");
   }
-}
-
-std::shared_ptr<const AddressFilter> AddressFilterKeeper::current() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return current_;
 }
 
 void AddressFilterKeeper::run() {
@@ -217,8 +196,8 @@ void AddressFilterKeeper::run() {
 
   for (bool first = true;; first = false) {
     if (!first) {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, milliseconds(options_.poll_ms), [this] { return stopping(); });
+      std::unique_lock<std::mutex> lock(stop_mu_);
+      stop_cv_.wait_for(lock, milliseconds(options_.poll_ms), [this] { return stopping(); });
     }
     if (stopping()) {
       return;
@@ -332,11 +311,7 @@ void AddressFilterKeeper::run() {
       have = true;
       built_txn = f->txn_id();
       stale = false;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        current_ = std::move(f);
-        generation_.fetch_add(1, std::memory_order_release);
-      }
+      filter_.publish(std::move(f));
       builds_.fetch_add(1, std::memory_order_relaxed);
     } catch (const std::exception& e) {
       next_build = Clock::now() + milliseconds(options_.max_stale_ms);

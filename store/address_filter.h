@@ -9,7 +9,9 @@
 //                        the filter says nothing, use the B-tree.
 //   AddressFilterKeeper  one background thread per owner: rebuilds the filter when the store's
 //                        last txn id moved (polled, debounced) and publishes it to the query
-//                        threads (one atomic load per query, a mutex only when it changed).
+//                        threads through a sync::Snapshot (one atomic load per query, a mutex
+//                        only when it changed); the store itself the same way when a replaced
+//                        file was reopened.
 
 #include <atomic>
 #include <condition_variable>
@@ -23,6 +25,7 @@
 #include <thread>
 
 #include "mapper/dns/address.h"
+#include "mapper/sync/snapshot.h"
 #include "store/lmdb.h"
 #include "store/overrides.h"
 
@@ -105,41 +108,24 @@ class AddressFilterKeeper {
   /// Stops the thread (a running scan is cancelled) and joins it.
   ~AddressFilterKeeper();
 
-  /// Moves whenever a new filter is published. One acquire load: the per-query check.
-  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  /// The published filter: query threads read it through a FilterView (one acquire load per
+  /// query, the snapshot's mutex only after a publish). nullptr before the first build and
+  /// right after a replaced store was reopened.
+  using FilterSnapshot = sync::Snapshot<const AddressFilter>;
+  using FilterView = FilterSnapshot::View;
+  const FilterSnapshot& filter() const noexcept { return filter_; }
 
-  /// A thread's cached copy of the published filter (the server's AppView pattern).
-  struct View {
-    std::shared_ptr<const AddressFilter> filter;
-    std::uint64_t generation = ~0ULL;
-
-    /// The current filter (nullptr before the first build). Takes the keeper's mutex only
-    /// when the generation moved; dropping the old copy may free the old filter.
-    const AddressFilter* get(const AddressFilterKeeper& keeper) {
-      const std::uint64_t g = keeper.generation();
-      if (g != generation) {
-        std::lock_guard<std::mutex> lock(keeper.mu_);
-        filter = keeper.current_;
-        generation = keeper.generation_.load(std::memory_order_relaxed);
-      }
-      return filter.get();
-    }
-  };
-
-  /// Moves whenever the store the query threads must use changed (a replaced store was
-  /// reopened). One acquire load: the per-query check.
-  std::uint64_t db_generation() const noexcept {
-    return db_generation_.load(std::memory_order_acquire);
-  }
-  /// The store to use now, and its generation. nullptr while a replaced store is switched
-  /// next to the same lock.mdb (the old one is closed first): answer SERVFAIL meanwhile.
-  /// Takes the mutex: only when db_generation() moved.
-  std::shared_ptr<OverrideDb> current_db(std::uint64_t& generation) const;
+  /// The store the query threads must use, republished when a replaced store was reopened.
+  /// nullptr while a replaced store is switched next to the same lock.mdb (the old one is
+  /// closed first): answer SERVFAIL meanwhile. Non-const: OverrideDb is shared by the query
+  /// threads' readers (LMDB environments are thread-safe).
+  using DbSnapshot = sync::Snapshot<OverrideDb>;
+  const DbSnapshot& db() const noexcept { return db_snapshot_; }
   /// Replaced stores reopened so far.
   std::uint64_t reopens() const noexcept { return reopens_.load(std::memory_order_relaxed); }
 
-  /// The published filter (takes the mutex; not for the per-query path).
-  std::shared_ptr<const AddressFilter> current() const;
+  /// The published filter (takes the snapshot's mutex; not for the per-query path).
+  std::shared_ptr<const AddressFilter> current() const { return filter_.current(); }
   /// Filters built so far.
   std::uint64_t builds() const noexcept { return builds_.load(std::memory_order_relaxed); }
 
@@ -148,21 +134,18 @@ class AddressFilterKeeper {
   /// Opens the replaced store again and publishes it; throws StoreError when it is refused
   /// (the old one keeps serving, unless it had to be closed first).
   void reopen_store(const std::string& what);
-  void publish_db(std::shared_ptr<OverrideDb> db);
   bool stopping() const noexcept { return stop_.load(std::memory_order_relaxed); }
 
   std::shared_ptr<OverrideDb> db_;
   FilterKeeperOptions options_;
-  mutable std::mutex mu_;  // guards current_ and the generation bump; also the stop wait
-  std::condition_variable cv_;
-  std::shared_ptr<const AddressFilter> current_;
-  std::shared_ptr<OverrideDb> published_db_;  // guarded by mu_
-  std::atomic<std::uint64_t> db_generation_{0};
+  FilterSnapshot filter_;
+  DbSnapshot db_snapshot_;
+  std::mutex stop_mu_;  // for the stop wait
+  std::condition_variable stop_cv_;
   std::atomic<std::uint64_t> reopens_{0};
   // Keeper thread only:
   std::unique_ptr<OverrideReader> reader_;  // for the scans
   RemapGate::Slot* poll_slot_ = nullptr;    // of db_'s gate, for the mdb_env_info poll
-  std::atomic<std::uint64_t> generation_{0};
   std::atomic<std::uint64_t> builds_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -30,6 +30,7 @@
 #include <utility>
 
 #include "mapper/app/log.h"
+#include "mapper/app/snapshot.h"
 #include "mapper/app/worker.h"
 
 namespace amap::server {
@@ -216,23 +217,16 @@ class TcpBuffer {
 
 struct Server::Impl {
   /// A thread's view of the published app and its app::Worker for it: re-read only when the
-  /// generation changed, so the hot path costs one relaxed-enough atomic load. A new app
-  /// (reload) gets a new Worker: its slots are the new app's.
+  /// app snapshot moved, so the hot path costs one acquire load. A new app (reload) gets a
+  /// new Worker: its slots are the new app's.
   struct AppView {
-    std::shared_ptr<const app::App> app;
-    std::uint64_t generation = 0;
-    std::optional<app::Worker> worker;  // for `app`
+    app::Snapshot<app::App>::View app;
+    std::optional<app::Worker> worker;  // for the app `app` holds
 
-    app::Worker& get(Impl& s) {
-      const std::uint64_t g = s.generation_.load(std::memory_order_acquire);
-      if (g != generation || !worker) {
-        worker.reset();  // before the app it refers to
-        {
-          std::lock_guard<std::mutex> lock(s.app_mu_);
-          app = s.app_;
-          generation = s.generation_.load(std::memory_order_relaxed);
-        }
-        worker.emplace(*app);
+    app::Worker& get(const Impl& s) {
+      if (!worker || s.app_.version() != app.version()) {
+        worker.reset();  // before the app it refers to, which get() may free
+        worker.emplace(*app.get(s.app_));
       }
       return *worker;
     }
@@ -314,7 +308,7 @@ struct Server::Impl {
   };
 
   Impl(std::shared_ptr<const app::App> a, ServeOptions o) : opt(std::move(o)), app_(std::move(a)) {
-    if (!app_) {
+    if (!app_.current()) {
       throw std::invalid_argument("no app");
     }
     for (const std::string& s : opt.listen) {
@@ -372,8 +366,9 @@ struct Server::Impl {
   std::vector<Endpoint> endpoints;  // from opt.listen, checked by the constructor
   unsigned threads = 1;             // UDP workers per listen address
 
-  std::mutex app_mu_;
-  std::shared_ptr<const app::App> app_;
+  app::Snapshot<app::App> app_;  // never null
+  /// Counts the apps published (1, 2, 3...: the "generation N" of the logs and the service
+  /// status); the snapshot's own versions are process-wide.
   std::atomic<std::uint64_t> generation_{1};
 
   /// Only owns the UDP sockets (open/bind/close); never run: the workers block in recvmmsg.
@@ -1148,8 +1143,7 @@ void Server::replace_app(std::shared_ptr<const app::App> app) {
   if (!app) {
     throw std::invalid_argument("replace_app: null app");
   }
-  std::lock_guard<std::mutex> lock(impl_->app_mu_);
-  impl_->app_ = std::move(app);
+  impl_->app_.publish(std::move(app));
   impl_->generation_.fetch_add(1, std::memory_order_release);
 }
 

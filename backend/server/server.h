@@ -158,8 +158,9 @@ class Server {
   /// start() if needed, then block until stop() is called from elsewhere.
   void run();
   /// Publishes a new app. UDP workers pick it up before their next batch (TCP before its
-  /// next message); the hot path only reads an atomic generation counter.
+  /// next message); the hot path only reads the app snapshot's version (one atomic load).
   void replace_app(std::shared_ptr<const app::App> app);
+  /// Apps published so far: 1 at start, +1 per replace_app.
   std::uint64_t generation() const noexcept;
   Stats counters() const;
   /// For the service manager's watchdog: empty when every UDP worker went round its loop (it

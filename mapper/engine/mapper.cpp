@@ -158,8 +158,9 @@ struct RuntimeRule {
 /// What one Context keeps for its mapper's store: a reused read transaction and the runtime
 /// prefix overrides, compiled and indexed, rebuilt only when their generation moves.
 struct Mapper::Session {
-  bool open = false;                // reader set up for db_generation (else: start over)
-  std::uint64_t db_generation = 0;  // of the keeper's published store
+  bool open = false;             // reader set up for db_version (else: start over)
+  std::uint64_t db_version = 0;  // of the keeper's published store
+  store::AddressFilterKeeper::DbSnapshot::View db;  // this thread's copy of the published store
   std::optional<store::OverrideReader> reader;
   std::uint64_t generation = ~0ULL;
   std::uint64_t checked_txn = ~0ULL;  // snapshot whose generation was last checked
@@ -167,7 +168,7 @@ struct Mapper::Session {
   PrefixTable table;           // value = index into rules
   dns::SuffixIndex by_suffix;  // suffix_hash -> index in rules
   std::size_t max_suffix_labels = 0;
-  store::AddressFilterKeeper::View filter;  // this thread's copy of the published filter
+  store::AddressFilterKeeper::FilterView filter;  // this thread's copy of the published filter
   const store::AddressFilter* snapshot_filter = nullptr;  // filter of the current snapshot
   std::uint64_t filter_skips = 0;                         // misses answered by the filter
 
@@ -544,8 +545,7 @@ const Rule* Mapper::rule_for(const dns::IpAddress& address) const noexcept {
 
 void Mapper::reserve_store_readers(unsigned count) const {
   if (filter_keeper_) {
-    std::uint64_t generation = 0;
-    if (const auto db = filter_keeper_->current_db(generation)) {
+    if (const auto db = filter_keeper_->db().current()) {
       db->reserve_reader_slots(count);
     }
   } else if (store_) {
@@ -565,22 +565,22 @@ Mapper::Session* Mapper::open_session(Context& context) const noexcept {
   Session& s = *context.session_;
   try {
     // The keeper publishes a new store when the old one was replaced under the server; one
-    // load per query, the keeper's mutex only when it moved.
-    const std::uint64_t db_generation = filter_keeper_ ? filter_keeper_->db_generation() : 0;
-    if (!s.open || s.db_generation != db_generation) {
+    // load per query, the snapshot's mutex only when it moved.
+    bool moved = false;
+    if (filter_keeper_) {
+      s.db.get(filter_keeper_->db());
+      moved = s.db.version() != s.db_version;
+    }
+    if (!s.open || moved) {
       // First use of this context, or a reopened store: start over. This is the warm-up
       // that allocates; later calls reuse everything.
       s.reader.reset();
-      std::shared_ptr<store::OverrideDb> db = store_;
-      std::uint64_t generation = 0;
-      if (filter_keeper_) {
-        db = filter_keeper_->current_db(generation);
-      }
+      std::shared_ptr<store::OverrideDb> db = filter_keeper_ ? s.db.held() : store_;
       s.open = true;
-      s.db_generation = generation;
+      s.db_version = s.db.version();
       s.generation = ~0ULL;
       s.checked_txn = ~0ULL;
-      s.filter = {};
+      s.filter.reset();
       if (db) {
         s.reader.emplace(std::move(db));
       }
@@ -601,7 +601,7 @@ Mapper::Session* Mapper::open_session(Context& context) const noexcept {
     }
     s.snapshot_filter = nullptr;
     if (filter_keeper_) {
-      const store::AddressFilter* f = s.filter.get(*filter_keeper_);
+      const store::AddressFilter* f = s.filter.get(filter_keeper_->filter());
       if (f != nullptr && f->txn_id() == s.reader->txn_id() &&
           f->db_serial() == s.reader->db()->serial()) {
         s.snapshot_filter = f;

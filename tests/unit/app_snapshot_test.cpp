@@ -70,6 +70,27 @@ TEST(Snapshot, PublishNullClears) {
   EXPECT_EQ(v.get(s), nullptr);
 }
 
+// sync::Snapshot of a non-const T: a shared object its readers use through a non-const handle
+// (the store's OverrideDb); held() hands the reader the owning pointer, with the version of
+// exactly that value.
+TEST(Snapshot, NonConstSharedObjectAndHeldPointer) {
+  amap::sync::Snapshot<int> s(std::make_shared<int>(1));
+  amap::sync::Snapshot<int>::View v;
+  int* p = v.get(s);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(v.held().get(), p);
+  EXPECT_EQ(v.version(), s.version());
+  *p = 5;  // the readers share one object
+  EXPECT_EQ(*s.current(), 5);
+  const std::shared_ptr<int> kept = v.held();
+  s.publish(nullptr);
+  EXPECT_EQ(v.get(s), nullptr);
+  EXPECT_EQ(v.held(), nullptr);
+  EXPECT_EQ(*kept, 5);  // an owner of the old value keeps it
+  v.reset();
+  EXPECT_EQ(v.version(), 0U);
+}
+
 TEST(Snapshot, ReadersRaceAPublisher) {
   Snapshot<Pair> s(std::make_shared<const Pair>(Pair{0, 0}));
   constexpr int kPublishes = 2000;
