@@ -29,9 +29,9 @@ namespace {
 // is being loaded already.
 std::atomic<int> startup_critical{0};
 std::atomic<int> startup_pending_signal{0};
-// The program name in the signal handler's messages ("automapd: info: ..."), set once before
-// the handlers are installed.
-char startup_program[64] = "automap";
+// The start of the signal handler's info lines ("automapd: info: ", or "<6>" when stderr is
+// the journal: mapper/app/log.h), set once before the handlers are installed.
+char startup_prefix[80] = "automap: info: ";
 
 void write_stderr(const char* text) noexcept {
   // Async-signal-safe: write(2) only.
@@ -39,16 +39,16 @@ void write_stderr(const char* text) noexcept {
 }
 
 [[noreturn]] void exit_during_startup(int sig) noexcept {
-  write_stderr(startup_program);
-  write_stderr(sig == SIGINT ? ": info: stopping on SIGINT during start-up\n"
-                             : ": info: stopping on SIGTERM during start-up\n");
+  write_stderr(startup_prefix);
+  write_stderr(sig == SIGINT ? "stopping on SIGINT during start-up\n"
+                             : "stopping on SIGTERM during start-up\n");
   ::_exit(0);
 }
 
 extern "C" void on_startup_signal(int sig) {
   if (sig == SIGHUP) {
-    write_stderr(startup_program);
-    write_stderr(": info: SIGHUP during start-up: ignored (the config is being loaded)\n");
+    write_stderr(startup_prefix);
+    write_stderr("SIGHUP during start-up: ignored (the config is being loaded)\n");
     return;
   }
   if (startup_critical.load() != 0) {
@@ -59,9 +59,11 @@ extern "C" void on_startup_signal(int sig) {
 }
 
 void handle_startup_signals(std::string_view program) {
-  const std::size_t n = std::min(program.size(), sizeof startup_program - 1);
-  std::memcpy(startup_program, program.data(), n);
-  startup_program[n] = '\0';
+  const std::string prefix =
+      log::to_journal() ? std::string("<6>") : std::string(program) + ": info: ";
+  const std::size_t n = std::min(prefix.size(), sizeof startup_prefix - 1);
+  std::memcpy(startup_prefix, prefix.data(), n);
+  startup_prefix[n] = '\0';
   struct sigaction sa {};
   sa.sa_handler = on_startup_signal;
   sigemptyset(&sa.sa_mask);

@@ -628,7 +628,7 @@ class Loader {
     }
     if (!check_map(root, "",
                    {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
-                    "cookies"})) {
+                    "cookies", "log"})) {
       return;
     }
     if (root["ttl"]) {
@@ -646,6 +646,7 @@ class Loader {
     load_tcp(root, c);
     load_rrl(root, c);
     load_cookies(root, c);
+    load_log(root, c);
   }
 
  private:
@@ -1105,6 +1106,23 @@ class Loader {
         } else {
           k.rotate = *v;
         }
+      }
+    }
+  }
+
+  void load_log(const Node& root, Config& c) {
+    const Node& n = root["log"];
+    if (!n || !check_map(n, "log", {"level"})) {
+      return;
+    }
+    if (const Node& l = n["level"]) {
+      const std::string_view text = l.IsScalar() ? l.Scalar() : std::string_view();
+      constexpr std::string_view kLevels[] = {"debug", "info", "notice", "warning", "error"};
+      const auto* it = std::find(std::begin(kLevels), std::end(kLevels), text);
+      if (it == std::end(kLevels)) {
+        error(l, "log.level", "expected debug, info, notice, warning or error");
+      } else {
+        c.log_level = static_cast<LogLevel>(it - std::begin(kLevels));
       }
     }
   }

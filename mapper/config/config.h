@@ -151,6 +151,9 @@ struct CookiesConfig {
   std::uint32_t rotate = 86400;
 };
 
+/// `log.level`: the least severe lines written (mapper/app/log.h has the same order).
+enum class LogLevel : std::uint8_t { debug, info, notice, warning, error };
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -169,6 +172,7 @@ struct Config {
   TcpConfig tcp;
   RrlConfig rrl;
   CookiesConfig cookies;
+  LogLevel log_level = LogLevel::info;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
 };
 

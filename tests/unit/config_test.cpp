@@ -201,7 +201,7 @@ TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   EXPECT_EQ(errs[0],
             "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
-            "store, listen, tcp, ttl, rrl, cookies)");
+            "store, listen, tcp, ttl, rrl, cookies, log)");
   EXPECT_EQ(errs[1],
             "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
             "set beyond the prefix length (did you mean 10.0.0.0/8?)");
@@ -238,13 +238,27 @@ TEST(Config, MissingRequiredAndBadValues) {
   EXPECT_EQ(errs[5], "t.yaml:4:10: listen[0]: '::1:53' is not ADDR:PORT (IPv6 as [::1]:5353)");
 }
 
+// Issue 12 section 5: log.level.
+TEST(Config, LogLevel) {
+  auto r = amap::config::load_text(kHead + "log: { level: warning }\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front().to_string());
+  EXPECT_EQ(r.config.log_level, amap::config::LogLevel::warning);
+  auto defaults = amap::config::load_text(kHead, "t.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.config.log_level, amap::config::LogLevel::info);
+
+  auto errs = errors_of(kHead + "log: { level: verbose }\n");
+  ASSERT_EQ(errs.size(), 1U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0], "t.yaml:3:15: log.level: expected debug, info, notice, warning or error");
+}
+
 // Issue 12 section 6: a mistyped key gets a "did you mean" when one key is within 2 edits;
 // a key like none of them gets only the list.
 TEST(Config, UnknownKeySuggestsTheClosestKey) {
   auto errs = errors_of(kHead + "prefixs: []\nlistne: []\nstroe: { path: /x }\nzzz: 1\n");
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   const std::string keys =
-      " (expected one of: soa, ns, zones, prefixes, store, listen, tcp, ttl, rrl, cookies)";
+      " (expected one of: soa, ns, zones, prefixes, store, listen, tcp, ttl, rrl, cookies, log)";
   EXPECT_EQ(errs[0], "t.yaml:3:1: prefixs: unknown key (did you mean 'prefixes'?)" + keys);
   EXPECT_EQ(errs[1], "t.yaml:4:1: listne: unknown key (did you mean 'listen'?)" + keys);
   EXPECT_EQ(errs[2], "t.yaml:5:1: stroe: unknown key (did you mean 'store'?)" + keys);
