@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "backend/pipe/serve.h"
+#include "backend/privileges.h"
 #include "mapper/app/log.h"
 
 #ifndef AMAP_VERSION
@@ -118,6 +119,11 @@ int serve_front(const std::function<Loaded(const LoadContext&)>& load,
                        1)) {
       return 1;
     }
+  }
+  if (!first.user.empty()) {
+    options.started = [user = first.user, group = first.group] {
+      log::info(drop_privileges(user, group));
+    };
   }
   // SIGHUP: the app is loaded and checked fully first; on any error the old one keeps
   // serving. A changed listen list is bound by serve() before the new app replaces the old

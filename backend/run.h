@@ -90,6 +90,12 @@ struct Loaded {
   /// Takes, before serving, what `threads` query threads need (the store's reader slots), so
   /// that a running server never waits for them. False: logged already (exit 1).
   std::function<bool(unsigned threads)> reserve;
+  /// `serve`, at start: the account to run as once every listener is bound and `reserve` has
+  /// run (the store open), before READY=1: drop_privileges (backend/privileges.h). A refusal
+  /// stops the server (exit 1). Empty: no drop. Reloads then run as that user: what they read
+  /// (the config, the store) must be readable by it.
+  std::string user;
+  std::string group;  // with user: the primary group instead of the account's
 };
 
 /// Why the loader is called.

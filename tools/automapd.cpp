@@ -88,6 +88,8 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   const amap::config::Config& c = mapper->config();
   l.listen = c.listen;
   l.tcp = tcp_limits(c.tcp);
+  l.user = c.user;
+  l.group = c.group;
   amap::log::set_level(log_level(c.log_level));
   // Every thread that queries the store holds a reader slot; take them all now, so that other
   // processes filling the reader table can never make a running server fail (issue 17.8).

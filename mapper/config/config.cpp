@@ -628,7 +628,7 @@ class Loader {
     }
     if (!check_map(root, "",
                    {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
-                    "cookies", "log"})) {
+                    "cookies", "log", "user", "group"})) {
       return;
     }
     if (root["ttl"]) {
@@ -647,6 +647,7 @@ class Loader {
     load_rrl(root, c);
     load_cookies(root, c);
     load_log(root, c);
+    load_user(root, c);
   }
 
  private:
@@ -1124,6 +1125,23 @@ class Loader {
       } else {
         c.log_level = static_cast<LogLevel>(it - std::begin(kLevels));
       }
+    }
+  }
+
+  void load_user(const Node& root, Config& c) {
+    for (const char* key : {"user", "group"}) {
+      const Node& n = root[key];
+      if (!n) {
+        continue;
+      }
+      if (!n.IsScalar() || n.Scalar().empty()) {
+        error(n, key, std::string("expected the name of a system ") + key);
+        continue;
+      }
+      (std::string_view(key) == "user" ? c.user : c.group) = std::string(n.Scalar());
+    }
+    if (!c.group.empty() && c.user.empty()) {
+      error(root["group"], "group", "needs user: (the group applies when dropping to that user)");
     }
   }
 

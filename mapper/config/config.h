@@ -173,6 +173,10 @@ struct Config {
   RrlConfig rrl;
   CookiesConfig cookies;
   LogLevel log_level = LogLevel::info;
+  /// `user:` / `group:` (automapd serve started as root): the account to drop to once every
+  /// listener is bound and the store is open (backend/run.h). Empty: no drop.
+  std::string user;
+  std::string group;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
 };
 
