@@ -154,6 +154,15 @@ struct ConfigTemplate {
 struct WriteRules {
   std::vector<ConfigTemplate> config_templates;
   bool allow_shared_names = false;
+  /// config::Config::digest of the writer's configuration, recorded with the last change
+  /// (format::kMetaLastChange); 0 keeps the recorded one.
+  std::uint64_t config_digest = 0;
+};
+
+/// format::kMetaLastChange as read back (both 0 before the first write).
+struct LastChange {
+  std::uint64_t seconds = 0;
+  std::uint64_t config_digest = 0;
 };
 
 /// One broken write rule, as WriteConflictError reports it.
@@ -436,6 +445,8 @@ class OverrideReader {
   bool for_each_address_key(const std::function<bool(Bytes)>& fn);
   /// Changes whenever a transaction changed a prefix override (0 before the first one).
   std::uint64_t prefix_generation() noexcept;
+  /// The last committed write's time and config digest (format::kMetaLastChange).
+  LastChange last_change() noexcept;
   /// The address whose override names `n` (case-insensitive).
   std::optional<dns::IpAddress> find_name(const dns::Name& n) noexcept;
 

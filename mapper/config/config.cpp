@@ -688,7 +688,8 @@ class Loader {
         s.serial_given = true;
       }
     } else {
-      // Without an explicit serial, the load time: it grows on every reload.
+      // Without an explicit serial, the load time: it grows on every reload. With a store,
+      // Mapper::build replaces it by the store's last change (the same on every node).
       s.soa.serial = static_cast<std::uint32_t>(std::time(nullptr));
     }
   }
@@ -1408,6 +1409,11 @@ bool read_config_file(const std::string& path, const LoadOptions& options, std::
 LoadResult load_text(const std::string& text, const std::string& file, const LoadOptions& options) {
   LoadResult r;
   r.config.file = file;
+  std::uint64_t digest = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (const char ch : text) {
+    digest = (digest ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
+  }
+  r.config.digest = digest != 0 ? digest : 1;
   try {
     TextBuf buf(text);
     std::istream in(&buf);

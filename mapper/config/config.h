@@ -85,7 +85,7 @@ class Diagnostics {
 std::string printable(std::string_view text);
 
 struct SoaConfig {
-  dns::Soa soa;              // serial: from the file or derived from the load time
+  dns::Soa soa;  // serial: from the file, else the load time (with a store: mapper/engine)
   std::uint32_t ttl = 3600;  // TTL of the SOA record itself
   bool serial_given = false;
 };
@@ -178,6 +178,8 @@ struct Config {
   std::string user;
   std::string group;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
+  /// FNV-1a 64 of the file's bytes (never 0): the config's part of the SOA serial.
+  std::uint64_t digest = 0;
 };
 
 struct LoadResult {

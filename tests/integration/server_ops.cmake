@@ -14,3 +14,12 @@ if(TARGET automapd AND TARGET mapctl)
                    $<TARGET_FILE:automapd> $<TARGET_FILE:mapctl>)
   set_tests_properties(server_user PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+
+# The SOA serial without soa.serial: equal on two nodes with the same config and store copy,
+# raised by a mapctl change (at the next reload) and by a config change.
+if(TARGET automapd AND TARGET mapctl)
+  add_test(NAME soa_serial
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/soa_serial_test.py
+                   $<TARGET_FILE:automapd> $<TARGET_FILE:mapctl>)
+  set_tests_properties(soa_serial PROPERTIES LABELS integration TIMEOUT 120)
+endif()
