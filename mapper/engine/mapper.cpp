@@ -247,9 +247,6 @@ struct SessionScope {
     }
   }
 };
-}  // namespace
-
-namespace {
 
 /// The SOA serial without soa.serial, with a store (mapper/config/README.md, "SOA serial"):
 /// the store's last change in unix seconds, + 1 while the config differs from the one the

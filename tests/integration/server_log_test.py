@@ -16,6 +16,7 @@ usage: server_log_test.py AUTOMAPD
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -178,6 +179,7 @@ def main():
     check(p.returncode == 1 and
           "%s:9:10: log.level: expected debug, info, notice, warning or error" % bad in p.stderr,
           "(d) a bad level is a file:line:col error", p.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
 
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))

@@ -18,6 +18,7 @@ usage: server_user_test.py AUTOMAPD MAPCTL
 import os
 import pwd
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -227,11 +228,16 @@ def main():
     if os.geteuid() == 0:
         as_root(automapd, mapctl, tmp)
         nobody = pwd.getpwnam("nobody")
-        as_other_user(automapd, tmp, ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
+        # A copy nobody can run, whatever the permissions of the build tree's directories.
+        binary = os.path.join(tmp, "automapd")
+        shutil.copy(automapd, binary)
+        os.chmod(binary, 0o755)
+        as_other_user(binary, tmp, ["setpriv", "--reuid", str(nobody.pw_uid), "--regid",
                                       str(nobody.pw_gid), "--clear-groups"], "nobody")
     else:
         print("not root: (a) and (b) need root; (c) and (d) run as the current user")
         as_other_user(automapd, tmp, [], pwd.getpwuid(os.geteuid()).pw_name)
+    shutil.rmtree(tmp, ignore_errors=True)
     if FAILURES:
         print("%d failure(s)" % len(FAILURES))
         sys.exit(1)
