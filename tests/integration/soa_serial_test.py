@@ -56,9 +56,18 @@ def check(cond, what, detail=""):
 
 
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for both UDP and TCP on 127.0.0.1 (automapd binds both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def serial(port, zone="pool.example.net.", wait=20):
@@ -93,13 +102,20 @@ class Node:
         check(p.returncode == 0, "mapctl %s" % " ".join(args), p.stderr)
 
     def start(self):
-        self.port = free_port()
-        with open(self.log, "w") as err:
-            self.proc = subprocess.Popen(
-                [self.automapd, "serve", "-c", "automap.yaml", "--threads", "1", "--listen",
-                 "127.0.0.1:%d" % self.port], cwd=self.dir, stdout=subprocess.DEVNULL,
-                stderr=err)
-        return serial(self.port)
+        for _ in range(5):  # another test may take the port between free_port() and the bind
+            self.port = free_port()
+            with open(self.log, "w") as err:
+                self.proc = subprocess.Popen(
+                    [self.automapd, "serve", "-c", "automap.yaml", "--threads", "1", "--listen",
+                     "127.0.0.1:%d" % self.port], cwd=self.dir, stdout=subprocess.DEVNULL,
+                    stderr=err)
+            s = serial(self.port)
+            if s is not None or self.proc.poll() is None:
+                return s
+            with open(self.log) as f:
+                if "Address already in use" not in f.read():
+                    return s
+        return None
 
     def reload(self, generation):
         self.proc.send_signal(signal.SIGHUP)
