@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "backend/pipe/serve.h"
+#include "backend/privileges.h"
 #include "mapper/app/background.h"
 #include "mapper/app/log.h"
 
@@ -30,9 +31,9 @@ namespace {
 // is being loaded already.
 std::atomic<int> startup_critical{0};
 std::atomic<int> startup_pending_signal{0};
-// The program name in the signal handler's messages ("automapd: info: ..."), set once before
-// the handlers are installed.
-char startup_program[64] = "automap";
+// The start of the signal handler's info lines ("automapd: info: ", or "<6>" when stderr is
+// the journal: mapper/app/log.h), set once before the handlers are installed.
+char startup_prefix[80] = "automap: info: ";
 
 void write_stderr(const char* text) noexcept {
   // Async-signal-safe: write(2) only.
@@ -40,16 +41,16 @@ void write_stderr(const char* text) noexcept {
 }
 
 [[noreturn]] void exit_during_startup(int sig) noexcept {
-  write_stderr(startup_program);
-  write_stderr(sig == SIGINT ? ": info: stopping on SIGINT during start-up\n"
-                             : ": info: stopping on SIGTERM during start-up\n");
+  write_stderr(startup_prefix);
+  write_stderr(sig == SIGINT ? "stopping on SIGINT during start-up\n"
+                             : "stopping on SIGTERM during start-up\n");
   ::_exit(0);
 }
 
 extern "C" void on_startup_signal(int sig) {
   if (sig == SIGHUP) {
-    write_stderr(startup_program);
-    write_stderr(": info: SIGHUP during start-up: ignored (the config is being loaded)\n");
+    write_stderr(startup_prefix);
+    write_stderr("SIGHUP during start-up: ignored (the config is being loaded)\n");
     return;
   }
   if (startup_critical.load() != 0) {
@@ -60,9 +61,11 @@ extern "C" void on_startup_signal(int sig) {
 }
 
 void handle_startup_signals(std::string_view program) {
-  const std::size_t n = std::min(program.size(), sizeof startup_program - 1);
-  std::memcpy(startup_program, program.data(), n);
-  startup_program[n] = '\0';
+  const std::string prefix =
+      log::to_journal() ? std::string("<6>") : std::string(program) + ": info: ";
+  const std::size_t n = std::min(prefix.size(), sizeof startup_prefix - 1);
+  std::memcpy(startup_prefix, prefix.data(), n);
+  startup_prefix[n] = '\0';
   struct sigaction sa {};
   sa.sa_handler = on_startup_signal;
   sigemptyset(&sa.sa_mask);
@@ -117,6 +120,11 @@ int serve_front(const std::function<Loaded(const LoadContext&)>& load,
                        1)) {
       return 1;
     }
+  }
+  if (!first.user.empty()) {
+    options.started = [user = first.user, group = first.group] {
+      log::info(drop_privileges(user, group));
+    };
   }
   // SIGHUP: the app is loaded and checked fully first; on any error the old one keeps
   // serving. A changed listen list is bound by serve() before the new app replaces the old
@@ -282,7 +290,7 @@ int run(const app::App& app, int argc, char** argv, const RunSettings& settings)
 
 // ------------------------------------------------------------------------------ verbs shape
 
-int run(int argc, char** argv, Service service) {
+int run(int argc, char** argv, const Service& service) {
   CLI::App cli{service.description};
   cli.require_subcommand(1);
   cli.set_version_flag("--version", service.version);

@@ -94,6 +94,12 @@ struct Loaded {
   /// Takes, before serving, what `threads` query threads need (the store's reader slots), so
   /// that a running server never waits for them. False: logged already (exit 1).
   std::function<bool(unsigned threads)> reserve;
+  /// `serve`, at start: the account to run as once every listener is bound and `reserve` has
+  /// run (the store open), before READY=1: drop_privileges (backend/privileges.h). A refusal
+  /// stops the server (exit 1). Empty: no drop. Reloads then run as that user: what they read
+  /// (the config, the store) must be readable by it.
+  std::string user;
+  std::string group;  // with user: the primary group instead of the account's
 };
 
 /// Why the loader is called.
@@ -136,7 +142,7 @@ struct Service {
 /// Parses argv into one verb and runs it: `serve` and `pipe` load the app through
 /// service.load and serve it; an app verb runs its function. Returns the exit status for
 /// main(): 0 (also --help, --version, and a stop by SIGINT/SIGTERM), 1 error, 2 usage.
-int run(int argc, char** argv, Service service);
+int run(int argc, char** argv, const Service& service);
 
 /// While one exists, SIGINT/SIGTERM during the start-up of `serve` (before the server's own
 /// handlers) are held back, then stop the process when the last one goes: for work that must

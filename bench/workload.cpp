@@ -14,7 +14,7 @@
 namespace amap::bench {
 namespace {
 
-Env finish(std::shared_ptr<const mapper::Mapper> m, const config::Diagnostics& errors) {
+Env finish(const std::shared_ptr<const mapper::Mapper>& m, const config::Diagnostics& errors) {
   if (!errors.ok() || !m) {
     std::string text = "configuration rejected:";
     for (const auto& e : errors) {

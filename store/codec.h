@@ -152,4 +152,10 @@ std::uint64_t now_ns() noexcept;
 /// Throws StoreError (MDB_CORRUPTED) naming the database, the key and what is wrong.
 [[noreturn]] void throw_decode(std::string_view db, Bytes key, format::DecodeError e);
 
+/// format::kMetaLastChange as read back (both 0 before the first write).
+struct LastChange {
+  std::uint64_t seconds = 0;
+  std::uint64_t config_digest = 0;
+};
+
 }  // namespace amap::store

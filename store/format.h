@@ -43,6 +43,10 @@ inline constexpr std::string_view kMetaPrefixLengths6 = "prefix_lengths/6";
 /// u64 bumped by every transaction that changes a prefix override, so readers can keep
 /// derived state (compiled templates, the forward index) until it moves.
 inline constexpr std::string_view kMetaPrefixGeneration = "prefix_generation";
+/// u64 seconds (unix time) of the last committed write, at least the previous value + 1, then
+/// u64 the config digest of the writer (WriteRules::config_digest; 0: kept from before). The
+/// SOA serial derives from it (mapper/config/README.md, "SOA serial").
+inline constexpr std::string_view kMetaLastChange = "last_change";
 /// Bitmap sizes: bit L (MSB first) set = a prefix override of length L exists.
 inline constexpr std::size_t kLengthBitmap4 = 5;   // lengths 0..32
 inline constexpr std::size_t kLengthBitmap6 = 17;  // lengths 0..128

@@ -211,6 +211,16 @@ std::uint64_t OverrideReader::prefix_generation() noexcept {
   return format::load_be64(data.data());
 }
 
+LastChange OverrideReader::last_change() noexcept {
+  Bytes raw;
+  Bytes data;
+  if (!found(txn_.get(db_->dbis().meta, format::as_bytes(format::kMetaLastChange), raw)) ||
+      !live_simple(raw, data) || data.size() != 16) {
+    return {};
+  }
+  return LastChange{format::load_be64(data.data()), format::load_be64(data.data() + 8)};
+}
+
 std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddress& a) noexcept {
   Bytes raw;
   Bytes bitmap;

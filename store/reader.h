@@ -52,6 +52,8 @@ class OverrideReader {
   bool for_each_address_key(const std::function<bool(Bytes)>& fn);
   /// Changes whenever a transaction changed a prefix override (0 before the first one).
   std::uint64_t prefix_generation() noexcept;
+  /// The last committed write's time and config digest (format::kMetaLastChange).
+  LastChange last_change() noexcept;
   /// The address whose override names `n` (case-insensitive).
   std::optional<dns::IpAddress> find_name(const dns::Name& n) noexcept;
 

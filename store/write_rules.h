@@ -37,6 +37,9 @@ struct ConfigTemplate {
 struct WriteRules {
   std::vector<ConfigTemplate> config_templates;
   bool allow_shared_names = false;
+  /// config::Config::digest of the writer's configuration, recorded with the last change
+  /// (format::kMetaLastChange); 0 keeps the recorded one.
+  std::uint64_t config_digest = 0;
 };
 
 /// One broken write rule, as WriteConflictError reports it.

@@ -204,6 +204,32 @@ class TxnWriter {
     if (touched4_ || touched6_) {
       bump_prefix_generation();
     }
+    record_last_change();
+  }
+
+  /// format::kMetaLastChange: max(previous + 1, now) seconds, so that it rises with every
+  /// commit even within one second, and the writer's config digest.
+  void record_last_change() {
+    const Bytes key = format::as_bytes(format::kMetaLastChange);
+    std::uint64_t seconds = 0;
+    std::uint64_t digest = 0;
+    if (auto cur = txn_.find(d_.meta, key)) {
+      Bytes data;
+      bool deleted = false;
+      if (decode_simple(*cur, data, deleted) == DecodeError::ok && !deleted && data.size() == 16) {
+        seconds = format::load_be64(data.data()) + 1;
+        digest = format::load_be64(data.data() + 8);
+      }
+    }
+    seconds = std::max<std::uint64_t>(seconds, ts_ / 1000000000U);
+    if (rules_.config_digest != 0) {
+      digest = rules_.config_digest;
+    }
+    std::array<std::uint8_t, 17> payload{};
+    payload[0] = format::kPayloadVersion;
+    format::store_be64(payload.data() + 1, seconds);
+    format::store_be64(payload.data() + 9, digest);
+    write_value(d_.meta, key, 0, Bytes(payload.data(), payload.size()));
   }
 
   void bump_prefix_generation() {

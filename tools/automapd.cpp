@@ -38,6 +38,22 @@ amap::server::TcpLimits tcp_limits(const amap::config::TcpConfig& c) {
   return t;
 }
 
+amap::log::Level log_level(amap::config::LogLevel l) {
+  switch (l) {
+    case amap::config::LogLevel::debug:
+      return amap::log::Level::debug;
+    case amap::config::LogLevel::info:
+      return amap::log::Level::info;
+    case amap::config::LogLevel::notice:
+      return amap::log::Level::notice;
+    case amap::config::LogLevel::warning:
+      return amap::log::Level::warning;
+    case amap::config::LogLevel::error:
+      return amap::log::Level::error;
+  }
+  return amap::log::Level::info;
+}
+
 /// Loads and checks the configuration (load_and_build); on errors logs every one
 /// (file:line:col: path: message) through `report` and returns nullptr.
 template <class Report>
@@ -81,6 +97,9 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   const amap::config::Config& c = mapper->config();
   l.listen = c.listen;
   l.tcp = tcp_limits(c.tcp);
+  l.user = c.user;
+  l.group = c.group;
+  amap::log::set_level(log_level(c.log_level));
   // Every thread that queries the store holds a reader slot; take them all now, so that other
   // processes filling the reader table can never make a running server fail (issue 17.8).
   l.reserve = [mapper](unsigned threads) {

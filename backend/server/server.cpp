@@ -1245,6 +1245,16 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
       throw;
     }
     serving = true;
+    if (options.started) {
+      try {
+        options.started();
+      } catch (const std::exception& e) {
+        log::error(e.what());
+        server.stop();
+        stop_signals();
+        return 1;
+      }
+    }
     // Every listener is bound (start() threw otherwise) and the caller opened the store.
     notify::send("READY=1\nSTATUS=serving, generation " + std::to_string(server.generation()));
     // WatchdogSec=: WATCHDOG=1 every half interval while every worker thread makes progress;

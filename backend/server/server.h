@@ -104,6 +104,10 @@ struct ServeOptions {
   /// app or an exception keeps the old app and sockets (logged). A function returning a
   /// shared_ptr<const App> converts.
   std::function<Reload()> reload;
+  /// Called by serve() once start() has bound every listener and started the threads, before
+  /// READY=1 (amap::run drops root here). A throw stops the server: serve() logs its message
+  /// and returns 1.
+  std::function<void()> started;
 };
 
 /// Counters summed over all workers (read with Server::counters()).

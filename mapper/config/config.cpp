@@ -630,7 +630,7 @@ class Loader {
     }
     if (!check_map(root, "",
                    {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
-                    "cookies"})) {
+                    "cookies", "log", "user", "group"})) {
       return;
     }
     if (root["ttl"]) {
@@ -648,6 +648,8 @@ class Loader {
     load_tcp(root, c);
     load_rrl(root, c);
     load_cookies(root, c);
+    load_log(root, c);
+    load_user(root, c);
   }
 
  private:
@@ -688,7 +690,8 @@ class Loader {
         s.serial_given = true;
       }
     } else {
-      // Without an explicit serial, the load time: it grows on every reload.
+      // Without an explicit serial, the load time: it grows on every reload. With a store,
+      // Mapper::build replaces it by the store's last change (the same on every node).
       s.soa.serial = static_cast<std::uint32_t>(std::time(nullptr));
     }
   }
@@ -1111,6 +1114,40 @@ class Loader {
     }
   }
 
+  void load_log(const Node& root, Config& c) {
+    const Node& n = root["log"];
+    if (!n || !check_map(n, "log", {"level"})) {
+      return;
+    }
+    if (const Node& l = n["level"]) {
+      const std::string_view text = l.IsScalar() ? l.Scalar() : std::string_view();
+      constexpr std::string_view kLevels[] = {"debug", "info", "notice", "warning", "error"};
+      const auto* it = std::find(std::begin(kLevels), std::end(kLevels), text);
+      if (it == std::end(kLevels)) {
+        error(l, "log.level", "expected debug, info, notice, warning or error");
+      } else {
+        c.log_level = static_cast<LogLevel>(it - std::begin(kLevels));
+      }
+    }
+  }
+
+  void load_user(const Node& root, Config& c) {
+    for (const char* key : {"user", "group"}) {
+      const Node& n = root[key];
+      if (!n) {
+        continue;
+      }
+      if (!n.IsScalar() || n.Scalar().empty()) {
+        error(n, key, std::string("expected the name of a system ") + key);
+        continue;
+      }
+      (std::string_view(key) == "user" ? c.user : c.group) = std::string(n.Scalar());
+    }
+    if (!c.group.empty() && c.user.empty()) {
+      error(root["group"], "group", "needs user: (the group applies when dropping to that user)");
+    }
+  }
+
   std::string file_;
   Diagnostics& errors_;
   const LoadOptions& options_;
@@ -1374,6 +1411,11 @@ bool read_config_file(const std::string& path, const LoadOptions& options, std::
 LoadResult load_text(const std::string& text, const std::string& file, const LoadOptions& options) {
   LoadResult r;
   r.config.file = file;
+  std::uint64_t digest = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (const char ch : text) {
+    digest = (digest ^ static_cast<unsigned char>(ch)) * 0x100000001b3ULL;
+  }
+  r.config.digest = digest != 0 ? digest : 1;
   try {
     TextBuf buf(text);
     std::istream in(&buf);

@@ -85,7 +85,7 @@ class Diagnostics {
 std::string printable(std::string_view text);
 
 struct SoaConfig {
-  dns::Soa soa;              // serial: from the file or derived from the load time
+  dns::Soa soa;  // serial: from the file, else the load time (with a store: mapper/engine)
   std::uint32_t ttl = 3600;  // TTL of the SOA record itself
   bool serial_given = false;
 };
@@ -151,6 +151,9 @@ struct CookiesConfig {
   std::uint32_t rotate = 86400;
 };
 
+/// `log.level`: the least severe lines written (mapper/app/log.h has the same order).
+enum class LogLevel : std::uint8_t { debug, info, notice, warning, error };
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -169,7 +172,14 @@ struct Config {
   TcpConfig tcp;
   RrlConfig rrl;
   CookiesConfig cookies;
+  LogLevel log_level = LogLevel::info;
+  /// `user:` / `group:` (automapd serve started as root): the account to drop to once every
+  /// listener is bound and the store is open (backend/run.h). Empty: no drop.
+  std::string user;
+  std::string group;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
+  /// FNV-1a 64 of the file's bytes (never 0): the config's part of the SOA serial.
+  std::uint64_t digest = 0;
 };
 
 struct LoadResult {

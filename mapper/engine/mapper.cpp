@@ -239,6 +239,19 @@ std::uint64_t Mapper::Context::filter_skips() const noexcept {
   return session_->filter_skips;
 }
 
+namespace {
+
+/// The SOA serial without soa.serial, with a store (mapper/config/README.md, "SOA serial"):
+/// the store's last change in unix seconds, + 1 while the config differs from the one the
+/// last writer (mapctl) recorded. Equal on every node with the same store and config; RFC 1982
+/// arithmetic: it wraps modulo 2^32.
+std::uint32_t soa_serial(const store::LastChange& last, std::uint64_t config_digest) {
+  const std::uint64_t serial = last.seconds + (last.config_digest == config_digest ? 0U : 1U);
+  return static_cast<std::uint32_t>(serial & 0xFFFFFFFFU);
+}
+
+}  // namespace
+
 std::shared_ptr<const Mapper> Mapper::build(config::Config source, config::Diagnostics& diagnostics,
                                             const BuildOptions& options) {
   auto m = std::make_shared<Mapper>();
@@ -434,6 +447,15 @@ std::shared_ptr<const Mapper> Mapper::build(config::Config source, config::Diagn
       so.verify_pages = options.address_filter;
       m->store_ = store::OverrideDb::open(so);
       m->has_store_ = true;
+      if (!config.soa.serial_given) {
+        store::OverrideReader reader(m->store_);
+        reader.begin();
+        // A store never written keeps the load time, as without a store.
+        if (const store::LastChange last = reader.last_change(); last.seconds != 0) {
+          m->config_.soa.soa.serial = soa_serial(last, config.digest);
+        }
+        reader.end();
+      }
       if (options.address_filter) {
         store::FilterKeeperOptions fo = options.filter_options;
         if (!fo.on_error) {
@@ -529,6 +551,7 @@ std::string Mapper::origin_of(const Rule& rule) const {
 store::WriteRules Mapper::write_rules(bool allow_shared_names) const {
   store::WriteRules w;
   w.allow_shared_names = allow_shared_names;
+  w.config_digest = config_.digest;  // recorded with the change: the SOA serial's input
   for (const Rule& r : rules_) {
     // Only these can collide (templates_collide); checkconf allows one per text and family.
     if (r.name && r.forward && !r.name->self_contained()) {

@@ -2,7 +2,11 @@
 # SPDX-License-Identifier: MIT
 """The install tree and the Debian package, end to end.
 
-Usage: package_test.py BUILD_DIR
+Usage: package_test.py BUILD_DIR [HARDENED]
+
+HARDENED=1 (a Release build with AMAP_HARDENING, cmake/hardening.cmake) also checks the ELF
+files for what dpkg-buildflags' hardening=+all gives (BIND_NOW, PIE, RELRO, stack protector,
+_FORTIFY_SOURCE, -fcf-protection's endbr64) and that lintian -I --pedantic reports no hardening-* tag.
 
 - `cmake --install` into a staging DESTDIR lays out /usr/sbin/automapd, /usr/bin/mapctl,
   /etc/automap/automap.yaml, the unit, bash completion, man pages and /usr/share/doc/automap;
@@ -108,19 +112,48 @@ def check_info(deb):
     expect(not stray, "no stray files: %s" % stray)
 
 
+HARDENED = len(sys.argv) > 2 and sys.argv[2] == "1"
+
+
 def check_lintian(deb):
-    r = run(["lintian", "--tag-display-limit", "0", deb], timeout=300)
+    # -I --pedantic: the hardening tags are info level.
+    r = run(["lintian", "-I", "--pedantic", "--tag-display-limit", "0", deb], timeout=300)
     tags = [l for l in r.stdout.splitlines() if re.match(r"^[EWIPXNO]: ", l)]
     for t in tags:
         print("     lintian: " + t)
     errors = [t for t in tags if t.startswith("E: ")]
     expect(r.returncode in (0, 1) and not errors, "lintian: no errors (%s)" % errors)
+    hardening = [t for t in tags if re.search(r"\bhardening-", t)]
+    expect(not HARDENED or not hardening, "lintian -I --pedantic: no hardening-* tag (%s)" % hardening)
+
+
+def check_hardening(root):
+    """What dpkg-buildflags' hardening=+all gives (cmake/hardening.cmake), read from the ELF."""
+    for tool in ("usr/sbin/automapd", "usr/bin/mapctl"):
+        path = os.path.join(root, tool)
+        dynamic = run(["readelf", "-d", "-W", path]).stdout
+        segments = run(["readelf", "-l", "-W", path]).stdout
+        symbols = run(["readelf", "--dyn-syms", "-W", path]).stdout
+        # -fcf-protection: endbr64 at function entries. (The ELF's CET property note needs
+        # every linked object marked, which Debian 12's startup files are not.)
+        code = run(["objdump", "-d", "--no-show-raw-insn", path], timeout=120).stdout
+        expect(re.search(r"\(FLAGS\)\s.*\bBIND_NOW\b", dynamic) or
+               re.search(r"\(FLAGS_1\)\s.*\bNOW\b", dynamic), "/%s: BIND_NOW (-z now)" % tool)
+        expect(re.search(r"\(FLAGS_1\)\s.*\bPIE\b", dynamic), "/%s: PIE" % tool)
+        expect("GNU_RELRO" in segments, "/%s: RELRO segment (-z relro)" % tool)
+        expect("__stack_chk_fail" in symbols, "/%s: stack protector (__stack_chk_fail)" % tool)
+        expect(re.search(r"\b__\w+_chk\b", symbols.replace("__stack_chk_fail", "")),
+               "/%s: fortified calls (__*_chk, _FORTIFY_SOURCE)" % tool)
+        endbr = code.count("endbr64")
+        expect(endbr > 100, "/%s: %d endbr64 (-fcf-protection)" % (tool, endbr))
 
 
 def check_unpacked(deb, tmp):
     root = os.path.join(tmp, "root")
     r = run(["dpkg", "-x", deb, root])
     expect(r.returncode == 0, "dpkg -x: %s" % r.stderr)
+    if HARDENED:
+        check_hardening(root)
     automapd = os.path.join(root, "usr/sbin/automapd")
     config = os.path.join(root, "etc/automap/automap.yaml")
     r = run([automapd, "checkconf", "-c", config])

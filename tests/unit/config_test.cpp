@@ -201,7 +201,7 @@ TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   EXPECT_EQ(errs[0],
             "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
-            "store, listen, tcp, ttl, rrl, cookies)");
+            "store, listen, tcp, ttl, rrl, cookies, log, user, group)");
   EXPECT_EQ(errs[1],
             "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
             "set beyond the prefix length (did you mean 10.0.0.0/8?)");
@@ -238,13 +238,37 @@ TEST(Config, MissingRequiredAndBadValues) {
   EXPECT_EQ(errs[5], "t.yaml:4:10: listen[0]: '::1:53' is not ADDR:PORT (IPv6 as [::1]:5353)");
 }
 
+// Issue 12 section 5: log.level, and user/group for the privilege drop (backend/run.h).
+TEST(Config, LogLevelAndUser) {
+  auto r = amap::config::load_text(kHead + "log: { level: warning }\nuser: automap\ngroup: adm\n",
+                                   "t.yaml");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front().to_string());
+  EXPECT_EQ(r.config.log_level, amap::config::LogLevel::warning);
+  EXPECT_EQ(r.config.user, "automap");
+  EXPECT_EQ(r.config.group, "adm");
+  auto defaults = amap::config::load_text(kHead, "t.yaml");
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.config.log_level, amap::config::LogLevel::info);
+  EXPECT_TRUE(defaults.config.user.empty());
+
+  auto errs = errors_of(kHead + "log: { level: verbose }\nuser: []\n");
+  ASSERT_EQ(errs.size(), 2U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0], "t.yaml:3:15: log.level: expected debug, info, notice, warning or error");
+  EXPECT_EQ(errs[1], "t.yaml:4:7: user: expected the name of a system user");
+  errs = errors_of(kHead + "group: adm\n");
+  ASSERT_EQ(errs.size(), 1U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:3:8: group: needs user: (the group applies when dropping to that user)");
+}
+
 // Issue 12 section 6: a mistyped key gets a "did you mean" when one key is within 2 edits;
 // a key like none of them gets only the list.
 TEST(Config, UnknownKeySuggestsTheClosestKey) {
   auto errs = errors_of(kHead + "prefixs: []\nlistne: []\nstroe: { path: /x }\nzzz: 1\n");
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   const std::string keys =
-      " (expected one of: soa, ns, zones, prefixes, store, listen, tcp, ttl, rrl, cookies)";
+      " (expected one of: soa, ns, zones, prefixes, store, listen, tcp, ttl, rrl, cookies, log, "
+      "user, group)";
   EXPECT_EQ(errs[0], "t.yaml:3:1: prefixs: unknown key (did you mean 'prefixes'?)" + keys);
   EXPECT_EQ(errs[1], "t.yaml:4:1: listne: unknown key (did you mean 'listen'?)" + keys);
   EXPECT_EQ(errs[2], "t.yaml:5:1: stroe: unknown key (did you mean 'store'?)" + keys);

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The SOA serial without soa.serial (issue 12 section 6): the store's last change and the
+config, so that nodes with the same data serve the same serial (mapper/config/README.md).
+
+Two nodes, each a directory with the same automap.yaml text (store.path relative: `store`,
+run with the node's directory as the working directory, as two machines with
+/var/lib/automap would).
+(a) mapctl on node 1 creates the store; its data.mdb is copied to node 2. Both automapd serve
+    the same serial, the store's last change (the time of that mapctl write).
+(b) mapctl adds an override on node 1: the serial is read at load, so it moves at the next
+    reload (not live): unchanged before SIGHUP, higher after.
+(c) A config change on node 2 (a prefix added) and a reload: the serial rises (by one: the
+    config is not the one the last writer recorded).
+(d) soa.serial given: it wins.
+
+usage: soa_serial_test.py AUTOMAPD MAPCTL
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+FAILURES = []
+
+CONFIG = """\
+soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
+ns:   [ns1.example.net.]
+zones:
+  - name: pool.example.net.
+prefixes:
+  - prefix: 10.0.0.0/8
+    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+store: { path: store, map_size: 64MiB }
+"""
+EXTRA = """\
+  - prefix: 192.0.2.0/24
+    name: "static-{d}.pool.example.net."
+"""
+
+
+def check(cond, what, detail=""):
+    print(("ok   " if cond else "FAIL ") + what, flush=True)
+    if not cond:
+        FAILURES.append(what)
+        if detail:
+            print("    " + str(detail).replace("\n", "\n    "))
+
+
+def free_port():
+    """A port free for both UDP and TCP on 127.0.0.1 (automapd binds both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, \
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            t.bind(("127.0.0.1", 0))
+            port = t.getsockname()[1]
+            try:
+                u.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no port free for both UDP and TCP")
+
+
+def serial(port, zone="pool.example.net.", wait=20):
+    q = dns.message.make_query(zone, dns.rdatatype.SOA)
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.5)
+            return [rd.serial for rr in r.answer for rd in rr][0]
+        except Exception:  # noqa: BLE001 - not up yet
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+
+
+class Node:
+    def __init__(self, root, name, automapd, mapctl, text=CONFIG):
+        self.dir = os.path.join(root, name)
+        os.makedirs(self.dir)
+        self.automapd, self.mapctl = automapd, mapctl
+        self.write(text)
+        self.proc = None
+        self.log = os.path.join(self.dir, "stderr.log")
+
+    def write(self, text):
+        with open(os.path.join(self.dir, "automap.yaml"), "w") as f:
+            f.write(text)
+
+    def ctl(self, *args):
+        p = subprocess.run([self.mapctl, "-c", "automap.yaml"] + list(args), cwd=self.dir,
+                           capture_output=True, text=True, timeout=60)
+        check(p.returncode == 0, "mapctl %s" % " ".join(args), p.stderr)
+
+    def start(self):
+        for _ in range(5):  # another test may take the port between free_port() and the bind
+            self.port = free_port()
+            with open(self.log, "w") as err:
+                self.proc = subprocess.Popen(
+                    [self.automapd, "serve", "-c", "automap.yaml", "--threads", "1", "--listen",
+                     "127.0.0.1:%d" % self.port], cwd=self.dir, stdout=subprocess.DEVNULL,
+                    stderr=err)
+            s = serial(self.port)
+            if s is not None or self.proc.poll() is None:
+                return s
+            with open(self.log) as f:
+                if "Address already in use" not in f.read():
+                    return s
+        return None
+
+    def reload(self, generation):
+        self.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with open(self.log) as f:
+                if "reloaded app generation=%d" % generation in f.read():
+                    return serial(self.port)
+            time.sleep(0.05)
+        with open(self.log) as f:
+            check(False, "reload to generation %d" % generation, f.read())
+        return None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def main():
+    automapd, mapctl = sys.argv[1:3]
+    root = tempfile.mkdtemp(prefix="automap-soa-")
+    n1 = Node(root, "node1", automapd, mapctl)
+    n2 = Node(root, "node2", automapd, mapctl)
+    try:
+        before = int(time.time())
+        n1.ctl("add", "10.1.2.3", "mail.pool.example.net.")
+        after = int(time.time())
+        os.makedirs(os.path.join(n2.dir, "store"))
+        shutil.copyfile(os.path.join(n1.dir, "store/data.mdb"),
+                        os.path.join(n2.dir, "store/data.mdb"))
+        s1, s2 = n1.start(), n2.start()
+        check(s1 is not None and s1 == s2, "(a) both nodes serve the same serial: %s %s" % (s1, s2))
+        check(s1 is not None and before <= s1 <= after + 1,
+              "(a) it is the store's last change: %s in [%d, %d]" % (s1, before, after + 1))
+        # The load time would differ between two starts a second apart.
+        time.sleep(1.1)
+        n2.stop()
+        check(n2.start() == s2, "(a) a restart a second later serves it again")
+
+        n1.ctl("add", "10.1.2.4", "www.pool.example.net.")
+        check(serial(n1.port) == s1, "(b) not live: unchanged before the reload")
+        r1 = n1.reload(2)
+        check(r1 is not None and r1 > s1, "(b) after the reload it rose: %s > %s" % (r1, s1))
+
+        n2.write(CONFIG.replace('.pool.example.net."\n', '.pool.example.net."\n' + EXTRA, 1))
+        r2 = n2.reload(2)
+        check(r2 == s2 + 1, "(c) a config change + reload raises it by one: %s -> %s" % (s2, r2))
+        n1.stop()
+        n1.write(CONFIG.replace("hostmaster.example.net. }", "hostmaster.example.net., serial: 42 }"))
+        check(n1.start() == 42, "(d) soa.serial wins")
+    finally:
+        n1.stop()
+        n2.stop()
+    shutil.rmtree(root, ignore_errors=True)
+    if FAILURES:
+        print("%d failure(s)" % len(FAILURES))
+        sys.exit(1)
+    print("all ok")
+
+
+if __name__ == "__main__":
+    main()
