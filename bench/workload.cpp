@@ -97,7 +97,7 @@ Env load_file(const std::string& path, bool open_store) {
                              : mapper::LoadAndBuildOptions::Store::none;
   config::Diagnostics errors;
   auto m = mapper::load_and_build(path, options, errors);
-  return finish(std::move(m), errors);
+  return finish(m, errors);
 }
 
 Env load_text(const std::string& yaml, const std::string& file, bool open_store) {
@@ -108,7 +108,7 @@ Env load_text(const std::string& yaml, const std::string& file, bool open_store)
     options.open_store = open_store;
     m = mapper::Mapper::build(std::move(loaded.config), loaded.errors, options);
   }
-  return finish(std::move(m), loaded.errors);
+  return finish(m, loaded.errors);
 }
 
 std::string_view to_string(QueryClass c) noexcept {

@@ -238,5 +238,5 @@ int main(int argc, char** argv) {
   service.unknown_verb = [](CLI::App& cli) {
     return amap::tools::report_unknown_verb(cli, "automapd");
   };
-  return amap::run(argc, argv, std::move(service));
+  return amap::run(argc, argv, service);
 }

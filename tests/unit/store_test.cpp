@@ -96,7 +96,7 @@ class StoreTest : public ::testing::Test {
   static std::vector<std::uint8_t> raw_value(std::uint8_t header_version, std::uint8_t flags,
                                              std::uint16_t ext_blocks, std::uint8_t payload_version,
                                              std::string_view target) {
-    std::vector<std::uint8_t> v(format::kHeaderSize + 8U * ext_blocks);
+    std::vector<std::uint8_t> v(format::kHeaderSize + std::size_t{8} * ext_blocks);
     format::encode_header(v.data(), 1, 1, flags);
     v[16] = header_version;
     format::store_be16(v.data() + 22, ext_blocks);
@@ -592,7 +592,6 @@ TEST_F(StoreTest, SharedNamesAreRefusedUnlessAllowedAndTheLatestWriteWins) {
   OverrideStore s(options());
   const IpAddress a = ip("10.1.1.1");
   const IpAddress b = ip("10.1.1.2");
-  const IpAddress c = ip("10.1.1.3");
   s.put_address(a, Override::name("mail.example."));
   try {
     s.put_address(b, Override::name("MAIL.example."));
@@ -612,6 +611,7 @@ TEST_F(StoreTest, SharedNamesAreRefusedUnlessAllowedAndTheLatestWriteWins) {
   EXPECT_EQ(s.get_name(name("mail.example.")), a);
 
   // In one batch: two lines with one name, and one line against the store. Both reported.
+  const IpAddress c = ip("10.1.1.3");
   std::vector<Change> batch{Change::put_address(c, Override::name("x.example.")),
                             Change::put_address(b, Override::name("x.example.")),
                             Change::put_address(ip("10.1.1.9"), Override::name("mail.example."))};
@@ -990,7 +990,7 @@ TEST_F(StoreTest, LongForeignLastKeyIsHandled) {
 TEST_F(StoreTest, MapFullIsClearAndChangesNothing) {
   // 128 KiB: every commit also rewrites meta/last_change (one more dirty page a commit), and a
   // 64 KiB map held only two of them.
-  OverrideStore s(options(128 * 1024));
+  OverrideStore s(options(std::size_t{128} * 1024));
   s.put_address(ip("10.0.0.0"), Override::name("first.example."));
   std::uint32_t n = 1;
   std::string message;
@@ -1108,7 +1108,7 @@ TEST_F(StoreTest, ReaderInAnotherProcessSeesLaterCommits) {
 }
 
 TEST_F(StoreTest, ReaderSeesWriterProcessAndAdoptsGrownMap) {
-  { OverrideStore init(options(256 * 1024)); }  // create, then close
+  { OverrideStore init(options(std::size_t{256} * 1024)); }  // create, then close
   OverrideReader r = OverrideReader::open(dir_);
   r.begin();
   EXPECT_FALSE(r.find_address(ip("10.0.0.1")));
@@ -1185,6 +1185,7 @@ TEST_F(StoreTest, WorkerThreadsReadWhileWriting) {
   std::atomic<bool> stop{false};
   std::atomic<int> bad{0};
   std::vector<std::thread> workers;
+  workers.reserve(3);
   for (int t = 0; t < 3; ++t) {
     workers.emplace_back([&] {
       OverrideReader r(s.db());  // one reader per worker thread
@@ -1217,6 +1218,7 @@ TEST(RemapGate, ExclusiveRunsOnlyWhileNoHolderIsInside) {
   std::atomic<int> violations{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> holders;
+  holders.reserve(3);
   for (int t = 0; t < 3; ++t) {
     holders.emplace_back([&] {
       RemapGate::Slot* slot = gate.acquire();
@@ -1389,7 +1391,7 @@ TEST_F(StoreTest, AddressFilterKeeperFollowsCommitsWithDebounce) {
 }
 
 TEST_F(StoreTest, AddressFilterKeeperFollowsAWriterProcessThatGrowsTheMap) {
-  { OverrideStore init(options(256 * 1024)); }  // create, then close
+  { OverrideStore init(options(std::size_t{256} * 1024)); }  // create, then close
   OverrideReader r = OverrideReader::open(dir_);
   // The writer is forked while this process has one thread, and waits for the keeper to be
   // running: a child forked beside a running thread may find a lock (malloc's, the

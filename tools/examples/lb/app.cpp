@@ -138,7 +138,7 @@ app::App make_app(Config config) {
                 return answer(s, state->services[i], req.client_address(), ans);
               });
     app.every(
-        svc.probe.interval, [lb, i](std::stop_token stop) { lb->probe(i, stop); },
+        svc.probe.interval, [lb, i](const std::stop_token& stop) { lb->probe(i, stop); },
         "probe " + svc.name.to_string());
   }
   return app;

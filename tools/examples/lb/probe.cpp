@@ -18,7 +18,7 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 /// A front-end answers a load figure in a few bytes; more is not read.
-constexpr std::size_t kMaxResponse = 16 * 1024;
+constexpr std::size_t kMaxResponse = std::size_t{16} * 1024;
 
 struct Conn {
   Conn(asio::io_context& ctx, ProbeResult& r) : socket(ctx), result(r) {}
