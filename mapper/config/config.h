@@ -151,6 +151,12 @@ struct CookiesConfig {
   std::uint32_t rotate = 86400;
 };
 
+/// http: the metrics and health listener (GET /metrics, GET /health).
+struct HttpConfig {
+  bool present = false;
+  std::vector<std::string> listen;  // ADDR:PORT, checked like the top-level listen
+};
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -169,6 +175,7 @@ struct Config {
   TcpConfig tcp;
   RrlConfig rrl;
   CookiesConfig cookies;
+  HttpConfig http;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
 };
 
