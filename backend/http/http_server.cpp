@@ -158,7 +158,7 @@ HttpServer::HttpServer(const std::vector<std::string>& listen, Routes routes, Li
       impl_->endpoints.push_back(b);
       log::info("listening http " + b.to_string());
       impl_->acceptors.push_back(std::move(acceptor));
-    } catch (const std::system_error& e) {
+    } catch (const boost::system::system_error& e) {
       throw std::runtime_error("cannot listen on http " + text + ": " + e.code().message());
     }
   }
