@@ -80,6 +80,14 @@ std::string rcode_name(std::size_t r) {
   return r == 16 ? "BADVERS" : std::to_string(r);
 }
 
+std::string qtype_name(std::size_t bucket) {
+  if (bucket >= wire::kCountedQtypes.size()) {
+    return "other";
+  }
+  char buf[16];
+  return std::string(dns::RRType(wire::kCountedQtypes[bucket]).to_text(buf));
+}
+
 /// Always listed, even at zero, so that a dashboard's rate() has a series from the start.
 bool always_listed(std::size_t r) {
   return r <= 5;
@@ -93,6 +101,19 @@ void write_server_metrics(Exposition& out, const server::Stats& st, std::uint64_
   out.family("automap_dns_requests_total", "counter", "DNS messages received, by transport.");
   for (const auto& [proto, c] : protos) {
     out.sample("automap_dns_requests_total", std::string("proto=\"") + proto + "\"", c->received);
+  }
+  out.family("automap_dns_queries_total", "counter",
+             "DNS queries whose question parsed, by transport, client address family and qtype "
+             "(a fixed set, the rest as other).");
+  for (const auto& [proto, c] : protos) {
+    for (std::size_t f = 0; f < c->qtypes.size(); ++f) {
+      for (std::size_t i = 0; i < c->qtypes[f].size(); ++i) {
+        out.sample("automap_dns_queries_total",
+                   std::string("proto=\"") + proto + "\",family=\"" + (f == 0 ? "1" : "2") +
+                       "\",qtype=\"" + qtype_name(i) + "\"",
+                   c->qtypes[f][i]);
+      }
+    }
   }
   out.family("automap_dns_responses_total", "counter",
              "DNS responses produced, by transport and rcode (before rate limiting).");

@@ -1183,6 +1183,11 @@ void add_peeked(wire::Counters& to, const wire::Counters& from) noexcept {
   for (std::size_t i = 0; i < to.rcodes.size(); ++i) {
     to.rcodes[i] += peek(from.rcodes[i]);
   }
+  for (std::size_t f = 0; f < to.qtypes.size(); ++f) {
+    for (std::size_t i = 0; i < to.qtypes[f].size(); ++i) {
+      to.qtypes[f][i] += peek(from.qtypes[f][i]);
+    }
+  }
 }
 
 }  // namespace

@@ -184,6 +184,20 @@ def main():
                 got = delta(before, after, "automap_dns_responses_total",
                             'proto="%s",rcode="%s"' % (proto, rcode))
                 check(got == want, "responses_total{%s,%s} moved by %d" % (proto, rcode, want), got)
+        # By qtype (IPv4 clients): 7 PTR + 3 A + 2 A over UDP, 5 A over TCP; TXT and the
+        # "other" bucket (a type outside the fixed set) one each.
+        by_type = {("udp", "PTR"): 7, ("udp", "A"): 5, ("tcp", "A"): 5, ("udp", "TXT"): 1,
+                   ("udp", "other"): 1, ("tcp", "PTR"): 0, ("udp", "AAAA"): 0}
+        query(server.port, "ip-10-1-2-3.pool.example.net.", "TXT")
+        query(server.port, "ip-10-1-2-3.pool.example.net.", "NAPTR")
+        after = scrape(port)
+        for (proto, qtype), want in by_type.items():
+            got = delta(before, after, "automap_dns_queries_total",
+                        'proto="%s",family="1",qtype="%s"' % (proto, qtype))
+            check(got == want, "queries_total{%s,%s} moved by %d" % (proto, qtype, want), got)
+        check(sum(v for k, v in after.items()
+                  if k[0] == "automap_dns_queries_total" and 'family="2"' in k[1]) == 0,
+              "no IPv6 client counted")
         check(delta(before, after, "automap_tcp_connections_accepted_total", "") == 5,
               "5 TCP connections counted")
         check(after.get(("automap_store_up", "")) == 1 and
