@@ -20,6 +20,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -1325,6 +1326,33 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
     std::condition_variable watchdog_cv;
     bool watchdog_done = false;
     std::thread watchdog;
+    // Under a service manager: a STATUS= line every 10 s with the q/s since the last one, the
+    // app generation and the last reload's result, from the same counters /metrics reads.
+    std::thread status;
+    if (const char* ns = std::getenv("NOTIFY_SOCKET"); ns != nullptr && *ns != '\0') {
+      status = std::thread([&] {
+        constexpr auto kPeriod = std::chrono::seconds(10);
+        auto queries = [&] {
+          const Stats st = server.counters();
+          return st.udp.received + st.tcp.received;
+        };
+        std::uint64_t last = queries();
+        auto since = std::chrono::steady_clock::now();
+        std::unique_lock<std::mutex> lock(watchdog_mu);
+        while (!watchdog_cv.wait_for(lock, kPeriod, [&] { return watchdog_done; })) {
+          const Stats st = server.counters();
+          const std::uint64_t now_q = st.udp.received + st.tcp.received;
+          const auto now = std::chrono::steady_clock::now();
+          const double secs = std::chrono::duration<double>(now - since).count();
+          const auto qps = static_cast<std::uint64_t>(static_cast<double>(now_q - last) / secs);
+          last = now_q;
+          since = now;
+          notify::send("STATUS=serving, generation " + std::to_string(server.generation()) + ", " +
+                       std::to_string(qps) + " q/s, reloads " + std::to_string(st.reloads_ok) +
+                       " ok " + std::to_string(st.reloads_failed) + " failed");
+        }
+      });
+    }
     if (const std::uint64_t usec = notify::watchdog_usec(); usec != 0) {
       const auto period = std::chrono::microseconds(usec / 2);
       const auto max_age = std::chrono::duration_cast<std::chrono::milliseconds>(period) +
@@ -1344,13 +1372,16 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
       });
     }
     server.run();
+    {
+      std::lock_guard<std::mutex> lock(watchdog_mu);
+      watchdog_done = true;
+    }
+    watchdog_cv.notify_all();
     if (watchdog.joinable()) {
-      {
-        std::lock_guard<std::mutex> lock(watchdog_mu);
-        watchdog_done = true;
-      }
-      watchdog_cv.notify_one();
       watchdog.join();
+    }
+    if (status.joinable()) {
+      status.join();
     }  // returns once a signal has stopped the server
     stop_signals();
     attached.reset();  // before the server it may read goes
