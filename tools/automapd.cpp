@@ -16,14 +16,18 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "automap/version.h"
+#include "backend/http/http_server.h"
+#include "backend/http/metrics.h"
 #include "backend/run.h"
 #include "mapper/app/log.h"
 #include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 #include "store/reader.h"
+#include "store/verify.h"
 #include "tools/unknown_verb.h"
 
 namespace {
@@ -76,6 +80,105 @@ std::shared_ptr<const amap::mapper::Mapper> load(const std::string& file, bool o
   return mapper;
 }
 
+/// The store the configuration loaded last names (for /health and /metrics; a reload may
+/// change it). Read on the HTTP thread only, written by the loader.
+struct Monitored {
+  std::mutex mu;
+  std::string store_path;  // empty: no store
+};
+Monitored& monitored() {
+  static Monitored m;
+  return m;
+}
+
+/// The store's state from data.mdb's meta pages (pread, nothing mapped): the same check a
+/// server makes before it maps the file. Empty `why`: readable.
+struct StoreState {
+  bool present = false;
+  std::string why;
+  amap::store::DataFile file;
+};
+StoreState store_state() {
+  StoreState s;
+  {
+    const std::lock_guard<std::mutex> lock(monitored().mu);
+    if (monitored().store_path.empty()) {
+      return s;
+    }
+    s.file.path = monitored().store_path + "/data.mdb";
+  }
+  s.present = true;
+  try {
+    s.file = amap::store::check_data_file(s.file.path);
+  } catch (const std::exception& e) {
+    s.why = e.what();
+  }
+  return s;
+}
+
+std::string json_string(std::string_view v) {
+  std::string out = "\"";
+  for (const char c : v) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+/// The HTTP monitoring listener of `serve` (http.listen): bound before READY=1.
+std::shared_ptr<void> start_http(const std::vector<std::string>& listen,
+                                 amap::server::Server& server) {
+  amap::http::Routes routes;
+  routes["/metrics"] = [&server] {
+    amap::http::Exposition out;
+    amap::http::write_server_metrics(out, server.counters(), server.generation());
+    const StoreState st = store_state();
+    if (st.present) {
+      out.family("automap_store_up", "gauge",
+                 "1 when data.mdb's meta pages are readable and consistent with the file.");
+      out.sample("automap_store_up", "", std::uint64_t{st.why.empty() ? 1U : 0U});
+      if (st.why.empty()) {
+        out.family("automap_store_map_size_bytes", "gauge", "The store's LMDB map size.");
+        out.sample("automap_store_map_size_bytes", "", st.file.current().map_size);
+        out.family("automap_store_used_bytes", "gauge",
+                   "Bytes the newest snapshot of the store uses (last page + 1, in pages).");
+        out.sample("automap_store_used_bytes", "", st.file.used_bytes());
+        out.family("automap_store_last_txn_id", "gauge",
+                   "The id of the store's last committed write transaction.");
+        out.sample("automap_store_last_txn_id", "", st.file.current().txn_id);
+      }
+    }
+    amap::http::write_process_metrics(
+        out, std::string(amap::kVersion) + " (git " + amap::kGitDescribe + ")");
+    return amap::http::Response{200, "text/plain; version=0.0.4; charset=utf-8", out.take()};
+  };
+  routes["/health"] = [&server] {
+    std::string why;
+    if (server.stopped()) {
+      why = "the DNS listeners are closed";
+    } else if (server.local_endpoints().empty()) {
+      why = "no DNS listener is bound";
+    } else if (const StoreState st = store_state(); st.present && !st.why.empty()) {
+      why = "store unreadable: " + st.why;
+    }
+    if (why.empty()) {
+      return amap::http::Response{200, "application/json", "{\"status\":\"ok\"}\n"};
+    }
+    return amap::http::Response{
+        503, "application/json",
+        "{\"status\":\"unavailable\",\"reason\":" + json_string(why) + "}\n"};
+  };
+  return std::make_shared<amap::http::HttpServer>(listen, std::move(routes));
+}
+
 /// `serve` and `pipe` (at start and on SIGHUP): the mapper's app and the server settings of
 /// the configuration.
 amap::Loaded load_service(const std::string& config, const amap::LoadContext& context) {
@@ -111,7 +214,16 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
       return false;
     }
   };
+  if (context.front == amap::Front::serve) {
+    const std::lock_guard<std::mutex> lock(monitored().mu);
+    monitored().store_path = c.store.present ? c.store.path : std::string();
+  }
   l.start_options = [mapper, config](amap::server::ServeOptions& options) {
+    if (const amap::config::HttpConfig& h = mapper->config().http; !h.listen.empty()) {
+      options.attach = [listen = h.listen](amap::server::Server& server) {
+        return start_http(listen, server);
+      };
+    }
     if (const amap::config::RrlConfig& r = mapper->config().rrl; r.present) {
       options.rrl.enabled = true;
       options.rrl.responses_per_second = r.responses_per_second;

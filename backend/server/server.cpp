@@ -20,6 +20,7 @@
 #include <charconv>
 #include <condition_variable>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -370,6 +371,13 @@ struct Server::Impl {
   /// Counts the apps published (1, 2, 3...: the "generation N" of the logs and the service
   /// status); the snapshot's own versions are process-wide.
   std::atomic<std::uint64_t> generation_{1};
+  std::atomic<std::uint64_t> reloads_ok{0};
+  std::atomic<std::uint64_t> reloads_failed{0};
+  /// The start, then the last good reload (system_clock seconds).
+  std::atomic<std::int64_t> last_reload_ok_unix{
+      std::chrono::duration_cast<std::chrono::seconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count()};
 
   /// Only owns the UDP sockets (open/bind/close); never run: the workers block in recvmmsg.
   asio::io_context udp_ctx{1};
@@ -1151,27 +1159,72 @@ std::uint64_t Server::generation() const noexcept {
   return impl_->generation_.load(std::memory_order_acquire);
 }
 
+namespace {
+
+// A counter that its worker thread writes with plain increments, read from another thread
+// (a scrape) with a relaxed atomic load: an aligned 64-bit load sees the old or the new
+// value, never a torn one, and the writer pays nothing.
+std::uint64_t peek(const std::uint64_t& v) noexcept {
+  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(v))  // NOLINT: read only
+      .load(std::memory_order_relaxed);
+}
+
+void add_peeked(wire::Counters& to, const wire::Counters& from) noexcept {
+  to.received += peek(from.received);
+  to.dropped_short += peek(from.dropped_short);
+  to.dropped_response += peek(from.dropped_response);
+  to.answered += peek(from.answered);
+  to.truncated += peek(from.truncated);
+  for (std::size_t i = 0; i < to.rcodes.size(); ++i) {
+    to.rcodes[i] += peek(from.rcodes[i]);
+  }
+  for (std::size_t f = 0; f < to.qtypes.size(); ++f) {
+    for (std::size_t i = 0; i < to.qtypes[f].size(); ++i) {
+      to.qtypes[f][i] += peek(from.qtypes[f][i]);
+    }
+  }
+}
+
+}  // namespace
+
 Stats Server::counters() const {
   std::lock_guard<std::mutex> lock(impl_->listen_mu);
   Stats s = impl_->retired;
   for (const auto& l : impl_->listeners) {
     for (const auto& w : l->workers) {
-      s.udp += w->counters;
-      s.udp_batches += w->batches;
-      s.send_errors += w->send_errors;
-      s.udp_send_dropped += w->send_dropped;
-      s.udp_recv_errors += w->recv_errors;
-      s.rrl += w->rrl;
+      add_peeked(s.udp, w->counters);
+      s.udp_batches += peek(w->batches);
+      s.send_errors += peek(w->send_errors);
+      s.udp_send_dropped += peek(w->send_dropped);
+      s.udp_recv_errors += peek(w->recv_errors);
+      s.rrl.limited += peek(w->rrl.limited);
+      s.rrl.slipped += peek(w->rrl.slipped);
+      s.rrl.dropped += peek(w->rrl.dropped);
     }
   }
-  s.tcp = impl_->tcp_counters;
-  s.tcp_accepted = impl_->tcp_accepted;
-  s.tcp_rejected = impl_->tcp_rejected;
-  s.tcp_rejected_per_client = impl_->tcp_rejected_per_client;
-  s.tcp_timeouts = impl_->tcp_timeouts;
-  s.tcp_busy_timeouts = impl_->tcp_busy_timeouts;
-  s.tcp_bad_length = impl_->tcp_bad_length;
+  add_peeked(s.tcp, impl_->tcp_counters);
+  s.tcp_accepted = peek(impl_->tcp_accepted);
+  s.tcp_rejected = peek(impl_->tcp_rejected);
+  s.tcp_rejected_per_client = peek(impl_->tcp_rejected_per_client);
+  s.tcp_timeouts = peek(impl_->tcp_timeouts);
+  s.tcp_busy_timeouts = peek(impl_->tcp_busy_timeouts);
+  s.tcp_bad_length = peek(impl_->tcp_bad_length);
+  s.reloads_ok = impl_->reloads_ok.load(std::memory_order_relaxed);
+  s.reloads_failed = impl_->reloads_failed.load(std::memory_order_relaxed);
+  s.last_reload_ok_unix = impl_->last_reload_ok_unix.load(std::memory_order_relaxed);
   return s;
+}
+
+void Server::note_reload(bool ok) noexcept {
+  if (ok) {
+    impl_->reloads_ok.fetch_add(1, std::memory_order_relaxed);
+    impl_->last_reload_ok_unix.store(std::chrono::duration_cast<std::chrono::seconds>(
+                                         std::chrono::system_clock::now().time_since_epoch())
+                                         .count(),
+                                     std::memory_order_relaxed);
+  } else {
+    impl_->reloads_failed.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1204,6 +1257,7 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
               Reload next = options.reload();
               if (!next.app) {
                 log::error("reload failed: no app; keeping the old one");
+                server.note_reload(false);
               } else {
                 if (!next.listen.empty()) {
                   server.rebind(next.listen);  // throws with nothing changed
@@ -1213,11 +1267,13 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
                   server.set_tcp_limits(*next.tcp);
                 }
                 log::info("reloaded app generation=" + std::to_string(server.generation()));
+                server.note_reload(true);
                 status = "reloaded, generation " + std::to_string(server.generation());
               }
             } catch (const std::exception& e) {
               log::error(std::string("reload failed: ") + e.what() +
                          "; keeping the old app and listen addresses");
+              server.note_reload(false);
               status = std::string("reload failed: ") + e.what() +
                        "; serving the previous configuration";
             }
@@ -1244,6 +1300,17 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
       stop_signals();
       throw;
     }
+    // What serves beside the DNS listeners (HTTP metrics) is bound before READY=1 too.
+    std::shared_ptr<void> attached;
+    if (options.attach) {
+      try {
+        attached = options.attach(server);
+      } catch (...) {
+        server.stop();
+        stop_signals();
+        throw;
+      }
+    }
     serving = true;
     if (options.started) {
       try {
@@ -1263,6 +1330,33 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
     std::condition_variable watchdog_cv;
     bool watchdog_done = false;
     std::thread watchdog;
+    // Under a service manager: a STATUS= line every 10 s with the q/s since the last one, the
+    // app generation and the last reload's result, from the same counters /metrics reads.
+    std::thread status;
+    if (const char* ns = std::getenv("NOTIFY_SOCKET"); ns != nullptr && *ns != '\0') {
+      status = std::thread([&] {
+        constexpr auto kPeriod = std::chrono::seconds(10);
+        auto queries = [&] {
+          const Stats st = server.counters();
+          return st.udp.received + st.tcp.received;
+        };
+        std::uint64_t last = queries();
+        auto since = std::chrono::steady_clock::now();
+        std::unique_lock<std::mutex> lock(watchdog_mu);
+        while (!watchdog_cv.wait_for(lock, kPeriod, [&] { return watchdog_done; })) {
+          const Stats st = server.counters();
+          const std::uint64_t now_q = st.udp.received + st.tcp.received;
+          const auto now = std::chrono::steady_clock::now();
+          const double secs = std::chrono::duration<double>(now - since).count();
+          const auto qps = static_cast<std::uint64_t>(static_cast<double>(now_q - last) / secs);
+          last = now_q;
+          since = now;
+          notify::send("STATUS=serving, generation " + std::to_string(server.generation()) + ", " +
+                       std::to_string(qps) + " q/s, reloads " + std::to_string(st.reloads_ok) +
+                       " ok " + std::to_string(st.reloads_failed) + " failed");
+        }
+      });
+    }
     if (const std::uint64_t usec = notify::watchdog_usec(); usec != 0) {
       const auto period = std::chrono::microseconds(usec / 2);
       const auto max_age = std::chrono::duration_cast<std::chrono::milliseconds>(period) +
@@ -1282,15 +1376,19 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
       });
     }
     server.run();
+    {
+      std::lock_guard<std::mutex> lock(watchdog_mu);
+      watchdog_done = true;
+    }
+    watchdog_cv.notify_all();
     if (watchdog.joinable()) {
-      {
-        std::lock_guard<std::mutex> lock(watchdog_mu);
-        watchdog_done = true;
-      }
-      watchdog_cv.notify_one();
       watchdog.join();
+    }
+    if (status.joinable()) {
+      status.join();
     }  // returns once a signal has stopped the server
     stop_signals();
+    attached.reset();  // before the server it may read goes
     const Stats st = server.counters();
     log::info("stopped udp_received=" + std::to_string(st.udp.received) +
               " tcp_received=" + std::to_string(st.tcp.received) +

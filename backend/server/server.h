@@ -104,6 +104,10 @@ struct ServeOptions {
   /// app or an exception keeps the old app and sockets (logged). A function returning a
   /// shared_ptr<const App> converts.
   std::function<Reload()> reload;
+  /// Called by serve() once start() has bound every listener, before READY=1: starts what
+  /// serves beside the DNS listeners (automapd's HTTP metrics listener). The object returned
+  /// is kept until serving ends. A throw is a start-up error (logged, serve() returns 1).
+  std::function<std::shared_ptr<void>(class Server&)> attach;
   /// Called by serve() once start() has bound every listener and started the threads, before
   /// READY=1 (amap::run drops root here). A throw stops the server: serve() logs its message
   /// and returns 1.
@@ -118,13 +122,16 @@ struct Stats {
   std::uint64_t tcp_rejected = 0;             // over max_tcp_connections
   std::uint64_t tcp_rejected_per_client = 0;  // over max_tcp_connections_per_client
   std::uint64_t tcp_timeouts = 0;
-  std::uint64_t tcp_busy_timeouts = 0;  // of those, idle ones closed early under pressure
-  std::uint64_t tcp_bad_length = 0;     // length prefix < 12
-  std::uint64_t udp_batches = 0;        // recvmmsg calls that returned datagrams
-  std::uint64_t udp_recv_errors = 0;    // recvmmsg failures other than EAGAIN/EINTR
-  std::uint64_t udp_send_dropped = 0;   // answers dropped because the send buffer stayed full
-  std::uint64_t send_errors = 0;        // UDP answers the kernel refused (per message)
-  RrlCounters rrl;                      // UDP answers over the rate limit (all zero when off)
+  std::uint64_t tcp_busy_timeouts = 0;   // of those, idle ones closed early under pressure
+  std::uint64_t tcp_bad_length = 0;      // length prefix < 12
+  std::uint64_t udp_batches = 0;         // recvmmsg calls that returned datagrams
+  std::uint64_t udp_recv_errors = 0;     // recvmmsg failures other than EAGAIN/EINTR
+  std::uint64_t udp_send_dropped = 0;    // answers dropped because the send buffer stayed full
+  std::uint64_t send_errors = 0;         // UDP answers the kernel refused (per message)
+  RrlCounters rrl;                       // UDP answers over the rate limit (all zero when off)
+  std::uint64_t reloads_ok = 0;          // SIGHUP reloads that replaced the app (serve())
+  std::uint64_t reloads_failed = 0;      // SIGHUP reloads refused (the old app kept serving)
+  std::int64_t last_reload_ok_unix = 0;  // system_clock seconds of the last good reload (or start)
 };
 
 class Server {
@@ -166,7 +173,12 @@ class Server {
   void replace_app(std::shared_ptr<const app::App> app);
   /// Apps published so far: 1 at start, +1 per replace_app.
   std::uint64_t generation() const noexcept;
+  /// Summed over every worker. Callable from any thread while serving: each worker's counters
+  /// are written by that worker only and read here with relaxed loads (no lock on the query
+  /// path; a sum may be a few packets behind).
   Stats counters() const;
+  /// Counts a reload by its result (serve() calls it); a success also sets the time.
+  void note_reload(bool ok) noexcept;
   /// For the service manager's watchdog: empty when every UDP worker went round its loop (it
   /// wakes at least every 250 ms, idle or not) and the TCP thread ran a task within
   /// `max_age`, else which one is stuck ("udp worker of 127.0.0.1:53 silent for 3.1 s").

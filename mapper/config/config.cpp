@@ -630,7 +630,7 @@ class Loader {
     }
     if (!check_map(root, "",
                    {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
-                    "cookies", "log", "user", "group"})) {
+                    "cookies", "log", "user", "group", "http"})) {
       return;
     }
     if (root["ttl"]) {
@@ -645,6 +645,7 @@ class Loader {
     load_prefixes(root, c);
     load_store(root, c);
     load_listen(root, c);
+    load_http(root, c);
     load_tcp(root, c);
     load_rrl(root, c);
     load_cookies(root, c);
@@ -930,16 +931,33 @@ class Loader {
   }
 
   void load_listen(const Node& root, Config& c) {
-    const Node& n = root["listen"];
+    load_addresses(root["listen"], "listen", c.listen);
+  }
+
+  /// http: { listen: [ADDR:PORT...] }: the metrics and health listener (backend/http).
+  void load_http(const Node& root, Config& c) {
+    const Node& n = root["http"];
+    if (!n) {
+      return;
+    }
+    if (!check_map(n, "http", {"listen"})) {
+      return;
+    }
+    c.http.present = true;
+    load_addresses(n["listen"], "http.listen", c.http.listen);
+  }
+
+  /// A list of ADDR:PORT at `key` into `out`.
+  void load_addresses(const Node& n, const std::string& key, std::vector<std::string>& out) {
     if (!n) {
       return;
     }
     if (!n.IsSequence()) {
-      error(n, "listen", "expected a list of ADDR:PORT such as 127.0.0.1:5353 or [::1]:5353");
+      error(n, key, "expected a list of ADDR:PORT such as 127.0.0.1:5353 or [::1]:5353");
       return;
     }
     for (std::size_t i = 0; i < n.size(); ++i) {
-      const std::string path = "listen[" + std::to_string(i) + "]";
+      const std::string path = key + "[" + std::to_string(i) + "]";
       if (!n[i].IsScalar()) {
         error(n[i], path, "expected ADDR:PORT");
         continue;
@@ -970,7 +988,7 @@ class Loader {
         }
         continue;
       }
-      c.listen.push_back(s);
+      out.push_back(s);
     }
   }
 

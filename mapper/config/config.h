@@ -154,6 +154,12 @@ struct CookiesConfig {
 /// `log.level`: the least severe lines written (mapper/app/log.h has the same order).
 enum class LogLevel : std::uint8_t { debug, info, notice, warning, error };
 
+/// http: the metrics and health listener (GET /metrics, GET /health).
+struct HttpConfig {
+  bool present = false;
+  std::vector<std::string> listen;  // ADDR:PORT, checked like the top-level listen
+};
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -177,6 +183,7 @@ struct Config {
   /// listener is bound and the store is open (backend/run.h). Empty: no drop.
   std::string user;
   std::string group;
+  HttpConfig http;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
   /// FNV-1a 64 of the file's bytes (never 0): the config's part of the SOA serial.
   std::uint64_t digest = 0;

@@ -14,6 +14,11 @@ Counters& Counters::operator+=(const Counters& o) noexcept {
   for (std::size_t i = 0; i < rcodes.size(); ++i) {
     rcodes[i] += o.rcodes[i];
   }
+  for (std::size_t f = 0; f < qtypes.size(); ++f) {
+    for (std::size_t i = 0; i < qtypes[f].size(); ++i) {
+      qtypes[f][i] += o.qtypes[f][i];
+    }
+  }
   return *this;
 }
 
@@ -67,6 +72,7 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
     case ParseError::notimp:
       return error(counters, q, app::Rcode::notimp, out, eo);
   }
+  ++counters.qtypes[remote.is_v4() ? 0 : 1][qtype_bucket(q.qtype.value)];
   // DNS Cookies (RFC 7873 5.2): the answer carries the client cookie and our server cookie.
   std::array<std::uint8_t, kClientCookieSize + kServerCookieSize> cookie;
   if (policy.cookies != nullptr && q.edns.has_cookie) {

@@ -56,6 +56,23 @@ struct QueryInfo {
   bool valid_server_cookie = false;
 };
 
+/// The query types counted by name (CoreDNS's and NSD's common set); the rest are `other`
+/// (index kCountedQtypes.size()): a bounded label set whatever clients send.
+inline constexpr std::array<std::uint16_t, 15> kCountedQtypes{
+    1 /*A*/,       2 /*NS*/,    5 /*CNAME*/,  6 /*SOA*/,    12 /*PTR*/,
+    15 /*MX*/,     16 /*TXT*/,  28 /*AAAA*/,  33 /*SRV*/,   43 /*DS*/,
+    48 /*DNSKEY*/, 64 /*SVCB*/, 65 /*HTTPS*/, 252 /*AXFR*/, 255 /*ANY*/};
+inline constexpr std::size_t kQtypeBuckets = kCountedQtypes.size() + 1;
+/// The bucket of a query type: its index in kCountedQtypes, else kCountedQtypes.size().
+constexpr std::size_t qtype_bucket(std::uint16_t qtype) noexcept {
+  for (std::size_t i = 0; i < kCountedQtypes.size(); ++i) {
+    if (kCountedQtypes[i] == qtype) {
+      return i;
+    }
+  }
+  return kCountedQtypes.size();
+}
+
 /// Per-message counters, owned by the caller (one per worker; sum them when read).
 struct Counters {
   std::uint64_t received = 0;              // messages passed to handle()
@@ -64,6 +81,9 @@ struct Counters {
   std::uint64_t answered = 0;              // responses produced
   std::uint64_t truncated = 0;             // responses with TC=1
   std::array<std::uint64_t, 24> rcodes{};  // responses by rcode (BADVERS = 16)
+  /// Queries whose question parsed, by the client's address family (0 IPv4, 1 IPv6) and
+  /// qtype_bucket().
+  std::array<std::array<std::uint64_t, kQtypeBuckets>, 2> qtypes{};
 
   std::uint64_t dropped() const noexcept { return dropped_short + dropped_response; }
   std::uint64_t rcode(app::Rcode r) const noexcept { return rcodes[static_cast<std::size_t>(r)]; }

@@ -42,12 +42,20 @@ def expect(cond, what):
         failures.append(what)
 
 
-def receive(sock, timeout=15):
-    sock.settimeout(timeout)
-    try:
-        return sock.recv(4096).decode()
-    except socket.timeout:
-        return None
+def receive(sock, timeout=15, periodic=False):
+    """The next datagram; the periodic STATUS lines (every 10 s) are skipped unless
+    `periodic`, then only they are returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            message = sock.recv(4096).decode()
+        except socket.timeout:
+            return None
+        f = fields(message)
+        is_periodic = set(f) == {"STATUS"} and "q/s" in f["STATUS"]
+        if is_periodic == periodic:
+            return message
 
 
 def fields(message):
@@ -104,6 +112,12 @@ def run_case(automapd, tmp, address, label):
         f = fields(done)
         expect(f.get("READY") == "1" and "reload failed" in f.get("STATUS", ""),
                "%s: READY=1 and a failure STATUS after a bad reload (%r)" % (label, done))
+
+        if label == "path socket":
+            # Every 10 s: q/s, the generation and the reload results (one good, one bad).
+            status = fields(receive(sock, timeout=13, periodic=True)).get("STATUS", "")
+            expect(re.fullmatch(r"serving, generation 2, \d+ q/s, reloads 1 ok 1 failed", status)
+                   is not None, "%s: a periodic STATUS with q/s and reloads (%r)" % (label, status))
 
         proc.send_signal(signal.SIGTERM)
         stopping = receive(sock)
