@@ -252,15 +252,20 @@ def main():
               "a rejected reload is counted", r2)
 
         # A damaged store: 503 naming data.mdb; restored: 200.
+        # The damaged file replaces data.mdb (a bad copy put in place): the server keeps the
+        # file it mapped. Truncating the mapped file itself would make any read of a page past
+        # the new end a SIGBUS, which LMDB cannot turn into an error (store/README.md).
         data = os.path.join(server.dir, "store", "data.mdb")
         shutil.copyfile(data, data + ".good")
-        os.truncate(data, 4096)
+        shutil.copyfile(data, data + ".bad")
+        os.truncate(data + ".bad", 4096)
+        os.replace(data + ".bad", data)
         status, ctype, body = get(port, "/health")
         reason = json.loads(body).get("reason", "") if ctype == "application/json" else ""
         check(status == 503 and "data.mdb" in reason and "truncated" in reason,
               "/health 503 with the reason for a truncated store", (status, body))
         check(scrape(port).get(("automap_store_up", "")) == 0, "store_up 0 when damaged")
-        shutil.copyfile(data + ".good", data)
+        os.replace(data + ".good", data)
         check(get(port, "/health")[0] == 200, "/health 200 once the store is restored")
 
         # A second server on the same HTTP address: a start-up error naming it.
