@@ -64,7 +64,7 @@ TEST(Background, AThrowingTaskRunsAgain) {
 
 TEST(Background, TheStopTokenEndsALongRun) {
   App app;
-  app.every(10ms, [](std::stop_token stop) {
+  app.every(10ms, [](const std::stop_token& stop) {
     while (!stop.stop_requested()) {
       std::this_thread::sleep_for(1ms);
     }

@@ -97,6 +97,7 @@ TEST(Snapshot, ReadersRaceAPublisher) {
   std::atomic<bool> done{false};
   std::atomic<long> bad{0};
   std::vector<std::thread> readers;
+  readers.reserve(3);
   for (int t = 0; t < 3; ++t) {
     readers.emplace_back([&] {
       Snapshot<Pair>::View v;
