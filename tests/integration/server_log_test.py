@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,9 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.reversename
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from pdns import free_port  # noqa: E402  (one copy: lib/pdns.py)
 
 FAILURES = []
 
@@ -50,20 +52,6 @@ def check(cond, what, detail=""):
         if detail:
             print("    " + str(detail).replace("\n", "\n    "))
 
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (automapd binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def answers(port):

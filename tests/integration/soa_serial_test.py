@@ -19,7 +19,6 @@ usage: soa_serial_test.py AUTOMAPD MAPCTL
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,9 @@ import time
 import dns.message
 import dns.query
 import dns.rdatatype
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from pdns import free_port  # noqa: E402  (one copy: lib/pdns.py)
 
 FAILURES = []
 
@@ -54,20 +56,6 @@ def check(cond, what, detail=""):
         if detail:
             print("    " + str(detail).replace("\n", "\n    "))
 
-
-def free_port():
-    """A port free for both UDP and TCP on 127.0.0.1 (automapd binds both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            t.bind(("127.0.0.1", 0))
-            port = t.getsockname()[1]
-            try:
-                u.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no port free for both UDP and TCP")
 
 
 def serial(port, zone="pool.example.net.", wait=20):
