@@ -652,40 +652,53 @@ Synthesis failed_synthesis() noexcept {
 namespace {
 /// A lookup that failed in LMDB (a damaged page) cannot say "no override": the query fails
 /// (SERVFAIL), it is counted, and the first failures and then every power of two are logged.
-bool lookup_failed(const store::OverrideReader* reader, std::uint64_t failures_before) noexcept {
-  if (reader == nullptr || reader->lookup_failures() == failures_before) {
-    return false;
-  }
+[[gnu::cold, gnu::noinline]] void log_lookup_failure(const store::OverrideReader& reader) noexcept {
   const std::uint64_t total = store::OverrideReader::lookup_failures_total();
   if ((total & (total - 1)) == 0) {
     try {
       log::error("override store lookup failed (" +
-                 std::string(mdb_strerror(reader->last_lookup_error())) +
-                 "): answering SERVFAIL; " + std::to_string(total) +
-                 " failed lookups so far; run `mapctl check --deep`");
+                 std::string(mdb_strerror(reader.last_lookup_error())) + "): answering SERVFAIL; " +
+                 std::to_string(total) + " failed lookups so far; run `mapctl check --deep`");
     } catch (...) {  // logging must not turn an error answer into a crash
     }
   }
+}
+
+/// True when a lookup failed since `failures_before` was read (the check is inline: it runs on
+/// every query; the logging is out of line).
+inline bool lookup_failed(const store::OverrideReader* reader,
+                          std::uint64_t failures_before) noexcept {
+  if (reader == nullptr || reader->lookup_failures() == failures_before) [[likely]] {
+    return false;
+  }
+  log_lookup_failure(*reader);
   return true;
 }
 }  // namespace
+
+template <class Lookup>
+Synthesis Mapper::in_session(Context& context, Lookup&& lookup) const noexcept {
+  Session* session = has_store_ ? open_session(context) : nullptr;
+  const store::OverrideReader* reader = session != nullptr ? &*session->reader : nullptr;
+  const std::uint64_t failures = reader != nullptr ? reader->lookup_failures() : 0;
+  Synthesis s = has_store_ && session == nullptr ? failed_synthesis() : lookup(session);
+  if (lookup_failed(reader, failures)) [[unlikely]] {
+    s = failed_synthesis();
+  }
+  // Outside a Worker batch the snapshot goes now; inside, the queries of the batch share it
+  // (end_batch ends it), which saves LMDB's per-transaction setup (the renew and the lookup
+  // of the table's record in the main DB, ~140 ns) on every query but the first.
+  if (session != nullptr && !context.in_batch_) {
+    session->reader->end();
+  }
+  return s;
+}
 
 Synthesis Mapper::ptr_for(Context& context, const dns::IpAddress& address) const noexcept {
   if (context.mapper_ != this) {
     return failed_synthesis();  // another mapper's context: a caller bug, never a guess
   }
-  Session* session = has_store_ ? open_session(context) : nullptr;
-  if (has_store_ && session == nullptr) {
-    return failed_synthesis();
-  }
-  const store::OverrideReader* reader = session != nullptr ? &*session->reader : nullptr;
-  const std::uint64_t failures = reader != nullptr ? reader->lookup_failures() : 0;
-  const Synthesis s = address_ptr(address, session);
-  const bool failed = lookup_failed(reader, failures);
-  if (session != nullptr && !context.in_batch_) {
-    session->reader->end();  // else kept for the next query of the batch (end_batch ends it)
-  }
-  return failed ? failed_synthesis() : s;
+  return in_session(context, [&](Session* session) { return address_ptr(address, session); });
 }
 
 Synthesis Mapper::ptr_for(const dns::IpAddress& address) const {
@@ -702,24 +715,13 @@ Synthesis Mapper::synthesize(Context& context, const dns::Name& qname) const noe
   }
   ReverseName rn;
   const Errc parsed = parse_reverse_name(qname, rn);
-  if (parsed != Errc::ok && parsed != Errc::not_found) {
-    return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
+  if (parsed == Errc::ok) {
+    return in_session(context, [&](Session* session) { return reverse(rn, session); });
   }
-  Session* session = has_store_ ? open_session(context) : nullptr;
-  if (has_store_ && session == nullptr) {
-    return failed_synthesis();
+  if (parsed == Errc::not_found) {
+    return in_session(context, [&](Session* session) { return forward(qname, session); });
   }
-  const store::OverrideReader* reader = session != nullptr ? &*session->reader : nullptr;
-  const std::uint64_t failures = reader != nullptr ? reader->lookup_failures() : 0;
-  const Synthesis s = parsed == Errc::ok ? reverse(rn, session) : forward(qname, session);
-  const bool failed = lookup_failed(reader, failures);
-  // Outside a Worker batch the snapshot goes now; inside, the queries of the batch share it
-  // (end_batch ends it), which saves LMDB's per-transaction setup (the renew and the lookup
-  // of the table's record in the main DB, ~140 ns) on every query but the first.
-  if (session != nullptr && !context.in_batch_) {
-    session->reader->end();
-  }
-  return failed ? failed_synthesis() : s;
+  return Synthesis{};  // under in-addr.arpa/ip6.arpa but no octet or nibble: nothing here
 }
 
 Synthesis Mapper::synthesize(const dns::Name& qname) const {

@@ -213,6 +213,11 @@ class Mapper {
   Synthesis forward(const dns::Name& qname, Session* session) const noexcept;
   bool has_synthesis_inside(const dns::Prefix& range) const noexcept;
   Session* open_session(Context& context) const noexcept;
+  /// Runs `lookup(session)` (a Synthesis prvalue) with the context's store snapshot and turns a
+  /// failed LMDB lookup into Status::failed. Its one named result is what every path returns,
+  /// so the Synthesis (a Name inside) is built in the caller's slot, never copied.
+  template <class Lookup>
+  Synthesis in_session(Context& context, Lookup&& lookup) const noexcept;
 
   config::Config config_;  // without prefixes
   std::vector<Rule> rules_;
