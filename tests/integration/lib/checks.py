@@ -18,6 +18,7 @@ import traceback
 CHECKS = 0      # checks made so far
 FAILURES = []   # the `what` of each failed check, in order
 PRINTED = 60    # failures printed in full; later ones are counted only
+_PARTS = []     # the step() names we are in: a failure's `what` starts with them
 
 
 class Stop(AssertionError):
@@ -36,6 +37,7 @@ def check(cond, what, detail=None):
     CHECKS += 1
     if cond:
         return True
+    what = "".join(part + ": " for part in _PARTS) + what
     FAILURES.append(what)
     if len(FAILURES) <= PRINTED:
         print("FAIL: " + what, flush=True)
@@ -54,17 +56,21 @@ def expect(cond, what, detail=None):
 
 
 def step(what, fn, *args):
-    """Runs fn(*args); returns True if it raised nothing. Stop (an expect() that failed) ends
-    the part; any other exception (an AssertionError, OSError, a timeout...) is one failed
-    check `what: error` with the traceback. Either way the script goes on."""
+    """Runs fn(*args) as the part `what` (its failures are named `what: ...`); returns True if
+    it raised nothing. Stop (an expect() that failed) ends the part; any other exception (an
+    AssertionError, OSError, a timeout...) is one more failed check, with the traceback.
+    Either way the script goes on."""
+    _PARTS.append(what)
     try:
         fn(*args)
         return True
     except Stop:
         return False
     except Exception as e:  # noqa: BLE001 (every error ends just this part)
-        check(False, "%s: %s" % (what, e), traceback.format_exc())
+        check(False, "%s: %s" % (type(e).__name__, e), traceback.format_exc())
         return False
+    finally:
+        _PARTS.pop()
 
 
 def summary(name=None):
