@@ -22,12 +22,9 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from automapd import Automapd  # noqa: E402
 from checks import check, summary  # noqa: E402
-from config import HEAD, PREFIX_V4  # noqa: E402
+from config import HEAD, PREFIX_V4, PREFIX_V6  # noqa: E402
 
-GOOD = HEAD + PREFIX_V4 + """\
-  - prefix: 2001:db8::/32
-    name: "{ip}.v6.pool.example.net."
-"""
+GOOD = HEAD + PREFIX_V4 + PREFIX_V6
 
 
 def run(argv, rc, stdin=None, input_text=None, timeout=60):

@@ -15,17 +15,9 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from checks import check, summary  # noqa: E402
-from config import HEAD_SOA_TIMERS  # noqa: E402
+from config import HEAD_SOA_TIMERS, PREFIX_V4, PREFIX_V6  # noqa: E402
 
-CONFIG = HEAD_SOA_TIMERS + """\
-ttl: 3600
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-    ttl: 86400
-  - prefix: 2001:db8::/32
-    name: "{ip}.v6.pool.example.net."
-"""
+CONFIG = HEAD_SOA_TIMERS + "ttl: 3600\n" + PREFIX_V4 + "    ttl: 86400\n" + PREFIX_V6
 
 
 class Ctl:

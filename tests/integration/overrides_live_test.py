@@ -35,18 +35,10 @@ import dns.reversename  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
 from checks import check, summary  # noqa: E402
-from config import HEAD_SOA_TIMERS  # noqa: E402
+from config import HEAD_SOA_TIMERS, PREFIX_V4, PREFIX_V6  # noqa: E402
 
-CONFIG = HEAD_SOA_TIMERS + """\
-ttl: 3600
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-    ttl: 86400
-  - prefix: 2001:db8::/32
-    name: "{ip}.v6.pool.example.net."
-store: { path: @DIR@/store, map_size: 1GiB }
-"""
+CONFIG = (HEAD_SOA_TIMERS + "ttl: 3600\n" + PREFIX_V4 + "    ttl: 86400\n" + PREFIX_V6
+          + "store: { path: @DIR@/store, map_size: 1GiB }\n")
 
 
 def mapctl(binary, config, *args, rc=0):

@@ -26,16 +26,11 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from checks import check, summary  # noqa: E402
-from config import HEAD_SOA_TIMERS  # noqa: E402
+from config import HEAD_SOA_TIMERS, PREFIX_V4  # noqa: E402
 from pdns import PDNS_SERVER, PdnsServer, pipe_settings  # noqa: E402
 
-CONFIG = HEAD_SOA_TIMERS + """\
-ttl: 3600
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-store: { path: @DIR@/store, map_size: 64MiB }
-"""
+CONFIG = (HEAD_SOA_TIMERS + "ttl: 3600\n" + PREFIX_V4
+          + "store: { path: @DIR@/store, map_size: 64MiB }\n")
 
 
 def run(argv, stdin="", umask=None, rc=None):

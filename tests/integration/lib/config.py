@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The YAML the test configs start with: the SOA, the NS and the forward zone
-pool.example.net., then the 10.0.0.0/8 prefix most tests synthesize from. Concatenate:
+pool.example.net., then the 10.0.0.0/8 prefix most tests synthesize from, and 2001:db8::/32.
+Concatenate:
 
     CONFIG = HEAD + PREFIX_V4 + "store: { path: @DIR@/store, map_size: 64MiB }\\n"
 
@@ -27,4 +28,10 @@ PREFIX_V4 = """\
 prefixes:
   - prefix: 10.0.0.0/8
     name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+"""
+
+# A second list item, after PREFIX_V4 (and the keys added to its item, if any).
+PREFIX_V6 = """\
+  - prefix: 2001:db8::/32
+    name: "{ip}.v6.pool.example.net."
 """
