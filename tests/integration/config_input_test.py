@@ -21,32 +21,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4, PREFIX_V6  # noqa: E402
 
-HEAD = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-"""
-
-GOOD = HEAD + """\
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-  - prefix: 2001:db8::/32
-    name: "{ip}.v6.pool.example.net."
-"""
-
-FAILURES = []
-CHECKS = 0
-
-
-def check(cond, what, detail=""):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what + (("\n    " + detail.replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what)
+GOOD = HEAD + PREFIX_V4 + PREFIX_V6
 
 
 def run(argv, rc, stdin=None, input_text=None, timeout=60):
@@ -338,13 +316,7 @@ def main():
             test(automapd, mapctl, sub)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if FAILURES:
-        print("%d of %d checks failed:" % (len(FAILURES), CHECKS))
-        for f in FAILURES:
-            print("  " + f)
-        return 1
-    print("config_input: %d checks passed" % CHECKS)
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -35,20 +35,12 @@ import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdataclass  # noqa: E402
 import dns.rdatatype  # noqa: E402
+import checks  # noqa: E402
 from automapd import Automapd  # noqa: E402
+from checks import FAILURES, check  # noqa: E402
 from conformance_table import Record, compare_records, load_table  # noqa: E402
 
 TIMEOUT = 3.0
-FAILURES = []
-CHECKS = [0]
-
-
-def check(cond, what):
-    CHECKS[0] += 1
-    if not cond:
-        FAILURES.append(what)
-        if len(FAILURES) <= 60:
-            print("FAIL: " + what)
 
 
 # ------------------------------------------------------------------------------- transport
@@ -375,17 +367,17 @@ def main():
             cases = [c for c in table.cases if c.config == name]
             text = config_text(args.root, table.configs[name], os.path.join(tmp, "serve-" + name))
             with Automapd(args.automapd, text) as amap:
-                before = CHECKS[0]
+                before = checks.CHECKS
                 run_table_standalone(cases, amap.port)
-                summary.append("standalone %s: %d cases, %d checks" % (name, len(cases), CHECKS[0] - before))
+                summary.append("standalone %s: %d cases, %d checks" % (name, len(cases), checks.CHECKS - before))
                 if name == "default":
-                    before = CHECKS[0]
+                    before = checks.CHECKS
                     names = round_trip(amap.port, rng, per_prefix=40)
                     wrong = invalid_forward_names(amap.port, rng, names, count=400)
                     invalid_forward_list(amap.port)
                     mapper_zone_policy(amap.port)
                     summary.append("case 22 and mapper-zone policy: %d checks, %d wrong forward answers"
-                                   % (CHECKS[0] - before, wrong))
+                                   % (checks.CHECKS - before, wrong))
                 apex = next(c.qname for c in cases if c.qtype == "SOA" and c.rcode == "NOERROR" and c.answer)
                 alive(amap.port, "the table (%s)" % name, zone=apex)
                 check(amap.proc.poll() is None, "automapd serve still running")
@@ -412,11 +404,7 @@ def main():
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\n".join(summary))
-    if FAILURES:
-        print("%d of %d checks failed" % (len(FAILURES), CHECKS[0]))
-        return 1
-    print("conformance over the network: %d checks passed" % CHECKS[0])
-    return 0
+    return checks.summary()
 
 
 if __name__ == "__main__":

@@ -22,13 +22,8 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def expect(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import check, summary  # noqa: E402
 
 
 def run(cmd, **kw):
@@ -47,8 +42,8 @@ def config_keys(config_cpp):
         else:
             # A list item: the path variable is built as "list[" + index + "]" just before.
             items = re.findall(r'"([\w.]+)\[" \+', src[:m.start()])
-            expect(items, "config.cpp:%d: the section of check_map(..., %s, ...) is known" %
-                   (src.count("\n", 0, m.start()) + 1, path_arg))
+            check(items, "config.cpp:%d: the section of check_map(..., %s, ...) is known" %
+                  (src.count("\n", 0, m.start()) + 1, path_arg))
             section = items[-1] + "[]" if items else "?"
         for name in names:
             keys.append(section + "." + name if section else name)
@@ -81,65 +76,66 @@ fn=$(complete -p "${COMP_WORDS[0]}" | sed -E 's/.*-F ([^ ]+).*/\1/')
 printf '%s\n' "${COMPREPLY[@]}"
 '''
     r = run(["bash", "--norc", "--noprofile", "-c", bash, "bash", script, line])
-    expect(r.returncode == 0 and not r.stderr, "completion of %r runs: %s" % (line, r.stderr))
+    check(r.returncode == 0 and not r.stderr, "completion of %r runs: %s" % (line, r.stderr))
     return set(w for w in r.stdout.splitlines() if w) if words else set()
 
 
 def check_tool(binary, page_text, completion, name):
     verbs, global_options = help_lists(binary)
-    expect(verbs, "%s --help lists verbs" % name)
+    check(verbs, "%s --help lists verbs" % name)
     offered = completions(completion, name + " ")
     for verb in verbs:
-        expect(re.search(r"^\*%s\*" % re.escape(verb), page_text, re.M),
-               "%s(8) documents the verb %s" % (name, verb))
-        expect(verb in offered, "completion of '%s ' offers %s" % (name, verb))
+        check(re.search(r"^\*%s\*" % re.escape(verb), page_text, re.M),
+              "%s(8) documents the verb %s" % (name, verb))
+        check(verb in offered, "completion of '%s ' offers %s" % (name, verb))
         _, options = help_lists(binary, verb)
         # -c/--config may come before the verb in mapctl: documented once, globally.
         offered_options = completions(completion, "%s %s -" % (name, verb))
         for opt in sorted(options):
-            expect("*%s*" % opt in page_text, "%s(8) documents %s %s" % (name, verb, opt))
-            expect(opt in offered_options, "completion of '%s %s -' offers %s" % (name, verb, opt))
+            check("*%s*" % opt in page_text, "%s(8) documents %s %s" % (name, verb, opt))
+            check(opt in offered_options, "completion of '%s %s -' offers %s" % (name, verb, opt))
     for opt in sorted(global_options):
-        expect("*%s*" % opt in page_text, "%s(8) documents %s" % (name, opt))
+        check("*%s*" % opt in page_text, "%s(8) documents %s" % (name, opt))
 
 
 def check_examples(source, mapctl, tmp):
     readme = open(os.path.join(source, "README.md")).read()
-    expect("import conf/overrides.csv" in readme, "README imports conf/overrides.csv")
+    check("import conf/overrides.csv" in readme, "README imports conf/overrides.csv")
     examples = open(os.path.join(source, "tools/examples/README.md")).read()
-    expect("build/tools/" not in examples and "build/release/tools/hello" in examples,
-           "tools/examples/README.md uses the preset paths (build/release/tools)")
+    check("build/tools/" not in examples and "build/release/tools/hello" in examples,
+          "tools/examples/README.md uses the preset paths (build/release/tools)")
     path = os.path.join(source, "LICENSE")
     licence = open(path).read() if os.path.exists(path) else ""
-    expect(licence.startswith("MIT License") and "Permission is hereby granted" in licence,
-           "LICENSE is the MIT licence")
+    check(licence.startswith("MIT License") and "Permission is hereby granted" in licence,
+          "LICENSE is the MIT licence")
     config = os.path.join(tmp, "automap.yaml")
     text = open(os.path.join(source, "conf/automap.yaml")).read()
     with open(config, "w") as f:
         f.write(re.sub(r"(?m)^store:.*$", "store: { path: %s/store }" % tmp, text))
     csv = os.path.join(source, "conf/overrides.csv")
-    expect(os.path.exists(csv), "conf/overrides.csv exists")
+    check(os.path.exists(csv), "conf/overrides.csv exists")
     if not os.path.exists(csv):
         return
     r = run([mapctl, "-c", config, "import", csv])
-    expect(r.returncode == 0 and "imported" in r.stdout,
-           "conf/overrides.csv imports: %d %r %r" % (r.returncode, r.stdout, r.stderr))
+    check(r.returncode == 0 and "imported" in r.stdout,
+          "conf/overrides.csv imports: %d %r %r" % (r.returncode, r.stdout, r.stderr))
     names = []
     for line in open(csv):
         fields = line.strip().split(",")
         if len(fields) >= 3 and fields[1] == "name":
             names.append((fields[2], fields[0]))
-    expect(len(names) >= 2, "conf/overrides.csv has names: %s" % names)
+    check(len(names) >= 2, "conf/overrides.csv has names: %s" % names)
     for name, address in names:
         qtype = "AAAA" if ":" in address else "A"
         r = run([mapctl, "-c", config, "lookup", name, qtype])
-        expect(r.returncode == 0 and "IN %s %s" % (qtype, address) in r.stdout,
-               "%s answers %s %s (inside a forward zone): %r" % (name, qtype, address, r.stdout))
+        check(r.returncode == 0 and "IN %s %s" % (qtype, address) in r.stdout,
+              "%s answers %s %s (inside a forward zone): %r" % (name, qtype, address, r.stdout))
     for line in readme.splitlines():
         m = re.search(r"mapctl -c conf/automap.yaml add (\S+) ([a-z0-9.-]+\.) ", line)
         if m:
-            expect(m.group(2).endswith(".pool.example.net."),
-                   "README's add example %s lies in pool.example.net." % m.group(2))
+            check(m.group(2).endswith(".pool.example.net."),
+                  "README's add example %s lies in pool.example.net." % m.group(2))
+
 
 def main():
     source, build, automapd, mapctl = sys.argv[1:5]
@@ -148,36 +144,33 @@ def main():
 
     yaml_page = open(os.path.join(doc, "automap.yaml.5.scd")).read()
     keys = config_keys(os.path.join(source, "mapper/config/config.cpp"))
-    expect(len(keys) >= 20 and "store.path" in keys and "prefixes[].name" in keys,
-           "config.cpp yields the key list (%d keys)" % len(keys))
+    check(len(keys) >= 20 and "store.path" in keys and "prefixes[].name" in keys,
+          "config.cpp yields the key list (%d keys)" % len(keys))
     for key in keys:
-        expect("*%s*" % key in yaml_page, "automap.yaml(5) documents %s" % key)
+        check("*%s*" % key in yaml_page, "automap.yaml(5) documents %s" % key)
 
     check_tool(automapd, open(os.path.join(doc, "automapd.8.scd")).read(),
                os.path.join(completion_dir, "automapd"), "automapd")
     check_tool(mapctl, open(os.path.join(doc, "mapctl.8.scd")).read(),
                os.path.join(completion_dir, "mapctl"), "mapctl")
     comp = os.path.join(completion_dir, "mapctl")
-    expect(completions(comp, "mapctl comp") == {"compact"}, "'mapctl comp' completes to compact")
-    expect(completions(comp, "mapctl -c x.yaml imp") == {"import"},
-           "'mapctl -c x.yaml imp' completes to import")
-    expect(completions(comp, "mapctl import --format j") == {"jsonl", "json"},
-           "'mapctl import --format j' offers the formats")
+    check(completions(comp, "mapctl comp") == {"compact"}, "'mapctl comp' completes to compact")
+    check(completions(comp, "mapctl -c x.yaml imp") == {"import"},
+          "'mapctl -c x.yaml imp' completes to import")
+    check(completions(comp, "mapctl import --format j") == {"jsonl", "json"},
+          "'mapctl import --format j' offers the formats")
 
     pages = sorted(glob.glob(os.path.join(build, "man", "*.[0-9]")))
-    expect([os.path.basename(p) for p in pages] == ["automap.yaml.5", "automapd.8", "mapctl.8"],
-           "built man pages: %s" % pages)
+    check([os.path.basename(p) for p in pages] == ["automap.yaml.5", "automapd.8", "mapctl.8"],
+          "built man pages: %s" % pages)
     for page in pages:
         r = run(["man", "--warnings", "-l", page], env=dict(os.environ, MANWIDTH="80",
                                                             LC_ALL="C.UTF-8"))
-        expect(r.returncode == 0 and not r.stderr, "man --warnings -l %s: silent (%r)" %
-               (os.path.basename(page), r.stderr[:400]))
+        check(r.returncode == 0 and not r.stderr, "man --warnings -l %s: silent (%r)" %
+              (os.path.basename(page), r.stderr[:400]))
     with tempfile.TemporaryDirectory(prefix="automap-docs-") as tmp:
         check_examples(source, mapctl, tmp)
-    if failures:
-        print("%d failure(s)" % len(failures))
-        sys.exit(1)
-    print("all ok")
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

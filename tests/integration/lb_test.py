@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import dns.edns  # noqa: E402
@@ -35,6 +34,7 @@ import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
+from checks import expect, step, summary  # noqa: E402
 from pdns import PdnsError, PdnsServer, free_port, pipe_settings  # noqa: E402
 
 INTERVAL = 0.4   # probe interval (s), as in the config below
@@ -114,11 +114,6 @@ services:
        TIMEOUT * 1000, "\n".join(tcp_backends))
 
 
-def expect(cond, what, msg=None):
-    if not cond:
-        raise AssertionError(what + ("\nresponse:\n%s" % msg if msg is not None else ""))
-
-
 def addresses(msg):
     return [rd.address for rrset in msg.answer if rrset.rdtype == dns.rdatatype.A
             for rd in rrset]
@@ -154,8 +149,8 @@ class Checker:
             if pred(last):
                 return time.monotonic() - t0
             time.sleep(0.02)
-        raise AssertionError("%s: %s not seen within %.2f s" % (self.label, what, within) +
-                             "\nlast response:\n%s" % last)
+        expect(False, "%s: %s not seen within %.2f s" % (self.label, what, within),
+               "last response:\n%s" % last)
 
     def set(self, loads=None, status=None):
         for i, fe in enumerate(self.fes):
@@ -227,13 +222,13 @@ def wait_port(port, proc, timeout=10):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if proc.poll() is not None:
-            raise AssertionError("lb exited with %d" % proc.returncode)
+            expect(False, "lb exited with %d" % proc.returncode)
         try:
             udp_query(port)("lb.example.", "SOA")
             return
         except (dns.exception.Timeout, OSError):
             time.sleep(0.05)
-    raise AssertionError("lb --listen did not answer within %d s" % timeout)
+    expect(False, "lb --listen did not answer within %d s" % timeout)
 
 
 def check_standalone(lb, cfg, fes):
@@ -254,7 +249,7 @@ def check_standalone(lb, cfg, fes):
                      "probe www.lb.example.: 127.0.0.2 port %d down: " % fes[1].port,
                      "probe api.lb.example.: 127.0.0.2 port %d down: connect: Connection refused"
                      % fes[1].port):
-            expect(want in err, "log lacks %r:\n%s" % (want, err))
+            expect(want in err, "the log has %r" % want, err)
         print("ok   standalone: SIGTERM stops it in %.2f s, transitions logged" % took)
     finally:
         if proc.poll() is None:
@@ -308,7 +303,7 @@ def check_config_errors(lb, tmp):
     ]
     lines = [l[len(tmp) + 1:] if l.startswith(tmp) else l for l in r.stderr.splitlines()]
     for w in want:
-        expect(any(l.startswith(w) for l in lines), "--check: no line %r in:\n%s" % (w, r.stderr))
+        expect(any(l.startswith(w) for l in lines), "--check: a line %r" % w, r.stderr)
     good = os.path.join(tmp, "lb.yaml")
     r = subprocess.run([lb, "-c", good, "--check"], capture_output=True, text=True, timeout=30)
     expect(r.returncode == 0 and not r.stderr, "--check of a good file: %d %r" % (
@@ -323,7 +318,6 @@ def main():
     lb = os.path.abspath(sys.argv[1])
     with_pdns = len(sys.argv) < 3 or sys.argv[2] == "1"
     fes = [FrontEnd(h) for h in HOSTS]
-    ok = True
     with tempfile.TemporaryDirectory() as tmp:
         try:
             for fe in fes:
@@ -337,18 +331,12 @@ def main():
                 steps.append(("pdns", lambda: check_pdns(lb, cfg, fes)))
             else:
                 print("skip pdns pipe: pdns_server not found")
-            for name, step in steps:
-                try:
-                    step()
-                except (AssertionError, OSError, subprocess.SubprocessError) as e:
-                    print("FAIL %s: %s" % (name, e))
-                    traceback.print_exc()
-                    ok = False
+            for name, part in steps:
+                step(name, part)
         finally:
             for fe in fes:
                 fe.stop()
-    print("PASS" if ok else "FAILED")
-    return 0 if ok else 1
+    return summary()
 
 
 if __name__ == "__main__":

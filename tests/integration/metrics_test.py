@@ -34,29 +34,13 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4  # noqa: E402
 
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+CONFIG = HEAD + PREFIX_V4 + """\
 store: { path: @DIR@/store, map_size: 64MiB }
 http: { listen: [@HTTP@] }
 """
-
-FAILURES = []
-CHECKS = 0
-
-
-def check(cond, what, detail=""):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what)
 
 
 def http_port(server):
@@ -278,10 +262,7 @@ def main():
               "a taken http address: exit 1 naming it", (rc, err))
         check(server.stop() == 0, "clean stop", server.stderr())
 
-    print("%d checks, %d failures" % (CHECKS, len(FAILURES)))
-    for f in FAILURES:
-        print("FAIL:", f)
-    return 1 if FAILURES else 0
+    return summary()
 
 
 if __name__ == "__main__":

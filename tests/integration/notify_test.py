@@ -23,7 +23,8 @@ import time
 import dns.message
 import dns.query
 
-failures = []
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import check, summary  # noqa: E402
 
 CONFIG = """
 soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
@@ -34,12 +35,6 @@ prefixes:
     name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
 store: { path: %s/store }
 """
-
-
-def expect(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
 
 
 def receive(sock, timeout=15, periodic=False):
@@ -75,21 +70,21 @@ def run_case(automapd, tmp, address, label):
     try:
         ready = receive(sock)
         f = fields(ready)
-        expect(f.get("READY") == "1" and "serving" in f.get("STATUS", ""),
-               "%s: READY=1 with a STATUS at start (%r)" % (label, ready))
+        check(f.get("READY") == "1" and "serving" in f.get("STATUS", ""),
+              "%s: READY=1 with a STATUS at start (%r)" % (label, ready))
         # At READY the listener is bound and the store open: a query answers at once.
         log.flush()
         text = open(log.name).read()
         port = re.search(r"listening udp [^ ]*:(\d+)", text)
-        expect(port is not None, "%s: the listen port is logged before READY" % label)
-        expect(os.path.exists(os.path.join(tmp, "store", "data.mdb")),
-               "%s: the store exists at READY" % label)
+        check(port is not None, "%s: the listen port is logged before READY" % label)
+        check(os.path.exists(os.path.join(tmp, "store", "data.mdb")),
+              "%s: the store exists at READY" % label)
         if port:
             q = dns.message.make_query("1.2.3.10.in-addr.arpa.", "PTR")
             r = dns.query.udp(q, "127.0.0.1", port=int(port.group(1)), timeout=2)
-            expect([rr.to_text() for rr in r.answer] ==
-                   ["1.2.3.10.in-addr.arpa. 3600 IN PTR ip-10-3-2-1.pool.example.net."],
-                   "%s: answers right after READY" % label)
+            check([rr.to_text() for rr in r.answer] ==
+                  ["1.2.3.10.in-addr.arpa. 3600 IN PTR ip-10-3-2-1.pool.example.net."],
+                  "%s: answers right after READY" % label)
 
         before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         proc.send_signal(signal.SIGHUP)
@@ -97,33 +92,33 @@ def run_case(automapd, tmp, address, label):
         after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         f = fields(reloading)
         usec = int(f.get("MONOTONIC_USEC", "0"))
-        expect(f.get("RELOADING") == "1" and before <= usec <= after,
-               "%s: RELOADING=1 with MONOTONIC_USEC on SIGHUP (%r)" % (label, reloading))
+        check(f.get("RELOADING") == "1" and before <= usec <= after,
+              "%s: RELOADING=1 with MONOTONIC_USEC on SIGHUP (%r)" % (label, reloading))
         f = fields(done)
-        expect(f.get("READY") == "1" and f.get("STATUS", "").startswith("reloaded"),
-               "%s: READY=1 and STATUS after the reload (%r)" % (label, done))
+        check(f.get("READY") == "1" and f.get("STATUS", "").startswith("reloaded"),
+              "%s: READY=1 and STATUS after the reload (%r)" % (label, done))
 
         with open(config, "a") as f:
             f.write("bogus_key: 1\n")
         proc.send_signal(signal.SIGHUP)
         reloading, done = receive(sock), receive(sock)
-        expect(fields(reloading).get("RELOADING") == "1",
-               "%s: RELOADING=1 on a bad reload (%r)" % (label, reloading))
+        check(fields(reloading).get("RELOADING") == "1",
+              "%s: RELOADING=1 on a bad reload (%r)" % (label, reloading))
         f = fields(done)
-        expect(f.get("READY") == "1" and "reload failed" in f.get("STATUS", ""),
-               "%s: READY=1 and a failure STATUS after a bad reload (%r)" % (label, done))
+        check(f.get("READY") == "1" and "reload failed" in f.get("STATUS", ""),
+              "%s: READY=1 and a failure STATUS after a bad reload (%r)" % (label, done))
 
         if label == "path socket":
             # Every 10 s: q/s, the generation and the reload results (one good, one bad).
             status = fields(receive(sock, timeout=13, periodic=True)).get("STATUS", "")
-            expect(re.fullmatch(r"serving, generation 2, \d+ q/s, reloads 1 ok 1 failed", status)
-                   is not None, "%s: a periodic STATUS with q/s and reloads (%r)" % (label, status))
+            check(re.fullmatch(r"serving, generation 2, \d+ q/s, reloads 1 ok 1 failed", status)
+                  is not None, "%s: a periodic STATUS with q/s and reloads (%r)" % (label, status))
 
         proc.send_signal(signal.SIGTERM)
         stopping = receive(sock)
-        expect(fields(stopping).get("STOPPING") == "1", "%s: STOPPING=1 on SIGTERM (%r)" %
-               (label, stopping))
-        expect(proc.wait(timeout=15) == 0, "%s: exit status 0" % label)
+        check(fields(stopping).get("STOPPING") == "1", "%s: STOPPING=1 on SIGTERM (%r)" %
+              (label, stopping))
+        check(proc.wait(timeout=15) == 0, "%s: exit status 0" % label)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -147,14 +142,14 @@ def watchdog_case(automapd, tmp, env, label):
     pings = 0
     try:
         ready = receive(sock)
-        expect(fields(ready).get("READY") == "1", "%s: READY=1 (%r)" % (label, ready))
+        check(fields(ready).get("READY") == "1", "%s: READY=1 (%r)" % (label, ready))
         deadline = time.monotonic() + 2
         while time.monotonic() < deadline:
             message = receive(sock, max(0.01, deadline - time.monotonic()))
             if message is not None and fields(message).get("WATCHDOG") == "1":
                 pings += 1
         proc.send_signal(signal.SIGTERM)
-        expect(proc.wait(timeout=15) == 0, "%s: exit status 0" % label)
+        check(proc.wait(timeout=15) == 0, "%s: exit status 0" % label)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -172,15 +167,12 @@ def main():
     with tempfile.TemporaryDirectory(prefix="automap-notify-") as tmp:
         # WATCHDOG_USEC=400 ms: a ping every 200 ms, so about 10 in 2 s.
         pings = watchdog_case(automapd, tmp, {"WATCHDOG_USEC": "400000"}, "watchdog")
-        expect(pings >= 5, "watchdog: WATCHDOG=1 every half WATCHDOG_USEC (%d in 2 s)" % pings)
+        check(pings >= 5, "watchdog: WATCHDOG=1 every half WATCHDOG_USEC (%d in 2 s)" % pings)
     with tempfile.TemporaryDirectory(prefix="automap-notify-") as tmp:
         pings = watchdog_case(automapd, tmp, {"WATCHDOG_USEC": "400000", "WATCHDOG_PID": "1"},
                               "watchdog for another pid")
-        expect(pings == 0, "watchdog for another pid: no WATCHDOG=1 (%d)" % pings)
-    if failures:
-        print("%d failure(s)" % len(failures))
-        sys.exit(1)
-    print("all ok")
+        check(pings == 0, "watchdog for another pid: no WATCHDOG=1 (%d)" % pings)
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

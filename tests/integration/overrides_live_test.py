@@ -34,33 +34,11 @@ import dns.rdatatype  # noqa: E402
 import dns.reversename  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
+from config import HEAD_SOA_TIMERS, PREFIX_V4, PREFIX_V6  # noqa: E402
 
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net., refresh: 10800,
-        retry: 3600, expire: 604800, minimum: 3600, ttl: 3600 }
-ns:   [ns1.example.net.]
-ttl: 3600
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-    ttl: 86400
-  - prefix: 2001:db8::/32
-    name: "{ip}.v6.pool.example.net."
-store: { path: @DIR@/store, map_size: 1GiB }
-"""
-
-FAILURES = []
-CHECKS = 0
-
-
-def check(cond, what, detail=""):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what, flush=True)
+CONFIG = (HEAD_SOA_TIMERS + "ttl: 3600\n" + PREFIX_V4 + "    ttl: 86400\n" + PREFIX_V6
+          + "store: { path: @DIR@/store, map_size: 1GiB }\n")
 
 
 def mapctl(binary, config, *args, rc=0):
@@ -383,13 +361,7 @@ def main():
             print("(d) crash: %.1f s" % (time.monotonic() - t), flush=True)
         alive = amap.proc.poll() is None
         check(alive, "automapd survived everything", amap.stderr()[-3000:])
-    if FAILURES:
-        print("\n%d of %d checks failed:" % (len(FAILURES), CHECKS))
-        for f in FAILURES:
-            print(" -", f)
-        return 1
-    print("overrides live: %d checks passed" % CHECKS)
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -24,13 +24,8 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def expect(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import check, summary  # noqa: E402
 
 
 def run(cmd, timeout=300, **kw):
@@ -59,57 +54,57 @@ def check_install_tree(build, tmp):
     stage = os.path.join(tmp, "stage")
     env = dict(os.environ, DESTDIR=stage)
     r = run(["cmake", "--install", build], env=env)
-    expect(r.returncode == 0, "cmake --install into DESTDIR: status %d %s" % (r.returncode, r.stderr))
+    check(r.returncode == 0, "cmake --install into DESTDIR: status %d %s" % (r.returncode, r.stderr))
     for f in EXPECTED_FILES:
-        expect(os.path.exists(os.path.join(stage, f)), "cmake --install: /%s" % f)
+        check(os.path.exists(os.path.join(stage, f)), "cmake --install: /%s" % f)
 
 
 def build_package(build, tmp):
     out = os.path.join(tmp, "deb")
     r = run(["cpack", "-G", "DEB", "-B", out, "--config", os.path.join(build, "CPackConfig.cmake")],
             cwd=build)
-    expect(r.returncode == 0, "cpack -G DEB: status %d%s" %
-           (r.returncode, "\n" + r.stdout + r.stderr if r.returncode else ""))
+    check(r.returncode == 0, "cpack -G DEB: status %d%s" %
+          (r.returncode, "\n" + r.stdout + r.stderr if r.returncode else ""))
     debs = glob.glob(os.path.join(out, "automap_*_amd64.deb"))
-    expect(len(debs) == 1, "one automap_<version>_amd64.deb: %s" % debs)
+    check(len(debs) == 1, "one automap_<version>_amd64.deb: %s" % debs)
     return debs[0] if debs else None
 
 
 def check_info(deb):
     info = run(["dpkg-deb", "--info", deb]).stdout
     fields = dict(re.findall(r"^ ([A-Za-z-]+): (.*)$", info, re.M))
-    expect(fields.get("Package") == "automap", "Package: automap (%r)" % fields.get("Package"))
+    check(fields.get("Package") == "automap", "Package: automap (%r)" % fields.get("Package"))
     depends = fields.get("Depends", "")
     # From dpkg-shlibdeps: versioned library packages, not a hand-written list.
     for lib in ("libc6 (>=", "liblmdb0 (>=", "libyaml-cpp0.7 (>=", "libstdc++6 (>=", "adduser"):
-        expect(lib in depends, "Depends has %s: %s" % (lib, depends))
+        check(lib in depends, "Depends has %s: %s" % (lib, depends))
     conffiles = run(["dpkg-deb", "--ctrl-tarfile", deb])
-    expect(conffiles.returncode == 0, "control tarball readable")
+    check(conffiles.returncode == 0, "control tarball readable")
     with tempfile.TemporaryDirectory() as ctrl:
         r = run(["dpkg-deb", "--control", deb, ctrl])
-        expect(r.returncode == 0, "dpkg-deb --control: %s" % r.stderr)
+        check(r.returncode == 0, "dpkg-deb --control: %s" % r.stderr)
         conf = open(os.path.join(ctrl, "conffiles")).read().split()
-        expect(conf == ["/etc/automap/automap.yaml"], "conffiles: %s" % conf)
+        check(conf == ["/etc/automap/automap.yaml"], "conffiles: %s" % conf)
         postinst = open(os.path.join(ctrl, "postinst")).read()
-        expect("adduser --system" in postinst and "chmod 0750 /var/lib/automap" in postinst
-               and "chmod g+s /var/lib/automap" in postinst,
-               "postinst creates the system user and /var/lib/automap 2750")
-        expect("adduser --quiet pdns automap" in postinst,
-               "postinst puts user pdns in group automap (automapd pipe reads the store)")
+        check("adduser --system" in postinst and "chmod 0750 /var/lib/automap" in postinst
+              and "chmod g+s /var/lib/automap" in postinst,
+              "postinst creates the system user and /var/lib/automap 2750")
+        check("adduser --quiet pdns automap" in postinst,
+              "postinst puts user pdns in group automap (automapd pipe reads the store)")
         postrm = open(os.path.join(ctrl, "postrm")).read()
-        expect('"$1" = "purge"' in postrm and "rm -rf /var/lib/automap" in postrm,
-               "postrm purge removes /var/lib/automap")
+        check('"$1" = "purge"' in postrm and "rm -rf /var/lib/automap" in postrm,
+              "postrm purge removes /var/lib/automap")
         for script in ("postinst", "prerm", "postrm"):
             path = os.path.join(ctrl, script)
-            expect(os.access(path, os.X_OK) and run(["sh", "-n", path]).returncode == 0,
-                   "%s is an executable, valid sh script" % script)
+            check(os.access(path, os.X_OK) and run(["sh", "-n", path]).returncode == 0,
+                  "%s is an executable, valid sh script" % script)
     contents = run(["dpkg-deb", "--contents", deb]).stdout
     listed = set(re.findall(r" \./(\S*)$", contents, re.M))
     for f in EXPECTED_FILES:
-        expect(f in listed, "dpkg-deb --contents: /%s" % f)
+        check(f in listed, "dpkg-deb --contents: /%s" % f)
     # Nothing of the build or test tree leaks into the package.
     stray = [f for f in listed if not re.match(r"(etc|lib|usr|var)(/|$)", f)]
-    expect(not stray, "no stray files: %s" % stray)
+    check(not stray, "no stray files: %s" % stray)
 
 
 HARDENED = len(sys.argv) > 2 and sys.argv[2] == "1"
@@ -122,9 +117,9 @@ def check_lintian(deb):
     for t in tags:
         print("     lintian: " + t)
     errors = [t for t in tags if t.startswith("E: ")]
-    expect(r.returncode in (0, 1) and not errors, "lintian: no errors (%s)" % errors)
+    check(r.returncode in (0, 1) and not errors, "lintian: no errors (%s)" % errors)
     hardening = [t for t in tags if re.search(r"\bhardening-", t)]
-    expect(not HARDENED or not hardening, "lintian -I --pedantic: no hardening-* tag (%s)" % hardening)
+    check(not HARDENED or not hardening, "lintian -I --pedantic: no hardening-* tag (%s)" % hardening)
 
 
 def check_hardening(root):
@@ -137,40 +132,40 @@ def check_hardening(root):
         # -fcf-protection: endbr64 at function entries. (The ELF's CET property note needs
         # every linked object marked, which Debian 12's startup files are not.)
         code = run(["objdump", "-d", "--no-show-raw-insn", path], timeout=120).stdout
-        expect(re.search(r"\(FLAGS\)\s.*\bBIND_NOW\b", dynamic) or
-               re.search(r"\(FLAGS_1\)\s.*\bNOW\b", dynamic), "/%s: BIND_NOW (-z now)" % tool)
-        expect(re.search(r"\(FLAGS_1\)\s.*\bPIE\b", dynamic), "/%s: PIE" % tool)
-        expect("GNU_RELRO" in segments, "/%s: RELRO segment (-z relro)" % tool)
-        expect("__stack_chk_fail" in symbols, "/%s: stack protector (__stack_chk_fail)" % tool)
-        expect(re.search(r"\b__\w+_chk\b", symbols.replace("__stack_chk_fail", "")),
-               "/%s: fortified calls (__*_chk, _FORTIFY_SOURCE)" % tool)
+        check(re.search(r"\(FLAGS\)\s.*\bBIND_NOW\b", dynamic) or
+              re.search(r"\(FLAGS_1\)\s.*\bNOW\b", dynamic), "/%s: BIND_NOW (-z now)" % tool)
+        check(re.search(r"\(FLAGS_1\)\s.*\bPIE\b", dynamic), "/%s: PIE" % tool)
+        check("GNU_RELRO" in segments, "/%s: RELRO segment (-z relro)" % tool)
+        check("__stack_chk_fail" in symbols, "/%s: stack protector (__stack_chk_fail)" % tool)
+        check(re.search(r"\b__\w+_chk\b", symbols.replace("__stack_chk_fail", "")),
+              "/%s: fortified calls (__*_chk, _FORTIFY_SOURCE)" % tool)
         endbr = code.count("endbr64")
-        expect(endbr > 100, "/%s: %d endbr64 (-fcf-protection)" % (tool, endbr))
+        check(endbr > 100, "/%s: %d endbr64 (-fcf-protection)" % (tool, endbr))
 
 
 def check_unpacked(deb, tmp):
     root = os.path.join(tmp, "root")
     r = run(["dpkg", "-x", deb, root])
-    expect(r.returncode == 0, "dpkg -x: %s" % r.stderr)
+    check(r.returncode == 0, "dpkg -x: %s" % r.stderr)
     if HARDENED:
         check_hardening(root)
     automapd = os.path.join(root, "usr/sbin/automapd")
     config = os.path.join(root, "etc/automap/automap.yaml")
     r = run([automapd, "checkconf", "-c", config])
-    expect(r.returncode == 0 and r.stdout.endswith("store: /var/lib/automap\n"),
-           "installed automapd checkconf accepts the installed config: %d %r %r" %
-           (r.returncode, r.stdout, r.stderr))
+    check(r.returncode == 0 and r.stdout.endswith("store: /var/lib/automap\n"),
+          "installed automapd checkconf accepts the installed config: %d %r %r" %
+          (r.returncode, r.stdout, r.stderr))
     for tool in ("usr/sbin/automapd", "usr/bin/mapctl"):
         r = run([os.path.join(root, tool), "--version"])
-        expect(r.returncode == 0 and re.match(r"^\S+ \d+\.\d+\.\d+ \(git \S+\)$", r.stdout.strip()),
-               "/%s --version: %r" % (tool, r.stdout))
+        check(r.returncode == 0 and re.match(r"^\S+ \d+\.\d+\.\d+ \(git \S+\)$", r.stdout.strip()),
+              "/%s --version: %r" % (tool, r.stdout))
 
     snippet = open(os.path.join(root, "usr/share/doc/automap/examples/pdns.d/automap.conf")).read()
     command = re.search(r"(?m)^pipe-command=(\S+) pipe -c (\S+)$", snippet)
-    expect(command is not None and os.path.exists(root + command.group(1)) and
-           os.path.exists(root + command.group(2)),
-           "the PowerDNS snippet's pipe-command runs the installed automapd and config: %s" %
-           (command and command.group(0)))
+    check(command is not None and os.path.exists(root + command.group(1)) and
+          os.path.exists(root + command.group(2)),
+          "the PowerDNS snippet's pipe-command runs the installed automapd and config: %s" %
+          (command and command.group(0)))
 
     # The unit as installed, its paths pointed into the scratch root.
     unit = open(os.path.join(root, "lib/systemd/system/automap.service")).read()
@@ -180,7 +175,7 @@ def check_unpacked(deb, tmp):
                  "ReadWritePaths=/var/lib/automap", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
                  "AmbientCapabilities=CAP_NET_BIND_SERVICE", "ProtectSystem=strict",
                  "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes", "LimitNOFILE="):
-        expect(want in unit, "unit has %s" % want)
+        check(want in unit, "unit has %s" % want)
     units = os.path.join(tmp, "units")
     os.makedirs(units)
     test_unit = os.path.join(units, "automap.service")
@@ -189,21 +184,21 @@ def check_unpacked(deb, tmp):
                                                                         "/etc/automap/"))
     env = dict(os.environ, MANPATH=os.path.join(root, "usr/share/man"))
     r = run(["systemd-analyze", "verify", test_unit], env=env, timeout=60)
-    expect(r.returncode == 0 and not r.stderr.strip(),
-           "systemd-analyze verify: status %d %s" % (r.returncode, r.stderr))
+    check(r.returncode == 0 and not r.stderr.strip(),
+          "systemd-analyze verify: status %d %s" % (r.returncode, r.stderr))
     r = run(["systemd-analyze", "security", "--offline=true", "--threshold=20", test_unit],
             timeout=60)
     score = re.search(r"Overall exposure level for automap.service: (\S+)", r.stdout)
-    expect(r.returncode == 0 and score is not None,
-           "systemd-analyze security: exposure %s (at most 2.0)" % (score and score.group(1)))
+    check(r.returncode == 0 and score is not None,
+          "systemd-analyze security: exposure %s (at most 2.0)" % (score and score.group(1)))
 
     pages = sorted(glob.glob(os.path.join(root, "usr/share/man/man*/*.gz")))
-    expect(len(pages) == 3, "three man pages: %s" % pages)
+    check(len(pages) == 3, "three man pages: %s" % pages)
     for page in pages:
         env = dict(os.environ, MANWIDTH="80", LC_ALL="C.UTF-8")
         r = run(["man", "--warnings", "-l", page], env=env, timeout=60)
-        expect(r.returncode == 0 and not r.stderr.strip() and len(r.stdout) > 500,
-               "man --warnings -l %s: silent (%r)" % (os.path.basename(page), r.stderr[:300]))
+        check(r.returncode == 0 and not r.stderr.strip() and len(r.stdout) > 500,
+              "man --warnings -l %s: silent (%r)" % (os.path.basename(page), r.stderr[:300]))
 
 
 def main():
@@ -216,10 +211,7 @@ def main():
             check_info(deb)
             check_lintian(deb)
             check_unpacked(deb, tmp)
-    if failures:
-        print("%d failure(s)" % len(failures))
-        sys.exit(1)
-    print("all ok")
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import dns.edns  # noqa: E402
@@ -35,7 +34,8 @@ import dns.query  # noqa: E402
 import dns.flags  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
-from pdns import PdnsError, PdnsServer, free_port, pipe_settings  # noqa: E402
+from checks import expect, step, summary  # noqa: E402
+from pdns import PdnsServer, free_port, pipe_settings  # noqa: E402
 
 ABIS = (1, 3, 5)
 BAD_LOG_MARKERS = ("coprocess returned a FAIL", "Backend error", "incorrect response",
@@ -52,11 +52,6 @@ def txt_strings(msg):
         for rd in rrset:
             out.append(b"".join(rd.strings).decode())
     return out
-
-
-def expect(cond, what, msg=None):
-    if not cond:
-        raise AssertionError(what + ("\nresponse:\n%s" % msg if msg is not None else ""))
 
 
 def expect_rcode(msg, rcode, what):
@@ -214,25 +209,24 @@ def check_cli(hello):
     r = run(["--pipe"], "HELO\t9\nnext\nHELO\t1\n")
     expect(r.returncode == 1 and r.stdout == "FAIL\n",
            "unsupported ABI: status %d, stdout %r" % (r.returncode, r.stdout))
-    print("ok   command line")
 
 
-def run_case(name, binary, zone, abi, check, extra=None):
+def run_case(name, binary, zone, abi, check_app, extra=None):
     settings = pipe_settings("%s --zone %s" % (binary, zone), abi=abi, **(extra or {}))
     pdns = PdnsServer(settings)
-    try:
+
+    def case():
         pdns.start()
-        check(pdns, abi)
+        check_app(pdns, abi)
         if abi >= 5:
             check_backend_cmd(pdns)
         check_log(pdns)
-        print("ok   %s ABI %d (port %d)" % (name, abi, pdns.port))
-        return True
-    except (AssertionError, PdnsError, OSError, subprocess.SubprocessError) as e:
-        print("FAIL %s ABI %d: %s" % (name, abi, e))
-        traceback.print_exc()
-        print(pdns.describe())
-        return False
+
+    try:
+        if step("%s ABI %d" % (name, abi), case):
+            print("ok   %s ABI %d (port %d)" % (name, abi, pdns.port))
+        else:
+            print(pdns.describe())
     finally:
         pdns.stop()
 
@@ -242,18 +236,12 @@ def main():
         print(__doc__)
         return 2
     hello, whoami = (os.path.abspath(p) for p in sys.argv[1:3])
-    ok = True
-    try:
-        check_cli(hello)
-    except (AssertionError, subprocess.SubprocessError) as e:
-        print("FAIL command line: %s" % e)
-        ok = False
+    step("command line", check_cli, hello)
     for abi in ABIS:
-        ok &= run_case("hello", hello, "hello.example.", abi, check_hello)
-        ok &= run_case("whoami", whoami, "whoami.example.", abi, check_whoami,
-                       {"edns-subnet-processing": "yes"})
-    print("PASS" if ok else "FAILED")
-    return 0 if ok else 1
+        run_case("hello", hello, "hello.example.", abi, check_hello)
+        run_case("whoami", whoami, "whoami.example.", abi, check_whoami,
+                 {"edns-subnet-processing": "yes"})
+    return summary()
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import dns.exception  # noqa: E402
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rdatatype  # noqa: E402
+from checks import expect, step, summary  # noqa: E402
 from pdns import free_port  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def main():
     proc = subprocess.Popen([binary, "--backend", "127.0.0.1", "--backend", "127.0.0.2",
                              "--port", str(port), "--listen", "127.0.0.1:%d" % dns_port],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    second = None
+    second = []
 
     def answer():
         q = dns.message.make_query("www.lb.example.", "A")
@@ -53,41 +54,35 @@ def main():
         got = None
         while time.monotonic() - t0 < within:
             got = answer()
-            if got == want:
-                return
-            if proc.poll() is not None:
+            if got == want or proc.poll() is not None:
                 break
             time.sleep(0.05)
-        raise AssertionError("expected %r, got %r" % (want, got))
+        expect(got == want, "answer %r" % want, "got %r" % got)
 
-    try:
+    def follow():
         wait(["127.0.0.1"], within=10)  # start-up included
-        second = listener("127.0.0.2", port)
+        second.append(listener("127.0.0.2", port))
         wait(["127.0.0.1", "127.0.0.2"])
         first.close()
         wait(["127.0.0.2"])
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(10)
-        if rc != 0:
-            raise AssertionError("exit status %d on SIGTERM" % rc)
-        print("ok   the README's stateful app follows its front-ends")
-        print("PASS")
-        return 0
-    except AssertionError as e:
-        print("FAIL %s" % e)
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        print(proc.stderr.read())
-        print("FAILED")
-        return 1
+        expect(rc == 0, "exit status 0 on SIGTERM", rc)
+
+    try:
+        if not step("the README's stateful app follows its front-ends", follow):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            print(proc.stderr.read())
+        return summary()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         first.close()
-        if second is not None:
-            second.close()
+        for s in second:
+            s.close()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import dns.flags  # noqa: E402
 import dns.message  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 RATE = 10
 QNAME = "4.3.2.10.in-addr.arpa."
@@ -41,11 +42,6 @@ prefixes:
 rrl: { responses_per_second: %d, slip: 2 }
 cookies: { secret_file: %%s, rotate: 3600 }
 """ % RATE
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 def dig(port, source, *args):
@@ -113,13 +109,16 @@ def main():
         f.write("e5e973e5a6b2a43f48e7dc849e37bfcf\n")
 
     with Automapd(binary, CONFIG % key, threads=2) as d:
-        check("dns cookies on: secret rotated every 3600 s" in d.stderr(), d.stderr())
+        check("dns cookies on: secret rotated every 3600 s" in d.stderr(),
+              "the cookie line at start", d.stderr())
         first = dig(d.port, "127.0.1.50", "+cookie")
-        check(first["status"] == "NOERROR" and first["answered"], first["text"])
-        check(first["good"] and len(first["cookie"]) == 48, "no server cookie:\n" + first["text"])
-        cookie = first["cookie"]
+        check(first["status"] == "NOERROR" and first["answered"], "dig +cookie: answered",
+              first["text"])
+        check(first["good"] and len(first["cookie"]) == 48, "dig +cookie: a server cookie",
+              first["text"])
+        cookie = first["cookie"] or ""
         check(cookie[16:18] == "01" and cookie[18:24] == "000000",
-              "not an RFC 9018 cookie: " + cookie)
+              "an RFC 9018 cookie: " + cookie)
 
         # Rounds: a cookieless burst from 127.0.1.10 empties the /24's budget, then
         # 127.0.1.50 returns its cookie (always answered in full: exempt), and 127.0.1.60
@@ -132,7 +131,7 @@ def main():
             if i < 3:
                 r = dig(d.port, "127.0.1.50", "+cookie=" + cookie)
                 check(r["status"] == "NOERROR" and r["answered"] and not r["tc"] and r["good"],
-                      "dig with a valid server cookie was limited:\n" + r["text"])
+                      "dig with a valid server cookie: not limited", r["text"])
             else:
                 got = owner.ask(d.port, cookie, 2)
                 check(got == "full", "round %d: a valid server cookie got %s" % (i, got))
@@ -149,7 +148,8 @@ def main():
               "the cookie of 127.0.1.50 exempted 127.0.1.60 too: %s" % spoofed)
 
         bad = dig(d.port, "127.0.2.5", "+cookie=0011223344")
-        check(bad["status"] == "FORMERR" and not bad["answered"], bad["text"])
+        check(bad["status"] == "FORMERR" and not bad["answered"], "a 5-byte cookie: FORMERR",
+              bad["text"])
         # The same through dnspython: a 7-byte option.
         q = dns.message.make_query(QNAME, "PTR", use_edns=0,
                                    options=[dns.edns.GenericOption(10, b"\x01" * 7)])
@@ -160,18 +160,19 @@ def main():
         s.close()
         check(r.rcode() == 1 and not r.answer, "7-byte cookie: %s" % r)
 
-        check(d.stop() == 0, d.stderr())
+        check(d.stop() == 0, "automapd exits 0", d.stderr())
         m = re.search(r"rrl_limited=(\d+) rrl_slipped=(\d+) rrl_dropped=(\d+)", d.stderr())
-        check(m and int(m.group(1)) > 0, "the flood was not limited:\n" + d.stderr())
+        check(m and int(m.group(1)) > 0, "the flood was limited", d.stderr())
 
     os.unlink(key)
     try:
         Automapd(binary, CONFIG % key, threads=1).stop()
-        raise AssertionError("automapd started without its secret file")
+        check(False, "automapd started without its secret file")
     except RuntimeError as e:
-        check("cookies.secret_file " + key + ": cannot open: No such file" in str(e), str(e))
-        check("exited with 1" in str(e), str(e))
-    print("ok")
+        check("cookies.secret_file " + key + ": cannot open: No such file" in str(e),
+              "no secret file: the error names it", str(e))
+        check("exited with 1" in str(e), "no secret file: exit 1", str(e))
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

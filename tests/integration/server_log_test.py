@@ -30,28 +30,11 @@ import dns.rdatatype
 import dns.reversename
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4  # noqa: E402
 from pdns import free_port  # noqa: E402  (one copy: lib/pdns.py)
 
-FAILURES = []
-
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-"""
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-        if detail:
-            print("    " + str(detail).replace("\n", "\n    "))
-
+CONFIG = HEAD + PREFIX_V4
 
 
 def answers(port):
@@ -178,10 +161,7 @@ def main():
           "(d) a bad level is a file:line:col error", p.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
 
-    if FAILURES:
-        print("%d failure(s)" % len(FAILURES))
-        sys.exit(1)
-    print("all ok")
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

@@ -33,33 +33,18 @@ import dns.rdatatype  # noqa: E402
 import dns.reversename  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
+from config import HEAD_SOA_TIMERS, PREFIX_V4  # noqa: E402
 
-HEAD = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net., refresh: 10800,
-        retry: 3600, expire: 604800, minimum: 3600, ttl: 3600 }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-"""
+BASE = HEAD_SOA_TIMERS + PREFIX_V4
 EXTRA_PREFIX = """\
   - prefix: 192.0.2.0/24
     name: "static-{d}.pool.example.net."
 """
 
-FAILURES = []
-
-
-def check(cond, what, detail=""):
-    if not cond:
-        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what, flush=True)
-
 
 def config(store, extra="", listen=None):
-    text = HEAD + extra + "store: { path: %s, map_size: 64MiB }\n" % store
+    text = BASE + extra + "store: { path: %s, map_size: 64MiB }\n" % store
     if listen:
         text += "listen: [%s]\n" % ", ".join('"%s"' % l for l in listen)
     return text
@@ -302,13 +287,7 @@ def main():
     automapd, mapctl_bin = sys.argv[1], sys.argv[2]
     test_reload_under_load(automapd, mapctl_bin)
     test_listen_change(automapd)
-    if FAILURES:
-        print("%d failure(s):" % len(FAILURES))
-        for f in FAILURES:
-            print(" -", f)
-        return 1
-    print("ok")
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

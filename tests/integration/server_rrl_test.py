@@ -27,6 +27,7 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 RATE = 20
 SLIP = 2
@@ -50,11 +51,6 @@ rrl:
 """ % (RATE, SLIP)
 
 QNAME = "4.3.2.10.in-addr.arpa."
-
-
-def check(cond, what):
-    if not cond:
-        raise AssertionError(what)
 
 
 class Flooder:
@@ -131,7 +127,7 @@ def main():
     binary = sys.argv[1]
     with Automapd(binary, CONFIG, threads=WORKERS) as d:
         check("rrl: responses_per_second=%d slip=%d ipv4_prefix=24 ipv6_prefix=56 whitelist=1"
-              % (RATE, SLIP) in d.stderr(), "no rrl line at start:\n" + d.stderr())
+              % (RATE, SLIP) in d.stderr(), "the rrl line at start", d.stderr())
         flood = Flooder(d.port, ["127.0.1.10", "127.0.1.20"], FLOOD, FLOOD_SECONDS)
         white = Flooder(d.port, ["127.0.3.7"], WHITELISTED, FLOOD_SECONDS)
         quiet = []
@@ -162,19 +158,20 @@ def main():
         r = dns.query.tcp(q, "127.0.0.1", port=d.port, source="127.0.1.10", timeout=5)
         check(r.answer and not (r.flags & dns.flags.TC), "TCP answer limited: %s" % r)
 
-        check(d.stop() == 0, "automapd did not exit 0")
+        check(d.stop() == 0, "automapd exits 0", d.stderr())
         log = d.stderr()
         m = re.search(r"rrl_limited=(\d+) rrl_slipped=(\d+) rrl_dropped=(\d+)", log)
-        check(m, "no rrl counters in the stop line:\n" + log)
-        limited, slipped, dropped = (int(x) for x in m.groups())
-        print("server: limited=%d slipped=%d dropped=%d" % (limited, slipped, dropped))
-        check(limited == FLOOD - full, "limited %d != %d unanswered in full" % (limited, FLOOD - full))
-        check(slipped == tc, "slipped %d != %d TC=1 answers seen" % (slipped, tc))
-        check(dropped == silent, "dropped %d != %d queries left unanswered" % (dropped, silent))
-        # Every SLIP-th limited answer of each worker slips: the ratio holds to a worker.
-        check((limited - (SLIP - 1) * WORKERS) // SLIP <= slipped <= limited // SLIP,
-              "slipped %d of %d limited, slip %d" % (slipped, limited, SLIP))
-    print("ok")
+        if check(m, "the rrl counters in the stop line", log):
+            limited, slipped, dropped = (int(x) for x in m.groups())
+            print("server: limited=%d slipped=%d dropped=%d" % (limited, slipped, dropped))
+            check(limited == FLOOD - full,
+                  "limited %d != %d unanswered in full" % (limited, FLOOD - full))
+            check(slipped == tc, "slipped %d != %d TC=1 answers seen" % (slipped, tc))
+            check(dropped == silent, "dropped %d != %d queries left unanswered" % (dropped, silent))
+            # Every SLIP-th limited answer of each worker slips: the ratio holds to a worker.
+            check((limited - (SLIP - 1) * WORKERS) // SLIP <= slipped <= limited // SLIP,
+                  "slipped %d of %d limited, slip %d" % (slipped, limited, SLIP))
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

@@ -21,25 +21,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
+from config import HEAD_SOA_TIMERS, PREFIX_V4  # noqa: E402
 
-SMALL = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net., refresh: 10800,
-        retry: 3600, expire: 604800, minimum: 3600, ttl: 3600 }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-"""
-
-FAILURES = []
-
-
-def check(cond, what, detail=""):
-    if not cond:
-        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what, flush=True)
+SMALL = HEAD_SOA_TIMERS + PREFIX_V4
 
 
 def wait_exit(server, timeout):
@@ -128,7 +113,7 @@ def test_sigterm_while_binding(automapd):
 
 
 def big_config(prefixes):
-    lines = [SMALL.replace('  - prefix: 10.0.0.0/8\n    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."\n', "")]
+    lines = [HEAD_SOA_TIMERS + "prefixes:\n"]
     for i in range(prefixes):
         lines.append('  - prefix: 10.%d.%d.%d/28\n    name: "h-{a}-{b}-{c}-{d}.pool.example.net."\n' %
                      (i >> 12, (i >> 4) & 255, (i & 15) * 16))
@@ -177,13 +162,7 @@ def main():
     test_sigterm_while_binding(automapd)
     test_signal_while_loading(automapd)
     test_sighup_while_loading(automapd)
-    if FAILURES:
-        print("%d failure(s):" % len(FAILURES))
-        for f in FAILURES:
-            print(" -", f)
-        return 1
-    print("ok")
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -27,25 +27,10 @@ import dns.rdatatype  # noqa: E402
 import dns.reversename  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
+from config import HEAD_SOA_TIMERS, PREFIX_V4  # noqa: E402
 
-HEAD = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net., refresh: 10800,
-        retry: 3600, expire: 604800, minimum: 3600, ttl: 3600 }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-"""
-
-FAILURES = []
-
-
-def check(cond, what, detail=""):
-    if not cond:
-        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what, flush=True)
+BASE = HEAD_SOA_TIMERS + PREFIX_V4
 
 
 def connect(port, source):
@@ -96,7 +81,7 @@ def vm_rss_kb(pid):
 
 
 def test_per_client_cap(automapd):
-    cfg = HEAD + "tcp: { max_connections: 64, max_connections_per_client: 4 }\n"
+    cfg = BASE + "tcp: { max_connections: 64, max_connections_per_client: 4 }\n"
     with Automapd(automapd, cfg) as server:
         port = server.port
         held = [connect(port, "127.0.0.1") for _ in range(4)]
@@ -117,7 +102,7 @@ def test_per_client_cap(automapd):
 
         # A reload applies a changed tcp: section (no restart): now 2 per client.
         with open(server.config, "w") as f:
-            f.write(HEAD + "tcp: { max_connections: 64, max_connections_per_client: 2 }\n")
+            f.write(BASE + "tcp: { max_connections: 64, max_connections_per_client: 2 }\n")
         before = server.count("reloaded app generation=")
         server.signal(signal.SIGHUP)
         check(server.wait_log("reloaded app generation=", before + 1), "reload accepted",
@@ -133,7 +118,7 @@ def test_per_client_cap(automapd):
 
 def test_pressure(automapd):
     # 16 slots, 4 per client: 12 open is exactly 3/4 (no pressure), 13 is more.
-    cfg = HEAD + ("tcp: { max_connections: 16, max_connections_per_client: 4, "
+    cfg = BASE + ("tcp: { max_connections: 16, max_connections_per_client: 4, "
                   "idle_timeout_ms: 8000, busy_idle_timeout_ms: 300 }\n")
     with Automapd(automapd, cfg) as server:
         port = server.port
@@ -158,7 +143,7 @@ def test_pressure(automapd):
 
 
 def test_rss_after_close(automapd):
-    with Automapd(automapd, HEAD) as server:
+    with Automapd(automapd, BASE) as server:
         port, pid = server.port, server.proc.pid
         warm = connect(port, "127.0.0.1")
         check(answered(warm), "warm-up query")
@@ -192,13 +177,7 @@ def main():
     test_per_client_cap(automapd)
     test_pressure(automapd)
     test_rss_after_close(automapd)
-    if FAILURES:
-        print("%d failure(s):" % len(FAILURES))
-        for f in FAILURES:
-            print(" -", f)
-        return 1
-    print("ok")
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -33,32 +33,15 @@ import dns.rdatatype
 import dns.reversename
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4  # noqa: E402
 from pdns import free_port  # noqa: E402  (one copy: lib/pdns.py)
 
-FAILURES = []
-
-HEAD = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-"""
+BASE = HEAD + PREFIX_V4
 EXTRA = """\
   - prefix: 192.0.2.0/24
     name: "static-{d}.pool.example.net."
 """
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-        if detail:
-            print("    " + str(detail).replace("\n", "\n    "))
-
 
 
 def port53_free():
@@ -138,7 +121,7 @@ def as_root(automapd, mapctl, tmp):
     nobody = pwd.getpwnam("nobody")
     store = os.path.join(tmp, "store")
     config = os.path.join(tmp, "root.yaml")
-    write(config, HEAD + "store: { path: %s, map_size: 64MiB }\nuser: nobody\n" % store)
+    write(config, BASE + "store: { path: %s, map_size: 64MiB }\nuser: nobody\n" % store)
     # As the package sets up /var/lib/automap: the store made (here by mapctl, as root), then
     # given to the user automapd drops to, so that a reload can open it again.
     p = subprocess.run([mapctl, "-c", config, "add", "10.8.8.8", "first.pool.example.net."],
@@ -168,7 +151,7 @@ def as_root(automapd, mapctl, tmp):
         check(p.returncode == 0, "(a) mapctl add as root", p.stderr)
         check(ptr(port, "10.9.9.9", host) == ("NOERROR", ["mail.pool.example.net."]),
               "(a) the override is served live after the drop")
-        write(config, HEAD + EXTRA + "store: { path: %s, map_size: 64MiB }\nuser: nobody\n" % store)
+        write(config, BASE + EXTRA + "store: { path: %s, map_size: 64MiB }\nuser: nobody\n" % store)
         proc.send_signal(signal.SIGHUP)
         check(wait_for(log, "reloaded app generation=2"), "(a) a reload as nobody is accepted",
               read(log))
@@ -181,7 +164,7 @@ def as_root(automapd, mapctl, tmp):
 
     for key, value, want in (("user", "nosuchuser", "user 'nosuchuser': no such user"),
                              ("group", "nosuchgroup", "group 'nosuchgroup': no such group")):
-        text = HEAD + ("user: nobody\ngroup: nosuchgroup\n" if key == "group" else
+        text = BASE + ("user: nobody\ngroup: nosuchgroup\n" if key == "group" else
                        "user: nosuchuser\n")
         write(config, text)
         proc = start(automapd, config, log, "127.0.0.1:%d" % free_port())
@@ -197,7 +180,7 @@ def as_other_user(automapd, tmp, prefix, me):
     config = os.path.join(tmp, "other.yaml")
     log = os.path.join(tmp, "other.log")
     target = "root" if me != "root" else "nobody"
-    write(config, HEAD + "user: %s\n" % target)
+    write(config, BASE + "user: %s\n" % target)
     proc = start(automapd, config, log, "127.0.0.1:%d" % free_port(), prefix)
     try:
         rc = proc.wait(timeout=30)
@@ -207,7 +190,7 @@ def as_other_user(automapd, tmp, prefix, me):
                                 r"uid \d+, gid \d+, not root" % target, read(log)),
           "(c) as %s, user: %s: exit 1, refused" % (me, target), (rc, read(log)))
 
-    write(config, HEAD + "user: %s\n" % me)
+    write(config, BASE + "user: %s\n" % me)
     port = free_port()
     proc = start(automapd, config, log, "127.0.0.1:%d" % port, prefix)
     try:
@@ -236,10 +219,7 @@ def main():
         print("not root: (a) and (b) need root; (c) and (d) run as the current user")
         as_other_user(automapd, tmp, [], pwd.getpwuid(os.geteuid()).pw_name)
     shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        print("%d failure(s)" % len(FAILURES))
-        sys.exit(1)
-    print("all ok")
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

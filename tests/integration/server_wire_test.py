@@ -25,6 +25,9 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import FAILURES, check, summary  # noqa: E402
+
 TIMEOUT = 3.0
 IDLE_MS = 1500
 IO_MS = 500
@@ -57,15 +60,6 @@ class Server:
     def _drain(self):
         for line in self.proc.stderr:
             self.log.append(line)
-
-
-FAILURES = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILURES.append(what)
-        print("FAIL:", what, flush=True)
 
 
 def udp(q, port, host="127.0.0.1"):
@@ -396,10 +390,7 @@ def main():
     check(rc == 0, "SIGTERM exit 0 (got %s)" % rc)
     if FAILURES:
         print("".join(server.log[-20:]))
-        print("%d failure(s)" % len(FAILURES))
-        return 1
-    print("all server wire checks passed")
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -29,33 +29,17 @@ import dns.query
 import dns.rdatatype
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4  # noqa: E402
 from pdns import free_port  # noqa: E402  (one copy: lib/pdns.py)
 
-FAILURES = []
-
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+CONFIG = HEAD + PREFIX_V4 + """\
 store: { path: store, map_size: 64MiB }
 """
 EXTRA = """\
   - prefix: 192.0.2.0/24
     name: "static-{d}.pool.example.net."
 """
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILURES.append(what)
-        if detail:
-            print("    " + str(detail).replace("\n", "\n    "))
-
 
 
 def serial(port, zone="pool.example.net.", wait=20):
@@ -163,10 +147,7 @@ def main():
         n1.stop()
         n2.stop()
     shutil.rmtree(root, ignore_errors=True)
-    if FAILURES:
-        print("%d failure(s)" % len(FAILURES))
-        sys.exit(1)
-    print("all ok")
+    sys.exit(summary())
 
 
 if __name__ == "__main__":

@@ -35,63 +35,17 @@ import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
-
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-store: { path: @STORE@, map_size: 64MiB }
-"""
-
-FAILURES = []
-CHECKS = 0
-
-
-def check(cond, what, detail=""):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what + (("\n    " + detail.replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what)
-
-
-def run(argv, timeout=60):
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:  # the child was killed: report it as a failure
-        return subprocess.CompletedProcess(argv, None, e.stdout or "",
-                                           "timed out after %ds" % timeout)
-
-
-def write_config(path, store):
-    with open(path, "w") as f:
-        f.write(CONFIG.replace("@STORE@", store))
-    return path
-
-
-def write_overrides(path, n, tag):
-    with open(path, "w") as f:
-        for i in range(n):
-            f.write("10.5.%d.%d,name,%s-%d.pool.example.net.,\n" % (i // 256, i % 256, tag, i))
-    return path
+from checks import check, summary  # noqa: E402
+from store import CONFIG, cut_half, filled_store, run, write_config, write_overrides  # noqa: E402
 
 
 def damage_cases(mapctl, automapd, tmp):
     good = os.path.join(tmp, "good")
-    conf = write_config(os.path.join(tmp, "good.yaml"), good)
-    p = run([mapctl, "-c", conf, "import", write_overrides(os.path.join(tmp, "o.csv"), 4000, "h")])
-    check(p.returncode == 0, "import into a fresh store", p.stderr)
+    conf = filled_store(mapctl, tmp, "good", "h", 4000)
     p = run([mapctl, "-c", conf, "check", "--deep"])
     check(p.returncode == 0 and "no damage" in p.stdout, "check --deep of a sound store: exit 0",
           p.stdout + p.stderr)
     size = os.path.getsize(os.path.join(good, "data.mdb"))
-
-    def cut_half(path):
-        os.truncate(path, size // 2)
 
     def random_bytes(path):
         rnd = random.Random(17)
@@ -117,7 +71,7 @@ def damage_cases(mapctl, automapd, tmp):
         check(p.returncode == 1 and message in p.stderr and data in p.stderr
               and "mdb_copy -c" in p.stderr,
               "%s: check --deep exits 1 naming the file and the damage" % what, p.stderr[-1500:])
-        for verb in (["stats"], ["export"], ["list"], ["import", os.path.join(tmp, "o.csv")]):
+        for verb in (["stats"], ["export"], ["list"], ["import", os.path.join(tmp, "good.csv")]):
             p = run([mapctl, "-c", cconf] + verb)
             check(p.returncode == 1 and message in p.stderr and data in p.stderr,
                   "%s: mapctl %s exits 1 (not by a signal) with the path and '%s'"
@@ -243,12 +197,7 @@ def reader_slots(mapctl, automapd, tmp):
     store = os.path.join(tmp, "readers")
     conf_text = CONFIG.replace("@STORE@", store).replace("map_size: 64MiB",
                                                          "map_size: 64MiB, max_readers: 24")
-    conf = os.path.join(tmp, "readers.yaml")
-    with open(conf, "w") as f:
-        f.write(conf_text)
-    p = run([mapctl, "-c", conf, "import",
-             write_overrides(os.path.join(tmp, "r.csv"), 50, "slot")])
-    check(p.returncode == 0, "import with store.max_readers set", p.stderr)
+    conf = filled_store(mapctl, tmp, "readers", "slot", 50, text=conf_text)
     with Automapd(automapd, conf_text, threads=2) as server:
         holder = subprocess.Popen([sys.executable, "-c", HOLDER, store], stdout=subprocess.PIPE,
                                   text=True)
@@ -319,9 +268,7 @@ def damage_while_serving(mapctl, automapd, tmp):
     reach it, counted and logged, and the server stays up."""
     store = os.path.join(tmp, "serving")
     conf_text = CONFIG.replace("@STORE@", store)
-    conf = write_config(os.path.join(tmp, "serving.yaml"), store)
-    p = run([mapctl, "-c", conf, "import", write_overrides(os.path.join(tmp, "s.csv"), 20, "live")])
-    check(p.returncode == 0, "import for the serving test", p.stderr)
+    conf = filled_store(mapctl, tmp, "serving", "live", 20)
     with Automapd(automapd, conf_text, threads=1) as server:
         def ask(qname):
             q = dns.message.make_query(qname, "PTR")
@@ -353,9 +300,8 @@ def replaced_under_server(mapctl, automapd, tmp):
     """A store replaced under a running server is noticed within seconds and logged."""
     store = os.path.join(tmp, "replaced")
     conf_text = CONFIG.replace("@STORE@", store)
-    conf = write_config(os.path.join(tmp, "replaced.yaml"), store)
-    csv = write_overrides(os.path.join(tmp, "rep.csv"), 10, "rep")
-    check(run([mapctl, "-c", conf, "import", csv]).returncode == 0, "import before replacing")
+    conf = filled_store(mapctl, tmp, "replaced", "rep", 10)
+    csv = os.path.join(tmp, "replaced.csv")
     with Automapd(automapd, conf_text, threads=1) as server:
         def wait_for(text, count):
             deadline = time.monotonic() + 5
@@ -392,13 +338,7 @@ def main():
             full_filesystem(mapctl, automapd, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        print("\n%d of %d checks failed:" % (len(FAILURES), CHECKS))
-        for f in FAILURES:
-            print(" -", f)
-        return 1
-    print("store faults: %d checks passed" % CHECKS)
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":

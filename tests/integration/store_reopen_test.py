@@ -30,48 +30,8 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
-
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-store: { path: @STORE@, map_size: 64MiB }
-"""
-
-FAILURES = []
-CHECKS = 0
-
-
-def check(cond, what, detail=""):
-    global CHECKS
-    CHECKS += 1
-    if not cond:
-        FAILURES.append(what + (("\n    " + detail.replace("\n", "\n    ")) if detail else ""))
-        print("FAIL:", what)
-
-
-def run(argv, timeout=60):
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-
-
-def make_store(mapctl, tmp, name, tag, count, first=0):
-    """A store DIR with `count` address overrides 10.5.0.(first+i) -> TAG-i; returns its
-    config path."""
-    store = os.path.join(tmp, name)
-    conf = os.path.join(tmp, name + ".yaml")
-    with open(conf, "w") as f:
-        f.write(CONFIG.replace("@STORE@", store))
-    csv = os.path.join(tmp, name + ".csv")
-    with open(csv, "w") as f:
-        for i in range(count):
-            f.write("10.5.0.%d,name,%s-%d.pool.example.net.,\n" % (first + i, tag, first + i))
-    p = run([mapctl, "-c", conf, "import", csv])
-    check(p.returncode == 0, "mapctl import into " + name, p.stderr)
-    return conf
+from checks import check, summary  # noqa: E402
+from store import cut_half, filled_store, run  # noqa: E402
 
 
 def copy_data(mdb_copy, tmp, source_store, name):
@@ -81,13 +41,6 @@ def copy_data(mdb_copy, tmp, source_store, name):
     p = run([mdb_copy, source_store, out])
     check(p.returncode == 0, "mdb_copy " + source_store, p.stderr)
     return os.path.join(out, "data.mdb")
-
-
-def damage(path):
-    """Cut the file to half: the meta pages then point past its end."""
-    size = os.path.getsize(path)
-    with open(path, "r+b") as f:
-        f.truncate(size // 2)
 
 
 class Asker(threading.Thread):
@@ -140,18 +93,18 @@ def wait_answer(ask, address, want, timeout=8):
 
 
 def serve_case(mapctl, automapd, mdb_copy, tmp):
-    conf = make_store(mapctl, tmp, "live", "old", 10)
+    conf = filled_store(mapctl, tmp, "live", "old", 10)
     store = os.path.join(tmp, "live")
     # Backups to move in later: another set (b), a damaged one (c), and a good one after it.
-    make_store(mapctl, tmp, "setc", "cee", 10)
-    make_store(mapctl, tmp, "setd", "dee", 10)
-    make_store(mapctl, tmp, "sete", "eee", 10)
+    filled_store(mapctl, tmp, "setc", "cee", 10)
+    filled_store(mapctl, tmp, "setd", "dee", 10)
+    filled_store(mapctl, tmp, "sete", "eee", 10)
     restored_c = copy_data(mdb_copy, tmp, os.path.join(tmp, "setc"), "copy-c")
     damaged_d = copy_data(mdb_copy, tmp, os.path.join(tmp, "setd"), "copy-d")
-    damage(damaged_d)
+    cut_half(damaged_d)
     restored_e = copy_data(mdb_copy, tmp, os.path.join(tmp, "sete"), "copy-e")
-    make_store(mapctl, tmp, "setf", "eff", 10)
-    make_store(mapctl, tmp, "setg", "gee", 10)
+    filled_store(mapctl, tmp, "setf", "eff", 10)
+    filled_store(mapctl, tmp, "setg", "gee", 10)
     swap_in = os.path.join(tmp, "swap-g")
     os.makedirs(swap_in)
     p = run([mdb_copy, "-c", os.path.join(tmp, "setg"), swap_in])
@@ -280,13 +233,13 @@ class Pipe:
 
 
 def pipe_case(mapctl, automapd, mdb_copy, tmp):
-    conf = make_store(mapctl, tmp, "pipe", "pold", 10)
+    conf = filled_store(mapctl, tmp, "pipe", "pold", 10)
     store = os.path.join(tmp, "pipe")
-    make_store(mapctl, tmp, "pipec", "pcee", 10)
-    make_store(mapctl, tmp, "piped", "pdee", 10)
+    filled_store(mapctl, tmp, "pipec", "pcee", 10)
+    filled_store(mapctl, tmp, "piped", "pdee", 10)
     restored = copy_data(mdb_copy, tmp, os.path.join(tmp, "pipec"), "copy-pc")
     damaged = copy_data(mdb_copy, tmp, os.path.join(tmp, "piped"), "copy-pd")
-    damage(damaged)
+    cut_half(damaged)
     log_path = os.path.join(tmp, "pipe.log")
     with open(log_path, "w") as log:
         pipe = Pipe(automapd, conf, log)
@@ -328,13 +281,7 @@ def main():
         pipe_case(mapctl, automapd, mdb_copy, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    if FAILURES:
-        print("\n%d of %d checks failed:" % (len(FAILURES), CHECKS))
-        for f in FAILURES:
-            print(" -", f)
-        return 1
-    print("store reopen: %d checks passed" % CHECKS)
-    return 0
+    return summary()
 
 
 if __name__ == "__main__":
