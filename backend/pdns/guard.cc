@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LicenseRef-GPL-2.0-only-with-OpenSSL-exception (LICENSE here)
 // Compiled once per module copy with the recorded host: AMAP_PDNS_VERSION_TEXT (the Debian
-// version of pdns-server) and AMAP_PDNS_BUILD_ID (hex build-id of its pdns_server), so the
-// test copy with a wrong recorded id differs from the real module in this file only.
+// version of pdns-server) and AMAP_PDNS_BUILD_IDS ("pdns_server=<hex> pdnsutil=<hex>": the
+// programs of that package that load backend modules), so the test copy with a wrong
+// recorded id differs from the real module in this file only.
 #include "backend/pdns/guard.h"
 
 #include <elf.h>
@@ -51,14 +52,20 @@ int find_build_id(struct dl_phdr_info* info, std::size_t /*size*/, void* data) {
 bool host_matches(std::string& why) {
   std::string running;
   dl_iterate_phdr(find_build_id, &running);
-  const std::string expected = AMAP_PDNS_BUILD_ID;
-  if (running == expected) {
-    return true;
+  const std::string recorded = AMAP_PDNS_BUILD_IDS;
+  // Each entry is "<program>=<hex>", separated by spaces: match "=<hex>" at an entry's end.
+  const std::string needle = "=" + running;
+  for (std::size_t at = recorded.find(needle); !running.empty() && at != std::string::npos;
+       at = recorded.find(needle, at + 1)) {
+    const std::size_t end = at + needle.size();
+    if (end == recorded.size() || recorded[end] == ' ') {
+      return true;
+    }
   }
-  why = "built for pdns_server " AMAP_PDNS_VERSION_TEXT " with ELF build-id " + expected +
-        ", but this pdns_server has build-id " + (running.empty() ? "(none)" : running) +
-        "; rebuild automap's PowerDNS module against this pdns-server (its headers and layout "
-        "may differ)";
+  why = "built for pdns-server " AMAP_PDNS_VERSION_TEXT " (ELF build-ids " + recorded +
+        "), but this program has build-id " + (running.empty() ? "(none)" : running) +
+        "; rebuild automap's PowerDNS module against the installed pdns-server (another "
+        "build's headers and class layouts may differ)";
   return false;
 }
 

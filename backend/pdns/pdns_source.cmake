@@ -9,7 +9,7 @@
 #                      not, uses what is there
 # Sets AMAP_PDNS_VERSION (Debian version), AMAP_PDNS_UPSTREAM, AMAP_PDNS_SOURCE (the unpacked
 # tree), AMAP_PDNS_CXXFLAGS / AMAP_PDNS_CPPFLAGS / AMAP_PDNS_LDFLAGS (lists, from debian/rules),
-# AMAP_PDNS_SERVER_BUILD_ID.
+# AMAP_PDNS_BUILD_IDS ("pdns_server=<hex> pdnsutil=<hex>"), AMAP_PDNS_SERVER_BIN.
 
 set(AMAP_PDNS_DIR ${CMAKE_BINARY_DIR}/pdns-source)
 find_program(AMAP_DPKG_QUERY dpkg-query REQUIRED)
@@ -112,14 +112,20 @@ file(CONFIGURE OUTPUT ${AMAP_PDNS_DIR}/include/config.h CONTENT
 #define HAVE_EVP_MD_CTX_FREE 1
 ")
 
-# The host the module is built for: its ELF build-id, checked again at load (guard.cc).
-find_program(AMAP_PDNS_SERVER_BIN pdns_server PATHS /usr/sbin REQUIRED)
-execute_process(COMMAND ${AMAP_READELF} -n ${AMAP_PDNS_SERVER_BIN} OUTPUT_VARIABLE _notes
-                COMMAND_ERROR_IS_FATAL ANY)
-string(REGEX MATCH "Build ID: ([0-9a-f]+)" _m "${_notes}")
-set(AMAP_PDNS_SERVER_BUILD_ID "${CMAKE_MATCH_1}")
-if(AMAP_PDNS_SERVER_BUILD_ID STREQUAL "")
-  message(FATAL_ERROR "AMAP_PDNS_MODULE: ${AMAP_PDNS_SERVER_BIN} has no ELF build-id")
-endif()
-message(STATUS "PowerDNS module: pdns ${AMAP_PDNS_VERSION}, pdns_server build-id "
-               "${AMAP_PDNS_SERVER_BUILD_ID}")
+# The hosts the module is built for: the ELF build-ids of the programs of that pdns-server
+# that load backend modules (pdns_server, and pdnsutil for its zone and backend commands),
+# checked again at load (guard.cc).
+set(AMAP_PDNS_BUILD_IDS "")
+foreach(_prog pdns_server pdnsutil)
+  find_program(AMAP_PDNS_${_prog}_BIN ${_prog} PATHS /usr/sbin /usr/bin REQUIRED)
+  execute_process(COMMAND ${AMAP_READELF} -n ${AMAP_PDNS_${_prog}_BIN} OUTPUT_VARIABLE _notes
+                  COMMAND_ERROR_IS_FATAL ANY)
+  string(REGEX MATCH "Build ID: ([0-9a-f]+)" _m "${_notes}")
+  if(CMAKE_MATCH_1 STREQUAL "")
+    message(FATAL_ERROR "AMAP_PDNS_MODULE: ${AMAP_PDNS_${_prog}_BIN} has no ELF build-id")
+  endif()
+  string(APPEND AMAP_PDNS_BUILD_IDS " ${_prog}=${CMAKE_MATCH_1}")
+endforeach()
+string(STRIP "${AMAP_PDNS_BUILD_IDS}" AMAP_PDNS_BUILD_IDS)
+set(AMAP_PDNS_SERVER_BIN ${AMAP_PDNS_pdns_server_BIN})
+message(STATUS "PowerDNS module: pdns ${AMAP_PDNS_VERSION}, ${AMAP_PDNS_BUILD_IDS}")
