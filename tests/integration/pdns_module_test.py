@@ -15,7 +15,11 @@ zone cache on and consistent-backends at its default, caches off:
 - the version guard: a copy of the module built with a build-id no pdns_server has is
   refused with a FATAL line, registers nothing, and pdns_server stops.
 
+- with --build-dir, `cmake --install --component pdns-module` installs by temporary file and
+  rename.
+
 usage: pdns_module_test.py AUTOMAPD MAPCTL MODULE_DIR WRONG_HOST_MODULE_DIR [--queries N]
+                           [--build-dir BUILD]
 """
 import argparse
 import os
@@ -164,12 +168,38 @@ def guard_check(wrong_dir, config):
           "wrong host: PowerDNS stops at launch=automap", log[-2000:])
 
 
+def install_check(build_dir, module_dir):
+    """cmake --install --component pdns-module writes a temporary file and renames it: a
+    second install gives the path a new inode (a loaded .so is never rewritten in place)."""
+    dest = tempfile.mkdtemp(prefix="pdns-module-install-")
+    try:
+        env = dict(os.environ, DESTDIR=dest)
+        inodes = []
+        for _ in range(2):
+            p = subprocess.run(["cmake", "--install", build_dir, "--component", "pdns-module"],
+                               capture_output=True, text=True, timeout=60, env=env)
+            check(p.returncode == 0, "cmake --install --component pdns-module", p.stdout + p.stderr)
+            found = [os.path.join(d, f) for d, _, fs in os.walk(dest) for f in fs]
+            check([os.path.basename(f) for f in found] == ["libautomapbackend.so"],
+                  "installed exactly libautomapbackend.so", str(found))
+            if found:
+                inodes.append(os.stat(found[0]).st_ino)
+                with open(found[0], "rb") as a, open(
+                        os.path.join(module_dir, "libautomapbackend.so"), "rb") as b:
+                    check(a.read() == b.read(), "the installed module is the built one")
+        check(len(inodes) == 2 and inodes[0] != inodes[1],
+              "a second install replaces the file by rename (new inode)", str(inodes))
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("automapd")
     ap.add_argument("mapctl")
     ap.add_argument("module_dir")
     ap.add_argument("wrong_host_dir")
+    ap.add_argument("--build-dir", help="also check cmake --install of the module")
     ap.add_argument("--queries", type=int, default=400)
     ap.add_argument("--seed", type=int, default=11)
     args = ap.parse_args()
@@ -197,6 +227,8 @@ def main():
         shutil.rmtree(pdns.dir, ignore_errors=True)
         check("automap backend: loaded" in log, "the module logged its load", log[-2000:])
         guard_check(os.path.abspath(args.wrong_host_dir), config)
+        if args.build_dir:
+            install_check(args.build_dir, os.path.abspath(args.module_dir))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if failures:
