@@ -8,3 +8,12 @@ if(TARGET automapbackend AND TARGET automapbackend_wrong_host)
             --build-dir ${CMAKE_BINARY_DIR})
   set_tests_properties(pdns_module PROPERTIES LABELS integration TIMEOUT 300)
 endif()
+# The module's .deb, built into a temp folder by the same script as the pdns-module-deb target.
+if(TARGET automapbackend)
+  add_test(NAME pdns_module_package
+    COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/pdns_module_package_test.py
+            ${CMAKE_COMMAND} ${AMAP_SOURCE_ROOT}/backend/pdns/package_deb.cmake ${CMAKE_BINARY_DIR}
+            ${AMAP_SOURCE_ROOT}/backend/pdns ${PROJECT_VERSION} ${AMAP_PDNS_VERSION}
+            ${AMAP_PDNS_MODULE_DIR})
+  set_tests_properties(pdns_module_package PROPERTIES LABELS integration TIMEOUT 120)
+endif()
