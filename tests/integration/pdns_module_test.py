@@ -117,6 +117,11 @@ def control_checks(pdns, pdnsutil_config_dir):
     p = run(sock + ["list-zones"])
     check(p.returncode == 0 and "pool.example.net." in p.stdout and "0.10.in-addr.arpa." in
           p.stdout, "pdns_control list-zones", p.stdout + p.stderr)
+    p = run(["pdnsutil", "--config-dir=%s" % pdnsutil_config_dir, "backend-cmd", "automap",
+             "version", "zones"])
+    check(p.returncode == 0 and "automap " in p.stdout and "module for pdns" in p.stdout and
+          "0.10.in-addr.arpa." in p.stdout, "pdnsutil backend-cmd automap version zones",
+          p.stdout + p.stderr)
     p = run(["pdnsutil", "--config-dir=%s" % pdnsutil_config_dir, "list-all-zones"])
     # One zone a line, without the trailing dot (pdnsutil's own log lines have spaces).
     zones = sorted(l.rstrip(".") for l in p.stdout.splitlines() if l and " " not in l)
