@@ -177,6 +177,15 @@ class AutomapBackend : public DNSBackend {
     return true;
   }
 
+  // DNSSEC denial needs the zone's names in order, which a synthesized zone does not have.
+  // PowerDNS's default for this call aborts the process; refuse instead (a zone given keys
+  // through another backend then gets no NSEC/NSEC3 proof, not a crash).
+  bool getBeforeAndAfterNamesAbsolute(uint32_t /*id*/, const DNSName& /*qname*/,
+                                      DNSName& /*unhashed*/, DNSName& /*before*/,
+                                      DNSName& /*after*/) override {
+    return false;
+  }
+
   // pdns_control rediscover / reload: read the YAML again (checked fully first).
   void rediscover(std::string* status) override {
     std::string message;
