@@ -11,9 +11,11 @@
    every prefix), plus the mapper-zone variants of cases 12, 16, 17 and 23 that
    server_wire_test.py checks only on its test app. Each is followed by a liveness query.
 3. A real PowerDNS 4.7 with `automapd pipe` (ABI 1 and 5) for the cases valid there
-   (`pdns-rcode` where the pipe ABI cannot express an empty non-terminal).
+   (`pdns-rcode` where the pipe ABI cannot express an empty non-terminal), and with
+   --pdns-module DIR the same cases through the backend module (its own rcodes: no limit).
 
-usage: conformance_test.py AUTOMAPD [--root SOURCE_ROOT] [--no-pdns] [--seed N]
+usage: conformance_test.py AUTOMAPD [--root SOURCE_ROOT] [--no-pdns] [--pdns-module DIR]
+                           [--seed N]
 """
 import argparse
 import ipaddress
@@ -305,7 +307,9 @@ def mapper_zone_policy(port):
 
 # ------------------------------------------------------------------------------- 3. PowerDNS
 
-def run_table_pdns(cases, pdns_port, abi):
+def run_table_pdns(cases, pdns_port, label, pipe_limits=True):
+    """`label` names the run ("pipe ABI 1", "module"); the module has no pipe limits: the
+    table's own rcode applies, not `pdns-rcode`."""
     def pdns_query(qname, qtype, tcp):
         q = dns.message.make_query(qname, qtype, use_edns=False)
         wire = q.to_wire()
@@ -316,10 +320,10 @@ def run_table_pdns(cases, pdns_port, abi):
     for case in cases:
         if not case.runs_on("pdns"):
             continue
-        rcode = case.pdns_rcode or case.rcode
+        rcode = (case.pdns_rcode if pipe_limits else None) or case.rcode
         for qname in case.spellings():
             for tcp in (False, True):
-                what = "pdns ABI %d: %s %s %s" % (abi, case, qname, "tcp" if tcp else "udp")
+                what = "pdns %s: %s %s %s" % (label, case, qname, "tcp" if tcp else "udp")
                 try:
                     r = pdns_query(qname, case.qtype, tcp)
                 except Exception as e:  # noqa: BLE001
@@ -356,6 +360,8 @@ def main():
     ap.add_argument("automapd")
     ap.add_argument("--root", default=os.path.normpath(os.path.join(HERE, "..", "..")))
     ap.add_argument("--no-pdns", action="store_true")
+    ap.add_argument("--pdns-module", metavar="DIR",
+                    help="also run the table through libautomapbackend.so in DIR")
     ap.add_argument("--seed", type=int, default=22)
     args = ap.parse_args()
     table = load_table(os.path.join(args.root, "tests", "conformance", "cases.txt"))
@@ -396,11 +402,22 @@ def main():
                 for abi in (1, 5):
                     with PdnsServer(pipe_settings("%s pipe -c %s" % (args.automapd, conf), abi=abi)) as pdns:
                         before = len(FAILURES)
-                        n = run_table_pdns(cases, pdns.port, abi)
+                        n = run_table_pdns(cases, pdns.port, "pipe ABI %d" % abi)
                         check(pdns.alive(), "pdns_server alive after the table")
                         if len(FAILURES) > before:
                             print(pdns.log()[-3000:])
                         summary.append("PowerDNS 4.7 pipe ABI %d %s: %d queries" % (abi, name, n))
+                if args.pdns_module:
+                    # The backend module (backend/pdns), zone cache on: ENTs are NODATA here.
+                    settings = {"launch": "automap", "module-dir": os.path.abspath(args.pdns_module),
+                                "automap-config": conf, "zone-cache-refresh-interval": "300"}
+                    with PdnsServer(settings) as pdns:
+                        before = len(FAILURES)
+                        n = run_table_pdns(cases, pdns.port, "module", pipe_limits=False)
+                        check(pdns.alive(), "pdns_server alive after the table (module)")
+                        if len(FAILURES) > before:
+                            print(pdns.log()[-3000:])
+                        summary.append("PowerDNS 4.7 module %s: %d queries" % (name, n))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print("\n".join(summary))

@@ -15,7 +15,6 @@ import ipaddress
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 from automapd import Automapd  # noqa: E402
+from pdns import free_port  # noqa: E402  (a port free for UDP and TCP: knotd binds both)
 
 NET4 = ipaddress.ip_network("10.0.0.0/16")
 NET6 = ipaddress.ip_network("2001:db8:1::/48")
@@ -114,14 +114,6 @@ KNOWN_DIFFERENCES = {
               "answers only the canonical name its own PTR gives, so forward and reverse always "
               "round-trip (FCrDNS)",
 }
-
-
-def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Knot:

@@ -6,7 +6,9 @@
     answer forward and the synthesized name of the address still does; a prefix override
     changes PTR and forward for its addresses only; --none gives NXDOMAIN.
 (b) the same through a real PowerDNS with `automapd pipe` (caches off), and --purge with the
-    real pdns_control against that server's control socket.
+    real pdns_control against that server's control socket; with --pdns-module DIR also
+    through the backend module, and with PowerDNS's caches on, where --purge must make the
+    change visible at once.
 (c) 100 imports x 1000 lines = 100k writes while a thread queries over UDP without pause:
     every answer is an old or a new value (never torn, never SERVFAIL), nothing is lost, and
     data.mdb stays under a bound.
@@ -15,7 +17,7 @@
 (d) SIGKILL of `mapctl import` of 1M lines in the middle of its write transaction: the store
     reopens with the last committed state (none or all of that import) and automapd answers.
 
-usage: overrides_live_test.py MAPCTL AUTOMAPD
+usage: overrides_live_test.py MAPCTL AUTOMAPD [--only abcde] [--pdns-module DIR]
 """
 import os
 import random
@@ -138,6 +140,31 @@ def test_pdns(args, config, store_ctl):
         check(ptr(pdns.port, "10.1.2.40") == ("NOERROR", ["p40.cust.pool.example.net."]),
               "pdns: after --purge")
         check(pdns.alive(), "pdns_server still runs", pdns.log()[-2000:])
+
+
+def test_pdns_module(args, config, store_ctl):
+    """(b) through the backend module (backend/pdns) with caches off; then with PowerDNS's
+    default caches, where a cached answer changes only through --purge."""
+    from pdns import PdnsServer
+    settings = {"launch": "automap", "module-dir": os.path.abspath(args.pdns_module),
+                "automap-config": config, "zone-cache-refresh-interval": "300"}
+    with PdnsServer(settings) as pdns:
+        live_cases(store_ctl, pdns.port, "pdns module")
+        check(pdns.alive(), "pdns module: pdns_server still runs", pdns.log()[-2000:])
+    cached = dict(settings, **{"cache-ttl": "20", "query-cache-ttl": "20",
+                               "negquery-cache-ttl": "60"})
+    with PdnsServer(cached) as pdns:
+        before = ptr(pdns.port, "10.1.2.41")
+        check(before == ("NOERROR", ["ip-10-1-2-41.pool.example.net."]),
+              "pdns module, caches on: synthesized PTR", before)
+        p = mapctl(args.mapctl, config, "add", "10.1.2.41", "p41.cust.pool.example.net.",
+                   "--purge", "--pdns-socket-dir", pdns.dir)
+        check("warning" not in p.stderr, "pdns module: --purge with the real pdns_control",
+              p.stderr)
+        check(ptr(pdns.port, "10.1.2.41") == ("NOERROR", ["p41.cust.pool.example.net."]),
+              "pdns module, caches on: the purged name answers the override at once",
+              ptr(pdns.port, "10.1.2.41"))
+        store_ctl("del", "10.1.2.41")
 
 
 # -------------------------------------------------------------------------------------- (c)
@@ -333,6 +360,8 @@ def main():
     ap.add_argument("mapctl")
     ap.add_argument("automapd")
     ap.add_argument("--only", default="abcde")
+    ap.add_argument("--pdns-module", metavar="DIR",
+                    help="(b) also through libautomapbackend.so in DIR")
     args = ap.parse_args()
     args.mapctl = os.path.abspath(args.mapctl)
     args.automapd = os.path.abspath(args.automapd)
@@ -347,6 +376,10 @@ def main():
             t = time.monotonic()
             test_pdns(args, amap.config, ctl)
             print("(b) pdns: %.1f s" % (time.monotonic() - t), flush=True)
+            if args.pdns_module:
+                t = time.monotonic()
+                test_pdns_module(args, amap.config, ctl)
+                print("(b) pdns module: %.1f s" % (time.monotonic() - t), flush=True)
         if "c" in args.only:
             t = time.monotonic()
             test_concurrency(args, amap, amap.dir)

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The module's own .deb (backend/pdns/package_deb.cmake, target pdns-module-deb): built into
+a temp folder, it holds the module in PowerDNS's module-dir, the copyright (the module's GPL
+licence) and the pdns.d example, and depends on exactly the pdns-server it was built for.
+
+usage: pdns_module_package_test.py CMAKE SCRIPT BUILD SRC VERSION PDNS_VERSION MODULE_DIR
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+failures = []
+
+
+def check(cond, what, detail=""):
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what + ("\n" + detail if detail else ""))
+
+
+def main():
+    cmake, script, build, src, version, pdns_version, module_dir = sys.argv[1:8]
+    out = tempfile.mkdtemp(prefix="pdns-module-deb-")
+    try:
+        p = subprocess.run([cmake, "-DBUILD=" + build, "-DSRC=" + src, "-DOUT=" + out,
+                            "-DVERSION=" + version, "-DPDNS_VERSION=" + pdns_version,
+                            "-DMODULE_DIR=" + module_dir, "-P", script],
+                           capture_output=True, text=True, timeout=120)
+        check(p.returncode == 0, "package_deb.cmake", p.stdout + p.stderr)
+        arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True,
+                              text=True).stdout.strip()
+        deb = "%s/automap-pdns-module_%s_%s.deb" % (out, version, arch)
+        info = subprocess.run(["dpkg-deb", "-f", deb, "Package", "Depends"], capture_output=True,
+                              text=True)
+        check(info.returncode == 0, "dpkg-deb -f reads %s" % deb, info.stderr)
+        depends = [d.strip() for d in info.stdout.partition("Depends:")[2].split(",")]
+        check("pdns-server (= %s)" % pdns_version in depends,
+              "depends on exactly pdns-server %s" % pdns_version, info.stdout)
+        check(any(d.startswith("libyaml-cpp") for d in depends) and
+              any(d.startswith("liblmdb") for d in depends),
+              "shared-library dependencies (yaml-cpp, lmdb)", info.stdout)
+        listing = subprocess.run(["dpkg-deb", "-c", deb], capture_output=True, text=True).stdout
+        for path in (module_dir + "/libautomapbackend.so",
+                     "/usr/share/doc/automap-pdns-module/copyright",
+                     "/usr/share/doc/automap-pdns-module/examples/automap-module.conf"):
+            check(("." + path) in listing, "the package holds %s" % path, listing)
+        check(sorted(os.listdir(out)) ==
+              ["automap-pdns-module_%s_%s.deb" % (version, arch)],
+              "nothing else is left in the output folder")
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    print("pdns module package: %d failed" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
