@@ -15,11 +15,13 @@ endif()
 if(AMAP_HARDENING)
   # PIE: -fPIE objects and -pie executables. Not CMAKE_POSITION_INDEPENDENT_CODE: that compiles
   # static libraries with -fPIC, where every exported function may be interposed, so GCC stops
-  # inlining calls between them (the prefix table's hash, +5-15 ns a synthesis).
+  # inlining calls between them (the prefix table's hash: +5-15 ns a synthesis). The libraries
+  # that also go into the PowerDNS module are -fPIC (backend/pdns/CMakeLists.txt, with
+  # -fno-semantic-interposition for that reason).
   include(CheckPIESupported)
   check_pie_supported(LANGUAGES CXX)
   target_compile_options(amap_warnings INTERFACE
-    $<$<NOT:$<STREQUAL:$<TARGET_PROPERTY:TYPE>,SHARED_LIBRARY>>:-fPIE>)
+    $<$<NOT:$<OR:$<BOOL:$<TARGET_PROPERTY:POSITION_INDEPENDENT_CODE>>,$<STREQUAL:$<TARGET_PROPERTY:TYPE>,SHARED_LIBRARY>,$<STREQUAL:$<TARGET_PROPERTY:TYPE>,MODULE_LIBRARY>>>:-fPIE>)
   target_link_options(amap_warnings INTERFACE
     $<$<STREQUAL:$<TARGET_PROPERTY:TYPE>,EXECUTABLE>:-pie>)
   target_compile_options(amap_warnings INTERFACE

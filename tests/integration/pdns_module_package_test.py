@@ -12,13 +12,8 @@ import subprocess
 import sys
 import tempfile
 
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what + ("\n" + detail if detail else ""))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from checks import check, summary  # noqa: E402
 
 
 def main():
@@ -52,8 +47,7 @@ def main():
               "nothing else is left in the output folder")
     finally:
         shutil.rmtree(out, ignore_errors=True)
-    print("pdns module package: %d failed" % len(failures))
-    return 1 if failures else 0
+    return summary("pdns module package")
 
 
 if __name__ == "__main__":

@@ -41,16 +41,9 @@ import dns.rdatatype
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 sys.path.insert(0, os.path.dirname(__file__))
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
 from knot_diff_test import AUTOMAP_CONFIG, ask, queries, signature  # noqa: E402
 from pdns import PdnsError, PdnsServer  # noqa: E402
-
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what + ("\n" + detail if detail else ""))
 
 
 def run(cmd):
@@ -295,10 +288,7 @@ def main():
             install_check(args.build_dir, os.path.abspath(args.module_dir))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if failures:
-        print("\n%d failed:\n%s" % (len(failures), "\n".join(failures)))
-    print("pdns module: %d failed" % len(failures))
-    return 1 if failures else 0
+    return summary("pdns module")
 
 
 if __name__ == "__main__":
