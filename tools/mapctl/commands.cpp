@@ -26,6 +26,7 @@
 #include "mapper/engine/mapper.h"
 #include "store/overrides.h"
 #include "store/verify.h"
+#include "tools/mapctl/api_keys.h"
 #include "tools/mapctl/json.h"
 #include "tools/mapctl/ops.h"
 #include "tools/mapctl/records.h"
@@ -1745,6 +1746,32 @@ int cmd_compact(const Options& o) {
            std::to_string(r.transactions) + " transactions, " + secs);
   out_line("map: " + map_text(s));
   return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------ api-key
+
+int cmd_api_key(const Options& o) {
+  std::string path = o.keys_file;
+  if (path.empty()) {
+    auto l = load_config(o.config);
+    if (!l) {
+      return kExitError;
+    }
+    path = l->config.http.api_keys_file;
+    if (path.empty()) {
+      error("no API key file: add `http: { api_keys_file: /etc/automap/api-keys }` to " + l->file +
+            " (the API is off without one), or give --file FILE");
+      return kExitError;
+    }
+  }
+  if (o.api_key_verb == "add") {
+    return api_keys::add(path, o.api_key_name,
+                         o.rw ? api_keys::Role::read_write : api_keys::Role::read_only, o.json);
+  }
+  if (o.api_key_verb == "del") {
+    return api_keys::del(path, o.api_key_name);
+  }
+  return api_keys::list(path, o.json);
 }
 
 }  // namespace amap::mapctl
