@@ -17,19 +17,19 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "automap/version.h"
 #include "backend/http/http_server.h"
 #include "backend/http/metrics.h"
-#include <nlohmann/json.hpp>
-#include "tools/api/api.h"
 #include "backend/run.h"
 #include "mapper/app/log.h"
 #include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 #include "store/reader.h"
 #include "store/verify.h"
+#include "tools/api/api.h"
 #include "tools/unknown_verb.h"
 
 namespace {
@@ -88,7 +88,7 @@ std::shared_ptr<const amap::mapper::Mapper> load(const std::string& file, bool o
 /// change it). Read on the HTTP thread only, written by the loader.
 struct Monitored {
   std::mutex mu;
-  std::string store_path;  // empty: no store
+  std::string store_path;                              // empty: no store
   std::shared_ptr<const amap::mapper::Mapper> mapper;  // the API's (tools/api)
 };
 Monitored& monitored() {
@@ -161,7 +161,8 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
       return amap::http::Response{200, "application/json", "{\"status\":\"ok\"}\n", {}};
     }
     return amap::http::Response{
-        503, "application/json",
+        503,
+        "application/json",
         nlohmann::ordered_json{{"status", "unavailable"}, {"reason", why}}.dump(
             -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
             "\n",
@@ -185,9 +186,9 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
 /// `serve` and `pipe` (at start and on SIGHUP): the mapper's app and the server settings of
 /// the configuration.
 amap::Loaded load_service(const std::string& config, const amap::LoadContext& context) {
-  auto mapper =
-      load(config, /*open_store=*/true, [](const std::string& line) { amap::log::error(line); },
-           /*writable_with_api=*/context.front == amap::Front::serve);
+  auto mapper = load(
+      config, /*open_store=*/true, [](const std::string& line) { amap::log::error(line); },
+      /*writable_with_api=*/context.front == amap::Front::serve);
   if (!mapper) {
     if (!context.reload) {
       amap::log::error("configuration rejected: " + config);

@@ -89,7 +89,8 @@ struct Session : std::enable_shared_from_this<Session> {
     if (!srv.is_api(target_of(parser.get()))) {
       return Response{413, "text/plain; charset=utf-8", "request too large\n", {}};
     }
-    return Response{413, "application/json",
+    return Response{413,
+                    "application/json",
                     "{\"error\":\"the request body is larger than http.max_body (" +
                         std::to_string(srv.limits.max_body_bytes) + " bytes)\"}\n",
                     {}};

@@ -35,9 +35,9 @@ struct Response {
 
 /// A request to the ApiHandler.
 struct Request {
-  std::string method;  // "GET", "PUT", ...
-  std::string path;    // the target without the query string, not decoded
-  std::string query;   // after '?', not decoded; "" without one
+  std::string method;        // "GET", "PUT", ...
+  std::string path;          // the target without the query string, not decoded
+  std::string query;         // after '?', not decoded; "" without one
   std::string api_key;       // the X-API-Key header; "" without one
   std::string content_type;  // the Content-Type header
   std::string body;
@@ -51,8 +51,8 @@ using Routes = std::map<std::string, std::function<Response()>, std::less<>>;
 
 struct Limits {
   std::size_t max_connections = 16;
-  std::size_t max_request_bytes = 8192;  // the request head
-  std::size_t max_body_bytes = 0;        // an /api/ request's body (http.max_body)
+  std::size_t max_request_bytes = 8192;     // the request head
+  std::size_t max_body_bytes = 0;           // an /api/ request's body (http.max_body)
   std::chrono::milliseconds timeout{5000};  // reading a request, then writing the answer
 };
 

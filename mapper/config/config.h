@@ -158,10 +158,10 @@ enum class LogLevel : std::uint8_t { debug, info, notice, warning, error };
 /// (/api/v1/..., on only with api_keys_file).
 struct HttpConfig {
   bool present = false;
-  std::vector<std::string> listen;  // ADDR:PORT, checked like the top-level listen
-  std::string api_keys_file;        // empty: the API is off
+  std::vector<std::string> listen;                   // ADDR:PORT, checked like the top-level listen
+  std::string api_keys_file;                         // empty: the API is off
   std::uint64_t max_body = std::uint64_t{16} << 20;  // the largest API request body
-  std::uint32_t timeout_s = 5;  // reading one request, then writing its answer
+  std::uint32_t timeout_s = 5;                       // reading one request, then writing its answer
 };
 
 struct Config {

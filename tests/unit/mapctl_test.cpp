@@ -30,7 +30,7 @@ TEST(Json, KeepsValidUtf8AndEscapesInvalidBytes) {
             "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
   // A byte that is not UTF-8 is read as Latin-1: 0xFF is U+00FF, written as UTF-8.
   EXPECT_EQ(json::quote("\xff"), "\"\xc3\xbf\"");
-  EXPECT_EQ(json::quote("\xc3"), "\"\xc3\x83\"");                           // truncated sequence
+  EXPECT_EQ(json::quote("\xc3"), "\"\xc3\x83\"");                          // truncated sequence
   EXPECT_EQ(json::quote("\xc0\xaf"), "\"\xc3\x80\xc2\xaf\"");              // overlong
   EXPECT_EQ(json::quote("\xed\xa0\x80"), "\"\xc3\xad\xc2\xa0\xc2\x80\"");  // surrogate
 }
@@ -65,8 +65,9 @@ TEST(Json, DumpKeepsKeyOrderAndIsCompact) {
   j["e"] = json::rounded(0.123456);
   EXPECT_EQ(json::dump(j), R"({"z":1,"b":["x",true,null],"c":{"d":7},"e":0.1235})");
   j["bad"] = std::string("\xff");
-  EXPECT_EQ(json::dump(j), "{\"z\":1,\"b\":[\"x\",true,null],\"c\":{\"d\":7},\"e\":0.1235,"
-                           "\"bad\":\"\xc3\xbf\"}");
+  EXPECT_EQ(json::dump(j),
+            "{\"z\":1,\"b\":[\"x\",true,null],\"c\":{\"d\":7},\"e\":0.1235,"
+            "\"bad\":\"\xc3\xbf\"}");
 }
 
 TEST(Json, ParsesFlatObjects) {
@@ -91,8 +92,8 @@ TEST(Json, RejectsBadInputWithColumns) {
   EXPECT_FALSE(json::parse_flat_object(R"({"a":1,"a":2})", m, err));
   EXPECT_EQ(err, "the key \"a\" is given twice");
   EXPECT_FALSE(json::parse_flat_object(R"({"a":[1]})", m, err));
-  EXPECT_EQ(err,
-            "the value of \"a\" is an object or array: only strings, numbers, true, false and null");
+  EXPECT_EQ(
+      err, "the value of \"a\" is an object or array: only strings, numbers, true, false and null");
   EXPECT_FALSE(json::parse_flat_object(R"({"a":1} x)", m, err));
   EXPECT_TRUE(err.starts_with("column 9: ")) << err;
   EXPECT_FALSE(json::parse_flat_object(R"({"a":"\q"})", m, err));

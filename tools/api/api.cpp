@@ -342,8 +342,8 @@ http::Response Api::State::route(const http::Request& req, const Remembered& who
   };
   const auto need_store = [&]() -> std::optional<http::Response> {
     if (!loaded->config.store.present) {
-      return error_response(404, "no store configured: add `store: { path: DIR }` to " +
-                                     loaded->file);
+      return error_response(404,
+                            "no store configured: add `store: { path: DIR }` to " + loaded->file);
     }
     if (!store) {
       return error_response(500, load_error);
@@ -576,8 +576,7 @@ http::Response Api::State::del(const mapctl::Key& k, const Remembered& who) {
   return result_response(res);
 }
 
-http::Response Api::State::import(const http::Request& req, const Query& q,
-                                  const Remembered& who) {
+http::Response Api::State::import(const http::Request& req, const Query& q, const Remembered& who) {
   mapctl::Format format = mapctl::Format::csv;
   if (const std::string* f = q.get("format")) {
     const auto parsed = mapctl::format_from_name(*f);
@@ -586,8 +585,9 @@ http::Response Api::State::import(const http::Request& req, const Query& q,
     }
     format = *parsed;
   } else {
-    const std::string_view ct = std::string_view(req.content_type).substr(
-        0, std::min(req.content_type.find(';'), req.content_type.size()));
+    const std::string_view ct =
+        std::string_view(req.content_type)
+            .substr(0, std::min(req.content_type.find(';'), req.content_type.size()));
     if (ct == "application/x-ndjson" || ct == "application/jsonl" ||
         ct == "application/json-lines" || ct == "application/json") {
       format = mapctl::Format::jsonl;
@@ -601,8 +601,8 @@ http::Response Api::State::import(const http::Request& req, const Query& q,
       return error_response(400, "replace_within: " + why);
     }
     if (!k.is_prefix) {
-      return error_response(400, "replace_within " + k.to_string() +
-                                     ": give a prefix (an address is not a range)");
+      return error_response(
+          400, "replace_within " + k.to_string() + ": give a prefix (an address is not a range)");
     }
     within = k.prefix;
   }

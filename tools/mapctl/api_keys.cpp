@@ -77,7 +77,8 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   std::size_t pos = 0;
   for (;;) {
     const std::size_t end = s.find(sep, pos);
-    out.push_back(s.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
+    out.push_back(
+        s.substr(pos, end == std::string_view::npos ? std::string_view::npos : end - pos));
     if (end == std::string_view::npos) {
       return out;
     }
@@ -94,8 +95,7 @@ bool number(std::string_view s, T& v) {
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw std::runtime_error("cannot read the API key file " + path + ": " +
-                             std::strerror(errno));
+    throw std::runtime_error("cannot read the API key file " + path + ": " + std::strerror(errno));
   }
   std::ostringstream ss;
   ss << in.rdbuf();
@@ -168,9 +168,10 @@ std::vector<Key> parse(std::string_view text, const std::string& file) {
     if (h.size() != 6 || h[0] != "scrypt" || !number(h[1], k.n) || !number(h[2], k.r) ||
         !number(h[3], k.p) || k.n < 2 || (k.n & (k.n - 1)) != 0 || k.r == 0 || k.p == 0 ||
         !unhex(h[4], k.salt) || !unhex(h[5], k.hash) || k.hash.size() != kHashBytes) {
-      throw std::runtime_error(where() + "the hash is not scrypt$N$r$p$SALT$HASH (N a power of 2, "
-                                         "hex salt, 64 hex digits of hash): the line is damaged, "
-                                         "make the key again with `mapctl api-key add`");
+      throw std::runtime_error(where() +
+                               "the hash is not scrypt$N$r$p$SALT$HASH (N a power of 2, "
+                               "hex salt, 64 hex digits of hash): the line is damaged, "
+                               "make the key again with `mapctl api-key add`");
     }
     if (!names.insert(k.name).second) {
       throw std::runtime_error(where() + "the name " + k.name + " is given twice");
@@ -251,8 +252,9 @@ int add(const std::string& path, const std::string& name, Role role, bool as_jso
         }
       }
     } else {
-      text = "# automap API keys (http.api_keys_file): NAME ROLE scrypt$N$r$p$SALT$HASH\n"
-             "# Written by `mapctl api-key add NAME [--rw]`; the keys themselves are not kept.\n";
+      text =
+          "# automap API keys (http.api_keys_file): NAME ROLE scrypt$N$r$p$SALT$HASH\n"
+          "# Written by `mapctl api-key add NAME [--rw]`; the keys themselves are not kept.\n";
     }
     if (!text.empty() && text.back() != '\n') {
       text += '\n';

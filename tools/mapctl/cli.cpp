@@ -140,7 +140,8 @@ int run(int argc, char** argv) {
       "Manage the HTTP API's keys in http.api_keys_file (scrypt hashes; a new key is printed "
       "once)");
   api_key->require_subcommand(1);
-  api_key->add_option("--file", o.keys_file, "the key file (default: the config's http.api_keys_file)");
+  api_key->add_option("--file", o.keys_file,
+                      "the key file (default: the config's http.api_keys_file)");
   auto* key_add = api_key->add_subcommand("add", "Make a new key NAME and append its hash");
   key_add->add_option("NAME", o.api_key_name, "a name for the key: letters, digits, . _ -")
       ->required();

@@ -745,8 +745,9 @@ OpResult del_impl(store::OverrideStore& st, const Key& k, std::optional<store::O
     OpResult res;
     res.outcome = Outcome::conflict;
     for (const auto& c : e.conflicts()) {
-      res.errors.push_back("deleting " + k.to_string() + " would bring back a configured template: " +
-                           c.message() + "; nothing was changed");
+      res.errors.push_back("deleting " + k.to_string() +
+                           " would bring back a configured template: " + c.message() +
+                           "; nothing was changed");
     }
     return res;
   } catch (const std::exception& e) {

@@ -50,8 +50,8 @@ struct Options {
 
   std::string api_key_verb;  // api-key: add, del, list
   std::string api_key_name;
-  bool rw = false;           // api-key add --rw
-  std::string keys_file;     // api-key --file: instead of the config's http.api_keys_file
+  bool rw = false;        // api-key add --rw
+  std::string keys_file;  // api-key --file: instead of the config's http.api_keys_file
 };
 
 int cmd_add(const Options& o);

@@ -150,8 +150,8 @@ bool parse_ttl(std::string_view text, std::uint32_t& out, std::string& error) {
   const auto* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, v);
   if (ec == std::errc::result_out_of_range || (ec == std::errc{} && ptr == end && v > kMaxTtl)) {
-    error =
-        "ttl " + single_quoted(text) + " is above " + std::to_string(kMaxTtl) + " (the RFC 2181 maximum)";
+    error = "ttl " + single_quoted(text) + " is above " + std::to_string(kMaxTtl) +
+            " (the RFC 2181 maximum)";
     return false;
   }
   if (ec != std::errc{} || ptr != end) {
@@ -218,7 +218,8 @@ bool Validator::check(Record& r, std::string& error) const {
         return false;
       }
       if (const auto why = mapper::hostname_problem(v.target); !why.empty()) {
-        error = "name " + single_quoted(v.target) + " is not a valid host name: " + std::string(why);
+        error =
+            "name " + single_quoted(v.target) + " is not a valid host name: " + std::string(why);
         return false;
       }
       if (v.target.back() != '.') {
