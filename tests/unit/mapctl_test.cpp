@@ -415,7 +415,7 @@ TEST_F(Validation, JsonLinesErrors) {
                        Format::jsonl);
   ASSERT_EQ(p.errors.size(), 6U);
   EXPECT_EQ(p.errors[0].line, 1U);
-  EXPECT_EQ(p.errors[0].message, "invalid JSON: column 68: expected ',' or '}'");
+  EXPECT_EQ(p.errors[0].message, "invalid JSON: column 68: unexpected end of input; expected '}'");
   EXPECT_EQ(p.errors[1].message,
             "unknown key \"colour\": expected address_or_prefix, kind, target and ttl");
   EXPECT_EQ(p.errors[2].message, "\"address_or_prefix\" (a string) is required");
