@@ -76,17 +76,29 @@ std::optional<dns::IpAddress> OverrideStore::get_name(const dns::Name& n) const 
 }
 
 std::size_t OverrideStore::list(std::optional<dns::Prefix> within, std::size_t limit,
-                                const std::function<void(const ListEntry&)>& fn) const {
+                                const std::function<void(const ListEntry&)>& fn,
+                                const std::optional<ListKey>& after) const {
   if (within) {
     checked_prefix(*within);
   }
   ScopedRead r(*db_);
-  return detail::list_in(r.txn().get(), db_->dbis(), within, limit, fn);
+  return detail::list_in(r.txn().get(), db_->dbis(), within, limit, fn, after);
+}
+
+bool ListKey::before(const ListKey& other) const noexcept {
+  if (prefix.address != other.prefix.address) {
+    return prefix.address <= other.prefix.address;
+  }
+  // At one address: prefixes first, shorter ones first, then the address itself.
+  const unsigned rank = is_prefix ? prefix.length : 256U;
+  const unsigned other_rank = other.is_prefix ? other.prefix.length : 256U;
+  return rank < other_rank;
 }
 
 std::size_t detail::list_in(MDB_txn* txn, const OverrideDb::Dbis& dbis,
                             std::optional<dns::Prefix> within, std::size_t limit,
-                            const std::function<void(const ListEntry&)>& fn) {
+                            const std::function<void(const ListEntry&)>& fn,
+                            const std::optional<ListKey>& after) {
   Cursor ca = Cursor::open(txn, dbis.addr);
   Cursor cp = Cursor::open(txn, dbis.prefix);
 
@@ -117,7 +129,7 @@ std::size_t detail::list_in(MDB_txn* txn, const OverrideDb::Dbis& dbis,
       if (const DecodeError e = decode_override(c.value(), view, deleted); e != DecodeError::ok) {
         throw_decode(is_prefix ? "prefix" : "addr", c.key(), e);
       }
-      if (deleted) {
+      if (deleted || (after && !after->before(ListKey{is_prefix, p}))) {
         continue;
       }
       out.is_prefix = is_prefix;
@@ -132,9 +144,18 @@ std::size_t detail::list_in(MDB_txn* txn, const OverrideDb::Dbis& dbis,
   bool has_p = false;
   ListEntry ea;
   ListEntry ep;
+  // Start at the later of within's and after's address: the keys before it are skipped by a
+  // seek, not read.
+  std::optional<dns::IpAddress> start;
   if (within) {
+    start = within->address;
+  }
+  if (after && (!start || *start <= after->prefix.address)) {
+    start = after->prefix.address;
+  }
+  if (start) {
     std::array<std::uint8_t, format::kMaxPrefixKey> key{};
-    const std::size_t n = format::address_key(within->address, key.data());
+    const std::size_t n = format::address_key(*start, key.data());
     has_a = advance(ca, false, ca.seek(Bytes(key.data(), n)), ea);
     key[n] = 0;
     has_p = advance(cp, true, cp.seek(Bytes(key.data(), n + 1)), ep);

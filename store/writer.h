@@ -26,6 +26,15 @@ struct ListEntry {
   OverrideView value;
 };
 
+/// A place in list()'s order: an address, or a prefix (a prefix comes before an address equal
+/// to its network address, shorter prefixes first).
+struct ListKey {
+  bool is_prefix = false;
+  dns::Prefix prefix;  // an address has the full length
+  /// Whether this key comes strictly before `other` in list()'s order.
+  bool before(const ListKey& other) const noexcept;
+};
+
 /// One change of a batch.
 struct Change {
   enum class Op : std::uint8_t { put, erase };
@@ -144,8 +153,11 @@ class OverrideStore {
   /// prefix before an address equal to its network, shorter prefixes first), optionally only
   /// those inside `within`, at most `limit` entries (0 = no limit). Returns how many were
   /// listed. Views are valid only inside fn.
+  /// `after`: only the entries that come after this key in that order (paging: the last key
+  /// of the previous page; it need not exist any more), found by a seek.
   std::size_t list(std::optional<dns::Prefix> within, std::size_t limit,
-                   const std::function<void(const ListEntry&)>& fn) const;
+                   const std::function<void(const ListEntry&)>& fn,
+                   const std::optional<ListKey>& after = std::nullopt) const;
 
   /// `tombstone_cutoff_ns` (ns since the epoch) counts the tombstones written before it as
   /// expired_tombstones.
@@ -170,7 +182,8 @@ class OverrideStore {
 namespace detail {
 /// list()'s walk inside any transaction (the writer's replace_within runs it in its own).
 std::size_t list_in(MDB_txn* txn, const OverrideDb::Dbis& dbis, std::optional<dns::Prefix> within,
-                    std::size_t limit, const std::function<void(const ListEntry&)>& fn);
+                    std::size_t limit, const std::function<void(const ListEntry&)>& fn,
+                    const std::optional<ListKey>& after = std::nullopt);
 }  // namespace detail
 
 }  // namespace amap::store

@@ -17,6 +17,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "automap/version.h"
@@ -28,6 +29,7 @@
 #include "mapper/engine/mapper.h"
 #include "store/reader.h"
 #include "store/verify.h"
+#include "tools/api/api.h"
 #include "tools/unknown_verb.h"
 
 namespace {
@@ -62,7 +64,7 @@ amap::log::Level log_level(amap::config::LogLevel l) {
 /// (file:line:col: path: message) through `report` and returns nullptr.
 template <class Report>
 std::shared_ptr<const amap::mapper::Mapper> load(const std::string& file, bool open_store,
-                                                 Report&& report) {
+                                                 Report&& report, bool writable_with_api = false) {
   amap::mapper::LoadAndBuildOptions options;
   if (open_store) {
     // The servers only read the store, but create it on first start so that they can open
@@ -71,6 +73,8 @@ std::shared_ptr<const amap::mapper::Mapper> load(const std::string& file, bool o
     options.address_filter = true;
     // A stop signal during the creation waits for it: no half-created store is left.
     options.guard_store_creation = [] { return std::make_shared<amap::StartupCritical>(); };
+    // serve with the HTTP API: its writer shares this process's one store environment.
+    options.writable_with_api = writable_with_api;
   }
   amap::config::Diagnostics diagnostics;
   auto mapper = amap::mapper::load_and_build(file, options, diagnostics);
@@ -84,7 +88,8 @@ std::shared_ptr<const amap::mapper::Mapper> load(const std::string& file, bool o
 /// change it). Read on the HTTP thread only, written by the loader.
 struct Monitored {
   std::mutex mu;
-  std::string store_path;  // empty: no store
+  std::string store_path;                              // empty: no store
+  std::shared_ptr<const amap::mapper::Mapper> mapper;  // the API's (tools/api)
 };
 Monitored& monitored() {
   static Monitored m;
@@ -116,26 +121,9 @@ StoreState store_state() {
   return s;
 }
 
-std::string json_string(std::string_view v) {
-  std::string out = "\"";
-  for (const char c : v) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
 /// The HTTP monitoring listener of `serve` (http.listen): bound before READY=1.
-std::shared_ptr<void> start_http(const std::vector<std::string>& listen,
-                                 amap::server::Server& server) {
+std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
+                                 const std::string& config_file, amap::server::Server& server) {
   amap::http::Routes routes;
   routes["/metrics"] = [&server] {
     amap::http::Exposition out;
@@ -158,7 +146,7 @@ std::shared_ptr<void> start_http(const std::vector<std::string>& listen,
     }
     amap::http::write_process_metrics(
         out, std::string(amap::kVersion) + " (git " + amap::kGitDescribe + ")");
-    return amap::http::Response{200, "text/plain; version=0.0.4; charset=utf-8", out.take()};
+    return amap::http::Response{200, "text/plain; version=0.0.4; charset=utf-8", out.take(), {}};
   };
   routes["/health"] = [&server] {
     std::string why;
@@ -170,20 +158,37 @@ std::shared_ptr<void> start_http(const std::vector<std::string>& listen,
       why = "store unreadable: " + st.why;
     }
     if (why.empty()) {
-      return amap::http::Response{200, "application/json", "{\"status\":\"ok\"}\n"};
+      return amap::http::Response{200, "application/json", "{\"status\":\"ok\"}\n", {}};
     }
     return amap::http::Response{
-        503, "application/json",
-        "{\"status\":\"unavailable\",\"reason\":" + json_string(why) + "}\n"};
+        503,
+        "application/json",
+        nlohmann::ordered_json{{"status", "unavailable"}, {"reason", why}}.dump(
+            -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+            "\n",
+        {}};
   };
-  return std::make_shared<amap::http::HttpServer>(listen, std::move(routes));
+  // /api/v1/...: answered on this same HTTP thread; off (404) without http.api_keys_file.
+  auto api = std::make_shared<amap::api::Api>(
+      [] {
+        const std::lock_guard<std::mutex> lock(monitored().mu);
+        return monitored().mapper;
+      },
+      config_file);
+  amap::http::Limits limits;
+  limits.max_body_bytes = static_cast<std::size_t>(config.max_body);
+  limits.timeout = std::chrono::seconds(config.timeout_s);
+  return std::make_shared<amap::http::HttpServer>(
+      config.listen, std::move(routes), limits,
+      [api](const amap::http::Request& r) { return api->handle(r); });
 }
 
 /// `serve` and `pipe` (at start and on SIGHUP): the mapper's app and the server settings of
 /// the configuration.
 amap::Loaded load_service(const std::string& config, const amap::LoadContext& context) {
-  auto mapper =
-      load(config, /*open_store=*/true, [](const std::string& line) { amap::log::error(line); });
+  auto mapper = load(
+      config, /*open_store=*/true, [](const std::string& line) { amap::log::error(line); },
+      /*writable_with_api=*/context.front == amap::Front::serve);
   if (!mapper) {
     if (!context.reload) {
       amap::log::error("configuration rejected: " + config);
@@ -217,11 +222,12 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   if (context.front == amap::Front::serve) {
     const std::lock_guard<std::mutex> lock(monitored().mu);
     monitored().store_path = c.store.present ? c.store.path : std::string();
+    monitored().mapper = mapper;
   }
   l.start_options = [mapper, config](amap::server::ServeOptions& options) {
     if (const amap::config::HttpConfig& h = mapper->config().http; !h.listen.empty()) {
-      options.attach = [listen = h.listen](amap::server::Server& server) {
-        return start_http(listen, server);
+      options.attach = [h, config](amap::server::Server& server) {
+        return start_http(h, config, server);
       };
     }
     if (const amap::config::RrlConfig& r = mapper->config().rrl; r.present) {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "backend/http/http_server.h"
 
+#include <array>
 #include <atomic>
 // Asio 1.18's scheduler trips GCC 12's flow-based -Wnull-dereference once inlined (as in
 // backend/server/server.cpp): Boost's code, not ours.
@@ -25,6 +26,7 @@ using tcp = asio::ip::tcp;
 
 struct HttpServer::Impl {
   Routes routes;
+  ApiHandler api;
   Limits limits;
   std::size_t open = 0;  // HTTP thread only (and ctx's destructor, for queued sessions)
   std::atomic<std::uint64_t> rejected{0};
@@ -34,33 +36,78 @@ struct HttpServer::Impl {
   std::thread thread;
 
   void accept(tcp::acceptor& acceptor);
-  Response answer(const bhttp::request<bhttp::empty_body>& req) const;
+  Response answer(const bhttp::request<bhttp::string_body>& req) const;
+  bool is_api(std::string_view target) const { return api && target.starts_with("/api/"); }
 };
 
 namespace {
 
-/// One connection: read one request head, answer, close.
+/// One connection: read one request, answer, close.
 struct Session : std::enable_shared_from_this<Session> {
   Session(HttpServer::Impl& server, tcp::socket socket) : srv(server), stream(std::move(socket)) {
     parser.header_limit(static_cast<std::uint32_t>(srv.limits.max_request_bytes));
-    parser.body_limit(0);  // GET and HEAD carry no body
+    // Checked against Content-Length as the head is parsed: the API's limit (when there is an
+    // API); the monitoring routes take no body at all (on_header).
+    parser.body_limit(srv.api ? srv.limits.max_body_bytes : 0);
   }
   ~Session() { --srv.open; }
 
   void start() {
     stream.expires_after(srv.limits.timeout);
-    bhttp::async_read(
+    bhttp::async_read_header(
         stream, buffer, parser,
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
-  void on_read(beast::error_code ec) {
-    if (ec == bhttp::error::header_limit || ec == bhttp::error::body_limit) {
-      write(Response{413, "text/plain; charset=utf-8", "request too large\n"}, true);
+  static bool too_large(beast::error_code ec) {
+    return ec == bhttp::error::header_limit || ec == bhttp::error::body_limit ||
+           ec == bhttp::error::buffer_overflow;
+  }
+
+  void on_header(beast::error_code ec) {
+    if (too_large(ec)) {
+      write(too_large_response(), false);
       return;
     }
     if (ec) {
       return;  // timeout, reset, malformed: just close
+    }
+    const auto t = parser.get().target();
+    if (!srv.is_api(std::string_view(t.data(), t.size())) &&
+        (parser.chunked() || parser.content_length().value_or(0) != 0)) {
+      write(too_large_response(), false);  // the monitoring routes take no body
+      return;
+    }
+    bhttp::async_read(
+        stream, buffer, parser,
+        [self = shared_from_this()](beast::error_code e, std::size_t) { self->on_read(e); });
+  }
+
+  Response too_large_response() const {
+    // A body over the limit is found once the head is parsed (Content-Length), so the target
+    // is known: the API's clients get a JSON reason.
+    if (!srv.is_api(target_of(parser.get()))) {
+      return Response{413, "text/plain; charset=utf-8", "request too large\n", {}};
+    }
+    return Response{413,
+                    "application/json",
+                    "{\"error\":\"the request body is larger than http.max_body (" +
+                        std::to_string(srv.limits.max_body_bytes) + " bytes)\"}\n",
+                    {}};
+  }
+
+  static std::string_view target_of(const bhttp::request<bhttp::string_body>& req) {
+    const auto t = req.target();
+    return {t.data(), t.size()};
+  }
+
+  void on_read(beast::error_code ec) {
+    if (too_large(ec)) {
+      write(too_large_response(), false);
+      return;
+    }
+    if (ec) {
+      return;
     }
     const auto& req = parser.get();
     write(srv.answer(req), req.method() == bhttp::verb::head);
@@ -72,45 +119,85 @@ struct Session : std::enable_shared_from_this<Session> {
     res.set(bhttp::field::server, "automap");
     res.set(bhttp::field::content_type, r.content_type);
     res.set(bhttp::field::cache_control, "no-store");
-    if (r.status == 405) {
-      res.set(bhttp::field::allow, "GET, HEAD");
+    if (!r.allow.empty()) {
+      res.set(bhttp::field::allow, r.allow);
     }
     res.keep_alive(false);
     res.content_length(r.body.size());
     if (!head_only) {
       res.body() = std::move(r.body);
     }
-    bhttp::async_write(stream, res, [self = shared_from_this()](beast::error_code, std::size_t) {
+    stream.expires_after(srv.limits.timeout);  // the handler may have taken a while
+    bhttp::async_write(stream, res, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) {
+        return;
+      }
       beast::error_code ignored;
       self->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      self->drain();
     });
+  }
+
+  /// Reads what the client still sends (a body that was not read) until it closes, so that
+  /// closing with unread data does not reset the connection and lose the answer on its way.
+  void drain() {
+    stream.async_read_some(asio::buffer(scratch),
+                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                             if (!ec) {
+                               self->drain();
+                             }
+                           });
   }
 
   HttpServer::Impl& srv;
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
-  bhttp::request_parser<bhttp::empty_body> parser;
+  bhttp::request_parser<bhttp::string_body> parser;
   bhttp::response<bhttp::string_body> res;
+  std::array<char, 4096> scratch{};
 };
 
 }  // namespace
 
-Response HttpServer::Impl::answer(const bhttp::request<bhttp::empty_body>& req) const {
+Response HttpServer::Impl::answer(const bhttp::request<bhttp::string_body>& req) const {
   const auto full = req.target();
   std::string_view target(full.data(), full.size());
-  target = target.substr(0, target.find('?'));
-  const auto route = routes.find(target);
+  const std::size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  if (is_api(path)) {
+    Request r;
+    const auto m = req.method_string();
+    r.method.assign(m.data(), m.size());
+    r.path.assign(path);
+    if (q != std::string_view::npos) {
+      r.query.assign(target.substr(q + 1));
+    }
+    if (const auto k = req.find("X-API-Key"); k != req.end()) {
+      r.api_key.assign(k->value().data(), k->value().size());
+    }
+    if (const auto c = req.find(bhttp::field::content_type); c != req.end()) {
+      r.content_type.assign(c->value().data(), c->value().size());
+    }
+    r.body = req.body();
+    try {
+      return api(r);
+    } catch (const std::exception& e) {
+      log::error(std::string("http ") + std::string(path) + ": " + e.what());
+      return {500, "application/json", "{\"error\":\"internal error (logged)\"}\n", {}};
+    }
+  }
+  const auto route = routes.find(path);
   if (route == routes.end()) {
-    return {404, "text/plain; charset=utf-8", "not found\n"};
+    return {404, "text/plain; charset=utf-8", "not found\n", {}};
   }
   if (req.method() != bhttp::verb::get && req.method() != bhttp::verb::head) {
-    return {405, "text/plain; charset=utf-8", "method not allowed\n"};
+    return {405, "text/plain; charset=utf-8", "method not allowed\n", "GET, HEAD"};
   }
   try {
     return route->second();
   } catch (const std::exception& e) {
-    log::error(std::string("http ") + std::string(target) + ": " + e.what());
-    return {500, "text/plain; charset=utf-8", "internal error\n"};
+    log::error(std::string("http ") + std::string(path) + ": " + e.what());
+    return {500, "text/plain; charset=utf-8", "internal error\n", {}};
   }
 }
 
@@ -133,9 +220,11 @@ void HttpServer::Impl::accept(tcp::acceptor& acceptor) {
   });
 }
 
-HttpServer::HttpServer(const std::vector<std::string>& listen, Routes routes, Limits limits)
+HttpServer::HttpServer(const std::vector<std::string>& listen, Routes routes, Limits limits,
+                       ApiHandler api)
     : impl_(std::make_unique<Impl>()) {
   impl_->routes = std::move(routes);
+  impl_->api = std::move(api);
   impl_->limits = limits;
   for (const std::string& text : listen) {
     const auto ep = server::Endpoint::parse(text);

@@ -940,11 +940,38 @@ class Loader {
     if (!n) {
       return;
     }
-    if (!check_map(n, "http", {"listen"})) {
+    if (!check_map(n, "http", {"listen", "api_keys_file", "max_body", "timeout"})) {
       return;
     }
     c.http.present = true;
     load_addresses(n["listen"], "http.listen", c.http.listen);
+    if (const Node& k = n["api_keys_file"]) {
+      if (!k.IsScalar() || k.Scalar().empty()) {
+        error(k, "http.api_keys_file",
+              "expected the path of the API key file (`mapctl api-key add NAME` writes it)");
+      } else {
+        c.http.api_keys_file = std::string(k.Scalar());
+      }
+    }
+    if (const Node& b = n["max_body"]) {
+      auto v = b.IsScalar() ? parse_size(std::string(b.Scalar())) : std::nullopt;
+      if (!v || *v < 1024 || *v > (1ULL << 30)) {
+        error(b, "http.max_body",
+              "expected a size from 1KiB to 1GiB such as 16MiB (the largest API request body)");
+      } else {
+        c.http.max_body = *v;
+      }
+    }
+    if (const Node& t = n["timeout"]) {
+      auto v = t.IsScalar() ? parse_duration(std::string(t.Scalar())) : std::nullopt;
+      if (!v || *v < 1 || *v > 3600) {
+        error(t, "http.timeout",
+              "expected a duration from 1s to 1h such as 30s (reading one request, then writing "
+              "its answer)");
+      } else {
+        c.http.timeout_s = static_cast<std::uint32_t>(*v);
+      }
+    }
   }
 
   /// A list of ADDR:PORT at `key` into `out`.

@@ -154,10 +154,14 @@ struct CookiesConfig {
 /// `log.level`: the least severe lines written (mapper/app/log.h has the same order).
 enum class LogLevel : std::uint8_t { debug, info, notice, warning, error };
 
-/// http: the metrics and health listener (GET /metrics, GET /health).
+/// http: the metrics and health listener (GET /metrics, GET /health) and the provisioning API
+/// (/api/v1/..., on only with api_keys_file).
 struct HttpConfig {
   bool present = false;
-  std::vector<std::string> listen;  // ADDR:PORT, checked like the top-level listen
+  std::vector<std::string> listen;                   // ADDR:PORT, checked like the top-level listen
+  std::string api_keys_file;                         // empty: the API is off
+  std::uint64_t max_body = std::uint64_t{16} << 20;  // the largest API request body
+  std::uint32_t timeout_s = 5;                       // reading one request, then writing its answer
 };
 
 struct Config {

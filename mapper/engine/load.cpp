@@ -17,14 +17,26 @@ namespace {
 /// open is refused (LMDB allows one environment per path and process). Only a store that is
 /// missing (no directory, no data.mdb) or was never initialised (no databases) is created;
 /// any other failure is reported as it is, never papered over by creating a new store.
+struct OpenOptions {
+  bool writable = false;
+  std::function<std::shared_ptr<void>()> guard_store_creation;
+};
 std::shared_ptr<store::OverrideDb> open_or_create_store(const config::StoreConfig& c,
-                                                        const LoadAndBuildOptions& options) {
+                                                        const OpenOptions& options) {
   store::StoreOptions so;
   so.path = c.path;
   so.map_size = c.map_size;
   so.max_readers = c.max_readers;
   // Servers read every page: walk them all before mapping, so a damaged file is refused here.
   so.verify_pages = true;
+  if (options.writable) {
+    // The registry hands the read queries this same read-write environment. A store already
+    // open read-only in the process (the API turned on by a reload) is refused with its reason.
+    so.read_only = false;
+    const std::shared_ptr<void> guard =
+        options.guard_store_creation ? options.guard_store_creation() : nullptr;
+    return store::OverrideDb::open(so);
+  }
   so.read_only = true;
   try {
     return store::OverrideDb::open(so);
@@ -72,7 +84,9 @@ std::shared_ptr<const Mapper> load_and_build(const std::string& path,
   const config::StoreConfig& sc = loaded.config.store;
   if (load_ok && sc.present && options.store == LoadAndBuildOptions::Store::create) {
     try {
-      store = open_or_create_store(sc, options);
+      store = open_or_create_store(
+          sc, OpenOptions{options.writable_with_api && !loaded.config.http.api_keys_file.empty(),
+                          options.guard_store_creation});
       build.open_store = true;
     } catch (const std::exception& e) {
       diagnostics.error(path, sc.mark, "store.path", e.what());

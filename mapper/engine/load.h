@@ -31,6 +31,10 @@ struct LoadAndBuildOptions {
   /// Store::create: held (the object it returns) while a new store is being created, e.g. to
   /// defer a stop signal so that no half-created store is left. May be empty.
   std::function<std::shared_ptr<void>()> guard_store_creation;
+  /// Store::create: open the store read-write when the configuration turns the HTTP API on
+  /// (http.api_keys_file), so that the API's writer shares the process's one environment
+  /// (automapd serve). The queries still read it through read-only transactions.
+  bool writable_with_api = false;
 };
 
 /// Reads `path` (config::read_config_file), loads it (the prefixes go straight to the

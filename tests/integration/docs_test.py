@@ -51,13 +51,13 @@ def config_keys(config_cpp):
 
 
 def help_lists(binary, verb=None):
-    """(verbs, long options) that CLI11's --help prints."""
-    r = run([binary] + ([verb] if verb else []) + ["--help"])
+    """(verbs, long options) that CLI11's --help prints; `verb` may be "api-key add"."""
+    r = run([binary] + (verb.split() if verb else []) + ["--help"])
     text = r.stdout
-    options = set(re.findall(r"^  (?:-\w,)?(--[\w-]+)", text, re.M))
+    options = set(re.findall(r"^  (?:-\w,)?(--[\w-]+)", text.split("Subcommands:", 1)[0], re.M))
     verbs = []
     if "Subcommands:" in text:
-        verbs = re.findall(r"^  (\w+) ", text.split("Subcommands:", 1)[1], re.M)
+        verbs = re.findall(r"^  ([\w-]+) ", text.split("Subcommands:", 1)[1], re.M)
     return verbs, options
 
 
@@ -94,6 +94,20 @@ def check_tool(binary, page_text, completion, name):
         for opt in sorted(options):
             check("*%s*" % opt in page_text, "%s(8) documents %s %s" % (name, verb, opt))
             check(opt in offered_options, "completion of '%s %s -' offers %s" % (name, verb, opt))
+        # A verb with verbs of its own (mapctl api-key add|del|list).
+        sub_verbs, _ = help_lists(binary, verb)
+        offered_sub = completions(completion, "%s %s " % (name, verb)) if sub_verbs else set()
+        for sub in sub_verbs:
+            check(re.search(r"^\*%s %s\*" % (re.escape(verb), re.escape(sub)), page_text, re.M),
+                  "%s(8) documents the verb %s %s" % (name, verb, sub))
+            check(sub in offered_sub, "completion of '%s %s ' offers %s" % (name, verb, sub))
+            _, sub_options = help_lists(binary, verb + " " + sub)
+            offered_options = completions(completion, "%s %s %s -" % (name, verb, sub))
+            for opt in sorted(sub_options):
+                check("*%s*" % opt in page_text,
+                      "%s(8) documents %s %s %s" % (name, verb, sub, opt))
+                check(opt in offered_options,
+                      "completion of '%s %s %s -' offers %s" % (name, verb, sub, opt))
     for opt in sorted(global_options):
         check("*%s*" % opt in page_text, "%s(8) documents %s" % (name, opt))
 

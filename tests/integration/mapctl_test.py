@@ -300,7 +300,7 @@ def test_import_export(ctl, tmp):
                   '{"address_or_prefix":"10.3.0.12","kind":"name","target":"x.example.",}\n')
     p = ctl.run("import", badjl, rc=1)
     col = open(badjl).read().splitlines()[1].index(",}") + 2   # 1-based column of the '}'
-    check("%s:2: invalid JSON: column %d: expected a string key" % (badjl, col) in p.stderr,
+    check("%s:2: invalid JSON: column %d: unexpected '}'; expected string literal" % (badjl, col) in p.stderr,
           "JSON lines error with line and column", p.stderr)
 
     out_jsonl = os.path.join(tmp, "dump.jsonl")

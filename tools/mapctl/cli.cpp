@@ -135,6 +135,23 @@ int run(int argc, char** argv) {
       "configured store.tombstone_retention");
   add_json(compact);
 
+  auto* api_key = cli.add_subcommand(
+      "api-key",
+      "Manage the HTTP API's keys in http.api_keys_file (scrypt hashes; a new key is printed "
+      "once)");
+  api_key->require_subcommand(1);
+  api_key->add_option("--file", o.keys_file,
+                      "the key file (default: the config's http.api_keys_file)");
+  auto* key_add = api_key->add_subcommand("add", "Make a new key NAME and append its hash");
+  key_add->add_option("NAME", o.api_key_name, "a name for the key: letters, digits, . _ -")
+      ->required();
+  key_add->add_flag("--rw", o.rw, "Read-write: may PUT, DELETE and import (default: read-only)");
+  add_json(key_add);
+  auto* key_del = api_key->add_subcommand("del", "Remove the key NAME");
+  key_del->add_option("NAME", o.api_key_name, "the key's name")->required();
+  auto* key_list = api_key->add_subcommand("list", "List the keys' names and roles");
+  add_json(key_list);
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -198,6 +215,10 @@ int run(int argc, char** argv) {
     return cmd_stats(o);
   if (*compact)
     return cmd_compact(o);
+  if (*api_key) {
+    o.api_key_verb = *key_add ? "add" : *key_del ? "del" : "list";
+    return cmd_api_key(o);
+  }
   return kExitUsage;
 }
 

@@ -26,7 +26,9 @@
 #include "mapper/engine/mapper.h"
 #include "store/overrides.h"
 #include "store/verify.h"
+#include "tools/mapctl/api_keys.h"
 #include "tools/mapctl/json.h"
+#include "tools/mapctl/ops.h"
 #include "tools/mapctl/records.h"
 
 namespace amap::mapctl {
@@ -73,26 +75,7 @@ std::string row_text(const Key& k, store::OverrideKind kind, std::string_view ta
   return s;
 }
 
-void row_json(json::Writer& w, const Key& k, store::OverrideKind kind, std::string_view target,
-              std::uint32_t ttl, std::uint64_t updated_ns) {
-  w.begin_object();
-  w.key("address_or_prefix").value(k.to_string());
-  w.key("kind").value(store::to_string(kind));
-  w.key("target").value(target);
-  w.key("ttl").value(std::uint64_t{ttl});
-  if (updated_ns != 0) {
-    w.key("updated").value(format_timestamp(updated_ns));
-  }
-  w.end_object();
-}
-
 // ------------------------------------------------------------------------------------ config
-
-struct Loaded {
-  std::string file;
-  config::Config config;  // the mapper's (without the prefix list, which it holds compiled)
-  std::shared_ptr<const mapper::Mapper> mapper;  // synthesis only unless `store` said so
-};
 
 void print_diagnostics(const config::Diagnostics& diagnostics) {
   diagnostics.print(
@@ -329,38 +312,86 @@ bool read_file(const std::string& path, std::string& data, std::string& why) {
   return true;
 }
 
-/// Prints the import lines that break the store's write rules, as `file:line: message`
-/// naming the other side's line when the file gives it too, then the summary.
-void print_conflicts(const Options& o, std::vector<store::WriteConflict> conflicts,
-                     std::size_t records, std::size_t lines) {
+/// The import lines that break the store's write rules, as `file:line: message` naming the
+/// other side's line when the file gives it too, then the summary: a conflict.
+OpResult conflicts_result(std::vector<store::WriteConflict> conflicts, std::size_t records,
+                          std::size_t lines, const std::string& file) {
   std::stable_sort(
       conflicts.begin(), conflicts.end(),
       [](const store::WriteConflict& a, const store::WriteConflict& b) { return a.seq < b.seq; });
-  std::size_t shown = 0;
+  OpResult r;
+  r.outcome = Outcome::conflict;
   for (const auto& c : conflicts) {
-    if (o.max_errors != 0 && shown == o.max_errors) {
-      break;
-    }
     const std::string where = c.other_seq != 0    ? " (line " + std::to_string(c.other_seq) + ")"
                               : c.other_in_config ? std::string()
                                                   : std::string(" in the store");
     if (c.seq > lines) {  // erased by --replace-within: no line of the file
-      error("removing " + Key{c.is_prefix, c.key}.to_string() + " (not in " + o.file +
-            "): " + c.message(where));
+      r.errors.push_back("removing " + Key{c.is_prefix, c.key}.to_string() + " (not in " + file +
+                         "): " + c.message(where));
     } else {
-      line_error(o.file, c.seq, c.message(where));
+      r.lines.push_back({c.seq, c.message(where)});
     }
+  }
+  r.errors.push_back(file + ": " + std::to_string(conflicts.size()) + " line" +
+                     (conflicts.size() == 1 ? "" : "s") + " out of " + std::to_string(records) +
+                     " conflict with other overrides, nothing imported: fix " +
+                     (conflicts.size() == 1 ? "it" : "them") +
+                     " and run the import again (--force lets addresses share a name; the later "
+                     "line wins)");
+  return r;
+}
+
+/// The bad lines of an import file, and the summary: bad_request.
+OpResult bad_lines_result(const ParsedFile& parsed, const std::string& file) {
+  OpResult r;
+  r.outcome = Outcome::bad_request;
+  r.lines = parsed.errors;
+  r.errors.push_back(file + ": " + std::to_string(parsed.errors.size()) + " bad line" +
+                     (parsed.errors.size() == 1 ? "" : "s") + " out of " +
+                     std::to_string(parsed.records) + ", nothing imported: fix " +
+                     (parsed.errors.size() == 1 ? "it" : "them") + " and run the import again");
+  return r;
+}
+
+/// A sync's lines outside its prefix (they would survive it: a mistake in the file or the
+/// option): bad_request; ok when there are none.
+OpResult outside_result(const ParsedFile& parsed, const dns::Prefix& p, const std::string& file) {
+  OpResult r;
+  for (const auto& c : parsed.changes) {
+    if (!inside(p, c.is_prefix, c.key)) {
+      r.lines.push_back({c.seq, Key{c.is_prefix, c.key}.to_string() +
+                                    " is outside --replace-within " + p.to_string()});
+    }
+  }
+  if (!r.lines.empty()) {
+    r.outcome = Outcome::bad_request;
+    r.errors.push_back(file + ": " + std::to_string(r.lines.size()) + " line" +
+                       (r.lines.size() == 1 ? "" : "s") + " outside --replace-within " +
+                       p.to_string() +
+                       ", nothing imported: a sync replaces only what lies inside the prefix "
+                       "(drop the lines, or widen the prefix)");
+  }
+  return r;
+}
+
+/// Prints `r` as mapctl does: at most `max_errors` file:line errors (0 = all), then the rest.
+int report_lines(const OpResult& r, const std::string& file, std::size_t max_errors) {
+  std::size_t shown = 0;
+  for (const auto& e : r.lines) {
+    if (max_errors != 0 && shown == max_errors) {
+      break;
+    }
+    line_error(file, e.line, e.message);
     ++shown;
   }
-  if (shown < conflicts.size()) {
+  if (shown < r.lines.size()) {
     std::fprintf(stderr, "%s: %zu more errors not shown (--max-errors 0 shows all)\n",
-                 json::printable(o.file).c_str(), conflicts.size() - shown);
+                 json::printable(file).c_str(), r.lines.size() - shown);
   }
-  error(o.file + ": " + std::to_string(conflicts.size()) + " line" +
-        (conflicts.size() == 1 ? "" : "s") + " out of " + std::to_string(records) +
-        " conflict with other overrides, nothing imported: fix " +
-        (conflicts.size() == 1 ? "it" : "them") +
-        " and run the import again (--force lets addresses share a name; the later line wins)");
+  for (const auto& e : r.errors) {
+    error(e);
+  }
+  return r.ok() ? kExitOk : kExitError;
 }
 
 /// Names to purge after a bulk change: one per reverse zone a key (or `within`) lies in, and
@@ -388,11 +419,6 @@ std::set<std::string> zone_purge_names(const Loaded& l, std::span<const store::C
   return names;
 }
 
-/// Whether a key lies inside `p`: an address in it, or a prefix in it at least as long.
-bool inside(const dns::Prefix& p, bool is_prefix, const dns::Prefix& key) {
-  return p.contains(key.address) && (!is_prefix || key.length >= p.length);
-}
-
 /// --within / --replace-within: a prefix, or false after printing why.
 bool parse_within(const std::string& option, const std::string& text, dns::Prefix& out) {
   Key k;
@@ -413,11 +439,11 @@ std::string counts_text(const store::ApplyResult& r) {
   return std::to_string(r.added) + " added, " + std::to_string(r.replaced) + " replaced, " +
          std::to_string(r.unchanged) + " unchanged, " + std::to_string(r.erased) + " removed";
 }
-void counts_json(json::Writer& w, const store::ApplyResult& r) {
-  w.key("added").value(std::uint64_t{r.added});
-  w.key("replaced").value(std::uint64_t{r.replaced});
-  w.key("unchanged").value(std::uint64_t{r.unchanged});
-  w.key("removed").value(std::uint64_t{r.erased});
+void counts_json(Json& j, const store::ApplyResult& r) {
+  j["added"] = r.added;
+  j["replaced"] = r.replaced;
+  j["unchanged"] = r.unchanged;
+  j["removed"] = r.erased;
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -426,7 +452,125 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+namespace {
+Json import_json(const std::string& file, bool dry_run, const store::ApplyResult& res,
+                 const std::optional<dns::Prefix>& within, double seconds) {
+  Json j;
+  j["file"] = file;
+  j["dry_run"] = dry_run;
+  j["overrides"] = res.written;
+  counts_json(j, res);
+  if (within) {
+    j["replace_within"] = within->to_string();
+  }
+  j["seconds"] = json::rounded(seconds);
+  return j;
+}
+}  // namespace
+
 // ---------------------------------------------------------------------------------------- add
+
+Json row_json(const Key& k, store::OverrideKind kind, std::string_view target, std::uint32_t ttl,
+              std::uint64_t updated_ns) {
+  Json j;
+  j["address_or_prefix"] = k.to_string();
+  j["kind"] = store::to_string(kind);
+  j["target"] = target;
+  j["ttl"] = ttl;
+  if (updated_ns != 0) {
+    j["updated"] = format_timestamp(updated_ns);
+  }
+  return j;
+}
+
+bool inside(const dns::Prefix& p, bool is_prefix, const dns::Prefix& key) {
+  return p.contains(key.address) && (!is_prefix || key.length >= p.length);
+}
+
+/// Prints an OpResult's errors and warnings (mapctl's stderr lines); its exit status.
+int report(const OpResult& r, const std::string& file = {}) {
+  for (const auto& w : r.warnings) {
+    warning(w);
+  }
+  for (const auto& e : r.lines) {
+    line_error(file, e.line, e.message);
+  }
+  for (const auto& e : r.errors) {
+    error(e);
+  }
+  return r.ok() ? kExitOk : kExitError;
+}
+
+OpResult check_put(const Loaded& l, const std::string& key, bool none, const std::string& target,
+                   std::uint32_t ttl, bool force, Record& r) {
+  std::string why;
+  if (!parse_key(key, r.key, why)) {
+    return OpResult::fail(Outcome::bad_request, why);
+  }
+  if (none) {
+    r.value = store::Override::none(ttl);
+  } else {
+    r.value.kind = r.key.is_prefix ? store::OverrideKind::name_template : store::OverrideKind::name;
+    r.value.target = target;
+    r.value.ttl = ttl;
+  }
+  const Validator v(l.mapper, l.file, force);
+  if (!v.check(r, why)) {
+    return OpResult::fail(Outcome::bad_request, why);
+  }
+  return {};
+}
+
+namespace {
+OpResult put_impl(store::OverrideStore& st, const Record& r,
+                  std::optional<store::Override>& before) {
+  OpResult res;
+  try {
+    before = get_one(st, r.key);
+    std::optional<dns::IpAddress> previous_owner;
+    if (r.value.kind == store::OverrideKind::name) {
+      if (auto n = dns::Name::from_text(r.value.target)) {
+        previous_owner = st.get_name(*n);
+      }
+    }
+    if (r.key.is_prefix) {
+      st.put_prefix(r.key.prefix, r.value);
+    } else {
+      st.put_address(r.key.address(), r.value);
+    }
+    if (previous_owner && *previous_owner != r.key.address()) {
+      // Only with --force: without it the store refuses a shared name.
+      res.warnings.push_back("the name " + r.value.target + " was the override of " +
+                             previous_owner->to_string() + " too: it now resolves forward to " +
+                             r.key.to_string() + " only (the PTR of " +
+                             previous_owner->to_string() + " is unchanged)");
+    }
+  } catch (const store::WriteConflictError& e) {
+    res.outcome = Outcome::conflict;
+    for (const auto& c : e.conflicts()) {
+      res.errors.push_back(c.message() + "; nothing was changed");
+    }
+    return res;
+  } catch (const std::exception& e) {
+    return OpResult::fail(Outcome::failed, std::string(e.what()) + "; nothing was changed");
+  }
+  res.outcome = before ? Outcome::ok : Outcome::created;
+  const std::string verb = before ? "replaced" : "added";
+  res.text = verb + " " + r.key.to_string() + ": " + describe(r.value) +
+             (before ? " (was " + describe(*before) + ")" : "");
+  res.body["result"] = verb;
+  res.body["override"] = row_json(r.key, r.value.kind, r.value.target, r.value.ttl, 0);
+  if (before) {
+    res.body["was"] = row_json(r.key, before->kind, before->target, before->ttl, 0);
+  }
+  return res;
+}
+}  // namespace
+
+OpResult put(store::OverrideStore& st, const Record& record) {
+  std::optional<store::Override> before;
+  return put_impl(st, record, before);
+}
 
 int cmd_add(const Options& o) {
   auto l = load_config(o.config);
@@ -434,58 +578,20 @@ int cmd_add(const Options& o) {
     return kExitError;
   }
   Record r;
-  if (!parse_key_arg(o.key, r.key)) {
-    return kExitError;
-  }
-  if (o.none) {
-    r.value = store::Override::none(o.ttl.value_or(0));
-  } else {
-    r.value.kind = r.key.is_prefix ? store::OverrideKind::name_template : store::OverrideKind::name;
-    r.value.target = o.target;
-    r.value.ttl = o.ttl.value_or(0);
-  }
-  Validator v(l->mapper, l->file, o.force);
-  std::string why;
-  if (!v.check(r, why)) {
-    error(why);
-    return kExitError;
+  if (const OpResult c = check_put(*l, o.key, o.none, o.target, o.ttl.value_or(0), o.force, r);
+      !c.ok()) {
+    return report(c);
   }
   auto st = open_store(*l, /*whole=*/false, o.force);
   if (!st) {
     return kExitError;
   }
   std::optional<store::Override> before;
-  try {
-    before = get_one(*st, r.key);
-    std::optional<dns::IpAddress> previous_owner;
-    if (r.value.kind == store::OverrideKind::name) {
-      if (auto n = dns::Name::from_text(r.value.target)) {
-        previous_owner = st->get_name(*n);
-      }
-    }
-    if (r.key.is_prefix) {
-      st->put_prefix(r.key.prefix, r.value);
-    } else {
-      st->put_address(r.key.address(), r.value);
-    }
-    if (previous_owner && *previous_owner != r.key.address()) {
-      // Only with --force: without it the store refuses a shared name.
-      warning("the name " + r.value.target + " was the override of " + previous_owner->to_string() +
-              " too: it now resolves forward to " + r.key.to_string() + " only (the PTR of " +
-              previous_owner->to_string() + " is unchanged)");
-    }
-  } catch (const store::WriteConflictError& e) {
-    for (const auto& c : e.conflicts()) {
-      error(c.message() + "; nothing was changed");
-    }
-    return kExitError;
-  } catch (const std::exception& e) {
-    error(std::string(e.what()) + "; nothing was changed");
+  const OpResult res = put_impl(*st, r, before);
+  if (report(res) != kExitOk) {
     return kExitError;
   }
-  const std::string verb = before ? "replaced" : "added";
-  out_line(verb + " " + r.key.to_string() + ": " + describe(r.value) +
-           (before ? " (was " + describe(*before) + ")" : ""));
+  out_line(res.text);
   purge(o.purge, purge_names(*l, r.key, before, r.value));
   return kExitOk;
 }
@@ -602,19 +708,17 @@ int del_bulk(const Options& o, const Loaded& l) {
   }
   const std::size_t missing = within ? 0 : changes.size() - res.erased;
   if (o.json) {
-    json::Writer w;
-    w.begin_object();
-    w.key("dry_run").value(o.dry_run);
+    Json j;
+    j["dry_run"] = o.dry_run;
     if (within) {
-      w.key("within").value(within->to_string());
+      j["within"] = within->to_string();
     } else {
-      w.key("from").value(o.from);
-      w.key("listed").value(std::uint64_t{changes.size()});
-      w.key("not_found").value(std::uint64_t{missing});
+      j["from"] = o.from;
+      j["listed"] = changes.size();
+      j["not_found"] = missing;
     }
-    w.key("removed").value(std::uint64_t{res.erased});
-    w.end_object();
-    out_line(w.str());
+    j["removed"] = res.erased;
+    out_line(json::dump(j));
   } else {
     out_line(std::string(o.dry_run ? "dry run: would delete " : "deleted ") +
              std::to_string(res.erased) + " override" + (res.erased == 1 ? "" : "s") + " " + what +
@@ -630,6 +734,44 @@ int del_bulk(const Options& o, const Loaded& l) {
 }
 
 }  // namespace
+
+namespace {
+OpResult del_impl(store::OverrideStore& st, const Key& k, std::optional<store::Override>& before) {
+  bool removed = false;
+  try {
+    before = get_one(st, k);
+    removed = k.is_prefix ? st.erase_prefix(k.prefix) : st.erase_address(k.address());
+  } catch (const store::WriteConflictError& e) {
+    OpResult res;
+    res.outcome = Outcome::conflict;
+    for (const auto& c : e.conflicts()) {
+      res.errors.push_back("deleting " + k.to_string() +
+                           " would bring back a configured template: " + c.message() +
+                           "; nothing was changed");
+    }
+    return res;
+  } catch (const std::exception& e) {
+    return OpResult::fail(Outcome::failed, std::string(e.what()) + "; nothing was changed");
+  }
+  if (!removed) {
+    return OpResult::fail(Outcome::not_found, "no override for " + k.to_string() +
+                                                  ": nothing to delete (`mapctl list` shows them)");
+  }
+  OpResult res;
+  res.text = "deleted " + k.to_string() + (before ? " (was " + describe(*before) + ")" : "");
+  res.body["result"] = "deleted";
+  res.body["address_or_prefix"] = k.to_string();
+  if (before) {
+    res.body["was"] = row_json(k, before->kind, before->target, before->ttl, 0);
+  }
+  return res;
+}
+}  // namespace
+
+OpResult del(store::OverrideStore& st, const Key& k) {
+  std::optional<store::Override> before;
+  return del_impl(st, k, before);
+}
 
 int cmd_del(const Options& o) {
   auto l = load_config(o.config);
@@ -648,25 +790,11 @@ int cmd_del(const Options& o) {
     return kExitError;
   }
   std::optional<store::Override> before;
-  bool removed = false;
-  try {
-    before = get_one(*st, k);
-    removed = k.is_prefix ? st->erase_prefix(k.prefix) : st->erase_address(k.address());
-  } catch (const store::WriteConflictError& e) {
-    for (const auto& c : e.conflicts()) {
-      error("deleting " + k.to_string() +
-            " would bring back a configured template: " + c.message() + "; nothing was changed");
-    }
-    return kExitError;
-  } catch (const std::exception& e) {
-    error(std::string(e.what()) + "; nothing was changed");
+  const OpResult res = del_impl(*st, k, before);
+  if (report(res) != kExitOk) {
     return kExitError;
   }
-  if (!removed) {
-    error("no override for " + k.to_string() + ": nothing to delete (`mapctl list` shows them)");
-    return kExitError;
-  }
-  out_line("deleted " + k.to_string() + (before ? " (was " + describe(*before) + ")" : ""));
+  out_line(res.text);
   purge(o.purge, purge_names(*l, k, before, std::nullopt));
   return kExitOk;
 }
@@ -699,9 +827,7 @@ int cmd_get(const Options& o) {
     return kExitError;
   }
   if (o.json) {
-    json::Writer w;
-    row_json(w, k, v->kind, v->target, v->ttl, 0);
-    out_line(w.str());
+    out_line(json::dump(row_json(k, v->kind, v->target, v->ttl, 0)));
   } else {
     out_line(row_text(k, v->kind, v->target, v->ttl, 0));
   }
@@ -728,14 +854,12 @@ int cmd_list(const Options& o) {
     return kExitError;
   }
   std::string buf;
-  json::Writer w;
   try {
     st->list(within, o.limit, [&](const store::ListEntry& e) {
       const Key k{e.is_prefix, e.prefix};
       if (o.json) {
-        w.clear();
-        row_json(w, k, e.value.kind, e.value.target, e.value.ttl, e.value.timestamp_ns);
-        buf += w.str();
+        buf += json::dump(
+            row_json(k, e.value.kind, e.value.target, e.value.ttl, e.value.timestamp_ns));
       } else {
         buf += row_text(k, e.value.kind, e.value.target, e.value.ttl, e.value.timestamp_ns);
       }
@@ -788,23 +912,7 @@ int cmd_import(const Options& o) {
     std::fputs("\r\033[K", stderr);
   }
   if (!parsed.errors.empty()) {
-    std::size_t shown = 0;
-    for (const auto& e : parsed.errors) {
-      if (o.max_errors != 0 && shown == o.max_errors) {
-        break;
-      }
-      line_error(o.file, e.line, e.message);
-      ++shown;
-    }
-    if (shown < parsed.errors.size()) {
-      std::fprintf(stderr, "%s: %zu more errors not shown (--max-errors 0 shows all)\n",
-                   json::printable(o.file).c_str(), parsed.errors.size() - shown);
-    }
-    error(o.file + ": " + std::to_string(parsed.errors.size()) + " bad line" +
-          (parsed.errors.size() == 1 ? "" : "s") + " out of " + std::to_string(parsed.records) +
-          ", nothing imported: fix " + (parsed.errors.size() == 1 ? "it" : "them") +
-          " and run the import again");
-    return kExitError;
+    return report_lines(bad_lines_result(parsed, o.file), o.file, o.max_errors);
   }
   std::optional<dns::Prefix> within;
   if (!o.replace_within.empty()) {
@@ -813,24 +921,8 @@ int cmd_import(const Options& o) {
       return kExitError;
     }
     within = p;
-    // A line outside the prefix would survive the sync: a mistake in the file or the option.
-    std::size_t outside = 0;
-    for (const auto& c : parsed.changes) {
-      if (!inside(p, c.is_prefix, c.key)) {
-        if (o.max_errors == 0 || outside < o.max_errors) {
-          line_error(o.file, c.seq,
-                     Key{c.is_prefix, c.key}.to_string() + " is outside --replace-within " +
-                         p.to_string());
-        }
-        ++outside;
-      }
-    }
-    if (outside != 0) {
-      error(o.file + ": " + std::to_string(outside) + " line" + (outside == 1 ? "" : "s") +
-            " outside --replace-within " + p.to_string() +
-            ", nothing imported: a sync replaces only what lies inside the prefix (drop the "
-            "lines, or widen the prefix)");
-      return kExitError;
+    if (const OpResult r = outside_result(parsed, p, o.file); !r.ok()) {
+      return report_lines(r, o.file, o.max_errors);
     }
   }
   const double parse_s = seconds_since(t0);
@@ -881,8 +973,8 @@ int cmd_import(const Options& o) {
     if (tty) {
       std::fputs("\r\033[K", stderr);
     }
-    print_conflicts(o, e.conflicts(), parsed.records, parsed.lines);
-    return kExitError;
+    return report_lines(conflicts_result(e.conflicts(), parsed.records, parsed.lines, o.file),
+                        o.file, o.max_errors);
   } catch (const std::exception& e) {
     if (tty) {
       std::fputs("\r\033[K", stderr);
@@ -895,18 +987,7 @@ int cmd_import(const Options& o) {
   }
   const double total_s = seconds_since(t0);
   if (o.json) {
-    json::Writer w;
-    w.begin_object();
-    w.key("file").value(o.file);
-    w.key("dry_run").value(o.dry_run);
-    w.key("overrides").value(std::uint64_t{res.written});
-    counts_json(w, res);
-    if (within) {
-      w.key("replace_within").value(within->to_string());
-    }
-    w.key("seconds").value(total_s);
-    w.end_object();
-    out_line(w.str());
+    out_line(json::dump(import_json(o.file, o.dry_run, res, within, total_s)));
   } else if (o.dry_run) {
     out_line("dry run: " + std::to_string(parsed.changes.size()) + " overrides in " + o.file +
              " are valid; nothing written (the import would give: " + counts_text(res) + ")");
@@ -923,6 +1004,40 @@ int cmd_import(const Options& o) {
 
   purge(o.purge, zone_purge_names(*l, parsed.changes, within));
   return kExitOk;
+}
+
+OpResult import(const Loaded& l, store::OverrideStore& st, std::string_view data, Format format,
+                const std::string& file, bool force, bool dry_run,
+                const std::optional<dns::Prefix>& within) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const Validator v(l.mapper, l.file, force);
+  const ParsedFile parsed = parse_import(data, format, v);
+  if (!parsed.errors.empty()) {
+    return bad_lines_result(parsed, file);
+  }
+  if (within) {
+    if (OpResult r = outside_result(parsed, *within, file); !r.ok()) {
+      return r;
+    }
+  }
+  store::ApplyResult res;
+  try {
+    store::ApplyOptions ao;
+    ao.dry_run = dry_run;
+    ao.replace_within = within;
+    res = st.apply(parsed.changes, ao);
+  } catch (const store::WriteConflictError& e) {
+    return conflicts_result(e.conflicts(), parsed.records, parsed.lines, file);
+  } catch (const std::exception& e) {
+    return OpResult::fail(Outcome::failed, std::string(e.what()) +
+                                               "; nothing was imported (the whole file is one "
+                                               "transaction)");
+  }
+  OpResult r;
+  r.body = import_json(file, dry_run, res, within, seconds_since(t0));
+  r.text = "imported " + std::to_string(res.written) + " overrides from " + file +
+           " in one transaction: " + counts_text(res);
+  return r;
 }
 
 // ------------------------------------------------------------------------------------- export
@@ -1129,21 +1244,16 @@ std::string forward_mismatch(const mapper::Mapper& m, const Explanation& e, cons
 
 }  // namespace
 
-int cmd_lookup(const Options& o) {
-  // The store as the servers see it: read-only, only when it exists.
-  auto l = load_config(o.config, mapper::LoadAndBuildOptions::Store::existing);
-  if (!l) {
-    return kExitError;
-  }
+OpResult lookup(const Loaded& loaded, const std::string& asked, std::string qtype) {
+  const Loaded* l = &loaded;
   const bool with_store = l->mapper->has_store();
   const std::shared_ptr<const mapper::Mapper>& m = l->mapper;
-  std::string qname = o.qname;
-  std::string qtype = o.qtype;
+  std::string qname = asked;
   std::optional<dns::IpAddress> asked_address;
   const auto a = dns::IpAddress::parse(qname);
   if (!a && a.error() == Errc::zone_id) {
-    error("bad address '" + o.qname + "': " + std::string(errc_message(a.error())));
-    return kExitError;
+    return OpResult::fail(Outcome::bad_request,
+                          "bad address '" + asked + "': " + std::string(errc_message(a.error())));
   }
   if (a && qname.find('/') == std::string::npos) {
     asked_address = *a;
@@ -1154,9 +1264,10 @@ int cmd_lookup(const Options& o) {
   }
   auto name = dns::Name::from_text(qname);
   if (!name) {
-    error("bad name '" + o.qname + "': " + std::string(errc_message(name.error())) +
-          " (give an address such as 10.1.2.3 or a name such as host.example.net.)");
-    return kExitError;
+    return OpResult::fail(Outcome::bad_request,
+                          "bad name '" + asked + "': " + std::string(errc_message(name.error())) +
+                              " (give an address such as 10.1.2.3 or a name such as "
+                              "host.example.net.)");
   }
   const Explanation e = explain(*m, m->synthesize(*name));
   if (qtype.empty()) {
@@ -1172,9 +1283,9 @@ int cmd_lookup(const Options& o) {
   try {
     r = app::testing::query(app, name->to_string(), qtype);
   } catch (const std::invalid_argument& ex) {
-    error("bad query " + name->to_string() + " " + qtype + ": " + ex.what() +
-          " (QTYPE is a type mnemonic such as A, AAAA, PTR, SOA, NS, ANY)");
-    return kExitError;
+    return OpResult::fail(Outcome::bad_request,
+                          "bad query " + name->to_string() + " " + qtype + ": " + ex.what() +
+                              " (QTYPE is a type mnemonic such as A, AAAA, PTR, SOA, NS, ANY)");
   }
   // FCrDNS: does the PTR target resolve back to the address here?
   std::optional<Explanation> back;
@@ -1193,57 +1304,45 @@ int cmd_lookup(const Options& o) {
                       back->address == e.address &&
                       m->in_forward_zone(*dns::Name::from_text(e.target));
 
-  if (o.json) {
-    json::Writer w;
-    w.begin_object();
-    w.key("qname").value(name->to_string());
-    w.key("qtype").value(qtype);
-    if (asked_address) {
-      w.key("address").value(asked_address->to_string());
-    }
-    w.key("rcode").value(app::testing::rcode_name(r.rcode));
-    w.key("authoritative").value(r.authoritative);
-    for (const auto& [section, rows] :
-         {std::pair{"answer", &r.answer}, std::pair{"authority", &r.authority},
-          std::pair{"additional", &r.additional}}) {
-      w.key(section).begin_array();
-      for (const auto& row : *rows) {
-        w.value(row);
-      }
-      w.end_array();
-    }
-    // Outside every zone the servers answer REFUSED whatever the synthesis says (nxdomain):
-    // status must tell the same story as rcode.
-    w.key("status").value(in_zone ? status_name(e.status) : std::string_view("refused"));
-    w.key("source").value(source_name(e.source));
-    w.key("in_zone").value(in_zone);
-    w.key("explanation")
-        .value(in_zone ? source_sentence(e, l->config.store.path)
-                       : std::string("not inside any zone automap serves"));
-    if (!e.prefix.empty()) {
-      w.key("prefix").value(e.prefix);
-    }
-    if (!e.template_text.empty()) {
-      w.key("template").value(e.template_text);
-    }
-    if (!e.origin.empty()) {
-      w.key("origin").value(e.origin);
-    }
-    if (!e.target.empty()) {
-      w.key("target").value(e.target);
-    }
-    if (!e.address.empty()) {
-      w.key("synthesized_address").value(e.address);
-      w.key("ttl").value(std::uint64_t{e.ttl});
-    }
-    if (back) {
-      w.key("fcrdns").value(fcrdns);
-    }
-    w.key("store").value(store_text);
-    w.end_object();
-    out_line(w.str());
-    return kExitOk;
+  OpResult res;
+  Json& w = res.body;
+  w["qname"] = name->to_string();
+  w["qtype"] = qtype;
+  if (asked_address) {
+    w["address"] = asked_address->to_string();
   }
+  w["rcode"] = app::testing::rcode_name(r.rcode);
+  w["authoritative"] = r.authoritative;
+  w["answer"] = r.answer;
+  w["authority"] = r.authority;
+  w["additional"] = r.additional;
+  // Outside every zone the servers answer REFUSED whatever the synthesis says (nxdomain):
+  // status must tell the same story as rcode.
+  w["status"] = in_zone ? status_name(e.status) : std::string_view("refused");
+  w["source"] = source_name(e.source);
+  w["in_zone"] = in_zone;
+  w["explanation"] = in_zone ? source_sentence(e, l->config.store.path)
+                             : std::string("not inside any zone automap serves");
+  if (!e.prefix.empty()) {
+    w["prefix"] = e.prefix;
+  }
+  if (!e.template_text.empty()) {
+    w["template"] = e.template_text;
+  }
+  if (!e.origin.empty()) {
+    w["origin"] = e.origin;
+  }
+  if (!e.target.empty()) {
+    w["target"] = e.target;
+  }
+  if (!e.address.empty()) {
+    w["synthesized_address"] = e.address;
+    w["ttl"] = e.ttl;
+  }
+  if (back) {
+    w["fcrdns"] = fcrdns;
+  }
+  w["store"] = store_text;
   std::string s = "query: " + name->to_string() + " " + qtype + "\n";
   s += "rcode: " + std::string(app::testing::rcode_name(r.rcode)) +
        (r.authoritative ? " (authoritative)" : "") + "\n";
@@ -1274,8 +1373,22 @@ int cmd_lookup(const Options& o) {
                        " in automap: " + forward_mismatch(*m, e, *back, l->config.store.path)) +
          "\n";
   }
-  s += "store: " + store_text + "\n";
-  out(s);
+  s += "store: " + store_text;
+  res.text = std::move(s);
+  return res;
+}
+
+int cmd_lookup(const Options& o) {
+  // The store as the servers see it: read-only, only when it exists.
+  auto l = load_config(o.config, mapper::LoadAndBuildOptions::Store::existing);
+  if (!l) {
+    return kExitError;
+  }
+  const OpResult r = lookup(*l, o.qname, o.qtype);
+  if (report(r) != kExitOk) {
+    return kExitError;
+  }
+  out_line(o.json ? json::dump(r.body) : r.text);
   return kExitOk;
 }
 
@@ -1393,63 +1506,44 @@ int cmd_check(const Options& o) {
   }
   const bool ok = errors.ok() && m != nullptr && conflicts.empty() && damage.empty();
   if (o.json) {
-    json::Writer w;
-    w.begin_object();
-    w.key("file").value(o.config);
-    w.key("ok").value(ok);
-    w.key("errors").begin_array();
+    Json w;
+    w["file"] = o.config;
+    w["ok"] = ok;
+    w["errors"] = Json::array();
     for (const auto& e : errors) {
-      w.begin_object();
-      w.key("line").value(e.mark.line).key("column").value(e.mark.column);
-      w.key("path").value(e.path).key("message").value(e.message);
-      w.key("text").value(e.to_string());
-      w.end_object();
+      Json x;
+      x["line"] = e.mark.line;
+      x["column"] = e.mark.column;
+      x["path"] = e.path;
+      x["message"] = e.message;
+      x["text"] = e.to_string();
+      w["errors"].push_back(std::move(x));
     }
-    w.end_array();
     if (m) {
-      w.key("prefixes").value(std::uint64_t{m->rules().size()});
-      w.key("forward_zones").begin_array();
+      w["prefixes"] = m->rules().size();
+      w["forward_zones"] = Json::array();
       for (const auto& z : m->forward_zones()) {
-        w.value(z.to_string());
+        w["forward_zones"].push_back(z.to_string());
       }
-      w.end_array();
-      w.key("reverse_zones").begin_array();
+      w["reverse_zones"] = Json::array();
       for (const auto& z : m->reverse_zones()) {
-        w.value(z.to_string());
+        w["reverse_zones"].push_back(z.to_string());
       }
-      w.end_array();
-      w.key("store");
-      if (file_config.store.present) {
-        w.value(file_config.store.path);
-      } else {
-        w.null();
-      }
+      w["store"] = file_config.store.present ? Json(file_config.store.path) : Json(nullptr);
       if (store_checked) {
-        w.key("overrides").value(std::uint64_t{overrides});
+        w["overrides"] = overrides;
       }
       if (deep_ran) {
-        w.key("deep").begin_object();
-        w.key("pages").value(deep_pages).key("values").value(deep_values);
-        w.key("damage").begin_array();
-        for (const auto& d : damage) {
-          w.value(d);
-        }
-        w.end_array();
-        w.end_object();
+        Json d;
+        d["pages"] = deep_pages;
+        d["values"] = deep_values;
+        d["damage"] = damage;
+        w["deep"] = std::move(d);
       }
-      w.key("warnings").begin_array();
-      for (const auto& s : warnings) {
-        w.value(s);
-      }
-      w.end_array();
-      w.key("conflicts").begin_array();
-      for (const auto& s : conflicts) {
-        w.value(s);
-      }
-      w.end_array();
+      w["warnings"] = warnings;
+      w["conflicts"] = conflicts;
     }
-    w.end_object();
-    out_line(w.str());
+    out_line(json::dump(w));
     return ok ? kExitOk : kExitError;
   }
   if (!damage.empty()) {
@@ -1537,52 +1631,37 @@ std::string map_text(const store::StoreStats& s) {
 
 }  // namespace
 
-int cmd_stats(const Options& o) {
-  auto l = load_config(o.config);
-  if (!l || !require_store(*l)) {
-    return kExitError;
-  }
-  auto st = open_existing_store(*l, /*whole=*/true);
-  if (!st) {
-    return kExitError;
-  }
+OpResult stats(const Loaded& loaded, const store::OverrideStore& st) {
+  const Loaded* l = &loaded;
   store::StoreStats s;
   const std::uint64_t retention = l->config.store.tombstone_retention_s;
   try {
-    s = st->stats(retention_cutoff_ns(retention));
+    s = st.stats(retention_cutoff_ns(retention));
   } catch (const std::exception& e) {
-    error(e.what());
-    return kExitError;
+    return OpResult::fail(Outcome::failed, e.what());
   }
   const double percent =
       s.map_size == 0 ? 0.0
                       : 100.0 * static_cast<double>(s.used_bytes) / static_cast<double>(s.map_size);
-  if (o.json) {
-    json::Writer w;
-    w.begin_object();
-    w.key("path").value(l->config.store.path);
-    w.key("address_overrides").value(std::uint64_t{s.address_overrides});
-    w.key("prefix_overrides").value(std::uint64_t{s.prefix_overrides});
-    w.key("names").value(std::uint64_t{s.names});
-    w.key("tombstones").value(std::uint64_t{s.tombstones});
-    w.key("expired_tombstones").value(std::uint64_t{s.expired_tombstones});
-    w.key("tombstone_retention_s").value(retention);
-    w.key("oldest_tombstone").value(format_timestamp(s.oldest_tombstone_ns));
-    w.key("free_pages").value(std::uint64_t{s.free_pages});
-    w.key("map_size").value(std::uint64_t{s.map_size});
-    w.key("used_bytes").value(std::uint64_t{s.used_bytes});
-    w.key("used_percent").value(percent);
-    w.key("page_size").value(std::uint64_t{s.page_size});
-    w.key("used_pages").value(std::uint64_t{s.used_pages});
-    w.key("readers").value(std::uint64_t{s.readers});
-    w.key("max_readers").value(std::uint64_t{s.max_readers});
-    w.key("last_txn_id").value(std::uint64_t{s.last_txn_id});
-    w.end_object();
-    out_line(w.str());
-    return kExitOk;
-  }
-  char pct[32];
-  std::snprintf(pct, sizeof pct, "%.2f%%", percent);
+  OpResult r;
+  Json& w = r.body;
+  w["path"] = l->config.store.path;
+  w["address_overrides"] = s.address_overrides;
+  w["prefix_overrides"] = s.prefix_overrides;
+  w["names"] = s.names;
+  w["tombstones"] = s.tombstones;
+  w["expired_tombstones"] = s.expired_tombstones;
+  w["tombstone_retention_s"] = retention;
+  w["oldest_tombstone"] = format_timestamp(s.oldest_tombstone_ns);
+  w["free_pages"] = s.free_pages;
+  w["map_size"] = s.map_size;
+  w["used_bytes"] = s.used_bytes;
+  w["used_percent"] = json::rounded(percent);
+  w["page_size"] = s.page_size;
+  w["used_pages"] = s.used_pages;
+  w["readers"] = s.readers;
+  w["max_readers"] = s.max_readers;
+  w["last_txn_id"] = s.last_txn_id;
   std::string t;
   t += "store: " + l->config.store.path + "\n";
   t += "address overrides: " + std::to_string(s.address_overrides) + "\n";
@@ -1599,8 +1678,25 @@ int cmd_stats(const Options& o) {
   t += "map: " + map_text(s) + ", page size " + std::to_string(s.page_size) + "\n";
   t += "readers: " + std::to_string(s.readers) + " slots in use of " +
        std::to_string(s.max_readers) + "\n";
-  t += "last txn: " + std::to_string(s.last_txn_id) + "\n";
-  out(t);
+  t += "last txn: " + std::to_string(s.last_txn_id);
+  r.text = std::move(t);
+  return r;
+}
+
+int cmd_stats(const Options& o) {
+  auto l = load_config(o.config);
+  if (!l || !require_store(*l)) {
+    return kExitError;
+  }
+  auto st = open_existing_store(*l, /*whole=*/true);
+  if (!st) {
+    return kExitError;
+  }
+  const OpResult r = stats(*l, *st);
+  if (report(r) != kExitOk) {
+    return kExitError;
+  }
+  out_line(o.json ? json::dump(r.body) : r.text);
   return kExitOk;
 }
 
@@ -1631,19 +1727,17 @@ int cmd_compact(const Options& o) {
     return kExitError;
   }
   if (o.json) {
-    json::Writer w;
-    w.begin_object();
-    w.key("path").value(l->config.store.path);
-    w.key("retention_s").value(retention);
-    w.key("purged").value(std::uint64_t{r.purged});
-    w.key("kept").value(std::uint64_t{r.kept});
-    w.key("transactions").value(std::uint64_t{r.transactions});
-    w.key("tombstones").value(std::uint64_t{s.tombstones});
-    w.key("used_bytes").value(std::uint64_t{s.used_bytes});
-    w.key("free_pages").value(std::uint64_t{s.free_pages});
-    w.key("map_size").value(std::uint64_t{s.map_size});
-    w.end_object();
-    out_line(w.str());
+    Json w;
+    w["path"] = l->config.store.path;
+    w["retention_s"] = retention;
+    w["purged"] = r.purged;
+    w["kept"] = r.kept;
+    w["transactions"] = r.transactions;
+    w["tombstones"] = s.tombstones;
+    w["used_bytes"] = s.used_bytes;
+    w["free_pages"] = s.free_pages;
+    w["map_size"] = s.map_size;
+    out_line(json::dump(w));
     return kExitOk;
   }
   char secs[32];
@@ -1653,6 +1747,32 @@ int cmd_compact(const Options& o) {
            std::to_string(r.transactions) + " transactions, " + secs);
   out_line("map: " + map_text(s));
   return kExitOk;
+}
+
+// ------------------------------------------------------------------------------------ api-key
+
+int cmd_api_key(const Options& o) {
+  std::string path = o.keys_file;
+  if (path.empty()) {
+    auto l = load_config(o.config);
+    if (!l) {
+      return kExitError;
+    }
+    path = l->config.http.api_keys_file;
+    if (path.empty()) {
+      error("no API key file: add `http: { api_keys_file: /etc/automap/api-keys }` to " + l->file +
+            " (the API is off without one), or give --file FILE");
+      return kExitError;
+    }
+  }
+  if (o.api_key_verb == "add") {
+    return api_keys::add(path, o.api_key_name,
+                         o.rw ? api_keys::Role::read_write : api_keys::Role::read_only, o.json);
+  }
+  if (o.api_key_verb == "del") {
+    return api_keys::del(path, o.api_key_name);
+  }
+  return api_keys::list(path, o.json);
 }
 
 }  // namespace amap::mapctl

@@ -47,6 +47,11 @@ struct Options {
 
   std::optional<std::uint64_t> retention_s;  // compact: instead of store.tombstone_retention
   bool deep = false;                         // check --deep: walk every page and value of the store
+
+  std::string api_key_verb;  // api-key: add, del, list
+  std::string api_key_name;
+  bool rw = false;        // api-key add --rw
+  std::string keys_file;  // api-key --file: instead of the config's http.api_keys_file
 };
 
 int cmd_add(const Options& o);
@@ -59,6 +64,7 @@ int cmd_lookup(const Options& o);
 int cmd_check(const Options& o);
 int cmd_stats(const Options& o);
 int cmd_compact(const Options& o);
+int cmd_api_key(const Options& o);
 
 /// The whole program: CLI11 parsing (errors -> exit 2) and dispatch.
 int run(int argc, char** argv);

@@ -22,7 +22,7 @@ std::string_view trim(std::string_view s) noexcept {
   return s;
 }
 
-std::string quoted(std::string_view s) {
+std::string single_quoted(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
 
@@ -104,7 +104,7 @@ bool parse_key(std::string_view text, Key& out, std::string& error) {
   const bool is_prefix = text.find('/') != std::string_view::npos;
   auto p = dns::Prefix::parse(text);
   if (!p) {
-    error = "bad " + std::string(is_prefix ? "prefix " : "address ") + quoted(text) + ": " +
+    error = "bad " + std::string(is_prefix ? "prefix " : "address ") + single_quoted(text) + ": " +
             std::string(errc_message(p.error()));
     if (p.error() == Errc::host_bits_set) {
       if (auto loose = dns::Prefix::parse(text, true)) {
@@ -150,12 +150,12 @@ bool parse_ttl(std::string_view text, std::uint32_t& out, std::string& error) {
   const auto* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, v);
   if (ec == std::errc::result_out_of_range || (ec == std::errc{} && ptr == end && v > kMaxTtl)) {
-    error =
-        "ttl " + quoted(text) + " is above " + std::to_string(kMaxTtl) + " (the RFC 2181 maximum)";
+    error = "ttl " + single_quoted(text) + " is above " + std::to_string(kMaxTtl) +
+            " (the RFC 2181 maximum)";
     return false;
   }
   if (ec != std::errc{} || ptr != end) {
-    error = "ttl " + quoted(text) +
+    error = "ttl " + single_quoted(text) +
             " is not a number of seconds (use 0 or leave it empty for the configured TTL)";
     return false;
   }
@@ -195,7 +195,7 @@ bool Validator::check(Record& r, std::string& error) const {
   switch (v.kind) {
     case store::OverrideKind::none:
       if (!v.target.empty()) {
-        error = "kind none takes no target (found " + quoted(v.target) +
+        error = "kind none takes no target (found " + single_quoted(v.target) +
                 "): leave the target empty, or use kind " + (r.key.is_prefix ? "template" : "name");
         return false;
       }
@@ -212,13 +212,14 @@ bool Validator::check(Record& r, std::string& error) const {
         return false;
       }
       if (v.target.find('{') != std::string::npos) {
-        error = quoted(v.target) + " looks like a template, but " + key() +
+        error = single_quoted(v.target) + " looks like a template, but " + key() +
                 " is a single address, which takes a plain name: write " + key() + "/" +
                 std::to_string(r.key.address().bits()) + " to give it a template";
         return false;
       }
       if (const auto why = mapper::hostname_problem(v.target); !why.empty()) {
-        error = "name " + quoted(v.target) + " is not a valid host name: " + std::string(why);
+        error =
+            "name " + single_quoted(v.target) + " is not a valid host name: " + std::string(why);
         return false;
       }
       if (v.target.back() != '.') {
@@ -226,7 +227,7 @@ bool Validator::check(Record& r, std::string& error) const {
       }
       const auto n = dns::Name::from_text(v.target);
       if (!n) {
-        error = "name " + quoted(v.target) + ": " + std::string(errc_message(n.error()));
+        error = "name " + single_quoted(v.target) + ": " + std::string(errc_message(n.error()));
         return false;
       }
       // Only names inside a forward zone can be synthesized names (the config requires
@@ -234,7 +235,7 @@ bool Validator::check(Record& r, std::string& error) const {
       if (!force_ && mapper_->in_forward_zone(*n)) {
         const mapper::Synthesis s = mapper_->synthesize(*n);
         if (s.status == mapper::Synthesis::Status::address && s.address != r.key.address()) {
-          error = "name " + quoted(v.target) + " is already the synthesized name of " +
+          error = "name " + single_quoted(v.target) + " is already the synthesized name of " +
                   s.address.to_string() + " (prefix " + s.prefix.to_string() +
                   "): as the override of " + key() +
                   " it would take that name's forward answer away from " + s.address.to_string() +
@@ -257,7 +258,7 @@ bool Validator::check(Record& r, std::string& error) const {
       }
       auto t = mapper::Template::compile(v.target, r.key.prefix);
       if (!t) {
-        error = "template " + quoted(v.target) + " for " + key() + ": " + t.error();
+        error = "template " + single_quoted(v.target) + " for " + key() + ": " + t.error();
         return false;
       }
       break;
@@ -482,7 +483,7 @@ class ImportParser {
     }
     const auto k = parse_kind(kind);
     if (!k) {
-      error_ = "unknown kind " + quoted(kind) + ": use name, template or none";
+      error_ = "unknown kind " + single_quoted(kind) + ": use name, template or none";
       return false;
     }
     r.value.kind = *k;
@@ -624,7 +625,7 @@ void append_record(std::string& out, Format format, const Key& key, store::Overr
   out += "\",\"kind\":\"";
   out += store::to_string(kind);
   out += "\",\"target\":";
-  json::append_string(out, target);
+  out += json::quote(target);
   out += ",\"ttl\":";
   out += t;
   out += "}\n";
