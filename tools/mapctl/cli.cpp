@@ -135,6 +135,23 @@ int run(int argc, char** argv) {
       "configured store.tombstone_retention");
   add_json(compact);
 
+  auto* key = cli.add_subcommand("key", "DNSSEC keys of dnssec.keys (BIND's file format)");
+  key->require_subcommand(1);
+  auto* key_gen = key->add_subcommand(
+      "generate", "Make a key: a CSK (ECDSA P-256 unless dnssec.algorithm says otherwise)");
+  key_gen->add_option("--algorithm", o.algorithm, "ecdsap256sha256 or ed25519")
+      ->check(CLI::IsMember({"ecdsap256sha256", "ed25519"}));
+  key_gen->add_flag("--zsk", o.zsk, "A zone-signing key (no SEP flag) beside a KSK");
+  key_gen->add_flag("--publish-only", o.publish_only,
+                    "Publish the DNSKEY now, sign with it only once activated");
+  auto* key_list = key->add_subcommand("list", "List the keys, their role, state and timing");
+  auto* key_ds = key->add_subcommand(
+      "ds", "Print the DS (SHA-256) records for the parent: every apex, or ZONE only");
+  key_ds->add_option("ZONE", o.zone, "a forward zone or a derived reverse zone");
+  auto* key_imp = key->add_subcommand(
+      "import", "Copy a key made by dnssec-keygen or ldns-keygen into the keys directory");
+  key_imp->add_option("FILE", o.file, "Kzone+013+12345 (.key/.private)")->required();
+
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -198,6 +215,14 @@ int run(int argc, char** argv) {
     return cmd_stats(o);
   if (*compact)
     return cmd_compact(o);
+  if (*key_gen)
+    return cmd_key_generate(o);
+  if (*key_list)
+    return cmd_key_list(o);
+  if (*key_ds)
+    return cmd_key_ds(o);
+  if (*key_imp)
+    return cmd_key_import(o);
   return kExitUsage;
 }
 

@@ -47,6 +47,11 @@ struct Options {
 
   std::optional<std::uint64_t> retention_s;  // compact: instead of store.tombstone_retention
   bool deep = false;                         // check --deep: walk every page and value of the store
+
+  std::string algorithm;      // key generate: ecdsap256sha256 | ed25519 (default: the config's)
+  bool zsk = false;           // key generate --zsk: a zone-signing key (no SEP flag)
+  bool publish_only = false;  // key generate --publish-only: DNSKEY served, not signing yet
+  std::string zone;           // key ds ZONE
 };
 
 int cmd_add(const Options& o);
@@ -59,6 +64,10 @@ int cmd_lookup(const Options& o);
 int cmd_check(const Options& o);
 int cmd_stats(const Options& o);
 int cmd_compact(const Options& o);
+int cmd_key_generate(const Options& o);
+int cmd_key_list(const Options& o);
+int cmd_key_ds(const Options& o);
+int cmd_key_import(const Options& o);
 
 /// The whole program: CLI11 parsing (errors -> exit 2) and dispatch.
 int run(int argc, char** argv);
