@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -70,12 +71,12 @@ std::string_view trim(std::string_view s) {
 
 /// The SEC1 ECPrivateKey DER of a P-256 private scalar without its public key: OpenSSL's
 /// decoder derives the public point (RFC 5915 makes the public key optional).
-std::vector<std::uint8_t> p256_der(std::span<const std::uint8_t> scalar) {
-  std::vector<std::uint8_t> der = {0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20};
-  der.insert(der.end(), scalar.begin(), scalar.end());
-  const std::uint8_t curve[] = {0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86,
-                                0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
-  der.insert(der.end(), std::begin(curve), std::end(curve));
+std::array<std::uint8_t, 51> p256_der(std::span<const std::uint8_t, 32> scalar) {
+  std::array<std::uint8_t, 51> der = {0x30, 0x31, 0x02, 0x01, 0x01, 0x04, 0x20};
+  std::copy(scalar.begin(), scalar.end(), der.begin() + 7);
+  constexpr std::array<std::uint8_t, 12> curve = {0xa0, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                                  0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  std::copy(curve.begin(), curve.end(), der.begin() + 39);
   return der;
 }
 
@@ -86,7 +87,7 @@ EVP_PKEY* private_from_raw(Algorithm a, std::span<const std::uint8_t> raw) {
   if (a == Algorithm::ed25519) {
     return EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size());
   }
-  const std::vector<std::uint8_t> der = p256_der(raw);
+  const std::array<std::uint8_t, 51> der = p256_der(raw.first<32>());
   const unsigned char* p = der.data();
   return d2i_PrivateKey(EVP_PKEY_EC, nullptr, &p, static_cast<long>(der.size()));
 }
@@ -216,51 +217,51 @@ Key Key::generate(Algorithm algorithm, std::uint16_t flags) {
 
 namespace {
 
-/// The DNSKEY fields of a .key file: the first line that is not a comment, as
-/// "owner [ttl] [IN] DNSKEY flags 3 alg base64...".
+/// The DNSKEY fields of a .key file: "owner [ttl] [IN] DNSKEY flags 3 alg base64...", after
+/// the ';' comments, possibly spread over lines inside parentheses (zone file syntax).
 void parse_key_file(const std::string& path, std::uint16_t& flags, std::uint8_t& alg,
                     std::vector<std::uint8_t>& pub) {
   const std::string text = read_file(path);
   std::istringstream lines(text);
+  std::string joined;
   std::string line;
   while (std::getline(lines, line)) {
-    const std::string_view l = trim(line);
-    if (l.empty() || l.front() == ';') {
-      continue;
+    const std::size_t comment = line.find(';');
+    for (const char c : std::string_view(line).substr(0, comment)) {
+      joined += c == '(' || c == ')' ? ' ' : c;
     }
-    std::istringstream words{std::string(l)};
-    std::vector<std::string> w;
-    for (std::string x; words >> x;) {
-      w.push_back(x);
-    }
-    auto at = std::find_if(w.begin(), w.end(),
-                           [](const std::string& x) { return dns::iequals(x, "DNSKEY"); });
-    if (at == w.end() || w.end() - at < 5) {
-      fail(path + ": expected 'OWNER IN DNSKEY FLAGS 3 ALGORITHM KEY'");
-    }
-    const std::size_t i = static_cast<std::size_t>(at - w.begin());
-    try {
-      const unsigned long f = std::stoul(w[i + 1]);
-      const unsigned long proto = std::stoul(w[i + 2]);
-      const unsigned long a = std::stoul(w[i + 3]);
-      if (f > 0xFFFF || proto != 3 || a > 255) {
-        fail(path + ": bad DNSKEY flags, protocol or algorithm");
-      }
-      flags = static_cast<std::uint16_t>(f);
-      alg = static_cast<std::uint8_t>(a);
-    } catch (const std::logic_error&) {
+    joined += ' ';
+  }
+  std::istringstream words(joined);
+  std::vector<std::string> w;
+  for (std::string x; words >> x;) {
+    w.push_back(x);
+  }
+  auto at = std::find_if(w.begin(), w.end(),
+                         [](const std::string& x) { return dns::iequals(x, "DNSKEY"); });
+  if (at == w.end() || w.end() - at < 5) {
+    fail(path + ": no DNSKEY record (expected 'OWNER IN DNSKEY FLAGS 3 ALGORITHM KEY')");
+  }
+  const std::size_t i = static_cast<std::size_t>(at - w.begin());
+  try {
+    const unsigned long f = std::stoul(w[i + 1]);
+    const unsigned long proto = std::stoul(w[i + 2]);
+    const unsigned long a = std::stoul(w[i + 3]);
+    if (f > 0xFFFF || proto != 3 || a > 255) {
       fail(path + ": bad DNSKEY flags, protocol or algorithm");
     }
-    std::string key;
-    for (std::size_t j = i + 4; j < w.size(); ++j) {
-      key += w[j];
-    }
-    if (!unbase64(key, pub)) {
-      fail(path + ": the public key is not base64");
-    }
-    return;
+    flags = static_cast<std::uint16_t>(f);
+    alg = static_cast<std::uint8_t>(a);
+  } catch (const std::logic_error&) {
+    fail(path + ": bad DNSKEY flags, protocol or algorithm");
   }
-  fail(path + ": no DNSKEY record");
+  std::string key;
+  for (std::size_t j = i + 4; j < w.size(); ++j) {
+    key += w[j];
+  }
+  if (!unbase64(key, pub)) {
+    fail(path + ": the public key is not base64");
+  }
 }
 
 }  // namespace

@@ -12,6 +12,9 @@
   - a second unbound holding the DS of another key gets SERVFAIL (bogus) for the same names;
   - DO=0 answers carry no DNSSEC records; DO=1 with a 512-byte buffer and a long name gets
     TC=1, and the same query over TCP the whole signed answer;
+  - a CSK rollover by pre-publication (generate --publish-only, activate, retire, each
+    followed by a reload) with unbound running across it never goes bogus; activating too
+    early and retiring the only active key are refused;
   - an Ed25519 key set validates too (delv);
   - a malformed key: checkconf and serve fail naming the file and why; a missing keys
     directory likewise; a SIGHUP with a broken key keeps the old config serving signed.
@@ -39,7 +42,8 @@ from automapd import Automapd  # noqa: E402
 from pdns import free_port  # noqa: E402
 
 CONFIG = """
-soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1, minimum: 300 }
+soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1, minimum: 300,
+       ttl: 2 }
 ns: [ns1.example.net.]
 zones: [ { name: pool.example.net. } ]
 prefixes:
@@ -255,6 +259,48 @@ def main():
                 m = wrong.query(name, rdtype)
                 check(m.rcode() == dns.rcode.SERVFAIL, "wrong trust anchor: %s is bogus" % name)
 
+            # A CSK rollover by pre-publication, unbound (anchored on the old DS) running
+            # across it: every step stays secure. The DNSKEY TTL is the SOA TTL, 2 s here.
+            def secure(step, n):
+                m = good.query("%d.7.1.10.in-addr.arpa." % n, "PTR")  # a name not cached yet
+                check(m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AD,
+                      "rollover, %s: unbound still validates (AD)" % step)
+
+            def reload():
+                count = d.count("loaded ")
+                d.signal(signal.SIGHUP)
+                check(d.wait_log("loaded ", count + 1), "reloaded")
+
+            old_tag = os.path.basename(base).split("+")[-1].lstrip("0")
+            r = run([mapctl, "-c", config, "key", "generate", "--publish-only"])
+            check(r.returncode == 0, "key generate --publish-only: " + r.stderr)
+            new_tag = r.stdout.split("\t")[1]
+            reload()
+            m = direct(d.port, "pool.example.net.", "DNSKEY", dnssec=False)
+            check(sum(len(rrset) for rrset in m.answer) == 2, "both DNSKEYs published")
+            secure("new key published", 1)
+            step = [mapctl, "-c", config, "key", "activate", new_tag, "--propagation-delay", "0"]
+            r = run(step)
+            check(r.returncode == 1 and "refused" in r.stderr and "DNSKEY TTL" in r.stderr,
+                  "activate before the DNSKEY TTL has passed is refused: " + r.stderr)
+            r = run([mapctl, "-c", config, "key", "retire", old_tag])
+            check(r.returncode == 1 and "only active key" in r.stderr,
+                  "retiring the only active key is refused: " + r.stderr)
+            time.sleep(2.2)
+            r = run(step)
+            check(r.returncode == 0, "activate after the TTL: " + r.stderr)
+            reload()
+            secure("both keys active", 2)
+            r = run([mapctl, "-c", config, "key", "retire", old_tag, "--propagation-delay", "0"])
+            check(r.returncode == 0, "retire the old key: " + r.stderr)
+            reload()
+            m = direct(d.port, "3.7.1.10.in-addr.arpa.", "PTR")
+            sigs = [rr for rrset in m.answer if rrset.rdtype == dns.rdatatype.RRSIG for rr in rrset]
+            check([str(rr.key_tag) for rr in sigs] == [new_tag], "only the new key signs")
+            secure("old key retired, its DNSKEY still published", 3)
+            r = run([mapctl, "-c", config, "key", "ds"])
+            check(r.stdout.count("\t%s 13 2 " % new_tag) == 3, "key ds prints the new DS")
+
             # A broken key at reload: the old config keeps serving, signed.
             with open(base + ".private", "a") as f:
                 f.write("PrivateKey: not base64!\n")
@@ -263,6 +309,7 @@ def main():
             m = direct(d.port, "3.2.1.10.in-addr.arpa.", "PTR")
             check(any(rr.rdtype == dns.rdatatype.RRSIG for rr in m.answer),
                   "after the refused reload the old keys still sign")
+            secure("after a refused reload", 4)
         r = run([automapd, "checkconf", "-c", config])
         check(r.returncode == 1 and base + ".private: PrivateKey is not base64" in r.stderr and
               "dnssec.keys" in r.stderr,
@@ -271,9 +318,7 @@ def main():
                            capture_output=True, text=True, timeout=30)
         check(r.returncode == 1 and "PrivateKey is not base64" in r.stderr,
               "serve: a malformed key stops the start: " + r.stderr)
-        os.unlink(base + ".private")
-        os.unlink(base + ".key")
-        os.rmdir(os.path.dirname(base))
+        shutil.rmtree(os.path.dirname(base))
         r = run([automapd, "checkconf", "-c", config])
         check(r.returncode == 1 and "cannot open the keys directory" in r.stderr,
               "checkconf: a missing keys directory: " + r.stderr)

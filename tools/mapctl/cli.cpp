@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "automap/version.h"
 #include "mapper/app/log.h"
@@ -151,6 +153,23 @@ int run(int argc, char** argv) {
   auto* key_imp = key->add_subcommand(
       "import", "Copy a key made by dnssec-keygen or ldns-keygen into the keys directory");
   key_imp->add_option("FILE", o.file, "Kzone+013+12345 (.key/.private)")->required();
+  std::vector<CLI::App*> key_steps;
+  for (const auto& [verb, help] :
+       {std::pair<const char*, const char*>{"publish", "Publish a key's DNSKEY from now on"},
+        {"activate",
+         "Sign with a key from now on (refused before its DNSKEY was published for the DNSKEY "
+         "TTL plus the propagation delay)"},
+        {"retire",
+         "Stop signing with a key (refused when it is the only active one of its "
+         "role); its DNSKEY stays until old signatures have expired from caches"}}) {
+    auto* step = key->add_subcommand(verb, help);
+    step->add_option("TAG", o.tag, "the key tag (mapctl key list)")->required();
+    step->add_flag("--force", o.force, "Skip the timing and order checks");
+    step->add_option("--propagation-delay", o.propagation_delay,
+                     "Seconds allowed beyond the TTL for every server to have the change")
+        ->capture_default_str();
+    key_steps.push_back(step);
+  }
 
   try {
     cli.parse(argc, argv);
@@ -223,6 +242,10 @@ int run(int argc, char** argv) {
     return cmd_key_ds(o);
   if (*key_imp)
     return cmd_key_import(o);
+  for (CLI::App* step : key_steps) {
+    if (*step)
+      return cmd_key_step(o, step->get_name());
+  }
   return kExitUsage;
 }
 

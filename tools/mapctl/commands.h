@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace amap::mapctl {
@@ -52,6 +53,8 @@ struct Options {
   bool zsk = false;           // key generate --zsk: a zone-signing key (no SEP flag)
   bool publish_only = false;  // key generate --publish-only: DNSKEY served, not signing yet
   std::string zone;           // key ds ZONE
+  std::uint32_t tag = 0;      // key publish|activate|retire TAG
+  std::int64_t propagation_delay = 3600;  // key activate/retire: seconds beyond the TTL
 };
 
 int cmd_add(const Options& o);
@@ -68,6 +71,8 @@ int cmd_key_generate(const Options& o);
 int cmd_key_list(const Options& o);
 int cmd_key_ds(const Options& o);
 int cmd_key_import(const Options& o);
+/// key publish | activate | retire (`verb`).
+int cmd_key_step(const Options& o, std::string_view verb);
 
 /// The whole program: CLI11 parsing (errors -> exit 2) and dispatch.
 int run(int argc, char** argv);

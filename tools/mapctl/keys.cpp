@@ -195,4 +195,111 @@ int cmd_key_import(const Options& o) {
   return kExitOk;
 }
 
+namespace {
+
+/// The key of `tag` in the keys directory, or nullopt after printing why not.
+std::optional<dnssec::Key> find_key(const std::vector<dnssec::Key>& keys, std::uint32_t tag,
+                                    const char* verb) {
+  const auto it =
+      std::find_if(keys.begin(), keys.end(), [&](const dnssec::Key& k) { return k.tag() == tag; });
+  if (it == keys.end()) {
+    std::fprintf(stderr, "mapctl key %s: no key with tag %u (mapctl key list)\n", verb, tag);
+    return std::nullopt;
+  }
+  return *it;
+}
+
+}  // namespace
+
+/// publish, activate, retire: the rollover steps, each a timing field of the key's .private
+/// file, with the checks that keep a validating resolver from ever seeing a signature whose
+/// DNSKEY it cannot have, or a zone without signatures. --force skips the checks.
+int cmd_key_step(const Options& o, std::string_view verb) {
+  auto kc = load_key_config(o);
+  if (!kc) {
+    return kExitError;
+  }
+  const std::string v(verb);
+  try {
+    const auto keys = dnssec::load_keys(kc->config.dnssec.keys);
+    auto key = find_key(keys, o.tag, v.c_str());
+    if (!key) {
+      return kExitError;
+    }
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    // A resolver may hold the old DNSKEY RRset for its TTL (the SOA TTL here) and needs the
+    // new one before the first signature by the new key.
+    const std::int64_t wait = std::int64_t{kc->config.soa.ttl} + o.propagation_delay;
+    auto refuse = [&](const std::string& why) {
+      std::fprintf(stderr, "mapctl key %s: refused: %s (--force to do it anyway)\n", v.c_str(),
+                   why.c_str());
+      return kExitError;
+    };
+    if (verb == "publish") {
+      if (key->timing.published(now)) {
+        return refuse("key " + std::to_string(key->tag()) + " is already published");
+      }
+      key->timing.publish = now;
+      key->timing.remove = 0;
+    } else if (verb == "activate") {
+      if (key->timing.active(now)) {
+        return refuse("key " + std::to_string(key->tag()) + " is already active");
+      }
+      if (!o.force) {
+        if (!key->timing.published(now)) {
+          return refuse("key " + std::to_string(key->tag()) +
+                        " is not published: mapctl key publish it, reload, and wait");
+        }
+        const std::int64_t since =
+            key->timing.publish == 0 ? key->timing.created : key->timing.publish;
+        if (now < since + wait) {
+          return refuse("the DNSKEY of key " + std::to_string(key->tag()) + " was published at " +
+                        dnssec::timestamp(since) + "; resolvers may not have it before " +
+                        dnssec::timestamp(since + wait) + " (the DNSKEY TTL " +
+                        std::to_string(kc->config.soa.ttl) + " s plus " +
+                        std::to_string(o.propagation_delay) + " s of propagation)");
+        }
+      }
+      if (key->timing.publish == 0 || key->timing.publish > now) {
+        key->timing.publish = now;
+      }
+      key->timing.activate = now;
+      key->timing.inactive = 0;
+      key->timing.remove = 0;
+    } else {  // retire
+      if (!key->timing.active(now)) {
+        return refuse("key " + std::to_string(key->tag()) + " is not active");
+      }
+      const bool other = std::any_of(keys.begin(), keys.end(), [&](const dnssec::Key& k) {
+        return k.tag() != key->tag() && k.timing.active(now) && k.sep() == key->sep();
+      });
+      if (!o.force && !other) {
+        return refuse("key " + std::to_string(key->tag()) +
+                      " is the only active key of its role: activate its successor first");
+      }
+      key->timing.inactive = now;
+      // Its DNSKEY stays while signatures it made may sit in caches (the longest TTL served,
+      // a day at most in the shipped configs) plus the propagation delay.
+      key->timing.remove =
+          now + std::max<std::int64_t>(86400, kc->config.default_ttl) + o.propagation_delay;
+    }
+    key->save_timing();
+    std::printf("%s: key %u %s (%s); reload automapd (SIGHUP) to apply\n", key->base.c_str(),
+                static_cast<unsigned>(key->tag()),
+                verb == "publish"    ? "published"
+                : verb == "activate" ? "active"
+                                     : "retired",
+                dnssec::timestamp(now).c_str());
+    if (verb == "activate" && key->sep()) {
+      std::printf(
+          "a new SEP key: give the parent its DS (mapctl key ds) and remove the old DS "
+          "only after retiring the old key\n");
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "mapctl key %s: %s\n", v.c_str(), e.what());
+    return kExitError;
+  }
+  return kExitOk;
+}
+
 }  // namespace amap::mapctl
