@@ -92,8 +92,9 @@ struct Signer::State {
   std::array<std::uint32_t, app::Answer::kDefaultMaxRecords> rd_off{};
   std::array<std::uint16_t, app::Answer::kDefaultMaxRecords> rd_len{};
   std::array<std::uint16_t, app::Answer::kDefaultMaxRecords> order{};
-  std::vector<Entry> cache;
+  std::vector<Entry> cache;  // sets of two ways
   std::size_t mask;
+  std::size_t victim = 0;
   SignerStats stats;
 };
 
@@ -133,7 +134,7 @@ std::shared_ptr<const Signer> Signer::install(app::App& app, std::vector<Key> ke
     throw std::invalid_argument(
         "no published and active key to sign with (mapctl key list shows the keys' timing)");
   }
-  std::size_t entries = 1;
+  std::size_t entries = 2;
   while (entries < options.cache_entries) {
     entries <<= 1;
   }
@@ -307,8 +308,18 @@ void Signer::sign(app::Worker& worker, const app::Request& req, app::Answer& ans
       std::uint64_t h1 = 0;
       std::uint64_t h2 = 0;
       hash128(w.written(), h1, h2);
-      State::Entry& e = st.cache[h1 & st.mask];
-      if (e.h1 == h1 && e.h2 == h2) {
+      // Two ways per set: a hit in either; a miss replaces them in turn.
+      const std::size_t set_at = h1 & st.mask & ~std::size_t{1};
+      State::Entry* hit = nullptr;
+      for (std::size_t way = 0; way < 2; ++way) {
+        State::Entry& c = st.cache[set_at + way];
+        if (c.h1 == h1 && c.h2 == h2) {
+          hit = &c;
+        }
+      }
+      st.victim ^= 1U;
+      State::Entry& e = hit != nullptr ? *hit : st.cache[set_at + st.victim];
+      if (hit != nullptr) {
         ++st.stats.cache_hits;
       } else if (key.sign(w.written(), e.sig)) {
         e.h1 = h1;

@@ -11,7 +11,7 @@
 // Signatures: inception = the start of the current aligned period (a day) minus
 // `inception_offset`, expiration = that start plus `validity`; within a period the signed
 // data of an RRset is the same from one query to the next, so each worker keeps the
-// signature in a direct-mapped cache keyed by a 128-bit hash of that data (owner, type,
+// signature in a two-way set-associative cache keyed by a 128-bit hash of that data (owner, type,
 // class, TTL, the RDATA in canonical form, the RRSIG fields). A hit is a hash and a copy: no
 // allocation, no cryptography.
 
@@ -29,7 +29,7 @@ namespace amap::dnssec {
 struct SignerOptions {
   std::uint32_t validity = 7 * 86400;
   std::uint32_t inception_offset = 3600;
-  std::uint32_t cache_entries = 16384;  // per worker, rounded up to a power of two
+  std::uint32_t cache_entries = 16384;  // per worker, rounded up to a power of two (>= 2)
   /// The clock (tests): seconds since the epoch.
   std::function<std::int64_t()> now;
 };

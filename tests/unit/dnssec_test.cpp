@@ -143,7 +143,7 @@ struct Fixture {
     keys.push_back(dnssec::Key::generate(alg, dnssec::kFlagsKsk));
     dnssec::SignerOptions o;
     o.now = [] { return std::int64_t{1'800'000'000}; };
-    o.cache_entries = 64;
+    o.cache_entries = 4096;
     signer = dnssec::Signer::install(app, std::move(keys), o);
     worker = std::make_unique<amap::app::Worker>(app);
   }
