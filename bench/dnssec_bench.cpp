@@ -74,6 +74,7 @@ void run(benchmark::State& state, amap::dnssec::Algorithm alg) {
   const auto signatures = signer->stats(worker).signatures;
   std::size_t i = 0;
   for (auto _ : state) {
+    (void)_;
     benchmark::DoNotOptimize(amap::wire::handle(worker, packets[i], amap::wire::Transport::udp,
                                                 local, local, out, counters));
     i = i + 1 == packets.size() ? 0 : i + 1;

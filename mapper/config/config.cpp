@@ -1178,7 +1178,7 @@ class Loader {
         out = static_cast<std::uint32_t>(*s);
       }
     };
-    duration("validity", d.validity, 2 * 3600, 90ULL * 86400);
+    duration("validity", d.validity, 2ULL * 3600, 90ULL * 86400);
     duration("inception_offset", d.inception_offset, 0, 86400);
     if (n["cache_entries"]) {
       if (auto v = u32(n["cache_entries"], "dnssec.cache_entries", 1U << 24)) {

@@ -361,7 +361,7 @@ std::string Key::save(const std::string& dir, const dns::Name& owner) const {
   char tagbuf[8];
   std::snprintf(tagbuf, sizeof tagbuf, "%05u", static_cast<unsigned>(tag_));
   const std::string zone = owner.to_string();
-  const std::string path =
+  std::string path =
       dir + "/K" + zone + "+0" + std::to_string(static_cast<int>(algorithm_)) + "+" + tagbuf;
   auto write = [](const std::string& file, const std::string& text, mode_t mode) {
     const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
