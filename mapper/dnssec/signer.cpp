@@ -80,7 +80,7 @@ void lower_name(const dns::Name& n, dns::WireWriter& w) noexcept {
 }  // namespace
 
 struct Signer::State {
-  explicit State(std::size_t entries) : cache(entries), mask(entries - 1) {}
+  explicit State(std::size_t entries) : cache(entries), mru(entries / 2), mask(entries - 1) {}
   struct Entry {
     std::uint64_t h1 = 0;
     std::uint64_t h2 = 0;
@@ -92,9 +92,9 @@ struct Signer::State {
   std::array<std::uint32_t, app::Answer::kDefaultMaxRecords> rd_off{};
   std::array<std::uint16_t, app::Answer::kDefaultMaxRecords> rd_len{};
   std::array<std::uint16_t, app::Answer::kDefaultMaxRecords> order{};
-  std::vector<Entry> cache;  // sets of two ways
+  std::vector<Entry> cache;       // sets of two ways
+  std::vector<std::uint8_t> mru;  // per set: the way used last
   std::size_t mask;
-  std::size_t victim = 0;
   SignerStats stats;
 };
 
@@ -308,18 +308,24 @@ void Signer::sign(app::Worker& worker, const app::Request& req, app::Answer& ans
       std::uint64_t h1 = 0;
       std::uint64_t h2 = 0;
       hash128(w.written(), h1, h2);
-      // Two ways per set: a hit in either; a miss replaces them in turn.
+      // Two ways per set, least recently used replaced: a hit in either way; a miss takes
+      // the way not used last (so two RRsets of one set both stay).
       const std::size_t set_at = h1 & st.mask & ~std::size_t{1};
-      State::Entry* hit = nullptr;
-      for (std::size_t way = 0; way < 2; ++way) {
-        State::Entry& c = st.cache[set_at + way];
+      std::size_t way = 2;
+      for (std::size_t w2 = 0; w2 < 2; ++w2) {
+        const State::Entry& c = st.cache[set_at + w2];
         if (c.h1 == h1 && c.h2 == h2) {
-          hit = &c;
+          way = w2;
         }
       }
-      st.victim ^= 1U;
-      State::Entry& e = hit != nullptr ? *hit : st.cache[set_at + st.victim];
-      if (hit != nullptr) {
+      const bool hit = way < 2;
+      std::uint8_t& mru = st.mru[set_at >> 1];
+      if (!hit) {
+        way = mru ^ 1U;
+      }
+      mru = static_cast<std::uint8_t>(way);
+      State::Entry& e = st.cache[set_at + way];
+      if (hit) {
         ++st.stats.cache_hits;
       } else if (key.sign(w.written(), e.sig)) {
         e.h1 = h1;
