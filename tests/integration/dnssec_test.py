@@ -9,12 +9,14 @@
     override PTR, NODATA at a name and at an empty non-terminal, a nonexistent name (compact
     denial: NOERROR), the DNSKEY and the SOA; delv validates the same names ("fully
     validated");
+  - an override changed by mapctl validates at the next query;
   - a second unbound holding the DS of another key gets SERVFAIL (bogus) for the same names;
   - DO=0 answers carry no DNSSEC records; DO=1 with a 512-byte buffer and a long name gets
     TC=1, and the same query over TCP the whole signed answer;
-  - a CSK rollover by pre-publication (generate --publish-only, activate, retire, each
-    followed by a reload) with unbound running across it never goes bogus; activating too
-    early and retiring the only active key are refused;
+  - ZSK rollovers by pre-publication (generate --zsk --publish-only, activate, retire, each
+    followed by a reload), first to a ZSK beside the CSK, then to a second ZSK, with unbound
+    running across them never go bogus; activating too early and retiring the only active
+    ZSK are refused;
   - an Ed25519 key set validates too (delv);
   - a malformed key: checkconf and serve fail naming the file and why; a missing keys
     directory likewise; a SIGHUP with a broken key keeps the old config serving signed.
@@ -248,6 +250,13 @@ def main():
                       (atype is not None or not m.answer))
                 check(ok, "unbound %s %s: %s, secure (AD)\n%s" % (name, rdtype, rcode, m))
 
+            # An override changed with mapctl is served signed at the next query.
+            r = run([mapctl, "-c", config, "add", "10.9.9.9", "renamed.pool.example.net."])
+            check(r.returncode == 0, "mapctl add changes the override: " + r.stderr)
+            r = delv(d.port, ds, "9.9.9.10.in-addr.arpa.", "PTR", workdir)
+            check("fully validated" in r.stdout and "renamed.pool.example.net." in r.stdout,
+                  "the changed override validates at once:\n" + r.stdout + r.stderr)
+
             # unbound with the DS of another key: bogus.
             other_dir = tempfile.mkdtemp(prefix="other-", dir=workdir)
             other_config, _ = setup(other_dir, automapd, mapctl)
@@ -259,8 +268,10 @@ def main():
                 m = wrong.query(name, rdtype)
                 check(m.rcode() == dns.rcode.SERVFAIL, "wrong trust anchor: %s is bogus" % name)
 
-            # A CSK rollover by pre-publication, unbound (anchored on the old DS) running
-            # across it: every step stays secure. The DNSKEY TTL is the SOA TTL, 2 s here.
+            # ZSK rollovers by pre-publication, unbound (anchored on the CSK's DS) running
+            # across them: every step stays secure. The DNSKEY TTL is the SOA TTL, 2 s here.
+            # First a ZSK beside the CSK (which then signs only the DNSKEY RRset), then that
+            # ZSK rolled to a second one.
             def secure(step, n):
                 m = good.query("%d.7.1.10.in-addr.arpa." % n, "PTR")  # a name not cached yet
                 check(m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AD,
@@ -271,35 +282,64 @@ def main():
                 d.signal(signal.SIGHUP)
                 check(d.wait_log("loaded ", count + 1), "reloaded")
 
-            old_tag = os.path.basename(base).split("+")[-1].lstrip("0")
-            r = run([mapctl, "-c", config, "key", "generate", "--publish-only"])
-            check(r.returncode == 0, "key generate --publish-only: " + r.stderr)
-            new_tag = r.stdout.split("\t")[1]
+            def until(cond, what):
+                # "loaded" is logged before the server swaps the app in: poll, bounded.
+                deadline = time.monotonic() + 5
+                while not cond() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                check(cond(), what)
+
+            def dnskeys():
+                m = direct(d.port, "pool.example.net.", "DNSKEY", dnssec=False)
+                return sum(len(rrset) for rrset in m.answer)
+
+            def signing_tags(name="3.7.1.10.in-addr.arpa.", rdtype="PTR"):
+                m = direct(d.port, name, rdtype)
+                return sorted(str(rr.key_tag) for rrset in m.answer
+                              if rrset.rdtype == dns.rdatatype.RRSIG for rr in rrset)
+
+            def new_zsk():
+                r = run([mapctl, "-c", config, "key", "generate", "--zsk", "--publish-only"])
+                check(r.returncode == 0, "key generate --zsk --publish-only: " + r.stderr)
+                return r.stdout.split("\t")[1]
+
+            def activate(tag):
+                step = [mapctl, "-c", config, "key", "activate", tag, "--propagation-delay", "0"]
+                r = run(step)
+                check(r.returncode == 1 and "refused" in r.stderr and "DNSKEY TTL" in r.stderr,
+                      "activate before the DNSKEY TTL has passed is refused: " + r.stderr)
+                time.sleep(2.2)
+                r = run(step)
+                check(r.returncode == 0, "activate after the TTL: " + r.stderr)
+
+            csk_tag = os.path.basename(base).split("+")[-1].lstrip("0")
+            zsk1 = new_zsk()
             reload()
-            m = direct(d.port, "pool.example.net.", "DNSKEY", dnssec=False)
-            check(sum(len(rrset) for rrset in m.answer) == 2, "both DNSKEYs published")
-            secure("new key published", 1)
-            step = [mapctl, "-c", config, "key", "activate", new_tag, "--propagation-delay", "0"]
-            r = run(step)
-            check(r.returncode == 1 and "refused" in r.stderr and "DNSKEY TTL" in r.stderr,
-                  "activate before the DNSKEY TTL has passed is refused: " + r.stderr)
-            r = run([mapctl, "-c", config, "key", "retire", old_tag])
+            until(lambda: dnskeys() == 2, "the new ZSK's DNSKEY is published")
+            secure("ZSK published", 1)
+            activate(zsk1)
+            reload()
+            until(lambda: signing_tags() == [zsk1], "the ZSK signs the PTR")
+            check(signing_tags("pool.example.net.", "DNSKEY") == [csk_tag],
+                  "the CSK signs only the DNSKEY RRset")
+            secure("ZSK active", 2)
+            zsk2 = new_zsk()
+            r = run([mapctl, "-c", config, "key", "retire", zsk1])
             check(r.returncode == 1 and "only active key" in r.stderr,
-                  "retiring the only active key is refused: " + r.stderr)
-            time.sleep(2.2)
-            r = run(step)
-            check(r.returncode == 0, "activate after the TTL: " + r.stderr)
+                  "retiring the only active ZSK is refused: " + r.stderr)
             reload()
-            secure("both keys active", 2)
-            r = run([mapctl, "-c", config, "key", "retire", old_tag, "--propagation-delay", "0"])
-            check(r.returncode == 0, "retire the old key: " + r.stderr)
+            until(lambda: dnskeys() == 3, "the second ZSK's DNSKEY is published")
+            secure("second ZSK published", 3)
+            activate(zsk2)
+            r = run([mapctl, "-c", config, "key", "retire", zsk1, "--propagation-delay", "0"])
+            check(r.returncode == 0, "retire the first ZSK: " + r.stderr)
             reload()
-            m = direct(d.port, "3.7.1.10.in-addr.arpa.", "PTR")
-            sigs = [rr for rrset in m.answer if rrset.rdtype == dns.rdatatype.RRSIG for rr in rrset]
-            check([str(rr.key_tag) for rr in sigs] == [new_tag], "only the new key signs")
-            secure("old key retired, its DNSKEY still published", 3)
+            until(lambda: signing_tags() == [zsk2], "only the second ZSK signs")
+            check(dnskeys() == 3, "the retired ZSK's DNSKEY is still published")
+            secure("first ZSK retired", 4)
             r = run([mapctl, "-c", config, "key", "ds"])
-            check(r.stdout.count("\t%s 13 2 " % new_tag) == 3, "key ds prints the new DS")
+            tags = [line.split()[3] for line in r.stdout.splitlines()]
+            check(tags == [csk_tag] * 3, "key ds prints the SEP key's DS only: %s" % tags)
 
             # A broken key at reload: the old config keeps serving, signed.
             with open(base + ".private", "a") as f:
@@ -309,7 +349,7 @@ def main():
             m = direct(d.port, "3.2.1.10.in-addr.arpa.", "PTR")
             check(any(rr.rdtype == dns.rdatatype.RRSIG for rr in m.answer),
                   "after the refused reload the old keys still sign")
-            secure("after a refused reload", 4)
+            secure("after a refused reload", 5)
         r = run([automapd, "checkconf", "-c", config])
         check(r.returncode == 1 and base + ".private: PrivateKey is not base64" in r.stderr and
               "dnssec.keys" in r.stderr,
