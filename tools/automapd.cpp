@@ -25,6 +25,7 @@
 #include "backend/http/metrics.h"
 #include "backend/run.h"
 #include "mapper/app/log.h"
+#include "mapper/dnssec/signer.h"
 #include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 #include "store/reader.h"
@@ -183,6 +184,28 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
       [api](const amap::http::Request& r) { return api->handle(r); });
 }
 
+/// dnssec.enabled: the keys of dnssec.keys, or nullopt after reporting (as
+/// "file:line:col: dnssec.keys: what is wrong") why they cannot be used: a zone that should be
+/// signed is never served unsigned.
+template <class Report>
+std::optional<std::vector<amap::dnssec::Key>> load_keys(const amap::config::Config& c,
+                                                        Report&& report) {
+  try {
+    auto keys = amap::dnssec::load_keys(c.dnssec.keys);
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    if (std::none_of(keys.begin(), keys.end(),
+                     [&](const amap::dnssec::Key& k) { return k.timing.active(now); })) {
+      throw std::runtime_error(c.dnssec.keys + ": no key is active now (mapctl key list)");
+    }
+    return keys;
+  } catch (const std::exception& e) {
+    amap::config::Diagnostic d{c.file, c.dnssec.mark, "dnssec.keys", e.what(),
+                               amap::config::Severity::error};
+    report(d.to_string());
+    return std::nullopt;
+  }
+}
+
 /// `serve` and `pipe` (at start and on SIGHUP): the mapper's app and the server settings of
 /// the configuration.
 amap::Loaded load_service(const std::string& config, const amap::LoadContext& context) {
@@ -200,9 +223,29 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   }
   auto app = std::make_shared<amap::app::App>();
   amap::mapper::Mapper::install(mapper, *app);
+  const amap::config::Config& c = mapper->config();
+  // Online signing is the standalone server's (PowerDNS signs what a pipe backend gives it).
+  if (context.front == amap::Front::serve && c.dnssec.present && c.dnssec.enabled) {
+    auto keys = load_keys(c, [](const std::string& line) { amap::log::error(line); });
+    if (!keys) {
+      if (!context.reload) {
+        amap::log::error("configuration rejected: " + config);
+      }
+      return {};
+    }
+    amap::dnssec::SignerOptions so;
+    so.validity = c.dnssec.validity;
+    so.inception_offset = c.dnssec.inception_offset;
+    so.cache_entries = c.dnssec.cache_entries;
+    try {
+      amap::dnssec::Signer::install(*app, std::move(*keys), std::move(so));
+    } catch (const std::exception& e) {
+      amap::log::error(c.file + ": dnssec.keys: " + e.what());
+      return {};
+    }
+  }
   amap::Loaded l;
   l.app = std::move(app);
-  const amap::config::Config& c = mapper->config();
   l.listen = c.listen;
   l.tcp = tcp_limits(c.tcp);
   l.user = c.user;
@@ -316,6 +359,11 @@ int checkconf(const std::string& config, const std::string& as_user) {
   auto mapper = load(config, /*open_store=*/false,
                      [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); });
   if (!mapper) {
+    return 1;
+  }
+  if (const amap::config::Config& c = mapper->config();
+      c.dnssec.present && c.dnssec.enabled &&
+      !load_keys(c, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); })) {
     return 1;
   }
   std::printf(

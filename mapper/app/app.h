@@ -121,6 +121,17 @@ struct Zone {
   }
 };
 
+/// Online DNSSEC signing of the wire front-ends' answers (mapper/dnssec implements it). The
+/// standalone server calls it after resolve() for a query with DO=1 (RFC 3225), and for a
+/// DNSKEY or ANY question whatever DO says (the DNSKEY RRset exists at every signed apex).
+/// It adds records to the answer; it must not allocate, lock or throw on a warm worker.
+class AnswerSigner {
+ public:
+  virtual ~AnswerSigner() = default;
+  virtual void sign(Worker& worker, const Request& req, Answer& ans,
+                    bool dnssec_ok) const noexcept = 0;
+};
+
 class App {
  public:
   /// Declares a zone with a default SOA (ns1.<apex>, hostmaster.<apex>) and NS ns1.<apex>,
@@ -218,6 +229,11 @@ class App {
   /// TTL for records whose handler gave none (pdnsapp used 86400).
   std::uint32_t default_ttl = 86400;
 
+  /// The signer of this app's zones (nullptr: unsigned). It owns what it reserved with
+  /// slot(), so it is set while the app is built, before any Worker exists.
+  void set_signer(std::shared_ptr<const AnswerSigner> signer) { signer_ = std::move(signer); }
+  const AnswerSigner* signer() const noexcept { return signer_.get(); }
+
  private:
   friend class Worker;
   struct SlotSpec {
@@ -242,6 +258,7 @@ class App {
   std::vector<Route> routes_;
   std::vector<BackgroundTask> tasks_;
   std::vector<SlotSpec> slots_;
+  std::shared_ptr<const AnswerSigner> signer_;
 };
 
 /// True when `r` answers a question of type `qtype` (same type, ANY, or a CNAME).

@@ -630,7 +630,7 @@ class Loader {
     }
     if (!check_map(root, "",
                    {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
-                    "cookies", "log", "user", "group", "http"})) {
+                    "cookies", "log", "user", "group", "http", "dnssec"})) {
       return;
     }
     if (root["ttl"]) {
@@ -649,6 +649,7 @@ class Loader {
     load_tcp(root, c);
     load_rrl(root, c);
     load_cookies(root, c);
+    load_dnssec(root, c);
     load_log(root, c);
     load_user(root, c);
   }
@@ -1155,6 +1156,60 @@ class Loader {
         } else {
           k.rotate = *v;
         }
+      }
+    }
+  }
+
+  void load_dnssec(const Node& root, Config& c) {
+    const Node& n = root["dnssec"];
+    if (!n || !check_map(n, "dnssec",
+                         {"enabled", "algorithm", "keys", "validity", "inception_offset",
+                          "cache_entries"})) {
+      return;
+    }
+    DnssecConfig& d = c.dnssec;
+    d.present = true;
+    d.mark = n.mark();
+    if (n["enabled"]) {
+      if (auto v = boolean(n["enabled"], "dnssec.enabled")) {
+        d.enabled = *v;
+      }
+    }
+    if (const Node& a = n["algorithm"]) {
+      const std::string_view text = a.IsScalar() ? a.Scalar() : std::string_view();
+      if (dns::iequals(text, "ecdsap256sha256") || text == "13") {
+        d.algorithm = 13;
+      } else if (dns::iequals(text, "ed25519") || text == "15") {
+        d.algorithm = 15;
+      } else {
+        error(a, "dnssec.algorithm", "expected ecdsap256sha256 (13) or ed25519 (15)");
+      }
+    }
+    if (const Node& k = n["keys"]; !k || !k.IsScalar() || k.Scalar().empty()) {
+      error(k ? k : n, "dnssec.keys",
+            "required: the directory of the zone keys (mapctl key generate makes one)");
+    } else {
+      d.keys = std::string(k.Scalar());
+    }
+    auto duration = [&](const char* key, std::uint32_t& out, std::uint64_t min, std::uint64_t max) {
+      const Node& v = n[key];
+      if (!v) {
+        return;
+      }
+      auto s = v.IsScalar() ? parse_duration(std::string(v.Scalar())) : std::nullopt;
+      if (!s || *s < min || *s > max) {
+        error(v, std::string("dnssec.") + key,
+              "expected a duration such as 7d, 36h, 90m or a number of seconds, from " +
+                  std::to_string(min) + " to " + std::to_string(max) + " s");
+      } else {
+        out = static_cast<std::uint32_t>(*s);
+      }
+    };
+    duration("validity", d.validity, 2ULL * 3600, 90ULL * 86400);
+    duration("inception_offset", d.inception_offset, 0, 86400);
+    if (n["cache_entries"]) {
+      if (auto v = u32(n["cache_entries"], "dnssec.cache_entries", 1U << 24)) {
+        d.cache_entries = *v;
       }
     }
   }

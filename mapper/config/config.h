@@ -151,6 +151,22 @@ struct CookiesConfig {
   std::uint32_t rotate = 86400;
 };
 
+/// `dnssec:` (automapd serve only): online signing of every zone served, the forward zones and
+/// every derived reverse apex alike, with the one key set in `keys` (mapper/dnssec). Global,
+/// not per zone: the derived reverse zones share one authority, and one DS per apex at the
+/// parent is all an operator hands over.
+struct DnssecConfig {
+  bool present = false;
+  bool enabled = true;  // when the block is given
+  std::uint8_t algorithm =
+      13;            // 13 ECDSAP256SHA256 or 15 ED25519: what `mapctl key generate` makes
+  std::string keys;  // the keys directory (BIND K*.key / K*.private files)
+  std::uint32_t validity = 7 * 86400;     // RRSIG expiration - aligned inception
+  std::uint32_t inception_offset = 3600;  // RRSIG inception backdated by this
+  std::uint32_t cache_entries = 16384;    // signatures kept per worker
+  Mark mark;
+};
+
 /// `log.level`: the least severe lines written (mapper/app/log.h has the same order).
 enum class LogLevel : std::uint8_t { debug, info, notice, warning, error };
 
@@ -182,6 +198,7 @@ struct Config {
   TcpConfig tcp;
   RrlConfig rrl;
   CookiesConfig cookies;
+  DnssecConfig dnssec;
   LogLevel log_level = LogLevel::info;
   /// `user:` / `group:` (automapd serve started as root): the account to drop to once every
   /// listener is bound and the store is open (backend/run.h). Empty: no drop.

@@ -143,6 +143,13 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
       return r.type == first;
     });
   }
+  // DNSSEC (mapper/dnssec): RRSIGs, NSEC and DNSKEY for DO=1; the DNSKEY RRset also for DO=0.
+  // DO=0 answers of every other type do not reach the signer.
+  if (const app::AnswerSigner* signer = app.signer();
+      signer != nullptr && scratch.authoritative &&
+      (q.edns.dnssec_ok || q.qtype == dns::rrtype::DNSKEY || q.qtype == dns::rrtype::ANY)) {
+    signer->sign(worker, req, scratch, q.edns.dnssec_ok);
+  }
   return count_answer(counters, scratch.rcode, encode_response(q, scratch, out, limit, !udp, eo),
                       out);
 }

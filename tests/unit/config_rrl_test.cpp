@@ -118,5 +118,38 @@ TEST(ConfigCookies, ReadsTheBlockAndReportsBadValues) {
   EXPECT_NE(e.find("t.yaml:7:3: cookies.secret: unknown key"), std::string::npos) << e;
 }
 
+TEST(ConfigDnssec, ReadsTheBlockAndReportsBadValues) {
+  EXPECT_FALSE(load_text(kHead, "t.yaml").config.dnssec.present);
+  auto on = load_text(kHead + "dnssec: { keys: /var/lib/automap/keys }\n", "t.yaml");
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on.config.dnssec.present);
+  EXPECT_TRUE(on.config.dnssec.enabled);
+  EXPECT_EQ(on.config.dnssec.algorithm, 13);
+  EXPECT_EQ(on.config.dnssec.keys, "/var/lib/automap/keys");
+  EXPECT_EQ(on.config.dnssec.validity, 7U * 86400U);
+  EXPECT_EQ(on.config.dnssec.inception_offset, 3600U);
+  const std::string y = kHead +
+                        "dnssec: { enabled: false, algorithm: ED25519, keys: k, validity: 14d, "
+                        "inception_offset: 2h, cache_entries: 1024 }\n";
+  auto full = load_text(y, "t.yaml");
+  ASSERT_TRUE(full.ok()) << errors_of(y);
+  EXPECT_FALSE(full.config.dnssec.enabled);
+  EXPECT_EQ(full.config.dnssec.algorithm, 15);
+  EXPECT_EQ(full.config.dnssec.validity, 14U * 86400U);
+  EXPECT_EQ(full.config.dnssec.inception_offset, 7200U);
+  EXPECT_EQ(full.config.dnssec.cache_entries, 1024U);
+  const std::string e = errors_of(kHead +
+                                  "dnssec:\n"
+                                  "  algorithm: rsasha256\n"
+                                  "  validity: 1h\n"
+                                  "  ksk: yes\n");
+  EXPECT_NE(e.find("t.yaml:4:14: dnssec.algorithm: expected ecdsap256sha256 (13) or ed25519 (15)"),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("t.yaml:5:13: dnssec.validity: expected a duration"), std::string::npos) << e;
+  EXPECT_NE(e.find("t.yaml:6:3: dnssec.ksk: unknown key"), std::string::npos) << e;
+  EXPECT_NE(e.find("dnssec.keys: required"), std::string::npos) << e;
+}
+
 }  // namespace
 }  // namespace amap::config

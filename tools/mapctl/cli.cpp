@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "automap/version.h"
 #include "mapper/app/log.h"
@@ -142,15 +144,49 @@ int run(int argc, char** argv) {
   api_key->require_subcommand(1);
   api_key->add_option("--file", o.keys_file,
                       "the key file (default: the config's http.api_keys_file)");
-  auto* key_add = api_key->add_subcommand("add", "Make a new key NAME and append its hash");
-  key_add->add_option("NAME", o.api_key_name, "a name for the key: letters, digits, . _ -")
+  auto* api_key_add = api_key->add_subcommand("add", "Make a new key NAME and append its hash");
+  api_key_add->add_option("NAME", o.api_key_name, "a name for the key: letters, digits, . _ -")
       ->required();
-  key_add->add_flag("--rw", o.rw, "Read-write: may PUT, DELETE and import (default: read-only)");
-  add_json(key_add);
-  auto* key_del = api_key->add_subcommand("del", "Remove the key NAME");
-  key_del->add_option("NAME", o.api_key_name, "the key's name")->required();
-  auto* key_list = api_key->add_subcommand("list", "List the keys' names and roles");
-  add_json(key_list);
+  api_key_add->add_flag("--rw", o.rw,
+                        "Read-write: may PUT, DELETE and import (default: read-only)");
+  add_json(api_key_add);
+  auto* api_key_del = api_key->add_subcommand("del", "Remove the key NAME");
+  api_key_del->add_option("NAME", o.api_key_name, "the key's name")->required();
+  auto* api_key_list = api_key->add_subcommand("list", "List the keys' names and roles");
+  add_json(api_key_list);
+  auto* key = cli.add_subcommand("key", "DNSSEC keys of dnssec.keys (BIND's file format)");
+  key->require_subcommand(1);
+  auto* key_gen = key->add_subcommand(
+      "generate", "Make a key: a CSK (ECDSA P-256 unless dnssec.algorithm says otherwise)");
+  key_gen->add_option("--algorithm", o.algorithm, "ecdsap256sha256 or ed25519")
+      ->check(CLI::IsMember({"ecdsap256sha256", "ed25519"}));
+  key_gen->add_flag("--zsk", o.zsk, "A zone-signing key (no SEP flag) beside a KSK");
+  key_gen->add_flag("--publish-only", o.publish_only,
+                    "Publish the DNSKEY now, sign with it only once activated");
+  auto* key_list = key->add_subcommand("list", "List the keys, their role, state and timing");
+  auto* key_ds = key->add_subcommand(
+      "ds", "Print the DS (SHA-256) records for the parent: every apex, or ZONE only");
+  key_ds->add_option("ZONE", o.zone, "a forward zone or a derived reverse zone");
+  auto* key_imp = key->add_subcommand(
+      "import", "Copy a key made by dnssec-keygen or ldns-keygen into the keys directory");
+  key_imp->add_option("FILE", o.file, "Kzone+013+12345 (.key/.private)")->required();
+  std::vector<CLI::App*> key_steps;
+  for (const auto& [verb, help] :
+       {std::pair<const char*, const char*>{"publish", "Publish a key's DNSKEY from now on"},
+        {"activate",
+         "Sign with a key from now on (refused before its DNSKEY was published for the DNSKEY "
+         "TTL plus the propagation delay)"},
+        {"retire",
+         "Stop signing with a key (refused when it is the only active one of its "
+         "role); its DNSKEY stays until old signatures have expired from caches"}}) {
+    auto* step = key->add_subcommand(verb, help);
+    step->add_option("TAG", o.tag, "the key tag (mapctl key list)")->required();
+    step->add_flag("--force", o.force, "Skip the timing and order checks");
+    step->add_option("--propagation-delay", o.propagation_delay,
+                     "Seconds allowed beyond the TTL for every server to have the change")
+        ->capture_default_str();
+    key_steps.push_back(step);
+  }
 
   try {
     cli.parse(argc, argv);
@@ -216,8 +252,20 @@ int run(int argc, char** argv) {
   if (*compact)
     return cmd_compact(o);
   if (*api_key) {
-    o.api_key_verb = *key_add ? "add" : *key_del ? "del" : "list";
+    o.api_key_verb = *api_key_add ? "add" : *api_key_del ? "del" : "list";
     return cmd_api_key(o);
+  }
+  if (*key_gen)
+    return cmd_key_generate(o);
+  if (*key_list)
+    return cmd_key_list(o);
+  if (*key_ds)
+    return cmd_key_ds(o);
+  if (*key_imp)
+    return cmd_key_import(o);
+  for (CLI::App* step : key_steps) {
+    if (*step)
+      return cmd_key_step(o, step->get_name());
   }
   return kExitUsage;
 }

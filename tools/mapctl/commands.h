@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace amap::mapctl {
@@ -50,8 +51,14 @@ struct Options {
 
   std::string api_key_verb;  // api-key: add, del, list
   std::string api_key_name;
-  bool rw = false;        // api-key add --rw
-  std::string keys_file;  // api-key --file: instead of the config's http.api_keys_file
+  bool rw = false;            // api-key add --rw
+  std::string keys_file;      // api-key --file: instead of the config's http.api_keys_file
+  std::string algorithm;      // key generate: ecdsap256sha256 | ed25519 (default: the config's)
+  bool zsk = false;           // key generate --zsk: a zone-signing key (no SEP flag)
+  bool publish_only = false;  // key generate --publish-only: DNSKEY served, not signing yet
+  std::string zone;           // key ds ZONE
+  std::uint32_t tag = 0;      // key publish|activate|retire TAG
+  std::int64_t propagation_delay = 3600;  // key activate/retire: seconds beyond the TTL
 };
 
 int cmd_add(const Options& o);
@@ -65,6 +72,12 @@ int cmd_check(const Options& o);
 int cmd_stats(const Options& o);
 int cmd_compact(const Options& o);
 int cmd_api_key(const Options& o);
+int cmd_key_generate(const Options& o);
+int cmd_key_list(const Options& o);
+int cmd_key_ds(const Options& o);
+int cmd_key_import(const Options& o);
+/// key publish | activate | retire (`verb`).
+int cmd_key_step(const Options& o, std::string_view verb);
 
 /// The whole program: CLI11 parsing (errors -> exit 2) and dispatch.
 int run(int argc, char** argv);

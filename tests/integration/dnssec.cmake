@@ -1,0 +1,7 @@
+# DNSSEC online signing in automapd serve, validated by unbound and delv (dnssec_test.py).
+if(TARGET automapd AND TARGET mapctl)
+  add_test(NAME dnssec_integration
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/dnssec_test.py
+                   $<TARGET_FILE:automapd> $<TARGET_FILE:mapctl>)
+  set_tests_properties(dnssec_integration PROPERTIES LABELS integration TIMEOUT 180)
+endif()
