@@ -85,6 +85,8 @@ std::shared_ptr<const amap::mapper::Mapper> load(const std::string& file, bool o
 struct Monitored {
   std::mutex mu;
   std::string store_path;  // empty: no store
+  /// The mapper served (its app owns it): the address filter's count and the reader table.
+  std::weak_ptr<const amap::mapper::Mapper> mapper;
 };
 Monitored& monitored() {
   static Monitored m;
@@ -155,6 +157,28 @@ std::shared_ptr<void> start_http(const std::vector<std::string>& listen,
                    "The id of the store's last committed write transaction.");
         out.sample("automap_store_last_txn_id", "", st.file.current().txn_id);
       }
+      std::shared_ptr<const amap::mapper::Mapper> mapper;
+      {
+        const std::lock_guard<std::mutex> lock(monitored().mu);
+        mapper = monitored().mapper.lock();
+      }
+      if (mapper) {
+        if (const auto filter = mapper->address_filter()) {
+          out.family("automap_store_address_keys", "gauge",
+                     "Address overrides in the store, with the tombstones of deleted ones not "
+                     "yet compacted (mapctl stats tells them apart), as of the address "
+                     "filter's last build, which follows every commit.");
+          out.sample("automap_store_address_keys", "",
+                     static_cast<std::uint64_t>(filter->entries()));
+        }
+        if (const auto slots = mapper->reader_slots(); slots.max != 0) {
+          out.family("automap_store_reader_slots", "gauge",
+                     "LMDB reader slots of the store: used (the table's high-water mark, "
+                     "lowered by reader checks) and max (store.max_readers).");
+          out.sample("automap_store_reader_slots", "state=\"used\"", std::uint64_t{slots.used});
+          out.sample("automap_store_reader_slots", "state=\"max\"", std::uint64_t{slots.max});
+        }
+      }
     }
     amap::http::write_process_metrics(
         out, std::string(amap::kVersion) + " (git " + amap::kGitDescribe + ")");
@@ -202,6 +226,7 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   l.tcp = tcp_limits(c.tcp);
   l.user = c.user;
   l.group = c.group;
+  l.serial = c.soa.soa.serial;  // derived from the config and the store (mapper/config README)
   amap::log::set_level(log_level(c.log_level));
   // Every thread that queries the store holds a reader slot; take them all now, so that other
   // processes filling the reader table can never make a running server fail (issue 17.8).
@@ -217,6 +242,7 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   if (context.front == amap::Front::serve) {
     const std::lock_guard<std::mutex> lock(monitored().mu);
     monitored().store_path = c.store.present ? c.store.path : std::string();
+    monitored().mapper = mapper;
   }
   l.start_options = [mapper, config](amap::server::ServeOptions& options) {
     if (const amap::config::HttpConfig& h = mapper->config().http; !h.listen.empty()) {

@@ -19,6 +19,7 @@ void Answer::reset(const dns::Name& default_owner, std::uint32_t default_ttl) no
   rcode = Rcode::noerror;
   authoritative = false;
   zone = nullptr;
+  source = DataSource::synthesized;
 }
 
 dns::WireWriter Answer::begin_rdata() noexcept {

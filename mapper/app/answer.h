@@ -38,6 +38,11 @@ struct Record {
 
 struct Zone;
 
+/// Where an answer's records came from, for the front-ends' counters
+/// (automap_dns_answers_total{source}): a handler that serves stored data says so; anything
+/// else counts as synthesized.
+enum class DataSource : std::uint8_t { synthesized, stored };
+
 class Answer {
  public:
   static constexpr std::size_t kDefaultMaxRecords = 256;
@@ -116,6 +121,8 @@ class Answer {
   Rcode rcode = Rcode::noerror;
   bool authoritative = false;
   const Zone* zone = nullptr;
+  /// Set by a handler (reset() makes it synthesized); read only by the counters.
+  DataSource source = DataSource::synthesized;
 
  private:
   dns::WireWriter begin_rdata() noexcept;

@@ -12,6 +12,7 @@
 #include "mapper/app/app.h"
 #include "mapper/app/worker.h"
 #include "mapper/dns/address.h"
+#include "mapper/sync/counter.h"
 #include "mapper/wire/message.h"
 
 namespace amap::wire {
@@ -73,7 +74,18 @@ constexpr std::size_t qtype_bucket(std::uint16_t qtype) noexcept {
   return kCountedQtypes.size();
 }
 
-/// Per-message counters, owned by the caller (one per worker; sum them when read).
+/// Answers by where their content came from (automap_dns_answers_total{source}).
+enum class AnswerSource : std::uint8_t {
+  synthesized,  // records the app made (automap: from a template)
+  stored,       // records from stored data (automap: an override; Answer::source)
+  negative,     // NXDOMAIN or NODATA from the app
+  refused,      // REFUSED: outside every zone, or a class other than IN/ANY
+};
+inline constexpr std::size_t kAnswerSources = 4;
+
+/// Per-message counters, owned by the caller (one per worker; sum them when read). Written by
+/// that worker only, through sync::bump (relaxed atomic_ref load and store: no lock prefix), so
+/// that another thread may read them meanwhile with sync::peek.
 struct Counters {
   std::uint64_t received = 0;              // messages passed to handle()
   std::uint64_t dropped_short = 0;         // < 12 bytes
@@ -84,6 +96,8 @@ struct Counters {
   /// Queries whose question parsed, by the client's address family (0 IPv4, 1 IPv6) and
   /// qtype_bucket().
   std::array<std::array<std::uint64_t, kQtypeBuckets>, 2> qtypes{};
+  /// Answers by AnswerSource (SERVFAIL, FORMERR, NOTIMP and BADVERS are in none of them).
+  std::array<std::uint64_t, kAnswerSources> sources{};
 
   std::uint64_t dropped() const noexcept { return dropped_short + dropped_response; }
   std::uint64_t rcode(app::Rcode r) const noexcept { return rcodes[static_cast<std::size_t>(r)]; }

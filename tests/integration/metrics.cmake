@@ -1,9 +1,9 @@
 # The HTTP monitoring listener of automapd serve (http.listen): /metrics counts match the
 # queries sent, the exposition passes a strict text-format check, /health turns 503 on a
 # damaged store, reloads are counted, the listener's limits and bind failure.
-if(TARGET automapd)
+if(TARGET automapd AND TARGET mapctl)
   add_test(NAME http_metrics
            COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/metrics_test.py
-                   $<TARGET_FILE:automapd>)
+                   $<TARGET_FILE:automapd> $<TARGET_FILE:mapctl>)
   set_tests_properties(http_metrics PROPERTIES LABELS integration TIMEOUT 120)
 endif()
