@@ -250,6 +250,10 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
         return start_http(listen, server);
       };
     }
+    const amap::config::IdentityConfig& id = mapper->config().identity;
+    options.policy.nsid = id.nsid;
+    options.policy.server_id = id.id;
+    options.policy.version = id.version;
     if (const amap::config::RrlConfig& r = mapper->config().rrl; r.present) {
       options.rrl.enabled = true;
       options.rrl.responses_per_second = r.responses_per_second;

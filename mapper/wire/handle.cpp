@@ -88,6 +88,24 @@ std::size_t count_resolved(Counters& c, const app::Answer& ans, std::size_t len,
   return len;
 }
 
+/// The configured text for a CH TXT identity query (RFC 4892), or null.
+const std::string* chaos_text(const ParsedQuery& q, const Policy& policy) noexcept {
+  if (q.qtype != dns::rrtype::TXT && q.qtype != dns::rrtype::ANY) {
+    return nullptr;
+  }
+  const auto is = [&q](std::string_view name) {
+    const auto n = dns::Name::from_text(name);
+    return n && *n == q.qname;
+  };
+  if (!policy.server_id.empty() && (is("id.server.") || is("hostname.bind."))) {
+    return &policy.server_id;
+  }
+  if (!policy.version.empty() && (is("version.bind.") || is("version.server."))) {
+    return &policy.version;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Transport transport,
@@ -132,11 +150,26 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
     }
     eo.cookie = cookie.data();
   }
+  if (q.edns.nsid && !policy.nsid.empty()) {
+    eo.nsid = std::string_view(policy.nsid).substr(0, kMaxNsid);  // RFC 5001 2.2
+  }
   // RFC 6891 6.1.3: a version we do not implement gets BADVERS and our version (0).
   if (q.edns.present && q.edns.version > 0) {
     return error(counters, q, app::Rcode::badvers, out, eo);
   }
   const bool udp = transport == Transport::udp;
+  if (q.qclass == dns::rrclass::CH) {
+    if (const std::string* text = chaos_text(q, policy); text != nullptr) {
+      // RFC 4892: one TXT in class CH, TTL 0, authoritative, as Knot and NSD answer it.
+      scratch.reset(q.qname, 0);
+      scratch.record_class(dns::rrclass::CH);
+      scratch.txt(std::string_view(*text).substr(0, 255), 0);
+      scratch.authoritative = true;
+      const std::size_t limit = udp ? udp_limit(q, policy.udp_payload_max) : kMaxMessage;
+      return count_answer(counters, scratch.rcode,
+                          encode_response(q, scratch, out, limit, !udp, eo), out);
+    }
+  }
   if (q.qclass != dns::rrclass::IN && q.qclass != dns::rrclass::ANY) {
     return error(counters, q, app::Rcode::refused, out, eo);
   }

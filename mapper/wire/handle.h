@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "mapper/app/answer.h"
 #include "mapper/app/app.h"
@@ -49,6 +50,13 @@ struct Policy {
   AnyPolicy any_over_udp = AnyPolicy::truncate;
   /// DNS Cookies: null = not implemented (a COOKIE option is ignored like any unknown one).
   const CookieSigner* cookies = nullptr;
+  /// The server's identity, each off while empty (Knot's server.nsid and server.identity):
+  /// the NSID option (RFC 5001) of an answer to a query with an empty NSID option (at most
+  /// kMaxNsid bytes), the TXT of CH id.server. and hostname.bind. (RFC 4892), and the TXT of
+  /// CH version.bind. and version.server. (at most 255 bytes each).
+  std::string nsid;
+  std::string server_id;
+  std::string version;
 };
 
 /// What handle() learnt about a query that the caller may act on.
@@ -115,7 +123,10 @@ struct Counters {
 ///  - with `policy.cookies`: a malformed COOKIE option is FORMERR (RFC 7873 5.2.2); a query
 ///    with a client cookie gets the COOKIE option back with a server cookie; never BADCOOKIE
 ///    (automap does not require cookies);
-///  - QCLASS other than IN/ANY: REFUSED;
+///  - an empty NSID option and `policy.nsid` set: the answer's OPT carries it (RFC 5001);
+///  - QCLASS CH, QTYPE TXT or ANY, QNAME id.server. or hostname.bind. (`policy.server_id`)
+///    or version.bind. or version.server. (`policy.version`), that one set: its TXT, AA;
+///  - other QCLASS than IN/ANY: REFUSED;
 ///  - AXFR over UDP: NOTIMP; IXFR over UDP and AXFR/IXFR over TCP: REFUSED (synthesized zones
 ///    are not transferable);
 ///  - ANY over UDP: `policy.any_over_udp` (default TC=1); over TCP the full answer;
