@@ -2,6 +2,7 @@
 # everything but main() so unit tests can reach the parsers and the JSON code.
 set(_mc ${CMAKE_CURRENT_LIST_DIR}/mapctl)
 add_library(amap_mapctl STATIC ${_mc}/json.cpp ${_mc}/records.cpp ${_mc}/commands.cpp
+                               ${_mc}/progress.cpp
                                ${_mc}/cli.cpp)
 add_library(amap::mapctl ALIAS amap_mapctl)
 target_include_directories(amap_mapctl PUBLIC ${AMAP_SOURCE_ROOT})
