@@ -6,8 +6,8 @@
   moved by exactly what was sent, by transport and rcode;
 - the exposition passes a strict check of the Prometheus text format 0.0.4 (HELP and TYPE
   before each family's samples, names and labels well formed, counters end in _total, every
-  name automap_*, no series twice). promtool (Debian `prometheus`, ~96 MB installed with its
-  web UI) is not needed for that;
+  name automap_*, no series twice, histograms cumulative); promtool and a real Prometheus
+  check it too in prometheus_test.py;
 - /health: 200 with {"status":"ok"}; 503 with the reason naming data.mdb once the store is
   damaged (truncated), 200 again once it is restored;
 - a good SIGHUP reload and a rejected one move automap_reloads_total{result=...};
