@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <utility>
 
@@ -39,7 +40,7 @@ void Progress::update(std::uint64_t lines, double fraction) {
     text += ", " + std::to_string(static_cast<unsigned>(fraction * 100)) + "%";
     if (fraction > 0) {
       const double eta = elapsed * (1 - fraction) / fraction;
-      text += ", ETA " + std::to_string(static_cast<std::uint64_t>(eta + 0.5)) + " s";
+      text += ", ETA " + std::to_string(std::llround(eta)) + " s";
     }
   }
   // \r back to the start, the text, then erase what a longer previous line left.
