@@ -110,6 +110,7 @@ int serve_front(const std::function<Loaded(const LoadContext&)>& load,
   options.tcp_idle_timeout = first.tcp.idle_timeout;
   options.tcp_busy_idle_timeout = first.tcp.busy_idle_timeout;
   options.tcp_io_timeout = first.tcp.io_timeout;
+  options.serial = first.serial;
   if (first.start_options && !first.start_options(options)) {
     return 1;
   }
@@ -149,6 +150,9 @@ int serve_front(const std::function<Loaded(const LoadContext&)>& load,
     }
     server::Reload reload{next.app, std::move(addresses)};
     reload.tcp = next.tcp;
+    if (next.serial != 0) {
+      reload.serial = next.serial;
+    }
     return reload;
   };
   // Loading a large app frees a lot (a YAML document, validation scratch): hand it back to the

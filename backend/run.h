@@ -100,6 +100,9 @@ struct Loaded {
   /// (the config, the store) must be readable by it.
   std::string user;
   std::string group;  // with user: the primary group instead of the account's
+  /// `serve`: the serial of what the app serves (automapd: the SOA serial), shown in the
+  /// STATUS= lines and /metrics; 0: none (server::ServeOptions::serial).
+  std::uint64_t serial = 0;
 };
 
 /// Why the loader is called.

@@ -255,7 +255,10 @@ void AddressFilterKeeper::run() {
       std::uint64_t last = 0;  // a hint, read without a txn
       gate.enter(*poll_slot_);
       try {
-        last = db_->env().info().last_txn_id;
+        const EnvInfo info = db_->env().info();
+        last = info.last_txn_id;
+        readers_used_.store(info.reader_slots_used, std::memory_order_relaxed);
+        readers_max_.store(info.max_readers, std::memory_order_relaxed);
       } catch (...) {
         gate.leave(*poll_slot_);
         throw;

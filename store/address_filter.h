@@ -128,6 +128,16 @@ class AddressFilterKeeper {
   std::shared_ptr<const AddressFilter> current() const { return filter_.current(); }
   /// Filters built so far.
   std::uint64_t builds() const noexcept { return builds_.load(std::memory_order_relaxed); }
+  /// The reader table as the last poll saw it (mdb_env_info: slots used is the table's
+  /// high-water mark, which reader checks lower again); zeros before the first poll.
+  struct ReaderSlots {
+    unsigned used = 0;
+    unsigned max = 0;
+  };
+  ReaderSlots reader_slots() const noexcept {
+    return {readers_used_.load(std::memory_order_relaxed),
+            readers_max_.load(std::memory_order_relaxed)};
+  }
 
  private:
   void run();
@@ -147,6 +157,8 @@ class AddressFilterKeeper {
   std::unique_ptr<OverrideReader> reader_;  // for the scans
   RemapGate::Slot* poll_slot_ = nullptr;    // of db_'s gate, for the mdb_env_info poll
   std::atomic<std::uint64_t> builds_{0};
+  std::atomic<unsigned> readers_used_{0};
+  std::atomic<unsigned> readers_max_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

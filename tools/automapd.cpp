@@ -89,8 +89,10 @@ std::shared_ptr<const amap::mapper::Mapper> load(const std::string& file, bool o
 /// change it). Read on the HTTP thread only, written by the loader.
 struct Monitored {
   std::mutex mu;
-  std::string store_path;                              // empty: no store
-  std::shared_ptr<const amap::mapper::Mapper> mapper;  // the API's (tools/api)
+  std::string store_path;  // empty: no store
+  /// The mapper served (its app owns it): the address filter's count, the reader table, and
+  /// the store the API (tools/api) writes through.
+  std::weak_ptr<const amap::mapper::Mapper> mapper;
 };
 Monitored& monitored() {
   static Monitored m;
@@ -144,6 +146,28 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
                    "The id of the store's last committed write transaction.");
         out.sample("automap_store_last_txn_id", "", st.file.current().txn_id);
       }
+      std::shared_ptr<const amap::mapper::Mapper> mapper;
+      {
+        const std::lock_guard<std::mutex> lock(monitored().mu);
+        mapper = monitored().mapper.lock();
+      }
+      if (mapper) {
+        if (const auto filter = mapper->address_filter()) {
+          out.family("automap_store_address_keys", "gauge",
+                     "Address overrides in the store, with the tombstones of deleted ones not "
+                     "yet compacted (mapctl stats tells them apart), as of the address "
+                     "filter's last build, which follows every commit.");
+          out.sample("automap_store_address_keys", "",
+                     static_cast<std::uint64_t>(filter->entries()));
+        }
+        if (const auto slots = mapper->reader_slots(); slots.max != 0) {
+          out.family("automap_store_reader_slots", "gauge",
+                     "LMDB reader slots of the store: used (the table's high-water mark, "
+                     "lowered by reader checks) and max (store.max_readers).");
+          out.sample("automap_store_reader_slots", "state=\"used\"", std::uint64_t{slots.used});
+          out.sample("automap_store_reader_slots", "state=\"max\"", std::uint64_t{slots.max});
+        }
+      }
     }
     amap::http::write_process_metrics(
         out, std::string(amap::kVersion) + " (git " + amap::kGitDescribe + ")");
@@ -173,7 +197,7 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
   auto api = std::make_shared<amap::api::Api>(
       [] {
         const std::lock_guard<std::mutex> lock(monitored().mu);
-        return monitored().mapper;
+        return monitored().mapper.lock();
       },
       config_file);
   amap::http::Limits limits;
@@ -250,6 +274,7 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   l.tcp = tcp_limits(c.tcp);
   l.user = c.user;
   l.group = c.group;
+  l.serial = c.soa.soa.serial;  // derived from the config and the store (mapper/config README)
   amap::log::set_level(log_level(c.log_level));
   // Every thread that queries the store holds a reader slot; take them all now, so that other
   // processes filling the reader table can never make a running server fail (issue 17.8).
@@ -273,6 +298,10 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
         return start_http(h, config, server);
       };
     }
+    const amap::config::IdentityConfig& id = mapper->config().identity;
+    options.policy.nsid = id.nsid;
+    options.policy.server_id = id.id;
+    options.policy.version = id.version;
     if (const amap::config::RrlConfig& r = mapper->config().rrl; r.present) {
       options.rrl.enabled = true;
       options.rrl.responses_per_second = r.responses_per_second;

@@ -93,6 +93,30 @@ bool always_listed(std::size_t r) {
   return r <= 5;
 }
 
+/// A bucket bound in seconds as Prometheus clients write it: "1e-05" is valid too, but the
+/// fixed form reads better on a dashboard ("0.00001").
+std::string seconds_label(std::uint32_t us) {
+  std::array<char, 32> buf{};
+  const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(),
+                                       static_cast<double>(us) / 1e6, std::chars_format::fixed);
+  return std::string(buf.data(), ec == std::errc{} ? end : buf.data());
+}
+
+void write_durations(Exposition& out, const char* proto, const server::Durations& d) {
+  const std::string base = std::string("proto=\"") + proto + "\"";
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < d.counts.size(); ++i) {
+    cumulative += d.counts[i];
+    const std::string le = i < server::Durations::kBoundsUs.size()
+                               ? seconds_label(server::Durations::kBoundsUs[i])
+                               : std::string("+Inf");
+    out.sample("automap_dns_request_duration_seconds_bucket", base + ",le=\"" + le + "\"",
+               cumulative);
+  }
+  out.sample("automap_dns_request_duration_seconds_sum", base, static_cast<double>(d.sum_ns) / 1e9);
+  out.sample("automap_dns_request_duration_seconds_count", base, cumulative);
+}
+
 }  // namespace
 
 void write_server_metrics(Exposition& out, const server::Stats& st, std::uint64_t generation) {
@@ -126,6 +150,23 @@ void write_server_metrics(Exposition& out, const server::Stats& st, std::uint64_
       }
     }
   }
+  out.family("automap_dns_answers_total", "counter",
+             "DNS answers by where they came from: synthesized (a template), override (the "
+             "store), negative (NXDOMAIN or NODATA), refused.");
+  static constexpr std::array<const char*, wire::kAnswerSources> kSources{"synthesized", "override",
+                                                                          "negative", "refused"};
+  for (const auto& [proto, c] : protos) {
+    for (std::size_t i = 0; i < kSources.size(); ++i) {
+      out.sample("automap_dns_answers_total",
+                 std::string("proto=\"") + proto + "\",source=\"" + kSources[i] + "\"",
+                 c->sources[i]);
+    }
+  }
+  out.family("automap_dns_request_duration_seconds", "histogram",
+             "Time from a request's arrival to its answer's send, by transport (UDP: per "
+             "recvmmsg batch, every datagram counted with its batch's time).");
+  write_durations(out, "udp", st.udp_durations);
+  write_durations(out, "tcp", st.tcp_durations);
   out.family("automap_dns_responses_truncated_total", "counter",
              "DNS responses sent with TC=1, by transport.");
   for (const auto& [proto, c] : protos) {
@@ -145,6 +186,8 @@ void write_server_metrics(Exposition& out, const server::Stats& st, std::uint64_
 
   out.family("automap_tcp_connections_accepted_total", "counter", "TCP connections accepted.");
   out.sample("automap_tcp_connections_accepted_total", "", st.tcp_accepted);
+  out.family("automap_tcp_connections", "gauge", "TCP connections open now.");
+  out.sample("automap_tcp_connections", "", st.tcp_current);
   out.family("automap_tcp_connections_rejected_total", "counter",
              "TCP connections closed at once, by the cap they were over.");
   out.sample("automap_tcp_connections_rejected_total", "reason=\"max_connections\"",
@@ -179,6 +222,9 @@ void write_server_metrics(Exposition& out, const server::Stats& st, std::uint64_
              "Unix time of the last successful reload (or of the start).");
   out.sample("automap_reload_last_success_timestamp_seconds", "",
              static_cast<std::uint64_t>(st.last_reload_ok_unix));
+  out.family("automap_config_serial", "gauge",
+             "The serial of the configuration and store served (the SOA serial).");
+  out.sample("automap_config_serial", "", st.config_serial);
   out.family("automap_app_generation", "gauge",
              "The app generation being served: 1 at start, +1 per successful reload.");
   out.sample("automap_app_generation", "", generation);

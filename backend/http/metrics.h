@@ -16,7 +16,8 @@ namespace amap::http {
 /// Writes families and samples in the text format.
 class Exposition {
  public:
-  /// Starts a family: "# HELP name help" and "# TYPE name type" (counter, gauge).
+  /// Starts a family: "# HELP name help" and "# TYPE name type" (counter, gauge, histogram:
+  /// its samples are name_bucket{le=...}, name_sum and name_count).
   void family(std::string_view name, std::string_view type, std::string_view help);
   /// One sample of the current family; `labels` is `key="value",...` (values escaped by the
   /// caller) or empty.

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "mapper/sync/counter.h"
 #include "mapper/wire/message.h"
 
 namespace amap::server {
@@ -97,12 +98,12 @@ RrlVerdict ResponseRateLimiter::check(const dns::IpAddress& client, std::uint8_t
       return RrlVerdict::send;
     }
   }
-  ++counters.limited;
+  sync::bump(counters.limited);
   if (options_.slip != 0 && counters.limited % options_.slip == 0 && rcode != kServfail) {
-    ++counters.slipped;
+    sync::bump(counters.slipped);
     return RrlVerdict::slip;
   }
-  ++counters.dropped;
+  sync::bump(counters.dropped);
   return RrlVerdict::drop;
 }
 

@@ -33,6 +33,7 @@
 #include "mapper/app/log.h"
 #include "mapper/app/snapshot.h"
 #include "mapper/app/worker.h"
+#include "mapper/sync/counter.h"
 
 namespace amap::server {
 
@@ -40,6 +41,8 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 using asio::ip::udp;
 using Clock = std::chrono::steady_clock;
+using sync::bump;
+using sync::peek;
 
 // ---------------------------------------------------------------------------------------
 // Endpoint
@@ -281,6 +284,7 @@ struct Server::Impl {
     std::uint64_t send_dropped = 0;
     std::uint64_t recv_errors = 0;
     RrlCounters rrl;
+    Durations durations;
     AppView view;
     /// Set by stop() or by a rebind that drops this worker's address.
     std::atomic<bool> stopping{false};
@@ -373,6 +377,8 @@ struct Server::Impl {
   std::atomic<std::uint64_t> generation_{1};
   std::atomic<std::uint64_t> reloads_ok{0};
   std::atomic<std::uint64_t> reloads_failed{0};
+  /// ServeOptions::serial, then each good reload's Reload::serial.
+  std::atomic<std::uint64_t> serial{0};
   /// The start, then the last good reload (system_clock seconds).
   std::atomic<std::int64_t> last_reload_ok_unix{
       std::chrono::duration_cast<std::chrono::seconds>(
@@ -399,6 +405,9 @@ struct Server::Impl {
   /// Counters of UDP workers whose address a rebind dropped.
   Stats retired;
   wire::Counters tcp_counters;
+  Durations tcp_durations;
+  /// conns.size(), kept for readers on other threads (written on the TCP thread only).
+  std::uint64_t tcp_current = 0;
   AppView tcp_view;  // tcp thread only: handle() is synchronous
   std::uint64_t tcp_accepted = 0;
   std::uint64_t tcp_rejected = 0;
@@ -431,7 +440,10 @@ struct Server::Impl {
 struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
   TcpConn(Impl& s, tcp::socket sock, const dns::IpAddress& peer, TcpBuffer buf)
       : srv(s), socket(std::move(sock)), timer(srv.tcp_ctx), buffer(std::move(buf)), remote(peer) {}
-  ~TcpConn() { srv.conns.erase(this); }
+  ~TcpConn() {
+    srv.conns.erase(this);
+    sync::set(srv.tcp_current, srv.conns.size());
+  }
 
   void start() {
     boost::system::error_code ec;
@@ -454,9 +466,9 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
     timer.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
       // A wait that completed just before a re-arm still reports success: re-check.
       if (!ec && self->timer.expiry() <= Clock::now() && self->socket.is_open()) {
-        ++self->srv.tcp_timeouts;
+        bump(self->srv.tcp_timeouts);
         if (self->idle && self->timer.expiry() < self->idle_since + self->srv.limits.idle_timeout) {
-          ++self->srv.tcp_busy_timeouts;  // closed early because the slots ran short
+          bump(self->srv.tcp_busy_timeouts);  // closed early because the slots ran short
         }
         self->close();
       }
@@ -512,7 +524,7 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
     const std::size_t len = (std::size_t{prefix[0]} << 8) | prefix[1];
     if (len < wire::kHeaderSize) {
       // Shorter than a header: the stream cannot be trusted any more (NSD tcp_underrun).
-      ++srv.tcp_bad_length;
+      bump(srv.tcp_bad_length);
       close();
       return;
     }
@@ -524,6 +536,7 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
             self->close();
             return;
           }
+          self->received = Clock::now();  // the request-duration histogram starts here
           self->process(n);
         });
   }
@@ -549,6 +562,8 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
             self->close();
             return;
           }
+          self->srv.tcp_durations.observe(
+              static_cast<std::uint64_t>((Clock::now() - self->received).count()), 1);
           self->read_first();
         });
   }
@@ -560,6 +575,7 @@ struct Server::Impl::TcpConn : std::enable_shared_from_this<TcpConn> {
   std::uint8_t prefix[2] = {0, 0};
   bool idle = false;  // waiting for the first byte of a message
   Clock::time_point idle_since;
+  Clock::time_point received;  // the current message's last byte
   dns::IpAddress remote;
   dns::IpAddress local;
 };
@@ -597,7 +613,7 @@ void Server::Impl::accept(tcp::socket sock) {
   }
   const dns::IpAddress remote = from_asio(peer.address());
   auto refuse = [&](std::uint64_t& counter) {
-    ++counter;
+    bump(counter);
     boost::system::error_code ignored;
     sock.close(ignored);
     // At the global cap someone waits for a slot: idle connections get the short timeout.
@@ -623,9 +639,10 @@ void Server::Impl::accept(tcp::socket sock) {
     refuse(tcp_rejected);
     return;
   }
-  ++tcp_accepted;
+  bump(tcp_accepted);
   auto c = std::make_shared<TcpConn>(*this, std::move(sock), remote, std::move(buf));
   conns.insert(c.get());
+  sync::set(tcp_current, conns.size());
   c->start();
   if (tcp_busy()) {
     shorten_idle_connections();
@@ -671,11 +688,12 @@ void Server::Impl::run_udp(UdpWorker& w) {
       // EAGAIN: the receive timeout (look at the stop flag); EINTR: a signal. Anything else
       // is a pending socket error (reported once) or ENOMEM.
       if (errno != EAGAIN && errno != EINTR) {
-        ++w.recv_errors;
+        bump(w.recv_errors);
       }
       continue;
     }
-    ++w.batches;
+    const Clock::time_point received = Clock::now();  // the batch's request durations
+    bump(w.batches);
     // The app is re-read once per batch: a batch is at most kBatch packets old.
     app::Worker& worker = w.view.get(*this);
     // RRL's clock, read once per batch: the datagrams of a batch arrived together.
@@ -714,6 +732,10 @@ void Server::Impl::run_udp(UdpWorker& w) {
     if (count != 0) {
       send_udp(w, fd, count);
     }
+    // Every datagram of the batch waited for the whole batch (dropped ones too: the time
+    // they took is the server's).
+    w.durations.observe(static_cast<std::uint64_t>((Clock::now() - received).count()),
+                        static_cast<std::uint64_t>(n));
   }
 }
 
@@ -736,11 +758,11 @@ void Server::Impl::send_udp(UdpWorker& w, int fd, unsigned count) {
         continue;
       }
       // The send buffer stays full: drop the rest rather than block the worker.
-      w.send_dropped += count - done;
+      bump(w.send_dropped, count - done);
       return;
     }
     // This one message failed on its own (e.g. an unroutable source): skip it.
-    ++w.send_errors;
+    bump(w.send_errors);
     ++done;
   }
 }
@@ -998,6 +1020,7 @@ void Server::Impl::rebind(const std::vector<std::string>& listen) {
       retired.udp_send_dropped += w->send_dropped;
       retired.udp_recv_errors += w->recv_errors;
       retired.rrl += w->rrl;
+      retired.udp_durations += w->durations;
     }
   }
 }
@@ -1159,14 +1182,33 @@ std::uint64_t Server::generation() const noexcept {
   return impl_->generation_.load(std::memory_order_acquire);
 }
 
+void Durations::observe(std::uint64_t ns, std::uint64_t n) noexcept {
+  const std::uint64_t us = ns / 1000;
+  std::size_t b = 0;
+  while (b < kBoundsUs.size() && us >= kBoundsUs[b]) {
+    ++b;
+  }
+  bump(counts[b], n);
+  bump(sum_ns, ns * n);
+}
+
+Durations& Durations::operator+=(const Durations& o) noexcept {
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    counts[i] += o.counts[i];
+  }
+  sum_ns += o.sum_ns;
+  return *this;
+}
+
 namespace {
 
-// A counter that its worker thread writes with plain increments, read from another thread
-// (a scrape) with a relaxed atomic load: an aligned 64-bit load sees the old or the new
-// value, never a torn one, and the writer pays nothing.
-std::uint64_t peek(const std::uint64_t& v) noexcept {
-  return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(v))  // NOLINT: read only
-      .load(std::memory_order_relaxed);
+// Each worker's counters are written by that worker only (sync::bump) and read here with
+// sync::peek: relaxed atomic_ref accesses on both sides, no lock prefix on the writer.
+void add_peeked(Durations& to, const Durations& from) noexcept {
+  for (std::size_t i = 0; i < to.counts.size(); ++i) {
+    to.counts[i] += peek(from.counts[i]);
+  }
+  to.sum_ns += peek(from.sum_ns);
 }
 
 void add_peeked(wire::Counters& to, const wire::Counters& from) noexcept {
@@ -1182,6 +1224,9 @@ void add_peeked(wire::Counters& to, const wire::Counters& from) noexcept {
     for (std::size_t i = 0; i < to.qtypes[f].size(); ++i) {
       to.qtypes[f][i] += peek(from.qtypes[f][i]);
     }
+  }
+  for (std::size_t i = 0; i < to.sources.size(); ++i) {
+    to.sources[i] += peek(from.sources[i]);
   }
 }
 
@@ -1200,10 +1245,13 @@ Stats Server::counters() const {
       s.rrl.limited += peek(w->rrl.limited);
       s.rrl.slipped += peek(w->rrl.slipped);
       s.rrl.dropped += peek(w->rrl.dropped);
+      add_peeked(s.udp_durations, w->durations);
     }
   }
   add_peeked(s.tcp, impl_->tcp_counters);
+  add_peeked(s.tcp_durations, impl_->tcp_durations);
   s.tcp_accepted = peek(impl_->tcp_accepted);
+  s.tcp_current = peek(impl_->tcp_current);
   s.tcp_rejected = peek(impl_->tcp_rejected);
   s.tcp_rejected_per_client = peek(impl_->tcp_rejected_per_client);
   s.tcp_timeouts = peek(impl_->tcp_timeouts);
@@ -1212,6 +1260,7 @@ Stats Server::counters() const {
   s.reloads_ok = impl_->reloads_ok.load(std::memory_order_relaxed);
   s.reloads_failed = impl_->reloads_failed.load(std::memory_order_relaxed);
   s.last_reload_ok_unix = impl_->last_reload_ok_unix.load(std::memory_order_relaxed);
+  s.config_serial = impl_->serial.load(std::memory_order_relaxed);
   return s;
 }
 
@@ -1227,8 +1276,26 @@ void Server::note_reload(bool ok) noexcept {
   }
 }
 
+void Server::set_serial(std::uint64_t serial) noexcept {
+  impl_->serial.store(serial, std::memory_order_relaxed);
+}
+
+std::uint64_t Server::serial() const noexcept {
+  return impl_->serial.load(std::memory_order_relaxed);
+}
+
 // ---------------------------------------------------------------------------------------
 // serve()
+
+namespace {
+
+/// ", serial N" for the log and STATUS= lines, or nothing without a serial.
+std::string serial_text(const Server& server) {
+  const std::uint64_t serial = server.serial();
+  return serial != 0 ? ", serial " + std::to_string(serial) : std::string();
+}
+
+}  // namespace
 
 int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
   try {
@@ -1239,6 +1306,7 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
     asio::signal_set signals(sig_ctx, SIGINT, SIGTERM);
     signals.add(SIGHUP);
     Server server(std::move(app), options);
+    server.set_serial(options.serial);
     std::atomic<bool> serving{false};
     std::function<void()> wait;
     wait = [&] {
@@ -1266,9 +1334,15 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
                 if (next.tcp) {
                   server.set_tcp_limits(*next.tcp);
                 }
-                log::info("reloaded app generation=" + std::to_string(server.generation()));
+                if (next.serial) {
+                  server.set_serial(*next.serial);
+                }
+                log::info("reloaded app generation=" + std::to_string(server.generation()) +
+                          (server.serial() != 0 ? " serial=" + std::to_string(server.serial())
+                                                : std::string()));
                 server.note_reload(true);
-                status = "reloaded, generation " + std::to_string(server.generation());
+                status = "reloaded, generation " + std::to_string(server.generation()) +
+                         serial_text(server);
               }
             } catch (const std::exception& e) {
               log::error(std::string("reload failed: ") + e.what() +
@@ -1323,7 +1397,8 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
       }
     }
     // Every listener is bound (start() threw otherwise) and the caller opened the store.
-    notify::send("READY=1\nSTATUS=serving, generation " + std::to_string(server.generation()));
+    notify::send("READY=1\nSTATUS=serving, generation " + std::to_string(server.generation()) +
+                 serial_text(server));
     // WatchdogSec=: WATCHDOG=1 every half interval while every worker thread makes progress;
     // a stuck one stops the pings, and the service manager restarts the service.
     std::mutex watchdog_mu;
@@ -1351,9 +1426,10 @@ int serve(std::shared_ptr<const app::App> app, const ServeOptions& options) {
           const auto qps = static_cast<std::uint64_t>(static_cast<double>(now_q - last) / secs);
           last = now_q;
           since = now;
-          notify::send("STATUS=serving, generation " + std::to_string(server.generation()) + ", " +
-                       std::to_string(qps) + " q/s, reloads " + std::to_string(st.reloads_ok) +
-                       " ok " + std::to_string(st.reloads_failed) + " failed");
+          notify::send("STATUS=serving, generation " + std::to_string(server.generation()) +
+                       serial_text(server) + ", " + std::to_string(qps) + " q/s, reloads " +
+                       std::to_string(st.reloads_ok) + " ok " + std::to_string(st.reloads_failed) +
+                       " failed");
         }
       });
     }

@@ -13,6 +13,7 @@
 // TCP (RFC 7766): one io_context on its own thread, length-prefixed messages, pipelining
 // (answered in order), idle and per-message timeouts, a connection cap.
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -68,6 +69,8 @@ struct Reload {
   std::vector<std::string> listen;
   /// Set: the TCP limits from now on (Server::set_tcp_limits), applied with the new app.
   std::optional<TcpLimits> tcp;
+  /// Set: the serial of what the new app serves (ServeOptions::serial) from now on.
+  std::optional<std::uint64_t> serial;
 };
 
 struct ServeOptions {
@@ -98,8 +101,12 @@ struct ServeOptions {
   RrlOptions rrl;
   /// DNS Cookies (off by default; see cookies.h). A valid server cookie exempts from RRL.
   CookieOptions cookies;
-  /// Wire policy: UDP payload cap (1232), ANY over UDP.
+  /// Wire policy: UDP payload cap (1232), ANY over UDP, identity (NSID, CH TXT).
   wire::Policy policy;
+  /// The serial of what the app serves (automapd: the SOA serial of the configuration and
+  /// store loaded), shown in the STATUS= lines and in Stats::config_serial; a reload's
+  /// Reload::serial replaces it. 0: none.
+  std::uint64_t serial = 0;
   /// Called by serve() on SIGHUP to build a new app (and maybe new listen addresses). A null
   /// app or an exception keeps the old app and sockets (logged). A function returning a
   /// shared_ptr<const App> converts.
@@ -114,11 +121,30 @@ struct ServeOptions {
   std::function<void()> started;
 };
 
+/// Request durations: the time a request spends in the server. UDP: from recvmmsg's return to
+/// the end of the batch's sendmmsg, every datagram of the batch counted with its batch's time
+/// (they were received together and are sent together), so two clock reads per batch and none
+/// per query. TCP: from a message's last byte read to its answer written.
+struct Durations {
+  /// Upper bounds of the buckets, in microseconds; a last bucket (+Inf) takes the rest.
+  static constexpr std::array<std::uint32_t, 13> kBoundsUs{
+      10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000};
+  std::array<std::uint64_t, kBoundsUs.size() + 1> counts{};  // per bucket, not cumulative
+  std::uint64_t sum_ns = 0;
+
+  /// Counts `n` requests that took `ns` each (the owning thread only: sync::bump).
+  void observe(std::uint64_t ns, std::uint64_t n) noexcept;
+  Durations& operator+=(const Durations& o) noexcept;
+};
+
 /// Counters summed over all workers (read with Server::counters()).
 struct Stats {
   wire::Counters udp;
   wire::Counters tcp;
+  Durations udp_durations;
+  Durations tcp_durations;
   std::uint64_t tcp_accepted = 0;
+  std::uint64_t tcp_current = 0;              // open TCP connections
   std::uint64_t tcp_rejected = 0;             // over max_tcp_connections
   std::uint64_t tcp_rejected_per_client = 0;  // over max_tcp_connections_per_client
   std::uint64_t tcp_timeouts = 0;
@@ -132,6 +158,7 @@ struct Stats {
   std::uint64_t reloads_ok = 0;          // SIGHUP reloads that replaced the app (serve())
   std::uint64_t reloads_failed = 0;      // SIGHUP reloads refused (the old app kept serving)
   std::int64_t last_reload_ok_unix = 0;  // system_clock seconds of the last good reload (or start)
+  std::uint64_t config_serial = 0;       // ServeOptions::serial, then the last good reload's
 };
 
 class Server {
@@ -179,6 +206,9 @@ class Server {
   Stats counters() const;
   /// Counts a reload by its result (serve() calls it); a success also sets the time.
   void note_reload(bool ok) noexcept;
+  /// The serial of what is served from now on (Stats::config_serial; serve() calls it).
+  void set_serial(std::uint64_t serial) noexcept;
+  std::uint64_t serial() const noexcept;
   /// For the service manager's watchdog: empty when every UDP worker went round its loop (it
   /// wakes at least every 250 ms, idle or not) and the TCP thread ran a task within
   /// `max_age`, else which one is stuck ("udp worker of 127.0.0.1:53 silent for 3.1 s").

@@ -16,9 +16,11 @@ void Answer::reset(const dns::Name& default_owner, std::uint32_t default_ttl) no
   owner_ = default_owner;
   default_ttl_ = default_ttl;
   overflow_ = false;
+  rclass_ = dns::rrclass::IN;
   rcode = Rcode::noerror;
   authoritative = false;
   zone = nullptr;
+  source = DataSource::synthesized;
 }
 
 dns::WireWriter Answer::begin_rdata() noexcept {
@@ -36,7 +38,7 @@ Answer& Answer::commit(const dns::Name& owner, dns::RRType type, std::uint32_t t
   Record& r = records_[count_++];
   r.owner = owner;
   r.type = type;
-  r.rclass = dns::rrclass::IN;
+  r.rclass = rclass_;
   r.ttl = ttl == kDefaultTtl ? default_ttl_ : ttl;
   r.rdata_offset = static_cast<std::uint32_t>(arena_used_);
   r.rdata_length = static_cast<std::uint16_t>(w.size());

@@ -38,6 +38,11 @@ struct Record {
 
 struct Zone;
 
+/// Where an answer's records came from, for the front-ends' counters
+/// (automap_dns_answers_total{source}): a handler that serves stored data says so; anything
+/// else counts as synthesized.
+enum class DataSource : std::uint8_t { synthesized, stored };
+
 class Answer {
  public:
   static constexpr std::size_t kDefaultMaxRecords = 256;
@@ -50,6 +55,9 @@ class Answer {
 
   /// Clears everything and sets the owner that builders use by default.
   void reset(const dns::Name& default_owner, std::uint32_t default_ttl) noexcept;
+  /// The class of the records added from now on (reset() makes it IN): CH for the server's
+  /// identity answers (RFC 4892).
+  void record_class(std::uint16_t rclass) noexcept { rclass_ = rclass; }
 
   // Builders. The owner is the query name; kDefaultTtl means "the app's default TTL".
   Answer& a(const dns::IpAddress& v4, std::uint32_t ttl = kDefaultTtl) noexcept;
@@ -116,6 +124,8 @@ class Answer {
   Rcode rcode = Rcode::noerror;
   bool authoritative = false;
   const Zone* zone = nullptr;
+  /// Set by a handler (reset() makes it synthesized); read only by the counters.
+  DataSource source = DataSource::synthesized;
 
  private:
   dns::WireWriter begin_rdata() noexcept;
@@ -128,6 +138,7 @@ class Answer {
   std::size_t arena_used_ = 0;
   dns::Name owner_;
   std::uint32_t default_ttl_ = 0;
+  std::uint16_t rclass_ = dns::rrclass::IN;
   bool overflow_ = false;
 };
 

@@ -630,7 +630,7 @@ class Loader {
     }
     if (!check_map(root, "",
                    {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
-                    "cookies", "log", "user", "group", "http", "dnssec"})) {
+                    "cookies", "log", "user", "group", "http", "dnssec", "identity"})) {
       return;
     }
     if (root["ttl"]) {
@@ -652,6 +652,7 @@ class Loader {
     load_dnssec(root, c);
     load_log(root, c);
     load_user(root, c);
+    load_identity(root, c);
   }
 
  private:
@@ -1245,6 +1246,36 @@ class Loader {
     }
     if (!c.group.empty() && c.user.empty()) {
       error(root["group"], "group", "needs user: (the group applies when dropping to that user)");
+    }
+  }
+
+  /// identity: { nsid, id, version }: each a string of printable ASCII, off while absent.
+  void load_identity(const Node& root, Config& c) {
+    const Node& n = root["identity"];
+    if (!n || !check_map(n, "identity", {"nsid", "id", "version"})) {
+      return;
+    }
+    const struct {
+      const char* key;
+      std::string* out;
+      std::size_t max;
+    } fields[] = {{"nsid", &c.identity.nsid, kMaxNsidBytes},
+                  {"id", &c.identity.id, 255},
+                  {"version", &c.identity.version, 255}};
+    for (const auto& f : fields) {
+      const Node& v = n[f.key];
+      if (!v) {
+        continue;
+      }
+      const std::string path = std::string("identity.") + f.key;
+      const std::string_view text = v.IsScalar() ? v.Scalar() : std::string_view();
+      const bool printable_ascii =
+          std::all_of(text.begin(), text.end(), [](char ch) { return ch >= 0x20 && ch < 0x7F; });
+      if (!v.IsScalar() || text.empty() || text.size() > f.max || !printable_ascii) {
+        error(v, path, "expected 1 to " + std::to_string(f.max) + " characters of printable ASCII");
+        continue;
+      }
+      *f.out = std::string(text);
     }
   }
 

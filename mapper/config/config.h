@@ -180,6 +180,17 @@ struct HttpConfig {
   std::uint32_t timeout_s = 5;                       // reading one request, then writing its answer
 };
 
+/// `identity:` (automapd serve): what the server tells about itself, each off while empty.
+/// Read at start, not on reload.
+struct IdentityConfig {
+  std::string nsid;     // the NSID option (RFC 5001) for queries that ask for it
+  std::string id;       // TXT of CH id.server. and hostname.bind. (RFC 4892)
+  std::string version;  // TXT of CH version.bind. and version.server.
+};
+
+/// The longest identity.nsid (wire::kMaxNsid).
+inline constexpr std::size_t kMaxNsidBytes = 128;
+
 struct Config {
   std::string file;
   SoaConfig soa;
@@ -205,6 +216,7 @@ struct Config {
   std::string user;
   std::string group;
   HttpConfig http;
+  IdentityConfig identity;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
   /// FNV-1a 64 of the file's bytes (never 0): the config's part of the SOA serial.
   std::uint64_t digest = 0;

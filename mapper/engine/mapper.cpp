@@ -506,6 +506,10 @@ app::Slot<Mapper::Context> Mapper::install(const std::shared_ptr<const Mapper>& 
                                          app::Worker& worker) noexcept {
     const Synthesis s = mapper->synthesize(worker.get(slot), req.qname);
     const bool any = req.qtype == dns::rrtype::ANY;
+    if (s.source == Synthesis::Source::address_override ||
+        s.source == Synthesis::Source::prefix_override) {
+      ans.source = app::DataSource::stored;  // counted as an override answer
+    }
     switch (s.status) {
       case Synthesis::Status::failed:
         // Never answer from synthesis alone when an override might say otherwise.
@@ -578,6 +582,11 @@ void Mapper::reserve_store_readers(unsigned count) const {
 
 std::shared_ptr<const store::AddressFilter> Mapper::address_filter() const {
   return filter_keeper_ ? filter_keeper_->current() : nullptr;
+}
+
+store::AddressFilterKeeper::ReaderSlots Mapper::reader_slots() const noexcept {
+  return filter_keeper_ ? filter_keeper_->reader_slots()
+                        : store::AddressFilterKeeper::ReaderSlots{};
 }
 
 bool Mapper::in_forward_zone(const dns::Name& name) const noexcept {

@@ -197,6 +197,8 @@ class Mapper {
   void reserve_store_readers(unsigned count) const;
   /// The address filter currently published (nullptr: none yet, or not enabled).
   std::shared_ptr<const store::AddressFilter> address_filter() const;
+  /// The store's reader table as the filter keeper last polled it (zeros without the filter).
+  store::AddressFilterKeeper::ReaderSlots reader_slots() const noexcept;
   /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
   std::string origin_of(const Rule& rule) const;
   /// The rules an override store's writer must follow with this configuration: its forward

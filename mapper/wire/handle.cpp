@@ -19,31 +19,91 @@ Counters& Counters::operator+=(const Counters& o) noexcept {
       qtypes[f][i] += o.qtypes[f][i];
     }
   }
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    sources[i] += o.sources[i];
+  }
   return *this;
 }
 
 namespace {
+
+using sync::bump;
+
+void count_source(Counters& c, AnswerSource s) noexcept {
+  bump(c.sources[static_cast<std::size_t>(s)]);
+}
 
 std::size_t count_answer(Counters& c, app::Rcode rcode, std::size_t len,
                          std::span<const std::uint8_t> out) noexcept {
   if (len == 0) {
     return 0;
   }
-  ++c.answered;
+  bump(c.answered);
   // The header rcode is authoritative (an oversized TCP answer became SERVFAIL); BADVERS
   // lives partly in the OPT.
   const std::size_t rc =
       rcode == app::Rcode::badvers ? static_cast<std::size_t>(rcode) : (out[3] & 0x0FU);
-  ++c.rcodes[rc];
+  bump(c.rcodes[rc]);
   if ((out[2] & 0x02U) != 0) {
-    ++c.truncated;
+    bump(c.truncated);
   }
   return len;
 }
 
 std::size_t error(Counters& c, const ParsedQuery& q, app::Rcode rcode, std::span<std::uint8_t> out,
                   const EncodeOptions& eo) noexcept {
-  return count_answer(c, rcode, encode_error(q, rcode, out, eo), out);
+  const std::size_t len = count_answer(c, rcode, encode_error(q, rcode, out, eo), out);
+  if (len != 0 && rcode == app::Rcode::refused) {
+    count_source(c, AnswerSource::refused);
+  }
+  return len;
+}
+
+/// The source of an answer App::resolve (or the ANY policy) made, once encoded.
+std::size_t count_resolved(Counters& c, const app::Answer& ans, std::size_t len,
+                           std::span<const std::uint8_t> out) noexcept {
+  if (count_answer(c, ans.rcode, len, out) == 0) {
+    return 0;
+  }
+  switch (ans.rcode) {
+    case app::Rcode::refused:
+      count_source(c, AnswerSource::refused);
+      break;
+    case app::Rcode::nxdomain:
+      count_source(c, AnswerSource::negative);
+      break;
+    case app::Rcode::noerror: {
+      bool answers = false;
+      for (const app::Record& r : ans.records()) {
+        answers = answers || r.section == app::Section::answer;
+      }
+      count_source(c, !answers                                ? AnswerSource::negative
+                      : ans.source == app::DataSource::stored ? AnswerSource::stored
+                                                              : AnswerSource::synthesized);
+      break;
+    }
+    default:
+      break;  // SERVFAIL and the like: an error, not an answer of any source
+  }
+  return len;
+}
+
+/// The configured text for a CH TXT identity query (RFC 4892), or null.
+const std::string* chaos_text(const ParsedQuery& q, const Policy& policy) noexcept {
+  if (q.qtype != dns::rrtype::TXT && q.qtype != dns::rrtype::ANY) {
+    return nullptr;
+  }
+  const auto is = [&q](std::string_view name) {
+    const auto n = dns::Name::from_text(name);
+    return n && *n == q.qname;
+  };
+  if (!policy.server_id.empty() && (is("id.server.") || is("hostname.bind."))) {
+    return &policy.server_id;
+  }
+  if (!policy.version.empty() && (is("version.bind.") || is("version.server."))) {
+    return &policy.version;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -54,7 +114,7 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
                    QueryInfo* info) noexcept {
   const app::App& app = worker.app();
   app::Answer& scratch = worker.answer();
-  ++counters.received;
+  bump(counters.received);
   const ParsedQuery q = parse_query(query);
   EncodeOptions eo;
   eo.our_payload = policy.udp_payload_max;
@@ -62,17 +122,17 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
     case ParseError::none:
       break;
     case ParseError::too_short:
-      ++counters.dropped_short;
+      bump(counters.dropped_short);
       return 0;
     case ParseError::response:
-      ++counters.dropped_response;
+      bump(counters.dropped_response);
       return 0;
     case ParseError::formerr:
       return error(counters, q, app::Rcode::formerr, out, eo);
     case ParseError::notimp:
       return error(counters, q, app::Rcode::notimp, out, eo);
   }
-  ++counters.qtypes[remote.is_v4() ? 0 : 1][qtype_bucket(q.qtype.value)];
+  bump(counters.qtypes[remote.is_v4() ? 0 : 1][qtype_bucket(q.qtype.value)]);
   // DNS Cookies (RFC 7873 5.2): the answer carries the client cookie and our server cookie.
   std::array<std::uint8_t, kClientCookieSize + kServerCookieSize> cookie;
   if (policy.cookies != nullptr && q.edns.has_cookie) {
@@ -90,11 +150,26 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
     }
     eo.cookie = cookie.data();
   }
+  if (q.edns.nsid && !policy.nsid.empty()) {
+    eo.nsid = std::string_view(policy.nsid).substr(0, kMaxNsid);  // RFC 5001 2.2
+  }
   // RFC 6891 6.1.3: a version we do not implement gets BADVERS and our version (0).
   if (q.edns.present && q.edns.version > 0) {
     return error(counters, q, app::Rcode::badvers, out, eo);
   }
   const bool udp = transport == Transport::udp;
+  if (q.qclass == dns::rrclass::CH) {
+    if (const std::string* text = chaos_text(q, policy); text != nullptr) {
+      // RFC 4892: one TXT in class CH, TTL 0, authoritative, as Knot and NSD answer it.
+      scratch.reset(q.qname, 0);
+      scratch.record_class(dns::rrclass::CH);
+      scratch.txt(std::string_view(*text).substr(0, 255), 0);
+      scratch.authoritative = true;
+      const std::size_t limit = udp ? udp_limit(q, policy.udp_payload_max) : kMaxMessage;
+      return count_answer(counters, scratch.rcode,
+                          encode_response(q, scratch, out, limit, !udp, eo), out);
+    }
+  }
   if (q.qclass != dns::rrclass::IN && q.qclass != dns::rrclass::ANY) {
     return error(counters, q, app::Rcode::refused, out, eo);
   }
@@ -123,6 +198,7 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
     }
     scratch.authoritative = true;
     eo.force_truncate = true;
+    // TC=1 and no records: not an answer of any source (the client asks again over TCP).
     return count_answer(counters, scratch.rcode, encode_response(q, scratch, out, limit, false, eo),
                         out);
   }
@@ -150,8 +226,7 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
       (q.edns.dnssec_ok || q.qtype == dns::rrtype::DNSKEY || q.qtype == dns::rrtype::ANY)) {
     signer->sign(worker, req, scratch, q.edns.dnssec_ok);
   }
-  return count_answer(counters, scratch.rcode, encode_response(q, scratch, out, limit, !udp, eo),
-                      out);
+  return count_resolved(counters, scratch, encode_response(q, scratch, out, limit, !udp, eo), out);
 }
 
 }  // namespace amap::wire

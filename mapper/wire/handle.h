@@ -7,11 +7,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "mapper/app/answer.h"
 #include "mapper/app/app.h"
 #include "mapper/app/worker.h"
 #include "mapper/dns/address.h"
+#include "mapper/sync/counter.h"
 #include "mapper/wire/message.h"
 
 namespace amap::wire {
@@ -48,6 +50,13 @@ struct Policy {
   AnyPolicy any_over_udp = AnyPolicy::truncate;
   /// DNS Cookies: null = not implemented (a COOKIE option is ignored like any unknown one).
   const CookieSigner* cookies = nullptr;
+  /// The server's identity, each off while empty (Knot's server.nsid and server.identity):
+  /// the NSID option (RFC 5001) of an answer to a query with an empty NSID option (at most
+  /// kMaxNsid bytes), the TXT of CH id.server. and hostname.bind. (RFC 4892), and the TXT of
+  /// CH version.bind. and version.server. (at most 255 bytes each).
+  std::string nsid;
+  std::string server_id;
+  std::string version;
 };
 
 /// What handle() learnt about a query that the caller may act on.
@@ -73,7 +82,18 @@ constexpr std::size_t qtype_bucket(std::uint16_t qtype) noexcept {
   return kCountedQtypes.size();
 }
 
-/// Per-message counters, owned by the caller (one per worker; sum them when read).
+/// Answers by where their content came from (automap_dns_answers_total{source}).
+enum class AnswerSource : std::uint8_t {
+  synthesized,  // records the app made (automap: from a template)
+  stored,       // records from stored data (automap: an override; Answer::source)
+  negative,     // NXDOMAIN or NODATA from the app
+  refused,      // REFUSED: outside every zone, or a class other than IN/ANY
+};
+inline constexpr std::size_t kAnswerSources = 4;
+
+/// Per-message counters, owned by the caller (one per worker; sum them when read). Written by
+/// that worker only, through sync::bump (relaxed atomic_ref load and store: no lock prefix), so
+/// that another thread may read them meanwhile with sync::peek.
 struct Counters {
   std::uint64_t received = 0;              // messages passed to handle()
   std::uint64_t dropped_short = 0;         // < 12 bytes
@@ -84,6 +104,8 @@ struct Counters {
   /// Queries whose question parsed, by the client's address family (0 IPv4, 1 IPv6) and
   /// qtype_bucket().
   std::array<std::array<std::uint64_t, kQtypeBuckets>, 2> qtypes{};
+  /// Answers by AnswerSource (SERVFAIL, FORMERR, NOTIMP and BADVERS are in none of them).
+  std::array<std::uint64_t, kAnswerSources> sources{};
 
   std::uint64_t dropped() const noexcept { return dropped_short + dropped_response; }
   std::uint64_t rcode(app::Rcode r) const noexcept { return rcodes[static_cast<std::size_t>(r)]; }
@@ -101,7 +123,10 @@ struct Counters {
 ///  - with `policy.cookies`: a malformed COOKIE option is FORMERR (RFC 7873 5.2.2); a query
 ///    with a client cookie gets the COOKIE option back with a server cookie; never BADCOOKIE
 ///    (automap does not require cookies);
-///  - QCLASS other than IN/ANY: REFUSED;
+///  - an empty NSID option and `policy.nsid` set: the answer's OPT carries it (RFC 5001);
+///  - QCLASS CH, QTYPE TXT or ANY, QNAME id.server. or hostname.bind. (`policy.server_id`)
+///    or version.bind. or version.server. (`policy.version`), that one set: its TXT, AA;
+///  - other QCLASS than IN/ANY: REFUSED;
 ///  - AXFR over UDP: NOTIMP; IXFR over UDP and AXFR/IXFR over TCP: REFUSED (synthesized zones
 ///    are not transferable);
 ///  - ANY over UDP: `policy.any_over_udp` (default TC=1); over TCP the full answer;

@@ -17,6 +17,7 @@ constexpr std::uint16_t kFlagRd = 0x0100;
 constexpr std::uint16_t kFlagCd = 0x0010;
 constexpr std::uint16_t kEcsOption = 8;      // RFC 7871
 constexpr std::uint16_t kCookieOption = 10;  // RFC 7873
+constexpr std::uint16_t kNsidOption = 3;     // RFC 5001
 constexpr std::size_t kCookieOptionSize = 4 + kClientCookieSize + kServerCookieSize;
 constexpr std::size_t kOptFixed = 11;  // root owner + type + class + ttl + rdlength
 
@@ -142,6 +143,9 @@ bool parse_opt(std::span<const std::uint8_t> m, std::uint16_t rclass, std::uint3
     // Unknown options are ignored and never echoed (RFC 6891 6.1.2, RFC 8906 8).
     if (code == kEcsOption && !parse_ecs(m.subspan(p, len), e)) {
       return false;
+    }
+    if (code == kNsidOption && len == 0) {
+      e.nsid = true;
     }
     if (code == kCookieOption && !e.has_cookie) {
       e.has_cookie = true;
@@ -393,11 +397,12 @@ void write_record(dns::WireWriter& w, Compressor& c, const app::Answer& ans,
   }
 }
 
-std::size_t opt_size(const ParsedQuery& q, bool with_ecs, const std::uint8_t* cookie) noexcept {
+std::size_t opt_size(const ParsedQuery& q, bool with_ecs, const EncodeOptions& o) noexcept {
   if (!q.edns.present) {
     return 0;
   }
-  std::size_t n = kOptFixed + (cookie != nullptr ? kCookieOptionSize : 0);
+  std::size_t n = kOptFixed + (o.cookie != nullptr ? kCookieOptionSize : 0) +
+                  (o.nsid.empty() ? 0 : 4 + o.nsid.size());
   if (with_ecs && q.edns.has_ecs) {
     n += 8 + (std::size_t{q.edns.ecs.length} + 7) / 8;
   }
@@ -405,10 +410,11 @@ std::size_t opt_size(const ParsedQuery& q, bool with_ecs, const std::uint8_t* co
 }
 
 void write_opt(dns::WireWriter& w, const ParsedQuery& q, std::uint16_t rcode, bool with_ecs,
-               std::uint16_t payload, const std::uint8_t* cookie) noexcept {
+               const EncodeOptions& o) noexcept {
+  const std::uint8_t* cookie = o.cookie;
   w.u8(0);  // root owner
   w.u16(dns::rrtype::OPT.value);
-  w.u16(payload);
+  w.u16(o.our_payload);
   // TTL: extended rcode (upper 8 bits of the 12-bit rcode), version 0, DO echoed (RFC 3225).
   const std::uint32_t ttl = (std::uint32_t{static_cast<std::uint8_t>(rcode >> 4)} << 24) |
                             (q.edns.dnssec_ok ? 0x8000U : 0U);
@@ -416,7 +422,8 @@ void write_opt(dns::WireWriter& w, const ParsedQuery& q, std::uint16_t rcode, bo
   const bool ecs = with_ecs && q.edns.has_ecs;
   const std::size_t ecs_octets = ecs ? (std::size_t{q.edns.ecs.length} + 7) / 8 : 0;
   w.u16(static_cast<std::uint16_t>((ecs ? 8 + ecs_octets : 0) +
-                                   (cookie != nullptr ? kCookieOptionSize : 0)));
+                                   (cookie != nullptr ? kCookieOptionSize : 0) +
+                                   (o.nsid.empty() ? 0 : 4 + o.nsid.size())));
   if (ecs) {
     // Echo ECS with SCOPE = SOURCE: the answer may depend on the whole source prefix
     // (the app does not report a narrower scope), which is always cache-safe.
@@ -432,6 +439,12 @@ void write_opt(dns::WireWriter& w, const ParsedQuery& q, std::uint16_t rcode, bo
     w.u16(kCookieOption);
     w.u16(static_cast<std::uint16_t>(kClientCookieSize + kServerCookieSize));
     w.bytes(std::span<const std::uint8_t>(cookie, kClientCookieSize + kServerCookieSize));
+  }
+  if (!o.nsid.empty()) {
+    w.u16(kNsidOption);
+    w.u16(static_cast<std::uint16_t>(o.nsid.size()));
+    w.bytes(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(o.nsid.data()),
+                                          o.nsid.size()));
   }
 }
 
@@ -558,7 +571,7 @@ std::size_t encode_error(const ParsedQuery& q, app::Rcode rcode, std::span<std::
     write_question(w, q, nullptr);
   }
   if (opt) {
-    write_opt(w, q, rc, false, options.our_payload, options.cookie);
+    write_opt(w, q, rc, false, options);
   }
   return w.ok() ? w.size() : 0;
 }
@@ -568,7 +581,7 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
                             const EncodeOptions& options) noexcept {
   const std::size_t cap = std::min({out.size(), limit, kMaxMessage});
   const auto rc = static_cast<std::uint16_t>(ans.rcode);
-  const std::size_t opt_len = opt_size(q, true, options.cookie);
+  const std::size_t opt_len = opt_size(q, true, options);
   if (cap < kHeaderSize + opt_len) {
     return 0;
   }
@@ -610,7 +623,7 @@ std::size_t encode_response(const ParsedQuery& q, const app::Answer& ans,
     flags |= kFlagTc;
   }
   if (q.edns.present) {
-    write_opt(w, q, rc, true, options.our_payload, options.cookie);
+    write_opt(w, q, rc, true, options);
   }
   if (!w.ok()) {
     return 0;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "mapper/app/answer.h"
 #include "mapper/dns/address.h"
@@ -62,7 +63,13 @@ struct Edns {
   bool cookie_malformed = false;
   std::uint8_t cookie_len = 0;  // 8 + the server cookie's length
   std::array<std::uint8_t, 40> cookie{};
+  /// An empty NSID option (RFC 5001 2.1): the client asks for the server's identifier. An NSID
+  /// option with a payload is not a request (RFC 5001 2.3) and is ignored.
+  bool nsid = false;
 };
+
+/// The longest NSID payload automap sends (RFC 5001 sets none; Knot and BIND take any size).
+inline constexpr std::size_t kMaxNsid = 128;
 
 /// COOKIE option lengths (RFC 7873 4): a client cookie, then an optional server cookie.
 inline constexpr std::size_t kClientCookieSize = 8;
@@ -124,6 +131,9 @@ struct EncodeOptions {
   /// When set, the OPT of the answer carries a COOKIE option with these bytes: the client
   /// cookie and our server cookie (kClientCookieSize + kServerCookieSize).
   const std::uint8_t* cookie = nullptr;
+  /// Not empty: the OPT of the answer carries an NSID option with these bytes (RFC 5001), at
+  /// most kMaxNsid.
+  std::string_view nsid;
 };
 
 /// Encodes the answer for `q` into `out`, at most `limit` bytes. Header: same id and opcode,

@@ -8,6 +8,7 @@ usage: mapctl_test.py MAPCTL
 """
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -263,24 +264,38 @@ def test_import_export(ctl, tmp):
     check(ctl.export() == after_good, "a rejected import changes nothing")
     p = ctl.run("import", bad, "--max-errors", "2", rc=1)
     check("3 more errors not shown" in p.stderr, "--max-errors", p.stderr)
-    # With stderr on a terminal, a progress line with \r updates appears.
+    # With stderr on a terminal (a pty), a progress line (lines, rate, percentage, ETA) redrawn
+    # with \r and erased at the end; piped, not a byte of it.
     import pty
-    master, slave = pty.openpty()
-    proc = subprocess.run([ctl.binary, "-c", ctl.config, "import", good], stdout=subprocess.PIPE,
-                          stderr=slave, env=ctl.env, timeout=60)
-    os.close(slave)
-    tty_out = b""
-    try:
-        while True:
-            chunk = os.read(master, 4096)
-            if not chunk:
-                break
-            tty_out += chunk
-    except OSError:
-        pass
-    os.close(master)
-    check(proc.returncode == 0 and b"\rmapctl import: checking" in tty_out and
-          b"in one transaction" in tty_out, "progress line on a terminal", tty_out)
+
+    def on_tty(*args):
+        master, slave = pty.openpty()
+        proc = subprocess.run([ctl.binary, "-c", ctl.config] + list(args),
+                              stdout=subprocess.PIPE, stderr=slave, env=ctl.env, timeout=60)
+        os.close(slave)
+        tty_out = b""
+        try:
+            while True:
+                chunk = os.read(master, 4096)
+                if not chunk:
+                    break
+                tty_out += chunk
+        except OSError:
+            pass
+        os.close(master)
+        return proc.returncode, tty_out
+
+    rc, tty_out = on_tty("import", good)
+    check(rc == 0 and re.search(rb"\rmapctl import: checking \S+: \d+ lines, \d+ lines/s, 100%, "
+                                rb"ETA 0 s\x1b\[K", tty_out) and b"\r\x1b[K" in tty_out and
+          b"in one transaction" in tty_out, "import: progress line on a terminal", repr(tty_out))
+    rc, tty_out = on_tty("export", os.path.join(tmp, "tty-export.csv"))
+    check(rc == 0 and re.search(rb"\rmapctl export: \S+: \d+ lines, \d+ lines/s\x1b\[K", tty_out)
+          and b"\r\x1b[K" in tty_out, "export: progress line on a terminal", repr(tty_out))
+    p = ctl.run("import", good)
+    q = ctl.run("export", os.path.join(tmp, "piped-export.csv"))
+    check("\r" not in p.stderr + q.stderr and "lines/s" not in p.stderr + q.stderr,
+          "import and export: no progress when stderr is not a terminal", p.stderr + q.stderr)
     p = ctl.run("import", "--dry-run", good)
     check("dry run: 3 overrides" in p.stdout, "--dry-run", p.stdout)
     ctl.run("import", os.path.join(tmp, "missing.csv"), rc=1)

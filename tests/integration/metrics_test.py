@@ -6,15 +6,19 @@
   moved by exactly what was sent, by transport and rcode;
 - the exposition passes a strict check of the Prometheus text format 0.0.4 (HELP and TYPE
   before each family's samples, names and labels well formed, counters end in _total, every
-  name automap_*, no series twice). promtool (Debian `prometheus`, ~96 MB installed with its
-  web UI) is not needed for that;
+  name automap_*, no series twice, histograms cumulative); promtool and a real Prometheus
+  check it too in prometheus_test.py;
 - /health: 200 with {"status":"ok"}; 503 with the reason naming data.mdb once the store is
   damaged (truncated), 200 again once it is restored;
 - a good SIGHUP reload and a rejected one move automap_reloads_total{result=...};
 - 404, 405, an oversized request (413), the connection cap, and a bind failure that names
-  the address (exit 1).
+  the address (exit 1);
+- answers by source (synthesized, override after a real `mapctl add`, negative, refused), the
+  request-duration histogram (well formed, its count moves with the requests), open TCP
+  connections, the config serial (equal to the SOA serial served, moved by a reload after a
+  store change), the store's address keys and reader slots.
 
-usage: metrics_test.py AUTOMAPD
+usage: metrics_test.py AUTOMAPD MAPCTL
 """
 import json
 import os
@@ -82,7 +86,8 @@ def check_exposition(text):
             current = parts[2]
         elif line.startswith("# TYPE "):
             parts = line.split(" ")
-            if len(parts) != 4 or parts[2] != current or parts[3] not in ("counter", "gauge"):
+            if len(parts) != 4 or parts[2] != current or parts[3] not in ("counter", "gauge",
+                                                                          "histogram"):
                 problems.append("%d: TYPE not right after its HELP: %s" % (n, line))
                 continue
             typed[parts[2]] = parts[3]
@@ -94,7 +99,13 @@ def check_exposition(text):
                 problems.append("%d: malformed sample: %s" % (n, line))
                 continue
             name, labels, value = m.group(1), m.group(2) or "", m.group(3)
-            if name != current or name not in typed:
+            family = name
+            if typed.get(current) == "histogram" and name in (current + "_bucket", current + "_sum",
+                                                               current + "_count"):
+                family = current
+                if name.endswith("_bucket") != ('le="' in labels):
+                    problems.append("%d: le label exactly on _bucket: %s" % (n, line))
+            if family != current or family not in typed:
                 problems.append("%d: sample outside its family (%s): %s" % (n, current, line))
             try:
                 v = float(value)
@@ -110,6 +121,24 @@ def check_exposition(text):
             problems.append("family without the automap_ prefix: " + name)
         if (kind == "counter") != name.endswith("_total"):
             problems.append("counter/_total mismatch: %s (%s)" % (name, kind))
+    # Histograms: buckets cumulative, ending in +Inf equal to _count.
+    for name, kind in typed.items():
+        if kind != "histogram":
+            continue
+        groups = {}
+        for (sname, labels), v in series.items():
+            if sname == name + "_bucket":
+                rest = re.sub(r',?le="[^"]*"', "", labels)
+                le = re.search(r'le="([^"]*)"', labels).group(1)
+                groups.setdefault(rest, []).append((float(le), v))
+        for rest, buckets in groups.items():
+            buckets.sort()
+            counts = [v for _, v in buckets]
+            if counts != sorted(counts) or buckets[-1][0] != float("inf") or \
+                    series.get((name + "_count", rest)) != buckets[-1][1] or \
+                    (name + "_sum", rest) not in series:
+                problems.append("histogram %s{%s}: not cumulative, no +Inf, or _count/_sum "
+                                "missing" % (name, rest))
     check(not problems, "the exposition is valid text format 0.0.4", "\n".join(problems[:20]))
     return series
 
@@ -130,8 +159,23 @@ def delta(before, after, name, labels):
     return after.get((name, labels), 0) - before.get((name, labels), 0)
 
 
+def wait_for(what, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = what()
+        if got:
+            return got
+        time.sleep(0.05)
+    return what()
+
+
+def soa_serial(port):
+    r = query(port, "pool.example.net.", "SOA")
+    return r.answer[0][0].serial if r.answer else None
+
+
 def main():
-    binary = sys.argv[1]
+    binary, mapctl = sys.argv[1], sys.argv[2]
     config = CONFIG.replace("@HTTP@", "127.0.0.1:0")
     with Automapd(binary, config) as server:
         port = http_port(server)
@@ -184,6 +228,45 @@ def main():
               "no IPv6 client counted")
         check(delta(before, after, "automap_tcp_connections_accepted_total", "") == 5,
               "5 TCP connections counted")
+        # Answers by source: PTR and A from templates, NXDOMAIN, REFUSED (TXT and NAPTR of an
+        # existing name: NODATA, negative).
+        by_source = {("udp", "synthesized"): 7, ("udp", "refused"): 3, ("udp", "negative"): 4,
+                     ("udp", "override"): 0, ("tcp", "synthesized"): 4, ("tcp", "refused"): 1,
+                     ("tcp", "negative"): 0}
+        for (proto, source), want in by_source.items():
+            got = delta(before, after, "automap_dns_answers_total",
+                        'proto="%s",source="%s"' % (proto, source))
+            check(got == want, "answers_total{%s,%s} moved by %d" % (proto, source, want), got)
+        for proto, want in (("udp", 14), ("tcp", 5)):
+            got = delta(before, after, "automap_dns_request_duration_seconds_count",
+                        'proto="%s"' % proto)
+            check(got == want, "request_duration count{%s} moved by %d" % (proto, want), got)
+            check(after.get(("automap_dns_request_duration_seconds_sum", 'proto="%s"' % proto), 0)
+                  > 0, "request_duration sum{%s} > 0" % proto)
+        check(after.get(("automap_tcp_connections", "")) == 0, "no TCP connection open", after)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5):
+            check(wait_for(lambda: scrape(port).get(("automap_tcp_connections", "")) == 1),
+                  "an open TCP connection is counted")
+        check(wait_for(lambda: scrape(port).get(("automap_tcp_connections", "")) == 0),
+              "and uncounted once closed")
+        serial = after.get(("automap_config_serial", ""))
+        check(serial and serial == soa_serial(server.port),
+              "config_serial is the SOA serial served", (serial, soa_serial(server.port)))
+        check(after.get(("automap_store_reader_slots", 'state="max"'), 0) >= 16 and
+              after.get(("automap_store_reader_slots", 'state="used"'), 0) >= 1,
+              "the store's reader slots", after)
+        check(after.get(("automap_store_address_keys", "")) == 0, "no address override yet")
+        # An override written by mapctl: answered as such, counted once the filter has it.
+        subprocess.run([mapctl, "-c", server.config, "add", "10.9.8.7",
+                        "host.pool.example.net."], check=True, capture_output=True)
+        check(wait_for(lambda: scrape(port).get(("automap_store_address_keys", "")) == 1),
+              "the address override is counted")
+        r = query(server.port, "7.8.9.10.in-addr.arpa.", "PTR")
+        check(r.answer and str(r.answer[0][0]) == "host.pool.example.net.", "override answered", r)
+        o = scrape(port)
+        check(delta(after, o, "automap_dns_answers_total", 'proto="udp",source="override"') == 1,
+              "an override answer is counted as such")
+        after = o
         check(after.get(("automap_store_up", "")) == 1 and
               after.get(("automap_store_map_size_bytes", "")) == 64 << 20,
               "the store's state and map size", after)
@@ -226,6 +309,11 @@ def main():
         r1 = scrape(port)
         check(delta(after, r1, "automap_reloads_total", 'result="success"') == 1 and
               r1.get(("automap_app_generation", "")) == 2, "a good reload is counted")
+        # The store changed since the start: the reloaded serial is derived from it (it may
+        # equal the start's when both fell in the same second).
+        check(r1.get(("automap_config_serial", "")) == soa_serial(server.port),
+              "after the reload config_serial is still the SOA serial served",
+              (serial, r1.get(("automap_config_serial", "")), soa_serial(server.port)))
         with open(server.config, "a") as f:
             f.write("bogus: 1\n")
         server.signal(signal.SIGHUP)

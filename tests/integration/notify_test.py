@@ -70,8 +70,9 @@ def run_case(automapd, tmp, address, label):
     try:
         ready = receive(sock)
         f = fields(ready)
-        check(f.get("READY") == "1" and "serving" in f.get("STATUS", ""),
-              "%s: READY=1 with a STATUS at start (%r)" % (label, ready))
+        check(f.get("READY") == "1" and
+              re.match(r"serving, generation 1, serial [1-9]\d*$", f.get("STATUS", "")),
+              "%s: READY=1 with a STATUS at start, the config serial in it (%r)" % (label, ready))
         # At READY the listener is bound and the store open: a query answers at once.
         log.flush()
         text = open(log.name).read()
@@ -109,9 +110,11 @@ def run_case(automapd, tmp, address, label):
               "%s: READY=1 and a failure STATUS after a bad reload (%r)" % (label, done))
 
         if label == "path socket":
-            # Every 10 s: q/s, the generation and the reload results (one good, one bad).
+            # Every 10 s: the generation, the config serial (the SOA serial), q/s and the reload
+            # results (one good, one bad).
             status = fields(receive(sock, timeout=13, periodic=True)).get("STATUS", "")
-            check(re.fullmatch(r"serving, generation 2, \d+ q/s, reloads 1 ok 1 failed", status)
+            check(re.fullmatch(r"serving, generation 2, serial [1-9]\d*, \d+ q/s, reloads 1 ok 1 failed",
+                               status)
                   is not None, "%s: a periodic STATUS with q/s and reloads (%r)" % (label, status))
 
         proc.send_signal(signal.SIGTERM)

@@ -107,7 +107,7 @@ def main():
     check(answers(run.port)[0] == "NOERROR", "(a) automapd answers")
     check(wait_for(run.log, r"^<6>listening tcp "), "(a) <6>listening tcp", read(run.log))
     run.proc.send_signal(signal.SIGHUP)
-    check(wait_for(run.log, r"^<6>reloaded app generation=2$"),
+    check(wait_for(run.log, r"^<6>reloaded app generation=2( serial=\d+)?$"),
           "(a) the reload's result is <6>reloaded app generation=2", read(run.log))
     rc = run.stop()
     lines = read(run.log).splitlines()
@@ -144,7 +144,7 @@ def main():
     check("info:" not in read(run.log), "(c) ... and no info line", read(run.log))
     run.rewrite(CONFIG + "log: { level: info }\n")
     run.proc.send_signal(signal.SIGHUP)
-    check(wait_for(run.log, r"^automapd: info: reloaded app generation=\d+$"),
+    check(wait_for(run.log, r"^automapd: info: reloaded app generation=\d+( serial=\d+)?$"),
           "(c) a reload to level info logs its result", read(run.log))
     check(run.stop() == 0, "(c) exit 0")
     check("automapd: info: stopping on SIGTERM" in read(run.log), "(c) info lines from then on",

@@ -23,3 +23,11 @@ if(TARGET automapd AND TARGET mapctl)
                    $<TARGET_FILE:automapd> $<TARGET_FILE:mapctl>)
   set_tests_properties(soa_serial PROPERTIES LABELS integration TIMEOUT 120)
 endif()
+
+# identity: NSID (RFC 5001) and CH TXT id.server./hostname.bind./version.bind. with dig.
+if(TARGET automapd)
+  add_test(NAME server_identity
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/identity_test.py
+                   $<TARGET_FILE:automapd>)
+  set_tests_properties(server_identity PROPERTIES LABELS integration TIMEOUT 60)
+endif()

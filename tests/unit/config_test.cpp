@@ -201,7 +201,7 @@ TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   EXPECT_EQ(errs[0],
             "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
-            "store, listen, tcp, ttl, rrl, cookies, log, user, group, http, dnssec)");
+            "store, listen, tcp, ttl, rrl, cookies, log, user, group, http, dnssec, identity)");
   EXPECT_EQ(errs[1],
             "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
             "set beyond the prefix length (did you mean 10.0.0.0/8?)");
@@ -268,7 +268,7 @@ TEST(Config, UnknownKeySuggestsTheClosestKey) {
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   const std::string keys =
       " (expected one of: soa, ns, zones, prefixes, store, listen, tcp, ttl, rrl, cookies, log, "
-      "user, group, http, dnssec)";
+      "user, group, http, dnssec, identity)";
   EXPECT_EQ(errs[0], "t.yaml:3:1: prefixs: unknown key (did you mean 'prefixes'?)" + keys);
   EXPECT_EQ(errs[1], "t.yaml:4:1: listne: unknown key (did you mean 'listen'?)" + keys);
   EXPECT_EQ(errs[2], "t.yaml:5:1: stroe: unknown key (did you mean 'store'?)" + keys);

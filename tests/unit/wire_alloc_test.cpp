@@ -79,5 +79,45 @@ TEST(WireAlloc, HandleDoesNotAllocateAfterWarmUp) {
   EXPECT_EQ(counters.received, 10000U + 2 * qs.size());
 }
 
+// The identity answers (NSID, CH TXT id.server. / hostname.bind. / version.bind.) on the same
+// path: still no allocation once warm.
+TEST(WireAlloc, IdentityAnswersDoNotAllocate) {
+  const auto app = testapp::make_wire_test_app();
+  app::Worker worker(*app);
+  std::vector<std::uint8_t> out(kMaxMessage);
+  Counters counters;
+  Policy policy;
+  policy.nsid = "node-1";
+  policy.server_id = "node-1.example.net";
+  policy.version = "automap test";
+  std::vector<Bytes> qs = mixed_queries();
+  for (const char* name : {"id.server.", "HOSTNAME.bind.", "version.bind.", "version.server."}) {
+    Query q;
+    q.qname = name;
+    q.qtype = 16;
+    q.qclass = 3;
+    qs.push_back(q.build());
+  }
+  Query nsid;
+  nsid.qname = "hello.example.";
+  nsid.qtype = 1;
+  nsid.edns = true;
+  nsid.options = {0, 3, 0, 0};  // an empty NSID option
+  qs.push_back(nsid.build());
+  const auto remote = *dns::IpAddress::parse("192.0.2.99");
+  const auto local = *dns::IpAddress::parse("::1");
+  for (const Bytes& q : qs) {
+    (void)handle(worker, q, Transport::udp, remote, local, out, counters, policy);
+  }
+  const std::size_t before = testing::allocation_count();
+  for (std::size_t i = 0; i < 10000; ++i) {
+    (void)handle(worker, qs[i % qs.size()], i % 3 == 0 ? Transport::tcp : Transport::udp, remote,
+                 local, out, counters, policy);
+  }
+  EXPECT_EQ(testing::allocation_count() - before, 0U);
+  // The identity queries were answered, not refused: NOERROR for the 4 CH and the NSID query.
+  EXPECT_GT(counters.rcode(app::Rcode::noerror), 0U);
+}
+
 }  // namespace
 }  // namespace amap::wire

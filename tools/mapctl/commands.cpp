@@ -29,6 +29,7 @@
 #include "tools/mapctl/api_keys.h"
 #include "tools/mapctl/json.h"
 #include "tools/mapctl/ops.h"
+#include "tools/mapctl/progress.h"
 #include "tools/mapctl/records.h"
 
 namespace amap::mapctl {
@@ -890,7 +891,7 @@ int cmd_import(const Options& o) {
     format = *format_from_name(o.format);
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  const bool tty = Progress::tty_stderr();
   std::string data;
   std::string why;
   if (!read_file(o.file, data, why)) {
@@ -898,19 +899,17 @@ int cmd_import(const Options& o) {
     return kExitError;
   }
   Validator v(l->mapper, l->file, o.force);
-  std::function<void(std::size_t)> progress;
+  Progress checking("mapctl import: checking " + json::printable(o.file), tty);
+  std::function<void(std::size_t, std::size_t)> progress;
   if (tty) {
-    progress = [&](std::size_t done) {
-      std::fprintf(stderr, "\rmapctl import: checking %s: %3u%%", json::printable(o.file).c_str(),
-                   data.empty() ? 100U : static_cast<unsigned>(done * 100 / data.size()));
-      std::fflush(stderr);
+    progress = [&](std::size_t done, std::size_t lines) {
+      checking.update(
+          lines, data.empty() ? 1.0 : static_cast<double>(done) / static_cast<double>(data.size()));
     };
   }
   ParsedFile parsed = parse_import(data, format, v, progress);
   data = std::string();  // free the text before the write transaction
-  if (tty) {
-    std::fputs("\r\033[K", stderr);
-  }
+  checking.clear();
   if (!parsed.errors.empty()) {
     return report_lines(bad_lines_result(parsed, o.file), o.file, o.max_errors);
   }
@@ -1074,6 +1073,12 @@ int cmd_export(const Options& o) {
   }
   bool write_ok = true;
   std::size_t count = 0;
+  // The total is not known without a second pass over the store: lines and rate, no ETA.
+  // Not when the export itself goes to the same terminal.
+  Progress progress(
+      "mapctl export: " + (to_stdout ? std::string("stdout") : json::printable(o.file)),
+      Progress::tty_stderr() && !(to_stdout && ::isatty(STDOUT_FILENO) == 1));
+  std::uint64_t listed = 0;
   auto flush = [&] {
     if (!buf.empty() && std::fwrite(buf.data(), 1, buf.size(), f) != buf.size()) {
       write_ok = false;
@@ -1087,7 +1092,12 @@ int cmd_export(const Options& o) {
       if (buf.size() > (1U << 20)) {
         flush();
       }
+      if ((++listed & 0x3FF) == 0) {
+        progress.update(listed);
+      }
     });
+    progress.update(listed);
+    progress.clear();
   } catch (const std::exception& e) {
     if (!to_stdout) {
       std::fclose(f);

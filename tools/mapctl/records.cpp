@@ -562,7 +562,7 @@ class ImportParser {
 }  // namespace
 
 ParsedFile parse_import(std::string_view data, Format format, const Validator& validator,
-                        const std::function<void(std::size_t)>& progress) {
+                        const std::function<void(std::size_t, std::size_t)>& progress) {
   ParsedFile out;
   // A UTF-8 byte order mark (editors on Windows write one) is no part of the first line.
   if (data.starts_with("\xEF\xBB\xBF")) {
@@ -580,14 +580,14 @@ ParsedFile parse_import(std::string_view data, Format format, const Validator& v
     ++number;
     p.line(number, data.substr(pos, end - pos));
     pos = end + 1;
-    if (progress && (number & 0xFFFF) == 0) {
-      progress(std::min(pos, data.size()));
+    if (progress && (number & 0xFFF) == 0) {
+      progress(std::min(pos, data.size()), number);
     }
   }
   out.lines = number;
   p.finish();
   if (progress) {
-    progress(data.size());
+    progress(data.size(), number);
   }
   return out;
 }

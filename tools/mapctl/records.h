@@ -109,7 +109,7 @@ struct ParsedFile {
 /// JSON lines: one object per line with the keys address_or_prefix, kind, target (string or
 /// null; may be left out for none), ttl (number, may be left out) and, ignored, updated.
 ParsedFile parse_import(std::string_view data, Format format, const Validator& validator,
-                        const std::function<void(std::size_t)>& progress = {});
+                        const std::function<void(std::size_t, std::size_t)>& progress = {});
 
 /// Splits one CSV line into fields (RFC 4180 quoting, no embedded newlines). Fields are
 /// trimmed of surrounding blanks unless quoted. Returns false with `error` set.
