@@ -18,6 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
 
 BASE = """\
 soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
@@ -28,15 +29,6 @@ prefixes:
   - prefix: 10.0.0.0/8
     name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
 """
-
-FAILURES = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
-
 
 def dig(port, *args):
     r = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=3"] + list(args),
@@ -110,10 +102,7 @@ def main():
                                           r.stderr), "a too long nsid: file:line: identity.nsid",
           r.stderr)
 
-    print("%d failure(s)" % len(FAILURES))
-    for f in FAILURES:
-        print("FAIL:", f)
-    return 1 if FAILURES else 0
+    return summary("server identity")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
+from checks import check, summary  # noqa: E402
 from pdns import free_port  # noqa: E402
 
 CONFIG = """\
@@ -42,15 +43,6 @@ prefixes:
     name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
 http: { listen: [127.0.0.1:0] }
 """
-
-FAILURES = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        FAILURES.append(what + (("\n    " + str(detail).replace("\n", "\n    ")) if detail else ""))
-
 
 def get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
@@ -129,10 +121,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
         check(server.stop() == 0, "automapd stops cleanly")
 
-    print("%d failure(s)" % len(FAILURES))
-    for f in FAILURES:
-        print("FAIL:", f)
-    return 1 if FAILURES else 0
+    return summary("http prometheus")
 
 
 if __name__ == "__main__":
