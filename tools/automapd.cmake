@@ -1,3 +1,3 @@
 add_executable(automapd ${CMAKE_CURRENT_LIST_DIR}/automapd.cpp)
-target_link_libraries(automapd PRIVATE amap::engine amap::run amap::http amap::version CLI11::CLI11
+target_link_libraries(automapd PRIVATE amap::engine amap::run amap::http amap::store_sync amap::version CLI11::CLI11
                                        amap::warnings)

@@ -25,6 +25,14 @@ std::shared_ptr<store::OverrideDb> open_or_create_store(const config::StoreConfi
   so.max_readers = c.max_readers;
   // Servers read every page: walk them all before mapping, so a damaged file is refused here.
   so.verify_pages = true;
+  if (c.etcd.present) {
+    // A sync node writes the store itself (store/sync's loop in this process): one
+    // read-write environment, created when missing, for the servers and the loop.
+    so.read_only = false;
+    const std::shared_ptr<void> guard =
+        options.guard_store_creation ? options.guard_store_creation() : nullptr;
+    return store::OverrideDb::open(so);
+  }
   so.read_only = true;
   try {
     return store::OverrideDb::open(so);
