@@ -26,7 +26,9 @@ namespace {
 
 /// A transport failure of one member (connection refused, reset, timed out).
 struct Transport : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit Transport(const std::string& what, bool r = false)
+      : std::runtime_error(what), refused(r) {}
+  bool refused;  // nothing listens (ECONNREFUSED)
 };
 
 /// Runs `ioc` until `done`, checking `stop` every 50 ms; on stop closes the stream so the
@@ -77,7 +79,8 @@ void connect(net::io_context& ioc, beast::tcp_stream& stream, const std::string&
     throw Transport("stopped");
   }
   if (ec) {
-    throw Transport(ec == beast::error::timeout ? "connect timed out" : ec.message());
+    throw Transport(ec == beast::error::timeout ? "connect timed out" : ec.message(),
+                    ec == net::error::connection_refused);
   }
 }
 
@@ -137,6 +140,7 @@ nlohmann::json EtcdClient::call(std::string_view path, const nlohmann::json& bod
   std::vector<std::string> why(options_.endpoints.size());
   const std::size_t n = options_.endpoints.size();
   for (unsigned round = 0;; ++round) {
+    std::size_t refused = 0;  // members that refused the connection in this round
     for (std::size_t k = 0; k < n; ++k) {
       const std::size_t i = (preferred_ + k) % n;
       const std::string& ep = options_.endpoints[i];
@@ -183,18 +187,27 @@ nlohmann::json EtcdClient::call(std::string_view path, const nlohmann::json& bod
                         "etcd " + ep + " refused " + std::string(path) + ": " + msg);
       } catch (const Transport& e) {
         why[i] = e.what();
+        refused += e.refused ? 1U : 0U;
         if (stop != nullptr && stop->load()) {
           throw EtcdError(EtcdError::Kind::unreachable, "stopped");
         }
       }
+    }
+    // Every member refused the connection three rounds running: nothing listens, so say so
+    // now rather than at the timeout (a slow member or an election keeps the full timeout).
+    if (refused == n && round >= 2) {
+      break;
     }
     if (Clock::now() + std::chrono::milliseconds(100) >= deadline) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100U + 100U * round, 500U)));
   }
-  std::string msg =
-      "etcd unreachable (" + std::to_string(options_.timeout.count()) + " ms, every member tried):";
+  std::string msg = "etcd unreachable (every member tried for " +
+                    std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       Clock::now() - (deadline - options_.timeout))
+                                       .count()) +
+                    " ms):";
   for (std::size_t i = 0; i < n; ++i) {
     msg += " " + options_.endpoints[i] + ": " + (why[i].empty() ? "not tried" : why[i]) +
            (i + 1 < n ? ";" : "");
