@@ -4,7 +4,8 @@
 
 3 etcd members and 2 automapd nodes on loopback (tests/integration/lib/cluster.py):
   1. overrides written with mapctl on node 0 are answered by every node: convergence p50/p99
-     over N changes (AUTOMAP_CONVERGENCE_N, default 100);
+     over N changes (AUTOMAP_CONVERGENCE_N, default 100), and through dnsdist with
+     conf/dnsdist/dnsdist.conf;
   2. the etcd leader killed during an import (AUTOMAP_IMPORT_LINES, default 20000): all or
      nothing, and after a retry every node's `mapctl export` is byte-identical;
   3. every member down: nodes keep answering, /health says degraded, a write fails clearly
@@ -70,6 +71,20 @@ def convergence(c):
         for node in range(len(c.nodes)):
             wait_answer(c, node, ptr(addr), [name])
         times.append((time.monotonic() - t0) * 1000)
+    # Through dnsdist (conf/dnsdist/dnsdist.conf: suffix routing to the automap pool, whose
+    # members it health-checks with SOA queries; 2 good checks 1 s apart before it sends).
+    deadline = time.monotonic() + 10
+    got = None
+    while time.monotonic() < deadline:
+        try:
+            r = c.query(None, ptr("10.77.0.1"), timeout=0.5)
+            got = [str(rd) for rrset in r.answer for rd in rrset]
+            if got == ["conv0.customer.pool.example.net."]:
+                break
+        except Exception:
+            pass
+        time.sleep(0.1)
+    check(got == ["conv0.customer.pool.example.net."], "through dnsdist: %s" % got)
     times.sort()
     p50 = statistics.median(times)
     p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
@@ -191,9 +206,9 @@ def deleted_store(c):
 
 
 def main():
-    for tool in ("/usr/bin/etcd", "/usr/bin/etcdctl"):
+    for tool in ("/usr/bin/etcd", "/usr/bin/etcdctl", "/usr/bin/dnsdist"):
         check(os.access(tool, os.X_OK), tool + " missing: apt-get install etcd-server etcd-client")
-    with Cluster(AUTOMAPD, MAPCTL, members=3, nodes=2) as c:
+    with Cluster(AUTOMAPD, MAPCTL, members=3, nodes=2, dnsdist=True) as c:
         convergence(c)
         leader_killed_during_import(c)
         etcd_down(c)

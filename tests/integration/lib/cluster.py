@@ -12,6 +12,7 @@ an HTTP listener (/metrics, /health). The suite (etcd_cluster_test.py) and
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,9 @@ from pdns import free_port
 
 ETCD = "/usr/bin/etcd"
 ETCDCTL = "/usr/bin/etcdctl"
+DNSDIST = "/usr/bin/dnsdist"
+DNSDIST_CONF = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "../../../conf/dnsdist/dnsdist.conf")
 
 NODE_CONFIG = """
 soa:  { mname: ns1.example.net., rname: hostmaster.example.net., refresh: 10800,
@@ -135,9 +139,39 @@ class Node:
         return None
 
 
+class Dnsdist:
+    """dnsdist with conf/dnsdist/dnsdist.conf, its addresses replaced by the cluster's."""
+
+    def __init__(self, root, nodes, pdns_port):
+        self.port = free_port()
+        text = open(DNSDIST_CONF).read()
+        text = re.sub(r'setLocal\("[^"]*"\)', 'setLocal("127.0.0.1:%d")' % self.port, text)
+        text = re.sub(r'addLocal\("[^"]*"\)\n', "", text)
+        text = re.sub(r"local automap_nodes = \{[^}]*\}",
+                      "local automap_nodes = { %s }" %
+                      ", ".join('"127.0.0.1:%d"' % n.dns_port for n in nodes), text)
+        text = text.replace('"127.0.0.1:5399"', '"127.0.0.1:%d"' % pdns_port)
+        self.conf = os.path.join(root, "dnsdist.conf")
+        with open(self.conf, "w") as f:
+            f.write(text)
+        self.log = open(os.path.join(root, "dnsdist.log"), "w")
+        self.proc = subprocess.Popen([DNSDIST, "--supervised", "--disable-syslog", "-C", self.conf],
+                                     stdout=self.log, stderr=self.log, start_new_session=True)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
 class Cluster:
     def __init__(self, automapd, mapctl, members=3, nodes=2, max_staleness="2s", timeout="30s",
-                 root=None):
+                 root=None, dnsdist=False):
         self.mapctl_binary = mapctl
         self.root = root or tempfile.mkdtemp(prefix="automap-cluster-")
         self.members = []
@@ -156,6 +190,7 @@ class Cluster:
                 n.start()
             for n in self.nodes:
                 self.wait_synced(n)
+            self.dnsdist = Dnsdist(self.root, self.nodes, free_port()) if dnsdist else None
         except BaseException:
             self.close()
             raise
@@ -205,8 +240,10 @@ class Cluster:
         return r
 
     def query(self, node, qname, qtype="PTR", timeout=1.0):
+        """node None: through dnsdist."""
         q = dns.message.make_query(qname, qtype)
-        return dns.query.udp(q, "127.0.0.1", port=self.nodes[node].dns_port, timeout=timeout)
+        port = self.dnsdist.port if node is None else self.nodes[node].dns_port
+        return dns.query.udp(q, "127.0.0.1", port=port, timeout=timeout)
 
     def answer(self, node, qname, qtype="PTR"):
         r = self.query(node, qname, qtype)
@@ -231,6 +268,8 @@ class Cluster:
         return int(kvs[0]["mod_revision"]) if kvs else 0
 
     def close(self):
+        if getattr(self, "dnsdist", None) is not None:
+            self.dnsdist.stop()
         for n in self.nodes:
             try:
                 n.stop()
@@ -253,8 +292,10 @@ def main():
     import sys
     automapd, mapctl = sys.argv[1], sys.argv[2]
     with Cluster(automapd, mapctl, nodes=int(os.environ.get("NODES", "3")),
-                 max_staleness="30s", timeout="5s") as c:
+                 max_staleness="30s", timeout="5s", dnsdist=os.access(DNSDIST, os.X_OK)) as c:
         print("etcd members: %s" % " ".join(c.endpoints))
+        if c.dnsdist:
+            print("dnsdist: 127.0.0.1:%d (config %s)" % (c.dnsdist.port, c.dnsdist.conf))
         for n in c.nodes:
             print("node %d: dns 127.0.0.1:%d  http 127.0.0.1:%d  config %s" %
                   (n.index, n.dns_port, n.http_port, n.config))
@@ -263,6 +304,9 @@ def main():
         print("  %s -c %s add 10.1.2.3 mail.customer.pool.example.net." % (mapctl, n0.config))
         for n in c.nodes:
             print("  dig +short -p %d @127.0.0.1 -x 10.1.2.3" % n.dns_port)
+        if c.dnsdist:
+            print("  dig +short -p %d @127.0.0.1 -x 10.1.2.3     # through dnsdist" %
+                  c.dnsdist.port)
         print("  curl -s 127.0.0.1:%d/metrics | grep automap_sync" % n0.http_port)
         print("  ETCDCTL_API=3 etcdctl --endpoints %s get --prefix /automap/ --keys-only"
               % ",".join(c.endpoints))
