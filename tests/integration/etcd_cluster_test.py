@@ -6,7 +6,9 @@
   1. overrides written with mapctl on node 0 are answered by every node: convergence p50/p99
      over N changes (AUTOMAP_CONVERGENCE_N, default 100), and through dnsdist with
      conf/dnsdist/dnsdist.conf;
-  2. the etcd leader killed during an import (AUTOMAP_IMPORT_LINES, default 20000): all or
+  2. node 1 SIGKILLed under dnsperf load through dnsdist: queries lost, time until the pool
+     has it back after a restart (AUTOMAP_LOAD_QPS, AUTOMAP_LOAD_SECONDS: 2000, 4);
+  2b. the etcd leader killed during an import (AUTOMAP_IMPORT_LINES, default 20000): all or
      nothing, and after a retry every node's `mapctl export` is byte-identical;
   3. every member down: nodes keep answering, /health says degraded, a write fails clearly
      (exit 1, nothing applied), and the nodes catch up after the restart;
@@ -15,9 +17,11 @@
 Usage: etcd_cluster_test.py MAPCTL AUTOMAPD
 """
 import os
+import re
 import shutil
 import signal
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -28,6 +32,8 @@ from cluster import Cluster  # noqa: E402
 MAPCTL, AUTOMAPD = sys.argv[1], sys.argv[2]
 N = int(os.environ.get("AUTOMAP_CONVERGENCE_N", "100"))
 LINES = int(os.environ.get("AUTOMAP_IMPORT_LINES", "20000"))
+LOAD_QPS = int(os.environ.get("AUTOMAP_LOAD_QPS", "2000"))
+LOAD_S = int(os.environ.get("AUTOMAP_LOAD_SECONDS", "4"))
 
 
 def check(cond, msg):
@@ -91,6 +97,52 @@ def convergence(c):
     print("convergence over %d changes (mapctl exit -> every node answers): p50 %.1f ms, "
           "p99 %.1f ms, max %.1f ms" % (N, p50, p99, times[-1]))
     check(p99 < 2000, "convergence p99 %.1f ms" % p99)
+
+
+def node_killed_under_load(c):
+    """SIGKILL node 1 under dnsperf load through dnsdist: queries lost, then the time from its
+    restart until dnsdist's health checks put it back in the pool."""
+    qfile = os.path.join(c.root, "queries.txt")
+    with open(qfile, "w") as f:
+        for k in range(20000):
+            f.write("%d.%d.66.10.in-addr.arpa PTR\n" % (k % 250 + 1, k // 250))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and set(c.dnsdist.servers().get(n) for n in
+                                               ("automap1", "automap2")) != {"up"}:
+        time.sleep(0.1)
+    check(c.dnsdist.servers()["automap2"] == "up", "dnsdist: %s" % c.dnsdist.servers())
+    perf = subprocess.Popen(["/usr/bin/dnsperf", "-s", "127.0.0.1", "-p", str(c.dnsdist.port),
+                             "-d", qfile, "-l", str(LOAD_S), "-Q", str(LOAD_QPS), "-t", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(1)
+    c.nodes[1].stop(signal.SIGKILL)
+    t_kill = time.monotonic()
+    down = None
+    while time.monotonic() - t_kill < 10:
+        if c.dnsdist.servers()["automap2"] == "down":
+            down = time.monotonic() - t_kill
+            break
+        time.sleep(0.05)
+    out, _ = perf.communicate(timeout=LOAD_S + 30)
+    stats = {k: int(v) for k, v in re.findall(r"Queries (sent|completed|lost):\s+(\d+)", out)}
+    t0 = time.monotonic()
+    c.nodes[1].start()
+    up = None
+    while time.monotonic() - t0 < 15:
+        if c.dnsdist.servers()["automap2"] == "up":
+            up = time.monotonic() - t0
+            break
+        time.sleep(0.05)
+    print("node 1 SIGKILLed under %d q/s through dnsdist for %d s: sent %d, lost %d (%.2f%%); "
+          "marked down after %s s; after its restart back in the pool in %s s" %
+          (LOAD_QPS, LOAD_S, stats.get("sent", 0), stats.get("lost", 0),
+           100.0 * stats.get("lost", 0) / max(1, stats.get("sent", 0)),
+           "%.2f" % down if down is not None else "never",
+           "%.2f" % up if up is not None else "never"))
+    check(down is not None and up is not None, "dnsdist health checks: down %s up %s" % (down, up))
+    check(stats.get("sent", 0) > 0 and stats.get("completed", 0) > stats.get("lost", 0),
+          "dnsperf: %s" % out)
+    c.wait_synced(c.nodes[1])
 
 
 def leader_killed_during_import(c):
@@ -210,6 +262,7 @@ def main():
         check(os.access(tool, os.X_OK), tool + " missing: apt-get install etcd-server etcd-client")
     with Cluster(AUTOMAPD, MAPCTL, members=3, nodes=2, dnsdist=True) as c:
         convergence(c)
+        node_killed_under_load(c)
         leader_killed_during_import(c)
         etcd_down(c)
         compaction_resync(c)

@@ -151,12 +151,24 @@ class Dnsdist:
                       "local automap_nodes = { %s }" %
                       ", ".join('"127.0.0.1:%d"' % n.dns_port for n in nodes), text)
         text = text.replace('"127.0.0.1:5399"', '"127.0.0.1:%d"' % pdns_port)
+        # Load tests come from one client: lift its rate limit. The API tells server states.
+        text = re.sub(r"local qps_per_client = \d+", "local qps_per_client = 10000000", text)
+        self.api_port = free_port()
+        text += ('\nwebserver("127.0.0.1:%d")\nsetWebserverConfig({apiKey="test", '
+                 'acl="127.0.0.0/8", hashPlaintextCredentials=false})\n' % self.api_port)
         self.conf = os.path.join(root, "dnsdist.conf")
         with open(self.conf, "w") as f:
             f.write(text)
         self.log = open(os.path.join(root, "dnsdist.log"), "w")
         self.proc = subprocess.Popen([DNSDIST, "--supervised", "--disable-syslog", "-C", self.conf],
                                      stdout=self.log, stderr=self.log, start_new_session=True)
+
+    def servers(self):
+        """name -> state ("up", "down") of every backend, from the API."""
+        req = urllib.request.Request("http://127.0.0.1:%d/api/v1/servers/localhost" %
+                                     self.api_port, headers={"X-API-Key": "test"})
+        with urllib.request.urlopen(req, timeout=3) as r:
+            return {b["name"]: b["state"] for b in json.loads(r.read())["servers"]}
 
     def stop(self):
         if self.proc.poll() is None:
