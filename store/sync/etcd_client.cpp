@@ -223,7 +223,8 @@ struct EtcdWatch::Impl {
   beast::tcp_stream stream;
   beast::flat_buffer buf;
   http::response_parser<http::buffer_body> parser;
-  std::string pending;  // bytes received after the last complete line
+  std::string pending;     // bytes received after the last complete line
+  std::size_t scanned = 0;  // bytes of `pending` known to hold no newline
   std::string endpoint;
   const std::atomic<bool>& stop;
   std::array<char, 65536> chunk{};
@@ -246,7 +247,7 @@ struct EtcdWatch::Impl {
                       "etcd " + endpoint + ": the watch stream broke: " + ec.message());
     }
     pending.append(chunk.data(), chunk.size() - parser.get().body().size);
-    if (parser.is_done() && pending.find('\n') == std::string::npos) {
+    if (parser.is_done() && pending.find('\n', scanned) == std::string::npos) {
       throw EtcdError(EtcdError::Kind::unreachable,
                       "etcd " + endpoint + ": the watch stream ended");
     }
@@ -307,7 +308,10 @@ const std::string& EtcdWatch::endpoint() const noexcept {
 
 std::optional<nlohmann::json> EtcdWatch::next() {
   for (;;) {
-    if (const auto nl = impl_->pending.find('\n'); nl != std::string::npos) {
+    // A big transaction is one message of many MB: never rescan what was scanned.
+    const auto nl = impl_->pending.find('\n', impl_->scanned);
+    impl_->scanned = nl == std::string::npos ? impl_->pending.size() : 0;
+    if (nl != std::string::npos) {
       nlohmann::json j =
           nlohmann::json::parse(impl_->pending.data(), impl_->pending.data() + nl, nullptr, false);
       impl_->pending.erase(0, nl + 1);
