@@ -761,7 +761,6 @@ std::uint64_t read_sync_revision(const OverrideDb& db, MDB_txn* txn) {
 template <class Fn>
 auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = true,
                 const Replication* replication = nullptr, std::chrono::milliseconds catch_up = {}) {
-  const auto give_up = std::chrono::steady_clock::now() + catch_up;
   for (;;) {
     std::vector<RawWrite> writes;
     std::uint64_t replica_revision = 0;
@@ -792,6 +791,9 @@ auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = 
       return result;
     }
     // Wait for the sync loop to bring the replica to the source's revision, then check again.
+    // The wait starts now: the call may have used its whole timeout (an answer lost in flight
+    // is retried, and then finds its own commit past the replica).
+    const auto give_up = std::chrono::steady_clock::now() + catch_up;
     for (;;) {
       std::uint64_t now_at = 0;
       {
