@@ -223,7 +223,7 @@ struct EtcdWatch::Impl {
   beast::tcp_stream stream;
   beast::flat_buffer buf;
   http::response_parser<http::buffer_body> parser;
-  std::string pending;     // bytes received after the last complete line
+  std::string pending;      // bytes received after the last complete line
   std::size_t scanned = 0;  // bytes of `pending` known to hold no newline
   std::string endpoint;
   const std::atomic<bool>& stop;
