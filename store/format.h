@@ -47,6 +47,9 @@ inline constexpr std::string_view kMetaPrefixGeneration = "prefix_generation";
 /// u64 the config digest of the writer (WriteRules::config_digest; 0: kept from before). The
 /// SOA serial derives from it (mapper/config/README.md, "SOA serial").
 inline constexpr std::string_view kMetaLastChange = "last_change";
+/// u64 the etcd revision a sync node (store/sync) applied last: the store holds etcd's content
+/// under the configured prefix as of that revision. Absent (0) on a store that never synced.
+inline constexpr std::string_view kMetaSyncRevision = "sync_revision";
 /// Bitmap sizes: bit L (MSB first) set = a prefix override of length L exists.
 inline constexpr std::size_t kLengthBitmap4 = 5;   // lengths 0..32
 inline constexpr std::size_t kLengthBitmap6 = 17;  // lengths 0..128

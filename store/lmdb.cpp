@@ -807,6 +807,12 @@ bool WriteTxn::del(Dbi dbi, Bytes key) {
   return true;
 }
 
+void WriteTxn::clear(Dbi dbi) {
+  if (const int rc = mdb_drop(txn_, dbi.handle(), 0); rc != 0) {
+    throw_write("mdb_drop", rc);
+  }
+}
+
 // ------------------------------------------------------------------------------------- Cursor
 
 Cursor Cursor::open(MDB_txn* txn, Dbi dbi) {

@@ -244,6 +244,8 @@ class WriteTxn {
   void put(Dbi dbi, Bytes key, Bytes value, unsigned flags = 0);
   /// Returns false when the key did not exist.
   bool del(Dbi dbi, Bytes key);
+  /// Empties the database (mdb_drop, keeping the handle).
+  void clear(Dbi dbi);
 
  private:
   /// throw_lmdb, with the free space of the store's filesystem for EIO and ENOSPC.

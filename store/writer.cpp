@@ -8,6 +8,7 @@
 #include <array>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <utility>
 
 #include "store/format.h"
@@ -191,7 +192,11 @@ class TxnWriter {
   /// WriteRules (the caller then aborts the transaction).
   void finish() {
     flush_names();
-    check_template_collisions();
+    if (skip_rules_) {
+      conflicts_.clear();
+    } else {
+      check_template_collisions();
+    }
     if (!conflicts_.empty()) {
       throw WriteConflictError(std::move(conflicts_));
     }
@@ -287,7 +292,67 @@ class TxnWriter {
   void write_value(Dbi dbi, Bytes key, std::uint8_t flags, Bytes payload, unsigned put_flags = 0) {
     encode_value(buf_, ts_, id_, flags, payload);
     txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()), put_flags);
+    captured(dbi, key);
   }
+
+  /// Keeps a copy of every addr and prefix value written from now on (OverrideStore's
+  /// Replication sends them instead of committing).
+  void capture(std::vector<RawWrite>* out) noexcept { capture_ = out; }
+
+  // ---- a sync node's writes (ReplicaTxn): values as the source of truth holds them ----
+
+  /// Empties addr, prefix and name (a full load) and marks both bitmaps for a rebuild.
+  void clear_all() {
+    for (const Dbi dbi : {d_.addr, d_.prefix, d_.name}) {
+      txn_.clear(dbi);
+    }
+    touched4_ = touched6_ = true;
+  }
+
+  /// Writes a decoded address value byte for byte, moving its name-index entry as
+  /// put_address/erase_address do.
+  void put_raw_address(Bytes k, Bytes value, const OverrideView& v, bool deleted) {
+    const bool names = !deleted && v.kind == OverrideKind::name;
+    if (addr_tail_.extend(txn_, d_.addr, k)) {
+      txn_.put(d_.addr, k, value, MDB_APPEND);
+    } else {
+      const std::optional<Override> old = get_live(d_.addr, "addr", k);
+      if (old && old->kind == OverrideKind::name &&
+          !(names && dns::iequals(old->target, v.target))) {
+        drop_name_of(old->target, k);
+      }
+      txn_.put(d_.addr, k, value);
+    }
+    if (names) {
+      if (const auto n = dns::Name::from_text(v.target)) {
+        std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
+        name_op(NameOp::put, Bytes(nkey.data(), name_key(*n, nkey.data())), k);
+      }
+    }
+  }
+
+  void put_raw_prefix(Bytes k, Bytes value, dns::Family f) {
+    txn_.put(d_.prefix, k, value);
+    touch(f);
+  }
+
+  /// Removes an address or prefix key (mdb_del), and an address's name-index entry.
+  void del_raw(bool is_prefix, Bytes k, dns::Family f) {
+    if (is_prefix) {
+      if (txn_.del(d_.prefix, k)) {
+        touch(f);
+      }
+      return;
+    }
+    const std::optional<Override> old = get_live(d_.addr, "addr", k);
+    txn_.del(d_.addr, k);
+    if (old && old->kind == OverrideKind::name) {
+      drop_name_of(old->target, k);
+    }
+  }
+
+  /// ReplicaTxn: the source's writer checked the rules; the replica applies what it holds.
+  void skip_rules() noexcept { skip_rules_ = true; }
 
  private:
   /// A pending change to the name index: `put` points the name at the address; `drop`
@@ -313,6 +378,23 @@ class TxnWriter {
                       std::string_view target, unsigned put_flags) {
     encode_override(buf_, ts_, id_, kind, ttl, target);
     txn_.put(dbi, key, Bytes(buf_.data(), buf_.size()), put_flags);
+    captured(dbi, key);
+  }
+
+  void captured(Dbi dbi, Bytes key) {
+    if (capture_ == nullptr ||
+        (dbi.handle() != d_.addr.handle() && dbi.handle() != d_.prefix.handle())) {
+      return;
+    }
+    capture_->push_back(RawWrite{dbi.handle() == d_.prefix.handle(),
+                                 std::vector<std::uint8_t>(key.begin(), key.end()), buf_});
+  }
+
+  void drop_name_of(std::string_view target, Bytes addr_key) {
+    if (const auto n = dns::Name::from_text(target)) {
+      std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
+      name_op(NameOp::drop, Bytes(nkey.data(), name_key(*n, nkey.data())), addr_key);
+    }
   }
 
   /// The live value under key, copied (views into a write txn may move on the next put).
@@ -440,7 +522,7 @@ class TxnWriter {
           dirty = true;
         }
       }
-      if (holders_.size() > 1 && !rules_.allow_shared_names) {
+      if (holders_.size() > 1 && !rules_.allow_shared_names && !skip_rules_) {
         report_shared_name(name);
       }
       if (!dirty) {
@@ -603,6 +685,8 @@ class TxnWriter {
   std::vector<NameOp> name_ops_;
   std::vector<std::uint8_t> names_;  // name and address keys of name_ops_
   std::array<std::uint8_t, format::kMaxAddressKey> owner_{};
+  std::vector<RawWrite>* capture_ = nullptr;
+  bool skip_rules_ = false;
 };
 
 /// ApplyOptions::replace_within: erases, inside the batch's transaction, the live overrides
@@ -653,19 +737,82 @@ void erase_unwritten(TxnWriter& w, std::span<const Change> changes,
   }
 }
 
-/// Runs fn(TxnWriter&) in one write transaction and commits (unless `commit` is false: a dry
-/// run); any exception aborts it.
-template <class Fn>
-auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = true) {
-  GateScope gate(db.gate());
-  WriteTxn txn = begin_write(db, gate);
-  TxnWriter w(db, txn, rules);
-  auto result = fn(w);
-  w.finish();
-  if (commit) {
-    txn.commit();
+/// meta `sync_revision` as `txn` sees it (0: never synced).
+std::uint64_t read_sync_revision(const OverrideDb& db, MDB_txn* txn) {
+  MDB_val k{format::kMetaSyncRevision.size(), const_cast<char*>(format::kMetaSyncRevision.data())};
+  MDB_val v{};
+  if (mdb_get(txn, db.dbis().meta.handle(), &k, &v) != 0) {
+    return 0;
   }
-  return result;  // else the WriteTxn aborts
+  Bytes data;
+  bool deleted = false;
+  if (decode_simple(Bytes(static_cast<const std::uint8_t*>(v.mv_data), v.mv_size), data, deleted) !=
+          DecodeError::ok ||
+      deleted || data.size() != 8) {
+    return 0;
+  }
+  return format::load_be64(data.data());
+}
+
+/// Runs fn(TxnWriter&) in one write transaction and commits (unless `commit` is false: a dry
+/// run); any exception aborts it. With a Replication the checked values go to it instead of
+/// the commit; when it says the replica was behind, the transaction runs again once the
+/// replica caught up (fn must be safe to run again).
+template <class Fn>
+auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = true,
+                const Replication* replication = nullptr, std::chrono::milliseconds catch_up = {}) {
+  for (;;) {
+    std::vector<RawWrite> writes;
+    std::uint64_t replica_revision = 0;
+    decltype(fn(std::declval<TxnWriter&>())) result;
+    {
+      GateScope gate(db.gate());
+      WriteTxn txn = begin_write(db, gate);
+      TxnWriter w(db, txn, rules);
+      const bool replicate = commit && replication != nullptr;
+      if (replicate) {
+        w.capture(&writes);
+        replica_revision = read_sync_revision(db, txn.get());
+      }
+      result = fn(w);
+      w.finish();
+      if (!replicate) {
+        if (commit) {
+          txn.commit();
+        }
+        return result;  // else the WriteTxn aborts
+      }
+    }  // aborted: the replica changes when the sync loop applies the source's revision
+    if (writes.empty()) {
+      return result;
+    }
+    const ReplicationResult r = (*replication)(replica_revision, writes);
+    if (r.applied) {
+      return result;
+    }
+    // Wait for the sync loop to bring the replica to the source's revision, then check again.
+    // The wait starts now: the call may have used its whole timeout (an answer lost in flight
+    // is retried, and then finds its own commit past the replica).
+    const auto give_up = std::chrono::steady_clock::now() + catch_up;
+    for (;;) {
+      std::uint64_t now_at = 0;
+      {
+        const ScopedRead read(db);
+        now_at = read_sync_revision(db, read.txn().get());
+      }
+      if (now_at >= r.source_revision) {
+        break;
+      }
+      if (std::chrono::steady_clock::now() >= give_up) {
+        throw StoreError("the local store is at etcd revision " + std::to_string(now_at) +
+                         " but etcd has changes up to revision " +
+                         std::to_string(r.source_revision) +
+                         ": the write rules need a current replica (is automapd with store.sync "
+                         "running on this node?)");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
 }
 
 }  // namespace
@@ -688,26 +835,46 @@ void OverrideStore::set_write_rules(WriteRules rules) {
   rules_ = std::make_shared<const WriteRules>(std::move(rules));
 }
 
+void OverrideStore::set_replication(Replication r, std::chrono::milliseconds catch_up) {
+  replication_ = r ? std::make_shared<const Replication>(std::move(r)) : nullptr;
+  catch_up_ = catch_up;
+}
+
+std::uint64_t OverrideStore::sync_revision() const {
+  const ScopedRead read(*db_);
+  return read_sync_revision(*db_, read.txn().get());
+}
+
 void OverrideStore::put_address(const dns::IpAddress& a, const Override& v) {
-  with_write(*db_, *rules_, [&](TxnWriter& w) {
-    w.put_address(a, v);
-    return 0;
-  });
+  with_write(
+      *db_, *rules_,
+      [&](TxnWriter& w) {
+        w.put_address(a, v);
+        return 0;
+      },
+      true, replication_.get(), catch_up_);
 }
 
 void OverrideStore::put_prefix(const dns::Prefix& p, const Override& v) {
-  with_write(*db_, *rules_, [&](TxnWriter& w) {
-    w.put_prefix(p, v);
-    return 0;
-  });
+  with_write(
+      *db_, *rules_,
+      [&](TxnWriter& w) {
+        w.put_prefix(p, v);
+        return 0;
+      },
+      true, replication_.get(), catch_up_);
 }
 
 bool OverrideStore::erase_address(const dns::IpAddress& a) {
-  return with_write(*db_, *rules_, [&](TxnWriter& w) { return w.erase_address(a); });
+  return with_write(
+      *db_, *rules_, [&](TxnWriter& w) { return w.erase_address(a); }, true, replication_.get(),
+      catch_up_);
 }
 
 bool OverrideStore::erase_prefix(const dns::Prefix& p) {
-  return with_write(*db_, *rules_, [&](TxnWriter& w) { return w.erase_prefix(p); });
+  return with_write(
+      *db_, *rules_, [&](TxnWriter& w) { return w.erase_prefix(p); }, true, replication_.get(),
+      catch_up_);
 }
 
 ApplyResult OverrideStore::apply(std::span<const Change> changes, const ApplyOptions& options) {
@@ -764,7 +931,7 @@ ApplyResult OverrideStore::apply(std::span<const Change> changes, const ApplyOpt
         }
         return r;
       },
-      !options.dry_run);
+      !options.dry_run, replication_.get(), catch_up_);
 }
 
 void OverrideStore::rebuild_meta() {
@@ -818,6 +985,72 @@ PurgeResult OverrideStore::purge_tombstones(std::uint64_t cutoff_ns, std::size_t
     }
   }
   return r;
+}
+
+// ---------------------------------------------------------------------------------- ReplicaTxn
+
+struct ReplicaTxn::Impl {
+  Impl(OverrideStore& st, const WriteRules& r)
+      : db(st.db()), gate(db->gate()), txn(begin_write(*db, gate)), rules(r), w(*db, txn, rules) {
+    w.skip_rules();
+  }
+  std::shared_ptr<OverrideDb> db;
+  GateScope gate;  // declared before the txn: left after it is gone
+  WriteTxn txn;
+  WriteRules rules;
+  TxnWriter w;
+};
+
+ReplicaTxn::ReplicaTxn(OverrideStore& store, bool full) {
+  WriteRules rules;
+  rules.allow_shared_names = true;  // as the source holds it: the latest write wins
+  impl_ = std::make_unique<Impl>(store, rules);
+  if (full) {
+    impl_->w.clear_all();
+  }
+}
+
+ReplicaTxn::~ReplicaTxn() = default;
+
+bool ReplicaTxn::put(bool is_prefix, Bytes key, Bytes value) {
+  OverrideView view;
+  bool deleted = false;
+  if (decode_override(value, view, deleted) != DecodeError::ok) {
+    return false;
+  }
+  if (is_prefix) {
+    dns::Prefix p;
+    if (!format::parse_prefix_key(key, p)) {
+      return false;
+    }
+    impl_->w.put_raw_prefix(key, value, p.family());
+    return true;
+  }
+  dns::IpAddress a;
+  if (!format::parse_address_key(key, a)) {
+    return false;
+  }
+  impl_->w.put_raw_address(key, value, view, deleted);
+  return true;
+}
+
+void ReplicaTxn::erase(bool is_prefix, Bytes key) {
+  dns::Prefix p;
+  dns::IpAddress a;
+  if (is_prefix ? !format::parse_prefix_key(key, p) : !format::parse_address_key(key, a)) {
+    return;
+  }
+  impl_->w.del_raw(is_prefix, key, is_prefix ? p.family() : a.family());
+}
+
+void ReplicaTxn::commit(std::uint64_t revision) {
+  impl_->w.finish();
+  std::array<std::uint8_t, 9> payload{};
+  payload[0] = format::kPayloadVersion;
+  format::store_be64(payload.data() + 1, revision);
+  impl_->w.write_value(impl_->db->dbis().meta, format::as_bytes(format::kMetaSyncRevision), 0,
+                       Bytes(payload.data(), payload.size()));
+  impl_->txn.commit();
 }
 
 }  // namespace amap::store

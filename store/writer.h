@@ -3,6 +3,7 @@
 // OverrideStore: the read-write API (mapctl, the control socket). Its writes run in
 // writer.cpp, its getters and list in queries.cpp, its stats in stats.cpp.
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -117,6 +118,31 @@ struct PurgeResult {
   std::size_t transactions = 0;  // write transactions used
 };
 
+/// One value a write transaction wrote to `addr` or `prefix`, as LMDB would hold it (the
+/// Lightning Stream header included): what OverrideStore hands to its Replication.
+struct RawWrite {
+  bool is_prefix = false;
+  std::vector<std::uint8_t> key;
+  std::vector<std::uint8_t> value;
+};
+
+/// What a Replication did with a transaction's values.
+struct ReplicationResult {
+  /// False: the source of truth has changes past the replica's revision (the rules were
+  /// checked against an old state); the store waits until the replica reaches
+  /// `source_revision`, then runs the transaction again.
+  bool applied = true;
+  std::uint64_t source_revision = 0;
+};
+
+/// With a source of truth (store/sync: etcd), a write transaction is checked here as usual,
+/// then, instead of committing, its values go to this function with the replica's revision
+/// (meta `sync_revision`); the local store changes when the sync loop applies them. It throws
+/// (nothing applied) when the source cannot take them. Not called for a transaction that
+/// wrote no value.
+using Replication = std::function<ReplicationResult(std::uint64_t replica_revision,
+                                                    std::span<const RawWrite> writes)>;
+
 /// Read-write access. Not thread-safe: use one per thread (writes are serialized by LMDB).
 class OverrideStore {
  public:
@@ -174,9 +200,45 @@ class OverrideStore {
 
   const std::shared_ptr<OverrideDb>& db() const noexcept { return db_; }
 
+  /// Sends every later write to `r` instead of committing it (see Replication). A write whose
+  /// rules were checked against a replica behind the source waits at most `catch_up` for the
+  /// replica, then throws StoreError.
+  void set_replication(Replication r, std::chrono::milliseconds catch_up);
+  /// The etcd revision the store holds (meta `sync_revision`), 0 if it never synced.
+  std::uint64_t sync_revision() const;
+
  private:
   std::shared_ptr<OverrideDb> db_;
   std::shared_ptr<const WriteRules> rules_ = std::make_shared<const WriteRules>();
+  std::shared_ptr<const Replication> replication_;
+  std::chrono::milliseconds catch_up_{0};
+};
+
+/// One write transaction of a sync node (store/sync): values from the source of truth,
+/// written byte for byte, with the name index and the prefix-length bitmaps kept as every
+/// writer keeps them. The write rules are not checked (the source's writer did). Nothing is
+/// visible before commit(); destroying it uncommitted aborts.
+class ReplicaTxn {
+ public:
+  /// `full`: the transaction replaces the whole content (the addr, prefix and name databases
+  /// are emptied first), for an initial load or a resync.
+  ReplicaTxn(OverrideStore& store, bool full);
+  ~ReplicaTxn();
+  ReplicaTxn(const ReplicaTxn&) = delete;
+  ReplicaTxn& operator=(const ReplicaTxn&) = delete;
+
+  /// Writes `value` under `key` of addr (or prefix). False, nothing written, when the key or
+  /// the value does not decode (the caller counts and logs it).
+  bool put(bool is_prefix, Bytes key, Bytes value);
+  /// Removes the key (mdb_del) and its name-index entry.
+  void erase(bool is_prefix, Bytes key);
+  /// Stores `revision` as meta `sync_revision` and commits. Throws StoreError.
+  void commit(std::uint64_t revision);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
 };
 
 namespace detail {

@@ -29,6 +29,7 @@
 #include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 #include "store/reader.h"
+#include "store/sync/sync_loop.h"
 #include "store/verify.h"
 #include "tools/api/api.h"
 #include "tools/unknown_verb.h"
@@ -93,6 +94,8 @@ struct Monitored {
   /// The mapper served (its app owns it): the address filter's count, the reader table, and
   /// the store the API (tools/api) writes through.
   std::weak_ptr<const amap::mapper::Mapper> mapper;
+  /// store.sync.etcd's loop, started with the listeners (serve only; kept across reloads).
+  std::shared_ptr<amap::store::sync::SyncLoop> sync;
 };
 Monitored& monitored() {
   static Monitored m;
@@ -122,6 +125,54 @@ StoreState store_state() {
     s.why = e.what();
   }
   return s;
+}
+
+std::shared_ptr<amap::store::sync::SyncLoop> sync_loop() {
+  const std::lock_guard<std::mutex> lock(monitored().mu);
+  return monitored().sync;
+}
+
+/// store.sync.etcd: the loop that keeps the store equal to etcd, on its own thread.
+std::shared_ptr<amap::store::sync::SyncLoop> start_sync(const amap::config::StoreConfig& c) {
+  amap::store::StoreOptions so;
+  so.path = c.path;
+  so.map_size = c.map_size;
+  so.max_readers = c.max_readers;
+  amap::store::sync::SyncOptions o;
+  o.etcd.endpoints = c.etcd.endpoints;
+  o.etcd.timeout = std::chrono::milliseconds(c.etcd.timeout_ms);
+  o.prefix = c.etcd.prefix;
+  o.max_staleness = std::chrono::seconds(c.etcd.max_staleness_s);
+  o.log = [](bool error, const std::string& line) {
+    if (error) {
+      amap::log::warning(line);
+    } else {
+      amap::log::info(line);
+    }
+  };
+  return std::make_shared<amap::store::sync::SyncLoop>(so, std::move(o));
+}
+
+/// The sync loop's families (only with store.sync).
+void write_sync_metrics(amap::http::Exposition& out, const amap::store::sync::SyncStatus& s) {
+  out.family("automap_sync_up", "gauge", "1 while a watch on etcd streams: the store is current.");
+  out.sample("automap_sync_up", "", std::uint64_t{s.connected ? 1U : 0U});
+  out.family("automap_sync_revision", "gauge", "The etcd revision the store holds.");
+  out.sample("automap_sync_revision", "", s.revision);
+  out.family("automap_sync_staleness_seconds", "gauge",
+             "0 while current; else seconds since the store was last known current.");
+  out.sample("automap_sync_staleness_seconds", "", s.staleness_s);
+  out.family("automap_sync_full_loads_total", "counter",
+             "Full loads from etcd (a new store, or etcd compacted past its revision).");
+  out.sample("automap_sync_full_loads_total", "", s.full_loads);
+  out.family("automap_sync_batches_total", "counter", "Watch messages applied to the store.");
+  out.sample("automap_sync_batches_total", "", s.batches);
+  out.family("automap_sync_errors_total", "counter",
+             "Failed connections, broken watch streams and failed store writes.");
+  out.sample("automap_sync_errors_total", "", s.errors);
+  out.family("automap_sync_bad_values_total", "counter",
+             "etcd values that did not decode as overrides (skipped).");
+  out.sample("automap_sync_bad_values_total", "", s.bad_values);
 }
 
 /// The HTTP monitoring listener of `serve` (http.listen): bound before READY=1.
@@ -169,6 +220,9 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
         }
       }
     }
+    if (const auto sync = sync_loop()) {
+      write_sync_metrics(out, sync->status());
+    }
     amap::http::write_process_metrics(
         out, std::string(amap::kVersion) + " (git " + amap::kGitDescribe + ")");
     return amap::http::Response{200, "text/plain; version=0.0.4; charset=utf-8", out.take(), {}};
@@ -183,6 +237,22 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
       why = "store unreadable: " + st.why;
     }
     if (why.empty()) {
+      if (const auto sync = sync_loop()) {
+        // Still answering from the last applied state: degraded, not down (200).
+        if (const auto s = sync->status(); s.degraded) {
+          return amap::http::Response{
+              200,
+              "application/json",
+              nlohmann::ordered_json{
+                  {"status", "degraded"},
+                  {"reason", "the store is " + std::to_string(static_cast<long>(s.staleness_s)) +
+                                 " s stale (etcd revision " + std::to_string(s.revision) +
+                                 "): " + s.last_error}}
+                      .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) +
+                  "\n",
+              {}};
+        }
+      }
       return amap::http::Response{200, "application/json", "{\"status\":\"ok\"}\n", {}};
     }
     return amap::http::Response{
@@ -293,9 +363,26 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
     monitored().mapper = mapper;
   }
   l.start_options = [mapper, config](amap::server::ServeOptions& options) {
-    if (const amap::config::HttpConfig& h = mapper->config().http; !h.listen.empty()) {
-      options.attach = [h, config](amap::server::Server& server) {
-        return start_http(h, config, server);
+    const amap::config::HttpConfig& h = mapper->config().http;
+    const amap::config::StoreConfig& sc = mapper->config().store;
+    if (!h.listen.empty() || sc.etcd.present) {
+      options.attach = [h, sc, config](amap::server::Server& server) {
+        // The sync loop first: /health and /metrics report it from the first scrape.
+        if (sc.etcd.present) {
+          auto sync = start_sync(sc);
+          const std::lock_guard<std::mutex> lock(monitored().mu);
+          monitored().sync = std::move(sync);
+        }
+        std::shared_ptr<void> http = h.listen.empty() ? nullptr : start_http(h, config, server);
+        return std::shared_ptr<void>(nullptr, [http](void*) mutable {
+          http.reset();
+          std::shared_ptr<amap::store::sync::SyncLoop> sync;
+          {
+            const std::lock_guard<std::mutex> lock(monitored().mu);
+            sync = std::move(monitored().sync);
+          }
+          sync.reset();  // stops and joins the loop
+        });
       };
     }
     const amap::config::IdentityConfig& id = mapper->config().identity;

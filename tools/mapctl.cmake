@@ -6,7 +6,7 @@ add_library(amap_mapctl STATIC ${_mc}/json.cpp ${_mc}/records.cpp ${_mc}/command
                                ${_mc}/progress.cpp)
 add_library(amap::mapctl ALIAS amap_mapctl)
 target_include_directories(amap_mapctl PUBLIC ${AMAP_SOURCE_ROOT})
-target_link_libraries(amap_mapctl PUBLIC amap::engine amap::store nlohmann_json::nlohmann_json PRIVATE OpenSSL::Crypto amap::dnssec CLI11::CLI11 amap::version
+target_link_libraries(amap_mapctl PUBLIC amap::engine amap::store amap::store_sync nlohmann_json::nlohmann_json PRIVATE OpenSSL::Crypto amap::dnssec CLI11::CLI11 amap::version
                                          amap::warnings)
 
 add_executable(mapctl ${_mc}/main.cpp)

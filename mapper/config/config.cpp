@@ -887,9 +887,11 @@ class Loader {
     if (!n) {
       return;
     }
-    if (!check_map(n, "store", {"path", "map_size", "tombstone_retention", "max_readers"})) {
+    if (!check_map(n, "store",
+                   {"path", "map_size", "tombstone_retention", "max_readers", "sync"})) {
       return;
     }
+    load_sync(n["sync"], c);
     c.store.present = true;
     c.store.mark = n.mark();
     if (!n["path"] || !n["path"].IsScalar() || n["path"].Scalar().empty()) {
@@ -928,6 +930,82 @@ class Loader {
               "expected a number of LMDB reader slots from 16 to 65536");
       } else {
         c.store.max_readers = v;
+      }
+    }
+  }
+
+  /// store.sync: { etcd: { endpoints: [HOST:PORT...], prefix, max_staleness, timeout } }.
+  void load_sync(const Node& n, Config& c) {
+    if (!n) {
+      return;
+    }
+    if (!check_map(n, "store.sync", {"etcd"})) {
+      return;
+    }
+    const Node& e = n["etcd"];
+    if (!e) {
+      error(n, "store.sync.etcd", "required: the etcd cluster that holds the overrides");
+      return;
+    }
+    if (!check_map(e, "store.sync.etcd", {"endpoints", "prefix", "max_staleness", "timeout"})) {
+      return;
+    }
+    EtcdSyncConfig& s = c.store.etcd;
+    s.present = true;
+    s.mark = e.mark();
+    const Node& eps = e["endpoints"];
+    if (!eps || !eps.IsSequence() || eps.size() == 0) {
+      error(eps ? eps : e, "store.sync.etcd.endpoints",
+            "required: a list of the members' client addresses HOST:PORT such as "
+            "127.0.0.1:2379");
+    } else {
+      for (std::size_t i = 0; i < eps.size(); ++i) {
+        const std::string path = "store.sync.etcd.endpoints[" + std::to_string(i) + "]";
+        std::string text(eps[i].IsScalar() ? eps[i].Scalar() : std::string_view{});
+        if (text.rfind("http://", 0) == 0) {
+          text.erase(0, 7);
+        }
+        const auto colon = text.rfind(':');
+        unsigned port = 0;
+        const bool port_ok =
+            colon != std::string::npos && colon > 0 &&
+            std::from_chars(text.data() + colon + 1, text.data() + text.size(), port).ec ==
+                std::errc{} &&
+            port > 0 && port < 65536 &&
+            text.find_first_not_of("0123456789", colon + 1) == std::string::npos;
+        if (text.rfind("https://", 0) == 0) {
+          error(eps[i], path,
+                "TLS to etcd is not supported yet: use http:// (loopback or a trusted network)");
+        } else if (!port_ok) {
+          error(eps[i], path, "expected HOST:PORT (or http://HOST:PORT) such as 127.0.0.1:2379");
+        } else {
+          s.endpoints.push_back(text);
+        }
+      }
+    }
+    if (const Node& p = e["prefix"]) {
+      if (!p.IsScalar() || p.Scalar().empty() || p.Scalar().back() != '/') {
+        error(p, "store.sync.etcd.prefix", "expected a key prefix ending in '/' such as /automap/");
+      } else {
+        s.prefix = std::string(p.Scalar());
+      }
+    }
+    if (const Node& m = e["max_staleness"]) {
+      auto v = m.IsScalar() ? parse_duration(std::string(m.Scalar())) : std::nullopt;
+      if (!v || *v == 0) {
+        error(m, "store.sync.etcd.max_staleness",
+              "expected a duration of at least 1s such as 60s, 5m or a number of seconds");
+      } else {
+        s.max_staleness_s = *v;
+      }
+    }
+    if (const Node& t = e["timeout"]) {
+      auto v = t.IsScalar() ? parse_duration(std::string(t.Scalar())) : std::nullopt;
+      if (!v || *v == 0 || *v > 3600) {
+        error(t, "store.sync.etcd.timeout",
+              "expected a duration from 1s to 1h such as 10s (one request to etcd)");
+      } else {
+        s.timeout_ms = *v * 1000;
       }
     }
   }

@@ -109,8 +109,19 @@ struct PrefixConfig {
   std::size_t index = 0;   // in the `prefixes:` list (3 above)
 };
 
+/// store.sync.etcd: etcd 3.4 as the source of truth of the overrides (store/sync/README.md).
+struct EtcdSyncConfig {
+  bool present = false;
+  std::vector<std::string> endpoints;  // HOST:PORT of the members' client URLs (http)
+  std::string prefix = "/automap/";    // every key lives under it
+  std::uint64_t max_staleness_s = 60;  // /health says degraded past it
+  std::uint64_t timeout_ms = 10000;    // one request (a write's transaction, a range page)
+  Mark mark;
+};
+
 struct StoreConfig {
   bool present = false;
+  EtcdSyncConfig etcd;
   std::string path;
   std::uint64_t map_size = 4ULL << 30;
   /// How long a deleted override's tombstone must stay for replication peers (`mapctl

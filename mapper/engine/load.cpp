@@ -29,9 +29,11 @@ std::shared_ptr<store::OverrideDb> open_or_create_store(const config::StoreConfi
   so.max_readers = c.max_readers;
   // Servers read every page: walk them all before mapping, so a damaged file is refused here.
   so.verify_pages = true;
-  if (options.writable) {
-    // The registry hands the read queries this same read-write environment. A store already
-    // open read-only in the process (the API turned on by a reload) is refused with its reason.
+  if (options.writable || c.etcd.present) {
+    // One read-write environment for the servers and the writer in this process: the API's
+    // (tools/api) or a sync node's loop (store/sync; the store is created when missing). The
+    // registry hands the read queries this same environment. A store already open read-only
+    // in the process (the API turned on by a reload) is refused with its reason.
     so.read_only = false;
     const std::shared_ptr<void> guard =
         options.guard_store_creation ? options.guard_store_creation() : nullptr;

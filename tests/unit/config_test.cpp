@@ -261,6 +261,39 @@ TEST(Config, LogLevelAndUser) {
             "t.yaml:3:8: group: needs user: (the group applies when dropping to that user)");
 }
 
+TEST(Config, StoreSyncEtcd) {
+  auto r = amap::config::load_text(
+      kHead +
+          "store:\n  path: /tmp/s\n  sync:\n    etcd: { endpoints: [127.0.0.1:2379, "
+          "\"http://[::1]:2379\"], prefix: /a/, max_staleness: 5m, timeout: 3s }\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front().to_string());
+  const auto& e = r.config.store.etcd;
+  EXPECT_TRUE(e.present);
+  EXPECT_EQ(e.endpoints, (std::vector<std::string>{"127.0.0.1:2379", "[::1]:2379"}));
+  EXPECT_EQ(e.prefix, "/a/");
+  EXPECT_EQ(e.max_staleness_s, 300U);
+  EXPECT_EQ(e.timeout_ms, 3000U);
+  EXPECT_FALSE(amap::config::load_text(kHead + "store: { path: /tmp/s }\n", "t.yaml")
+                   .config.store.etcd.present);
+
+  auto errs = errors_of(kHead +
+                        "store:\n  path: /tmp/s\n  sync:\n    etcd: { endpoints: [localhost, "
+                        "\"https://e:2379\"], prefix: /a, max_staleness: 0, timeout: 2h }\n");
+  ASSERT_EQ(errs.size(), 5U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:6:25: store.sync.etcd.endpoints[0]: expected HOST:PORT (or http://HOST:PORT) "
+            "such as 127.0.0.1:2379");
+  EXPECT_NE(errs[1].find("endpoints[1]: TLS to etcd is not supported yet"), std::string::npos);
+  EXPECT_NE(errs[2].find("store.sync.etcd.prefix: expected a key prefix ending in '/'"),
+            std::string::npos);
+  EXPECT_NE(errs[3].find("store.sync.etcd.max_staleness:"), std::string::npos);
+  EXPECT_NE(errs[4].find("store.sync.etcd.timeout:"), std::string::npos);
+  errs = errors_of(kHead + "store: { path: /tmp/s, sync: { etc: {} } }\n");
+  ASSERT_GE(errs.size(), 1U);
+  EXPECT_NE(errs[0].find("store.sync.etc: unknown key"), std::string::npos) << errs[0];
+}
+
 // Issue 12 section 6: a mistyped key gets a "did you mean" when one key is within 2 edits;
 // a key like none of them gets only the list.
 TEST(Config, UnknownKeySuggestsTheClosestKey) {

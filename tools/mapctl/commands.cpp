@@ -25,6 +25,7 @@
 #include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
 #include "store/overrides.h"
+#include "store/sync/replication.h"
 #include "store/verify.h"
 #include "tools/mapctl/api_keys.h"
 #include "tools/mapctl/json.h"
@@ -134,6 +135,15 @@ std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool whole = f
   try {
     auto st = std::make_unique<store::OverrideStore>(store_options(l, whole));
     st->set_write_rules(l.mapper->write_rules(force));
+    if (const config::EtcdSyncConfig& e = l.config.store.etcd; e.present) {
+      // Writes go to etcd, one transaction each; this node's automapd brings them back.
+      store::sync::EtcdOptions eo;
+      eo.endpoints = e.endpoints;
+      eo.timeout = std::chrono::milliseconds(e.timeout_ms);
+      st->set_replication(
+          store::sync::etcd_replication(std::make_shared<store::sync::EtcdClient>(eo), e.prefix),
+          std::chrono::milliseconds(e.timeout_ms));
+    }
     return st;
   } catch (const std::exception& e) {
     error(std::string(e.what()));

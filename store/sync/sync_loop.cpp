@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: MIT
+#include "store/sync/sync_loop.h"
+
+#include <algorithm>
+
+#include "store/sync/keys.h"
+#include "store/writer.h"
+
+namespace amap::store::sync {
+
+using Clock = std::chrono::steady_clock;
+
+struct SyncLoop::State {
+  StoreOptions store;
+  SyncOptions options;
+  std::atomic<bool> stop{false};
+  mutable std::mutex mu;
+  SyncStatus status;                  // under mu (staleness computed in status())
+  Clock::time_point current_since{};  // under mu: when it last was current (connected)
+
+  void log(bool error, const std::string& line) const {
+    if (options.log) {
+      options.log(error, line);
+    }
+  }
+  template <class Fn>
+  void update(Fn&& fn) {
+    const std::lock_guard<std::mutex> lock(mu);
+    fn(status);
+  }
+  void set_connected(bool c, const std::string& endpoint = {}) {
+    const std::lock_guard<std::mutex> lock(mu);
+    if (status.connected || c) {
+      current_since = Clock::now();
+    }
+    status.connected = c;
+    status.endpoint = endpoint;
+  }
+};
+
+namespace {
+
+std::uint64_t u64(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key)) {
+    return 0;
+  }
+  const auto& v = j[key];
+  return v.is_string() ? std::stoull(v.get<std::string>()) : v.get<std::uint64_t>();
+}
+
+Bytes as_bytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+/// Applies one kv (a put) in `txn`; false when it is not a decodable value of ours.
+bool put_kv(ReplicaTxn& txn, const std::string& prefix, const nlohmann::json& kv) {
+  const auto key = base64_decode(kv.value("key", std::string()));
+  const auto value = base64_decode(kv.value("value", std::string()));
+  if (!key || !value) {
+    return false;
+  }
+  const auto sk = parse_etcd_key(prefix, *key);
+  if (!sk) {
+    return true;  // another application's key under the prefix: not ours, not an error
+  }
+  return txn.put(sk->is_prefix, Bytes(sk->key.data(), sk->key.size()), as_bytes(*value));
+}
+
+/// A paged range read of the prefix at one revision into one full ReplicaTxn. Returns the
+/// revision. Throws EtcdError (compacted while paging: the caller starts again) or StoreError.
+std::uint64_t full_load(SyncLoop::State& s, EtcdClient& client, OverrideStore& st) {
+  const std::string& prefix = s.options.prefix;
+  const std::string end = base64_encode(range_end(prefix));
+  ReplicaTxn txn(st, /*full=*/true);
+  std::uint64_t revision = 0;
+  std::string from = prefix;
+  std::size_t keys = 0;
+  std::size_t bad = 0;
+  const auto t0 = Clock::now();
+  for (;;) {
+    nlohmann::json req = {
+        {"key", base64_encode(from)}, {"range_end", end}, {"limit", s.options.page}};
+    if (revision != 0) {
+      req["revision"] = std::to_string(revision);
+    }
+    const nlohmann::json r = client.call("/v3/kv/range", req, &s.stop);
+    if (revision == 0) {
+      revision = u64(r.value("header", nlohmann::json::object()), "revision");
+    }
+    const auto& kvs = r.value("kvs", nlohmann::json::array());
+    for (const auto& kv : kvs) {
+      bad += put_kv(txn, prefix, kv) ? 0U : 1U;
+    }
+    keys += kvs.size();
+    if (!r.value("more", false) || kvs.empty()) {
+      break;
+    }
+    from = base64_decode(kvs.back().value("key", std::string())).value_or(std::string());
+    from += '\0';  // the next key after the last one
+  }
+  txn.commit(revision);
+  s.update([&](SyncStatus& x) {
+    ++x.full_loads;
+    x.bad_values += bad;
+    x.revision = revision;
+  });
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  s.log(false, "store sync: loaded " + std::to_string(keys) + " keys from etcd at revision " +
+                   std::to_string(revision) + " in " + std::to_string(ms) + " ms" +
+                   (bad != 0 ? " (" + std::to_string(bad) + " undecodable values skipped)" : ""));
+  return revision;
+}
+
+/// Watches from `revision` + 1 until stop (returns), compaction (returns, `compacted` set) or
+/// an error (throws).
+void watch(SyncLoop::State& s, EtcdClient& client, OverrideStore& st, std::uint64_t revision,
+           bool& compacted) {
+  const std::string& prefix = s.options.prefix;
+  const nlohmann::json create = {{"key", base64_encode(prefix)},
+                                 {"range_end", base64_encode(range_end(prefix))},
+                                 {"start_revision", std::to_string(revision + 1)}};
+  EtcdWatch w(client, create, s.stop);
+  s.set_connected(true, w.endpoint());
+  while (auto msg = w.next()) {
+    if (const std::uint64_t c = u64(*msg, "compact_revision"); c != 0) {
+      s.log(true, "store sync: etcd compacted past revision " + std::to_string(revision) +
+                      " (compacted up to " + std::to_string(c) + "): full resync");
+      compacted = true;
+      return;
+    }
+    if (msg->value("canceled", false)) {
+      throw EtcdError(EtcdError::Kind::refused,
+                      "etcd canceled the watch: " + msg->value("cancel_reason", std::string()));
+    }
+    const auto& events = msg->value("events", nlohmann::json::array());
+    if (events.empty()) {
+      continue;  // created, progress
+    }
+    ReplicaTxn txn(st, /*full=*/false);
+    std::size_t bad = 0;
+    for (const auto& ev : events) {
+      const auto& kv = ev.value("kv", nlohmann::json::object());
+      revision = std::max(revision, u64(kv, "mod_revision"));
+      if (ev.value("type", std::string("PUT")) == "DELETE") {
+        const auto key = base64_decode(kv.value("key", std::string()));
+        if (const auto sk = key ? parse_etcd_key(prefix, *key) : std::nullopt) {
+          txn.erase(sk->is_prefix, Bytes(sk->key.data(), sk->key.size()));
+        }
+      } else {
+        bad += put_kv(txn, prefix, kv) ? 0U : 1U;
+      }
+    }
+    txn.commit(revision);
+    s.update([&](SyncStatus& x) {
+      ++x.batches;
+      x.bad_values += bad;
+      x.revision = revision;
+    });
+  }
+}
+
+void run(SyncLoop::State& s) {
+  std::unique_ptr<OverrideStore> st;
+  EtcdClient client(s.options.etcd);
+  std::chrono::milliseconds backoff(100);
+  bool need_full = false;
+  std::string last_logged;
+  while (!s.stop.load()) {
+    try {
+      if (!st) {
+        st = std::make_unique<OverrideStore>(s.store);
+      }
+      std::uint64_t revision = st->sync_revision();
+      s.update([&](SyncStatus& x) { x.revision = revision; });
+      if (revision == 0 || need_full) {
+        revision = full_load(s, client, *st);
+        need_full = false;
+      }
+      backoff = std::chrono::milliseconds(100);
+      if (!last_logged.empty()) {
+        s.log(false, "store sync: etcd reachable again");
+        last_logged.clear();
+      }
+      bool compacted = false;
+      watch(s, client, *st, revision, compacted);
+      need_full = compacted;
+      s.set_connected(false);
+      continue;
+    } catch (const std::exception& e) {
+      s.set_connected(false);
+      const bool compacted = dynamic_cast<const EtcdError*>(&e) != nullptr &&
+                             static_cast<const EtcdError&>(e).kind() == EtcdError::Kind::compacted;
+      need_full = need_full || compacted;
+      s.update([&](SyncStatus& x) {
+        ++x.errors;
+        x.last_error = e.what();
+      });
+      if (s.stop.load()) {
+        break;
+      }
+      if (last_logged != e.what()) {
+        s.log(true, std::string("store sync: ") + e.what() + "; serving the store as of revision " +
+                        std::to_string(s.status.revision) + ", retrying");
+        last_logged = e.what();
+      }
+    }
+    const auto until = Clock::now() + backoff;
+    while (!s.stop.load() && Clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+}  // namespace
+
+SyncLoop::SyncLoop(const StoreOptions& store, SyncOptions options)
+    : state_(std::make_shared<State>()) {
+  state_->store = store;
+  state_->store.read_only = false;
+  state_->options = std::move(options);
+  state_->current_since = Clock::now();
+  thread_ = std::thread([s = state_] { run(*s); });
+}
+
+SyncLoop::~SyncLoop() {
+  state_->stop.store(true);
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+SyncStatus SyncLoop::status() const {
+  const std::lock_guard<std::mutex> lock(state_->mu);
+  SyncStatus s = state_->status;
+  if (!s.connected) {
+    s.staleness_s = std::chrono::duration<double>(Clock::now() - state_->current_since).count();
+  }
+  s.degraded = s.staleness_s > static_cast<double>(state_->options.max_staleness.count());
+  return s;
+}
+
+}  // namespace amap::store::sync
