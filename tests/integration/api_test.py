@@ -37,17 +37,9 @@ import dns.query  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
 from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4, PREFIX_V6  # noqa: E402
 
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-  - prefix: 2001:db8::/32
-    name: "{ip}.v6.pool.example.net."
+CONFIG = HEAD + PREFIX_V4 + PREFIX_V6 + """\
 store: { path: @TMP@/store, map_size: 64MiB }
 http: { listen: [127.0.0.1:0], @KEYS@max_body: 4KiB, timeout: 1s }
 """

@@ -19,16 +19,10 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from automapd import Automapd  # noqa: E402
 from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4  # noqa: E402
 
-BASE = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
-"""
+BASE = HEAD + PREFIX_V4
+
 
 def dig(port, *args):
     r = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+tries=1", "+time=3"] + list(args),

@@ -31,16 +31,10 @@ import dns.query  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
 from checks import check, summary  # noqa: E402
+from config import HEAD, PREFIX_V4  # noqa: E402
 from pdns import free_port  # noqa: E402
 
-CONFIG = """\
-soa:  { mname: ns1.example.net., rname: hostmaster.example.net. }
-ns:   [ns1.example.net.]
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/8
-    name: "ip-{a}-{b}-{c}-{d}.pool.example.net."
+CONFIG = HEAD + PREFIX_V4 + """\
 http: { listen: [127.0.0.1:0] }
 """
 
