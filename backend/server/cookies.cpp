@@ -10,6 +10,8 @@
 #include <random>
 #include <stdexcept>
 
+#include "mapper/dns/hex.h"
+
 namespace amap::server {
 
 namespace {
@@ -119,22 +121,10 @@ CookieSecret read_cookie_secret(const std::string& path) {
   const auto last = std::find_if(text.rbegin(), text.rend(), not_space).base();
   const std::string hex = first < last ? std::string(first, last) : std::string();
   CookieSecret secret{};
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') {
-      return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-      return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-      return c - 'A' + 10;
-    }
-    return -1;
-  };
   bool ok = hex.size() == 2 * secret.size();
   for (std::size_t i = 0; ok && i < secret.size(); ++i) {
-    const int hi = nibble(hex[2 * i]);
-    const int lo = nibble(hex[2 * i + 1]);
+    const int hi = dns::hex_digit_value(hex[2 * i]);
+    const int lo = dns::hex_digit_value(hex[2 * i + 1]);
     ok = hi >= 0 && lo >= 0;
     secret[i] = static_cast<std::uint8_t>((hi << 4) | lo);
   }

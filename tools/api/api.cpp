@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "mapper/app/log.h"
+#include "mapper/dns/hex.h"
 #include "mapper/engine/load.h"
 #include "store/writer.h"
 #include "tools/mapctl/api_keys.h"
@@ -91,19 +92,6 @@ http::Response result_response(const OpResult& r) {
   return json_response(status_of(r.outcome), j);
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 /// Percent-decoding (RFC 3986); nullopt for a bad escape.
 std::optional<std::string> decode(std::string_view s) {
   std::string out;
@@ -113,8 +101,8 @@ std::optional<std::string> decode(std::string_view s) {
       out += s[i];
       continue;
     }
-    const int hi = i + 1 < s.size() ? hex_value(s[i + 1]) : -1;
-    const int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+    const int hi = i + 1 < s.size() ? dns::hex_digit_value(s[i + 1]) : -1;
+    const int lo = i + 2 < s.size() ? dns::hex_digit_value(s[i + 2]) : -1;
     if (hi < 0 || lo < 0) {
       return std::nullopt;
     }
