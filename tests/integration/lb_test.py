@@ -21,7 +21,6 @@ usage: /usr/bin/python3 lb_test.py LB_BINARY [PDNS_AVAILABLE(0|1)]
 import http.server
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile

@@ -24,7 +24,6 @@ import random
 import shutil
 import subprocess
 import sys
-import signal
 import tempfile
 import time
 
