@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "store/bus_guard.h"
 #include "store/verify.h"
 
 namespace amap::store {
@@ -436,13 +437,11 @@ void Env::close() noexcept {
     mdb_env_close(env_);
     env_ = nullptr;
   }
+  forget_map();
 }
 
 void Env::close_and_remove_created() noexcept {
-  if (env_ != nullptr) {
-    mdb_env_close(env_);
-    env_ = nullptr;
-  }
+  close();
   if ((created_ & kCreatedData) != 0) {
     ::unlink((path_ + "/data.mdb").c_str());
   }
@@ -465,13 +464,12 @@ Env::Env(Env&& other) noexcept
       lock_dev_(other.lock_dev_),
       lock_ino_(other.lock_ino_),
       map_begin_(other.map_begin_.load()),
-      map_end_(other.map_end_.load()) {}
+      map_end_(other.map_end_.load()),
+      bus_slot_(std::exchange(other.bus_slot_, -1)) {}
 
 Env& Env::operator=(Env&& other) noexcept {
   if (this != &other) {
-    if (env_ != nullptr) {
-      mdb_env_close(env_);
-    }
+    close();
     env_ = std::exchange(other.env_, nullptr);
     read_only_ = other.read_only_;
     path_ = std::move(other.path_);
@@ -482,14 +480,13 @@ Env& Env::operator=(Env&& other) noexcept {
     lock_ino_ = other.lock_ino_;
     map_begin_ = other.map_begin_.load();
     map_end_ = other.map_end_.load();
+    bus_slot_ = std::exchange(other.bus_slot_, -1);
   }
   return *this;
 }
 
 Env::~Env() {
-  if (env_ != nullptr) {
-    mdb_env_close(env_);
-  }
+  close();
 }
 
 std::size_t Env::map_size() const noexcept {
@@ -564,10 +561,22 @@ void Env::note_map() noexcept {
         inode == st.st_ino && offset == 0 && makedev(major, minor) == st.st_dev) {
       map_begin_.store(static_cast<std::uintptr_t>(begin), std::memory_order_relaxed);
       map_end_.store(static_cast<std::uintptr_t>(end), std::memory_order_relaxed);
+      if (bus_slot_ < 0) {
+        bus_slot_ =
+            register_store_map(static_cast<std::uintptr_t>(begin), static_cast<std::uintptr_t>(end),
+                               (path_ + "/data.mdb").c_str());
+      } else {
+        update_store_map(bus_slot_, static_cast<std::uintptr_t>(begin),
+                         static_cast<std::uintptr_t>(end));
+      }
       break;
     }
   }
   std::fclose(maps);
+}
+
+void Env::forget_map() noexcept {
+  unregister_store_map(std::exchange(bus_slot_, -1));
 }
 
 // ---------------------------------------------------------------------------------------- Dbi

@@ -162,7 +162,9 @@ class Env {
   // The memory map, refreshed at open and by adopt_map_size (no txn of the process is open).
   std::atomic<std::uintptr_t> map_begin_{0};
   std::atomic<std::uintptr_t> map_end_{0};
+  int bus_slot_ = -1;  // the map's slot in store/bus_guard.h, -1 when not registered
   void note_map() noexcept;
+  void forget_map() noexcept;
 };
 
 /// A named database handle. Plain value; LMDB handles need no closing.

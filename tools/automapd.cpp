@@ -28,6 +28,7 @@
 #include "mapper/dnssec/signer.h"
 #include "mapper/engine/load.h"
 #include "mapper/engine/mapper.h"
+#include "store/bus_guard.h"
 #include "store/reader.h"
 #include "store/sync/sync_loop.h"
 #include "store/verify.h"
@@ -495,6 +496,7 @@ int checkconf(const std::string& config, const std::string& as_user) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  amap::store::install_bus_guard("automapd");
   std::string config = "/etc/automap/automap.yaml";
   amap::Service service;
   service.name = "automapd";

@@ -15,7 +15,9 @@
   the next process's open);
 - a page damaged under a running server: SERVFAIL for the queries that reach it, logged;
 - a store replaced under a running server (new directory, or a data.mdb moved in): logged
-  within seconds (the reopen itself: store_reopen_test.py).
+  within seconds (the reopen itself: store_reopen_test.py);
+- data.mdb truncated in place under a running server (LMDB's map then has no pages to give:
+  SIGBUS): the server exits 74 with a line naming the file and the cause, not a bare signal.
 
 usage: store_fault_test.py MAPCTL AUTOMAPD
 """
@@ -28,6 +30,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import dns.exception  # noqa: E402
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
@@ -323,6 +326,40 @@ def replaced_under_server(mapctl, automapd, tmp):
               server.stderr()[-1500:])
 
 
+def truncated_under_server(mapctl, automapd, tmp):
+    """data.mdb cut in place while mapped: the first read of a vanished page is a SIGBUS,
+    which store/bus_guard.h turns into exit 74 and a fatal line that names the file."""
+    store = os.path.join(tmp, "truncated")
+    conf_text = CONFIG.replace("@STORE@", store)
+    filled_store(mapctl, tmp, "truncated", "cut", 2000)
+    with Automapd(automapd, conf_text, threads=1) as server:
+        q = dns.message.make_query("7.3.5.10.in-addr.arpa.", "PTR")
+        r = dns.query.udp(q, "127.0.0.1", port=server.port, timeout=3)
+        check("cut-775.pool.example.net." in r.to_text(), "the override is served before the cut",
+              r.to_text())
+        data = os.path.join(store, "data.mdb")
+        os.truncate(data, 2 * 4096)  # only the two meta pages stay
+        deadline = time.monotonic() + 10
+        i = 0
+        while server.proc.poll() is None and time.monotonic() < deadline:
+            q = dns.message.make_query("%d.%d.5.10.in-addr.arpa." % (i % 256, (i // 256) % 8),
+                                       "PTR")
+            try:
+                dns.query.udp(q, "127.0.0.1", port=server.port, timeout=0.2)
+            except (dns.exception.Timeout, OSError):
+                pass
+            i += 1
+        try:
+            code = server.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        check(code == 74, "the server exits 74 (EX_IOERR), not killed by SIGBUS",
+              "exit %r after %d queries" % (code, i))
+        check("fatal: the store file %s shrank under the running process" % data
+              in server.stderr(), "the fatal line names the file and the cause",
+              server.stderr()[-1500:])
+
+
 def main():
     mapctl, automapd = sys.argv[1], sys.argv[2]
     tmp = tempfile.mkdtemp(prefix="store-fault-")
@@ -331,6 +368,7 @@ def main():
         reader_slots(mapctl, automapd, tmp)
         damage_while_serving(mapctl, automapd, tmp)
         replaced_under_server(mapctl, automapd, tmp)
+        truncated_under_server(mapctl, automapd, tmp)
         if os.geteuid() != 0:
             print("SKIP full-filesystem cases: mounting a tmpfs needs root")
         else:
