@@ -8,21 +8,21 @@ The steps, each followed by a reload of automapd (SIGHUP) where the procedure in
 says so, and each checked with fresh names (a PTR, an A, a NODATA) and the DNSKEY RRsets
 validating with AD=1 in that unbound, and with delv against the anchors in force:
 
-  1. mapctl key generate --publish-only: K2's DNSKEY is served, K1 alone signs it;
-     `mapctl key ds` prints DS(K2) beside DS(K1);
-  2. mapctl key activate K2 (refused before the DNSKEY TTL plus the propagation delay; the
-     delay is 3 s here), reload: K1 and K2 both sign the DNSKEY RRset, the ZSK the rest;
-  3. the parent adds DS(K2): unbound's anchors become DS(K1) + DS(K2) (`unbound-control
+  1. mapctl key generate --publish-only, then at once mapctl key activate K2 (a KSK beside
+     an active ZSK signs only the DNSKEY RRset, which carries its own DNSKEY: no waiting,
+     RFC 6781's "new DNSKEY" stage), reload: K1 and K2 both sign the DNSKEY RRset, the ZSK
+     the rest; `mapctl key ds` prints DS(K2) beside DS(K1);
+  2. the parent adds DS(K2): unbound's anchors become DS(K1) + DS(K2) (`unbound-control
      reload`: the same process, its cache dropped; the only restart-like step);
-  4. the parent removes DS(K1): anchors DS(K2) only (unbound-control reload);
-  5. mapctl key retire K1, reload: K2 alone signs the DNSKEY RRset, K1's DNSKEY is still
+  3. the parent removes DS(K1): anchors DS(K2) only (unbound-control reload);
+  4. mapctl key retire K1, reload: K2 alone signs the DNSKEY RRset, K1's DNSKEY is still
      published; a fresh unbound still anchored on DS(K1) alone is now bogus (why the old
      key is retired only after the parent's DS change);
-  6. K1's Delete time passes (set in its .private file, as a day passing would), reload:
+  5. K1's Delete time passes (set in its .private file, as a day passing would), reload:
      K1's DNSKEY is gone, DS(K1) no longer printed.
 
-Refused on the way: retiring K1 while K2 is not active (the only active KSK), activating
-K2 before the DNSKEY TTL has passed, and retiring K2 at the end.
+Refused on the way: retiring K1 while K2 is not active (the only active KSK), retiring K2
+at the end, and activating a new ZSK before its DNSKEY TTL has passed (a ZSK still waits).
 
 usage: dnssec_ksk_rollover_test.py AUTOMAPD MAPCTL
 """
@@ -155,75 +155,73 @@ def rollover(ro, automapd, mapctl, workdir):
           "start: key ds prints DS(K1) for the 3 apexes", ro.anchors)
     ro.secure("start (anchor DS(K1))")
 
-    # 1. New DNSKEY: K2 published, not signing.
+    # 1. New DNSKEY: K2 published and signing the DNSKEY RRset beside K1 in one reload (a
+    # KSK beside an active ZSK needs no pre-publication: its signature only ever comes with
+    # its own DNSKEY), while unbound may still hold the DNSKEY RRset without K2.
     k2, k2_base = ro.generate("--publish-only")
     r = ro.mapctl_run("retire", k1)
     check(r.returncode == 1 and "only active key of its role" in r.stderr,
           "retire K1 while K2 is not active: refused", r.stderr)
+    r = ro.mapctl_run("activate", k2, "--propagation-delay", DELAY)
+    expect(r.returncode == 0, "1: activate K2 at once (it signs only the DNSKEY RRset)",
+           r.stderr)
+    check("give the parent its DS" in r.stdout, "1: activate K2 says to give the parent its DS",
+          r.stdout)
     ro.reload()
-    ro.until(lambda: ro.dnskey_tags()[0] == sorted([k1, k2, zsk]),
-             "1: K2's DNSKEY is published", ro.dnskey_tags)
-    check(ro.dnskey_tags()[1] == [k1], "1: K1 alone signs the DNSKEY RRset", ro.dnskey_tags())
+    ro.until(lambda: ro.dnskey_tags() == (sorted([k1, k2, zsk]), sorted([k1, k2])),
+             "1: DNSKEY K1 + K2 + ZSK, signed by K1 and K2", ro.dnskey_tags)
+    m = direct(ro.d.port, "3.7.1.10.in-addr.arpa.", "PTR")
+    tags = sorted(str(rr.key_tag) for rrset in m.answer if rrset.rdtype == dns.rdatatype.RRSIG
+                  for rr in rrset)
+    check(tags == [zsk], "1: the ZSK alone signs the PTR", tags)
     lines = ds_records(mapctl, ro.config)
     ro.ds = {}
     for line in lines:
         ro.ds.setdefault(line.split()[3], []).append(line)
     check(sorted(ro.ds) == sorted([k1, k2]), "1: key ds prints DS(K1) and DS(K2)", lines)
-    ro.secure("1 K2 published (anchor DS(K1))")
+    ro.secure("1 K2 active (anchor DS(K1))")
 
-    # 2. K2 signs the DNSKEY RRset beside K1 (after the DNSKEY TTL + propagation delay).
-    r = ro.mapctl_run("activate", k2, "--propagation-delay", DELAY)
-    check(r.returncode == 1 and "refused" in r.stderr and "DNSKEY TTL" in r.stderr,
-          "2: activate K2 before the DNSKEY TTL has passed: refused", r.stderr)
-    time.sleep(2 + int(DELAY) + 0.2)
-    r = ro.mapctl_run("activate", k2, "--propagation-delay", DELAY)
-    expect(r.returncode == 0, "2: activate K2", r.stderr)
-    check("give the parent its DS" in r.stdout, "2: activate K2 says to give the parent its DS",
-          r.stdout)
-    ro.reload()
-    ro.until(lambda: ro.dnskey_tags()[1] == sorted([k1, k2]),
-             "2: K1 and K2 sign the DNSKEY RRset", ro.dnskey_tags)
-    m = direct(ro.d.port, "3.7.1.10.in-addr.arpa.", "PTR")
-    tags = sorted(str(rr.key_tag) for rrset in m.answer if rrset.rdtype == dns.rdatatype.RRSIG
-                  for rr in rrset)
-    check(tags == [zsk], "2: the ZSK alone signs the PTR", tags)
-    ro.secure("2 K2 active (anchor DS(K1))")
+    # 2. and 3. The parent's DS set: DS(K1) + DS(K2), then DS(K2) alone.
+    ro.set_anchors([k1, k2], "2")
+    ro.secure("2 anchors DS(K1) + DS(K2)")
+    ro.set_anchors([k2], "3")
+    ro.secure("3 anchor DS(K2)")
 
-    # 3. and 4. The parent's DS set: DS(K1) + DS(K2), then DS(K2) alone.
-    ro.set_anchors([k1, k2], "3")
-    ro.secure("3 anchors DS(K1) + DS(K2)")
-    ro.set_anchors([k2], "4")
-    ro.secure("4 anchor DS(K2)")
-
-    # 5. K1 retired: K2 alone signs the DNSKEY RRset; K1's DNSKEY stays a while.
+    # 4. K1 retired: K2 alone signs the DNSKEY RRset; K1's DNSKEY stays a while.
     r = ro.mapctl_run("retire", k1, "--propagation-delay", "0")
-    expect(r.returncode == 0, "5: retire K1", r.stderr)
+    expect(r.returncode == 0, "4: retire K1", r.stderr)
     ro.reload()
-    ro.until(lambda: ro.dnskey_tags()[1] == [k2], "5: K2 alone signs the DNSKEY RRset",
+    ro.until(lambda: ro.dnskey_tags()[1] == [k2], "4: K2 alone signs the DNSKEY RRset",
              ro.dnskey_tags)
-    check(ro.dnskey_tags()[0] == sorted([k1, k2, zsk]), "5: K1's DNSKEY is still published",
+    check(ro.dnskey_tags()[0] == sorted([k1, k2, zsk]), "4: K1's DNSKEY is still published",
           ro.dnskey_tags())
-    ro.secure("5 K1 retired (anchor DS(K2))")
+    ro.secure("4 K1 retired (anchor DS(K2))")
     stale = Unbound(workdir, ro.d.port, [line for line in ro.ds[k1]])
     try:
         m = stale.query("ip-10-1-9-1.pool.example.net.", "A")
         check(m.rcode() == dns.rcode.SERVFAIL,
-              "5: a validator still anchored on DS(K1) alone is bogus once K1 is retired", m)
+              "4: a validator still anchored on DS(K1) alone is bogus once K1 is retired", m)
     finally:
         stale.stop()
     r = ro.mapctl_run("retire", k2)
     check(r.returncode == 1 and "only active key of its role" in r.stderr,
-          "5: retire K2, the only active KSK: refused", r.stderr)
+          "4: retire K2, the only active KSK: refused", r.stderr)
 
-    # 6. K1's Delete time passes: its DNSKEY goes at the next reload.
+    # 5. K1's Delete time passes: its DNSKEY goes at the next reload.
     set_delete_time(ro.k1[1], time.time() - 1)
     ro.reload()
     ro.until(lambda: ro.dnskey_tags() == (sorted([k2, zsk]), [k2]),
-             "6: DNSKEY K2 + ZSK, signed by K2", ro.dnskey_tags)
+             "5: DNSKEY K2 + ZSK, signed by K2", ro.dnskey_tags)
     lines = ds_records(mapctl, ro.config)
     check([line.split()[3] for line in lines] == [k2] * 3,
-          "6: key ds prints DS(K2) alone", lines)
-    ro.secure("6 K1 removed (anchor DS(K2))")
+          "5: key ds prints DS(K2) alone", lines)
+    ro.secure("5 K1 removed (anchor DS(K2))")
+
+    # A ZSK still waits for its DNSKEY to reach the caches: it signs the other RRsets.
+    z2, _ = ro.generate("--zsk", "--publish-only")
+    r = ro.mapctl_run("activate", z2, "--propagation-delay", DELAY)
+    check(r.returncode == 1 and "refused" in r.stderr and "DNSKEY TTL" in r.stderr,
+          "a new ZSK activated before the DNSKEY TTL has passed: refused", r.stderr)
 
 
 def main():
