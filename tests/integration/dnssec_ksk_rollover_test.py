@@ -120,7 +120,7 @@ class Rollover:
                  ("pool.example.net.", "DNSKEY", True),
                  ("10.in-addr.arpa.", "DNSKEY", True)]
         for name, rdtype, positive in names:
-            m = self.unbound.query(name, rdtype)
+            m = self.unbound.query_secure(name, rdtype)
             ok = (m.rcode() == dns.rcode.NOERROR and bool(m.flags & dns.flags.AD) and
                   bool(m.answer) == positive)
             check(ok, "%s: unbound %s %s secure (AD)" % (what, name, rdtype),

@@ -188,7 +188,7 @@ def main():
 
         def clean():
             for name, rdtype in CLEAN:
-                m = unbound.query(name, rdtype)
+                m = unbound.query_secure(name, rdtype)
                 check(m.rcode() == dns.rcode.NOERROR and m.flags & dns.flags.AD,
                       "through the proxy, %s %s is secure (AD)" % (name, rdtype), m)
                 r = delv(proxy.port, ds, name, rdtype, workdir)
