@@ -7,6 +7,9 @@
    the markdown table has a row per class with a non-zero q/s and no loss worth mentioning,
    and the floor answers everything REFUSED.
 3. The same against PowerDNS with automapd pipe and with the canned-answer baseline.
+4. --dnssec (dnsperf -D) against automapd signing and Knot mod-onlinesign, one class: both
+   rows (random and repeated names) answer NOERROR only (compact denial on both sides); the
+   harness itself refuses a target whose DNSKEY answer carries no RRSIG.
 """
 import argparse
 import json
@@ -101,6 +104,24 @@ def main():
                     fail("%s %s: no pipe CPU share (%s)" % (cells[0], cells[1], cells[8]))
         if seen != 4:
             fail("expected 4 PowerDNS rows, got %d" % seen)
+    if shutil.which("knotd"):
+        r = subprocess.run(["/usr/bin/python3", a.harness, "--build", a.build, "--duration", "1",
+                            "--repeat", "1", "--dnssec", "--classes", "ptr4", "--names", "2000",
+                            "--threads", "1", "--no-install"], capture_output=True, text=True,
+                           timeout=120)
+        print(r.stdout)
+        if r.returncode != 0:
+            fail("automap-bench --dnssec exited %d:\n%s" % (r.returncode, r.stderr[-3000:]))
+        seen = set()
+        for line in r.stdout.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 11 and cells[1] in ("automapd+dnssec", "knot+onlinesign"):
+                seen.add((cells[0], cells[1]))
+                if cells[6] != "NOERROR 100%" or float(cells[2].replace(",", "")) <= 0:
+                    fail("--dnssec %s %s: %s q/s, rcodes %s" % (cells[0], cells[1], cells[2],
+                                                                cells[6]))
+        if len(seen) != 4:
+            fail("--dnssec: expected 4 rows (ptr4 random/repeated x 2 targets), got %s" % seen)
     print("bench_smoke: ok")
 
 

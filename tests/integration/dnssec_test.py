@@ -42,7 +42,7 @@ import dns.rdatatype  # noqa: E402
 
 from automapd import Automapd  # noqa: E402
 from checks import expect as check  # noqa: E402  (stops at the first failure: each step builds on the last)
-from pdns import free_port  # noqa: E402
+from dnssec import Unbound, delv, direct, ds_records, run  # noqa: E402
 
 CONFIG = """
 soa: { mname: ns1.example.net., rname: hostmaster.example.net., serial: 1, minimum: 300,
@@ -73,107 +73,6 @@ SECURE = [
     ("pool.example.net.", "SOA", "NOERROR", "SOA"),
     ("10.in-addr.arpa.", "DNSKEY", "NOERROR", "DNSKEY"),
 ]
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=30, **kw)
-
-
-def zone_of(name):
-    for z in ("pool.example.net.", "10.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa."):
-        if name.endswith(z):
-            return z
-    raise ValueError(name)
-
-
-class Unbound:
-    """unbound on 127.0.0.1:free port, validating, with stub zones to automapd."""
-
-    def __init__(self, workdir, port, ds_lines):
-        self.dir = tempfile.mkdtemp(prefix="unbound-", dir=workdir)
-        self.port = free_port()
-        conf = os.path.join(self.dir, "unbound.conf")
-        anchors = "".join('  trust-anchor: "%s"\n' % d for d in ds_lines)
-        stubs = "".join('stub-zone:\n  name: "%s"\n  stub-addr: 127.0.0.1@%d\n' % (z, port)
-                        for z in ("pool.example.net.", "10.in-addr.arpa.",
-                                  "8.b.d.0.1.0.0.2.ip6.arpa."))
-        with open(conf, "w") as f:
-            f.write("""server:
-  interface: 127.0.0.1
-  port: %d
-  do-ip6: no
-  do-daemonize: no
-  use-syslog: no
-  logfile: ""
-  chroot: ""
-  username: ""
-  directory: "%s"
-  pidfile: ""
-  num-threads: 1
-  access-control: 127.0.0.0/8 allow
-  do-not-query-localhost: no
-  module-config: "validator iterator"
-  qname-minimisation: no
-  local-zone: "10.in-addr.arpa." nodefault
-  local-zone: "8.b.d.0.1.0.0.2.ip6.arpa." nodefault
-  val-log-level: 2
-  verbosity: 1
-%s%s
-remote-control:
-  control-enable: no
-""" % (self.port, self.dir, anchors, stubs))
-        self.log = open(os.path.join(self.dir, "log"), "w+")
-        self.proc = subprocess.Popen(["unbound", "-d", "-c", conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            check(self.proc.poll() is None, "unbound runs")
-            try:
-                self.query("pool.example.net.", "SOA", timeout=0.5)
-                return
-            except Exception:  # noqa: BLE001 (not up yet)
-                time.sleep(0.05)
-        raise RuntimeError("unbound did not answer")
-
-    def query(self, name, rdtype, timeout=3.0):
-        q = dns.message.make_query(name, rdtype, want_dnssec=True)
-        q.flags |= dns.flags.RD
-        return dns.query.udp(q, "127.0.0.1", port=self.port, timeout=timeout)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
-def ds_records(mapctl, config):
-    r = run([mapctl, "-c", config, "key", "ds"])
-    check(r.returncode == 0, "mapctl key ds: " + r.stderr)
-    return [" ".join(line.split()) for line in r.stdout.splitlines() if line.strip()]
-
-
-def delv(port, ds_lines, name, rdtype, workdir):
-    z = zone_of(name)
-    anchors = os.path.join(workdir, "delv-anchors.conf")
-    with open(anchors, "w") as f:
-        for d in ds_lines:
-            owner, _, _, tag, alg, digest_type, digest = d.split()
-            if owner == z:
-                f.write('trust-anchors { "%s" static-ds %s %s %s "%s"; };\n' %
-                        (owner, tag, alg, digest_type, digest))
-    return run(["delv", "@127.0.0.1", "-p", str(port), "-a", anchors, "+root=" + z, name,
-                rdtype])
-
-
-def direct(port, name, rdtype, dnssec=True, payload=1232, tcp=False):
-    q = dns.message.make_query(name, rdtype, want_dnssec=dnssec, payload=payload)
-    if tcp:
-        return dns.query.tcp(q, "127.0.0.1", port=port, timeout=3)
-    return dns.query.udp(q, "127.0.0.1", port=port, timeout=3, ignore_trailing=True)
 
 
 def setup(workdir, automapd, mapctl, alg="ecdsap256sha256", keys="keys"):

@@ -174,8 +174,8 @@ int run(int argc, char** argv) {
   for (const auto& [verb, help] :
        {std::pair<const char*, const char*>{"publish", "Publish a key's DNSKEY from now on"},
         {"activate",
-         "Sign with a key from now on (refused before its DNSKEY was published for the DNSKEY "
-         "TTL plus the propagation delay)"},
+         "Sign with a key from now on (a ZSK or CSK: refused before its DNSKEY was published "
+         "for the DNSKEY TTL plus the propagation delay; a KSK beside an active ZSK: at once)"},
         {"retire",
          "Stop signing with a key (refused when it is the only active one of its "
          "role); its DNSKEY stays until old signatures have expired from caches"}}) {

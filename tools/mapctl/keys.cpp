@@ -245,7 +245,15 @@ int cmd_key_step(const Options& o, std::string_view verb) {
       if (key->timing.active(now)) {
         return refuse("key " + std::to_string(key->tag()) + " is already active");
       }
-      if (!o.force) {
+      // A KSK beside an active ZSK signs only the DNSKEY RRset, which carries its own DNSKEY:
+      // no resolver can meet its signature without the key, so it may publish and sign at
+      // once (RFC 6781 4.1.2, the double-signature KSK rollover). A ZSK or a CSK signs other
+      // RRsets too and waits for its DNSKEY to reach the caches.
+      const bool signs_dnskey_only =
+          key->sep() && std::any_of(keys.begin(), keys.end(), [&](const dnssec::Key& k) {
+            return !k.sep() && k.timing.active(now);
+          });
+      if (!o.force && !signs_dnskey_only) {
         if (!key->timing.published(now)) {
           return refuse("key " + std::to_string(key->tag()) +
                         " is not published: mapctl key publish it, reload, and wait");
