@@ -135,12 +135,15 @@ class Overrider(threading.Thread):
 
 def parse_dnsperf(text):
     out = {}
-    for key, pat in (("sent", r"Queries sent:\s+(\d+)"), ("completed", r"Queries completed:\s+(\d+)"),
-                     ("lost", r"Queries lost:\s+(\d+)"), ("qps", r"Queries per second:\s+([\d.]+)")):
+    for key, pat in (("sent", r"Queries sent:\s+(\d+)"),
+                     ("completed", r"Queries completed:\s+(\d+)"),
+                     ("lost", r"Queries lost:\s+(\d+)"),
+                     ("qps", r"Queries per second:\s+([\d.]+)")):
         m = re.search(pat, text)
         out[key] = float(m.group(1)) if m else None
     m = re.search(r"Response codes:\s+(.*)", text)
-    out["rcodes"] = {c: int(n) for c, n in re.findall(r"([A-Z]+) (\d+) \(", m.group(1))} if m else {}
+    out["rcodes"] = ({c: int(n) for c, n in re.findall(r"([A-Z]+) (\d+) \(", m.group(1))}
+                     if m else {})
     return out
 
 
