@@ -18,7 +18,7 @@ if(TARGET automapbackend)
   set_tests_properties(pdns_module_package PROPERTIES LABELS integration TIMEOUT 120)
 endif()
 # 1,000,000 queries through pdns_server + the module with live overrides: no SERVFAIL, no
-# loss, flat RSS. 26 s on 2 cores at load 7, 62 s in the whole suite at load 12, so labelled
+# loss, flat RSS. 26 s on 2 cores at load 7, 62-77 s in the whole suite at load 12, so labelled
 # long as well: ctest -LE long skips it; the plain `ctest --preset ci`, as `tools/automap-dev
 # test` runs it, includes it.
 if(TARGET automapbackend)
