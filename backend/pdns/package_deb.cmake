@@ -19,10 +19,20 @@ set(_so ${_stage}${MODULE_DIR}/libautomapbackend.so)
 if(NOT EXISTS ${_so})
   message(FATAL_ERROR "package_deb.cmake: ${_so} was not installed")
 endif()
-execute_process(COMMAND strip --strip-unneeded ${_so} COMMAND_ERROR_IS_FATAL ANY)
+# As dh_strip does for a shared library (lintian: binary-has-unneeded-section).
+execute_process(COMMAND strip --remove-section=.comment --remove-section=.note --strip-unneeded
+                        ${_so} COMMAND_ERROR_IS_FATAL ANY)
 set(_doc ${_stage}/usr/share/doc/${_name})
 file(MAKE_DIRECTORY ${_doc}/examples)
-file(COPY_FILE ${SRC}/LICENSE ${_doc}/copyright)
+# Debian's machine-readable form, pointing at common-licenses/GPL-2 (LICENSE in this folder has
+# the whole GPL text, which lintian refuses in a copyright file).
+file(COPY_FILE ${SRC}/copyright ${_doc}/copyright)
+# automap's changelog (gzip -9n, made by the amap_changelog target): one source, two packages.
+if(NOT EXISTS ${BUILD}/package/changelog.gz)
+  message(FATAL_ERROR "package_deb.cmake: ${BUILD}/package/changelog.gz missing "
+                      "(cmake --build ${BUILD} --target amap_changelog)")
+endif()
+file(COPY_FILE ${BUILD}/package/changelog.gz ${_doc}/changelog.gz)
 file(COPY_FILE ${SRC}/../../conf/pdns.d/automap-module.conf ${_doc}/examples/automap-module.conf)
 file(COPY_FILE ${SRC}/README.md ${_doc}/README.md)
 
@@ -41,8 +51,18 @@ execute_process(COMMAND dpkg --print-architecture OUTPUT_VARIABLE _arch
                 OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
 file(SIZE ${_so} _bytes)
 math(EXPR _kib "(${_bytes} + 1023) / 1024")
+# DEBIAN/md5sums, as dh_md5sums writes it (dpkg --verify uses it).
+file(GLOB_RECURSE _files RELATIVE ${_stage} ${_stage}/usr/*)
+list(SORT _files)
+set(_sums "")
+foreach(_f ${_files})
+  file(MD5 ${_stage}/${_f} _md5)
+  string(APPEND _sums "${_md5}  ${_f}\n")
+endforeach()
+file(WRITE ${_stage}/DEBIAN/md5sums "${_sums}")
 file(WRITE ${_stage}/DEBIAN/control
 "Package: ${_name}
+Source: automap
 Version: ${VERSION}
 Architecture: ${_arch}
 Maintainer: automap maintainers <maintainers@automap.example>

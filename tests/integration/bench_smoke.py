@@ -122,6 +122,19 @@ def main():
                                                                 cells[6]))
         if len(seen) != 4:
             fail("--dnssec: expected 4 rows (ptr4 random/repeated x 2 targets), got %s" % seen)
+    if shutil.which("dnsdist"):
+        # Issue 15's front: dnsdist in front of automapd serve answers like automapd.
+        r = subprocess.run(["/usr/bin/python3", a.harness, "--build", a.build, "--duration", "1",
+                            "--repeat", "1", "--targets", "dnsdist+automapd", "--classes",
+                            "ptr4", "--names", "2000", "--nxdomain-share", "0.2"],
+                           capture_output=True, text=True, timeout=120)
+        print(r.stdout)
+        if r.returncode != 0:
+            fail("automap-bench (dnsdist) exited %d:\n%s" % (r.returncode, r.stderr[-3000:]))
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+                for line in r.stdout.splitlines() if "| dnsdist+automapd |" in line]
+        if len(rows) != 1 or not re.fullmatch(r"NOERROR \d+%, NXDOMAIN \d+%", rows[0][6]):
+            fail("dnsdist+automapd: %s" % rows)
     print("bench_smoke: ok")
 
 

@@ -8,7 +8,12 @@ the zones) go to both over UDP, and the rcode, AA flag, answer RRset and the SOA
 authority section must match. The differences that are automap's design are listed in
 KNOWN_DIFFERENCES with the reason; any other difference fails the test.
 
-usage: knot_diff_test.py AUTOMAPD [--queries N] [--seed S]
+With --pdns-module DIR the same queries also go to a real pdns_server that loads automap's
+backend module from DIR (zone cache on, caches off, as backend/pdns/README.md recommends):
+its answers must match Knot's with the same known differences, and automapd serve's
+exactly (PDNS_MODULE_DIFFERENCES lists what PowerDNS itself would change: nothing so far).
+
+usage: knot_diff_test.py AUTOMAPD [--queries N] [--seed S] [--pdns-module DIR]
 """
 import argparse
 import ipaddress
@@ -27,7 +32,7 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 from automapd import Automapd  # noqa: E402
-from pdns import free_port  # noqa: E402  (a port free for UDP and TCP: knotd binds both)
+from pdns import PdnsServer, free_port  # noqa: E402  (free_port: UDP and TCP, as knotd binds)
 
 NET4 = ipaddress.ip_network("10.0.0.0/16")
 NET6 = ipaddress.ip_network("2001:db8:1::/48")
@@ -114,6 +119,9 @@ KNOWN_DIFFERENCES = {
               "answers only the canonical name its own PTR gives, so forward and reverse always "
               "round-trip (FCrDNS)",
 }
+
+# (query category, reason): where pdns_server + the module may differ from automapd serve.
+PDNS_MODULE_DIFFERENCES = {}
 
 
 class Knot:
@@ -275,35 +283,73 @@ def queries(rng, n):
     return out
 
 
+def start_pdns_module(module_dir, work):
+    """pdns_server loading the module, on the same configuration as automapd serve."""
+    config = os.path.join(work, "automap.yaml")
+    with open(config, "w") as f:
+        f.write(AUTOMAP_CONFIG)
+    return PdnsServer({
+        "launch": "automap",
+        "module-dir": os.path.abspath(module_dir),
+        "automap-config": config,
+        "zone-cache-refresh-interval": "300",  # PowerDNS's default; the module lists its zones
+    }).start()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("automapd")
     ap.add_argument("--queries", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=20261127)
+    ap.add_argument("--pdns-module", help="also compare pdns_server with the module in DIR")
     args = ap.parse_args()
     rng = random.Random(args.seed)
 
     knot = Knot()
     print("knot on port %d" % knot.port, flush=True)
+    work = tempfile.mkdtemp(prefix="knot-diff-pdns-")
+    pdns = None
     try:
         with Automapd(args.automapd, AUTOMAP_CONFIG) as amap:
             print("automapd on port %d" % amap.port, flush=True)
+            if args.pdns_module:
+                pdns = start_pdns_module(args.pdns_module, work)
+                print("pdns_server + module on port %d" % pdns.port, flush=True)
+            t0 = time.monotonic()
             compared = 0
-            known = {}
+            known, known_pdns = {}, {}
             failures = []
             for cat, qname, qtype in queries(rng, args.queries):
                 k = signature(ask(qname, qtype, knot.port))
                 a = signature(ask(qname, qtype, amap.port))
                 compared += 1
+                if pdns is not None:
+                    # Equal to automapd's answer, which is held to Knot's just below.
+                    p = signature(ask(qname, qtype, pdns.port))
+                    if p != a:
+                        if cat in PDNS_MODULE_DIFFERENCES:
+                            known_pdns[cat] = known_pdns.get(cat, 0) + 1
+                        else:
+                            failures.append("%s %s %s\n  pdns:    %s\n  automap: %s" % (
+                                cat, qname, qtype, p, a))
                 if k == a:
                     continue
                 if cat in KNOWN_DIFFERENCES:
                     known[cat] = known.get(cat, 0) + 1
                     continue
                 failures.append("%s %s %s\n  knot:    %s\n  automap: %s" % (cat, qname, qtype, k, a))
-            print("compared %d queries; known differences: %s" % (compared, known))
+            print("compared %d queries in %.1f s; known differences: %s" % (
+                compared, time.monotonic() - t0, known))
             for cat, n in known.items():
                 print("  %s (%d): %s" % (cat, n, KNOWN_DIFFERENCES[cat]))
+            if pdns is not None:
+                print("pdns_server + module: the same %d queries; PowerDNS differences: %s" % (
+                    compared, known_pdns))
+                for cat, n in known_pdns.items():
+                    print("  %s (%d): %s" % (cat, n, PDNS_MODULE_DIFFERENCES[cat]))
+                if not pdns.alive():
+                    print("pdns_server died:\n" + pdns.describe())
+                    return 1
             if failures:
                 print("%d unexpected differences (first 20):" % len(failures))
                 print("\n".join(failures[:20]))
@@ -312,7 +358,10 @@ def main():
                 print("too few queries compared")
                 return 1
     finally:
+        if pdns is not None:
+            pdns.stop()
         knot.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print("knot differential: %d passed, 0 failed" % compared)
     return 0
 

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: MIT
 """The module's own .deb (backend/pdns/package_deb.cmake, target pdns-module-deb): built into
 a temp folder, it holds the module in PowerDNS's module-dir, the copyright (the module's GPL
-licence) and the pdns.d example, and depends on exactly the pdns-server it was built for.
+licence) and the pdns.d example, and depends on exactly the pdns-server it was built for;
+lintian -I --pedantic reports no error and no warning.
 
 usage: pdns_module_package_test.py CMAKE SCRIPT BUILD SRC VERSION PDNS_VERSION MODULE_DIR
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +44,21 @@ def main():
                      "/usr/share/doc/automap-pdns-module/copyright",
                      "/usr/share/doc/automap-pdns-module/examples/automap-module.conf"):
             check(("." + path) in listing, "the package holds %s" % path, listing)
+        for path in ("/usr/share/doc/automap-pdns-module/changelog.gz",):
+            check(("." + path) in listing, "the package holds %s" % path, listing)
+        sums = subprocess.run(["dpkg-deb", "-I", deb, "md5sums"], capture_output=True,
+                              text=True).stdout
+        check(module_dir.lstrip("/") + "/libautomapbackend.so" in sums, "DEBIAN/md5sums", sums)
+        # The same check as the automap package's (package_test.py): -I --pedantic, every tag
+        # printed; no error and no warning allowed (none is overridden).
+        r = subprocess.run(["lintian", "-I", "--pedantic", "--tag-display-limit", "0", deb],
+                           capture_output=True, text=True, timeout=300)
+        tags = [l for l in r.stdout.splitlines() if re.match(r"^[EWIPXNO]: ", l)]
+        for t in tags:
+            print("     lintian: " + t)
+        bad = [t for t in tags if t[0] in "EW"]
+        check(r.returncode in (0, 1) and not bad, "lintian: no error, no warning (%s)" % bad,
+              r.stdout + r.stderr)
         check(sorted(os.listdir(out)) ==
               ["automap-pdns-module_%s_%s.deb" % (version, arch)],
               "nothing else is left in the output folder")
