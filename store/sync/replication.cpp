@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <charconv>
 #include <ctime>
+#include <exception>
 #include <random>
+#include <thread>
 #include <unordered_set>
 #include <utility>
 
@@ -77,16 +79,21 @@ Json mod_equal(const std::string& key, std::uint64_t rev) {
 
 /// The first kv of the i-th response of a txn (its failure branch's ranges), or null.
 const Json* txn_kv(const Json& r, std::size_t i) {
-  const auto& responses = r.value("responses", Json::array());
-  if (i >= responses.size()) {
+  // find(), not value(): value() returns a copy, and the pointer must point into `r`.
+  const auto responses = r.find("responses");
+  if (responses == r.end() || !responses->is_array() || i >= responses->size()) {
     return nullptr;
   }
-  const auto& range = responses[i].value("response_range", Json::object());
-  const auto it = range.find("kvs");
-  if (it == range.end() || !it->is_array() || it->empty()) {
+  const Json& op = (*responses)[i];
+  const auto range = op.find("response_range");
+  if (range == op.end() || !range->is_object()) {
     return nullptr;
   }
-  return &(*it)[0];
+  const auto kvs = range->find("kvs");
+  if (kvs == range->end() || !kvs->is_array() || kvs->empty()) {
+    return nullptr;
+  }
+  return &(*kvs)[0];
 }
 
 /// etcd's limits by default: 128 operations (--max-txn-ops, per branch) and 1.5 MiB a request
@@ -99,6 +106,8 @@ constexpr std::size_t kPage = 10000;  // keys a range page (copying, deleting a 
 /// A staging whose marker was not renewed for this long is a leftover (a killed mapctl):
 /// the next staging removes it. Each chunk renews it.
 constexpr std::int64_t kStagingLease = 120;
+/// Switches that found another write, in a row, before an import gives up.
+constexpr unsigned kMaxRestaging = 3;
 
 /// The generation pointer, read with the revision of the read.
 struct Pointer {
@@ -200,11 +209,13 @@ void clean_leftovers(EtcdClient& c, const std::string& prefix, const Pointer& p)
     if (gen.empty() || gen == p.gen || (value != "retired" && !lease_over(value, now))) {
       continue;
     }
+    // The marker goes first, in the conditional transaction: a chunk of a staging that is
+    // still running (its lease renewed meanwhile) fails from then on.
     const Json txn = {{"compare", Json::array({mod_equal(key, u64(kv, "mod_revision")),
                                                mod_equal(generation_key(prefix), p.mod)})},
-                      {"success", Json::array()}};
+                      {"success", Json::array({delete_op(key)})}};
     if (c.call("/v3/kv/txn", txn).value("succeeded", false)) {
-      delete_in_pages(c, data_range(generation_root(prefix, gen)), key);
+      delete_in_pages(c, data_range(generation_root(prefix, gen)));
     }
   }
   if (!p.gen.empty() && newest(c, data_range(prefix), 0) != 0) {
@@ -212,87 +223,128 @@ void clean_leftovers(EtcdClient& c, const std::string& prefix, const Pointer& p)
   }
 }
 
-/// A new generation being written: puts in transactions within etcd's default limits, each
-/// also renewing the marker and conditional on it being as this staging left it (a staging
-/// removed as a leftover fails instead of writing on).
+/// marker VERSION > 0: the marker exists (a removal as a leftover deletes it first).
+Json marker_exists(const std::string& marker) {
+  return {{"target", "VERSION"},
+          {"key", base64_encode(marker)},
+          {"result", "GREATER"},
+          {"version", "0"}};
+}
+
+std::string staging_value() {
+  return "staging " + std::to_string(static_cast<std::int64_t>(std::time(nullptr)) + kStagingLease);
+}
+
+/// A new generation being written: first its marker, then the puts in transactions within
+/// etcd's default limits, kInFlight of them at a time on their own connections, each
+/// renewing the marker and conditional on it still existing (a staging removed as a
+/// leftover fails instead of writing on). The puts are of distinct keys and idempotent, so
+/// their order does not matter and a retried one does no harm.
 class Staging {
  public:
   Staging(EtcdClient& c, const std::string& prefix)
       : c_(c),
         gen_(new_generation()),
         root_(generation_root(prefix, gen_)),
-        marker_(marker_key(prefix, gen_)) {}
+        marker_(marker_key(prefix, gen_)) {
+    const Json txn = {{"compare", Json::array({{{"target", "VERSION"},
+                                                {"key", base64_encode(marker_)},
+                                                {"result", "EQUAL"},
+                                                {"version", "0"}}})},
+                      {"success", Json::array({put_op(marker_, staging_value())})}};
+    if (!c_.call("/v3/kv/txn", txn).value("succeeded", false)) {
+      throw EtcdError(EtcdError::Kind::refused, "generation " + gen_ + " exists already");
+    }
+  }
 
   const std::string& gen() const noexcept { return gen_; }
   const std::string& root() const noexcept { return root_; }
   const std::string& marker() const noexcept { return marker_; }
-  std::uint64_t marker_revision() const noexcept { return marker_rev_; }
-  std::size_t keys() const noexcept { return keys_; }
 
   void put(const std::string& key, std::string_view value) {
     Json op = put_op(key, value);
     const std::size_t n = op.dump().size() + 1;
     if (ops_.size() + 1 >= kMaxOps || bytes_ + n > kMaxJson) {
-      flush();
+      close_chunk();
     }
     ops_.push_back(std::move(op));
     bytes_ += n;
-    ++keys_;
   }
 
+  /// Sends what is left.
   void flush() {
-    if (ops_.empty()) {
-      return;
-    }
-    ++chunk_;
-    const std::string value =
-        "staging " + std::to_string(static_cast<std::int64_t>(std::time(nullptr)) + kStagingLease) +
-        " " + std::to_string(chunk_);
-    ops_.push_back(put_op(marker_, value));
-    const Json compare = marker_rev_ == 0 ? Json{{"target", "VERSION"},
-                                                 {"key", base64_encode(marker_)},
-                                                 {"result", "EQUAL"},
-                                                 {"version", "0"}}
-                                          : mod_equal(marker_, marker_rev_);
-    const Json txn = {{"compare", Json::array({compare})},
-                      {"success", std::move(ops_)},
-                      {"failure", Json::array({range_op(marker_)})}};
-    ops_ = Json::array();
-    bytes_ = 0;
-    const Json r = c_.call("/v3/kv/txn", txn);
-    if (r.value("succeeded", false)) {
-      marker_rev_ = u64(r.value("header", Json::object()), "revision");
-      return;
-    }
-    // The answer to this very chunk lost in flight and the call retried: the marker holds it.
-    if (const Json* kv = txn_kv(r, 0); kv != nullptr && decoded(*kv, "value") == value) {
-      marker_rev_ = u64(*kv, "mod_revision");
-      return;
-    }
-    throw EtcdError(EtcdError::Kind::refused,
-                    "the import staged under " + root_ +
-                        " was removed as a leftover while it was written (a pause of more than " +
-                        std::to_string(kStagingLease) + " s): nothing was applied");
+    close_chunk();
+    send();
   }
 
-  /// Best effort: a failed staging's keys (else the next staging removes them).
+  /// Best effort: a failed staging's keys (else the next staging removes them), the marker
+  /// first so that a chunk still in flight fails.
   void discard() noexcept {
     try {
-      delete_in_pages(c_, data_range(root_), marker_);
+      c_.call("/v3/kv/txn", {{"success", Json::array({delete_op(marker_)})}});
+      delete_in_pages(c_, data_range(root_));
     } catch (const std::exception&) {
     }
   }
 
  private:
+  static constexpr std::size_t kInFlight = 4;
+
+  void close_chunk() {
+    if (ops_.empty()) {
+      return;
+    }
+    ops_.push_back(put_op(marker_, staging_value()));
+    chunks_.push_back(
+        {{"compare", Json::array({marker_exists(marker_)})}, {"success", std::move(ops_)}});
+    ops_ = Json::array();
+    bytes_ = 0;
+    if (chunks_.size() == kInFlight) {
+      send();
+    }
+  }
+
+  /// The chunks gathered, in parallel; the first failure is thrown once all ended.
+  void send() {
+    std::vector<std::exception_ptr> errors(chunks_.size());
+    std::vector<char> refused(chunks_.size(), 0);
+    std::vector<std::thread> threads;
+    threads.reserve(chunks_.size());
+    for (std::size_t i = 0; i < chunks_.size(); ++i) {
+      threads.emplace_back([&, i] {
+        try {
+          EtcdClient own(c_.options());
+          refused[i] = own.call("/v3/kv/txn", chunks_[i]).value("succeeded", false) ? 0 : 1;
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      });
+    }
+    for (auto& t : threads) {
+      t.join();
+    }
+    chunks_.clear();
+    for (const auto& e : errors) {
+      if (e) {
+        std::rethrow_exception(e);
+      }
+    }
+    if (std::find(refused.begin(), refused.end(), 1) != refused.end()) {
+      throw EtcdError(EtcdError::Kind::refused,
+                      "the import staged under " + root_ +
+                          " was removed as a leftover while it was written (a pause of more "
+                          "than " +
+                          std::to_string(kStagingLease) + " s): nothing was applied");
+    }
+  }
+
   EtcdClient& c_;
   std::string gen_;
   std::string root_;
   std::string marker_;
   Json ops_ = Json::array();
   std::size_t bytes_ = 0;
-  std::size_t keys_ = 0;
-  unsigned chunk_ = 0;
-  std::uint64_t marker_rev_ = 0;
+  std::vector<Json> chunks_;
 };
 
 /// The source revision when the compare of a write failed: the newest of the pointer and
@@ -397,7 +449,7 @@ ReplicationResult staged(EtcdClient& c, const std::string& prefix, std::uint64_t
   const Json txn = {
       {"compare",
        Json::array({mod_below(pointer, replica + 1), mod_below(old.begin, replica + 1, old.end),
-                    mod_equal(s.marker(), s.marker_revision())})},
+                    marker_exists(s.marker())})},
       {"success", std::move(success)},
       {"failure",
        Json::array({range_op(pointer), range_op(old.begin, old.end), range_op(s.marker())})}};
@@ -445,8 +497,9 @@ ReplicationResult staged(EtcdClient& c, const std::string& prefix, std::uint64_t
 }  // namespace
 
 Replication etcd_replication(std::shared_ptr<EtcdClient> client, std::string prefix) {
-  return [client = std::move(client), prefix = std::move(prefix)](
-             std::uint64_t replica_revision, std::span<const RawWrite> writes) {
+  return [client = std::move(client), prefix = std::move(prefix),
+          restaged = std::make_shared<unsigned>(0)](std::uint64_t replica_revision,
+                                                    std::span<const RawWrite> writes) {
     const Pointer p = read_pointer(*client, prefix);
     if (p.mod > replica_revision) {
       ReplicationResult out;
@@ -465,7 +518,25 @@ Replication etcd_replication(std::shared_ptr<EtcdClient> client, std::string pre
         return one_txn(*client, prefix, replica_revision, p, std::move(puts));
       }
     }
-    return staged(*client, prefix, replica_revision, p, writes);
+    // Other writes meanwhile make a switch fail, and the import is checked and staged
+    // again; a bounded number of times, so that steady writes cannot keep it going forever.
+    ReplicationResult r;
+    try {
+      r = staged(*client, prefix, replica_revision, p, writes);
+    } catch (...) {
+      *restaged = 0;
+      throw;
+    }
+    if (r.applied) {
+      *restaged = 0;
+    } else if (++*restaged > kMaxRestaging) {
+      *restaged = 0;
+      throw EtcdError(EtcdError::Kind::refused,
+                      "other writes reached etcd while the import was staged, " +
+                          std::to_string(kMaxRestaging + 1) +
+                          " times running: nothing was applied (run it again when writes pause)");
+    }
+    return r;
   };
 }
 
