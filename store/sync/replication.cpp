@@ -180,7 +180,7 @@ std::string new_generation() {
   return out;
 }
 
-/// A marker "staging DEADLINE CHUNK" whose deadline passed.
+/// A marker "staging DEADLINE" whose deadline passed.
 bool lease_over(std::string_view value, std::int64_t now) {
   constexpr std::string_view kStaging = "staging ";
   if (!value.starts_with(kStaging)) {
