@@ -437,6 +437,11 @@ ReplicationResult staged(EtcdClient& c, const std::string& prefix, std::uint64_t
       from = decoded(kvs.back(), "key") + '\0';
     }
     s.flush();
+  } catch (const EtcdError& e) {
+    if (e.kind() != EtcdError::Kind::unreachable) {
+      s.discard();  // unreachable: it would wait its own timeout; a later staging removes it
+    }
+    throw;
   } catch (...) {
     s.discard();
     throw;

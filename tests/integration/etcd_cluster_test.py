@@ -245,6 +245,10 @@ def leader_killed_during_import(c):
     check(e[0].count(",imp88-") == LINES, "export holds %d of %d imported lines" %
           (e[0].count(",imp88-"), LINES))
     check(leftovers(c) == [], "staging leftovers in etcd: %s" % leftovers(c)[:5])
+    # The first layout (no pointer: PREFIX addr/, prefix/) moved to a generation and is gone.
+    check(gen_before != "" or c.etcdctl("get", "--prefix", "/automap/addr/", "--keys-only",
+                                        "--limit", "1").strip() == "",
+          "the first layout's keys are still in etcd after the move to a generation")
     print("after the leader kill: %d nodes export the same %d bytes (%d imported lines, none "
           "lost or doubled; %d samples of every node's store during it, each none or all of it: "
           "%s)" % (len(e), len(e[0]), LINES, sampler.n, sorted(samples)))
@@ -322,6 +326,20 @@ def killed_mapctl_mid_staging(c):
           e[0].count(",imp86-") == 0, "exports after the clean-up")
     print("mapctl SIGKILLed while staging (%d staged keys left): nodes unchanged; the next "
           "staged import removed them once their lease was over" % len(left))
+
+
+def restart_in_generation(c):
+    """A node restarted while a named generation is current resumes its watch from its
+    revision (no full load) and applies what it missed."""
+    node = c.nodes[1]
+    loads = node.metric("automap_sync_full_loads_total")
+    node.stop()
+    c.mapctl(0, "add", "10.99.3.1", "while-down.customer.pool.example.net.")
+    node.start()
+    wait_answer(c, 1, ptr("10.99.3.1"), ["while-down.customer.pool.example.net."])
+    check(node.metric("automap_sync_full_loads_total") == 0,
+          "a restart in generation %s did a full load (%s before)" % (generation(c), loads))
+    print("node 1 restarted in generation %s: resumed its watch, no full load" % generation(c))
 
 
 def api_writes(c):
@@ -428,6 +446,7 @@ def main():
         leader_killed_during_import(c)
         add_during_staged_import(c)
         killed_mapctl_mid_staging(c)
+        restart_in_generation(c)
         key = api_writes(c)
         etcd_down(c, key)
         compaction_resync(c)
