@@ -513,11 +513,16 @@ Replication etcd_replication(std::shared_ptr<EtcdClient> client, std::string pre
       return out;
     }
     if (writes.size() <= kMaxOps) {
+      // One put a key, the last write of it (etcd refuses a txn that names a key twice: an
+      // import that changes one address twice).
       const std::string root = generation_root(prefix, p.gen);
       Json puts = Json::array();
-      for (const RawWrite& w : writes) {
-        puts.push_back(put_op(etcd_key(root, w.is_prefix, Bytes(w.key.data(), w.key.size())),
-                              as_text(w.value)));
+      std::unordered_set<std::string> seen;
+      for (auto it = writes.rbegin(); it != writes.rend(); ++it) {
+        std::string key = etcd_key(root, it->is_prefix, Bytes(it->key.data(), it->key.size()));
+        if (seen.insert(key).second) {
+          puts.push_back(put_op(key, as_text(it->value)));
+        }
       }
       if (puts.dump().size() + 4096 <= kMaxJson) {
         return one_txn(*client, prefix, replica_revision, p, std::move(puts));
