@@ -76,6 +76,29 @@ std::string range_end(std::string_view prefix) {
   return std::string(1, '\0');  // every key
 }
 
+std::string generation_key(std::string_view prefix) {
+  return std::string(prefix) + "_generation";
+}
+
+std::string generation_root(std::string_view prefix, std::string_view gen) {
+  if (gen.empty()) {
+    return std::string(prefix);
+  }
+  return std::string(prefix) + "_g/" + std::string(gen) + "/";
+}
+
+std::string marker_key(std::string_view prefix, std::string_view gen) {
+  return std::string(prefix) + "_s/" + std::string(gen);
+}
+
+KeyRange data_range(std::string_view root) {
+  std::string addr(root);
+  addr += kAddr;
+  std::string prefix(root);
+  prefix += kPrefix;
+  return {addr, range_end(prefix)};
+}
+
 std::string base64_encode(std::string_view data) {
   std::string out;
   out.reserve((data.size() + 2) / 3 * 4);

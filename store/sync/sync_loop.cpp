@@ -2,6 +2,7 @@
 #include "store/sync/sync_loop.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "store/sync/keys.h"
 #include "store/writer.h"
@@ -52,44 +53,80 @@ Bytes as_bytes(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }
 
-/// Applies one kv (a put) in `txn`; false when it is not a decodable value of ours.
-bool put_kv(ReplicaTxn& txn, const std::string& prefix, const nlohmann::json& kv) {
+/// What a put did.
+enum class Put : std::uint8_t { applied, bad, other };
+
+/// Applies one kv (a put) of the generation under `root` in `txn`: `other` for a key that is
+/// not one of its values (another generation's, a marker, another application's), `bad` for
+/// one that does not decode.
+Put put_kv(ReplicaTxn& txn, const std::string& root, const nlohmann::json& kv) {
   const auto key = base64_decode(kv.value("key", std::string()));
-  const auto value = base64_decode(kv.value("value", std::string()));
-  if (!key || !value) {
-    return false;
+  if (!key) {
+    return Put::bad;
   }
-  const auto sk = parse_etcd_key(prefix, *key);
+  const auto sk = parse_etcd_key(root, *key);
   if (!sk) {
-    return true;  // another application's key under the prefix: not ours, not an error
+    return Put::other;
   }
-  return txn.put(sk->is_prefix, Bytes(sk->key.data(), sk->key.size()), as_bytes(*value));
+  const auto value = base64_decode(kv.value("value", std::string()));
+  if (!value) {
+    return Put::bad;
+  }
+  return txn.put(sk->is_prefix, Bytes(sk->key.data(), sk->key.size()), as_bytes(*value))
+             ? Put::applied
+             : Put::bad;
 }
 
-/// A paged range read of the prefix at one revision into one full ReplicaTxn. Returns the
-/// revision. Throws EtcdError (compacted while paging: the caller starts again) or StoreError.
-std::uint64_t full_load(SyncLoop::State& s, EtcdClient& client, OverrideStore& st) {
-  const std::string& prefix = s.options.prefix;
-  const std::string end = base64_encode(range_end(prefix));
-  ReplicaTxn txn(st, /*full=*/true);
+/// The generation pointer (store/sync/keys.h) at `revision` (0: now): its value, its
+/// mod_revision and the revision read.
+struct Generation {
+  std::string gen;
+  std::uint64_t mod = 0;
   std::uint64_t revision = 0;
-  std::string from = prefix;
+};
+Generation read_generation(SyncLoop::State& s, EtcdClient& client, std::uint64_t revision) {
+  nlohmann::json req = {{"key", base64_encode(generation_key(s.options.prefix))}};
+  if (revision != 0) {
+    req["revision"] = std::to_string(revision);
+  }
+  const nlohmann::json r = client.call("/v3/kv/range", req, &s.stop);
+  Generation g;
+  g.revision = u64(r.value("header", nlohmann::json::object()), "revision");
+  if (revision != 0) {
+    g.revision = revision;
+  }
+  const auto& kvs = r.value("kvs", nlohmann::json::array());
+  if (!kvs.empty()) {
+    g.gen = base64_decode(kvs[0].value("value", std::string())).value_or(std::string());
+    g.mod = u64(kvs[0], "mod_revision");
+  }
+  return g;
+}
+
+/// The current generation (its pointer read first), paged at the pointer read's revision
+/// into one full ReplicaTxn. Returns the revision; `gen` is the generation loaded. Throws
+/// EtcdError (compacted while paging: the caller starts again) or StoreError.
+std::uint64_t full_load(SyncLoop::State& s, EtcdClient& client, OverrideStore& st,
+                        std::string& gen) {
+  const Generation g = read_generation(s, client, 0);
+  const std::uint64_t revision = g.revision;
+  const std::string root = generation_root(s.options.prefix, g.gen);
+  const KeyRange range = data_range(root);
+  const std::string end = base64_encode(range.end);
+  ReplicaTxn txn(st, /*full=*/true);
+  std::string from = range.begin;
   std::size_t keys = 0;
   std::size_t bad = 0;
   const auto t0 = Clock::now();
   for (;;) {
-    nlohmann::json req = {
-        {"key", base64_encode(from)}, {"range_end", end}, {"limit", s.options.page}};
-    if (revision != 0) {
-      req["revision"] = std::to_string(revision);
-    }
+    const nlohmann::json req = {{"key", base64_encode(from)},
+                                {"range_end", end},
+                                {"limit", s.options.page},
+                                {"revision", std::to_string(revision)}};
     const nlohmann::json r = client.call("/v3/kv/range", req, &s.stop);
-    if (revision == 0) {
-      revision = u64(r.value("header", nlohmann::json::object()), "revision");
-    }
     const auto& kvs = r.value("kvs", nlohmann::json::array());
     for (const auto& kv : kvs) {
-      bad += put_kv(txn, prefix, kv) ? 0U : 1U;
+      bad += put_kv(txn, root, kv) == Put::bad ? 1U : 0U;
     }
     keys += kvs.size();
     if (!r.value("more", false) || kvs.empty()) {
@@ -99,6 +136,7 @@ std::uint64_t full_load(SyncLoop::State& s, EtcdClient& client, OverrideStore& s
     from += '\0';  // the next key after the last one
   }
   txn.commit(revision);
+  gen = g.gen;
   s.update([&](SyncStatus& x) {
     ++x.full_loads;
     x.bad_values += bad;
@@ -106,16 +144,25 @@ std::uint64_t full_load(SyncLoop::State& s, EtcdClient& client, OverrideStore& s
   });
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   s.log(false, "store sync: loaded " + std::to_string(keys) + " keys from etcd at revision " +
-                   std::to_string(revision) + " in " + std::to_string(ms) + " ms" +
+                   std::to_string(revision) +
+                   (g.gen.empty() ? std::string() : " (generation " + g.gen + ")") + " in " +
+                   std::to_string(ms) + " ms" +
                    (bad != 0 ? " (" + std::to_string(bad) + " undecodable values skipped)" : ""));
   return revision;
 }
 
-/// Watches from `revision` + 1 until stop (returns), compaction (returns, `compacted` set) or
-/// an error (throws).
-void watch(SyncLoop::State& s, EtcdClient& client, OverrideStore& st, std::uint64_t revision,
-           bool& compacted) {
+/// Why a watch ended without an error.
+enum class WatchEnd : std::uint8_t { stopped, compacted, switched };
+
+/// Watches from `revision` + 1 the values of generation `gen` until stop, compaction or a
+/// generation switch (returns why), or an error (throws). Events of other keys under the
+/// prefix (a staging, a retired generation being deleted) advance the reported revision but
+/// change nothing, so they commit nothing either.
+WatchEnd watch(SyncLoop::State& s, EtcdClient& client, OverrideStore& st, std::uint64_t revision,
+               const std::string& gen, std::uint64_t& held) {
   const std::string& prefix = s.options.prefix;
+  const std::string root = generation_root(prefix, gen);
+  const std::string pointer = generation_key(prefix);
   const nlohmann::json create = {{"key", base64_encode(prefix)},
                                  {"range_end", base64_encode(range_end(prefix))},
                                  {"start_revision", std::to_string(revision + 1)}};
@@ -125,8 +172,7 @@ void watch(SyncLoop::State& s, EtcdClient& client, OverrideStore& st, std::uint6
     if (const std::uint64_t c = u64(*msg, "compact_revision"); c != 0) {
       s.log(true, "store sync: etcd compacted past revision " + std::to_string(revision) +
                       " (compacted up to " + std::to_string(c) + "): full resync");
-      compacted = true;
-      return;
+      return WatchEnd::compacted;
     }
     if (msg->value("canceled", false)) {
       throw EtcdError(EtcdError::Kind::refused,
@@ -136,27 +182,60 @@ void watch(SyncLoop::State& s, EtcdClient& client, OverrideStore& st, std::uint6
     if (events.empty()) {
       continue;  // created, progress
     }
-    ReplicaTxn txn(st, /*full=*/false);
+    std::optional<ReplicaTxn> txn;
     std::size_t bad = 0;
+    std::uint64_t seen = revision;
     for (const auto& ev : events) {
       const auto& kv = ev.value("kv", nlohmann::json::object());
-      revision = std::max(revision, u64(kv, "mod_revision"));
-      if (ev.value("type", std::string("PUT")) == "DELETE") {
-        const auto key = base64_decode(kv.value("key", std::string()));
-        if (const auto sk = key ? parse_etcd_key(prefix, *key) : std::nullopt) {
-          txn.erase(sk->is_prefix, Bytes(sk->key.data(), sk->key.size()));
+      const std::uint64_t mod = u64(kv, "mod_revision");
+      const bool del = ev.value("type", std::string("PUT")) == "DELETE";
+      const auto key = base64_decode(kv.value("key", std::string()));
+      if (key && *key == pointer) {
+        const std::string now =
+            del ? std::string()
+                : base64_decode(kv.value("value", std::string())).value_or(std::string());
+        if (now != gen) {
+          // A staged import switched the generation: load it whole, in one transaction, as
+          // after a compaction (what this message held before is in it too).
+          s.log(false, "store sync: etcd switched to generation " +
+                           (now.empty() ? std::string("\"\"") : now) + " at revision " +
+                           std::to_string(mod) + ": full load");
+          return WatchEnd::switched;
         }
+        seen = std::max(seen, mod);
+        continue;
+      }
+      const auto sk = key ? parse_etcd_key(root, *key) : std::nullopt;
+      if (!sk) {
+        seen = std::max(seen, mod);  // not a value of this generation
+        continue;
+      }
+      if (!txn) {
+        txn.emplace(st, /*full=*/false);
+      }
+      revision = std::max(revision, mod);
+      if (del) {
+        txn->erase(sk->is_prefix, Bytes(sk->key.data(), sk->key.size()));
       } else {
-        bad += put_kv(txn, prefix, kv) ? 0U : 1U;
+        const auto value = base64_decode(kv.value("value", std::string()));
+        bad += value && txn->put(sk->is_prefix, Bytes(sk->key.data(), sk->key.size()),
+                                 as_bytes(*value))
+                   ? 0U
+                   : 1U;
       }
     }
-    txn.commit(revision);
+    if (txn) {
+      revision = std::max(revision, seen);
+      txn->commit(revision);
+      held = revision;  // the store's revision, still within generation `gen`
+    }
     s.update([&](SyncStatus& x) {
-      ++x.batches;
+      x.batches += txn ? 1U : 0U;
       x.bad_values += bad;
-      x.revision = revision;
+      x.revision = std::max(revision, seen);
     });
   }
+  return WatchEnd::stopped;
 }
 
 void run(SyncLoop::State& s) {
@@ -164,6 +243,8 @@ void run(SyncLoop::State& s) {
   EtcdClient client(s.options.etcd);
   std::chrono::milliseconds backoff(100);
   bool need_full = false;
+  std::string gen;                 // the generation the store holds
+  std::uint64_t gen_revision = 0;  // the store's revision when `gen` was known for it
   std::string last_logged;
   while (!s.stop.load()) {
     try {
@@ -171,9 +252,16 @@ void run(SyncLoop::State& s) {
         st = std::make_unique<OverrideStore>(s.store);
       }
       std::uint64_t revision = st->sync_revision();
-      s.update([&](SyncStatus& x) { x.revision = revision; });
+      s.update([&](SyncStatus& x) { x.revision = std::max(x.revision, revision); });
+      if (revision != 0 && !need_full && gen_revision != revision) {
+        // A restart (or a reconnect after a commit): the generation the store holds is the
+        // one the pointer named at its revision; moved since, the watch sees the switch.
+        gen = read_generation(s, client, revision).gen;
+        gen_revision = revision;
+      }
       if (revision == 0 || need_full) {
-        revision = full_load(s, client, *st);
+        revision = full_load(s, client, *st, gen);
+        gen_revision = revision;
         need_full = false;
       }
       backoff = std::chrono::milliseconds(100);
@@ -181,9 +269,7 @@ void run(SyncLoop::State& s) {
         s.log(false, "store sync: etcd reachable again");
         last_logged.clear();
       }
-      bool compacted = false;
-      watch(s, client, *st, revision, compacted);
-      need_full = compacted;
+      need_full = watch(s, client, *st, revision, gen, gen_revision) != WatchEnd::stopped;
       s.set_connected(false);
       continue;
     } catch (const std::exception& e) {

@@ -8,14 +8,20 @@
      conf/dnsdist/dnsdist.conf;
   2. node 1 SIGKILLed under dnsperf load through dnsdist: queries lost, time until the pool
      has it back after a restart (AUTOMAP_LOAD_QPS, AUTOMAP_LOAD_SECONDS: 2000, 4);
-  2b. the etcd leader killed during an import (AUTOMAP_IMPORT_LINES, default 20000): all or
-     nothing, and after a retry every node's `mapctl export` is byte-identical;
+  2b. the etcd leader killed during an import (AUTOMAP_IMPORT_LINES, default 5000), which
+     etcd's default limits make a staged one: every node holds all or none of it at every
+     moment, and after a retry every node's `mapctl export` is byte-identical;
+  2c. a `mapctl add` on the other node during a staged import is not lost; a mapctl killed
+     while it stages leaves the nodes as they were, and its leftovers are removed later;
+  2d. API writes on a sync node go through etcd (answered by the other node); with etcd
+     down they fail with 503 and change nothing (in 3);
   3. every member down: nodes keep answering, /health says degraded, a write fails clearly
      (exit 1, nothing applied), and the nodes catch up after the restart;
   4. a node restarted after etcd compacted past its revision does a full resync;
   5. a node whose LMDB files were deleted rebuilds from etcd.
 Usage: etcd_cluster_test.py MAPCTL AUTOMAPD
 """
+import json
 import os
 import re
 import shutil
@@ -32,7 +38,7 @@ from cluster import Cluster  # noqa: E402
 
 MAPCTL, AUTOMAPD = sys.argv[1], sys.argv[2]
 N = int(os.environ.get("AUTOMAP_CONVERGENCE_N", "100"))
-LINES = int(os.environ.get("AUTOMAP_IMPORT_LINES", "20000"))
+LINES = int(os.environ.get("AUTOMAP_IMPORT_LINES", "5000"))
 LOAD_QPS = int(os.environ.get("AUTOMAP_LOAD_QPS", "2000"))
 LOAD_S = int(os.environ.get("AUTOMAP_LOAD_SECONDS", "4"))
 
@@ -141,53 +147,221 @@ def node_killed_under_load(c):
     c.wait_synced(c.nodes[1])
 
 
-def leader_killed_during_import(c):
-    path = os.path.join(c.root, "import.csv")
+def write_import(c, name, second_octet, lines):
+    path = os.path.join(c.root, name)
     with open(path, "w") as f:
         f.write("address_or_prefix,kind,target,ttl\n")
-        for k in range(LINES):
-            f.write("10.88.%d.%d,name,imp%d.customer.pool.example.net.,300\n" %
-                    (k // 250, k % 250 + 1, k))
+        for k in range(lines):
+            # 62,500 a /16 (past it, the next /16: 100k lines take 10.88/16 and 10.89/16)
+            f.write("10.%d.%d.%d,name,imp%d-%d.customer.pool.example.net.,300\n" %
+                    (second_octet + k // 62500, k % 62500 // 250, k % 250 + 1, second_octet, k))
+    return path
+
+
+def address_count(c, node):
+    return json.loads(c.mapctl(node, "stats", "--json").stdout)["address_overrides"]
+
+
+class Sampler:
+    """The address overrides of every node's store (mapctl stats: one read transaction),
+    over and over while an import runs: each sample must be the count before or the count
+    with the whole import (a staged import is switched, and loaded, in one step)."""
+
+    def __init__(self, c):
+        self.c, self.samples, self.stop, self.n = c, set(), threading.Event(), 0
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            for node in range(len(self.c.nodes)):
+                self.samples.add(address_count(self.c, node))
+            self.n += 1
+            time.sleep(0.01)
+
+    def done(self):
+        self.stop.set()
+        self.t.join()
+        return self.samples
+
+
+def generation(c):
+    return c.etcdctl("get", "--print-value-only", "/automap/_generation").strip()
+
+
+def leftovers(c):
+    """Keys of generations other than the current one, and staging markers."""
+    gen = generation(c)
+    keys = c.etcdctl("get", "--prefix", "/automap/_", "--keys-only").split()
+    return [k for k in keys if k != "/automap/_generation" and
+            not k.startswith("/automap/_g/%s/" % gen)]
+
+
+def leader_killed_during_import(c):
+    """Fault 3: an import far beyond one etcd txn (default --max-txn-ops 128), so staged, with
+    the etcd leader SIGKILLed while it is staged. Every node holds all of it or none of it at
+    every moment; afterwards every node exports the same bytes."""
+    path = write_import(c, "import.csv", 88, LINES)
     # The local part (parse, checks) takes as long as a dry run: kill the leader just after
-    # it, while the one etcd transaction is in flight.
+    # it, while the import is being staged.
     t0 = time.monotonic()
     c.mapctl(0, "import", "--dry-run", path, timeout=300)
     local = time.monotonic() - t0
     leader = c.leader()
     check(leader is not None, "no etcd leader")
+    gen_before = generation(c)
     results = {}
 
     def run():
         results["first"] = c.mapctl(0, "import", path, check=False, timeout=300)
 
+    base = address_count(c, 0)
+    sampler = Sampler(c)
     t = threading.Thread(target=run)
     t0 = time.monotonic()
     t.start()
     time.sleep(local + 0.1)
     leader.kill()  # SIGKILL
     t.join()
+    elapsed = time.monotonic() - t0
     first = results["first"]
-    print("import of %d lines with the leader (%s) SIGKILLed after %.2f s (dry run %.2f s): "
-          "exit %d in %.1f s%s" %
-          (LINES, leader.name, local + 0.1, local, first.returncode, time.monotonic() - t0,
+    print("import of %d lines (staged) with the leader (%s) SIGKILLed after %.2f s (dry run "
+          "%.2f s): exit %d in %.1f s%s" %
+          (LINES, leader.name, local + 0.1, local, first.returncode, elapsed,
            "" if first.returncode == 0 else ": " + first.stderr.strip().splitlines()[-1]))
-    # All or nothing: the store holds every line or none of them.
-    c.wait_synced(c.nodes[0])
-    held = c.mapctl(0, "list", "10.88.0.0/16").stdout.count("imp")
-    check(held in (0, LINES), "half an import applied: %d of %d lines" % (held, LINES))
+    for node in c.nodes:
+        c.wait_synced(node)
+    samples = sampler.done()
+    check(samples <= {base, base + LINES}, "half an import seen on a node: %s (%d before, "
+          "%d lines)" % (sorted(samples), base, LINES))
+    check(generation(c) != gen_before or first.returncode != 0,
+          "the import was not staged (generation %r before and after)" % gen_before)
     leader.start()
     c.wait_etcd()
     if first.returncode != 0:
         c.mapctl(0, "import", path, timeout=300)
     e = exports(c)
     check(all(x == e[0] for x in e), "exports differ between nodes")
-    check(e[0].count(",imp") == LINES, "export holds %d of %d imported lines" %
-          (e[0].count(",imp"), LINES))
+    check(e[0].count(",imp88-") == LINES, "export holds %d of %d imported lines" %
+          (e[0].count(",imp88-"), LINES))
+    check(leftovers(c) == [], "staging leftovers in etcd: %s" % leftovers(c)[:5])
+    # The first layout (no pointer: PREFIX addr/, prefix/) moved to a generation and is gone.
+    check(gen_before != "" or c.etcdctl("get", "--prefix", "/automap/addr/", "--keys-only",
+                                        "--limit", "1").strip() == "",
+          "the first layout's keys are still in etcd after the move to a generation")
     print("after the leader kill: %d nodes export the same %d bytes (%d imported lines, none "
-          "lost or doubled)" % (len(e), len(e[0]), LINES))
+          "lost or doubled; %d samples of every node's store during it, each none or all of it: "
+          "%s)" % (len(e), len(e[0]), LINES, sampler.n, sorted(samples)))
 
 
-def etcd_down(c):
+def add_during_staged_import(c):
+    """A single `mapctl add` on the other node while an import is staged is not lost: the
+    switch finds the generation changed, and the import is checked and staged again."""
+    lines = max(1000, LINES // 5)
+    path = write_import(c, "import2.csv", 87, lines)
+    results = {}
+
+    def run():
+        t0 = time.monotonic()
+        results["import"] = c.mapctl(0, "import", path, check=False, timeout=300)
+        results["import_s"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run)
+    t.start()
+    gen = generation(c)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+            k.startswith("/automap/_s/") for k in leftovers(c)):
+        time.sleep(0.01)  # until the staging marker shows up
+    staging = any(k.startswith("/automap/_s/") for k in leftovers(c))
+    t0 = time.monotonic()
+    add = c.mapctl(1, "add", "10.87.200.1", "during-import.customer.pool.example.net.",
+                   check=False)
+    add_s = time.monotonic() - t0
+    t.join()
+    imp = results["import"]
+    check(add.returncode == 0, "add during the import: %r" % add)
+    check(imp.returncode == 0, "import with an add meanwhile: %r" % imp)
+    e = exports(c)
+    check(all(x == e[0] for x in e), "exports differ between nodes")
+    check("10.87.200.1,name,during-import.customer.pool.example.net." in e[0],
+          "the add during the import was lost")
+    check(e[0].count(",imp87-") == lines, "export holds %d of %d imported lines" %
+          (e[0].count(",imp87-"), lines))
+    check(generation(c) != gen, "the import was not staged")
+    check(leftovers(c) == [], "staging leftovers in etcd: %s" % leftovers(c)[:5])
+    print("mapctl add on node 1 while a %d-line import was %s: add exit 0 in %.2f s, import "
+          "exit 0 in %.1f s; both on every node" %
+          (lines, "being staged" if staging else "running (staging not seen)", add_s,
+           results["import_s"]))
+
+
+def killed_mapctl_mid_staging(c):
+    """mapctl SIGKILLed while it stages: the nodes keep serving the old content, the staged
+    keys are ignored, and once their lease is over the next staged import removes them."""
+    lines = max(1000, LINES // 5)
+    path = write_import(c, "import3.csv", 86, lines)
+    before = exports(c)
+    gen = generation(c)
+    p = subprocess.Popen([MAPCTL, "-c", c.nodes[0].config, "import", path],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(leftovers(c)) < 200 and p.poll() is None:
+        time.sleep(0.01)
+    p.kill()
+    p.wait()
+    left = leftovers(c)
+    check(len(left) >= 200, "mapctl was not killed while staging (%d staged keys)" % len(left))
+    time.sleep(0.5)
+    check(generation(c) == gen, "the generation moved")
+    check(exports(c) == before, "a node changed after a killed staging")
+    # The lease (120 s) made short: the marker's deadline put in the past.
+    marker = next(k for k in left if k.startswith("/automap/_s/"))
+    c.etcdctl("put", marker, "staging 1 1")
+    small = write_import(c, "import4.csv", 85, 300)
+    c.mapctl(0, "import", small)
+    check(leftovers(c) == [], "the leftovers were not removed: %s" % leftovers(c)[:5])
+    e = exports(c)
+    check(all(x == e[0] for x in e) and e[0].count(",imp85-") == 300 and
+          e[0].count(",imp86-") == 0, "exports after the clean-up")
+    print("mapctl SIGKILLed while staging (%d staged keys left): nodes unchanged; the next "
+          "staged import removed them once their lease was over" % len(left))
+
+
+def restart_in_generation(c):
+    """A node restarted while a named generation is current resumes its watch from its
+    revision (no full load) and applies what it missed."""
+    node = c.nodes[1]
+    loads = node.metric("automap_sync_full_loads_total")
+    node.stop()
+    c.mapctl(0, "add", "10.99.3.1", "while-down.customer.pool.example.net.")
+    node.start()
+    wait_answer(c, 1, ptr("10.99.3.1"), ["while-down.customer.pool.example.net."])
+    check(node.metric("automap_sync_full_loads_total") == 0,
+          "a restart in generation %s did a full load (%s before)" % (generation(c), loads))
+    print("node 1 restarted in generation %s: resumed its watch, no full load" % generation(c))
+
+
+def api_writes(c):
+    """The HTTP API on a sync node writes through etcd as mapctl does (issue 12 section 4)."""
+    key = c.mapctl(0, "api-key", "add", "ipam", "--rw").stdout.strip()
+    for node in c.nodes:  # both past the last generation switch (a full load each)
+        c.wait_synced(node, timeout=120)
+    status, body = c.nodes[0].api("PUT", "/api/v1/overrides/10.99.2.1", key,
+                                  {"name": "api.customer.pool.example.net."})
+    check(status == 201, "API PUT on a sync node: %d %s" % (status, body))
+    for node in (1, 0):  # node 0's store too has it once its loop applied it
+        wait_answer(c, node, ptr("10.99.2.1"), ["api.customer.pool.example.net."])
+    check(c.etcdctl("get", "--prefix", "/automap/", "--keys-only").count("0a630201") == 1,
+          "the API's write is not in etcd")
+    status, body = c.nodes[0].api("DELETE", "/api/v1/overrides/10.99.2.1", key)
+    check(status == 200, "API DELETE on a sync node: %d %s" % (status, body))
+    wait_answer(c, 1, ptr("10.99.2.1"), ["ip-10-99-2-1.pool.example.net."])
+    print("API PUT and DELETE on node 0 answered by node 1")
+    return key
+
+
+def etcd_down(c, api_key):
     c.mapctl(0, "add", "10.99.0.1", "before-outage.customer.pool.example.net.")
     for node in range(len(c.nodes)):
         wait_answer(c, node, ptr("10.99.0.1"), ["before-outage.customer.pool.example.net."])
@@ -198,6 +372,16 @@ def etcd_down(c):
     print("write with every etcd member down: exit %d after %.1f s: %s" %
           (r.returncode, time.monotonic() - t0, r.stderr.strip()))
     check(r.returncode == 1 and "etcd unreachable" in r.stderr, "write during outage: %r" % r)
+    t0 = time.monotonic()
+    status, body = c.nodes[0].api("PUT", "/api/v1/overrides/10.99.0.1", api_key,
+                                  {"name": "api-during-outage.customer.pool.example.net."})
+    print("API PUT with every etcd member down: %d after %.1f s: %s" %
+          (status, time.monotonic() - t0, body))
+    check(status == 503 and "etcd unreachable" in body["error"] and
+          "nothing was changed" in body["error"], "API write during outage: %d %s" % (status, body))
+    status, body = c.nodes[0].api("GET", "/api/v1/overrides/10.99.0.1", api_key)
+    check(status == 200 and body["target"] == "before-outage.customer.pool.example.net.",
+          "the API write during the outage changed something: %s" % body)
     for node in range(len(c.nodes)):
         check(c.answer(node, ptr("10.99.0.1")) == ["before-outage.customer.pool.example.net."],
               "node %d stopped answering during the outage" % node)
@@ -260,7 +444,11 @@ def main():
         convergence(c)
         node_killed_under_load(c)
         leader_killed_during_import(c)
-        etcd_down(c)
+        add_during_staged_import(c)
+        killed_mapctl_mid_staging(c)
+        restart_in_generation(c)
+        key = api_writes(c)
+        etcd_down(c, key)
         compaction_resync(c)
         deleted_store(c)
     print("ok")

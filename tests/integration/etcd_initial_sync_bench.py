@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 """A longer run, not in ctest: the initial sync of N overrides (default 1M) into a new node.
 
-3 etcd members and 1 node (tests/integration/lib/cluster.py); N lines imported with mapctl in
-chunks of 100k (one etcd transaction each); then a second node with an empty store starts and
+3 etcd members (default limits) and 1 node (tests/integration/lib/cluster.py); N lines
+imported with one mapctl import (staged as a new generation: store/sync/README.md), or in
+imports of AUTOMAP_BENCH_CHUNK lines (each staged import copies what is there: slower); then a second node with an empty store starts and
 the time from its start to holding etcd's revision is printed, with its store size.
 Usage: etcd_initial_sync_bench.py MAPCTL AUTOMAPD [N]
 """
@@ -16,7 +17,7 @@ from cluster import Cluster, Node  # noqa: E402
 
 MAPCTL, AUTOMAPD = sys.argv[1], sys.argv[2]
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 1000000
-CHUNK = 100000
+CHUNK = int(os.environ.get("AUTOMAP_BENCH_CHUNK", str(N)))
 
 with Cluster(AUTOMAPD, MAPCTL, members=3, nodes=1, timeout="120s") as c:
     t0 = time.monotonic()
@@ -26,7 +27,7 @@ with Cluster(AUTOMAPD, MAPCTL, members=3, nodes=1, timeout="120s") as c:
             for k in range(start, min(N, start + CHUNK)):
                 f.write("10.%d.%d.%d,name,n%d.customer.pool.example.net.,300\n" %
                         (k >> 16 & 255, k >> 8 & 255, k & 255, k))
-        c.mapctl(0, "import", path, timeout=600)
+        c.mapctl(0, "import", path, timeout=3600)
         c.wait_synced(c.nodes[0], timeout=600)
     print("imported %d overrides through etcd in %.1f s" % (N, time.monotonic() - t0))
     node = Node(AUTOMAPD, 1, c.root, c.endpoints, "60s", "120s")

@@ -58,6 +58,34 @@ TEST(SyncKeys, EtcdKeysKeepAddressOrderAndParseBack) {
   EXPECT_EQ(sync::range_end("/automap/"), "/automap0");
 }
 
+// Generations: generation "" is the first layout (PREFIX addr/...); a named one lives under
+// PREFIX_g/GEN/; the pointer, the markers and the staged generations sort outside every
+// root's data range, so a range read or a compare of one generation never meets them.
+TEST(SyncKeys, GenerationRootsAndRangesKeepTheirKeysApart) {
+  EXPECT_EQ(sync::generation_root("/automap/", ""), "/automap/");
+  EXPECT_EQ(sync::generation_root("/automap/", "00ff"), "/automap/_g/00ff/");
+  EXPECT_EQ(sync::generation_key("/automap/"), "/automap/_generation");
+  EXPECT_EQ(sync::marker_key("/automap/", "00ff"), "/automap/_s/00ff");
+  const auto inside = [](const sync::KeyRange& r, const std::string& k) {
+    return k >= r.begin && k < r.end;
+  };
+  const sync::KeyRange first = sync::data_range("/automap/");
+  const sync::KeyRange named = sync::data_range("/automap/_g/00ff/");
+  EXPECT_TRUE(inside(first, "/automap/addr/040a010203"));
+  EXPECT_TRUE(inside(first, "/automap/prefix/040a01000018"));
+  for (const std::string k :
+       {"/automap/_generation", "/automap/_s/00ff", "/automap/_g/00ff/addr/040a010203"}) {
+    EXPECT_FALSE(inside(first, k)) << k;
+  }
+  EXPECT_TRUE(inside(named, "/automap/_g/00ff/addr/040a010203"));
+  EXPECT_TRUE(inside(named, "/automap/_g/00ff/prefix/040a01000018"));
+  EXPECT_FALSE(inside(named, "/automap/_g/00fe/addr/040a010203"));
+  EXPECT_FALSE(inside(named, "/automap/addr/040a010203"));
+  const auto back = sync::parse_etcd_key("/automap/_g/00ff/", "/automap/_g/00ff/addr/040a010203");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_FALSE(sync::parse_etcd_key("/automap/", "/automap/_g/00ff/addr/040a010203"));
+}
+
 class SyncStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -59,6 +59,8 @@ unsigned status_of(Outcome o) {
       return 404;
     case Outcome::conflict:
       return 409;
+    case Outcome::unavailable:
+      return 503;
     case Outcome::failed:
       break;
   }
@@ -295,6 +297,9 @@ std::string Api::State::prepare(const std::shared_ptr<const mapper::Mapper>& now
     store->set_write_rules(synthesis->write_rules(false));
     store_force = std::make_unique<store::OverrideStore>(store->db());
     store_force->set_write_rules(synthesis->write_rules(true));
+    // With store.sync the writes go to etcd as mapctl's do; the sync loop brings them back.
+    mapctl::use_source_of_truth(*store, c.store);
+    mapctl::use_source_of_truth(*store_force, c.store);
   } catch (const std::exception& e) {
     load_error = std::string(e.what()) + " (the API writes through automapd's own store " +
                  "environment, opened read-write at start when http.api_keys_file is set: " +

@@ -127,6 +127,28 @@ store::StoreOptions store_options(const Loaded& l, bool whole = false) {
   return so;
 }
 
+}  // namespace
+
+void use_source_of_truth(store::OverrideStore& st, const config::StoreConfig& c) {
+  if (const config::EtcdSyncConfig& e = c.etcd; e.present) {
+    // Writes go to etcd; this node's automapd brings them back.
+    store::sync::EtcdOptions eo;
+    eo.endpoints = e.endpoints;
+    eo.timeout = std::chrono::milliseconds(e.timeout_ms);
+    st.set_replication(
+        store::sync::etcd_replication(std::make_shared<store::sync::EtcdClient>(eo), e.prefix),
+        std::chrono::milliseconds(e.timeout_ms));
+  }
+}
+
+namespace {
+
+/// A write that threw: unavailable when etcd could not take it, else failed.
+Outcome failure(const std::exception& e) {
+  return dynamic_cast<const store::sync::EtcdError*>(&e) != nullptr ? Outcome::unavailable
+                                                                    : Outcome::failed;
+}
+
 /// Opens the store read-write (creating it), with the configuration's write rules (template
 /// collisions; shared names only with `force`). Read verbs call this only when it exists.
 /// `whole`: see store_options.
@@ -135,15 +157,7 @@ std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool whole = f
   try {
     auto st = std::make_unique<store::OverrideStore>(store_options(l, whole));
     st->set_write_rules(l.mapper->write_rules(force));
-    if (const config::EtcdSyncConfig& e = l.config.store.etcd; e.present) {
-      // Writes go to etcd, one transaction each; this node's automapd brings them back.
-      store::sync::EtcdOptions eo;
-      eo.endpoints = e.endpoints;
-      eo.timeout = std::chrono::milliseconds(e.timeout_ms);
-      st->set_replication(
-          store::sync::etcd_replication(std::make_shared<store::sync::EtcdClient>(eo), e.prefix),
-          std::chrono::milliseconds(e.timeout_ms));
-    }
+    use_source_of_truth(*st, l.config.store);
     return st;
   } catch (const std::exception& e) {
     error(std::string(e.what()));
@@ -563,7 +577,7 @@ OpResult put_impl(store::OverrideStore& st, const Record& r,
     }
     return res;
   } catch (const std::exception& e) {
-    return OpResult::fail(Outcome::failed, std::string(e.what()) + "; nothing was changed");
+    return OpResult::fail(failure(e), std::string(e.what()) + "; nothing was changed");
   }
   res.outcome = before ? Outcome::ok : Outcome::created;
   const std::string verb = before ? "replaced" : "added";
@@ -762,7 +776,7 @@ OpResult del_impl(store::OverrideStore& st, const Key& k, std::optional<store::O
     }
     return res;
   } catch (const std::exception& e) {
-    return OpResult::fail(Outcome::failed, std::string(e.what()) + "; nothing was changed");
+    return OpResult::fail(failure(e), std::string(e.what()) + "; nothing was changed");
   }
   if (!removed) {
     return OpResult::fail(Outcome::not_found, "no override for " + k.to_string() +
@@ -1038,9 +1052,9 @@ OpResult import(const Loaded& l, store::OverrideStore& st, std::string_view data
   } catch (const store::WriteConflictError& e) {
     return conflicts_result(e.conflicts(), parsed.records, parsed.lines, file);
   } catch (const std::exception& e) {
-    return OpResult::fail(Outcome::failed, std::string(e.what()) +
-                                               "; nothing was imported (the whole file is one "
-                                               "transaction)");
+    return OpResult::fail(failure(e), std::string(e.what()) +
+                                          "; nothing was imported (the whole file is one "
+                                          "transaction)");
   }
   OpResult r;
   r.body = import_json(file, dry_run, res, within, seconds_since(t0));

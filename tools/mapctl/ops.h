@@ -29,8 +29,17 @@ struct Loaded {
 };
 
 /// How an operation ended. mapctl: ok/created exit 0, usage 2, the others 1. The API: 200,
-/// 201, 400, 404, 409 (the store's write rules refused it), 500.
-enum class Outcome : std::uint8_t { ok, created, bad_request, not_found, conflict, failed };
+/// 201, 400, 404, 409 (the store's write rules refused it), 500, 503 (unavailable: etcd, the
+/// source of truth with store.sync, could not be reached or refused the write).
+enum class Outcome : std::uint8_t {
+  ok,
+  created,
+  bad_request,
+  not_found,
+  conflict,
+  failed,
+  unavailable
+};
 
 struct OpResult {
   Outcome outcome = Outcome::ok;
@@ -50,6 +59,11 @@ struct OpResult {
     return r;
   }
 };
+
+/// Sends the store's writes to etcd when `c` has store.sync.etcd (one transaction each, or a
+/// staged generation for a large import: store/sync/README.md); nothing otherwise. mapctl and
+/// the API both call it, so both take the same path.
+void use_source_of_truth(store::OverrideStore& st, const config::StoreConfig& c);
 
 /// One override as JSON: {"address_or_prefix","kind","target","ttl"[,"updated"]}.
 Json row_json(const Key& k, store::OverrideKind kind, std::string_view target, std::uint32_t ttl,
