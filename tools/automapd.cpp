@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -132,6 +133,41 @@ std::shared_ptr<amap::store::sync::SyncLoop> sync_loop() {
   return monitored().sync;
 }
 
+amap::store::sync::EtcdOptions etcd_options(const amap::config::EtcdSyncConfig& e) {
+  amap::store::sync::EtcdOptions o;
+  o.endpoints = e.endpoints;
+  o.timeout = std::chrono::milliseconds(e.timeout_ms);
+  o.tls = e.tls;
+  o.ca_file = e.ca.path;
+  o.cert_file = e.cert.path;
+  o.key_file = e.key.path;
+  o.server_name = e.server_name;
+  o.user = e.user;
+  o.password_file = e.password_file.path;
+  return o;
+}
+
+/// store.sync.etcd's files readable and its TLS settings loadable (each error logged through
+/// `out`, file:line for the files): false when the sync loop could not start.
+bool check_etcd(const amap::config::Config& c, const std::function<void(const std::string&)>& out) {
+  if (!c.store.etcd.present) {
+    return true;
+  }
+  amap::config::Diagnostics files;
+  amap::config::check_etcd_files(c, files);
+  if (!files.ok()) {
+    files.print(out);
+    return false;
+  }
+  try {
+    amap::store::sync::EtcdClient probe(etcd_options(c.store.etcd));  // loads the TLS files
+  } catch (const std::exception& e) {
+    out(c.file + ":" + std::to_string(c.store.etcd.mark.line) + ": store.sync.etcd: " + e.what());
+    return false;
+  }
+  return true;
+}
+
 /// store.sync.etcd: the loop that keeps the store equal to etcd, on its own thread.
 std::shared_ptr<amap::store::sync::SyncLoop> start_sync(const amap::config::StoreConfig& c) {
   amap::store::StoreOptions so;
@@ -139,8 +175,7 @@ std::shared_ptr<amap::store::sync::SyncLoop> start_sync(const amap::config::Stor
   so.map_size = c.map_size;
   so.max_readers = c.max_readers;
   amap::store::sync::SyncOptions o;
-  o.etcd.endpoints = c.etcd.endpoints;
-  o.etcd.timeout = std::chrono::milliseconds(c.etcd.timeout_ms);
+  o.etcd = etcd_options(c.etcd);
   o.prefix = c.etcd.prefix;
   o.max_staleness = std::chrono::seconds(c.etcd.max_staleness_s);
   o.log = [](bool error, const std::string& line) {
@@ -173,6 +208,10 @@ void write_sync_metrics(amap::http::Exposition& out, const amap::store::sync::Sy
   out.family("automap_sync_bad_values_total", "counter",
              "etcd values that did not decode as overrides (skipped).");
   out.sample("automap_sync_bad_values_total", "", s.bad_values);
+  out.family("automap_sync_no_leader_total", "counter",
+             "etcd members passed over for the watch as they had no leader (cut off from the "
+             "quorum); the loop watches another member.");
+  out.sample("automap_sync_no_leader_total", "", s.no_leader);
 }
 
 /// The HTTP monitoring listener of `serve` (http.listen): bound before READY=1.
@@ -314,6 +353,11 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   }
   if (context.reload) {
     amap::log::info("loaded " + config);
+  } else if (context.front == amap::Front::serve &&
+             !check_etcd(mapper->config(),
+                         [](const std::string& line) { amap::log::error(line); })) {
+    amap::log::error("configuration rejected: " + config);
+    return {};
   }
   auto app = std::make_shared<amap::app::App>();
   amap::mapper::Mapper::install(mapper, *app);
@@ -480,6 +524,10 @@ int checkconf(const std::string& config, const std::string& as_user) {
   if (const amap::config::Config& c = mapper->config();
       c.dnssec.present && c.dnssec.enabled &&
       !load_keys(c, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); })) {
+    return 1;
+  }
+  if (!check_etcd(mapper->config(),
+                  [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); })) {
     return 1;
   }
   std::printf(

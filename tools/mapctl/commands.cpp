@@ -137,9 +137,23 @@ std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool whole = f
     st->set_write_rules(l.mapper->write_rules(force));
     if (const config::EtcdSyncConfig& e = l.config.store.etcd; e.present) {
       // Writes go to etcd, one transaction each; this node's automapd brings them back.
+      config::Diagnostics files;
+      config::check_etcd_files(l.config, files);
+      if (!files.ok()) {
+        print_diagnostics(files);
+        error("cannot talk to etcd: the files store.sync.etcd names are not readable (above)");
+        return nullptr;
+      }
       store::sync::EtcdOptions eo;
       eo.endpoints = e.endpoints;
       eo.timeout = std::chrono::milliseconds(e.timeout_ms);
+      eo.tls = e.tls;
+      eo.ca_file = e.ca.path;
+      eo.cert_file = e.cert.path;
+      eo.key_file = e.key.path;
+      eo.server_name = e.server_name;
+      eo.user = e.user;
+      eo.password_file = e.password_file.path;
       st->set_replication(
           store::sync::etcd_replication(std::make_shared<store::sync::EtcdClient>(eo), e.prefix),
           std::chrono::milliseconds(e.timeout_ms));
@@ -1459,6 +1473,9 @@ std::vector<std::string> stored_conflicts(const store::OverrideStore& st, const 
 int cmd_check(const Options& o) {
   config::Diagnostics errors;
   std::shared_ptr<const mapper::Mapper> m = mapper::load_and_build(o.config, {}, errors);
+  if (m) {
+    config::check_etcd_files(m->config(), errors);
+  }
   // The file's own settings, for the store checks below (used only with a mapper).
   static const config::Config kNoConfig;
   const config::Config& file_config = m ? m->config() : kNoConfig;
