@@ -16,3 +16,9 @@ add_test(NAME etcd_partition
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/etcd_partition_test.py
                  $<TARGET_FILE:mapctl> $<TARGET_FILE:automapd>)
 set_tests_properties(etcd_partition PROPERTIES LABELS integration TIMEOUT 120)
+
+# automapd sync + pdns_server with the pipe backend on the store it keeps.
+add_test(NAME etcd_sync_pipe
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/etcd_sync_pipe_test.py
+                 $<TARGET_FILE:mapctl> $<TARGET_FILE:automapd>)
+set_tests_properties(etcd_sync_pipe PROPERTIES LABELS integration TIMEOUT 120)
