@@ -175,6 +175,11 @@ http::request<http::string_body> post(const std::string& endpoint, std::string_v
   if (!token.empty()) {
     req.set(http::field::authorization, token);  // etcd's gateway: the token as it is
   }
+  // etcd's WithRequireLeader through the gateway (grpc-gateway turns Grpc-Metadata-*
+  // headers into gRPC metadata): a member without a leader (cut off from the quorum) says so
+  // at once (503 "etcdserver: no leader", tried elsewhere) instead of holding a request until
+  // its timeout, and refuses a watch, or cancels it when it loses the leader.
+  req.set("Grpc-Metadata-hasleader", "true");
   req.keep_alive(false);
   req.body() = std::move(body);
   req.prepare_payload();
@@ -507,7 +512,9 @@ struct EtcdWatch::Impl {
       }
       const auto j = nlohmann::json::parse(res.body(), nullptr, false);
       if (!j.is_object() || j.contains("error")) {
-        return true;  // not an answer about the leader (refused): the stream will tell
+        // hasleader: a member without one refuses the request with "no leader". Any other
+        // refusal is no answer about the leader: the stream will tell.
+        return error_text(j, res.body()).find("no leader") == std::string::npos;
       }
       const auto& leader = j.value("leader", nlohmann::json());
       return leader.is_string() ? leader.get<std::string>() != "0" && !leader.empty()
@@ -564,10 +571,6 @@ EtcdWatch::EtcdWatch(EtcdClient& client, const nlohmann::json& create,
       connect(impl->conn, ep, o, o.connect_timeout, &stop);
       impl->conn.tcp().expires_after(o.timeout);
       auto req = post(ep, "/v3/watch", body, client.token(&stop));
-      // etcd's WithRequireLeader through the gateway (grpc-gateway turns Grpc-Metadata-*
-      // headers into gRPC metadata): a member without a leader refuses the watch, or cancels
-      // it when it loses the leader (checked every election timeout).
-      req.set("Grpc-Metadata-hasleader", "true");
       write(impl->conn, req, &stop);
       impl->parser.body_limit(boost::none);
       beast::error_code ec;

@@ -9,7 +9,8 @@ etcd's X-PeerURLs header, m2's advertised peer URL). m2 stays up and answers its
 just loses the leader. One automapd node watches m2 (first in its endpoints):
   - the node's watch is dropped by m2 (gRPC metadata hasleader through the gateway) and the
     node moves to another member: the detection time is printed;
-  - an override written meanwhile (mapctl on another member) is answered by the node;
+  - an override written meanwhile (mapctl on another member) is answered by the node, and
+    mapctl with m2 first in its endpoints is not held up by it (hasleader on every request);
   - after the cut heals, m2 rejoins and the node keeps converging.
 Usage: etcd_partition_test.py MAPCTL AUTOMAPD
 """
@@ -262,6 +263,18 @@ def main():
             ok = wait(lambda: answer(node, "2.0.5.10.in-addr.arpa.") ==
                       ["during.pool.example.net."], 10)
             check(ok, "the node converges on a write made during the cut", node.server.stderr())
+            # A write through the node's own config, m2 first: m2 says "no leader" at once
+            # (hasleader on every request), the txn goes to m0 or m1.
+            t0w = time.monotonic()
+            r = subprocess.run([MAPCTL, "-c", node.config, "add", "10.5.0.4",
+                                "m2-first.pool.example.net."], capture_output=True, text=True,
+                               timeout=60)
+            t_m2_first = time.monotonic() - t0w
+            check(r.returncode == 0 and t_m2_first < 3,
+                  "mapctl with the cut-off member first: exit 0 in %.2f s" % t_m2_first,
+                  r.stderr)
+            print("mapctl add with the cut-off member first in its endpoints: %.0f ms" %
+                  (t_m2_first * 1000))
             print("member cut off from the quorum: watch dropped %.2f s after the cut, the node "
                   "watching another member %.2f s after it; a write during the cut answered "
                   "%.0f ms after mapctl's exit" %
