@@ -17,6 +17,7 @@ Usage: etcd_partition_test.py MAPCTL AUTOMAPD
 import os
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -26,9 +27,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from checks import check, expect, step, summary  # noqa: E402
 from cluster import ETCD, ETCDCTL, Member, Node  # noqa: E402
 from pdns import free_port  # noqa: E402
-
-import subprocess  # noqa: E402
-
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 
