@@ -26,13 +26,16 @@ else()
   set(AMAP_UNIT_DIR ${CMAKE_INSTALL_PREFIX}/lib/systemd/system)
 endif()
 configure_file(${_pkg}/automap.service.in ${CMAKE_BINARY_DIR}/package/automap.service @ONLY)
+configure_file(${_pkg}/automap-sync.service.in ${CMAKE_BINARY_DIR}/package/automap-sync.service
+               @ONLY)
 configure_file(${_pkg}/changelog.in ${CMAKE_BINARY_DIR}/package/changelog @ONLY)
 
 install(TARGETS automapd DESTINATION ${CMAKE_INSTALL_FULL_SBINDIR})
 install(TARGETS mapctl DESTINATION ${CMAKE_INSTALL_FULL_BINDIR})
 install(FILES ${_pkg}/automap.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/automap)
 install(DIRECTORY DESTINATION ${AMAP_UNIT_STATEDIR})
-install(FILES ${CMAKE_BINARY_DIR}/package/automap.service DESTINATION ${AMAP_UNIT_DIR})
+install(FILES ${CMAKE_BINARY_DIR}/package/automap.service
+              ${CMAKE_BINARY_DIR}/package/automap-sync.service DESTINATION ${AMAP_UNIT_DIR})
 install(FILES ${_pkg}/bash-completion/automapd ${_pkg}/bash-completion/mapctl
         DESTINATION ${CMAKE_INSTALL_FULL_DATADIR}/bash-completion/completions)
 

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 // automapd: the auto-mapping appliance, a thin main on amap::run (backend/run.h), which owns
-// the front-ends (serve, pipe), their signals, SIGHUP reload and systemd notify. Three jobs:
+// the front-ends (serve, pipe), their signals, SIGHUP reload and systemd notify. Four jobs:
 //   automapd serve    -c FILE [--listen ADDR:PORT]...   standalone UDP/TCP server
 //   automapd pipe     -c FILE                            PowerDNS pipe coprocess
 //   automapd checkconf -c FILE [--as-user USER]          validate the configuration (and, as
 //                                                        USER, open the store as pipe would)
+//   automapd sync     -c FILE                            store.sync.etcd's loop alone (for
+//                                                        PowerDNS nodes: pipe, module)
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,8 +16,10 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -33,6 +38,7 @@
 #include "store/sync/sync_loop.h"
 #include "store/verify.h"
 #include "tools/api/api.h"
+#include "tools/mapctl/ops.h"
 #include "tools/unknown_verb.h"
 
 namespace {
@@ -133,6 +139,28 @@ std::shared_ptr<amap::store::sync::SyncLoop> sync_loop() {
   return monitored().sync;
 }
 
+/// store.sync.etcd's files readable and its TLS settings loadable (each error logged through
+/// `out`, file:line for the files): false when the sync loop could not start.
+bool check_etcd(const amap::config::Config& c, const std::function<void(const std::string&)>& out) {
+  if (!c.store.etcd.present) {
+    return true;
+  }
+  amap::config::Diagnostics files;
+  amap::config::check_etcd_files(c, files);
+  if (!files.ok()) {
+    files.print(out);
+    return false;
+  }
+  try {
+    amap::store::sync::EtcdClient probe(
+        amap::mapctl::etcd_options(c.store.etcd));  // loads the TLS files
+  } catch (const std::exception& e) {
+    out(c.file + ":" + std::to_string(c.store.etcd.mark.line) + ": store.sync.etcd: " + e.what());
+    return false;
+  }
+  return true;
+}
+
 /// store.sync.etcd: the loop that keeps the store equal to etcd, on its own thread.
 std::shared_ptr<amap::store::sync::SyncLoop> start_sync(const amap::config::StoreConfig& c) {
   amap::store::StoreOptions so;
@@ -140,8 +168,7 @@ std::shared_ptr<amap::store::sync::SyncLoop> start_sync(const amap::config::Stor
   so.map_size = c.map_size;
   so.max_readers = c.max_readers;
   amap::store::sync::SyncOptions o;
-  o.etcd.endpoints = c.etcd.endpoints;
-  o.etcd.timeout = std::chrono::milliseconds(c.etcd.timeout_ms);
+  o.etcd = amap::mapctl::etcd_options(c.etcd);
   o.prefix = c.etcd.prefix;
   o.max_staleness = std::chrono::seconds(c.etcd.max_staleness_s);
   o.log = [](bool error, const std::string& line) {
@@ -174,15 +201,23 @@ void write_sync_metrics(amap::http::Exposition& out, const amap::store::sync::Sy
   out.family("automap_sync_bad_values_total", "counter",
              "etcd values that did not decode as overrides (skipped).");
   out.sample("automap_sync_bad_values_total", "", s.bad_values);
+  out.family("automap_sync_no_leader_total", "counter",
+             "etcd members passed over for the watch as they had no leader (cut off from the "
+             "quorum); the loop watches another member.");
+  out.sample("automap_sync_no_leader_total", "", s.no_leader);
 }
 
 /// The HTTP monitoring listener of `serve` (http.listen): bound before READY=1.
+/// The HTTP listener: /metrics, /health and the API of `serve` (`server`), or /metrics and
+/// /health of `automapd sync` (no server: the store and the sync loop only, no API).
 std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
-                                 const std::string& config_file, amap::server::Server& server) {
+                                 const std::string& config_file, amap::server::Server* server) {
   amap::http::Routes routes;
-  routes["/metrics"] = [&server] {
+  routes["/metrics"] = [server] {
     amap::http::Exposition out;
-    amap::http::write_server_metrics(out, server.counters(), server.generation());
+    if (server != nullptr) {
+      amap::http::write_server_metrics(out, server->counters(), server->generation());
+    }
     const StoreState st = store_state();
     if (st.present) {
       out.family("automap_store_up", "gauge",
@@ -228,11 +263,11 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
         out, std::string(amap::kVersion) + " (git " + amap::kGitDescribe + ")");
     return amap::http::Response{200, "text/plain; version=0.0.4; charset=utf-8", out.take(), {}};
   };
-  routes["/health"] = [&server] {
+  routes["/health"] = [server] {
     std::string why;
-    if (server.stopped()) {
+    if (server != nullptr && server->stopped()) {
       why = "the DNS listeners are closed";
-    } else if (server.local_endpoints().empty()) {
+    } else if (server != nullptr && server->local_endpoints().empty()) {
       why = "no DNS listener is bound";
     } else if (const StoreState st = store_state(); st.present && !st.why.empty()) {
       why = "store unreadable: " + st.why;
@@ -274,6 +309,9 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
   amap::http::Limits limits;
   limits.max_body_bytes = static_cast<std::size_t>(config.max_body);
   limits.timeout = std::chrono::seconds(config.timeout_s);
+  if (server == nullptr) {
+    return std::make_shared<amap::http::HttpServer>(config.listen, std::move(routes), limits);
+  }
   return std::make_shared<amap::http::HttpServer>(
       config.listen, std::move(routes), limits,
       [api](const amap::http::Request& r) { return api->handle(r); });
@@ -315,6 +353,11 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
   }
   if (context.reload) {
     amap::log::info("loaded " + config);
+  } else if (context.front == amap::Front::serve &&
+             !check_etcd(mapper->config(),
+                         [](const std::string& line) { amap::log::error(line); })) {
+    amap::log::error("configuration rejected: " + config);
+    return {};
   }
   auto app = std::make_shared<amap::app::App>();
   amap::mapper::Mapper::install(mapper, *app);
@@ -374,7 +417,7 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
           const std::lock_guard<std::mutex> lock(monitored().mu);
           monitored().sync = std::move(sync);
         }
-        std::shared_ptr<void> http = h.listen.empty() ? nullptr : start_http(h, config, server);
+        std::shared_ptr<void> http = h.listen.empty() ? nullptr : start_http(h, config, &server);
         return std::shared_ptr<void>(nullptr, [http](void*) mutable {
           http.reset();
           std::shared_ptr<amap::store::sync::SyncLoop> sync;
@@ -483,6 +526,10 @@ int checkconf(const std::string& config, const std::string& as_user) {
       !load_keys(c, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); })) {
     return 1;
   }
+  if (!check_etcd(mapper->config(),
+                  [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); })) {
+    return 1;
+  }
   std::printf(
       "%s: ok: %zu prefixes, %zu forward zones, %zu reverse zones, store: %s\n", config.c_str(),
       mapper->rules().size(), mapper->forward_zones().size(), mapper->reverse_zone_count(),
@@ -490,6 +537,63 @@ int checkconf(const std::string& config, const std::string& as_user) {
   if (!as_user.empty()) {
     return check_store_as(as_user, mapper->config());
   }
+  return 0;
+}
+
+/// `automapd sync`: the sync loop of store.sync.etcd alone (and http's /metrics and /health),
+/// for nodes that answer through PowerDNS: its pipe coprocesses (one per PowerDNS thread) and
+/// the module read the store this process keeps. Runs until SIGTERM or SIGINT.
+int sync_only(const std::string& config) {
+  const auto to_log = [](const std::string& line) { amap::log::error(line); };
+  // Blocked before any thread starts, so that every thread inherits the mask and only
+  // sigwait below takes them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  auto mapper = load(config, /*open_store=*/false, to_log);
+  if (!mapper) {
+    amap::log::error("configuration rejected: " + config);
+    return 1;
+  }
+  const amap::config::Config& c = mapper->config();
+  if (!c.store.etcd.present) {
+    amap::log::error(config + ": automapd sync needs store.sync.etcd (the etcd cluster to " +
+                     "follow); without it there is nothing to sync");
+    return 1;
+  }
+  if (!check_etcd(c, to_log)) {
+    amap::log::error("configuration rejected: " + config);
+    return 1;
+  }
+  std::shared_ptr<void> http;
+  try {
+    auto sync = start_sync(c.store);
+    {
+      const std::lock_guard<std::mutex> lock(monitored().mu);
+      monitored().store_path = c.store.path;
+      monitored().sync = std::move(sync);
+    }
+    if (!c.http.listen.empty()) {
+      http = start_http(c.http, config, nullptr);
+    }
+  } catch (const std::exception& e) {
+    amap::log::error(e.what());
+    return 1;
+  }
+  amap::log::info("syncing " + c.store.path + " from etcd (" +
+                  std::to_string(c.store.etcd.endpoints.size()) + " members)");
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  amap::log::info(std::string("stopping on ") + (sig == SIGINT ? "SIGINT" : "SIGTERM"));
+  http.reset();
+  std::shared_ptr<amap::store::sync::SyncLoop> sync;
+  {
+    const std::lock_guard<std::mutex> lock(monitored().mu);
+    sync = std::move(monitored().sync);
+  }
+  sync.reset();  // stops and joins the loop
   return 0;
 }
 
@@ -513,6 +617,11 @@ int main(int argc, char** argv) {
   };
   service.verbs.push_back({"checkconf", "Validate the configuration and exit",
                            [&config, &as_user] { return checkconf(config, as_user); }});
+  service.verbs.push_back(
+      {"sync",
+       "Keep the store equal to etcd (store.sync.etcd) and serve http's /metrics and /health, "
+       "nothing else: for PowerDNS nodes (pipe, module), which read that store",
+       [&config] { return sync_only(config); }});
   service.listen_help = "ADDR:PORT to listen on (repeatable; replaces the config's listen:)";
   service.load = [&config](const amap::LoadContext& context) {
     return load_service(config, context);

@@ -12,8 +12,10 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <exception>
@@ -934,7 +936,8 @@ class Loader {
     }
   }
 
-  /// store.sync: { etcd: { endpoints: [HOST:PORT...], prefix, max_staleness, timeout } }.
+  /// store.sync: { etcd: { endpoints: [HOST:PORT...], prefix, max_staleness, timeout, tls: {
+  /// ca, cert, key, server_name }, user, password_file } }.
   void load_sync(const Node& n, Config& c) {
     if (!n) {
       return;
@@ -947,7 +950,9 @@ class Loader {
       error(n, "store.sync.etcd", "required: the etcd cluster that holds the overrides");
       return;
     }
-    if (!check_map(e, "store.sync.etcd", {"endpoints", "prefix", "max_staleness", "timeout"})) {
+    if (!check_map(
+            e, "store.sync.etcd",
+            {"endpoints", "prefix", "max_staleness", "timeout", "tls", "user", "password_file"})) {
       return;
     }
     EtcdSyncConfig& s = c.store.etcd;
@@ -959,11 +964,16 @@ class Loader {
             "required: a list of the members' client addresses HOST:PORT such as "
             "127.0.0.1:2379");
     } else {
+      int scheme = 0;  // of the first endpoint: 1 http, 2 https
       for (std::size_t i = 0; i < eps.size(); ++i) {
         const std::string path = "store.sync.etcd.endpoints[" + std::to_string(i) + "]";
         std::string text(eps[i].IsScalar() ? eps[i].Scalar() : std::string_view{});
+        int this_scheme = 1;
         if (text.rfind("http://", 0) == 0) {
           text.erase(0, 7);
+        } else if (text.rfind("https://", 0) == 0) {
+          text.erase(0, 8);
+          this_scheme = 2;
         }
         const auto colon = text.rfind(':');
         unsigned port = 0;
@@ -973,15 +983,38 @@ class Loader {
                 std::errc{} &&
             port > 0 && port < 65536 &&
             text.find_first_not_of("0123456789", colon + 1) == std::string::npos;
-        if (text.rfind("https://", 0) == 0) {
+        if (!port_ok) {
           error(eps[i], path,
-                "TLS to etcd is not supported yet: use http:// (loopback or a trusted network)");
-        } else if (!port_ok) {
-          error(eps[i], path, "expected HOST:PORT (or http://HOST:PORT) such as 127.0.0.1:2379");
+                "expected HOST:PORT, http://HOST:PORT or https://HOST:PORT such as "
+                "127.0.0.1:2379");
+        } else if (scheme != 0 && this_scheme != scheme) {
+          error(eps[i], path, "every endpoint must be http or every one https (TLS)");
         } else {
+          scheme = this_scheme;
           s.endpoints.push_back(text);
         }
       }
+      s.tls = scheme == 2;
+    }
+    load_etcd_tls(e, s);
+    const Node& user = e["user"];
+    const Node& pw = e["password_file"];
+    if (user && (!user.IsScalar() || user.Scalar().empty())) {
+      error(user, "store.sync.etcd.user", "expected an etcd user name");
+    } else if (user) {
+      s.user = std::string(user.Scalar());
+    }
+    if (pw && (!pw.IsScalar() || pw.Scalar().empty())) {
+      error(pw, "store.sync.etcd.password_file",
+            "expected the path of a file that holds the user's password");
+    } else if (pw) {
+      s.password_file = {std::string(pw.Scalar()), pw.mark()};
+    }
+    if (user && !pw) {
+      error(user, "store.sync.etcd.user",
+            "needs password_file: the file that holds the password (never in this file)");
+    } else if (pw && !user) {
+      error(pw, "store.sync.etcd.password_file", "needs user: the etcd user it is the password of");
     }
     if (const Node& p = e["prefix"]) {
       if (!p.IsScalar() || p.Scalar().empty() || p.Scalar().back() != '/') {
@@ -1006,6 +1039,45 @@ class Loader {
               "expected a duration from 1s to 1h such as 10s (one request to etcd)");
       } else {
         s.timeout_ms = *v * 1000;
+      }
+    }
+  }
+
+  /// store.sync.etcd.tls: { ca, cert, key, server_name } (https:// endpoints).
+  void load_etcd_tls(const Node& e, EtcdSyncConfig& s) {
+    const Node& t = e["tls"];
+    if (!t) {
+      return;
+    }
+    if (!check_map(t, "store.sync.etcd.tls", {"ca", "cert", "key", "server_name"})) {
+      return;
+    }
+    if (!s.tls && !s.endpoints.empty()) {
+      error(t, "store.sync.etcd.tls", "the endpoints are http: write them https://HOST:PORT");
+    }
+    const auto file = [&](const char* key, EtcdSyncConfig::File& f) {
+      if (const Node& v = t[key]) {
+        if (!v.IsScalar() || v.Scalar().empty()) {
+          error(v, std::string("store.sync.etcd.tls.") + key, "expected the path of a PEM file");
+        } else {
+          f = {std::string(v.Scalar()), v.mark()};
+        }
+      }
+    };
+    file("ca", s.ca);
+    file("cert", s.cert);
+    file("key", s.key);
+    if (t["cert"] && !t["key"]) {
+      error(t["cert"], "store.sync.etcd.tls.cert", "needs key: the client certificate's key");
+    } else if (t["key"] && !t["cert"]) {
+      error(t["key"], "store.sync.etcd.tls.key", "needs cert: the client certificate");
+    }
+    if (const Node& v = t["server_name"]) {
+      if (!v.IsScalar() || v.Scalar().empty()) {
+        error(v, "store.sync.etcd.tls.server_name",
+              "expected the host name (or IP address) the members' certificates carry");
+      } else {
+        s.server_name = std::string(v.Scalar());
       }
     }
   }
@@ -1650,6 +1722,37 @@ LoadResult load_text(const std::string& text, const std::string& file, const Loa
     r.errors.error(file, Mark{e.mark.line + 1, e.mark.column + 1}, "", e.msg);
   }
   return r;
+}
+
+void check_etcd_files(const Config& c, Diagnostics& diagnostics) {
+  const EtcdSyncConfig& e = c.store.etcd;
+  if (!e.present) {
+    return;
+  }
+  const std::pair<const EtcdSyncConfig::File*, const char*> files[] = {
+      {&e.ca, "store.sync.etcd.tls.ca"},
+      {&e.cert, "store.sync.etcd.tls.cert"},
+      {&e.key, "store.sync.etcd.tls.key"},
+      {&e.password_file, "store.sync.etcd.password_file"}};
+  for (const auto& [f, path] : files) {
+    if (f->path.empty()) {
+      continue;
+    }
+    struct stat st {};
+    const int fd = ::open(f->path.c_str(), O_RDONLY | O_CLOEXEC);
+    std::string why;
+    if (fd < 0) {
+      why = std::strerror(errno);
+    } else if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      why = "not a regular file";
+    }
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    if (!why.empty()) {
+      diagnostics.error(c.file, f->mark, path, f->path + ": cannot read: " + why);
+    }
+  }
 }
 
 LoadResult load_file(const std::string& path, const LoadOptions& options) {

@@ -112,10 +112,22 @@ struct PrefixConfig {
 /// store.sync.etcd: etcd 3.4 as the source of truth of the overrides (store/sync/README.md).
 struct EtcdSyncConfig {
   bool present = false;
-  std::vector<std::string> endpoints;  // HOST:PORT of the members' client URLs (http)
+  std::vector<std::string> endpoints;  // HOST:PORT of the members' client URLs
+  bool tls = false;                    // https:// endpoints
   std::string prefix = "/automap/";    // every key lives under it
   std::uint64_t max_staleness_s = 60;  // /health says degraded past it
   std::uint64_t timeout_ms = 10000;    // one request (a write's transaction, a range page)
+  /// A file the client reads (tls.ca, tls.cert, tls.key, password_file); empty path: unset.
+  struct File {
+    std::string path;
+    Mark mark;
+  };
+  File ca;    // tls.ca: PEM CAs of the members' certificates (empty: the system's)
+  File cert;  // tls.cert + tls.key: a client certificate (etcd --client-cert-auth)
+  File key;
+  std::string server_name;  // tls.server_name: the name the certificates carry
+  std::string user;         // etcd authentication (with password_file)
+  File password_file;       // the password, not in the YAML
   Mark mark;
 };
 
@@ -278,6 +290,10 @@ bool read_config_file(const std::string& path, const LoadOptions& options, std::
 /// Loads and checks a file (read by read_config_file: its refusal is the one error, as
 /// "path: is a directory"). Never throws for bad input: everything lands in errors.
 LoadResult load_file(const std::string& path, const LoadOptions& options = {});
+/// store.sync.etcd's files (tls.ca, tls.cert, tls.key, password_file) that cannot be read,
+/// as file:line errors. Separate from the load: only the processes that talk to etcd need
+/// them (automapd checkconf, serve, sync and mapctl), not a pipe under pdns_server.
+void check_etcd_files(const Config& c, Diagnostics& diagnostics);
 /// Same from text (file is only used in messages).
 LoadResult load_text(const std::string& text, const std::string& file = "<text>",
                      const LoadOptions& options = {});

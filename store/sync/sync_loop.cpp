@@ -14,10 +14,12 @@ using Clock = std::chrono::steady_clock;
 struct SyncLoop::State {
   StoreOptions store;
   SyncOptions options;
+  std::unique_ptr<EtcdClient> client;  // the sync thread's (made by the constructor)
   std::atomic<bool> stop{false};
   mutable std::mutex mu;
   SyncStatus status;                  // under mu (staleness computed in status())
   Clock::time_point current_since{};  // under mu: when it last was current (connected)
+  std::string last_endpoint;          // sync thread only: the member watched last
 
   void log(bool error, const std::string& line) const {
     if (options.log) {
@@ -167,6 +169,18 @@ WatchEnd watch(SyncLoop::State& s, EtcdClient& client, OverrideStore& st, std::u
                                  {"range_end", base64_encode(range_end(prefix))},
                                  {"start_revision", std::to_string(revision + 1)}};
   EtcdWatch w(client, create, s.stop);
+  for (const std::string& ep : w.no_leader()) {
+    s.log(true,
+          "store sync: etcd " + ep + " has no leader (cut off from the quorum?): passed over");
+  }
+  if (!w.no_leader().empty()) {
+    s.update([&](SyncStatus& x) { x.no_leader += w.no_leader().size(); });
+  }
+  if (w.endpoint() != s.last_endpoint) {
+    s.log(false, "store sync: watching etcd " + w.endpoint() + " from revision " +
+                     std::to_string(revision + 1));
+    s.last_endpoint = w.endpoint();
+  }
   s.set_connected(true, w.endpoint());
   while (auto msg = w.next()) {
     if (const std::uint64_t c = u64(*msg, "compact_revision"); c != 0) {
@@ -240,7 +254,7 @@ WatchEnd watch(SyncLoop::State& s, EtcdClient& client, OverrideStore& st, std::u
 
 void run(SyncLoop::State& s) {
   std::unique_ptr<OverrideStore> st;
-  EtcdClient client(s.options.etcd);
+  EtcdClient& client = *s.client;
   std::chrono::milliseconds backoff(100);
   bool need_full = false;
   std::string gen;                 // the generation the store holds
@@ -274,11 +288,14 @@ void run(SyncLoop::State& s) {
       continue;
     } catch (const std::exception& e) {
       s.set_connected(false);
-      const bool compacted = dynamic_cast<const EtcdError*>(&e) != nullptr &&
-                             static_cast<const EtcdError&>(e).kind() == EtcdError::Kind::compacted;
-      need_full = need_full || compacted;
+      const auto* ee = dynamic_cast<const EtcdError*>(&e);
+      need_full = need_full || (ee != nullptr && ee->kind() == EtcdError::Kind::compacted);
+      // A member cut off from the quorum dropped the watch: the next one takes it (the next
+      // EtcdWatch skips members without a leader).
+      const bool no_leader = ee != nullptr && ee->kind() == EtcdError::Kind::no_leader;
       s.update([&](SyncStatus& x) {
         ++x.errors;
+        x.no_leader += no_leader ? 1U : 0U;
         x.last_error = e.what();
       });
       if (s.stop.load()) {
@@ -305,6 +322,7 @@ SyncLoop::SyncLoop(const StoreOptions& store, SyncOptions options)
   state_->store = store;
   state_->store.read_only = false;
   state_->options = std::move(options);
+  state_->client = std::make_unique<EtcdClient>(state_->options.etcd);  // throws: bad TLS files
   state_->current_since = Clock::now();
   thread_ = std::thread([s = state_] { run(*s); });
 }

@@ -45,13 +45,15 @@ struct SyncStatus {
   std::uint64_t batches = 0;     // watch messages applied
   std::uint64_t errors = 0;      // failed connections, broken streams, failed writes
   std::uint64_t bad_values = 0;  // etcd values that did not decode (skipped)
+  std::uint64_t no_leader = 0;   // members passed over for a watch: no leader (cut off)
   std::string endpoint;          // the member streaming
   std::string last_error;
 };
 
 class SyncLoop {
  public:
-  /// Starts the thread on the store `options` name (opened read-write).
+  /// Starts the thread on the store `options` name (opened read-write). Throws
+  /// std::runtime_error when the TLS files do not load.
   SyncLoop(const StoreOptions& store, SyncOptions options);
   /// Stops and joins (within ~100 ms).
   ~SyncLoop();

@@ -57,7 +57,7 @@ def main():
         # edits; a word like no verb gets the list only. Exit 2 either way.
         for tool, args, want in (
                 (automapd, ["serv", "-c", config], "automapd: unknown command 'serv': did you "
-                 "mean 'serve'? (commands: checkconf, pipe, serve)"),
+                 "mean 'serve'? (commands: checkconf, sync, pipe, serve)"),
                 (automapd, ["chekconf"], "automapd: unknown command 'chekconf': did you mean "
                  "'checkconf'?"),
                 (automapd, ["frobnicate"], "automapd: unknown command 'frobnicate' (commands: "),

@@ -37,6 +37,7 @@ EXPECTED_FILES = [
     "usr/bin/mapctl",
     "etc/automap/automap.yaml",
     "lib/systemd/system/automap.service",
+    "lib/systemd/system/automap-sync.service",
     "usr/share/bash-completion/completions/automapd",
     "usr/share/bash-completion/completions/mapctl",
     "usr/share/doc/automap/README.md",
@@ -182,7 +183,17 @@ def check_unpacked(deb, tmp):
     with open(test_unit, "w") as f:
         f.write(unit.replace("/usr/sbin/automapd", automapd).replace("/etc/automap/", root +
                                                                         "/etc/automap/"))
+    sync_unit = os.path.join(units, "automap-sync.service")
+    with open(sync_unit, "w") as f:
+        text = open(os.path.join(root, "lib/systemd/system/automap-sync.service")).read()
+        check("ExecStart=/usr/sbin/automapd sync -c /etc/automap/automap.yaml" in text,
+              "automap-sync.service runs automapd sync")
+        f.write(text.replace("/usr/sbin/automapd", automapd).replace("/etc/automap/", root +
+                                                                        "/etc/automap/"))
     env = dict(os.environ, MANPATH=os.path.join(root, "usr/share/man"))
+    r = run(["systemd-analyze", "verify", sync_unit], env=env, timeout=60)
+    check(r.returncode == 0 and not r.stderr.strip(),
+          "systemd-analyze verify automap-sync.service: status %d %s" % (r.returncode, r.stderr))
     r = run(["systemd-analyze", "verify", test_unit], env=env, timeout=60)
     check(r.returncode == 0 and not r.stderr.strip(),
           "systemd-analyze verify: status %d %s" % (r.returncode, r.stderr))

@@ -279,12 +279,14 @@ TEST(Config, StoreSyncEtcd) {
 
   auto errs = errors_of(kHead +
                         "store:\n  path: /tmp/s\n  sync:\n    etcd: { endpoints: [localhost, "
-                        "\"https://e:2379\"], prefix: /a, max_staleness: 0, timeout: 2h }\n");
+                        "\"https://e:2379\", \"http://f:1\"], prefix: /a, max_staleness: 0, "
+                        "timeout: 2h }\n");
   ASSERT_EQ(errs.size(), 5U) << ::testing::PrintToString(errs);
   EXPECT_EQ(errs[0],
-            "t.yaml:6:25: store.sync.etcd.endpoints[0]: expected HOST:PORT (or http://HOST:PORT) "
-            "such as 127.0.0.1:2379");
-  EXPECT_NE(errs[1].find("endpoints[1]: TLS to etcd is not supported yet"), std::string::npos);
+            "t.yaml:6:25: store.sync.etcd.endpoints[0]: expected HOST:PORT, http://HOST:PORT or "
+            "https://HOST:PORT such as 127.0.0.1:2379");
+  EXPECT_NE(errs[1].find("endpoints[2]: every endpoint must be http or every one https"),
+            std::string::npos);
   EXPECT_NE(errs[2].find("store.sync.etcd.prefix: expected a key prefix ending in '/'"),
             std::string::npos);
   EXPECT_NE(errs[3].find("store.sync.etcd.max_staleness:"), std::string::npos);
@@ -292,6 +294,61 @@ TEST(Config, StoreSyncEtcd) {
   errs = errors_of(kHead + "store: { path: /tmp/s, sync: { etc: {} } }\n");
   ASSERT_GE(errs.size(), 1U);
   EXPECT_NE(errs[0].find("store.sync.etc: unknown key"), std::string::npos) << errs[0];
+}
+
+TEST(Config, StoreSyncEtcdTlsAndUser) {
+  const std::string dir = ::testing::TempDir();
+  const std::string ca = dir + "/config_test_ca.pem";
+  { std::ofstream(ca) << "not read by the loader\n"; }
+  auto r = amap::config::load_text(
+      kHead +
+          "store:\n  path: /tmp/s\n  sync:\n    etcd:\n      endpoints: [\"https://e1:2379\", "
+          "\"https://[::1]:2379\"]\n      tls: { ca: " +
+          ca +
+          ", cert: /nonexistent/c.pem, key: /k.pem, server_name: etcd.example }\n"
+          "      user: automap\n      password_file: /nonexistent/pw\n",
+      "t.yaml");
+  ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front().to_string());
+  const auto& e = r.config.store.etcd;
+  EXPECT_TRUE(e.tls);
+  EXPECT_EQ(e.endpoints, (std::vector<std::string>{"e1:2379", "[::1]:2379"}));
+  EXPECT_EQ(e.ca.path, ca);
+  EXPECT_EQ(e.cert.path, "/nonexistent/c.pem");
+  EXPECT_EQ(e.key.path, "/k.pem");
+  EXPECT_EQ(e.server_name, "etcd.example");
+  EXPECT_EQ(e.user, "automap");
+  EXPECT_EQ(e.password_file.path, "/nonexistent/pw");
+  // The files are checked apart from the load (a pipe under pdns_server never reads them).
+  amap::config::Diagnostics files;
+  amap::config::check_etcd_files(r.config, files);
+  std::vector<std::string> lines;
+  for (const auto& d : files) {
+    lines.push_back(d.to_string());
+  }
+  ASSERT_EQ(lines.size(), 3U) << ::testing::PrintToString(lines);
+  EXPECT_NE(lines[0].find("t.yaml:8:50:"), std::string::npos) << lines[0];
+  EXPECT_NE(lines[0].find("store.sync.etcd.tls.cert: /nonexistent/c.pem: cannot read: No such "
+                          "file or directory"),
+            std::string::npos)
+      << lines[0];
+  EXPECT_NE(lines[1].find("store.sync.etcd.tls.key: /k.pem: cannot read"), std::string::npos);
+  EXPECT_NE(lines[2].find("t.yaml:10:22: store.sync.etcd.password_file: /nonexistent/pw"),
+            std::string::npos)
+      << lines[2];
+
+  auto errs = errors_of(kHead +
+                        "store:\n  path: /tmp/s\n  sync:\n    etcd: { endpoints: [e:2379], tls: { "
+                        "cert: /c.pem, cafile: x }, user: u }\n");
+  ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:6:55: store.sync.etcd.tls.cafile: unknown key (expected one of: ca, cert, "
+            "key, server_name)");
+  errs.erase(errs.begin());
+  EXPECT_NE(errs[0].find("store.sync.etcd.tls: the endpoints are http: write them "
+                         "https://HOST:PORT"),
+            std::string::npos);
+  EXPECT_NE(errs[1].find("store.sync.etcd.tls.cert: needs key"), std::string::npos);
+  EXPECT_NE(errs[2].find("store.sync.etcd.user: needs password_file"), std::string::npos);
 }
 
 // Issue 12 section 6: a mistyped key gets a "did you mean" when one key is within 2 edits;

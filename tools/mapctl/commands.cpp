@@ -129,15 +129,26 @@ store::StoreOptions store_options(const Loaded& l, bool whole = false) {
 
 }  // namespace
 
+store::sync::EtcdOptions etcd_options(const config::EtcdSyncConfig& e) {
+  store::sync::EtcdOptions o;
+  o.endpoints = e.endpoints;
+  o.timeout = std::chrono::milliseconds(e.timeout_ms);
+  o.tls = e.tls;
+  o.ca_file = e.ca.path;
+  o.cert_file = e.cert.path;
+  o.key_file = e.key.path;
+  o.server_name = e.server_name;
+  o.user = e.user;
+  o.password_file = e.password_file.path;
+  return o;
+}
+
 void use_source_of_truth(store::OverrideStore& st, const config::StoreConfig& c) {
   if (const config::EtcdSyncConfig& e = c.etcd; e.present) {
     // Writes go to etcd; this node's automapd brings them back.
-    store::sync::EtcdOptions eo;
-    eo.endpoints = e.endpoints;
-    eo.timeout = std::chrono::milliseconds(e.timeout_ms);
-    st.set_replication(
-        store::sync::etcd_replication(std::make_shared<store::sync::EtcdClient>(eo), e.prefix),
-        std::chrono::milliseconds(e.timeout_ms));
+    st.set_replication(store::sync::etcd_replication(
+                           std::make_shared<store::sync::EtcdClient>(etcd_options(e)), e.prefix),
+                       std::chrono::milliseconds(e.timeout_ms));
   }
 }
 
@@ -157,6 +168,15 @@ std::unique_ptr<store::OverrideStore> open_store(const Loaded& l, bool whole = f
   try {
     auto st = std::make_unique<store::OverrideStore>(store_options(l, whole));
     st->set_write_rules(l.mapper->write_rules(force));
+    if (l.config.store.etcd.present) {
+      config::Diagnostics files;
+      config::check_etcd_files(l.config, files);
+      if (!files.ok()) {
+        print_diagnostics(files);
+        error("cannot talk to etcd: the files store.sync.etcd names are not readable (above)");
+        return nullptr;
+      }
+    }
     use_source_of_truth(*st, l.config.store);
     return st;
   } catch (const std::exception& e) {
@@ -1473,6 +1493,9 @@ std::vector<std::string> stored_conflicts(const store::OverrideStore& st, const 
 int cmd_check(const Options& o) {
   config::Diagnostics errors;
   std::shared_ptr<const mapper::Mapper> m = mapper::load_and_build(o.config, {}, errors);
+  if (m) {
+    config::check_etcd_files(m->config(), errors);
+  }
   // The file's own settings, for the store checks below (used only with a mapper).
   static const config::Config kNoConfig;
   const config::Config& file_config = m ? m->config() : kNoConfig;

@@ -13,6 +13,7 @@
 
 #include "mapper/config/config.h"
 #include "mapper/engine/mapper.h"
+#include "store/sync/etcd_client.h"
 #include "store/writer.h"
 #include "tools/mapctl/json.h"
 #include "tools/mapctl/records.h"
@@ -64,6 +65,9 @@ struct OpResult {
 /// staged generation for a large import: store/sync/README.md); nothing otherwise. mapctl and
 /// the API both call it, so both take the same path.
 void use_source_of_truth(store::OverrideStore& st, const config::StoreConfig& c);
+/// The etcd client's options from store.sync.etcd (endpoints, timeout, TLS, user): what
+/// mapctl, the API and automapd's sync loop connect with.
+store::sync::EtcdOptions etcd_options(const config::EtcdSyncConfig& e);
 
 /// One override as JSON: {"address_or_prefix","kind","target","ttl"[,"updated"]}.
 Json row_json(const Key& k, store::OverrideKind kind, std::string_view target, std::uint32_t ttl,
