@@ -14,6 +14,7 @@
 #include "mapper/app/testing.h"
 #include "mapper/dnssec/key.h"
 #include "mapper/dnssec/signer.h"
+#include "mapper/wire/handle.h"
 #include "tests/unit/alloc_counter.h"
 
 namespace {
@@ -266,6 +267,57 @@ TEST(DnssecSigner, SmallCacheKeepsAHotEntryWithoutAllocating) {
     EXPECT_GE(c.cache_evictions, 40U - 7U);
     EXPECT_EQ(c.failures, 0U);
   }
+}
+
+TEST(DnssecSigner, WireHandleWithDoAllocatesNothingOnAHit) {
+  // The whole UDP path (parse, resolve, sign, encode) for DO=1 queries: a positive answer,
+  // compact denial and the DNSKEY RRset, each answered from the cache once warm.
+  Fixture f;
+  auto packet = [](std::string_view qname, std::uint16_t qtype) {
+    std::vector<std::uint8_t> p = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    const auto n = name(qname);
+    p.insert(p.end(), n.wire().begin(), n.wire().end());
+    const std::uint8_t tail[] = {static_cast<std::uint8_t>(qtype >> 8),
+                                 static_cast<std::uint8_t>(qtype),
+                                 0,
+                                 1,
+                                 0,
+                                 0,
+                                 41,
+                                 0x04,
+                                 0xD0,
+                                 0,
+                                 0,
+                                 0x80,
+                                 0,
+                                 0,
+                                 0};  // OPT, DO=1
+    p.insert(p.end(), std::begin(tail), std::end(tail));
+    return p;
+  };
+  const std::vector<std::vector<std::uint8_t>> queries = {
+      packet("two.example.", 12), packet("nope.example.", 1), packet("example.", 48)};
+  std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
+  amap::wire::Counters counters;
+  const auto local = dns::IpAddress::v4(0x7F000001U);
+  auto once = [&] {
+    for (const auto& q : queries) {
+      EXPECT_GT(
+          amap::wire::handle(*f.worker, q, amap::wire::Transport::udp, local, local, out, counters),
+          0U);
+    }
+  };
+  once();
+  const auto& c = counters.signing.by_algorithm[0];
+  EXPECT_EQ(c.cache_misses, 4U);  // PTR; SOA and NSEC; DNSKEY
+  const std::size_t before = amap::testing::allocation_count();
+  for (int i = 0; i < 100; ++i) {
+    once();
+  }
+  EXPECT_EQ(amap::testing::allocation_count(), before);
+  EXPECT_EQ(c.cache_hits, 400U);
+  EXPECT_EQ(c.cache_misses, 4U);
+  EXPECT_EQ(c.signatures, 4U);
 }
 
 TEST(DnssecSigner, CompactDenial) {
