@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 namespace amap::http {
 
@@ -117,6 +118,35 @@ void write_durations(Exposition& out, const char* proto, const server::Durations
   out.sample("automap_dns_request_duration_seconds_count", base, cumulative);
 }
 
+/// Online signing (mapper/dnssec), UDP and TCP together, by algorithm. Zero when DNSSEC is
+/// off.
+void write_signing_metrics(Exposition& out, const server::Stats& st) {
+  app::SigningCounters sum = st.udp.signing;
+  sum += st.tcp.signing;
+  static constexpr std::array<const char*, app::SigningCounters::kAlgorithms.size()> kNames{
+      "ecdsap256sha256", "ed25519"};
+  using Per = app::SigningCounters::PerAlgorithm;
+  const std::array<std::tuple<const char*, std::uint64_t Per::*, const char*>, 5> families{{
+      {"automap_dnssec_signatures_total", &Per::signatures,
+       "RRSIGs made (signed on a signature cache miss), by DNSSEC algorithm."},
+      {"automap_dnssec_cache_hits_total", &Per::cache_hits,
+       "RRSIGs served from a worker's signature cache, by DNSSEC algorithm."},
+      {"automap_dnssec_cache_misses_total", &Per::cache_misses,
+       "RRSIGs not in the worker's signature cache (then signed, or failed), by DNSSEC "
+       "algorithm."},
+      {"automap_dnssec_cache_evictions_total", &Per::cache_evictions,
+       "Cached RRSIGs dropped for a new one, by DNSSEC algorithm of the new one."},
+      {"automap_dnssec_signing_failures_total", &Per::failures,
+       "Signatures that failed (the RRset went without that RRSIG), by DNSSEC algorithm."},
+  }};
+  for (const auto& [name, field, help] : families) {
+    out.family(name, "counter", help);
+    for (std::size_t i = 0; i < kNames.size(); ++i) {
+      out.sample(name, std::string("algorithm=\"") + kNames[i] + "\"", sum.by_algorithm[i].*field);
+    }
+  }
+}
+
 }  // namespace
 
 void write_server_metrics(Exposition& out, const server::Stats& st, std::uint64_t generation) {
@@ -162,6 +192,7 @@ void write_server_metrics(Exposition& out, const server::Stats& st, std::uint64_
                  c->sources[i]);
     }
   }
+  write_signing_metrics(out, st);
   out.family("automap_dns_request_duration_seconds", "histogram",
              "Time from a request's arrival to its answer's send, by transport (UDP: per "
              "recvmmsg batch, every datagram counted with its batch's time).");

@@ -1228,6 +1228,15 @@ void add_peeked(wire::Counters& to, const wire::Counters& from) noexcept {
   for (std::size_t i = 0; i < to.sources.size(); ++i) {
     to.sources[i] += peek(from.sources[i]);
   }
+  for (std::size_t i = 0; i < to.signing.by_algorithm.size(); ++i) {
+    auto& t = to.signing.by_algorithm[i];
+    const auto& f = from.signing.by_algorithm[i];
+    t.signatures += peek(f.signatures);
+    t.cache_hits += peek(f.cache_hits);
+    t.cache_misses += peek(f.cache_misses);
+    t.cache_evictions += peek(f.cache_evictions);
+    t.failures += peek(f.failures);
+  }
 }
 
 }  // namespace

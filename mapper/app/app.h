@@ -12,7 +12,9 @@
 //               return Outcome::hit;
 //             });
 
+#include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -121,6 +123,36 @@ struct Zone {
   }
 };
 
+/// What online signing did, per DNSSEC algorithm (index of kAlgorithms), for the /metrics
+/// families automap_dnssec_*. One thread writes a set (sync::bump), any may read it
+/// (sync::peek); the server sums them at scrape.
+struct SigningCounters {
+  /// The algorithms counted: ECDSA P-256 (13) and Ed25519 (15), those mapper/dnssec signs with.
+  static constexpr std::array<std::uint8_t, 2> kAlgorithms{13, 15};
+  static constexpr std::size_t index(std::uint8_t algorithm) noexcept {
+    return algorithm == kAlgorithms[1] ? 1 : 0;
+  }
+  struct PerAlgorithm {
+    std::uint64_t signatures = 0;       // RRSIGs made (cryptography run)
+    std::uint64_t cache_hits = 0;       // RRSIGs served from the worker's signature cache
+    std::uint64_t cache_misses = 0;     // RRSIGs not in the cache (then signed or failed)
+    std::uint64_t cache_evictions = 0;  // cached RRSIGs dropped to make room for a new one
+    std::uint64_t failures = 0;         // signing failed: the RRset went without that RRSIG
+  };
+  std::array<PerAlgorithm, kAlgorithms.size()> by_algorithm{};
+
+  SigningCounters& operator+=(const SigningCounters& o) noexcept {
+    for (std::size_t i = 0; i < by_algorithm.size(); ++i) {
+      by_algorithm[i].signatures += o.by_algorithm[i].signatures;
+      by_algorithm[i].cache_hits += o.by_algorithm[i].cache_hits;
+      by_algorithm[i].cache_misses += o.by_algorithm[i].cache_misses;
+      by_algorithm[i].cache_evictions += o.by_algorithm[i].cache_evictions;
+      by_algorithm[i].failures += o.by_algorithm[i].failures;
+    }
+    return *this;
+  }
+};
+
 /// Online DNSSEC signing of the wire front-ends' answers (mapper/dnssec implements it). The
 /// standalone server calls it after resolve() for a query with DO=1 (RFC 3225), and for a
 /// DNSKEY or ANY question whatever DO says (the DNSKEY RRset exists at every signed apex).
@@ -128,8 +160,9 @@ struct Zone {
 class AnswerSigner {
  public:
   virtual ~AnswerSigner() = default;
-  virtual void sign(Worker& worker, const Request& req, Answer& ans,
-                    bool dnssec_ok) const noexcept = 0;
+  /// `counters`: the calling thread's (sync::bump), kept by the front-end across reloads.
+  virtual void sign(Worker& worker, const Request& req, Answer& ans, bool dnssec_ok,
+                    SigningCounters& counters) const noexcept = 0;
 };
 
 class App {

@@ -10,10 +10,10 @@
 //
 // Signatures: inception = the start of the current aligned period (a day) minus
 // `inception_offset`, expiration = that start plus `validity`; within a period the signed
-// data of an RRset is the same from one query to the next, so each worker keeps the
-// signature in a two-way set-associative cache keyed by a 128-bit hash of that data (owner, type,
-// class, TTL, the RDATA in canonical form, the RRSIG fields). A hit is a hash and a copy: no
-// allocation, no cryptography.
+// data of an RRset is the same from one query to the next, so each worker keeps the RRSIGs
+// it made in a cache keyed by the RRset (owner, type, class, TTL, the RDATAs in canonical
+// form and order), the key and the period, compared exactly. A hit is the key, a hash, one
+// index line, a compare and a copy of the encoded RRSIG: no allocation, no cryptography.
 
 #include <cstdint>
 #include <ctime>
@@ -29,16 +29,11 @@ namespace amap::dnssec {
 struct SignerOptions {
   std::uint32_t validity = 7 * 86400;
   std::uint32_t inception_offset = 3600;
-  std::uint32_t cache_entries = 16384;  // per worker, rounded up to a power of two (>= 2)
+  /// RRSIGs cached per worker, rounded up to a power of two (>= 4); the log keeps about 192
+  /// bytes for each.
+  std::uint32_t cache_entries = 16384;
   /// The clock (tests): seconds since the epoch.
   std::function<std::int64_t()> now;
-};
-
-/// Per-worker counters (read in tests and benchmarks).
-struct SignerStats {
-  std::uint64_t signatures = 0;  // RRSIGs added
-  std::uint64_t cache_hits = 0;
-  std::uint64_t sign_failures = 0;
 };
 
 class Signer : public app::AnswerSigner {
@@ -49,11 +44,8 @@ class Signer : public app::AnswerSigner {
   static std::shared_ptr<const Signer> install(app::App& app, std::vector<Key> keys,
                                                SignerOptions options = {});
 
-  void sign(app::Worker& worker, const app::Request& req, app::Answer& ans,
-            bool dnssec_ok) const noexcept override;
-
-  /// The counters of `worker`.
-  SignerStats stats(app::Worker& worker) const noexcept;
+  void sign(app::Worker& worker, const app::Request& req, app::Answer& ans, bool dnssec_ok,
+            app::SigningCounters& counters) const noexcept override;
 
   struct State;
 

@@ -22,6 +22,7 @@ Counters& Counters::operator+=(const Counters& o) noexcept {
   for (std::size_t i = 0; i < sources.size(); ++i) {
     sources[i] += o.sources[i];
   }
+  signing += o.signing;
   return *this;
 }
 
@@ -224,7 +225,7 @@ std::size_t handle(app::Worker& worker, std::span<const std::uint8_t> query, Tra
   if (const app::AnswerSigner* signer = app.signer();
       signer != nullptr && scratch.authoritative &&
       (q.edns.dnssec_ok || q.qtype == dns::rrtype::DNSKEY || q.qtype == dns::rrtype::ANY)) {
-    signer->sign(worker, req, scratch, q.edns.dnssec_ok);
+    signer->sign(worker, req, scratch, q.edns.dnssec_ok, counters.signing);
   }
   return count_resolved(counters, scratch, encode_response(q, scratch, out, limit, !udp, eo), out);
 }

@@ -106,6 +106,8 @@ struct Counters {
   std::array<std::array<std::uint64_t, kQtypeBuckets>, 2> qtypes{};
   /// Answers by AnswerSource (SERVFAIL, FORMERR, NOTIMP and BADVERS are in none of them).
   std::array<std::uint64_t, kAnswerSources> sources{};
+  /// Online signing (mapper/dnssec), counted by the app's signer.
+  app::SigningCounters signing;
 
   std::uint64_t dropped() const noexcept { return dropped_short + dropped_response; }
   std::uint64_t rcode(app::Rcode r) const noexcept { return rcodes[static_cast<std::size_t>(r)]; }

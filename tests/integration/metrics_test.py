@@ -16,7 +16,10 @@
 - answers by source (synthesized, override after a real `mapctl add`, negative, refused), the
   request-duration histogram (well formed, its count moves with the requests), open TCP
   connections, the config serial (equal to the SOA serial served, moved by a reload after a
-  store change), the store's address keys and reader slots.
+  store change), the store's address keys and reader slots;
+- online signing (a key made by `mapctl key generate`, a cache of 8 RRSIGs): a repeated DO=1
+  query raises automap_dnssec_cache_hits_total, a new name the misses and signatures, many
+  names the evictions; DO=0 queries leave them alone.
 
 usage: metrics_test.py AUTOMAPD MAPCTL
 """
@@ -28,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -44,6 +48,7 @@ from config import HEAD, PREFIX_V4  # noqa: E402
 CONFIG = HEAD + PREFIX_V4 + """\
 store: { path: @DIR@/store, map_size: 64MiB }
 http: { listen: [@HTTP@] }
+dnssec: { keys: @KEYS@, cache_entries: 8 }
 """
 
 
@@ -150,8 +155,8 @@ def scrape(port):
     return check_exposition(body)
 
 
-def query(port, name, rdtype, tcp=False):
-    q = dns.message.make_query(name, rdtype)
+def query(port, name, rdtype, tcp=False, dnssec=False):
+    q = dns.message.make_query(name, rdtype, want_dnssec=dnssec)
     return (dns.query.tcp if tcp else dns.query.udp)(q, "127.0.0.1", port=port, timeout=3)
 
 
@@ -174,9 +179,64 @@ def soa_serial(port):
     return r.answer[0][0].serial if r.answer else None
 
 
+def make_keys(mapctl, config):
+    """A CSK in a directory of its own (the server's is made when it starts)."""
+    top = tempfile.mkdtemp(prefix="metrics-keys-")
+    keys = os.path.join(top, "keys")
+    path = os.path.join(top, "automap.yaml")
+    with open(path, "w") as f:
+        f.write(config.replace("@DIR@", top).replace("@KEYS@", keys))
+    r = subprocess.run([mapctl, "-c", path, "key", "generate"], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 0, "mapctl key generate", r.stderr)
+    return top, keys
+
+
+def check_signing(server, port):
+    """The automap_dnssec_* families. Over TCP (one thread, one signature cache) the counts
+    are exact; UDP queries may reach either worker's cache."""
+    alg = 'algorithm="ecdsap256sha256"'
+
+    def moved(before, after, name):
+        return delta(before, after, "automap_dnssec_%s_total" % name, alg)
+
+    before = scrape(port)
+    for name in ("automap_dnssec_signatures_total", "automap_dnssec_cache_hits_total",
+                 "automap_dnssec_cache_misses_total", "automap_dnssec_cache_evictions_total",
+                 "automap_dnssec_signing_failures_total"):
+        check((name, 'algorithm="ed25519"') in before and (name, alg) in before,
+              "%s is listed per algorithm" % name, before)
+    for _ in range(3):
+        r = query(server.port, "4.3.2.10.in-addr.arpa.", "PTR", tcp=True, dnssec=True)
+        check(len(r.answer) == 2, "PTR and its RRSIG", r)
+    query(server.port, "4.3.2.10.in-addr.arpa.", "PTR", tcp=True)  # DO=0: not signed
+    after = scrape(port)
+    got = [moved(before, after, n) for n in ("signatures", "cache_misses", "cache_hits")]
+    check(got == [1, 1, 2], "a name asked 3 times with DO=1: 1 signature, 1 miss, 2 hits", got)
+    r = query(server.port, "5.3.2.10.in-addr.arpa.", "PTR", tcp=True, dnssec=True)
+    new = scrape(port)
+    got = [moved(after, new, n) for n in ("signatures", "cache_misses", "cache_hits")]
+    check(got == [1, 1, 0], "a new name: 1 signature, 1 miss", got)
+    # 20 more names through a cache of 8: evictions.
+    for i in range(20):
+        query(server.port, "%d.4.2.10.in-addr.arpa." % i, "PTR", tcp=True, dnssec=True)
+    for _ in range(4):
+        query(server.port, "6.3.2.10.in-addr.arpa.", "PTR", dnssec=True)
+    last = scrape(port)
+    check(moved(new, last, "cache_evictions") >= 12, "20 names in 8 entries: evictions",
+          moved(new, last, "cache_evictions"))
+    check(moved(new, last, "cache_hits") + moved(new, last, "cache_misses") == 24 and
+          moved(new, last, "signatures") == moved(new, last, "cache_misses"),
+          "every RRSIG is a hit or a miss, and each miss a signature",
+          [moved(new, last, n) for n in ("signatures", "cache_misses", "cache_hits")])
+    check(moved(before, last, "signing_failures") == 0, "no signing failure")
+
+
 def main():
     binary, mapctl = sys.argv[1], sys.argv[2]
     config = CONFIG.replace("@HTTP@", "127.0.0.1:0")
+    keys_top, keys = make_keys(mapctl, config)
+    config = config.replace("@KEYS@", keys)
     with Automapd(binary, config) as server:
         port = http_port(server)
         # Bound before READY=1: before the first DNS answer could be promised, it is logged.
@@ -276,6 +336,8 @@ def main():
         check(any(k[0] == "automap_build_info" and v == 1 for k, v in after.items()),
               "build_info")
 
+        check_signing(server, port)
+
         # /health, the routes and methods.
         status, ctype, body = get(port, "/health")
         check(status == 200 and ctype == "application/json" and json.loads(body)["status"] == "ok",
@@ -349,6 +411,7 @@ def main():
         check(rc == 1 and ("cannot listen on http 127.0.0.1:%d" % port) in err,
               "a taken http address: exit 1 naming it", (rc, err))
         check(server.stop() == 0, "clean stop", server.stderr())
+    shutil.rmtree(keys_top, ignore_errors=True)
 
     return summary()
 

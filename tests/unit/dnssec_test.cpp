@@ -14,6 +14,7 @@
 #include "mapper/app/testing.h"
 #include "mapper/dnssec/key.h"
 #include "mapper/dnssec/signer.h"
+#include "mapper/wire/handle.h"
 #include "tests/unit/alloc_counter.h"
 
 namespace {
@@ -122,10 +123,19 @@ struct Fixture {
   amap::app::App app;
   std::shared_ptr<const dnssec::Signer> signer;
   std::unique_ptr<amap::app::Worker> worker;
+  amap::app::SigningCounters counters;
   bool reversed = false;
 
-  explicit Fixture(dnssec::Algorithm alg = dnssec::Algorithm::ecdsap256sha256) {
+  std::string target = "t0.example.";
+
+  explicit Fixture(dnssec::Algorithm alg = dnssec::Algorithm::ecdsap256sha256,
+                   std::uint32_t cache_entries = 4096) {
     app.zone("example.");
+    app.route(amap::app::Match().domain("many.example.").type("PTR"),
+              [this](const amap::app::Request&, Answer& ans) noexcept {
+                ans.ptr(name(target), 60);
+                return Outcome::hit;
+              });
     app.route(amap::app::Match().name("two.example.").type("PTR"),
               [this](const amap::app::Request&, Answer& ans) noexcept {
                 ans.ptr(name(reversed ? "B.example." : "a.example."), 60);
@@ -143,16 +153,31 @@ struct Fixture {
     keys.push_back(dnssec::Key::generate(alg, dnssec::kFlagsKsk));
     dnssec::SignerOptions o;
     o.now = [] { return std::int64_t{1'800'000'000}; };
-    o.cache_entries = 4096;
+    o.cache_entries = cache_entries;
     signer = dnssec::Signer::install(app, std::move(keys), o);
     worker = std::make_unique<amap::app::Worker>(app);
+  }
+
+  std::uint64_t hits() const {
+    return counters.by_algorithm[0].cache_hits + counters.by_algorithm[1].cache_hits;
+  }
+  const amap::app::SigningCounters::PerAlgorithm& ecdsa() const {
+    return counters.by_algorithm[amap::app::SigningCounters::index(13)];
+  }
+  std::vector<std::uint8_t> rrsig(const Answer& a) const {
+    for (const Record& r : a.records()) {
+      if (r.type == dns::rrtype::RRSIG && r.section == Section::answer) {
+        return {a.rdata(r).begin(), a.rdata(r).end()};
+      }
+    }
+    return {};
   }
 
   Answer& ask(std::string_view qname, std::string_view qtype, bool dnssec_ok = true) {
     const auto req = amap::app::testing::make_request(qname, qtype);
     Answer& ans = worker->answer();
     app.resolve(*worker, req, ans);
-    app.signer()->sign(*worker, req, ans, dnssec_ok);
+    app.signer()->sign(*worker, req, ans, dnssec_ok, counters);
     return ans;
   }
 };
@@ -187,7 +212,7 @@ TEST(DnssecSigner, CanonicalOrderAndCache) {
   EXPECT_EQ(u32(4), 60U);
   EXPECT_EQ(u32(8), day + 7 * 86400);
   EXPECT_EQ(u32(12), day - 3600);
-  EXPECT_EQ(f.signer->stats(*f.worker).cache_hits, 0U);
+  EXPECT_EQ(f.hits(), 0U);
   // The same RRset in the other order and case: the same canonical data, a cache hit (ECDSA
   // signatures are randomized, so equal bytes mean the cached one).
   f.reversed = true;
@@ -195,7 +220,104 @@ TEST(DnssecSigner, CanonicalOrderAndCache) {
   sigs = of_type(b, dns::rrtype::RRSIG, Section::answer);
   ASSERT_EQ(sigs.size(), 1U);
   EXPECT_EQ(std::vector<std::uint8_t>(b.rdata(*sigs[0]).begin(), b.rdata(*sigs[0]).end()), first);
-  EXPECT_EQ(f.signer->stats(*f.worker).cache_hits, 1U);
+  EXPECT_EQ(f.hits(), 1U);
+}
+
+TEST(DnssecSigner, CacheComparesTheRRset) {
+  // Same owner and type, other RDATA: a miss and a signature of its own, never the cached one.
+  Fixture f;
+  const auto a = f.rrsig(f.ask("x.many.example.", "PTR"));
+  EXPECT_EQ(f.rrsig(f.ask("X.MANY.example.", "PTR")), a);
+  f.target = "t1.example.";
+  const auto b = f.rrsig(f.ask("x.many.example.", "PTR"));
+  ASSERT_FALSE(b.empty());
+  EXPECT_NE(b, a);
+  EXPECT_EQ(f.ecdsa().cache_misses, 2U);
+  EXPECT_EQ(f.ecdsa().signatures, 2U);
+  EXPECT_EQ(f.ecdsa().cache_hits, 1U);
+  f.target = "T0.example.";  // the first RDATA again, in canonical form: its cached RRSIG
+  EXPECT_EQ(f.rrsig(f.ask("x.many.example.", "PTR")), a);
+  EXPECT_EQ(f.ecdsa().cache_hits, 2U);
+}
+
+TEST(DnssecSigner, SmallCacheKeepsAHotEntryWithoutAllocating) {
+  // 8 entries (two sets of four, a log of 1.5 kB): 40 other names go through it between the
+  // asks of one hot name, which stays cached (moved to the log's head when it grows old);
+  // the others are evicted. Neither a hit nor a miss's bookkeeping allocates once warm.
+  for (const auto alg : {dnssec::Algorithm::ecdsap256sha256, dnssec::Algorithm::ed25519}) {
+    Fixture f(alg, 8);
+    const auto& c =
+        f.counters.by_algorithm[amap::app::SigningCounters::index(static_cast<std::uint8_t>(alg))];
+    const auto hot = f.rrsig(f.ask("hot.many.example.", "PTR"));
+    ASSERT_FALSE(hot.empty());
+    for (int i = 0; i < 40; ++i) {
+      f.ask("n" + std::to_string(i) + ".many.example.", "PTR");
+      const std::size_t before = amap::testing::allocation_count();
+      const auto hits = c.cache_hits;
+      const auto req = amap::app::testing::make_request("hot.many.example.", "PTR");
+      Answer& ans = f.worker->answer();
+      f.app.resolve(*f.worker, req, ans);
+      f.app.signer()->sign(*f.worker, req, ans, true, f.counters);
+      EXPECT_EQ(amap::testing::allocation_count(), before);
+      EXPECT_EQ(c.cache_hits, hits + 1);
+      EXPECT_EQ(f.rrsig(ans), hot);
+    }
+    EXPECT_EQ(c.cache_misses, 41U);
+    EXPECT_EQ(c.signatures, 41U);
+    EXPECT_GE(c.cache_evictions, 40U - 7U);
+    EXPECT_EQ(c.failures, 0U);
+  }
+}
+
+TEST(DnssecSigner, WireHandleWithDoAllocatesNothingOnAHit) {
+  // The whole UDP path (parse, resolve, sign, encode) for DO=1 queries: a positive answer,
+  // compact denial and the DNSKEY RRset, each answered from the cache once warm.
+  Fixture f;
+  auto packet = [](std::string_view qname, std::uint16_t qtype) {
+    std::vector<std::uint8_t> p = {0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1};
+    const auto n = name(qname);
+    p.insert(p.end(), n.wire().begin(), n.wire().end());
+    const std::uint8_t tail[] = {static_cast<std::uint8_t>(qtype >> 8),
+                                 static_cast<std::uint8_t>(qtype),
+                                 0,
+                                 1,
+                                 0,
+                                 0,
+                                 41,
+                                 0x04,
+                                 0xD0,
+                                 0,
+                                 0,
+                                 0x80,
+                                 0,
+                                 0,
+                                 0};  // OPT, DO=1
+    p.insert(p.end(), std::begin(tail), std::end(tail));
+    return p;
+  };
+  const std::vector<std::vector<std::uint8_t>> queries = {
+      packet("two.example.", 12), packet("nope.example.", 1), packet("example.", 48)};
+  std::vector<std::uint8_t> out(amap::wire::kMaxMessage);
+  amap::wire::Counters counters;
+  const auto local = dns::IpAddress::v4(0x7F000001U);
+  auto once = [&] {
+    for (const auto& q : queries) {
+      EXPECT_GT(
+          amap::wire::handle(*f.worker, q, amap::wire::Transport::udp, local, local, out, counters),
+          0U);
+    }
+  };
+  once();
+  const auto& c = counters.signing.by_algorithm[0];
+  EXPECT_EQ(c.cache_misses, 4U);  // PTR; SOA and NSEC; DNSKEY
+  const std::size_t before = amap::testing::allocation_count();
+  for (int i = 0; i < 100; ++i) {
+    once();
+  }
+  EXPECT_EQ(amap::testing::allocation_count(), before);
+  EXPECT_EQ(c.cache_hits, 400U);
+  EXPECT_EQ(c.cache_misses, 4U);
+  EXPECT_EQ(c.signatures, 4U);
 }
 
 TEST(DnssecSigner, CompactDenial) {
@@ -258,17 +380,17 @@ TEST(DnssecSigner, CacheHitAllocatesNothing) {
       for (const auto* req : {&ptr, &nx, &ent}) {
         Answer& ans = f.worker->answer();
         f.app.resolve(*f.worker, *req, ans);
-        f.app.signer()->sign(*f.worker, *req, ans, true);
+        f.app.signer()->sign(*f.worker, *req, ans, true, f.counters);
       }
     };
     once();
-    const auto hits = f.signer->stats(*f.worker).cache_hits;
+    const auto hits = f.hits();
     const std::size_t before = amap::testing::allocation_count();
     for (int i = 0; i < 100; ++i) {
       once();
     }
     EXPECT_EQ(amap::testing::allocation_count(), before);
-    EXPECT_EQ(f.signer->stats(*f.worker).cache_hits, hits + 500U);  // 100 x (PTR; SOA+NSEC twice)
+    EXPECT_EQ(f.hits(), hits + 500U);  // 100 x (PTR; SOA+NSEC twice)
   }
 }
 
