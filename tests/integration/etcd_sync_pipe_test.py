@@ -47,7 +47,8 @@ def main():
     config = os.path.join(ROOT, "automap.yaml")
     with open(config, "w") as f:
         f.write(NODE_CONFIG % {"dns_port": free_port(), "http_port": http_port,
-                               "store": os.path.join(ROOT, "store"), "endpoints": member.client,
+                               "store": os.path.join(ROOT, "store"),
+                               "keys": os.path.join(ROOT, "api-keys"), "endpoints": member.client,
                                "max_staleness": "5s", "timeout": "5s"})
     log = open(os.path.join(ROOT, "sync.log"), "w+")
     sync = None

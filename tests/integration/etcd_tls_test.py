@@ -106,7 +106,7 @@ class Etcd:
 def node_config(etcd, store, ca="ca.crt", password_file="password", user="automap"):
     n = Node(AUTOMAPD, 0, ROOT, [etcd.url], "2s", "3s")
     text = NODE_CONFIG % {"dns_port": n.dns_port, "http_port": n.http_port, "store": store,
-                          "endpoints": etcd.url, "max_staleness": "2s", "timeout": "3s"}
+                          "keys": n.keys, "endpoints": etcd.url, "max_staleness": "2s", "timeout": "3s"}
     text += "      tls: { ca: %s, cert: %s, key: %s }\n" % (
         path(ca), path("client.crt"), path("client.key"))
     if user:
