@@ -173,7 +173,7 @@ struct StoreCounts {
   }
   friend bool operator==(const StoreCounts&, const StoreCounts&) noexcept = default;
 };
-inline constexpr std::size_t kCountsSize = 6 * 8;
+inline constexpr std::size_t kCountsSize = std::size_t{6} * 8;
 /// The payload of meta counts after its version byte (6 u64, big-endian, in field order).
 void encode_counts(const StoreCounts& c, std::uint8_t* out) noexcept;
 bool decode_counts(Bytes data, StoreCounts& out) noexcept;
