@@ -175,6 +175,11 @@ void AddressFilterKeeper::reopen_store(const std::string& what) {
   }
 }
 
+std::optional<StoreCounts> AddressFilterKeeper::counts() const {
+  const std::lock_guard<std::mutex> lock(counts_mu_);
+  return counts_;
+}
+
 void AddressFilterKeeper::run() {
   using Clock = std::chrono::steady_clock;
   using std::chrono::milliseconds;
@@ -188,6 +193,8 @@ void AddressFilterKeeper::run() {
   Clock::time_point last_move{};
   Clock::time_point next_build{};  // the gap after the previous build
   Clock::time_point next_reader_check = Clock::now() + milliseconds(options_.reader_check_ms);
+  Clock::time_point next_readers_count{};
+  std::uint64_t counted_txn = ~0ULL;  // the snapshot counts_ was read from
   Clock::time_point next_replaced_check{};
   std::string replaced_reported;  // the last replacement or failed reopen logged
   std::string reopen_what;        // the replacement the last reopen attempt was for
@@ -228,7 +235,8 @@ void AddressFilterKeeper::run() {
             reopen_store(what);
             replaced_reported.clear();
             reopen_what.clear();
-            have = false;  // build a filter of the new store at once
+            have = false;         // build a filter of the new store at once
+            counted_txn = ~0ULL;  // and read its counts
             stale = false;
             next_build = {};
           } catch (const std::exception& e) {
@@ -257,7 +265,6 @@ void AddressFilterKeeper::run() {
       try {
         const EnvInfo info = db_->env().info();
         last = info.last_txn_id;
-        readers_used_.store(info.reader_slots_used, std::memory_order_relaxed);
         readers_max_.store(info.max_readers, std::memory_order_relaxed);
       } catch (...) {
         gate.leave(*poll_slot_);
@@ -265,6 +272,22 @@ void AddressFilterKeeper::run() {
       }
       gate.leave(*poll_slot_);
       now = Clock::now();
+      if (now >= next_readers_count) {
+        next_readers_count = now + milliseconds(options_.readers_count_ms);
+        readers_used_.store(db_->env().readers_in_use(), std::memory_order_relaxed);
+      }
+      if (last != counted_txn) {
+        // The meta counts of the newest commit: one mdb_get in a short snapshot.
+        if (!reader_) {
+          reader_ = std::make_unique<OverrideReader>(db_);
+        }
+        reader_->begin();
+        std::optional<StoreCounts> c = reader_->counts();
+        counted_txn = reader_->txn_id();
+        reader_->end();
+        const std::lock_guard<std::mutex> lock(counts_mu_);
+        counts_ = c;
+      }
       // Reader slots left by killed processes (the pipe coprocesses, mapctl) are reclaimed
       // here, not per query: mdb_reader_check probes each owner's lock.
       if (now >= next_reader_check) {

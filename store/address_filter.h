@@ -78,6 +78,9 @@ class AddressFilter {
 struct FilterKeeperOptions {
   /// How often the store's last txn id (mdb_env_info) is looked at.
   unsigned poll_ms = 100;
+  /// How often the reader slots in use are counted (mdb_reader_list: one pass over the
+  /// table, never per query).
+  unsigned readers_count_ms = 1000;
   /// How often stale reader slots (of killed processes) are reclaimed: mdb_reader_check.
   unsigned reader_check_ms = 10000;
   /// How often the keeper checks that data.mdb is still the file that is mapped (a store
@@ -128,8 +131,9 @@ class AddressFilterKeeper {
   std::shared_ptr<const AddressFilter> current() const { return filter_.current(); }
   /// Filters built so far.
   std::uint64_t builds() const noexcept { return builds_.load(std::memory_order_relaxed); }
-  /// The reader table as the last poll saw it (mdb_env_info: slots used is the table's
-  /// high-water mark, which reader checks lower again); zeros before the first poll.
+  /// The reader table as the last count saw it (every readers_count_ms): the slots a process
+  /// owns (Env::readers_in_use, a dead process's until the next reader check) and the table's
+  /// size; zeros before the first poll.
   struct ReaderSlots {
     unsigned used = 0;
     unsigned max = 0;
@@ -138,6 +142,9 @@ class AddressFilterKeeper {
     return {readers_used_.load(std::memory_order_relaxed),
             readers_max_.load(std::memory_order_relaxed)};
   }
+  /// The store's meta counts (format::kMetaCounts) as of the last commit a poll saw; nullopt
+  /// before the first poll and on a store that no write has counted yet.
+  std::optional<StoreCounts> counts() const;
 
  private:
   void run();
@@ -158,6 +165,8 @@ class AddressFilterKeeper {
   RemapGate::Slot* poll_slot_ = nullptr;    // of db_'s gate, for the mdb_env_info poll
   std::atomic<std::uint64_t> builds_{0};
   std::atomic<unsigned> readers_used_{0};
+  mutable std::mutex counts_mu_;  // guards counts_ (the keeper and scrapes)
+  std::optional<StoreCounts> counts_;
   std::atomic<unsigned> readers_max_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

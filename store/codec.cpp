@@ -45,6 +45,31 @@ void encode_override(std::vector<std::uint8_t>& out, std::uint64_t timestamp_ns,
   }
 }
 
+void encode_counts(const StoreCounts& c, std::uint8_t* out) noexcept {
+  const std::uint64_t fields[] = {c.addresses, c.address_tombstones,
+                                  c.prefixes,  c.prefix_tombstones,
+                                  c.names,     c.name_tombstones};
+  for (const std::uint64_t f : fields) {
+    format::store_be64(out, f);
+    out += 8;
+  }
+}
+
+bool decode_counts(Bytes data, StoreCounts& out) noexcept {
+  if (data.size() != kCountsSize) {
+    return false;
+  }
+  std::uint64_t* fields[] = {&out.addresses, &out.address_tombstones,
+                             &out.prefixes,  &out.prefix_tombstones,
+                             &out.names,     &out.name_tombstones};
+  const std::uint8_t* p = data.data();
+  for (std::uint64_t* f : fields) {
+    *f = format::load_be64(p);
+    p += 8;
+  }
+  return true;
+}
+
 std::uint64_t now_ns() noexcept {
   timespec ts{};
   ::clock_gettime(CLOCK_REALTIME, &ts);

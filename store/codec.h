@@ -158,4 +158,24 @@ struct LastChange {
   std::uint64_t config_digest = 0;
 };
 
+/// format::kMetaCounts: the keys of the three tables, live and tombstones, kept by every write
+/// transaction (so /metrics and `mapctl stats` need no scan of a big store).
+struct StoreCounts {
+  std::uint64_t addresses = 0;  // live address overrides
+  std::uint64_t address_tombstones = 0;
+  std::uint64_t prefixes = 0;  // live prefix overrides
+  std::uint64_t prefix_tombstones = 0;
+  std::uint64_t names = 0;  // live name-index entries
+  std::uint64_t name_tombstones = 0;
+
+  std::uint64_t tombstones() const noexcept {
+    return address_tombstones + prefix_tombstones + name_tombstones;
+  }
+  friend bool operator==(const StoreCounts&, const StoreCounts&) noexcept = default;
+};
+inline constexpr std::size_t kCountsSize = std::size_t{6} * 8;
+/// The payload of meta counts after its version byte (6 u64, big-endian, in field order).
+void encode_counts(const StoreCounts& c, std::uint8_t* out) noexcept;
+bool decode_counts(Bytes data, StoreCounts& out) noexcept;
+
 }  // namespace amap::store

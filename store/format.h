@@ -47,6 +47,10 @@ inline constexpr std::string_view kMetaPrefixGeneration = "prefix_generation";
 /// u64 the config digest of the writer (WriteRules::config_digest; 0: kept from before). The
 /// SOA serial derives from it (mapper/config/README.md, "SOA serial").
 inline constexpr std::string_view kMetaLastChange = "last_change";
+/// 6 u64: live and tombstone keys of addr, prefix and name (store::StoreCounts), updated by
+/// every write transaction; absent on a store written before it existed (the next write
+/// counts them once).
+inline constexpr std::string_view kMetaCounts = "counts";
 /// u64 the etcd revision a sync node (store/sync) applied last: the store holds etcd's content
 /// under the configured prefix as of that revision. Absent (0) on a store that never synced.
 inline constexpr std::string_view kMetaSyncRevision = "sync_revision";

@@ -514,8 +514,26 @@ EnvInfo Env::info() const {
   out.used_bytes = (ei.me_last_pgno + 1) * st.ms_psize;
   out.last_txn_id = ei.me_last_txnid;
   out.max_readers = ei.me_maxreaders;
-  out.reader_slots_used = ei.me_numreaders;
   return out;
+}
+
+namespace {
+/// mdb_reader_list calls back once per reader slot that a process owns, after one call for a
+/// header line, or once alone ("no active readers") when no slot is owned. Counting the calls
+/// gives the slots in use without reading the text, which LMDB does not promise a format for.
+/// (mdb_env_info's me_numreaders is only the table's high-water mark.)
+int count_call(const char* /*line*/, void* ctx) {
+  ++*static_cast<unsigned*>(ctx);
+  return 0;
+}
+}  // namespace
+
+unsigned Env::readers_in_use() const noexcept {
+  unsigned calls = 0;
+  if (env_ == nullptr || mdb_reader_list(env_, &count_call, &calls) < 0) {
+    return 0;
+  }
+  return calls > 1 ? calls - 1 : 0;
 }
 
 int Env::reader_check() {

@@ -92,7 +92,6 @@ struct EnvInfo {
   std::size_t used_bytes = 0;  // (last_page + 1) * page_size
   std::uint64_t last_txn_id = 0;
   unsigned max_readers = 0;
-  unsigned reader_slots_used = 0;  // high-water mark of the reader table
 };
 
 /// An open LMDB environment. Move-only. Open each environment at most once per process
@@ -121,6 +120,10 @@ class Env {
   /// Current map size (may have been grown by another process).
   std::size_t map_size() const noexcept;
   EnvInfo info() const;
+  /// Reader slots owned by a process now (idle or in a snapshot), slots of dead processes
+  /// included until reader_check() clears them. Counted from mdb_reader_list's calls, not
+  /// its text; one pass over the table (no lock), not for the per-query path.
+  unsigned readers_in_use() const noexcept;
   /// Clears reader slots left by dead processes; returns how many were cleared.
   int reader_check();
   /// Adopts a map size changed by another process (after MDB_MAP_RESIZED). Only call with no

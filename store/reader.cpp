@@ -221,6 +221,17 @@ LastChange OverrideReader::last_change() noexcept {
   return LastChange{format::load_be64(data.data()), format::load_be64(data.data() + 8)};
 }
 
+std::optional<StoreCounts> OverrideReader::counts() noexcept {
+  Bytes raw;
+  Bytes data;
+  StoreCounts c;
+  if (!found(txn_.get(db_->dbis().meta, format::as_bytes(format::kMetaCounts), raw)) ||
+      !live_simple(raw, data) || !decode_counts(data, c)) {
+    return std::nullopt;
+  }
+  return c;
+}
+
 std::optional<PrefixOverrideView> OverrideReader::find_prefix(const dns::IpAddress& a) noexcept {
   Bytes raw;
   Bytes bitmap;

@@ -54,6 +54,9 @@ class OverrideReader {
   std::uint64_t prefix_generation() noexcept;
   /// The last committed write's time and config digest (format::kMetaLastChange).
   LastChange last_change() noexcept;
+  /// The key counts every write keeps in meta (format::kMetaCounts); nullopt on a store no
+  /// write has counted yet.
+  std::optional<StoreCounts> counts() noexcept;
   /// The address whose override names `n` (case-insensitive).
   std::optional<dns::IpAddress> find_name(const dns::Name& n) noexcept;
 

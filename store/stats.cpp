@@ -9,15 +9,27 @@ namespace amap::store {
 
 using format::DecodeError;
 
-namespace {
-/// mdb_reader_list calls back once per reader slot that a process owns, after one call for a
-/// header line, or once alone ("no active readers") when no slot is owned. Counting the calls
-/// gives the slots in use without reading the text, which LMDB does not promise a format for.
-int count_call(const char* /*line*/, void* ctx) {
-  ++*static_cast<unsigned*>(ctx);
-  return 0;
+std::optional<StoreCounts> detail::counts_in(MDB_txn* txn, const OverrideDb::Dbis& dbis) {
+  MDB_val k{format::kMetaCounts.size(), const_cast<char*>(format::kMetaCounts.data())};
+  MDB_val v{};
+  if (mdb_get(txn, dbis.meta.handle(), &k, &v) != 0) {
+    return std::nullopt;
+  }
+  Bytes data;
+  bool deleted = false;
+  StoreCounts c;
+  if (decode_simple(Bytes(static_cast<const std::uint8_t*>(v.mv_data), v.mv_size), data, deleted) !=
+          DecodeError::ok ||
+      deleted || !decode_counts(data, c)) {
+    return std::nullopt;
+  }
+  return c;
 }
-}  // namespace
+
+std::optional<StoreCounts> OverrideStore::counts() const {
+  const ScopedRead r(*db_);
+  return detail::counts_in(r.txn().get(), db_->dbis());
+}
 
 StoreStats OverrideStore::stats(std::uint64_t tombstone_cutoff_ns) const {
   StoreStats s;
@@ -43,6 +55,7 @@ StoreStats OverrideStore::stats(std::uint64_t tombstone_cutoff_ns) const {
     scan(db_->dbis().addr, s.address_overrides);
     scan(db_->dbis().prefix, s.prefix_overrides);
     scan(db_->dbis().name, s.names);
+    s.kept_counts = detail::counts_in(r.txn().get(), db_->dbis());
     // LMDB's freelist (FREE_DBI, handle 0): each value is a page list that starts with its
     // length, as `mdb_stat -f` counts it.
     {
@@ -65,10 +78,7 @@ StoreStats OverrideStore::stats(std::uint64_t tombstone_cutoff_ns) const {
   s.used_bytes = info.used_bytes;
   s.last_txn_id = info.last_txn_id;
   s.max_readers = info.max_readers;
-  unsigned calls = 0;
-  if (mdb_reader_list(db_->env().get(), &count_call, &calls) >= 0) {
-    s.readers = calls > 1 ? calls - 1 : 0;
-  }
+  s.readers = db_->env().readers_in_use();
   return s;
 }
 

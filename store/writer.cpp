@@ -44,6 +44,90 @@ bool lmdb_key_less(Bytes a, Bytes b) noexcept {
   return c != 0 ? c < 0 : a.size() < b.size();
 }
 
+/// What a key held before a write: nothing, a live value or a tombstone (meta counts).
+enum class Prior : std::uint8_t { absent, live, dead };
+
+/// The changes of one transaction to the meta counts, applied once at its end.
+struct CountDelta {
+  enum Table : std::uint8_t { addr = 0, prefix = 1, name = 2 };
+  std::array<std::int64_t, 6> v{};  // live and dead of addr, prefix, name (StoreCounts' order)
+
+  /// A key of `t` went from `before` to a live value (dead = false) or a tombstone.
+  void wrote(Table t, Prior before, bool dead) noexcept {
+    drop(t, before);
+    ++v[2U * t + (dead ? 1U : 0U)];
+  }
+  /// A key of `t` that held `before` is gone (mdb_del).
+  void drop(Table t, Prior before) noexcept {
+    if (before != Prior::absent) {
+      --v[2U * t + (before == Prior::dead ? 1U : 0U)];
+    }
+  }
+  StoreCounts applied_to(const StoreCounts& c) const noexcept {
+    const auto add = [](std::uint64_t base, std::int64_t d) {
+      // A count cannot go below zero; it would only if meta was written by another program.
+      return d < 0 && static_cast<std::uint64_t>(-d) > base
+                 ? std::uint64_t{0}
+                 : static_cast<std::uint64_t>(static_cast<std::int64_t>(base) + d);
+    };
+    return {add(c.addresses, v[0]), add(c.address_tombstones, v[1]),
+            add(c.prefixes, v[2]),  add(c.prefix_tombstones, v[3]),
+            add(c.names, v[4]),     add(c.name_tombstones, v[5])};
+  }
+};
+
+/// The state of a value as found in a table.
+Prior prior_of(std::optional<Bytes> raw) noexcept {
+  if (!raw) {
+    return Prior::absent;
+  }
+  format::Header h;
+  Bytes payload;
+  return format::decode_header(*raw, h, payload) == DecodeError::ok && h.deleted() ? Prior::dead
+                                                                                   : Prior::live;
+}
+
+/// Counts the keys of the three tables as `txn` sees them: one cursor pass each. A value that
+/// does not decode counts as live (mapctl check reports it).
+StoreCounts count_keys(MDB_txn* txn, const OverrideDb::Dbis& d) {
+  StoreCounts out;
+  const auto scan = [&](Dbi dbi, std::uint64_t& live, std::uint64_t& dead) {
+    Cursor c = Cursor::open(txn, dbi);
+    for (bool ok = c.first(); ok; ok = c.next()) {
+      (prior_of(c.value()) == Prior::dead ? dead : live) += 1;
+    }
+  };
+  scan(d.addr, out.addresses, out.address_tombstones);
+  scan(d.prefix, out.prefixes, out.prefix_tombstones);
+  scan(d.name, out.names, out.name_tombstones);
+  return out;
+}
+
+/// Writes meta counts at the end of a write transaction: the stored counts with `delta`
+/// applied, zero with it when the tables were emptied (`from_zero`), and a full count when
+/// meta has none yet (a store written before they existed: counted once, then kept) or
+/// `recount`. Called after the transaction's other writes, so a count sees its final state.
+void write_counts(WriteTxn& txn, const OverrideDb::Dbis& d, const CountDelta& delta, bool from_zero,
+                  bool recount, std::vector<std::uint8_t>& buf, std::uint64_t ts) {
+  const Bytes key = format::as_bytes(format::kMetaCounts);
+  StoreCounts counts;
+  bool have = from_zero;
+  if (!from_zero && !recount) {
+    if (auto cur = txn.find(d.meta, key)) {
+      Bytes data;
+      bool deleted = false;
+      have = decode_simple(*cur, data, deleted) == DecodeError::ok && !deleted &&
+             decode_counts(data, counts);
+    }
+  }
+  counts = have ? delta.applied_to(counts) : count_keys(txn.get(), d);
+  std::array<std::uint8_t, 1 + kCountsSize> payload{};
+  payload[0] = format::kPayloadVersion;
+  encode_counts(counts, payload.data() + 1);
+  encode_value(buf, ts, txn.id(), 0, Bytes(payload.data(), payload.size()));
+  txn.put(d.meta, key, Bytes(buf.data(), buf.size()));
+}
+
 /// The largest key of a database as a write transaction sees it, kept current by the writer
 /// so that keys beyond it can be written with MDB_APPEND: LMDB then fills pages left to right
 /// instead of searching, splitting and dirtying pages all over the tree. Tracking pays off
@@ -118,8 +202,11 @@ class TxnWriter {
     const std::size_t nkey_len = checked.name ? name_key(*checked.name, nkey.data()) : 0;
     if (addr_tail_.extend(txn_, d_.addr, k)) {
       write_override(d_.addr, k, kind, raw.ttl, target, MDB_APPEND);  // nothing to replace
+      delta_.wrote(CountDelta::addr, Prior::absent, false);
     } else {
-      const std::optional<Override> old = get_live(d_.addr, "addr", k);
+      Prior prior = Prior::absent;
+      const std::optional<Override> old = get_live(d_.addr, "addr", k, &prior);
+      delta_.wrote(CountDelta::addr, prior, false);
       if (old) {
         outcome = same(old, kind, raw.ttl, target) ? Outcome::unchanged : Outcome::replaced;
       }
@@ -147,6 +234,7 @@ class TxnWriter {
       return false;
     }
     write_value(d_.addr, k, format::kFlagDeleted, {});
+    delta_.wrote(CountDelta::addr, Prior::live, true);
     if (old->kind == OverrideKind::name) {
       if (const auto n = dns::Name::from_text(old->target)) {
         std::array<std::uint8_t, dns::Name::kMaxWire> nkey{};
@@ -161,7 +249,9 @@ class TxnWriter {
     const CheckedOverride v = checked_override(raw, text_);
     std::array<std::uint8_t, format::kMaxPrefixKey> key{};
     const Bytes k(key.data(), format::prefix_key(p.address, p.length, key.data()));
-    const std::optional<Override> old = get_live(d_.prefix, "prefix", k);
+    Prior prior = Prior::absent;
+    const std::optional<Override> old = get_live(d_.prefix, "prefix", k, &prior);
+    delta_.wrote(CountDelta::prefix, prior, false);
     const Outcome outcome = !old                                     ? Outcome::added
                             : same(old, raw.kind, raw.ttl, v.target) ? Outcome::unchanged
                                                                      : Outcome::replaced;
@@ -183,6 +273,7 @@ class TxnWriter {
       return false;
     }
     write_value(d_.prefix, k, format::kFlagDeleted, {});
+    delta_.wrote(CountDelta::prefix, Prior::live, true);
     touch(p.family());
     return true;
   }
@@ -210,25 +301,36 @@ class TxnWriter {
       bump_prefix_generation();
     }
     record_last_change();
+    write_counts(txn_, d_, delta_, cleared_, recount_, buf_, ts_);
   }
 
-  /// format::kMetaLastChange: max(previous + 1, now) seconds, so that it rises with every
-  /// commit even within one second, and the writer's config digest.
+  /// Counts the tables anew at finish() instead of trusting meta counts (rebuild_meta).
+  void recount() noexcept { recount_ = true; }
+
+  /// format::kMetaLastChange, the SOA serial's input (served serial = seconds, + 1 while the
+  /// server's config digest differs from the recorded one):
+  /// - a writer: max(previous + 1, now) seconds, so that it rises with every commit even
+  ///   within one second, + 1 more when it records another config digest (the serial served
+  ///   before had that + 1 for the mismatch), and the writer's config digest;
+  /// - a replica (ReplicaTxn): max(previous, the newest timestamp of the values it applied),
+  ///   digest kept. A pure function of the replicated values, however the sync loop batches
+  ///   them, so every node at one etcd revision has the same; it rises with every source
+  ///   transaction because the source's writer stamps its values past the last change its own
+  ///   replica had (follow_last_change).
   void record_last_change() {
     const Bytes key = format::as_bytes(format::kMetaLastChange);
+    const LastChange prev = read_last_change();
     std::uint64_t seconds = 0;
-    std::uint64_t digest = 0;
-    if (auto cur = txn_.find(d_.meta, key)) {
-      Bytes data;
-      bool deleted = false;
-      if (decode_simple(*cur, data, deleted) == DecodeError::ok && !deleted && data.size() == 16) {
-        seconds = format::load_be64(data.data()) + 1;
-        digest = format::load_be64(data.data() + 8);
+    std::uint64_t digest = prev.config_digest;
+    if (skip_rules_) {
+      seconds = std::max(prev.seconds, max_value_ts_ / 1000000000U);
+    } else {
+      const bool new_digest = rules_.config_digest != 0 && prev.seconds != 0 &&
+                              prev.config_digest != rules_.config_digest;
+      seconds = std::max<std::uint64_t>(prev.seconds + (new_digest ? 2U : 1U), ts_ / 1000000000U);
+      if (rules_.config_digest != 0) {
+        digest = rules_.config_digest;
       }
-    }
-    seconds = std::max<std::uint64_t>(seconds, ts_ / 1000000000U);
-    if (rules_.config_digest != 0) {
-      digest = rules_.config_digest;
     }
     std::array<std::uint8_t, 17> payload{};
     payload[0] = format::kPayloadVersion;
@@ -236,6 +338,30 @@ class TxnWriter {
     format::store_be64(payload.data() + 9, digest);
     write_value(d_.meta, key, 0, Bytes(payload.data(), payload.size()));
   }
+
+  LastChange read_last_change() const {
+    LastChange out;
+    if (auto cur = txn_.find(d_.meta, format::as_bytes(format::kMetaLastChange))) {
+      Bytes data;
+      bool deleted = false;
+      if (decode_simple(*cur, data, deleted) == DecodeError::ok && !deleted && data.size() == 16) {
+        out.seconds = format::load_be64(data.data());
+        out.config_digest = format::load_be64(data.data() + 8);
+      }
+    }
+    return out;
+  }
+
+  /// A write whose values go to the source of truth (OverrideStore::set_replication): stamps
+  /// them at least one second past the last change this replica holds, so that the replicas'
+  /// last change (record_last_change) rises with this transaction.
+  void follow_last_change() {
+    const std::uint64_t floor = (read_last_change().seconds + 1) * 1000000000U;
+    ts_ = std::max(ts_, floor);
+  }
+
+  /// ReplicaTxn: a value written with this header timestamp (record_last_change).
+  void note_value_time(std::uint64_t ts) noexcept { max_value_ts_ = std::max(max_value_ts_, ts); }
 
   void bump_prefix_generation() {
     const Bytes key = format::as_bytes(format::kMetaPrefixGeneration);
@@ -307,6 +433,8 @@ class TxnWriter {
       txn_.clear(dbi);
     }
     touched4_ = touched6_ = true;
+    delta_ = {};
+    cleared_ = true;
   }
 
   /// Writes a decoded address value byte for byte, moving its name-index entry as
@@ -315,8 +443,11 @@ class TxnWriter {
     const bool names = !deleted && v.kind == OverrideKind::name;
     if (addr_tail_.extend(txn_, d_.addr, k)) {
       txn_.put(d_.addr, k, value, MDB_APPEND);
+      delta_.wrote(CountDelta::addr, Prior::absent, deleted);
     } else {
-      const std::optional<Override> old = get_live(d_.addr, "addr", k);
+      Prior prior = Prior::absent;
+      const std::optional<Override> old = get_live(d_.addr, "addr", k, &prior);
+      delta_.wrote(CountDelta::addr, prior, deleted);
       if (old && old->kind == OverrideKind::name &&
           !(names && dns::iequals(old->target, v.target))) {
         drop_name_of(old->target, k);
@@ -331,7 +462,8 @@ class TxnWriter {
     }
   }
 
-  void put_raw_prefix(Bytes k, Bytes value, dns::Family f) {
+  void put_raw_prefix(Bytes k, Bytes value, dns::Family f, bool deleted) {
+    delta_.wrote(CountDelta::prefix, prior_of(txn_.find(d_.prefix, k)), deleted);
     txn_.put(d_.prefix, k, value);
     touch(f);
   }
@@ -339,12 +471,15 @@ class TxnWriter {
   /// Removes an address or prefix key (mdb_del), and an address's name-index entry.
   void del_raw(bool is_prefix, Bytes k, dns::Family f) {
     if (is_prefix) {
+      delta_.drop(CountDelta::prefix, prior_of(txn_.find(d_.prefix, k)));
       if (txn_.del(d_.prefix, k)) {
         touch(f);
       }
       return;
     }
-    const std::optional<Override> old = get_live(d_.addr, "addr", k);
+    Prior prior = Prior::absent;
+    const std::optional<Override> old = get_live(d_.addr, "addr", k, &prior);
+    delta_.drop(CountDelta::addr, prior);
     txn_.del(d_.addr, k);
     if (old && old->kind == OverrideKind::name) {
       drop_name_of(old->target, k);
@@ -397,8 +532,10 @@ class TxnWriter {
     }
   }
 
-  /// The live value under key, copied (views into a write txn may move on the next put).
-  std::optional<Override> get_live(Dbi dbi, std::string_view db, Bytes key) {
+  /// The live value under key, copied (views into a write txn may move on the next put);
+  /// `prior` (if given) says what the key held.
+  std::optional<Override> get_live(Dbi dbi, std::string_view db, Bytes key,
+                                   Prior* prior = nullptr) {
     const auto raw = txn_.find(dbi, key);
     if (!raw) {
       return std::nullopt;
@@ -407,6 +544,9 @@ class TxnWriter {
     bool deleted = false;
     if (const DecodeError e = decode_override(*raw, view, deleted); e != DecodeError::ok) {
       throw_decode(db, key, e);
+    }
+    if (prior != nullptr) {
+      *prior = deleted ? Prior::dead : Prior::live;
     }
     if (deleted) {
       return std::nullopt;
@@ -473,13 +613,15 @@ class TxnWriter {
       // The entry as the ops leave it: which address owns the name (empty: nobody). Read
       // from the store only when a drop or the shared-name rule needs to know.
       bool loaded = beyond;
+      Prior prior = Prior::absent;  // what the store held under the name (meta counts)
+      bool prior_known = beyond;
       Bytes owner;
       bool dirty = false;
       // Every address that gives the name once the ops are done, for the shared-name rule.
       holders_.clear();
       if (!loaded && !rules_.allow_shared_names) {
-        owner = stored_owner(name);
-        loaded = true;
+        owner = stored_owner(name, &prior);
+        loaded = prior_known = true;
         if (!owner.empty()) {
           holders_.push_back(Holder{owner, 0, false});
         }
@@ -513,8 +655,8 @@ class TxnWriter {
           holders_.erase(held);
         }
         if (!loaded) {
-          owner = stored_owner(name);
-          loaded = true;
+          owner = stored_owner(name, &prior);
+          loaded = prior_known = true;
         }
         if (owner.size() == addr.size() &&
             std::memcmp(owner.data(), addr.data(), addr.size()) == 0) {
@@ -528,6 +670,10 @@ class TxnWriter {
       if (!dirty) {
         continue;
       }
+      if (!prior_known) {
+        prior = prior_of(txn_.find(d_.name, name));
+      }
+      delta_.wrote(CountDelta::name, prior, owner.empty());
       const unsigned put_flags = beyond ? MDB_APPEND : 0U;
       if (owner.empty()) {
         write_value(d_.name, name, format::kFlagDeleted, {}, put_flags);
@@ -542,8 +688,9 @@ class TxnWriter {
 
   /// The address key the name index entry of `name` holds (empty if none or a tombstone),
   /// copied, as the view would not survive the next put.
-  Bytes stored_owner(Bytes name) {
+  Bytes stored_owner(Bytes name, Prior* prior) {
     const auto raw = txn_.find(d_.name, name);
+    *prior = prior_of(raw);
     if (!raw) {
       return {};
     }
@@ -687,6 +834,10 @@ class TxnWriter {
   std::array<std::uint8_t, format::kMaxAddressKey> owner_{};
   std::vector<RawWrite>* capture_ = nullptr;
   bool skip_rules_ = false;
+  CountDelta delta_;
+  std::uint64_t max_value_ts_ = 0;  // ReplicaTxn: the newest value applied
+  bool cleared_ = false;            // clear_all: the counts start from zero
+  bool recount_ = false;
 };
 
 /// ApplyOptions::replace_within: erases, inside the batch's transaction, the live overrides
@@ -772,6 +923,7 @@ auto with_write(OverrideDb& db, const WriteRules& rules, Fn&& fn, bool commit = 
       const bool replicate = commit && replication != nullptr;
       if (replicate) {
         w.capture(&writes);
+        w.follow_last_change();
         replica_revision = read_sync_revision(db, txn.get());
       }
       result = fn(w);
@@ -938,6 +1090,7 @@ void OverrideStore::rebuild_meta() {
   with_write(*db_, *rules_, [&](TxnWriter& w) {
     w.rebuild_lengths(dns::Family::v4);
     w.rebuild_lengths(dns::Family::v6);
+    w.recount();
     return 0;
   });
 }
@@ -946,6 +1099,7 @@ PurgeResult OverrideStore::purge_tombstones(std::uint64_t cutoff_ns, std::size_t
   PurgeResult r;
   per_txn = std::max<std::size_t>(per_txn, 1);
   const OverrideDb::Dbis& d = db_->dbis();
+  std::vector<std::uint8_t> buf;
   for (const Dbi dbi : {d.addr, d.prefix, d.name}) {
     std::vector<std::uint8_t> resume;  // the first key not looked at yet (empty: the start)
     bool more = true;
@@ -978,6 +1132,12 @@ PurgeResult OverrideStore::purge_tombstones(std::uint64_t cutoff_ns, std::size_t
       for (const auto& key : doomed) {
         txn.del(dbi, key);
       }
+      CountDelta delta;
+      const auto table = dbi.handle() == d.addr.handle()     ? CountDelta::addr
+                         : dbi.handle() == d.prefix.handle() ? CountDelta::prefix
+                                                             : CountDelta::name;
+      delta.v[2U * table + 1] = -static_cast<std::int64_t>(doomed.size());
+      write_counts(txn, d, delta, false, false, buf, now_ns());
       txn.commit();
       ++r.transactions;
       r.purged += doomed.size();
@@ -1015,7 +1175,10 @@ ReplicaTxn::~ReplicaTxn() = default;
 bool ReplicaTxn::put(bool is_prefix, Bytes key, Bytes value) {
   OverrideView view;
   bool deleted = false;
-  if (decode_override(value, view, deleted) != DecodeError::ok) {
+  format::Header h;
+  Bytes payload;
+  if (decode_override(value, view, deleted) != DecodeError::ok ||
+      format::decode_header(value, h, payload) != DecodeError::ok) {
     return false;
   }
   if (is_prefix) {
@@ -1023,7 +1186,8 @@ bool ReplicaTxn::put(bool is_prefix, Bytes key, Bytes value) {
     if (!format::parse_prefix_key(key, p)) {
       return false;
     }
-    impl_->w.put_raw_prefix(key, value, p.family());
+    impl_->w.put_raw_prefix(key, value, p.family(), deleted);
+    impl_->w.note_value_time(h.timestamp_ns);
     return true;
   }
   dns::IpAddress a;
@@ -1031,6 +1195,7 @@ bool ReplicaTxn::put(bool is_prefix, Bytes key, Bytes value) {
     return false;
   }
   impl_->w.put_raw_address(key, value, view, deleted);
+  impl_->w.note_value_time(h.timestamp_ns);
   return true;
 }
 

@@ -109,6 +109,9 @@ struct StoreStats {
   /// does not tell the two apart without reading its printed text.
   unsigned readers = 0;
   unsigned max_readers = 0;
+  /// The counts every write keeps in meta (nullopt: none written yet); `mapctl check` compares
+  /// them with the counts above.
+  std::optional<StoreCounts> kept_counts;
 };
 
 /// What OverrideStore::purge_tombstones did.
@@ -188,6 +191,9 @@ class OverrideStore {
   /// `tombstone_cutoff_ns` (ns since the epoch) counts the tombstones written before it as
   /// expired_tombstones.
   StoreStats stats(std::uint64_t tombstone_cutoff_ns = 0) const;
+  /// The meta counts every write keeps (format::kMetaCounts), without a scan; nullopt on a
+  /// store no write has counted yet.
+  std::optional<StoreCounts> counts() const;
   /// Deletes (mdb_del: the key is gone) the tombstones of `addr`, `prefix` and `name` written
   /// before `cutoff_ns`, in write transactions of at most `per_txn` deletions, so that a map
   /// that is nearly full can still be purged (each commit frees pages for the next). Readers
@@ -242,6 +248,8 @@ class ReplicaTxn {
 };
 
 namespace detail {
+/// Meta counts (format::kMetaCounts) as `txn` sees them; nullopt when absent.
+std::optional<StoreCounts> counts_in(MDB_txn* txn, const OverrideDb::Dbis& dbis);
 /// list()'s walk inside any transaction (the writer's replace_within runs it in its own).
 std::size_t list_in(MDB_txn* txn, const OverrideDb::Dbis& dbis, std::optional<dns::Prefix> within,
                     std::size_t limit, const std::function<void(const ListEntry&)>& fn,

@@ -239,18 +239,23 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
         mapper = monitored().mapper.lock();
       }
       if (mapper) {
-        if (const auto filter = mapper->address_filter()) {
-          out.family("automap_store_address_keys", "gauge",
-                     "Address overrides in the store, with the tombstones of deleted ones not "
-                     "yet compacted (mapctl stats tells them apart), as of the address "
-                     "filter's last build, which follows every commit.");
-          out.sample("automap_store_address_keys", "",
-                     static_cast<std::uint64_t>(filter->entries()));
+        // Kept in the store's meta by every write (no scan per scrape), read by the filter
+        // keeper at each commit it sees.
+        if (const auto counts = mapper->store_counts()) {
+          out.family("automap_store_overrides", "gauge",
+                     "Live overrides in the store, by kind (address or prefix).");
+          out.sample("automap_store_overrides", "kind=\"address\"", counts->addresses);
+          out.sample("automap_store_overrides", "kind=\"prefix\"", counts->prefixes);
+          out.family("automap_store_tombstones", "gauge",
+                     "Deleted-entry markers kept for replication peers (addresses, prefixes, "
+                     "names); `mapctl compact` purges those older than "
+                     "store.tombstone_retention.");
+          out.sample("automap_store_tombstones", "", counts->tombstones());
         }
         if (const auto slots = mapper->reader_slots(); slots.max != 0) {
           out.family("automap_store_reader_slots", "gauge",
-                     "LMDB reader slots of the store: used (the table's high-water mark, "
-                     "lowered by reader checks) and max (store.max_readers).");
+                     "LMDB reader slots of the store: used (owned by a process now, counted "
+                     "every second) and max (store.max_readers).");
           out.sample("automap_store_reader_slots", "state=\"used\"", std::uint64_t{slots.used});
           out.sample("automap_store_reader_slots", "state=\"max\"", std::uint64_t{slots.max});
         }

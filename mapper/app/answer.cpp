@@ -117,6 +117,11 @@ Answer& Answer::caa(std::uint8_t flags, std::string_view tag, std::string_view v
              [&](dns::WireWriter& w) { dns::rdata::caa(w, flags, tag, value); });
 }
 
+Answer& Answer::soa(const dns::Soa& soa, std::uint32_t ttl, std::uint32_t serial) noexcept {
+  return add(owner_, dns::rrtype::SOA, ttl,
+             [&](dns::WireWriter& w) { dns::rdata::soa(w, soa, serial); });
+}
+
 Answer& Answer::soa(const dns::Soa& soa, std::uint32_t ttl) noexcept {
   return add(owner_, dns::rrtype::SOA, ttl, [&](dns::WireWriter& w) { dns::rdata::soa(w, soa); });
 }

@@ -75,6 +75,8 @@ class Answer {
   Answer& caa(std::uint8_t flags, std::string_view tag, std::string_view value,
               std::uint32_t ttl = kDefaultTtl) noexcept;
   Answer& soa(const dns::Soa& soa, std::uint32_t ttl = kDefaultTtl) noexcept;
+  /// The same with `serial` in place of soa.serial.
+  Answer& soa(const dns::Soa& soa, std::uint32_t ttl, std::uint32_t serial) noexcept;
 
   /// Generic form: `write` gets a WireWriter for the RDATA.
   template <class F>

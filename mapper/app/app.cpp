@@ -216,7 +216,7 @@ Outcome App::answer(Worker& worker, const Request& req, Answer& ans, Need need) 
   const bool any = req.qtype == dns::rrtype::ANY;
   const bool soa_question = req.qtype == dns::rrtype::SOA;
   if (at_apex && (any || soa_question)) {
-    ans.soa(zone->soa(), zone->authority->soa_ttl);
+    ans.soa(zone->soa(), zone->authority->soa_ttl, zone->serial(worker));
   }
   if (soa_question && need == Need::records) {
     if (ans.overflow()) {
@@ -299,9 +299,10 @@ void App::resolve(Worker& worker, const Request& req, Answer& ans) const noexcep
   ans.authoritative = true;
   ans.rcode = outcome == Outcome::nodata ? Rcode::noerror : Rcode::nxdomain;
   // RFC 2308 section 3: negative answers carry the zone's SOA in the authority section.
+  const std::uint32_t serial = zone->serial(worker);
   ans.add(
       zone->apex, dns::rrtype::SOA, zone->negative_ttl(),
-      [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa()); }, Section::authority);
+      [&](dns::WireWriter& w) { dns::rdata::soa(w, zone->soa(), serial); }, Section::authority);
   if (ans.overflow()) {
     ans.rollback({0, 0});
     ans.rcode = Rcode::servfail;

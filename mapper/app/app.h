@@ -99,6 +99,17 @@ class Match {
   std::vector<dns::Prefix> ecs_;
 };
 
+/// A zone's SOA serial that follows live data (the mapper: the override store's last change),
+/// asked for each answer that carries the SOA (an SOA or ANY question at the apex, negative
+/// answers), never for positive answers. noexcept, and no allocation, lock or exception on a
+/// warm worker: it may keep what it needs in a slot of the worker.
+class SerialSource {
+ public:
+  virtual ~SerialSource() = default;
+  /// The serial to serve now; `configured` is ZoneAuthority::soa.serial.
+  virtual std::uint32_t serial(Worker& worker, std::uint32_t configured) const noexcept = 0;
+};
+
 /// SOA and NS of a zone. Zones declared alike share one (the mapper's thousands of derived
 /// reverse zones share a single one), so a zone costs little more than its apex.
 struct ZoneAuthority {
@@ -106,6 +117,8 @@ struct ZoneAuthority {
   std::uint32_t soa_ttl = 3600;
   std::vector<dns::Name> ns;
   std::uint32_t ns_ttl = 3600;
+  /// Without one, soa.serial is served.
+  std::shared_ptr<const SerialSource> serial_source;
 };
 
 /// A zone the app is authoritative for. SOA is answered only at its apex.
@@ -116,6 +129,11 @@ struct Zone {
   std::uint32_t user_data = 0;
 
   const dns::Soa& soa() const noexcept { return authority->soa; }
+  /// The serial to serve in this worker's answer now (ZoneAuthority::serial_source).
+  std::uint32_t serial(Worker& worker) const noexcept {
+    const ZoneAuthority& a = *authority;
+    return a.serial_source ? a.serial_source->serial(worker, a.soa.serial) : a.soa.serial;
+  }
   /// RFC 2308 section 3: the TTL of the SOA in negative answers is min(SOA TTL, MINIMUM).
   std::uint32_t negative_ttl() const noexcept {
     return authority->soa_ttl < authority->soa.minimum ? authority->soa_ttl

@@ -40,9 +40,13 @@ void txt(WireWriter& w, std::string_view text) noexcept {
 }
 
 void soa(WireWriter& w, const Soa& soa) noexcept {
+  dns::rdata::soa(w, soa, soa.serial);
+}
+
+void soa(WireWriter& w, const Soa& soa, std::uint32_t serial) noexcept {
   w.bytes(soa.mname.wire());
   w.bytes(soa.rname.wire());
-  w.u32(soa.serial);
+  w.u32(serial);
   w.u32(soa.refresh);
   w.u32(soa.retry);
   w.u32(soa.expire);

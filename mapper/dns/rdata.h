@@ -36,6 +36,8 @@ void mx(WireWriter& w, std::uint16_t preference, const Name& exchange) noexcept;
 void txt(WireWriter& w, std::span<const std::string_view> strings) noexcept;
 void txt(WireWriter& w, std::string_view text) noexcept;
 void soa(WireWriter& w, const Soa& soa) noexcept;
+/// The same with another serial than soa.serial (a serial that follows live data).
+void soa(WireWriter& w, const Soa& soa, std::uint32_t serial) noexcept;
 void srv(WireWriter& w, std::uint16_t priority, std::uint16_t weight, std::uint16_t port,
          const Name& target) noexcept;
 void caa(WireWriter& w, std::uint8_t flags, std::string_view tag, std::string_view value) noexcept;

@@ -164,6 +164,8 @@ struct Mapper::Session {
   std::optional<store::OverrideReader> reader;
   std::uint64_t generation = ~0ULL;
   std::uint64_t checked_txn = ~0ULL;  // snapshot whose generation was last checked
+  std::uint64_t serial_txn = ~0ULL;   // snapshot `serial` was derived from
+  std::uint32_t serial = 0;           // the SOA serial of that snapshot
   std::vector<RuntimeRule> rules;
   PrefixTable table;           // value = index into rules
   dns::SuffixIndex by_suffix;  // suffix_hash -> index in rules
@@ -502,6 +504,9 @@ app::Slot<Mapper::Context> Mapper::install(const std::shared_ptr<const Mapper>& 
   // keep their state side by side.
   const app::Slot<Context> slot =
       app.slot<Context>([m = mapper.get()] { return std::make_unique<Context>(*m); });
+  if (mapper->has_store_ && !c.soa.serial_given) {
+    authority->serial_source = std::make_shared<StoreSerial>(mapper, slot);
+  }
   app.route(app::Match(), [mapper, slot](const app::Request& req, app::Answer& ans,
                                          app::Worker& worker) noexcept {
     const Synthesis s = mapper->synthesize(worker.get(slot), req.qname);
@@ -536,6 +541,33 @@ app::Slot<Mapper::Context> Mapper::install(const std::shared_ptr<const Mapper>& 
     return app::Outcome::error;
   });
   return slot;
+}
+
+std::uint32_t Mapper::live_serial(Context& context, std::uint32_t configured) const noexcept {
+  Session* s = open_session(context);
+  if (s == nullptr) {
+    return configured;  // the store cannot be read now: the serial of the last load
+  }
+  // Derived once per snapshot and worker: an SOA, ANY or negative answer of an unchanged
+  // store compares one txn id; LMDB gives every commit a new one, whoever wrote it.
+  if (const std::uint64_t txn = s->reader->txn_id(); txn != s->serial_txn) {
+    const store::LastChange last = s->reader->last_change();
+    s->serial = last.seconds != 0 ? soa_serial(last, config_.digest) : configured;
+    s->serial_txn = txn;
+  }
+  const std::uint32_t serial = s->serial;
+  if (!context.in_batch_) {
+    s->reader->end();
+  }
+  return serial;
+}
+
+Mapper::StoreSerial::StoreSerial(std::shared_ptr<const Mapper> mapper, app::Slot<Context> slot)
+    : mapper_(std::move(mapper)), slot_(slot) {}
+
+std::uint32_t Mapper::StoreSerial::serial(app::Worker& worker,
+                                          std::uint32_t configured) const noexcept {
+  return mapper_->live_serial(worker.get(slot_), configured);
 }
 
 std::vector<dns::Name> Mapper::reverse_zones() const {
@@ -589,6 +621,10 @@ store::AddressFilterKeeper::ReaderSlots Mapper::reader_slots() const noexcept {
                         : store::AddressFilterKeeper::ReaderSlots{};
 }
 
+std::optional<store::StoreCounts> Mapper::store_counts() const {
+  return filter_keeper_ ? filter_keeper_->counts() : std::nullopt;
+}
+
 bool Mapper::in_forward_zone(const dns::Name& name) const noexcept {
   return any_zone_contains(forward_zones_, name);
 }
@@ -612,6 +648,7 @@ Mapper::Session* Mapper::open_session(Context& context) const noexcept {
       s.db_version = s.db.version();
       s.generation = ~0ULL;
       s.checked_txn = ~0ULL;
+      s.serial_txn = ~0ULL;
       s.filter.reset();
       if (db) {
         s.reader.emplace(std::move(db));

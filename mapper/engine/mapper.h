@@ -199,6 +199,9 @@ class Mapper {
   std::shared_ptr<const store::AddressFilter> address_filter() const;
   /// The store's reader table as the filter keeper last polled it (zeros without the filter).
   store::AddressFilterKeeper::ReaderSlots reader_slots() const noexcept;
+  /// The store's meta counts as the filter keeper last read them (nullopt without the
+  /// filter, before its first poll, or on a store no write has counted yet).
+  std::optional<store::StoreCounts> store_counts() const;
   /// Where a rule comes from: "conf/automap.yaml:12 prefixes[1]".
   std::string origin_of(const Rule& rule) const;
   /// The rules an override store's writer must follow with this configuration: its forward
@@ -215,6 +218,19 @@ class Mapper {
   Synthesis forward(const dns::Name& qname, Session* session) const noexcept;
   bool has_synthesis_inside(const dns::Prefix& range) const noexcept;
   Session* open_session(Context& context) const noexcept;
+  /// The SOA serial of the store's snapshot as this context sees it (without soa.serial):
+  /// derived from its last change when the snapshot's txn id moved, else the cached one.
+  std::uint32_t live_serial(Context& context, std::uint32_t configured) const noexcept;
+  /// The zones' app::SerialSource with a store: live_serial of the worker's context.
+  class StoreSerial final : public app::SerialSource {
+   public:
+    StoreSerial(std::shared_ptr<const Mapper> mapper, app::Slot<Context> slot);
+    std::uint32_t serial(app::Worker& worker, std::uint32_t configured) const noexcept override;
+
+   private:
+    std::shared_ptr<const Mapper> mapper_;
+    app::Slot<Context> slot_;
+  };
   /// Runs `lookup(session)` (a Synthesis prvalue) with the context's store snapshot and turns a
   /// failed LMDB lookup into Status::failed. Its one named result is what every path returns,
   /// so the Synthesis (a Name inside) is built in the caller's slot, never copied.

@@ -16,7 +16,8 @@
 - answers by source (synthesized, override after a real `mapctl add`, negative, refused), the
   request-duration histogram (well formed, its count moves with the requests), open TCP
   connections, the config serial (equal to the SOA serial served, moved by a reload after a
-  store change), the store's address keys and reader slots;
+  store change), the store's overrides by kind and tombstones (after real mapctl writes) and
+  reader slots;
 - online signing (a key made by `mapctl key generate`, a cache of 8 RRSIGs): a repeated DO=1
   query raises automap_dnssec_cache_hits_total, a new name the misses and signatures, many
   names the evictions; DO=0 queries leave them alone.
@@ -315,12 +316,21 @@ def main():
         check(after.get(("automap_store_reader_slots", 'state="max"'), 0) >= 16 and
               after.get(("automap_store_reader_slots", 'state="used"'), 0) >= 1,
               "the store's reader slots", after)
-        check(after.get(("automap_store_address_keys", "")) == 0, "no address override yet")
-        # An override written by mapctl: answered as such, counted once the filter has it.
-        subprocess.run([mapctl, "-c", server.config, "add", "10.9.8.7",
-                        "host.pool.example.net."], check=True, capture_output=True)
-        check(wait_for(lambda: scrape(port).get(("automap_store_address_keys", "")) == 1),
-              "the address override is counted")
+        check(after.get(("automap_store_overrides", 'kind="address"'), 0) == 0,
+              "no address override yet", after)
+        # Overrides written by mapctl: counted by kind from the store's meta counts (kept by
+        # every write), tombstones apart.
+        ctl = lambda *a: subprocess.run([mapctl, "-c", server.config] + list(a), check=True,
+                                        capture_output=True)
+        ctl("add", "10.9.8.7", "host.pool.example.net.")
+        ctl("add", "10.9.8.6", "--none")
+        ctl("del", "10.9.8.6")
+        ctl("add", "10.7.0.0/16", "--none")
+        want = {("automap_store_overrides", 'kind="address"'): 1,
+                ("automap_store_overrides", 'kind="prefix"'): 1,
+                ("automap_store_tombstones", ""): 1}
+        check(wait_for(lambda: all(scrape(port).get(k) == v for k, v in want.items())),
+              "overrides by kind and tombstones are counted", scrape(port))
         r = query(server.port, "7.8.9.10.in-addr.arpa.", "PTR")
         check(r.answer and str(r.answer[0][0]) == "host.pool.example.net.", "override answered", r)
         o = scrape(port)

@@ -8,8 +8,9 @@ run with the node's directory as the working directory, as two machines with
 /var/lib/automap would).
 (a) mapctl on node 1 creates the store; its data.mdb is copied to node 2. Both automapd serve
     the same serial, the store's last change (the time of that mapctl write).
-(b) mapctl adds an override on node 1: the serial is read at load, so it moves at the next
-    reload (not live): unchanged before SIGHUP, higher after.
+(b) mapctl adds an override on node 1: the served serial rises at the next query, without a
+    reload, in the SOA answer, in a negative answer's authority section and through the pipe
+    front-end; a reload keeps it. Two stores with the same content serve the same serial.
 (c) A config change on node 2 (a prefix added) and a reload: the serial rises (by one: the
     config is not the one the last writer recorded).
 (d) soa.serial given: it wins.
@@ -42,13 +43,15 @@ EXTRA = """\
 """
 
 
-def serial(port, zone="pool.example.net.", wait=20):
-    q = dns.message.make_query(zone, dns.rdatatype.SOA)
+def serial(port, zone="pool.example.net.", wait=20, qtype=dns.rdatatype.SOA):
+    q = dns.message.make_query(zone, qtype)
     deadline = time.monotonic() + wait
     while True:
         try:
             r = dns.query.udp(q, "127.0.0.1", port=port, timeout=0.5)
-            return [rd.serial for rr in r.answer for rd in rr][0]
+            # An SOA answer, or the SOA of a negative answer's authority section.
+            return [rd.serial for rr in r.answer + r.authority for rd in rr
+                    if rr.rdtype == dns.rdatatype.SOA][0]
         except Exception:  # noqa: BLE001 - not up yet
             if time.monotonic() > deadline:
                 return None
@@ -111,6 +114,27 @@ class Node:
                 self.proc.wait()
 
 
+def pipe_serial(automapd, node):
+    """The SOA serial through `automapd pipe` (PowerDNS's ABI 1 coprocess protocol)."""
+    p = subprocess.Popen([automapd, "pipe", "-c", "automap.yaml"], cwd=node.dir,
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    try:
+        p.stdin.write("HELO\t1\nQ\tpool.example.net\tIN\tSOA\t-1\t127.0.0.1\n")
+        p.stdin.flush()
+        p.stdout.readline()  # the banner
+        for _ in range(10):
+            fields = p.stdout.readline().rstrip("\n").split("\t")
+            if fields[0] == "DATA" and fields[3] == "SOA":
+                return int(fields[-1].split()[2])
+            if fields[0] != "DATA":
+                return None
+        return None
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
+
+
 def main():
     automapd, mapctl = sys.argv[1:3]
     root = tempfile.mkdtemp(prefix="automap-soa-")
@@ -132,10 +156,26 @@ def main():
         n2.stop()
         check(n2.start() == s2, "(a) a restart a second later serves it again")
 
+        check(pipe_serial(automapd, n1) == s1, "(a) the pipe serves it too")
         n1.ctl("add", "10.1.2.4", "www.pool.example.net.")
-        check(serial(n1.port) == s1, "(b) not live: unchanged before the reload")
+        live = serial(n1.port)
+        check(live is not None and live > s1, "(b) live: it rose without a reload: %s > %s"
+              % (live, s1))
+        check(serial(n1.port, "3.2.1.10.in-addr.arpa.", qtype=dns.rdatatype.TXT) == live,
+              "(b) a negative answer's SOA carries it")
+        check(pipe_serial(automapd, n1) == live, "(b) so does the pipe")
         r1 = n1.reload(2)
-        check(r1 is not None and r1 > s1, "(b) after the reload it rose: %s > %s" % (r1, s1))
+        check(r1 == live, "(b) a reload keeps it: %s == %s" % (r1, live))
+        # The same content on node 2: the same serial, live too.
+        shutil.copyfile(os.path.join(n1.dir, "store/data.mdb"),
+                        os.path.join(n2.dir, "store/data.mdb.new"))
+        os.rename(os.path.join(n2.dir, "store/data.mdb.new"),
+                  os.path.join(n2.dir, "store/data.mdb"))
+        deadline = time.monotonic() + 20
+        while serial(n2.port) != live and time.monotonic() < deadline:
+            time.sleep(0.1)
+        check(serial(n2.port) == live, "(b) node 2 with the same store serves the same serial")
+        s2 = live
 
         n2.write(CONFIG.replace('.pool.example.net."\n', '.pool.example.net."\n' + EXTRA, 1))
         r2 = n2.reload(2)

@@ -8,10 +8,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -1619,4 +1621,367 @@ TEST_F(StoreTest, ValueCheckFindsUndecodableValuesAndABrokenNameIndex) {
   EXPECT_NE(bad.damage[0].find("table addr, key 10.5.0.7"), std::string::npos) << bad.damage[0];
   EXPECT_NE(bad.damage[1].find("table name"), std::string::npos) << bad.damage[1];
   EXPECT_NE(bad.damage[1].find("points at 10.5.0.7"), std::string::npos) << bad.damage[1];
+}
+
+// ------------------------------------------------------------------------------- meta counts
+
+namespace {
+/// The meta counts every write keeps equal the counts of a full scan (stats()).
+void expect_counts_match(const OverrideStore& s, const char* where) {
+  const StoreStats st = s.stats();
+  ASSERT_TRUE(st.kept_counts.has_value()) << where;
+  const StoreCounts& c = *st.kept_counts;
+  EXPECT_EQ(c.addresses, st.address_overrides) << where;
+  EXPECT_EQ(c.prefixes, st.prefix_overrides) << where;
+  EXPECT_EQ(c.names, st.names) << where;
+  EXPECT_EQ(c.tombstones(), st.tombstones) << where;
+}
+StoreCounts kept(const OverrideStore& s) {
+  return s.stats().kept_counts.value_or(StoreCounts{});
+}
+}  // namespace
+
+TEST_F(StoreTest, MetaCountsFollowEveryWritePath) {
+  OverrideStore s(options());
+  EXPECT_FALSE(s.stats().kept_counts.has_value());  // a new store: nothing written yet
+  for (std::uint32_t i = 0; i < 20; ++i) {
+    s.put_address(IpAddress::v4(0x0A010000U + i), Override::name(numbered("h", i, ".example.")));
+  }
+  s.put_address(ip("2001:db8::1"), Override::none());
+  s.put_prefix(pfx("10.9.0.0/16"), Override::name_template("p-{ip}.example."));
+  s.put_prefix(pfx("2001:db8:1::/48"), Override::none());
+  expect_counts_match(s, "puts");
+  EXPECT_EQ(kept(s).addresses, 21U);
+  EXPECT_EQ(kept(s).prefixes, 2U);
+  EXPECT_EQ(kept(s).names, 20U);
+  EXPECT_EQ(kept(s).tombstones(), 0U);
+
+  // Erases leave tombstones (an address with a name: two), a put over a tombstone revives it.
+  ASSERT_TRUE(s.erase_address(IpAddress::v4(0x0A010000U)));
+  ASSERT_TRUE(s.erase_prefix(pfx("2001:db8:1::/48")));
+  EXPECT_FALSE(s.erase_address(ip("192.0.2.77")));  // nothing there: nothing counted
+  expect_counts_match(s, "erases");
+  EXPECT_EQ(kept(s).addresses, 20U);
+  EXPECT_EQ(kept(s).address_tombstones, 1U);
+  EXPECT_EQ(kept(s).prefix_tombstones, 1U);
+  EXPECT_EQ(kept(s).name_tombstones, 1U);
+  s.put_address(IpAddress::v4(0x0A010000U), Override::name("h0.example."));
+  expect_counts_match(s, "revived");
+  EXPECT_EQ(kept(s).address_tombstones, 0U);
+  EXPECT_EQ(kept(s).name_tombstones, 0U);
+
+  // An import: renames (a name tombstone each), an unchanged put, new keys, an erase.
+  WriteBatch batch;
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    batch.put_address(IpAddress::v4(0x0A010000U + i),
+                      Override::name(numbered("r", i, ".example.")));
+  }
+  batch.put_address(IpAddress::v4(0x0A010005U), Override::name("h5.example."));
+  batch.put_address(ip("10.2.0.1"), Override::none());
+  batch.put_prefix(pfx("10.3.0.0/24"), Override::none());
+  batch.erase_address(IpAddress::v4(0x0A010006U));
+  s.apply(batch);
+  expect_counts_match(s, "import");
+  // A dry run changes nothing.
+  WriteBatch dry;
+  dry.erase_address(IpAddress::v4(0x0A010007U));
+  const StoreCounts before_dry = kept(s);
+  s.apply(dry.changes(), true);
+  EXPECT_EQ(kept(s), before_dry);
+
+  // replace-within: a sync of 10.1.0.0/16 to two entries.
+  std::vector<Change> sync{Change::put_address(IpAddress::v4(0x0A010001U), Override::none()),
+                           Change::put_address(ip("10.1.9.9"), Override::name("new.example."))};
+  ApplyOptions within;
+  within.replace_within = pfx("10.1.0.0/16");
+  const ApplyResult r = s.apply(sync, within);
+  EXPECT_GT(r.erased, 10U);
+  expect_counts_match(s, "replace-within");
+  EXPECT_EQ(kept(s).addresses, 2U + 2U);  // the sync's two, 10.2.0.1, 2001:db8::1
+
+  // Shared names with --force, one address taking another's name.
+  WriteRules force;
+  force.allow_shared_names = true;
+  s.set_write_rules(force);
+  s.put_address(ip("10.4.0.1"), Override::name("new.example."));
+  s.put_address(ip("10.4.0.2"), Override::name("new.example."));
+  expect_counts_match(s, "forced shared name");
+
+  // compact: the tombstones go, the live counts stay.
+  const PurgeResult p = s.purge_tombstones(~0ULL, /*per_txn=*/3);
+  EXPECT_GT(p.purged, 10U);
+  expect_counts_match(s, "compact");
+  EXPECT_EQ(kept(s).tombstones(), 0U);
+}
+
+TEST_F(StoreTest, MetaCountsAreCountedOnceOnAStoreWrittenBeforeThem) {
+  OverrideStore s(options());
+  for (std::uint32_t i = 0; i < 30; ++i) {
+    s.put_address(IpAddress::v4(0x0A010000U + i), Override::name(numbered("h", i, ".example.")));
+  }
+  ASSERT_TRUE(s.erase_address(IpAddress::v4(0x0A010003U)));
+  const auto drop_counts = [&] {
+    WriteTxn txn = WriteTxn::begin(s.db()->env());
+    ASSERT_TRUE(txn.del(s.db()->dbis().meta, format::as_bytes(format::kMetaCounts)));
+    txn.commit();
+  };
+  // As written by an automap without counts: a reader finds none...
+  drop_counts();
+  {
+    OverrideReader rd(s.db());
+    rd.begin();
+    EXPECT_FALSE(rd.counts().has_value());
+    rd.end();
+  }
+  // ...and the next write counts the whole store once, then keeps the counts.
+  s.put_prefix(pfx("10.9.0.0/16"), Override::none());
+  expect_counts_match(s, "first write after the upgrade");
+  EXPECT_EQ(kept(s).addresses, 29U);
+  EXPECT_EQ(kept(s).tombstones(), 2U);
+  // So does compact (mapctl compact), and rebuild_meta recounts whatever meta says.
+  drop_counts();
+  s.purge_tombstones(~0ULL);
+  expect_counts_match(s, "compact after the upgrade");
+  {
+    WriteTxn txn = WriteTxn::begin(s.db()->env());
+    std::vector<std::uint8_t> bogus;
+    std::array<std::uint8_t, 1 + kCountsSize> payload{};
+    payload[0] = format::kPayloadVersion;
+    encode_counts(StoreCounts{7, 7, 7, 7, 7, 7}, payload.data() + 1);
+    encode_value(bogus, 1, 1, 0, Bytes(payload.data(), payload.size()));
+    txn.put(s.db()->dbis().meta, format::as_bytes(format::kMetaCounts),
+            Bytes(bogus.data(), bogus.size()));
+    txn.commit();
+  }
+  s.rebuild_meta();
+  expect_counts_match(s, "rebuild_meta");
+  OverrideReader rd(s.db());
+  rd.begin();
+  ASSERT_TRUE(rd.counts().has_value());
+  EXPECT_EQ(rd.counts()->addresses, 29U);
+  rd.end();
+}
+
+TEST_F(StoreTest, MetaCountsFollowReplicaTransactions) {
+  StoreOptions so = options();
+  so.path = root_ + "/source";
+  OverrideStore source(so);
+  std::vector<RawWrite> sent;
+  source.set_replication(
+      [&](std::uint64_t, std::span<const RawWrite> w) {
+        sent.insert(sent.end(), w.begin(), w.end());
+        // Back into the source's own store, as its sync loop would apply them.
+        ReplicaTxn t(source, false);
+        for (const RawWrite& x : w) {
+          EXPECT_TRUE(t.put(x.is_prefix, Bytes(x.key.data(), x.key.size()),
+                            Bytes(x.value.data(), x.value.size())));
+        }
+        t.commit(1);
+        return ReplicationResult{};
+      },
+      std::chrono::milliseconds(100));
+  source.put_address(ip("10.1.2.3"), Override::name("mail.example."));
+  source.put_address(ip("10.1.2.4"), Override::name("www.example."));
+  source.put_prefix(pfx("10.9.0.0/16"), Override::none());
+  OverrideStore replica(options());
+  const auto apply_sent = [&](bool full, std::uint64_t revision) {
+    ReplicaTxn t(replica, full);
+    for (const RawWrite& w : sent) {
+      ASSERT_TRUE(t.put(w.is_prefix, Bytes(w.key.data(), w.key.size()),
+                        Bytes(w.value.data(), w.value.size())));
+    }
+    t.commit(revision);
+  };
+  apply_sent(false, 1);
+  expect_counts_match(replica, "replica puts");
+  EXPECT_EQ(kept(replica).addresses, 2U);
+  // A tombstone from the source, then an etcd delete (mdb_del) of another key.
+  sent.clear();
+  ASSERT_TRUE(source.erase_address(ip("10.1.2.3")));
+  expect_counts_match(source, "the source, through its own replica");
+  apply_sent(false, 2);
+  {
+    ReplicaTxn t(replica, false);
+    std::array<std::uint8_t, format::kMaxPrefixKey> k{};
+    const std::size_t n = format::prefix_key(ip("10.9.0.0"), 16, k.data());
+    t.erase(true, Bytes(k.data(), n));
+    t.commit(3);
+  }
+  expect_counts_match(replica, "replica tombstone and delete");
+  EXPECT_EQ(kept(replica).addresses, 1U);
+  EXPECT_EQ(kept(replica).prefixes, 0U);
+  EXPECT_EQ(kept(replica).address_tombstones, 1U);
+  // A full load starts from zero.
+  apply_sent(true, 4);
+  expect_counts_match(replica, "full load");
+  EXPECT_EQ(kept(replica).addresses, 0U);
+  EXPECT_EQ(kept(replica).address_tombstones, 1U);
+}
+
+TEST_F(StoreTest, KeeperReportsCountsAndTheReaderSlotsInUseNotTheHighWaterMark) {
+  OverrideStore st(options());
+  st.put_address(ip("192.0.2.1"), Override::none());
+  st.put_prefix(pfx("192.0.2.0/24"), Override::none());
+  FilterKeeperOptions fo;
+  fo.poll_ms = 5;
+  fo.readers_count_ms = 5;
+  fo.reader_check_ms = 50;
+  auto keeper = std::make_unique<AddressFilterKeeper>(st.db(), fo);
+  const auto wait_until = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return done();
+  };
+  ASSERT_TRUE(wait_until([&] { return keeper->counts().has_value(); }));
+  EXPECT_EQ(keeper->counts()->addresses, 1U);
+  EXPECT_EQ(keeper->counts()->prefixes, 1U);
+  st.erase_address(ip("192.0.2.1"));
+  ASSERT_TRUE(wait_until([&] { return keeper->counts()->address_tombstones == 1; }));
+  EXPECT_EQ(keeper->counts()->addresses, 0U);
+
+  ASSERT_TRUE(wait_until([&] { return keeper->reader_slots().max != 0; }));
+  const unsigned base = keeper->reader_slots().used;  // the keeper's own and the writer's
+  {
+    std::vector<std::unique_ptr<OverrideReader>> readers;
+    for (int i = 0; i < 6; ++i) {
+      readers.push_back(std::make_unique<OverrideReader>(st.db()));
+      readers.back()->begin();
+    }
+    ASSERT_TRUE(wait_until([&] { return keeper->reader_slots().used == base + 6; }))
+        << keeper->reader_slots().used << " base " << base;
+  }
+  // Destroyed readers hand their slots to the process's spares (OverrideDb): still owned, and
+  // the next readers take them instead of new ones.
+  {
+    std::vector<std::unique_ptr<OverrideReader>> readers;
+    for (int i = 0; i < 6; ++i) {
+      readers.push_back(std::make_unique<OverrideReader>(st.db()));
+      readers.back()->begin();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    EXPECT_EQ(keeper->reader_slots().used, base + 6);
+  }
+
+  // A reader in another process that dies holding its slot: counted until the keeper's
+  // reader check reclaims it.
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::close(ready[0]);
+    StoreOptions ro = options();
+    ro.read_only = true;
+    auto r = OverrideReader(OverrideDb::open(ro));
+    r.begin();
+    char c = 1;
+    (void)!::write(ready[1], &c, 1);
+    ::pause();  // killed below
+    ::_exit(0);
+  }
+  ::close(ready[1]);
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  EXPECT_TRUE(wait_until([&] { return keeper->reader_slots().used == base + 7; }))
+      << keeper->reader_slots().used << " base " << base;
+  ::kill(pid, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  // The slot goes when the keeper's reader check reclaims it; LMDB's high-water mark
+  // (mdb_env_info's me_numreaders, what this gauge showed before) stays.
+  EXPECT_TRUE(wait_until([&] { return keeper->reader_slots().used == base + 6; }))
+      << keeper->reader_slots().used << " base " << base;
+  EXPECT_GE(st.db()->env().info().max_readers, base + 7);
+}
+
+// ------------------------------------------------------------------ last change (SOA serial)
+
+TEST_F(StoreTest, LastChangeIsEqualOnEveryReplicaAndRisesWithEverySourceTransaction) {
+  // The source node: its writes go to "etcd" (batches), and come back into its own store as
+  // the sync loop would apply them.
+  StoreOptions so = options();
+  so.path = root_ + "/source";
+  OverrideStore source(so);
+  std::vector<std::vector<RawWrite>> batches;
+  const auto apply = [](OverrideStore& st, const std::vector<RawWrite>& writes, bool full,
+                        std::uint64_t revision) {
+    ReplicaTxn t(st, full);
+    for (const RawWrite& w : writes) {
+      EXPECT_TRUE(t.put(w.is_prefix, Bytes(w.key.data(), w.key.size()),
+                        Bytes(w.value.data(), w.value.size())));
+    }
+    t.commit(revision);
+  };
+  source.set_replication(
+      [&](std::uint64_t, std::span<const RawWrite> w) {
+        batches.emplace_back(w.begin(), w.end());
+        apply(source, batches.back(), false, batches.size());
+        return ReplicationResult{};
+      },
+      std::chrono::milliseconds(100));
+  const auto last_change = [](OverrideStore& st) {
+    OverrideReader r(st.db());
+    r.begin();
+    const LastChange l = r.last_change();
+    r.end();
+    return l.seconds;
+  };
+  // Five transactions within a second or two: each still gets a later second.
+  for (std::uint32_t i = 0; i < 5; ++i) {
+    source.put_address(IpAddress::v4(0x0A010000U + i), Override::none());
+  }
+  ASSERT_EQ(batches.size(), 5U);
+
+  // Replica A applies each batch on its own, replica B all of them in one transaction, as a
+  // node that reconnects after a while does: the same last change, so the same serial.
+  StoreOptions ao = options();
+  ao.path = root_ + "/a";
+  OverrideStore a(ao);
+  std::uint64_t previous = 0;
+  for (std::size_t i = 0; i < batches.size(); ++i) {
+    apply(a, batches[i], false, i + 1);
+    const std::uint64_t now = last_change(a);
+    EXPECT_GT(now, previous) << "batch " << i;
+    previous = now;
+  }
+  StoreOptions bo = options();
+  bo.path = root_ + "/b";
+  OverrideStore b(bo);
+  std::vector<RawWrite> all;
+  for (const auto& w : batches) {
+    all.insert(all.end(), w.begin(), w.end());
+  }
+  apply(b, all, true, batches.size());
+  EXPECT_EQ(last_change(b), last_change(a));
+  EXPECT_EQ(last_change(source), last_change(a));
+}
+
+TEST_F(StoreTest, LastChangeRisesPastTheMismatchOfANewConfig) {
+  OverrideStore s(options());
+  WriteRules rules;
+  rules.config_digest = 1111;
+  s.set_write_rules(rules);
+  s.put_address(ip("192.0.2.1"), Override::none());
+  const auto read = [&] {
+    OverrideReader r(s.db());
+    r.begin();
+    const LastChange l = r.last_change();
+    r.end();
+    return l;
+  };
+  const LastChange first = read();
+  EXPECT_EQ(first.config_digest, 1111U);
+  // A server with another config serves first.seconds + 1 meanwhile; a write with that config
+  // must give more than that.
+  rules.config_digest = 2222;
+  s.set_write_rules(rules);
+  s.put_address(ip("192.0.2.2"), Override::none());
+  const LastChange second = read();
+  EXPECT_EQ(second.config_digest, 2222U);
+  EXPECT_GE(second.seconds, first.seconds + 2);
+  s.put_address(ip("192.0.2.3"), Override::none());
+  EXPECT_GE(read().seconds, second.seconds + 1);
 }

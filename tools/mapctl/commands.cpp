@@ -1117,11 +1117,20 @@ int cmd_export(const Options& o) {
   }
   bool write_ok = true;
   std::size_t count = 0;
-  // The total is not known without a second pass over the store: lines and rate, no ETA.
   // Not when the export itself goes to the same terminal.
   Progress progress(
       "mapctl export: " + (to_stdout ? std::string("stdout") : json::printable(o.file)),
       Progress::tty_stderr() && !(to_stdout && ::isatty(STDOUT_FILENO) == 1));
+  // The total from the store's meta counts (no second pass): percentage and ETA. A store no
+  // write has counted yet shows lines and rate only. A commit between this read and the
+  // list's snapshot can make it a little off, hence the clamp.
+  double total = -1;
+  if (const auto counts = st->counts()) {
+    total = static_cast<double>(counts->addresses + counts->prefixes);
+  }
+  const auto fraction = [&](std::uint64_t n) {
+    return total <= 0 ? -1.0 : std::min(1.0, static_cast<double>(n) / total);
+  };
   std::uint64_t listed = 0;
   auto flush = [&] {
     if (!buf.empty() && std::fwrite(buf.data(), 1, buf.size(), f) != buf.size()) {
@@ -1137,10 +1146,10 @@ int cmd_export(const Options& o) {
         flush();
       }
       if ((++listed & 0x3FF) == 0) {
-        progress.update(listed);
+        progress.update(listed, fraction(listed));
       }
     });
-    progress.update(listed);
+    progress.update(listed, total < 0 ? -1.0 : 1.0);
     progress.clear();
   } catch (const std::exception& e) {
     if (!to_stdout) {
