@@ -42,7 +42,6 @@ def wait(cond, timeout):
 def main():
     cp, pp = free_port(), free_port()
     member = Member("m0", ROOT, "m0=http://127.0.0.1:%d" % pp, cp, pp)
-    member.start()
     http_port = free_port()
     config = os.path.join(ROOT, "automap.yaml")
     with open(config, "w") as f:
@@ -69,6 +68,7 @@ def main():
         return None
 
     try:
+        member.start()  # killed in the finally below, whatever fails
         expect(wait(lambda: subprocess.run(
             [ETCDCTL, "--endpoints", member.client, "--command-timeout=1s", "put", "/x", "1"],
             capture_output=True, env=dict(os.environ, ETCDCTL_API="3")).returncode == 0, 20),
