@@ -39,7 +39,8 @@ long dead_pid() {
 void write_file(const std::filesystem::path& p, long pid, std::uint64_t start_time,
                 std::uint64_t q) {
   char buf[32 + 8 * kVerbCount] = {};
-  std::memcpy(buf, "AMAPPIPE", 8);
+  constexpr char kMagic[8] = {'A', 'M', 'A', 'P', 'P', 'I', 'P', 'E'};
+  std::memcpy(buf, kMagic, sizeof kMagic);
   const std::uint32_t version = kCounterFileVersion;
   const auto verbs = static_cast<std::uint32_t>(kVerbCount);
   const auto upid = static_cast<std::uint64_t>(pid);
