@@ -13,6 +13,7 @@
 #include <string_view>
 #include <thread>
 
+#include "backend/pipe/counters.h"
 #include "backend/pipe/serve.h"
 #include "backend/privileges.h"
 #include "mapper/app/background.h"
@@ -175,8 +176,20 @@ int pipe_front(const Loaded& loaded, const pipe::Options& pipe_options) {
   // The app's background tasks run beside the session; end of input stops them.
   const app::BackgroundRunner background(loaded.app->background_tasks());
   try {
+    // Counting is for /metrics served elsewhere: a file that cannot be made must not stop
+    // the answers.
+    std::unique_ptr<pipe::CounterFile> counters;
+    pipe::Options options = pipe_options;
+    if (!loaded.pipe_counters_dir.empty()) {
+      try {
+        counters = pipe::CounterFile::create(loaded.pipe_counters_dir);
+        options.lines = &counters->lines();
+      } catch (const std::exception& e) {
+        log::warning(std::string(e.what()) + "; the lines of this process are not counted");
+      }
+    }
     app::Worker worker(*loaded.app);
-    pipe::Session session(worker, pipe_options);
+    pipe::Session session(worker, options);
     return pipe::serve(session, /*in_fd=*/0, /*out_fd=*/1);
   } catch (const std::exception& e) {
     log::error(std::string("pipe backend failed to start: ") + e.what());

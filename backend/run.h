@@ -103,6 +103,9 @@ struct Loaded {
   /// `serve`: the serial of what the app serves (automapd: the SOA serial), shown in the
   /// STATUS= lines and /metrics; 0: none (server::ServeOptions::serial).
   std::uint64_t serial = 0;
+  /// `pipe`: the directory of the per-process line counter files (backend/pipe/counters.h);
+  /// empty: not kept. A file that cannot be made is logged and the coprocess serves anyway.
+  std::string pipe_counters_dir;
 };
 
 /// Why the loader is called.

@@ -28,6 +28,7 @@
 #include "automap/version.h"
 #include "backend/http/http_server.h"
 #include "backend/http/metrics.h"
+#include "backend/pipe/counters.h"
 #include "backend/run.h"
 #include "mapper/app/log.h"
 #include "mapper/dnssec/signer.h"
@@ -207,13 +208,28 @@ void write_sync_metrics(amap::http::Exposition& out, const amap::store::sync::Sy
   out.sample("automap_sync_no_leader_total", "", s.no_leader);
 }
 
-/// The HTTP monitoring listener of `serve` (http.listen): bound before READY=1.
+/// The pipe coprocesses' lines (pipe.counters_dir): the sum over the live ones' files.
+void write_pipe_metrics(amap::http::Exposition& out, const amap::pipe::CounterTotals& t) {
+  out.family("automap_pipe_processes", "gauge",
+             "Live `automapd pipe` coprocesses with a counter file in pipe.counters_dir.");
+  out.sample("automap_pipe_processes", "", t.processes);
+  out.family("automap_pipe_lines_total", "counter",
+             "Lines from PowerDNS to the live pipe coprocesses, by verb (bad: answered LOG + "
+             "FAIL). A coprocess that ends takes its share with it, as a restarted process does.");
+  for (std::size_t i = 0; i < amap::pipe::kVerbCount; ++i) {
+    out.sample("automap_pipe_lines_total",
+               "verb=\"" + std::string(amap::pipe::kVerbNames[i]) + "\"", t.lines[i]);
+  }
+}
+
 /// The HTTP listener: /metrics, /health and the API of `serve` (`server`), or /metrics and
 /// /health of `automapd sync` (no server: the store and the sync loop only, no API).
+/// `counters_dir`: pipe.counters_dir, whose coprocess files /metrics sums (empty: none).
 std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
-                                 const std::string& config_file, amap::server::Server* server) {
+                                 const std::string& config_file, amap::server::Server* server,
+                                 const std::string& counters_dir) {
   amap::http::Routes routes;
-  routes["/metrics"] = [server] {
+  routes["/metrics"] = [server, counters_dir] {
     amap::http::Exposition out;
     if (server != nullptr) {
       amap::http::write_server_metrics(out, server->counters(), server->generation());
@@ -263,6 +279,9 @@ std::shared_ptr<void> start_http(const amap::config::HttpConfig& config,
     }
     if (const auto sync = sync_loop()) {
       write_sync_metrics(out, sync->status());
+    }
+    if (!counters_dir.empty()) {
+      write_pipe_metrics(out, amap::pipe::sum_counter_files(counters_dir));
     }
     amap::http::write_process_metrics(
         out, std::string(amap::kVersion) + " (git " + amap::kGitDescribe + ")");
@@ -411,18 +430,21 @@ amap::Loaded load_service(const std::string& config, const amap::LoadContext& co
     monitored().store_path = c.store.present ? c.store.path : std::string();
     monitored().mapper = mapper;
   }
+  l.pipe_counters_dir = c.pipe_counters_dir;
   l.start_options = [mapper, config](amap::server::ServeOptions& options) {
     const amap::config::HttpConfig& h = mapper->config().http;
+    const std::string pipe_dir = mapper->config().pipe_counters_dir;
     const amap::config::StoreConfig& sc = mapper->config().store;
     if (!h.listen.empty() || sc.etcd.present) {
-      options.attach = [h, sc, config](amap::server::Server& server) {
+      options.attach = [h, sc, config, pipe_dir](amap::server::Server& server) {
         // The sync loop first: /health and /metrics report it from the first scrape.
         if (sc.etcd.present) {
           auto sync = start_sync(sc);
           const std::lock_guard<std::mutex> lock(monitored().mu);
           monitored().sync = std::move(sync);
         }
-        std::shared_ptr<void> http = h.listen.empty() ? nullptr : start_http(h, config, &server);
+        std::shared_ptr<void> http =
+            h.listen.empty() ? nullptr : start_http(h, config, &server, pipe_dir);
         return std::shared_ptr<void>(nullptr, [http](void*) mutable {
           http.reset();
           std::shared_ptr<amap::store::sync::SyncLoop> sync;
@@ -581,7 +603,7 @@ int sync_only(const std::string& config) {
       monitored().sync = std::move(sync);
     }
     if (!c.http.listen.empty()) {
-      http = start_http(c.http, config, nullptr);
+      http = start_http(c.http, config, nullptr, c.pipe_counters_dir);
     }
   } catch (const std::exception& e) {
     amap::log::error(e.what());

@@ -109,6 +109,7 @@ std::string_view type_text(dns::RRType t, char (&buf)[16]) noexcept {
 Session::Session(app::Worker& worker, Options options)
     : worker_(worker),
       options_(std::move(options)),
+      lines_(options_.lines != nullptr ? options_.lines : &own_lines_),
       reply_(options_.max_reply_bytes < 2 * kReserve ? 2 * kReserve : options_.max_reply_bytes) {
   request_.frontend = app::Frontend::pipe;
   started_ = now();
@@ -124,6 +125,7 @@ std::string_view Session::finish() noexcept {
 
 void Session::reject(std::string_view what, std::string_view detail) noexcept {
   ++stats_.malformed;
+  lines_->add(Verb::bad);
   log_fail(what, detail);
 }
 
@@ -167,18 +169,28 @@ std::string_view Session::handle_line(std::string_view line) noexcept {
   Fields f;
   const std::size_t n = split_fields(line, f);
   const std::string_view tag = f[0];
+  const std::uint64_t malformed = stats_.malformed;
+  Verb verb = Verb::bad;
   if (tag == "HELO") {
+    verb = Verb::helo;
     on_helo(f, n);
   } else if (state_ == State::handshake) {
     reject("expected HELO first, got: ", line);
   } else if (tag == "Q") {
+    verb = Verb::q;
     on_query(f, n);
   } else if (tag == "AXFR") {
+    verb = Verb::axfr;
     on_axfr(f, n);
   } else if (tag == "CMD") {
+    verb = Verb::cmd;
     on_command(line, n);
   } else {
     reject("unknown line: ", line);
+  }
+  // A line answered LOG + FAIL counts as bad (already counted by reject), the others by verb.
+  if (stats_.malformed == malformed) {
+    lines_->add(verb);
   }
   return finish();
 }

@@ -43,6 +43,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/pipe/counters.h"
 #include "mapper/app/app.h"
 #include "mapper/app/worker.h"
 #include "mapper/dns/writer.h"
@@ -74,6 +75,10 @@ struct Options {
   /// Seconds on a monotonic clock, for the uptime in "CMD stats"; nullptr = steady_clock.
   /// Tests set a fixed clock so that transcripts are reproducible.
   std::uint64_t (*clock)() noexcept = nullptr;
+  /// Where every input line is counted by verb (counters.h: the mapped counter file of
+  /// pipe.counters_dir, read by /metrics elsewhere); nullptr = a block of the session's own.
+  /// Must outlive the session.
+  LineCounts* lines = nullptr;
 };
 
 /// Counters of one coprocess (PowerDNS runs one coprocess per distributor thread, so each
@@ -111,6 +116,8 @@ class Session {
   /// The negotiated ABI version, 0 before a successful HELO.
   int abi() const noexcept { return abi_; }
   const Stats& stats() const noexcept { return stats_; }
+  /// Input lines by verb (the block of Options::lines, or the session's own).
+  const LineCounts& lines() const noexcept { return *lines_; }
 
  private:
   enum class State : std::uint8_t { handshake, serving, closing, closed };
@@ -139,6 +146,8 @@ class Session {
   int abi_ = 0;
   std::uint64_t started_ = 0;
   Stats stats_;
+  LineCounts own_lines_;
+  LineCounts* lines_;
   app::Request request_;
   std::vector<char> reply_;
   dns::TextWriter out_;

@@ -632,7 +632,7 @@ class Loader {
     }
     if (!check_map(root, "",
                    {"soa", "ns", "zones", "prefixes", "store", "listen", "tcp", "ttl", "rrl",
-                    "cookies", "log", "user", "group", "http", "dnssec", "identity"})) {
+                    "cookies", "log", "user", "group", "http", "dnssec", "identity", "pipe"})) {
       return;
     }
     if (root["ttl"]) {
@@ -655,6 +655,7 @@ class Loader {
     load_log(root, c);
     load_user(root, c);
     load_identity(root, c);
+    load_pipe(root, c);
   }
 
  private:
@@ -1400,6 +1401,24 @@ class Loader {
   }
 
   /// identity: { nsid, id, version }: each a string of printable ASCII, off while absent.
+  /// pipe: { counters_dir: PATH }: where each `automapd pipe` coprocess keeps its line
+  /// counters (backend/pipe/counters.h) for the /metrics of `serve` or `sync`.
+  void load_pipe(const Node& root, Config& c) {
+    const Node& n = root["pipe"];
+    if (!n || !check_map(n, "pipe", {"counters_dir"})) {
+      return;
+    }
+    if (const Node& d = n["counters_dir"]) {
+      if (!d.IsScalar() || d.Scalar().empty() || d.Scalar().front() != '/') {
+        error(d, "pipe.counters_dir",
+              "expected an absolute directory path such as /run/automap/pipe (writable by the "
+              "PowerDNS user, readable by automapd)");
+      } else {
+        c.pipe_counters_dir = std::string(d.Scalar());
+      }
+    }
+  }
+
   void load_identity(const Node& root, Config& c) {
     const Node& n = root["identity"];
     if (!n || !check_map(n, "identity", {"nsid", "id", "version"})) {

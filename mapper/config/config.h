@@ -240,6 +240,9 @@ struct Config {
   std::string group;
   HttpConfig http;
   IdentityConfig identity;
+  /// `pipe.counters_dir`: the directory of the pipe coprocesses' line counter files, one per
+  /// process (backend/pipe/counters.h); empty: not kept.
+  std::string pipe_counters_dir;
   std::uint32_t default_ttl = 3600;  // TTL of synthesized records when a prefix gives none
   /// FNV-1a 64 of the file's bytes (never 0): the config's part of the SOA serial.
   std::uint64_t digest = 0;

@@ -18,3 +18,13 @@ if(TARGET automapd AND AMAP_PROMTOOL AND AMAP_PROMETHEUS)
                    $<TARGET_FILE:automapd> ${AMAP_PROMTOOL} ${AMAP_PROMETHEUS})
   set_tests_properties(http_prometheus PROPERTIES LABELS integration TIMEOUT 90)
 endif()
+
+# Pipe lines by verb: automapd serve sums the counter files of a real pdns_server's
+# `automapd pipe` coprocesses (pipe.counters_dir), prunes those of dead pids.
+find_program(AMAP_PDNS_SERVER pdns_server PATHS /usr/sbin /usr/local/sbin)
+if(TARGET automapd AND AMAP_PDNS_SERVER)
+  add_test(NAME http_pipe_metrics
+           COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/pipe_metrics_test.py
+                   $<TARGET_FILE:automapd> ${AMAP_PROMTOOL})
+  set_tests_properties(http_pipe_metrics PROPERTIES LABELS integration TIMEOUT 60)
+endif()

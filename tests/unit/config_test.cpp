@@ -199,9 +199,10 @@ TEST(Config, ReportsEveryErrorWithFileLineColumnAndPath) {
                         "    nmae: \"x-{ip}.x.\"\n"
                         "bogus: 1\n");
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
-  EXPECT_EQ(errs[0],
-            "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
-            "store, listen, tcp, ttl, rrl, cookies, log, user, group, http, dnssec, identity)");
+  EXPECT_EQ(
+      errs[0],
+      "t.yaml:8:1: bogus: unknown key (expected one of: soa, ns, zones, prefixes, "
+      "store, listen, tcp, ttl, rrl, cookies, log, user, group, http, dnssec, identity, pipe)");
   EXPECT_EQ(errs[1],
             "t.yaml:4:13: prefixes[0].prefix: bad prefix '10.0.0.1/8': address has bits "
             "set beyond the prefix length (did you mean 10.0.0.0/8?)");
@@ -358,11 +359,27 @@ TEST(Config, UnknownKeySuggestsTheClosestKey) {
   ASSERT_EQ(errs.size(), 4U) << ::testing::PrintToString(errs);
   const std::string keys =
       " (expected one of: soa, ns, zones, prefixes, store, listen, tcp, ttl, rrl, cookies, log, "
-      "user, group, http, dnssec, identity)";
+      "user, group, http, dnssec, identity, pipe)";
   EXPECT_EQ(errs[0], "t.yaml:3:1: prefixs: unknown key (did you mean 'prefixes'?)" + keys);
   EXPECT_EQ(errs[1], "t.yaml:4:1: listne: unknown key (did you mean 'listen'?)" + keys);
   EXPECT_EQ(errs[2], "t.yaml:5:1: stroe: unknown key (did you mean 'store'?)" + keys);
   EXPECT_EQ(errs[3], "t.yaml:6:1: zzz: unknown key" + keys);
+}
+
+// pipe.counters_dir: an absolute directory, off when unset.
+TEST(Config, PipeCountersDir) {
+  auto r = load_text(kSmall + "pipe: { counters_dir: /run/automap/pipe }\n", "t.yaml");
+  ASSERT_TRUE(r.ok()) << only_error(r);
+  EXPECT_EQ(r.config.pipe_counters_dir, "/run/automap/pipe");
+  EXPECT_TRUE(load_text(kSmall, "t.yaml").config.pipe_counters_dir.empty());
+  auto errs = errors_of(kHead + "pipe: { counters_dir: run/pipe, counter_dir: /x }\n");
+  ASSERT_EQ(errs.size(), 2U) << ::testing::PrintToString(errs);
+  EXPECT_EQ(errs[0],
+            "t.yaml:3:33: pipe.counter_dir: unknown key (did you mean 'counters_dir'?) "
+            "(expected one of: counters_dir)");
+  EXPECT_EQ(errs[1],
+            "t.yaml:3:23: pipe.counters_dir: expected an absolute directory path such as "
+            "/run/automap/pipe (writable by the PowerDNS user, readable by automapd)");
 }
 
 // Issue 12 section 6: `localhost` is not resolved (it may be 127.0.0.1, ::1 or both): it is

@@ -191,6 +191,39 @@ TEST_F(pipe_hello, CommandsBeforeAbi5AreRejected) {
             "LOG\tCMD needs pipe-abi-version 5, this session speaks ABI 4\nFAIL\n");
 }
 
+// Every line counts once: by its verb when accepted, as bad when answered LOG + FAIL.
+TEST_F(pipe_hello, LinesCountedByVerb) {
+  f.line(kQ1);  // before HELO: bad
+  f.line("HELO\t5");
+  f.line(q3("hello.example", "TXT"));
+  f.line(q3("hello.example", "A"));
+  f.line("Q\thello.example");  // wrong field count: bad
+  f.line("AXFR\t1\thello.example");
+  f.line("CMD\tstats");
+  f.line("PING");  // unknown: bad
+  f.session.handle_oversized_line(10);
+  const LineCounts& c = f.session.lines();
+  EXPECT_EQ(c.get(Verb::helo), 1U);
+  EXPECT_EQ(c.get(Verb::q), 2U);
+  EXPECT_EQ(c.get(Verb::axfr), 1U);
+  EXPECT_EQ(c.get(Verb::cmd), 1U);
+  EXPECT_EQ(c.get(Verb::bad), 4U);
+  EXPECT_EQ(c.get(Verb::bad), f.session.stats().malformed);
+}
+
+// Options::lines: the counts go to the caller's block (the mapped counter file).
+TEST(pipe_session, LinesGoToTheGivenBlock) {
+  LineCounts block;
+  Options o = test::example_options("hello");
+  o.lines = &block;
+  Fixture g{examples::hello_app(), o};
+  g.line("HELO\t3");
+  g.line(kQ3);
+  EXPECT_EQ(block.get(Verb::helo), 1U);
+  EXPECT_EQ(block.get(Verb::q), 1U);
+  EXPECT_EQ(&g.session.lines(), &block);
+}
+
 TEST(pipe_session, MxAndSrvPriorityInItsOwnField) {
   app::App a;
   a.zone("example.");
