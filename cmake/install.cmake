@@ -36,6 +36,8 @@ install(FILES ${_pkg}/automap.yaml DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/
 install(DIRECTORY DESTINATION ${AMAP_UNIT_STATEDIR})
 install(FILES ${CMAKE_BINARY_DIR}/package/automap.service
               ${CMAKE_BINARY_DIR}/package/automap-sync.service DESTINATION ${AMAP_UNIT_DIR})
+install(FILES ${_pkg}/tmpfiles.conf DESTINATION ${CMAKE_INSTALL_PREFIX}/lib/tmpfiles.d
+        RENAME automap.conf)
 install(FILES ${_pkg}/bash-completion/automapd ${_pkg}/bash-completion/mapctl
         DESTINATION ${CMAKE_INSTALL_FULL_DATADIR}/bash-completion/completions)
 

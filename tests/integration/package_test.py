@@ -38,6 +38,7 @@ EXPECTED_FILES = [
     "etc/automap/automap.yaml",
     "lib/systemd/system/automap.service",
     "lib/systemd/system/automap-sync.service",
+    "usr/lib/tmpfiles.d/automap.conf",
     "usr/share/bash-completion/completions/automapd",
     "usr/share/bash-completion/completions/mapctl",
     "usr/share/doc/automap/README.md",
@@ -156,6 +157,18 @@ def check_unpacked(deb, tmp):
     check(r.returncode == 0 and r.stdout.endswith("store: /var/lib/automap\n"),
           "installed automapd checkconf accepts the installed config: %d %r %r" %
           (r.returncode, r.stdout, r.stderr))
+    # The example's commented pipe.counters_dir is the directory the tmpfiles.d entry makes.
+    text = open(config).read()
+    check("#pipe: { counters_dir: /run/automap/pipe }" in text, "the config names the counters dir")
+    tmpfiles = open(os.path.join(root, "usr/lib/tmpfiles.d/automap.conf")).read()
+    check(re.search(r"(?m)^d /run/automap/pipe +2770 automap automap -$", tmpfiles) is not None,
+          "tmpfiles.d makes /run/automap/pipe (2770 automap:automap): %r" % tmpfiles)
+    with_pipe = os.path.join(tmp, "with-pipe.yaml")
+    with open(with_pipe, "w") as f:
+        f.write(text.replace("#pipe: {", "pipe: {"))
+    r = run([automapd, "checkconf", "-c", with_pipe])
+    check(r.returncode == 0, "the config with pipe.counters_dir set passes checkconf: %d %r" %
+          (r.returncode, r.stderr))
     for tool in ("usr/sbin/automapd", "usr/bin/mapctl"):
         r = run([os.path.join(root, tool), "--version"])
         check(r.returncode == 0 and re.match(r"^\S+ \d+\.\d+\.\d+ \(git \S+\)$", r.stdout.strip()),
@@ -173,7 +186,8 @@ def check_unpacked(deb, tmp):
     for want in ("ExecStartPre=/usr/sbin/automapd checkconf -c /etc/automap/automap.yaml",
                  "ExecStart=/usr/sbin/automapd serve -c /etc/automap/automap.yaml",
                  "ExecReload=/bin/kill -HUP $MAINPID", "User=automap", "Type=notify", "WatchdogSec=", "Restart=on-failure",
-                 "ReadWritePaths=/var/lib/automap", "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
+                 "ReadWritePaths=/var/lib/automap", "ReadWritePaths=-/run/automap",
+                 "CapabilityBoundingSet=CAP_NET_BIND_SERVICE",
                  "AmbientCapabilities=CAP_NET_BIND_SERVICE", "ProtectSystem=strict",
                  "SystemCallFilter=@system-service", "MemoryDenyWriteExecute=yes", "LimitNOFILE="):
         check(want in unit, "unit has %s" % want)
