@@ -20,7 +20,6 @@ import ipaddress
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,8 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 from automapd import Automapd  # noqa: E402
-from pdns import PdnsServer, free_port  # noqa: E402  (free_port: UDP and TCP, as knotd binds)
+from knot import Knotd  # noqa: E402
+from pdns import PdnsServer  # noqa: E402
 
 NET4 = ipaddress.ip_network("10.0.0.0/16")
 NET6 = ipaddress.ip_network("2001:db8:1::/48")
@@ -51,68 +51,6 @@ prefixes:
     name: "ip-{ip}.pool.example.net."
 """
 
-ZONE_HEAD = """$TTL 300
-@   IN SOA ns1.pool.example.net. hostmaster.example.net. 1 3600 600 604800 300
-@   IN NS  ns1.pool.example.net.
-"""
-
-KNOT_CONFIG = """
-server:
-    listen: 127.0.0.1@{port}
-    rundir: {run}
-    pidfile: {run}/knot.pid
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: {run}/db
-control:
-    listen: {run}/knot.sock
-mod-synthrecord:
-  - id: fwd4
-    type: forward
-    prefix: ip-
-    ttl: 300
-    network: 10.0.0.0/16
-  - id: fwd6
-    type: forward
-    prefix: ip-
-    ttl: 300
-    network: 2001:db8:1::/48
-  - id: rev4
-    type: reverse
-    prefix: ip-
-    origin: pool.example.net
-    ttl: 300
-    network: 10.0.0.0/16
-  - id: rev6
-    type: reverse
-    prefix: ip-
-    origin: pool.example.net
-    ttl: 300
-    network: 2001:db8:1::/48
-template:
-  - id: default
-    storage: {run}/zones
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-    semantic-checks: off
-zone:
-  - domain: pool.example.net
-    file: pool.example.net.zone
-    module: [ mod-synthrecord/fwd4, mod-synthrecord/fwd6 ]
-  - domain: 0.10.in-addr.arpa
-    file: 0.10.in-addr.arpa.zone
-    module: mod-synthrecord/rev4
-  - domain: 1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa
-    file: 1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.zone
-    module: mod-synthrecord/rev6
-"""
-
 # (query category, reason): differences where automap is right by design.
 KNOWN_DIFFERENCES = {
     "alias6": "Knot parses any IPv6 spelling after the prefix (it turns '-' into ':'); automap "
@@ -124,42 +62,23 @@ KNOWN_DIFFERENCES = {
 PDNS_MODULE_DIFFERENCES = {}
 
 
-class Knot:
+class Knot(Knotd):
+    """Knot mod-synthrecord on the same prefixes (lib/knot.py), in a directory of its own."""
+
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="knot-diff-")
-        os.makedirs(os.path.join(self.dir, "zones"))
-        os.makedirs(os.path.join(self.dir, "db"))
-        for zone in ("pool.example.net", "0.10.in-addr.arpa", "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa"):
-            with open(os.path.join(self.dir, "zones", zone + ".zone"), "w") as f:
-                f.write("$ORIGIN %s.\n" % zone + ZONE_HEAD)
-        self.port = free_port()
-        conf = os.path.join(self.dir, "knot.conf")
-        with open(conf, "w") as f:
-            f.write(KNOT_CONFIG.format(port=self.port, run=self.dir))
-        self.log = open(os.path.join(self.dir, "knot.log"), "w+")
-        self.proc = subprocess.Popen(["knotd", "-c", conf], stdout=self.log, stderr=self.log)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.log.seek(0)
-                raise RuntimeError("knotd exited: " + self.log.read())
-            try:
-                r = ask("pool.example.net.", "SOA", self.port)
-                if r.rcode() == dns.rcode.NOERROR and r.answer:
-                    return
-            except Exception:  # not listening yet
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("knotd did not answer")
+        self.tmp = tempfile.mkdtemp(prefix="knot-diff-")
+
+        def ready(port):
+            r = ask("pool.example.net.", "SOA", port)
+            return r.rcode() == dns.rcode.NOERROR and bool(r.answer)
+
+        super().__init__(os.path.join(self.tmp, "knot"), ready,
+                         fwd=["mod-synthrecord/fwd4", "mod-synthrecord/fwd6"],
+                         rev4=["mod-synthrecord/rev4"], rev6=["mod-synthrecord/rev6"])
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def ask(qname, qtype, port):

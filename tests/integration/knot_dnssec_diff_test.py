@@ -19,10 +19,8 @@ usage: knot_dnssec_diff_test.py AUTOMAPD MAPCTL
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 
@@ -37,9 +35,7 @@ import dns.rdatatype  # noqa: E402
 from automapd import Automapd  # noqa: E402
 from checks import check, expect, step, summary  # noqa: E402
 from dnssec import delv, ds_records, run  # noqa: E402
-from pdns import free_port  # noqa: E402
-
-ZONES = ("pool.example.net.", "0.10.in-addr.arpa.", "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.")
+from knot import ZONES, Knotd  # noqa: E402
 
 AUTOMAP_CONFIG = """\
 soa: { mname: ns1.pool.example.net., rname: hostmaster.example.net., serial: 1,
@@ -56,50 +52,8 @@ prefixes:
 dnssec: { keys: %s/keys }
 """
 
-ZONE_HEAD = """$ORIGIN {zone}
-$TTL 300
-@   IN SOA ns1.pool.example.net. hostmaster.example.net. 1 3600 600 604800 300
-@   IN NS  ns1.pool.example.net.
-"""
-
-KNOT_CONFIG = """
-server:
-    listen: 127.0.0.1@{port}
-    rundir: {run}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: {run}/db
-control:
-    listen: {run}/knot.sock
-mod-synthrecord:
-  - id: fwd4
-    type: forward
-    prefix: ip-
-    ttl: 300
-    network: 10.0.0.0/16
-  - id: fwd6
-    type: forward
-    prefix: ip-
-    ttl: 300
-    network: 2001:db8:1::/48
-  - id: rev4
-    type: reverse
-    prefix: ip-
-    origin: pool.example.net
-    ttl: 300
-    network: 10.0.0.0/16
-  - id: rev6
-    type: reverse
-    prefix: ip-
-    origin: pool.example.net
-    ttl: 300
-    network: 2001:db8:1::/48
-policy:
+# Knot's online signing: a CSK per zone from its KASP, the NSEC bitmaps of the synthesized types.
+ONLINESIGN = """policy:
   - id: csk
     algorithm: ecdsap256sha256
     single-type-signing: on
@@ -110,20 +64,6 @@ mod-onlinesign:
   - id: rev
     policy: csk
     nsec-bitmap: [PTR]
-template:
-  - id: default
-    storage: {run}/zones
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-    semantic-checks: off
-zone:
-  - domain: pool.example.net
-    module: [ mod-synthrecord/fwd4, mod-synthrecord/fwd6, mod-onlinesign/fwd ]
-  - domain: 0.10.in-addr.arpa
-    module: [ mod-synthrecord/rev4, mod-onlinesign/rev ]
-  - domain: 1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa
-    module: [ mod-synthrecord/rev6, mod-onlinesign/rev ]
 """
 
 V6PTR = "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
@@ -215,31 +155,16 @@ def shape(m):
     return parts
 
 
-class Knot:
+class Knot(Knotd):
+    """Knot mod-synthrecord + mod-onlinesign (lib/knot.py), ready once every apex has a DNSKEY."""
+
     def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "knot")
-        os.makedirs(os.path.join(self.dir, "zones"))
-        os.makedirs(os.path.join(self.dir, "db"))
-        for z in ZONES:
-            with open(os.path.join(self.dir, "zones", z + "zone"), "w") as f:
-                f.write(ZONE_HEAD.format(zone=z))
-        self.port = free_port()
-        conf = os.path.join(self.dir, "knot.conf")
-        with open(conf, "w") as f:
-            f.write(KNOT_CONFIG.format(port=self.port, run=self.dir))
-        self.log = open(os.path.join(self.dir, "knot.log"), "w+")
-        self.proc = subprocess.Popen(["knotd", "-c", conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            expect(self.proc.poll() is None, "knotd runs", self.log_text())
-            try:
-                if all(ask(self.port, z, "DNSKEY").answer for z in ZONES):
-                    return
-            except Exception:  # noqa: BLE001 (not up yet)
-                pass
-            time.sleep(0.1)
-        expect(False, "knotd answers DNSKEY for every zone", self.log_text())
+        super().__init__(os.path.join(workdir, "knot"),
+                         lambda port: all(ask(port, z, "DNSKEY").answer for z in ZONES),
+                         extra=ONLINESIGN,
+                         fwd=["mod-synthrecord/fwd4", "mod-synthrecord/fwd6", "mod-onlinesign/fwd"],
+                         rev4=["mod-synthrecord/rev4", "mod-onlinesign/rev"],
+                         rev6=["mod-synthrecord/rev6", "mod-onlinesign/rev"])
 
     def ds_records(self):
         """The SEP DNSKEYs Knot serves as DS lines in mapctl key ds's form."""
@@ -253,20 +178,6 @@ class Knot:
                             ds = dns.dnssec.make_ds(z, rr, "SHA256")
                             out.append("%s IN DS %s" % (z, ds.to_text().upper()))
         return out
-
-    def log_text(self):
-        self.log.flush()
-        with open(self.log.name) as f:
-            return f.read()[-3000:]
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
 
 
 def compare(automap_port, automap_ds, knot, knot_ds, workdir):
