@@ -31,25 +31,12 @@ import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 from automapd import Automapd  # noqa: E402
-from knot import Knotd  # noqa: E402
+from knot import AUTOMAP_CONFIG, Knotd  # noqa: E402
 from pdns import PdnsServer  # noqa: E402
 
 NET4 = ipaddress.ip_network("10.0.0.0/16")
 NET6 = ipaddress.ip_network("2001:db8:1::/48")
 
-AUTOMAP_CONFIG = """
-soa: { mname: ns1.pool.example.net., rname: hostmaster.example.net., serial: 1,
-       refresh: 3600, retry: 600, expire: 604800, minimum: 300, ttl: 300 }
-ns: [ns1.pool.example.net.]
-ttl: 300
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/16
-    name: "ip-{ip}.pool.example.net."
-  - prefix: 2001:db8:1::/48
-    name: "ip-{ip}.pool.example.net."
-"""
 
 # (query category, reason): differences where automap is right by design.
 KNOWN_DIFFERENCES = {

@@ -35,22 +35,8 @@ import dns.rdatatype  # noqa: E402
 from automapd import Automapd  # noqa: E402
 from checks import check, expect, step, summary  # noqa: E402
 from dnssec import delv, ds_records, run  # noqa: E402
-from knot import ZONES, Knotd  # noqa: E402
+from knot import AUTOMAP_CONFIG, ZONES, Knotd  # noqa: E402
 
-AUTOMAP_CONFIG = """\
-soa: { mname: ns1.pool.example.net., rname: hostmaster.example.net., serial: 1,
-       refresh: 3600, retry: 600, expire: 604800, minimum: 300, ttl: 300 }
-ns: [ns1.pool.example.net.]
-ttl: 300
-zones:
-  - name: pool.example.net.
-prefixes:
-  - prefix: 10.0.0.0/16
-    name: "ip-{ip}.pool.example.net."
-  - prefix: 2001:db8:1::/48
-    name: "ip-{ip}.pool.example.net."
-dnssec: { keys: %s/keys }
-"""
 
 # Knot's online signing: a CSK per zone from its KASP, the NSEC bitmaps of the synthesized types.
 ONLINESIGN = """policy:
@@ -222,7 +208,7 @@ def main():
         def start():
             config = os.path.join(workdir, "automap.yaml")
             with open(config, "w") as f:
-                f.write(AUTOMAP_CONFIG % workdir)
+                f.write(AUTOMAP_CONFIG + "dnssec: { keys: %s/keys }\n" % workdir)
             r = run([mapctl, "-c", config, "key", "generate"])
             expect(r.returncode == 0, "mapctl key generate", r.stderr)
             automap_ds = ds_records(mapctl, config)

@@ -10,6 +10,21 @@ import time
 
 from pdns import free_port  # UDP and TCP free, as knotd binds both
 
+# automap's config for the same layout and apexes (the tests add their own keys).
+AUTOMAP_CONFIG = """\
+soa: { mname: ns1.pool.example.net., rname: hostmaster.example.net., serial: 1,
+       refresh: 3600, retry: 600, expire: 604800, minimum: 300, ttl: 300 }
+ns: [ns1.pool.example.net.]
+ttl: 300
+zones:
+  - name: pool.example.net.
+prefixes:
+  - prefix: 10.0.0.0/16
+    name: "ip-{ip}.pool.example.net."
+  - prefix: 2001:db8:1::/48
+    name: "ip-{ip}.pool.example.net."
+"""
+
 ZONES = ("pool.example.net.", "0.10.in-addr.arpa.", "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.")
 
 # Each zone file: the apex SOA and NS, as automap's config has them.
