@@ -298,7 +298,17 @@ def main():
             got = delta(before, after, "automap_dns_answers_total",
                         'proto="%s",source="%s"' % (proto, source))
             check(got == want, "answers_total{%s,%s} moved by %d" % (proto, source, want), got)
-        for proto, want in (("udp", 14), ("tcp", 5)):
+        # A worker records a batch's duration just after its send, so the last answer can
+        # arrive before its duration is counted: wait (bounded) for the counts to settle.
+        durations = (("udp", 14), ("tcp", 5))
+
+        def durations_counted():
+            now = scrape(port)
+            return now if all(delta(before, now, "automap_dns_request_duration_seconds_count",
+                                    'proto="%s"' % p) >= n for p, n in durations) else None
+
+        after = wait_for(durations_counted, timeout=3) or scrape(port)
+        for proto, want in durations:
             got = delta(before, after, "automap_dns_request_duration_seconds_count",
                         'proto="%s"' % proto)
             check(got == want, "request_duration count{%s} moved by %d" % (proto, want), got)
